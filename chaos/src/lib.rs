@@ -1,0 +1,3 @@
+//! Multi-process cluster scenarios with injected faults and invariant checks. It drives
+//! Tern only from the outside (processes, wire protocols, gRPC), never by linking its
+//! internals.

@@ -1,0 +1,13 @@
+//! The domain types every layer of Tern shares: message ids, addresses, the
+//! protocol-neutral `Message` and `DeliveryReport`, and their states.
+//! No I/O, no runtime, no wire format: each connector maps its PDUs to and from these.
+
+mod address;
+mod message;
+mod receipt;
+
+pub use address::{Address, AddressError, Npi, Ton};
+pub use message::{
+    Body, Coding, ConcatRef, Message, MessageId, Priority, ReceiptRequest, Tlv, MAX_MESSAGE_ID_LEN,
+};
+pub use receipt::{DeliveryReport, MessageState};
