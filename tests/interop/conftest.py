@@ -1,0 +1,362 @@
+"""Fixtures for the interop suite: the tern binary, the node-smpp SMSC simulator, a tern node.
+
+Every server listens on 127.0.0.1 on a port picked free at run time; every process started
+here is stopped in fixture teardown (and, as a last resort, at session end); every wait is
+bounded.
+"""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent.parent
+PEERS = HERE / "peers"
+
+SIM_USER = "ternup"
+SIM_PASS = "uppass"
+
+ACCOUNTS = [
+    # system_id, password, max_binds
+    ("kannel", "secret", 4),
+    ("smpplib", "secret", 4),
+    ("nodeesme", "secret", 4),
+    ("onebind", "secret", 1),
+]
+
+_live = []  # every Proc started, for the session-end safety net
+
+
+# ---------------------------------------------------------------- helpers
+
+def free_port():
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def port_open(port, host="127.0.0.1"):
+    try:
+        with socket.create_connection((host, port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+def wait_until(pred, timeout, interval=0.05, what="condition"):
+    """Poll pred() until it returns a truthy value; fail after timeout seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = pred()
+        if value:
+            return value
+        if time.monotonic() >= deadline:
+            raise AssertionError("timed out after %.1fs waiting for %s" % (timeout, what))
+        time.sleep(interval)
+
+
+class Proc:
+    """A child process with stdout/stderr in files, stopped by pid only."""
+
+    def __init__(self, name, argv, log_dir, env=None, cwd=None):
+        self.name = name
+        self.argv = [str(a) for a in argv]
+        self.stdout_path = Path(log_dir) / (name + ".stdout")
+        self.stderr_path = Path(log_dir) / (name + ".stderr")
+        self._out = open(self.stdout_path, "ab")
+        self._err = open(self.stderr_path, "ab")
+        full_env = dict(os.environ)
+        full_env.update(env or {})
+        self.popen = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL, stdout=self._out,
+                                      stderr=self._err, env=full_env, cwd=cwd)
+        _live.append(self)
+
+    @property
+    def pid(self):
+        return self.popen.pid
+
+    def alive(self):
+        return self.popen.poll() is None
+
+    def stdout(self):
+        return self.stdout_path.read_text(errors="replace")
+
+    def stderr(self):
+        return self.stderr_path.read_text(errors="replace")
+
+    def tail(self, n=40):
+        lines = (self.stdout() + self.stderr()).splitlines()
+        return "\n".join(lines[-n:])
+
+    def send_signal(self, sig):
+        if self.alive():
+            self.popen.send_signal(sig)
+
+    def stop(self, sig=signal.SIGTERM, timeout=10.0):
+        """Send sig, wait up to timeout, then SIGKILL. Returns the exit code (None if killed)."""
+        rc = None
+        if self.alive():
+            self.popen.send_signal(sig)
+            try:
+                rc = self.popen.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.popen.kill()
+                self.popen.wait(5)
+                rc = None
+        else:
+            rc = self.popen.returncode
+        self._close_files()
+        return rc
+
+    def kill(self):
+        if self.alive():
+            self.popen.kill()
+            try:
+                self.popen.wait(5)
+            except subprocess.TimeoutExpired:
+                pass
+        self._close_files()
+
+    def _close_files(self):
+        for f in (self._out, self._err):
+            try:
+                f.close()
+            except OSError:
+                pass
+        if self in _live:
+            _live.remove(self)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    for p in list(_live):
+        p.kill()
+
+
+# ---------------------------------------------------------------- the tern binary
+
+@pytest.fixture(scope="session")
+def tern_bin():
+    path = Path(os.environ.get("TERN_BIN") or REPO / "target" / "debug" / "tern")
+    if not path.is_file() or not os.access(path, os.X_OK):
+        pytest.fail("tern binary not found at %s: run `cargo build --bin tern` or set TERN_BIN" % path,
+                    pytrace=False)
+    return path
+
+
+@pytest.fixture(scope="session")
+def node_bin():
+    for cand in ("node", "nodejs"):
+        for d in os.environ.get("PATH", "").split(os.pathsep):
+            p = Path(d) / cand
+            if p.is_file() and os.access(p, os.X_OK):
+                if not (PEERS / "node_modules" / "smpp").is_dir():
+                    pytest.fail("node-smpp missing: run `npm ci` in %s" % PEERS, pytrace=False)
+                return str(p)
+    pytest.fail("node.js not found on PATH", pytrace=False)
+
+
+# ---------------------------------------------------------------- the SMSC simulator
+
+class SmscSim:
+    """tests/interop/peers/smsc-sim.js on a fixed port; can be stopped and started again."""
+
+    def __init__(self, node, log_dir, port=None, user=SIM_USER, password=SIM_PASS, env=None):
+        self.node = node
+        self.log_dir = Path(log_dir)
+        self.port = port or free_port()
+        self.user = user
+        self.password = password
+        self.extra_env = dict(env or {})
+        self.runs = []  # one Proc per start
+        self.proc = None
+
+    def start(self, timeout=10.0):
+        n = len(self.runs) + 1
+        env = {"SMSC_PORT": str(self.port), "SMSC_USER": self.user, "SMSC_PASS": self.password}
+        env.update(self.extra_env)
+        self.proc = Proc("smsc-sim.%d" % n, [self.node, PEERS / "smsc-sim.js"], self.log_dir,
+                         env=env, cwd=PEERS)
+        self.runs.append(self.proc)
+
+        def listening():
+            if not self.proc.alive():
+                raise AssertionError("smsc-sim exited with %s:\n%s" % (self.proc.popen.returncode,
+                                                                       self.proc.tail()))
+            return any(e.get("event") == "listening" for e in self.events(self.proc))
+
+        wait_until(listening, timeout, what="smsc-sim to listen on %d" % self.port)
+        return self
+
+    def stop(self, sig=signal.SIGTERM, timeout=5.0):
+        if self.proc is not None:
+            return self.proc.stop(sig, timeout)
+        return None
+
+    def events(self, proc=None):
+        """Parsed JSON lines from one run (default: all runs, in order)."""
+        procs = [proc] if proc else self.runs
+        out = []
+        for p in procs:
+            for line in p.stdout().splitlines():
+                line = line.strip()
+                if line.startswith("{"):
+                    try:
+                        out.append(json.loads(line))
+                    except ValueError:
+                        pass
+        return out
+
+    def submits(self, proc=None):
+        return [e for e in self.events(proc) if e.get("event") == "submit_sm"]
+
+    def binds(self, proc=None, ok=True):
+        return [e for e in self.events(proc) if e.get("event") == "bind" and e.get("ok") == ok]
+
+    def wait_submits(self, n, timeout=10.0, proc=None):
+        return wait_until(lambda: len(self.submits(proc)) >= n and self.submits(proc), timeout,
+                          what="%d submit_sm at the SMSC simulator (log: %s)" % (n, self.log_dir))
+
+    def wait_bound(self, timeout=10.0, proc=None):
+        return wait_until(lambda: self.binds(proc), timeout,
+                          what="an upstream bind at the SMSC simulator")
+
+
+@pytest.fixture
+def sim_factory(node_bin, tmp_path):
+    sims = []
+
+    def make(**kw):
+        sim = SmscSim(node_bin, tmp_path, **kw)
+        sims.append(sim)
+        return sim.start()
+
+    yield make
+    for sim in sims:
+        for p in sim.runs:
+            p.stop(signal.SIGTERM, 5)
+
+
+@pytest.fixture
+def smsc_sim(sim_factory):
+    return sim_factory()
+
+
+# ---------------------------------------------------------------- a tern node
+
+def tern_config(smpp_port, metrics_port, upstream=None, accounts=ACCOUNTS, extra=""):
+    lines = [
+        "[node]",
+        "id = 1",
+        "shutdown_grace_secs = 5",
+        "",
+        "[log]",
+        'level = "info"',
+        "",
+        "[metrics]",
+        'listen = "127.0.0.1:%d"' % metrics_port,
+        "",
+        "[smpp]",
+        'listen = "127.0.0.1:%d"' % smpp_port,
+        "proxy_protocol = false",
+        "max_pdu_bytes = 65536",
+        "window = 64",
+        "enquire_link_secs = 30",
+        "inactivity_secs = 120",
+        "response_timeout_secs = 10",
+        "bind_timeout_secs = 10",
+        "",
+    ]
+    for system_id, password, max_binds in accounts:
+        lines += ["[[account]]",
+                  'system_id = "%s"' % system_id,
+                  'password = "%s"' % password,
+                  "max_binds = %d" % max_binds,
+                  ""]
+    if upstream is not None:
+        lines += ["[[upstream]]",
+                  'name = "sim"',
+                  'url = "smpp://%s:%s@127.0.0.1:%d"' % (upstream.user, upstream.password, upstream.port),
+                  'bind = "transceiver"',
+                  "window = 64",
+                  "tps = 0",
+                  ""]
+    return "\n".join(lines) + extra
+
+
+class TernNode:
+    def __init__(self, binary, log_dir, upstream=None, accounts=ACCOUNTS, name="tern"):
+        self.binary = binary
+        self.log_dir = Path(log_dir)
+        self.upstream = upstream
+        self.port = free_port()
+        self.metrics_port = free_port()
+        self.config_path = self.log_dir / (name + ".toml")
+        self.config_path.write_text(tern_config(self.port, self.metrics_port, upstream, accounts))
+        self.name = name
+        self.proc = None
+        self.exit_code = None
+
+    def start(self, timeout=15.0):
+        self.proc = Proc(self.name, [self.binary, "node", "--config", self.config_path], self.log_dir,
+                         env={"RUST_BACKTRACE": "1"})
+
+        def ready():
+            if not self.proc.alive():
+                raise AssertionError("tern exited with %s before listening:\n%s"
+                                     % (self.proc.popen.returncode, self.proc.tail()))
+            return port_open(self.port)
+
+        wait_until(ready, timeout, interval=0.1, what="tern to accept on %d" % self.port)
+        if self.upstream is not None:
+            # tern's client binds to the simulator on its own; wait so the first submit is
+            # not racing the upstream bind.
+            self.upstream.wait_bound(timeout)
+        return self
+
+    def stop(self, timeout=15.0):
+        """SIGTERM; returns the exit code, or None if it had to be killed after timeout."""
+        if self.proc is None:
+            return None
+        if self.exit_code is None:
+            self.exit_code = self.proc.stop(signal.SIGTERM, timeout)
+        return self.exit_code
+
+    def log(self):
+        return self.proc.tail(200) if self.proc else ""
+
+
+@pytest.fixture
+def tern_factory(tern_bin, tmp_path):
+    nodes = []
+
+    def make(upstream=None, accounts=ACCOUNTS, name=None):
+        node = TernNode(tern_bin, tmp_path, upstream, accounts, name or "tern%d" % (len(nodes) + 1))
+        nodes.append(node)
+        return node.start()
+
+    yield make
+    problems = []
+    for node in nodes:
+        alive_before = node.proc.alive()
+        t0 = time.monotonic()
+        rc = node.stop(15.0)
+        if alive_before and rc != 0:
+            problems.append("%s: SIGTERM -> exit code %s after %.1fs (None = still running after 15s, "
+                            "killed)\n%s" % (node.name, rc, time.monotonic() - t0, node.proc.tail()))
+        elif not alive_before and rc != 0:
+            problems.append("%s died during the test with exit code %s\n%s"
+                            % (node.name, rc, node.proc.tail()))
+    if problems:
+        pytest.fail("\n\n".join(problems), pytrace=False)
+
+
+@pytest.fixture
+def tern_node(tern_factory, smsc_sim):
+    """A tern node whose only upstream is the SMSC simulator (already bound)."""
+    return tern_factory(upstream=smsc_sim)

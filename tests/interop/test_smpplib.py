@@ -1,0 +1,320 @@
+"""python-smpplib (PyPI smpplib 2.2.4) as a customer ESME of tern, plus raw-socket protocol cases.
+
+Chain: smpplib / raw socket -> tern (SMPP server) -> tern (SMPP client) -> smsc-sim.js
+"""
+
+import random
+import signal
+import re
+import socket
+import struct
+import time
+from collections import Counter
+
+import pytest
+import smpplib.client
+import smpplib.consts
+import smpplib.exceptions
+import smpplib.gsm
+
+import smpp_raw as raw
+from conftest import wait_until
+
+DECIMAL = re.compile(r"^[0-9]+$")
+
+LONG_GSM = ("Tern interop: this GSM 7-bit message is longer than 160 characters, so smpplib "
+            "splits it into concatenated parts with a UDH header. Each part is relayed as is and "
+            "gets its own message id and its own delivery receipt. The end.")
+UCS2_TEXT = "你好，世界！Tern 网关测试 👋🌍"
+
+
+def as_text(value):
+    if isinstance(value, bytes):
+        return value.decode("latin-1")
+    return "" if value is None else str(value)
+
+
+class Esme:
+    """smpplib client driven from one thread with bounded reads."""
+
+    def __init__(self, port, system_id="smpplib", password="secret"):
+        self.client = smpplib.client.Client("127.0.0.1", port, timeout=1, allow_unknown_opt_params=True)
+        self.system_id = system_id
+        self.password = password
+        self.resps = {}     # sequence -> (status, message_id)
+        self.receipts = []  # deliver_sm PDUs with esm_class & 0x04
+        self.others = []
+        self.client.set_message_sent_handler(self._sent)
+        self.client.set_message_received_handler(self._received)
+        self.client.set_error_pdu_handler(self._error)
+
+    def _sent(self, pdu, **kw):
+        self.resps[pdu.sequence] = (pdu.status, as_text(pdu.message_id))
+
+    def _error(self, pdu):
+        self.resps[pdu.sequence] = (pdu.status, as_text(getattr(pdu, "message_id", None)))
+
+    def _received(self, pdu, **kw):
+        if pdu.esm_class & 0x04:
+            self.receipts.append(pdu)
+        else:
+            self.others.append(pdu)
+        return None  # -> deliver_sm_resp ESME_ROK
+
+    def connect_bind(self, kind="transceiver"):
+        self.client.connect()
+        getattr(self.client, "bind_" + kind)(system_id=self.system_id, password=self.password)
+
+    def submit(self, short_message, data_coding=0, esm_class=0, registered_delivery=True):
+        pdu = self.client.send_message(
+            source_addr_ton=smpplib.consts.SMPP_TON_INTL, source_addr_npi=1, source_addr="4930123456",
+            dest_addr_ton=smpplib.consts.SMPP_TON_INTL, dest_addr_npi=1, destination_addr="4915112345678",
+            short_message=short_message, data_coding=data_coding, esm_class=esm_class,
+            registered_delivery=registered_delivery)
+        return pdu.sequence
+
+    def pump_until(self, pred, timeout, what):
+        deadline = time.monotonic() + timeout
+        while not pred():
+            if time.monotonic() >= deadline:
+                raise AssertionError("timed out after %.0fs waiting for %s" % (timeout, what))
+            self.client.read_once()  # 1 s socket timeout -> sends enquire_link and returns
+
+    def close(self):
+        try:
+            if self.client.state in (smpplib.consts.SMPP_CLIENT_STATE_BOUND_TX,
+                                     smpplib.consts.SMPP_CLIENT_STATE_BOUND_RX,
+                                     smpplib.consts.SMPP_CLIENT_STATE_BOUND_TRX):
+                self.client.unbind()
+        except (smpplib.exceptions.PDUError, smpplib.exceptions.ConnectionError, socket.error):
+            pass
+        finally:
+            self.client.disconnect()
+
+
+def receipt_id(pdu):
+    rid = as_text(getattr(pdu, "receipted_message_id", None))
+    if rid:
+        return rid
+    m = re.search(r"id:(\S+)", as_text(pdu.short_message))
+    return m.group(1) if m else None
+
+
+# ---------------------------------------------------------------- happy path
+
+def test_submit_short_long_ucs2_and_receipts(tern_node, smsc_sim):
+    random.seed(7)  # smpplib picks the UDH reference number with random
+    short_parts, short_dc, short_esm = smpplib.gsm.make_parts("Hello from smpplib")
+    long_parts, long_dc, long_esm = smpplib.gsm.make_parts(LONG_GSM)
+    ucs_parts, ucs_dc, ucs_esm = smpplib.gsm.make_parts(UCS2_TEXT)
+    assert len(short_parts) == 1 and short_dc == 0
+    assert len(long_parts) == 2 and long_dc == 0 and long_esm == 0x40
+    assert len(ucs_parts) == 1 and ucs_dc == smpplib.consts.SMPP_ENCODING_ISO10646 == 8
+
+    sent = ([(p, short_dc, short_esm) for p in short_parts]
+            + [(p, long_dc, long_esm) for p in long_parts]
+            + [(p, ucs_dc, ucs_esm) for p in ucs_parts])
+
+    esme = Esme(tern_node.port)
+    try:
+        esme.connect_bind("transceiver")
+        seqs = [esme.submit(p, dc, esm) for p, dc, esm in sent]
+        esme.pump_until(lambda: all(s in esme.resps for s in seqs), 15, "submit_sm_resp for every part")
+        statuses = [esme.resps[s][0] for s in seqs]
+        ids = [esme.resps[s][1] for s in seqs]
+        assert statuses == [0] * len(sent), "submit_sm_resp statuses %r" % statuses
+        for mid in ids:
+            assert DECIMAL.match(mid), "message_id %r is not a decimal string" % mid
+        assert len(set(ids)) == len(ids), "message ids not distinct: %r" % ids
+
+        esme.pump_until(lambda: {receipt_id(r) for r in esme.receipts} >= set(ids), 20,
+                        "a receipt for each of %r (got %r)" % (ids, [receipt_id(r) for r in esme.receipts]))
+        by_id = {receipt_id(r): r for r in esme.receipts}
+        for mid in ids:
+            r = by_id[mid]
+            text = as_text(r.short_message)
+            assert r.esm_class & 0x04, r.esm_class
+            assert as_text(getattr(r, "receipted_message_id", None)) == mid, \
+                "receipted_message_id TLV %r for id %s" % (getattr(r, "receipted_message_id", None), mid)
+            assert getattr(r, "message_state", None) == 2, "message_state %r" % getattr(r, "message_state", None)
+            assert text.startswith("id:%s " % mid), text
+            assert "stat:DELIVRD" in text and "err:000" in text, text
+            assert re.search(r"sub:\d{3} dlvrd:\d{3} submit date:\d{10,12} done date:\d{10,12} ", text), text
+        assert not esme.others, "unexpected non-receipt deliver_sm: %r" % esme.others
+    finally:
+        esme.close()
+
+    subs = smsc_sim.wait_submits(len(sent))
+    assert len(subs) == len(sent), "simulator saw %d submit_sm, expected %d" % (len(subs), len(sent))
+    assert Counter(s["data_coding"] for s in subs) == Counter(dc for _, dc, _ in sent)
+    # Each part is relayed as is: the same octets and UDH indicator reach the operator.
+    assert Counter(s["short_message_hex"] for s in subs) == Counter(p.hex() for p, _, _ in sent)
+    for s in subs:
+        part = bytes.fromhex(s["short_message_hex"])
+        if part.startswith(b"\x05\x00\x03"):
+            assert s["esm_class"] & 0x40, "UDH part relayed without UDHI: %r" % s
+        assert s["registered_delivery"] & 0x01, "receipt not requested upstream: %r" % s
+
+
+def test_sar_parts_each_get_id_and_receipt(tern_node, smsc_sim):
+    """A long message sent as SAR-TLV parts: each part is relayed with its TLVs."""
+    texts = [b"First SAR part of a two part message. " * 4, b"Second SAR part."]
+    with raw.RawSmpp(tern_node.port) as c:
+        assert c.bind(raw.BIND_TRANSCEIVER, "smpplib", "secret").status == 0
+        ids = []
+        for i, t in enumerate(texts, start=1):
+            tlvs = (raw.tlv(raw.TLV_SAR_MSG_REF_NUM, struct.pack(">H", 0x1234))
+                    + raw.tlv(raw.TLV_SAR_TOTAL_SEGMENTS, bytes([len(texts)]))
+                    + raw.tlv(raw.TLV_SAR_SEGMENT_SEQNUM, bytes([i])))
+            resp = c.submit(t, registered_delivery=1, tlvs=tlvs, timeout=15)
+            assert resp.name == "submit_sm_resp" and resp.status == 0, resp
+            ids.append(resp.cstring_body())
+        assert all(DECIMAL.match(i) for i in ids) and len(set(ids)) == 2, ids
+        got = {}
+        deadline = time.monotonic() + 20
+        while set(got) != set(ids):
+            assert time.monotonic() < deadline, "receipts for %r, got %r" % (ids, list(got))
+            pdu = c.expect(raw.DELIVER_SM, timeout=deadline - time.monotonic())
+            c.send(raw.DELIVER_SM | raw.RESP, raw.cstr(""), seq=pdu.seq)
+            f = raw.parse_sm(pdu.body)
+            assert f["esm_class"] & 0x04
+            got[f["tlvs"].get(raw.TLV_RECEIPTED_MESSAGE_ID, b"").rstrip(b"\x00").decode()] = f
+        assert c.unbind().status == 0
+    subs = smsc_sim.wait_submits(2)
+    assert len(subs) == 2
+    for i, s in enumerate(sorted(subs, key=lambda s: s["tlvs"].get("0x020f", ""))):
+        assert bytes.fromhex(s["short_message_hex"]) == texts[i]
+        assert s["tlvs"].get("0x020c") == "1234", s["tlvs"]
+        assert s["tlvs"].get("0x020e") == "02", s["tlvs"]
+        assert s["tlvs"].get("0x020f") == "%02x" % (i + 1), s["tlvs"]
+
+
+# ---------------------------------------------------------------- binds
+
+@pytest.mark.parametrize("system_id,password,status", [
+    ("smpplib", "wrong", raw.ESME_RINVPASWD),
+    ("nosuchuser", "secret", raw.ESME_RINVSYSID),
+])
+def test_bind_rejected_smpplib(tern_node, system_id, password, status):
+    client = smpplib.client.Client("127.0.0.1", tern_node.port, timeout=5, allow_unknown_opt_params=True)
+    client.connect()
+    try:
+        with pytest.raises(smpplib.exceptions.PDUError) as exc:
+            client.bind_transceiver(system_id=system_id, password=password)
+        assert exc.value.args[1] == status, "bind status %r, expected 0x%02x" % (exc.value.args, status)
+    finally:
+        client.disconnect()
+
+
+@pytest.mark.parametrize("command", [raw.BIND_TRANSMITTER, raw.BIND_RECEIVER, raw.BIND_TRANSCEIVER])
+def test_bind_kinds_and_wrong_password_raw(tern_node, command):
+    with raw.RawSmpp(tern_node.port) as c:
+        resp = c.bind(command, "smpplib", "wrong")
+        assert resp.command_id == command | raw.RESP and resp.status == raw.ESME_RINVPASWD, resp
+    with raw.RawSmpp(tern_node.port) as c:
+        resp = c.bind(command, "smpplib", "secret")
+        assert resp.command_id == command | raw.RESP and resp.status == 0, resp
+        assert c.unbind().status == 0
+
+
+def test_max_binds_exceeded(tern_node):
+    # account "onebind" has max_binds = 1
+    with raw.RawSmpp(tern_node.port) as first, raw.RawSmpp(tern_node.port) as second:
+        assert first.bind(raw.BIND_TRANSCEIVER, "onebind", "secret").status == 0
+        resp = second.bind(raw.BIND_TRANSCEIVER, "onebind", "secret")
+        assert resp.status == raw.ESME_RBINDFAIL, resp
+        assert first.unbind().status == 0
+    # the slot is free again once the first session is gone
+    def rebind():
+        with raw.RawSmpp(tern_node.port) as third:
+            ok = third.bind(raw.BIND_TRANSCEIVER, "onebind", "secret").status == 0
+            if ok:
+                third.unbind()
+            return ok
+    wait_until(rebind, 5, interval=0.2, what="the bind slot to be released after unbind")
+
+
+# ---------------------------------------------------------------- protocol errors (raw socket)
+
+def test_enquire_link_answered_before_bind(tern_node):
+    with raw.RawSmpp(tern_node.port) as c:
+        resp = c.enquire_link()
+        assert resp.name == "enquire_link_resp" and resp.status == 0, resp
+
+
+def test_submit_before_bind(tern_node):
+    with raw.RawSmpp(tern_node.port) as c:
+        resp = c.submit("too early")
+        assert resp.name == "submit_sm_resp", resp
+        assert resp.status == raw.ESME_RINVBNDSTS, resp
+
+
+def test_submit_on_receiver_bind(tern_node):
+    with raw.RawSmpp(tern_node.port) as c:
+        assert c.bind(raw.BIND_RECEIVER, "smpplib", "secret").status == 0
+        resp = c.submit("receivers may not submit")
+        assert resp.name == "submit_sm_resp" and resp.status == raw.ESME_RINVBNDSTS, resp
+        assert c.unbind().status == 0
+
+
+def test_unknown_command_id_then_enquire_link(tern_node):
+    with raw.RawSmpp(tern_node.port) as c:
+        assert c.bind(raw.BIND_TRANSCEIVER, "smpplib", "secret").status == 0
+        seq = c.send(0x000000AB, b"\x01\x02\x03")
+        nack = c.expect(raw.GENERIC_NACK, seq=seq)
+        assert nack.status == raw.ESME_RINVCMDID, nack
+        resp = c.enquire_link()
+        assert resp.name == "enquire_link_resp" and resp.status == 0, resp
+        assert c.unbind().status == 0
+
+
+@pytest.mark.parametrize("length", [0xFFFFFFFF, 65537, 8, 0])
+def test_bad_command_length_nacked_and_closed(tern_node, length):
+    with raw.RawSmpp(tern_node.port) as c:
+        c.send_raw(struct.pack(">IIII", length, raw.ENQUIRE_LINK, 0, 7))
+        got = c.wait_closed(timeout=5)
+        nacks = [p for p in got if p.command_id == raw.GENERIC_NACK]
+        assert nacks and nacks[0].status == raw.ESME_RINVCMDLEN, \
+            "expected generic_nack ESME_RINVCMDLEN before the close, got %r" % got
+
+
+def test_http_request_on_smpp_port_closes(tern_node):
+    with raw.RawSmpp(tern_node.port) as c:
+        c.send_raw(b"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        c.wait_closed(timeout=5)
+    # and the listener is still serving
+    with raw.RawSmpp(tern_node.port) as c:
+        assert c.enquire_link().status == 0
+
+
+# ---------------------------------------------------------------- relay edge cases
+
+def test_no_upstream_submit_gets_error(tern_factory):
+    node = tern_factory(upstream=None)
+    with raw.RawSmpp(node.port) as c:
+        assert c.bind(raw.BIND_TRANSCEIVER, "smpplib", "secret").status == 0
+        resp = c.submit("nowhere to go", timeout=15)
+        assert resp.name == "submit_sm_resp" and resp.status != 0, resp
+        assert c.unbind().status == 0
+
+
+def test_upstream_error_status_passed_back(tern_factory, sim_factory):
+    sim = sim_factory(env={"SUBMIT_STATUS": str(0x45)})  # ESME_RSUBMITFAIL
+    node = tern_factory(upstream=sim)
+    with raw.RawSmpp(node.port) as c:
+        assert c.bind(raw.BIND_TRANSCEIVER, "smpplib", "secret").status == 0
+        resp = c.submit("operator says no", timeout=15)
+        assert resp.name == "submit_sm_resp" and resp.status == 0x45, resp
+        assert c.unbind().status == 0
+    assert len(sim.wait_submits(1)) == 1
+
+
+def test_sigterm_unbinds_bound_sessions(tern_node):
+    with raw.RawSmpp(tern_node.port) as c:
+        assert c.bind(raw.BIND_TRANSCEIVER, "smpplib", "secret").status == 0
+        tern_node.proc.send_signal(signal.SIGTERM)
+        pdu = c.expect(raw.UNBIND, timeout=10)
+        c.send(raw.UNBIND | raw.RESP, seq=pdu.seq)
+        c.wait_closed(timeout=10)
+    rc = tern_node.stop(15)
+    assert rc == 0, "exit code %r after SIGTERM\n%s" % (rc, tern_node.log())
