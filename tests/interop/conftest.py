@@ -7,6 +7,7 @@ bounded.
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -166,8 +167,9 @@ def node_bin():
 class SmscSim:
     """tests/interop/peers/smsc-sim.js on a fixed port; can be stopped and started again."""
 
-    def __init__(self, node, log_dir, port=None, user=SIM_USER, password=SIM_PASS, env=None):
+    def __init__(self, node, log_dir, port=None, user=SIM_USER, password=SIM_PASS, env=None, tls=None):
         self.node = node
+        self.tls = tls  # TlsFiles: listen with TLS, tern trusts tls.ca
         self.log_dir = Path(log_dir)
         self.port = port or free_port()
         self.user = user
@@ -179,6 +181,8 @@ class SmscSim:
     def start(self, timeout=10.0):
         n = len(self.runs) + 1
         env = {"SMSC_PORT": str(self.port), "SMSC_USER": self.user, "SMSC_PASS": self.password}
+        if self.tls:
+            env.update({"SMSC_TLS_CERT": str(self.tls.cert), "SMSC_TLS_KEY": str(self.tls.key)})
         env.update(self.extra_env)
         self.proc = Proc("smsc-sim.%d" % n, [self.node, PEERS / "smsc-sim.js"], self.log_dir,
                          env=env, cwd=PEERS)
@@ -247,9 +251,42 @@ def smsc_sim(sim_factory):
     return sim_factory()
 
 
+# ---------------------------------------------------------------- TLS material
+
+class TlsFiles:
+    def __init__(self, d):
+        self.dir = Path(d)
+        self.ca = self.dir / "ca.pem"
+        self.cert = self.dir / "server.pem"
+        self.key = self.dir / "server.key"
+
+
+@pytest.fixture(scope="session")
+def tls_files(tmp_path_factory):
+    """A throwaway CA and a server certificate for 127.0.0.1 (made with the openssl CLI)."""
+    openssl = shutil.which("openssl")
+    if not openssl:
+        pytest.fail("the openssl command is needed to make test certificates", pytrace=False)
+    d = tmp_path_factory.mktemp("tls")
+    t = TlsFiles(d)
+
+    def run(*args):
+        subprocess.run([openssl, *args], cwd=d, check=True, capture_output=True, timeout=60)
+
+    run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.pem",
+        "-days", "2", "-subj", "/CN=Tern interop test CA")
+    run("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "server.key", "-out", "server.csr",
+        "-subj", "/CN=127.0.0.1")
+    (d / "ext.cnf").write_text("basicConstraints=CA:FALSE\nsubjectAltName=IP:127.0.0.1,DNS:localhost\n"
+                               "keyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n")
+    run("x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
+        "-out", "server.pem", "-days", "2", "-extfile", "ext.cnf")
+    return t
+
+
 # ---------------------------------------------------------------- a tern node
 
-def tern_config(smpp_port, metrics_port, upstream=None, accounts=ACCOUNTS, extra=""):
+def tern_config(smpp_port, metrics_port, upstream=None, accounts=ACCOUNTS, tls_port=None, tls=None, extra=""):
     lines = [
         "[node]",
         "id = 1",
@@ -263,6 +300,12 @@ def tern_config(smpp_port, metrics_port, upstream=None, accounts=ACCOUNTS, extra
         "",
         "[smpp]",
         'listen = "127.0.0.1:%d"' % smpp_port,
+    ]
+    if tls_port:
+        lines += ['tls_listen = "127.0.0.1:%d"' % tls_port,
+                  'tls_cert = "%s"' % tls.cert,
+                  'tls_key = "%s"' % tls.key]
+    lines += [
         "proxy_protocol = false",
         "max_pdu_bytes = 65536",
         "window = 64",
@@ -281,23 +324,28 @@ def tern_config(smpp_port, metrics_port, upstream=None, accounts=ACCOUNTS, extra
     if upstream is not None:
         lines += ["[[upstream]]",
                   'name = "sim"',
-                  'url = "smpp://%s:%s@127.0.0.1:%d"' % (upstream.user, upstream.password, upstream.port),
+                  'url = "%s://%s:%s@127.0.0.1:%d"' % ("smpps" if upstream.tls else "smpp", upstream.user,
+                                                         upstream.password, upstream.port),
                   'bind = "transceiver"',
                   "window = 64",
-                  "tps = 0",
-                  ""]
+                  "tps = 0"]
+        if upstream.tls:
+            lines += ['tls_ca = "%s"' % upstream.tls.ca]
+        lines += [""]
     return "\n".join(lines) + extra
 
 
 class TernNode:
-    def __init__(self, binary, log_dir, upstream=None, accounts=ACCOUNTS, name="tern"):
+    def __init__(self, binary, log_dir, upstream=None, accounts=ACCOUNTS, name="tern", tls=None):
         self.binary = binary
         self.log_dir = Path(log_dir)
         self.upstream = upstream
         self.port = free_port()
         self.metrics_port = free_port()
+        self.tls_port = free_port() if tls else None
         self.config_path = self.log_dir / (name + ".toml")
-        self.config_path.write_text(tern_config(self.port, self.metrics_port, upstream, accounts))
+        self.config_path.write_text(tern_config(self.port, self.metrics_port, upstream, accounts,
+                                                self.tls_port, tls))
         self.name = name
         self.proc = None
         self.exit_code = None
@@ -313,6 +361,9 @@ class TernNode:
             return port_open(self.port)
 
         wait_until(ready, timeout, interval=0.1, what="tern to accept on %d" % self.port)
+        if self.tls_port:
+            wait_until(lambda: port_open(self.tls_port), timeout, interval=0.1,
+                       what="tern to accept TLS on %d" % self.tls_port)
         if self.upstream is not None:
             # tern's client binds to the simulator on its own; wait so the first submit is
             # not racing the upstream bind.
@@ -335,8 +386,8 @@ class TernNode:
 def tern_factory(tern_bin, tmp_path):
     nodes = []
 
-    def make(upstream=None, accounts=ACCOUNTS, name=None):
-        node = TernNode(tern_bin, tmp_path, upstream, accounts, name or "tern%d" % (len(nodes) + 1))
+    def make(upstream=None, accounts=ACCOUNTS, name=None, tls=None):
+        node = TernNode(tern_bin, tmp_path, upstream, accounts, name or "tern%d" % (len(nodes) + 1), tls)
         nodes.append(node)
         return node.start()
 

@@ -11,11 +11,13 @@
 //   ESME_CONCAT          1 = also send one 2-part UDH-concatenated GSM message (default 1)
 //   ESME_WAIT_RECEIPTS   1 = wait for a receipt per accepted part (default 1)
 //   ESME_TIMEOUT_MS      overall deadline (default 20000)
+//   ESME_TLS_CA          PEM file: connect with TLS, trusting this CA
 //
 // Exit code 0 when bound, every submit answered and (if waited for) every receipt matched;
 // 1 on a bind failure / error status; 2 on timeout or connection loss. The summary is
 // printed in every case.
 
+const fs = require('fs');
 const smpp = require('smpp');
 
 const PORT = +(process.env.ESME_PORT || 0);
@@ -83,7 +85,10 @@ const timer = setTimeout(() => {
   finish(2);
 }, TIMEOUT_MS);
 
-const session = smpp.connect({ host: '127.0.0.1', port: PORT });
+const TLS_CA = process.env.ESME_TLS_CA;
+const session = TLS_CA
+  ? smpp.connect({ host: '127.0.0.1', port: PORT, tls: true, ca: fs.readFileSync(TLS_CA) })
+  : smpp.connect({ host: '127.0.0.1', port: PORT });
 
 session.on('error', e => {
   summary.error = 'socket error: ' + String(e && e.message);
@@ -152,7 +157,7 @@ function unbindAndExit(code) {
   });
 }
 
-session.on('connect', () => {
+session.on(TLS_CA ? 'secureConnect' : 'connect', () => {
   session.bind_transceiver({ system_id: USER, password: PASS, system_type: '', interface_version: 0x34 }, resp => {
     summary.bind_status = resp.command_status;
     if (resp.command_status !== 0) {

@@ -11,6 +11,7 @@
 //   DLR_DELAY_MS        delay before a receipt is sent (default 50)
 //   SUBMIT_STATUS       command_status for every submit_sm_resp (default 0)
 //   RECEIPT_STAT        stat: word in the receipt text (default DELIVRD)
+//   SMSC_TLS_CERT/SMSC_TLS_KEY  PEM files: listen with TLS instead of plain TCP
 //
 // Every event is printed on stdout as one JSON line, e.g.
 //   {"event":"listening","port":2776}
@@ -19,6 +20,7 @@
 // so the tests can assert on what actually reached the operator side.
 // SIGTERM/SIGINT: close listener and sessions, print {"event":"exit"} and exit 0.
 
+const fs = require('fs');
 const smpp = require('smpp');
 
 const PORT = +(process.env.SMSC_PORT || 0);
@@ -75,7 +77,11 @@ function parseSubmit(raw) {
   return f;
 }
 
-const server = smpp.createServer(session => {
+const serverOptions = process.env.SMSC_TLS_CERT
+  ? { cert: fs.readFileSync(process.env.SMSC_TLS_CERT), key: fs.readFileSync(process.env.SMSC_TLS_KEY) }
+  : {};
+
+const server = smpp.createServer(serverOptions, session => {
   const sid = nextSession++;
   let bound = false;
   out({ event: 'connect', session: sid });
@@ -150,7 +156,8 @@ server.on('error', e => {
   process.exit(2);
 });
 
-server.listen(PORT, '127.0.0.1', () => out({ event: 'listening', port: server.address().port }));
+server.on('tlsClientError', e => out({ event: 'tls_error', error: String(e && e.message) }));
+server.listen(PORT, '127.0.0.1', () => out({ event: 'listening', port: server.address().port, tls: !!serverOptions.cert }));
 
 let stopping = false;
 function stop(signal) {
