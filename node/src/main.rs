@@ -1,1 +1,79 @@
-fn main() {}
+//! `tern`: the Tern SMS gateway node and its tools.
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use tern_node::config::Config;
+
+#[derive(Debug, Parser)]
+#[command(name = "tern", version, about = "Tern, a carrier-grade SMS gateway")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Runs a node from a TOML configuration file.
+    Node {
+        #[arg(long, short)]
+        config: PathBuf,
+    },
+    /// Validates a configuration file and exits.
+    CheckConfig {
+        #[arg(long, short)]
+        config: PathBuf,
+    },
+}
+
+/// sysexits.h EX_CONFIG: the configuration is wrong.
+const EX_CONFIG: u8 = 78;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::CheckConfig { config } => match Config::load(&config) {
+            Ok(_) => {
+                println!("{}: ok", config.display());
+                ExitCode::SUCCESS
+            }
+            Err(error) => {
+                eprintln!("tern: {error}");
+                ExitCode::from(EX_CONFIG)
+            }
+        },
+        Command::Node { config } => {
+            let config = match Config::load(&config) {
+                Ok(config) => config,
+                Err(error) => {
+                    eprintln!("tern: {error}");
+                    return ExitCode::from(EX_CONFIG);
+                }
+            };
+            tern_node::telemetry::init_tracing(&config.log);
+            let runtime = match tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(runtime) => runtime,
+                Err(error) => {
+                    eprintln!("tern: cannot start the runtime: {error}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            match runtime.block_on(tern_node::run(config)) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(error) => {
+                    tracing::error!("{error:#}");
+                    eprintln!("tern: {error:#}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+    }
+}

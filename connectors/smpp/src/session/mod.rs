@@ -17,6 +17,8 @@ use rusmpp::pdus::{BindReceiverResp, BindTransceiverResp, BindTransmitterResp};
 use rusmpp::values::InterfaceVersion;
 use rusmpp::{Command, CommandId, CommandStatus, Pdu};
 
+use crate::codec::{self, FrameError, Header};
+
 pub use rules::{
     accepted_interface_version, c_octet, error_response, expects_no_response, is_message_request,
     request_allowed, BindKind,
@@ -103,6 +105,8 @@ pub enum CloseReason {
     BindRejected(CommandStatus),
     /// Nothing was received for the inactivity timeout, or enquire_link went unanswered.
     PeerSilent,
+    /// The connection broke or the peer closed it without unbinding.
+    PeerGone,
     /// The peer sent something that ends the session (bad framing, not SMPP).
     ProtocolError,
     /// The application asked to close.
@@ -460,6 +464,31 @@ impl Session {
             }
             _ => self.handle_request(now, command),
         }
+    }
+
+    /// Handles a frame whose body could not be decoded: a request gets `status` in its
+    /// response (or generic_nack); a broken response is counted and dropped, and its request
+    /// runs into its timeout.
+    pub fn handle_rejected(&mut self, now: Instant, header: &Header, status: CommandStatus) {
+        if self.state == State::Closed {
+            return;
+        }
+        self.last_received = now;
+        if codec::is_response(header.command_id) {
+            self.counters.unexpected_responses += 1;
+            return;
+        }
+        self.queue(now, codec::error_response(header, status));
+    }
+
+    /// The stream cannot be framed any more: generic_nack, then close.
+    pub fn handle_frame_error(&mut self, now: Instant, error: &FrameError) {
+        if self.state == State::Closed {
+            return;
+        }
+        let nack = codec::generic_nack(error.header().sequence_number, error.status());
+        self.queue(now, nack);
+        self.close(CloseReason::ProtocolError);
     }
 
     fn handle_bind(&mut self, now: Instant, command: Command) {

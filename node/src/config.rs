@@ -1,0 +1,472 @@
+//! The node's configuration: one TOML file, validated at start. Every error names the key
+//! it is about. The structs below are the reference of the file format; defaults live in
+//! the `Default` impls.
+
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+/// The whole file.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default)]
+    pub node: NodeSection,
+    #[serde(default)]
+    pub log: LogSection,
+    #[serde(default)]
+    pub metrics: MetricsSection,
+    #[serde(default)]
+    pub smpp: SmppSection,
+    /// Customer accounts that may bind.
+    #[serde(default, rename = "account")]
+    pub accounts: Vec<AccountConfig>,
+    /// Operator SMSCs we bind to.
+    #[serde(default, rename = "upstream")]
+    pub upstreams: Vec<UpstreamConfig>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NodeSection {
+    /// 0..=1023, unique in a cluster: it is part of every message id.
+    pub id: u16,
+    /// How long shutdown waits for sessions to unbind and work to drain.
+    pub shutdown_grace_secs: u64,
+}
+
+impl Default for NodeSection {
+    fn default() -> Self {
+        Self {
+            id: 1,
+            shutdown_grace_secs: 10,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogSection {
+    /// A tracing filter: `info`, `tern=debug,info`, ...
+    pub level: String,
+    /// `text` or `json`.
+    pub format: LogFormat,
+}
+
+impl Default for LogSection {
+    fn default() -> Self {
+        Self {
+            level: "info".into(),
+            format: LogFormat::Text,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsSection {
+    /// Serves Prometheus text at `/metrics`.
+    pub listen: Option<SocketAddr>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SmppSection {
+    /// Plain TCP listener.
+    pub listen: Option<SocketAddr>,
+    /// TLS listener; needs `tls_cert` and `tls_key`.
+    pub tls_listen: Option<SocketAddr>,
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    /// Expect a HAProxy PROXY v1/v2 header on every connection.
+    pub proxy_protocol: bool,
+    pub max_pdu_bytes: usize,
+    pub max_connections: usize,
+    /// Outstanding requests each way per session.
+    pub window: usize,
+    pub enquire_link_secs: u64,
+    pub inactivity_secs: u64,
+    pub response_timeout_secs: u64,
+    pub bind_timeout_secs: u64,
+}
+
+impl Default for SmppSection {
+    fn default() -> Self {
+        Self {
+            listen: None,
+            tls_listen: None,
+            tls_cert: None,
+            tls_key: None,
+            proxy_protocol: false,
+            max_pdu_bytes: 64 * 1024,
+            max_connections: 10_000,
+            window: 64,
+            enquire_link_secs: 30,
+            inactivity_secs: 120,
+            response_timeout_secs: 10,
+            bind_timeout_secs: 10,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccountConfig {
+    /// The SMPP system_id, at most 15 characters.
+    pub system_id: String,
+    /// At most 8 characters (SMPP 3.4 §5.2.2).
+    pub password: String,
+    /// Simultaneous binds of this account.
+    #[serde(default = "default_max_binds")]
+    pub max_binds: usize,
+    /// Source networks allowed to bind (`127.0.0.1`, `10.0.0.0/8`); empty allows any.
+    #[serde(default)]
+    pub allowed_ips: Vec<String>,
+    /// Replace characters the target alphabet lacks instead of switching to UCS-2.
+    #[serde(default)]
+    pub transliterate: bool,
+}
+
+fn default_max_binds() -> usize {
+    4
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum UpstreamBind {
+    Transceiver,
+    TxRx,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum IdFormatConfig {
+    AsIs,
+    Decimal,
+    Hex,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpstreamConfig {
+    pub name: String,
+    /// `smpp://USER:PASSWORD@HOST:PORT`, or `smpps://` for TLS.
+    pub url: String,
+    #[serde(default = "default_upstream_bind")]
+    pub bind: UpstreamBind,
+    #[serde(default = "default_upstream_window")]
+    pub window: usize,
+    /// Submits per second; 0 is unlimited.
+    #[serde(default)]
+    pub tps: u32,
+    #[serde(default)]
+    pub system_type: String,
+    /// CA certificates (PEM) that the SMSC's TLS certificate must chain to.
+    pub tls_ca: Option<PathBuf>,
+    /// How the SMSC writes message ids in submit_sm_resp ...
+    #[serde(default = "default_id_format")]
+    pub submit_id_format: IdFormatConfig,
+    /// ... and in its receipts, so the two can be matched.
+    #[serde(default = "default_id_format")]
+    pub receipt_id_format: IdFormatConfig,
+}
+
+fn default_upstream_bind() -> UpstreamBind {
+    UpstreamBind::Transceiver
+}
+
+fn default_upstream_window() -> usize {
+    64
+}
+
+fn default_id_format() -> IdFormatConfig {
+    IdFormatConfig::AsIs
+}
+
+/// Why the configuration was refused: the key and what is wrong with it.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("`{key}`: {message}")]
+    Invalid { key: String, message: String },
+}
+
+fn invalid(key: impl Into<String>, message: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        key: key.into(),
+        message: message.into(),
+    }
+}
+
+/// A parsed `smpp://` URL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SmppUrl {
+    pub tls: bool,
+    pub user: String,
+    pub password: String,
+    pub host: String,
+    pub port: u16,
+}
+
+impl SmppUrl {
+    pub fn parse(url: &str) -> Result<Self, String> {
+        let (tls, rest) = if let Some(rest) = url.strip_prefix("smpps://") {
+            (true, rest)
+        } else if let Some(rest) = url.strip_prefix("smpp://") {
+            (false, rest)
+        } else {
+            return Err("must start with smpp:// or smpps://".into());
+        };
+        let (credentials, address) = rest
+            .rsplit_once('@')
+            .ok_or("must name USER:PASSWORD@HOST:PORT")?;
+        let (user, password) = credentials
+            .split_once(':')
+            .ok_or("credentials must be USER:PASSWORD")?;
+        let (host, port) = address.rsplit_once(':').ok_or("must end in HOST:PORT")?;
+        let port: u16 = port
+            .trim_end_matches('/')
+            .parse()
+            .map_err(|_| format!("port {port:?} is not a number from 1 to 65535"))?;
+        if host.is_empty() || port == 0 {
+            return Err("host and port must not be empty".into());
+        }
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        Ok(Self {
+            tls,
+            user: percent_decode(user),
+            password: percent_decode(password),
+            host: host.to_owned(),
+            port,
+        })
+    }
+}
+
+/// `%XX` escapes in URL credentials (a password may hold `@` or `:`).
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (bytes[i], hex) {
+            (b'%', Some(byte)) => {
+                out.push(byte);
+                i += 3;
+            }
+            (byte, _) => {
+                out.push(byte);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+impl Config {
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        let config = Self::parse(&text).map_err(|e| match e {
+            ConfigError::Parse { message, .. } => ConfigError::Parse {
+                path: path.to_owned(),
+                message,
+            },
+            other => other,
+        })?;
+        Ok(config)
+    }
+
+    pub fn parse(text: &str) -> Result<Self, ConfigError> {
+        let config: Config = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: PathBuf::from("<config>"),
+            message: e.to_string(),
+        })?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks what serde cannot: ranges, pairs of keys, uniqueness.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.node.id > 1023 {
+            return Err(invalid("node.id", "must be from 0 to 1023"));
+        }
+        if tracing_subscriber::EnvFilter::try_new(&self.log.level).is_err() {
+            return Err(invalid("log.level", "is not a valid tracing filter"));
+        }
+        let smpp = &self.smpp;
+        if smpp.tls_listen.is_some() && (smpp.tls_cert.is_none() || smpp.tls_key.is_none()) {
+            return Err(invalid(
+                "smpp.tls_listen",
+                "needs smpp.tls_cert and smpp.tls_key",
+            ));
+        }
+        if !(64..=1024 * 1024).contains(&smpp.max_pdu_bytes) {
+            return Err(invalid("smpp.max_pdu_bytes", "must be from 64 to 1048576"));
+        }
+        if !(1..=10_000).contains(&smpp.window) {
+            return Err(invalid("smpp.window", "must be from 1 to 10000"));
+        }
+        for (key, value) in [
+            ("smpp.enquire_link_secs", smpp.enquire_link_secs),
+            ("smpp.inactivity_secs", smpp.inactivity_secs),
+            ("smpp.response_timeout_secs", smpp.response_timeout_secs),
+            ("smpp.bind_timeout_secs", smpp.bind_timeout_secs),
+        ] {
+            if value == 0 {
+                return Err(invalid(key, "must be at least 1"));
+            }
+        }
+        if smpp.inactivity_secs <= smpp.enquire_link_secs {
+            return Err(invalid(
+                "smpp.inactivity_secs",
+                "must be longer than smpp.enquire_link_secs",
+            ));
+        }
+        if smpp.max_connections == 0 {
+            return Err(invalid("smpp.max_connections", "must be at least 1"));
+        }
+        let mut ids = HashSet::new();
+        for (i, account) in self.accounts.iter().enumerate() {
+            let key = |field: &str| format!("account[{i}].{field}");
+            if account.system_id.is_empty() || account.system_id.len() > 15 {
+                return Err(invalid(key("system_id"), "must be 1 to 15 characters"));
+            }
+            if !account.system_id.is_ascii() {
+                return Err(invalid(key("system_id"), "must be ASCII"));
+            }
+            if !ids.insert(account.system_id.as_str()) {
+                return Err(invalid(key("system_id"), "is used by another account"));
+            }
+            if account.password.len() > 8 || !account.password.is_ascii() {
+                return Err(invalid(
+                    key("password"),
+                    "must be at most 8 ASCII characters",
+                ));
+            }
+            if account.max_binds == 0 {
+                return Err(invalid(key("max_binds"), "must be at least 1"));
+            }
+            for (j, net) in account.allowed_ips.iter().enumerate() {
+                if crate::allowlist::IpNet::parse(net).is_none() {
+                    return Err(invalid(
+                        key(&format!("allowed_ips[{j}]")),
+                        format!("{net:?} is not an address or CIDR network"),
+                    ));
+                }
+            }
+        }
+        let mut names = HashSet::new();
+        for (i, upstream) in self.upstreams.iter().enumerate() {
+            let key = |field: &str| format!("upstream[{i}].{field}");
+            if upstream.name.is_empty() || !names.insert(upstream.name.as_str()) {
+                return Err(invalid(key("name"), "must be non-empty and unique"));
+            }
+            let url = SmppUrl::parse(&upstream.url).map_err(|m| invalid(key("url"), m))?;
+            if url.user.len() > 15 || url.password.len() > 8 {
+                return Err(invalid(
+                    key("url"),
+                    "user must be at most 15 and password at most 8 characters",
+                ));
+            }
+            if !(1..=10_000).contains(&upstream.window) {
+                return Err(invalid(key("window"), "must be from 1 to 10000"));
+            }
+            if upstream.tls_ca.is_some() && !url.tls {
+                return Err(invalid(key("tls_ca"), "is only used with an smpps:// url"));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn error_of(text: &str) -> String {
+        Config::parse(text).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn an_empty_file_is_a_valid_config() {
+        let config = Config::parse("").unwrap();
+        assert_eq!(config.smpp.window, 64);
+        assert!(config.accounts.is_empty());
+    }
+
+    #[test]
+    fn unknown_keys_are_named() {
+        let message = error_of("[smpp]\nwindwo = 3\n");
+        assert!(message.contains("windwo"), "{message}");
+    }
+
+    #[test]
+    fn bad_values_name_their_key() {
+        assert!(error_of("[node]\nid = 5000\n").contains("`node.id`"));
+        assert!(error_of("[smpp]\nwindow = 0\n").contains("`smpp.window`"));
+        assert!(error_of("[smpp]\ntls_listen = \"127.0.0.1:1\"\n").contains("`smpp.tls_listen`"));
+        assert!(
+            error_of("[[account]]\nsystem_id = \"a\"\npassword = \"toolongpassword\"\n")
+                .contains("`account[0].password`")
+        );
+        assert!(error_of(
+            "[[account]]\nsystem_id = \"a\"\npassword = \"b\"\nallowed_ips = [\"10.0.0.0/99\"]\n"
+        )
+        .contains("`account[0].allowed_ips[0]`"));
+        assert!(
+            error_of("[[upstream]]\nname = \"op\"\nurl = \"http://x\"\n")
+                .contains("`upstream[0].url`")
+        );
+        assert!(error_of("[log]\nlevel = \"[[[\"\n").contains("`log.level`"));
+    }
+
+    #[test]
+    fn smpp_urls_carry_credentials_and_tls() {
+        assert_eq!(
+            SmppUrl::parse("smpps://user:p%40ss@smsc.example:3550").unwrap(),
+            SmppUrl {
+                tls: true,
+                user: "user".into(),
+                password: "p@ss".into(),
+                host: "smsc.example".into(),
+                port: 3550
+            }
+        );
+        assert!(SmppUrl::parse("smpp://user@host:1").is_err());
+        assert!(SmppUrl::parse("smpp://u:p@host:99999").is_err());
+    }
+}
+
+#[cfg(test)]
+mod example_tests {
+    use super::*;
+
+    #[test]
+    fn the_shipped_example_is_valid() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/examples/relay.toml");
+        let config = Config::load(&path).unwrap();
+        assert_eq!(config.accounts[0].system_id, "demo");
+        assert_eq!(config.upstreams[0].name, "operator-a");
+    }
+}
