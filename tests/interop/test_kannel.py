@@ -131,9 +131,13 @@ text = "No service specified"
 """
 
 
+# never through an HTTP proxy from the environment: everything is on 127.0.0.1
+_opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
 def http_get(url, timeout=10):
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as r:
+        with _opener.open(url, timeout=timeout) as r:
             return r.status, r.read().decode("utf-8", "replace")
     except urllib.error.HTTPError as e:
         return e.code, e.read().decode("utf-8", "replace")
