@@ -1,14 +1,11 @@
 //! Which PDU is legal in which bind (SMPP 3.4 §2.3, SMPP 5.0 §2.4), and the error responses
 //! a session sends on its own.
 
-use rusmpp::pdus::{
-    BindReceiverResp, BindTransceiverResp, BindTransmitterResp, DataSmResp, DeliverSmResp,
-    QuerySmResp, SubmitMultiResp, SubmitSmResp,
-};
 use rusmpp::types::COctetString;
 use rusmpp::{Command, CommandId, CommandStatus, Pdu};
 
 use super::Role;
+use crate::codec::Header;
 
 /// The three kinds of bind.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -103,26 +100,16 @@ pub fn request_allowed(sender: Role, kind: BindKind, id: CommandId) -> bool {
     }
 }
 
-/// The response to request `id` with an error status and the smallest body peers accept.
-/// SMPP 3.4 §3.3: the body of a response with a non-zero status may be omitted; an empty
-/// message_id keeps strict decoders happy where it is not.
+/// The response to request `id` with an error status: the codec's body-less `_resp`
+/// (or generic_nack for a request without a response).
 pub fn error_response(id: CommandId, sequence_number: u32, status: CommandStatus) -> Command {
-    let pdu = match id {
-        CommandId::SubmitSm => Pdu::from(SubmitSmResp::default()),
-        CommandId::DeliverSm => Pdu::from(DeliverSmResp::default()),
-        CommandId::DataSm => Pdu::from(DataSmResp::default()),
-        CommandId::SubmitMulti => Pdu::from(SubmitMultiResp::default()),
-        CommandId::QuerySm => Pdu::from(QuerySmResp::default()),
-        CommandId::CancelSm => Pdu::CancelSmResp,
-        CommandId::ReplaceSm => Pdu::ReplaceSmResp,
-        CommandId::EnquireLink => Pdu::EnquireLinkResp,
-        CommandId::Unbind => Pdu::UnbindResp,
-        CommandId::BindTransmitter => Pdu::from(BindTransmitterResp::default()),
-        CommandId::BindReceiver => Pdu::from(BindReceiverResp::default()),
-        CommandId::BindTransceiver => Pdu::from(BindTransceiverResp::default()),
-        _ => Pdu::GenericNack,
+    let header = Header {
+        command_length: crate::codec::HEADER_LEN as u32,
+        command_id: u32::from(id),
+        command_status: 0,
+        sequence_number,
     };
-    Command::new(status, sequence_number, pdu)
+    crate::codec::error_response(&header, status)
 }
 
 /// The interface_version of a bind request.
