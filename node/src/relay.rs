@@ -21,7 +21,7 @@ use tern_smpp::net::{
 use tern_smpp::receipt::{self, IdFormat};
 use tern_smpp::rusmpp::pdus::{DeliverSm, DeliverSmResp, SubmitSm, SubmitSmResp};
 use tern_smpp::rusmpp::types::OctetString;
-use tern_smpp::rusmpp::values::{EsmClass, RegisteredDelivery};
+use tern_smpp::rusmpp::values::{DataCoding, EsmClass, RegisteredDelivery};
 use tern_smpp::session::{c_octet, error_response, BindKind};
 use tern_smpp::{Command, CommandStatus, Pdu};
 use tokio::sync::mpsc;
@@ -293,6 +293,9 @@ impl Relay {
         };
         let wants_receipt = submit.registered_delivery;
         let mut forward = submit.clone();
+        if account.config.transliterate && transliterate_to_gsm(&mut forward) {
+            metrics::counter!("tern_relay_transliterated_total").increment(1);
+        }
         // Always ask the operator for the final receipt: the gateway needs it for its own
         // records even when the customer does not.
         forward.registered_delivery = RegisteredDelivery::from(u8::from(wants_receipt) | 0x01);
@@ -346,6 +349,42 @@ impl Relay {
             self.correlate(key, report);
         }
     }
+}
+
+/// A single-part UCS-2 message whose text GSM 7-bit can carry after transliteration
+/// without loss (`“Grüße”` → `"Grüße"`) is sent as GSM 7-bit: half the octets, and the
+/// operator bills the part at the GSM rate. Multipart messages keep their encoding, since
+/// changing it would change the parts the customer already numbered.
+fn transliterate_to_gsm(submit: &mut SubmitSm) -> bool {
+    const UDHI: u8 = 0x40;
+    let dcs = u8::from(submit.data_coding);
+    if dcs != 0x08 || u8::from(submit.esm_class) & UDHI != 0 || submit.short_message().is_empty() {
+        return false;
+    }
+    let Ok(text) = tern_encoding::ucs2::decode(submit.short_message().as_ref()) else {
+        return false;
+    };
+    let policy = tern_encoding::ChoosePolicy {
+        allow_latin1: false,
+        allow_ucs2: true,
+        transliterate: true,
+    };
+    let choice = tern_encoding::choose(&text, &policy);
+    if choice.alphabet != tern_encoding::Alphabet::Gsm7 || choice.lossy {
+        return false;
+    }
+    let Ok(septets) = tern_encoding::gsm7::encode(&choice.text) else {
+        return false;
+    };
+    let Ok(short_message) = OctetString::from_vec(septets) else {
+        return false;
+    };
+    if short_message.len() > 160 {
+        return false;
+    }
+    submit.set_short_message(short_message);
+    submit.data_coding = DataCoding::from(0x00);
+    true
 }
 
 fn parse_receipt(deliver: &DeliverSm) -> Option<DeliveryReport> {
@@ -559,4 +598,107 @@ async fn customer_session(
         }
     }
     drop(guard);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn account(system_id: &str, max_binds: usize, allowed_ips: &[&str]) -> AccountConfig {
+        AccountConfig {
+            system_id: system_id.into(),
+            password: "secret".into(),
+            max_binds,
+            allowed_ips: allowed_ips.iter().map(|s| s.to_string()).collect(),
+            transliterate: false,
+        }
+    }
+
+    fn request(system_id: &str, password: &str, peer: &str) -> BindRequest {
+        BindRequest {
+            kind: BindKind::Transceiver,
+            system_id: system_id.into(),
+            password: password.into(),
+            system_type: String::new(),
+            interface_version: 0x34,
+            address_range: String::new(),
+            peer: peer.parse().unwrap(),
+            tls: false,
+        }
+    }
+
+    #[test]
+    fn binds_are_checked_against_accounts() {
+        let relay = Relay::new(1, &[account("acme", 2, &["10.0.0.0/8"])], None);
+        let status = |r: Result<(BindGuard, String), CommandStatus>| r.err();
+        assert_eq!(
+            status(relay.check_bind(&request("nobody", "secret", "10.0.0.1:1"))),
+            Some(CommandStatus::EsmeRinvsysid)
+        );
+        assert_eq!(
+            status(relay.check_bind(&request("acme", "wrong", "10.0.0.1:1"))),
+            Some(CommandStatus::EsmeRinvpaswd)
+        );
+        assert_eq!(
+            status(relay.check_bind(&request("acme", "secret", "192.0.2.1:1"))),
+            Some(CommandStatus::EsmeRbindfail)
+        );
+        assert!(relay
+            .check_bind(&request("acme", "secret", "10.1.2.3:1"))
+            .is_ok());
+    }
+
+    #[test]
+    fn the_bind_limit_frees_a_slot_when_a_session_ends() {
+        let relay = Relay::new(1, &[account("acme", 2, &[])], None);
+        let first = relay
+            .check_bind(&request("acme", "secret", "127.0.0.1:1"))
+            .unwrap();
+        let _second = relay
+            .check_bind(&request("acme", "secret", "127.0.0.1:2"))
+            .unwrap();
+        assert_eq!(
+            relay
+                .check_bind(&request("acme", "secret", "127.0.0.1:3"))
+                .err(),
+            Some(CommandStatus::EsmeRbindfail)
+        );
+        drop(first);
+        assert!(relay
+            .check_bind(&request("acme", "secret", "127.0.0.1:4"))
+            .is_ok());
+    }
+
+    fn ucs2_submit(text: &str) -> SubmitSm {
+        SubmitSm::builder()
+            .data_coding(DataCoding::Ucs2)
+            .short_message(OctetString::from_vec(tern_encoding::ucs2::encode(text)).unwrap())
+            .build()
+    }
+
+    #[test]
+    fn transliteration_turns_lossless_ucs2_into_gsm() {
+        let mut submit = ucs2_submit("\u{201c}Grüße\u{201d} – ok");
+        assert!(transliterate_to_gsm(&mut submit));
+        assert_eq!(u8::from(submit.data_coding), 0);
+        let text = tern_encoding::gsm7::decode(submit.short_message().as_ref());
+        assert_eq!(text, "\"Grüße\" - ok");
+        // Chinese has no GSM form: the message stays UCS-2.
+        let mut chinese = ucs2_submit("你好");
+        assert!(!transliterate_to_gsm(&mut chinese));
+        assert_eq!(u8::from(chinese.data_coding), 8);
+    }
+
+    #[test]
+    fn receipts_are_read_from_tlvs_before_text() {
+        let mut deliver = DeliverSm::builder()
+            .esm_class(EsmClass::from(0x04))
+            .short_message(OctetString::from_slice(b"id:77 sub:001 dlvrd:001 submit date:2401010000 done date:2401010001 stat:UNDELIV err:001 text:").unwrap())
+            .build();
+        receipt::add_receipt_tlvs(&mut deliver, "0x4D", MessageState::Delivered, None).unwrap();
+        let report = parse_receipt(&deliver).unwrap();
+        assert_eq!(report.message_id, "0x4D");
+        assert_eq!(report.state, MessageState::Delivered);
+        assert_eq!(report.error, 1);
+    }
 }
