@@ -383,7 +383,9 @@ class TernNode:
 
 
 @pytest.fixture
-def tern_factory(tern_bin, tmp_path):
+def tern_factory(tern_bin, tmp_path, sim_factory):
+    # sim_factory is set up first so that the simulators outlive the tern nodes at teardown:
+    # tern then shuts down against a live upstream.
     nodes = []
 
     def make(upstream=None, accounts=ACCOUNTS, name=None, tls=None):
@@ -408,6 +410,6 @@ def tern_factory(tern_bin, tmp_path):
 
 
 @pytest.fixture
-def tern_node(tern_factory, smsc_sim):
+def tern_node(smsc_sim, tern_factory):
     """A tern node whose only upstream is the SMSC simulator (already bound)."""
     return tern_factory(upstream=smsc_sim)

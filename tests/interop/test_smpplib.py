@@ -6,6 +6,7 @@ Chain: smpplib / raw socket -> tern (SMPP server) -> tern (SMPP client) -> smsc-
 import random
 import re
 import signal
+import socket
 import struct
 import time
 import urllib.request
@@ -22,6 +23,8 @@ from smpplib_esme import Esme, as_text, receipt_id
 from conftest import wait_until
 
 DECIMAL = re.compile(r"^[0-9]+$")
+RECEIPT_TEXT = re.compile(r"^id:([0-9]+) sub:001 dlvrd:001 submit date:(\d{10}|\d{12}) "
+                          r"done date:(\d{10}|\d{12}) stat:DELIVRD err:000 text:")
 
 LONG_GSM = ("Tern interop: this GSM 7-bit message is longer than 160 characters, so smpplib "
             "splits it into concatenated parts with a UDH header. Each part is relayed as is and "
@@ -66,9 +69,8 @@ def test_submit_short_long_ucs2_and_receipts(tern_node, smsc_sim):
             assert as_text(getattr(r, "receipted_message_id", None)) == mid, \
                 "receipted_message_id TLV %r for id %s" % (getattr(r, "receipted_message_id", None), mid)
             assert getattr(r, "message_state", None) == 2, "message_state %r" % getattr(r, "message_state", None)
-            assert text.startswith("id:%s " % mid), text
-            assert "stat:DELIVRD" in text and "err:000" in text, text
-            assert re.search(r"sub:\d{3} dlvrd:\d{3} submit date:\d{10,12} done date:\d{10,12} ", text), text
+            assert RECEIPT_TEXT.match(text), "receipt text %r" % text
+            assert RECEIPT_TEXT.match(text).group(1) == mid, text
         assert not esme.others, "unexpected non-receipt deliver_sm: %r" % esme.others
     finally:
         esme.close()
@@ -238,7 +240,7 @@ def test_upstream_error_status_passed_back(tern_factory, sim_factory):
     assert len(sim.wait_submits(1)) == 1
 
 
-def test_sigterm_unbinds_bound_sessions(tern_node):
+def test_sigterm_unbinds_bound_sessions(tern_node, smsc_sim):
     with raw.RawSmpp(tern_node.port) as c:
         assert c.bind(raw.BIND_TRANSCEIVER, "smpplib", "secret").status == 0
         tern_node.proc.send_signal(signal.SIGTERM)
@@ -247,6 +249,22 @@ def test_sigterm_unbinds_bound_sessions(tern_node):
         c.wait_closed(timeout=10)
     rc = tern_node.stop(15)
     assert rc == 0, "exit code %r after SIGTERM\n%s" % (rc, tern_node.log())
+    # tern's own link to the operator is unbound too
+    wait_until(lambda: [e for e in smsc_sim.events() if e.get("event") == "unbind"], 5,
+               what="tern to unbind from the SMSC simulator on SIGTERM")
+
+
+def test_no_receipt_when_not_requested(tern_node, smsc_sim):
+    with raw.RawSmpp(tern_node.port) as c:
+        assert c.bind(raw.BIND_TRANSCEIVER, "smpplib", "secret").status == 0
+        resp = c.submit("no receipt please", registered_delivery=0, timeout=15)
+        assert resp.status == 0, resp
+        smsc_sim.wait_submits(1)
+        # the simulator answers a requested receipt after 50 ms; give it ample time
+        with pytest.raises(socket.timeout):
+            pdu = c.expect(raw.DELIVER_SM, timeout=2)
+            pytest.fail("receipt delivered although none was requested: %r" % raw.parse_sm(pdu.body))
+        assert c.unbind().status == 0
 
 
 def test_metrics_endpoint(tern_node):
@@ -263,3 +281,92 @@ def test_metrics_endpoint(tern_node):
     assert samples, "no samples at /metrics after a relayed submit:\n%s" % body
     for line in samples:
         assert re.match(r"^[a-zA-Z_:][a-zA-Z0-9_:]*(\{.*\})? [-+0-9.eEinfNa]+( [0-9]+)?$", line), line
+
+
+def read_receipts(c, want, timeout):
+    """Collect receipt deliver_sm PDUs on raw connection c (answering them) until `want` ids."""
+    got = {}
+    deadline = time.monotonic() + timeout
+    while not set(want) <= set(got):
+        left = deadline - time.monotonic()
+        assert left > 0, "receipts for %d ids, got %d: missing %r" % (
+            len(want), len(got), sorted(set(want) - set(got))[:10])
+        pdu = c.expect(raw.DELIVER_SM, timeout=left)
+        c.send(raw.DELIVER_SM | raw.RESP, raw.cstr(""), seq=pdu.seq)
+        f = raw.parse_sm(pdu.body)
+        assert f["esm_class"] & 0x04, f
+        rid = f["tlvs"].get(raw.TLV_RECEIPTED_MESSAGE_ID, b"").rstrip(b"\x00").decode()
+        got[rid] = f
+    return got
+
+
+def test_receipt_goes_to_receiver_bind_of_same_account(tern_node, smsc_sim):
+    """Submit on a transmitter bind; the receipt arrives on the account's receiver bind only."""
+    with raw.RawSmpp(tern_node.port) as tx, raw.RawSmpp(tern_node.port) as rx, \
+            raw.RawSmpp(tern_node.port) as other:
+        assert rx.bind(raw.BIND_RECEIVER, "smpplib", "secret").status == 0
+        assert other.bind(raw.BIND_RECEIVER, "nodeesme", "secret").status == 0
+        assert tx.bind(raw.BIND_TRANSMITTER, "smpplib", "secret").status == 0
+        resp = tx.submit("receipt to my receiver", registered_delivery=1, timeout=15)
+        assert resp.status == 0, resp
+        mid = resp.cstring_body()
+        got = read_receipts(rx, [mid], 15)
+        f = got[mid]
+        assert f["tlvs"].get(raw.TLV_MESSAGE_STATE) == b"\x02", f
+        assert RECEIPT_TEXT.match(f["short_message"].decode("latin-1")), f
+        with pytest.raises(socket.timeout):
+            pdu = other.expect(raw.DELIVER_SM, timeout=1.5)
+            pytest.fail("another account's receiver got a receipt: %r" % raw.parse_sm(pdu.body))
+        for c in (tx, rx, other):
+            assert c.unbind().status == 0
+
+
+def test_undelivered_receipt_is_reported_as_such(sim_factory, tern_factory):
+    sim = sim_factory(env={"RECEIPT_STAT": "UNDELIV"})
+    node = tern_factory(upstream=sim)
+    with raw.RawSmpp(node.port) as c:
+        assert c.bind(raw.BIND_TRANSCEIVER, "smpplib", "secret").status == 0
+        resp = c.submit("this one fails", registered_delivery=1, timeout=15)
+        assert resp.status == 0, resp
+        mid = resp.cstring_body()
+        f = read_receipts(c, [mid], 15)[mid]
+        text = f["short_message"].decode("latin-1")
+        assert text.startswith("id:%s " % mid) and "stat:UNDELIV" in text, text
+        assert f["tlvs"].get(raw.TLV_MESSAGE_STATE) == b"\x05", f  # UNDELIVERABLE
+        assert c.unbind().status == 0
+
+
+def test_windowed_burst_all_relayed_with_receipts(tern_node, smsc_sim):
+    """300 submits with up to 32 outstanding: every one answered, distinct ids, every receipt."""
+    total, window = 300, 32
+    with raw.RawSmpp(tern_node.port, timeout=30) as c:
+        assert c.bind(raw.BIND_TRANSCEIVER, "smpplib", "secret").status == 0
+        outstanding, resps, receipts = {}, {}, {}
+        sent = 0
+        deadline = time.monotonic() + 60
+        while len(resps) < total or not set(receipts) >= {r[1] for r in resps.values()}:
+            assert time.monotonic() < deadline, "burst: %d/%d answered, %d receipts" % (
+                len(resps), total, len(receipts))
+            while sent < total and len(outstanding) < window:
+                seq = c.send(raw.SUBMIT_SM, raw.submit_body("burst %d" % sent, registered_delivery=1))
+                outstanding[seq] = sent
+                sent += 1
+            pdu = c.read_pdu(timeout=max(0.1, deadline - time.monotonic()))
+            if pdu.command_id == raw.SUBMIT_SM | raw.RESP:
+                outstanding.pop(pdu.seq)
+                resps[pdu.seq] = (pdu.status, pdu.cstring_body())
+            elif pdu.command_id == raw.DELIVER_SM:
+                c.send(raw.DELIVER_SM | raw.RESP, raw.cstr(""), seq=pdu.seq)
+                f = raw.parse_sm(pdu.body)
+                receipts[f["tlvs"].get(raw.TLV_RECEIPTED_MESSAGE_ID, b"").rstrip(b"\x00").decode()] = f
+            elif pdu.command_id == raw.ENQUIRE_LINK:
+                c.send(raw.ENQUIRE_LINK | raw.RESP, seq=pdu.seq)
+            else:
+                pytest.fail("unexpected PDU during the burst: %r" % pdu)
+        statuses = Counter(st for st, _ in resps.values())
+        assert statuses == Counter({0: total}), statuses
+        ids = [mid for _, mid in resps.values()]
+        assert len(set(ids)) == total and all(DECIMAL.match(i) for i in ids)
+        assert set(receipts) == set(ids)
+        assert c.unbind().status == 0
+    assert len(smsc_sim.wait_submits(total)) == total

@@ -12,6 +12,9 @@
 //   SUBMIT_STATUS       command_status for every submit_sm_resp (default 0)
 //   RECEIPT_STAT        stat: word in the receipt text (default DELIVRD)
 //   SMSC_TLS_CERT/SMSC_TLS_KEY  PEM files: listen with TLS instead of plain TCP
+//   SMSC_WINDOW         receipts outstanding per session, like a real SMSC's window (default 10)
+//   RETRY_MS            delay before a receipt refused with ESME_RTHROTTLED/ESME_RMSGQFUL
+//                       is sent again (default 200; at most 50 tries)
 //
 // Every event is printed on stdout as one JSON line, e.g.
 //   {"event":"listening","port":2776}
@@ -29,6 +32,9 @@ const PASS = process.env.SMSC_PASS || 'secret';
 const DLR_DELAY_MS = +(process.env.DLR_DELAY_MS || 50);
 const SUBMIT_STATUS = +(process.env.SUBMIT_STATUS || 0);
 const RECEIPT_STAT = process.env.RECEIPT_STAT || 'DELIVRD';
+const WINDOW = +(process.env.SMSC_WINDOW || 10);
+const RETRY_MS = +(process.env.RETRY_MS || 200);
+const RETRY_STATUSES = new Set([0x58, 0x14]); // ESME_RTHROTTLED, ESME_RMSGQFUL
 
 let nextId = 1;
 let nextSession = 1;
@@ -84,6 +90,31 @@ const serverOptions = process.env.SMSC_TLS_CERT
 const server = smpp.createServer(serverOptions, session => {
   const sid = nextSession++;
   let bound = false;
+  // Receipts go out through a window, and throttled ones are retried, as a real SMSC does.
+  const queue = [];
+  let inflight = 0;
+  function pump() {
+    while (inflight < WINDOW && queue.length) {
+      const item = queue.shift();
+      inflight++;
+      const sent = session.deliver_sm(Object.assign({}, item.pdu), resp => {
+        inflight--;
+        out({ event: 'deliver_sm_resp', session: sid, message_id: item.id, status: resp.command_status,
+              attempt: item.attempt });
+        if (RETRY_STATUSES.has(resp.command_status) && item.attempt < 50) {
+          item.attempt++;
+          setTimeout(() => { queue.push(item); pump(); }, RETRY_MS);
+        }
+        pump();
+      });
+      if (!sent) {
+        inflight--;
+        out({ event: 'deliver_sm_unsent', session: sid, message_id: item.id });
+        return;
+      }
+      out({ event: 'deliver_sm', session: sid, message_id: item.id, attempt: item.attempt });
+    }
+  }
   out({ event: 'connect', session: sid });
   session.on('error', e => out({ event: 'session_error', session: sid, error: String(e && e.message) }));
   session.on('close', () => out({ event: 'close', session: sid }));
@@ -131,21 +162,23 @@ const server = smpp.createServer(serverOptions, session => {
     if (fields.registered_delivery & 0x03) {
       const sub = new Date();
       setTimeout(() => {
-        const sent = session.deliver_sm({
-          source_addr_ton: fields.dest_addr_ton, source_addr_npi: fields.dest_addr_npi,
-          source_addr: fields.destination_addr,
-          dest_addr_ton: fields.source_addr_ton, dest_addr_npi: fields.source_addr_npi,
-          destination_addr: fields.source_addr,
-          esm_class: smpp.ESM_CLASS.MC_DELIVERY_RECEIPT,
-          data_coding: 0x01,
-          short_message: `id:${id} sub:001 dlvrd:001 submit date:${ts(sub)} done date:${ts(new Date())} ` +
-            `stat:${RECEIPT_STAT} err:000 text:`,
-          receipted_message_id: id,
-          message_state: RECEIPT_STAT === 'DELIVRD' ? smpp.MESSAGE_STATE.DELIVERED : smpp.MESSAGE_STATE.UNDELIVERABLE,
-        }, resp => {
-          out({ event: 'deliver_sm_resp', session: sid, message_id: id, status: resp.command_status });
+        queue.push({
+          id,
+          attempt: 1,
+          pdu: {
+            source_addr_ton: fields.dest_addr_ton, source_addr_npi: fields.dest_addr_npi,
+            source_addr: fields.destination_addr,
+            dest_addr_ton: fields.source_addr_ton, dest_addr_npi: fields.source_addr_npi,
+            destination_addr: fields.source_addr,
+            esm_class: smpp.ESM_CLASS.MC_DELIVERY_RECEIPT,
+            data_coding: 0x01,
+            short_message: `id:${id} sub:001 dlvrd:001 submit date:${ts(sub)} done date:${ts(new Date())} ` +
+              `stat:${RECEIPT_STAT} err:000 text:`,
+            receipted_message_id: id,
+            message_state: RECEIPT_STAT === 'DELIVRD' ? smpp.MESSAGE_STATE.DELIVERED : smpp.MESSAGE_STATE.UNDELIVERABLE,
+          },
         });
-        out({ event: 'deliver_sm', session: sid, message_id: id, sent: !!sent });
+        pump();
       }, DLR_DELAY_MS);
     }
   });
