@@ -9,6 +9,9 @@ Observed Kannel behaviour the assertions rely on (checked against the simulator 
   asks for a receipt (registered_delivery=1) on the first part only (later parts carry 0), so
   a long message yields exactly one DLR callback, driven by the first part's receipt;
 * the first part also carries the more_messages_to_send TLV (0x0426 = 1).
+Through tern: tern asks the operator for a receipt on every part (registered_delivery |= 1), but
+hands the customer only the receipts it asked for, so Kannel still makes exactly one DLR
+callback per sendsms request, the long one included.
 """
 
 import os
