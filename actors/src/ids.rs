@@ -15,10 +15,21 @@ pub struct IdGenerator {
 
 impl IdGenerator {
     pub fn new(node: u16) -> Self {
+        Self::resuming(node, MessageId(0))
+    }
+
+    /// A generator that never hands out an id at or below `floor`: the high-water mark
+    /// persisted before a restart, so a clock that went back cannot repeat an id.
+    pub fn resuming(node: u16, floor: MessageId) -> Self {
         Self {
             node,
-            last: AtomicU64::new(0),
+            last: AtomicU64::new(floor.0),
         }
+    }
+
+    /// The last id handed out.
+    pub fn high_water(&self) -> MessageId {
+        MessageId(self.last.load(Ordering::Relaxed))
     }
 
     pub fn next(&self) -> MessageId {
@@ -65,6 +76,13 @@ mod tests {
             assert_eq!(id.node(), 42);
             previous = id;
         }
+    }
+
+    #[test]
+    fn a_resumed_generator_stays_above_its_floor() {
+        let far = MessageId::from_parts(1 << 41, 9, 0);
+        let generator = IdGenerator::resuming(9, far);
+        assert!(generator.next() > far);
     }
 
     #[test]

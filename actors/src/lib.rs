@@ -1,3 +1,127 @@
 //! The supervised actor tree of a Tern node: customer sessions, carrier links, quota
-//! counters, the router, the receipt correlator, the MO dispatcher and the dispatcher.
-//! It speaks to the wire only through the connectors and to disk only through storage.
+//! counters, routing, the receipt correlator, the MO dispatcher, the dispatcher shards and
+//! the outbox. It speaks to the wire only through the connectors and to disk only through
+//! the storage trait; it never installs a runtime, a subscriber or an exporter.
+
+pub mod accounts;
+pub mod allowlist;
+pub mod context;
+pub mod correlator;
+pub mod dispatcher;
+pub mod ids;
+pub mod link;
+pub mod mo;
+pub mod outbox;
+pub mod outcome;
+pub mod quota;
+pub mod routing;
+pub mod session;
+pub mod supervisor;
+
+use std::sync::{Arc, RwLock};
+
+use ractor::{Actor, ActorRef};
+use tern_model::MessageId;
+use tern_storage::MessageStore;
+
+pub use context::{AggregatePolicy, Context, Settings};
+pub use session::SmppFrontend;
+
+use crate::accounts::{AccountPolicy, Accounts};
+use crate::context::{Refs, Slot};
+use crate::ids::IdGenerator;
+use crate::link::LinkConfig;
+use crate::mo::MoRule;
+use crate::routing::{Health, Route, RouteTable};
+use crate::supervisor::{NodeMsg, NodeSupervisor, ID_HWM_KEY};
+
+/// What the pipeline is built from.
+pub struct PipelineConfig {
+    pub settings: Settings,
+    pub accounts: Vec<AccountPolicy>,
+    pub routes: Vec<Route>,
+    pub links: Vec<LinkConfig>,
+    pub mo_rules: Vec<MoRule>,
+}
+
+/// A running pipeline.
+pub struct Pipeline {
+    pub ctx: Arc<Context>,
+    pub supervisor: ActorRef<NodeMsg>,
+    sessions: Arc<Slot<session::SessionSupervisorMsg>>,
+}
+
+/// Why the pipeline did not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("store: {0}")]
+    Store(#[from] tern_storage::StoreError),
+    #[error("actor: {0}")]
+    Spawn(#[from] ractor::SpawnErr),
+    #[error("the session supervisor is not running")]
+    NoSessions,
+}
+
+impl Pipeline {
+    /// Builds the context and starts the actor tree. Pending work in `store` is picked up.
+    pub async fn start(
+        store: Arc<dyn MessageStore>,
+        config: PipelineConfig,
+    ) -> Result<Self, StartError> {
+        // Ids stay above anything handed out before a restart, even if the clock went back:
+        // the high-water mark is persisted every second, so skip two seconds past it.
+        let floor = store
+            .meta(ID_HWM_KEY)?
+            .and_then(|v| <[u8; 8]>::try_from(v.as_slice()).ok())
+            .map(u64::from_be_bytes)
+            .map(|hwm| MessageId(hwm.saturating_add(2000 << 22)))
+            .unwrap_or(MessageId(0));
+        let routes = RouteTable::new(config.routes);
+        let health = Health::new(config.links.iter().map(|l| l.name.as_str()));
+        let refs = Refs {
+            dispatchers: (0..config.settings.shards)
+                .map(|_| Slot::default())
+                .collect(),
+            ..Refs::default()
+        };
+        let ctx = Arc::new(Context {
+            store,
+            accounts: Accounts::new(config.accounts),
+            routes: RwLock::new(Arc::new(routes)),
+            health,
+            links: config.links,
+            mo_rules: config.mo_rules,
+            ids: IdGenerator::resuming(config.settings.node_id, floor),
+            settings: config.settings,
+            refs,
+        });
+        let sessions = Arc::new(Slot::default());
+        let (supervisor, _) =
+            Actor::spawn(None, NodeSupervisor, (ctx.clone(), sessions.clone())).await?;
+        Ok(Self {
+            ctx,
+            supervisor,
+            sessions,
+        })
+    }
+
+    /// The handler for the SMPP server.
+    pub fn smpp_frontend(&self) -> Result<Arc<SmppFrontend>, StartError> {
+        let sessions = self.sessions.get().ok_or(StartError::NoSessions)?;
+        Ok(Arc::new(SmppFrontend {
+            ctx: self.ctx.clone(),
+            sessions,
+        }))
+    }
+
+    /// Stops every actor.
+    pub async fn stop(self) {
+        self.supervisor.stop(None);
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(5), async {
+            while self.supervisor.get_status() != ractor::ActorStatus::Stopped {
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
+        })
+        .await;
+    }
+}

@@ -2,9 +2,9 @@
 //! graceful shutdown. The only crate that installs the tracing subscriber, the metrics
 //! exporter and the runtime.
 
-pub mod allowlist;
+pub use tern_actors::allowlist;
 pub mod config;
-pub mod ids;
+pub use tern_actors::ids;
 pub mod relay;
 pub mod telemetry;
 

@@ -49,7 +49,7 @@ pub fn encode(text: &str) -> Vec<u8> {
 /// Appends the text of UTF-16BE `octets` to `out`; on error `out` keeps the
 /// chars decoded before the fault.
 pub fn decode_into(octets: &[u8], out: &mut String) -> Result<(), Ucs2Error> {
-    if octets.len() % 2 != 0 {
+    if !octets.len().is_multiple_of(2) {
         return Err(Ucs2Error::OddLength { len: octets.len() });
     }
     out.reserve(octets.len() / 2);

@@ -1,0 +1,356 @@
+//! The Dispatcher: one per shard of pending messages. It hands each accepted message to a
+//! carrier link picked by the router, keeps the messages no link can take yet, schedules
+//! retries with backoff, and expires what outlives its validity.
+//!
+//! It rebuilds its queue from the store's pending entries when it starts. Ids are ordered
+//! in time, so the pending scan is first-in first-out; beyond `max_queued_in_memory` the
+//! queue stays in the store and is paged in as it drains.
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, HashSet, VecDeque};
+use std::sync::Arc;
+use std::time::Duration;
+
+use ractor::{Actor, ActorProcessingErr, ActorRef};
+use tern_model::MessageId;
+use tern_storage::{MessageRecord, RecordState};
+use tracing::{debug, info, warn};
+
+use crate::context::{now_ms, Context};
+use crate::link::LinkMsg;
+use crate::outcome;
+use crate::routing;
+
+/// One message (all its open parts, in order) on its way to a link.
+#[derive(Debug, Clone)]
+pub struct Job {
+    pub parts: Vec<Arc<MessageRecord>>,
+    /// Links that failed this message and should not get it again soon.
+    pub exclude: Vec<String>,
+}
+
+impl Job {
+    pub fn new(parts: Vec<Arc<MessageRecord>>) -> Self {
+        Self {
+            parts,
+            exclude: Vec::new(),
+        }
+    }
+
+    fn first(&self) -> Option<&MessageRecord> {
+        self.parts.first().map(|p| p.as_ref())
+    }
+}
+
+#[derive(Debug)]
+pub enum DispatcherMsg {
+    /// Durable and acknowledged: send it.
+    Accepted(Job),
+    /// A link gave a message back: try again after `delay`.
+    Retry { job: Job, delay: Duration },
+    /// A link finished one job and has room for another. `requeued`: the job came back
+    /// with a `Retry` sent before this.
+    Done {
+        link: String,
+        id: MessageId,
+        requeued: bool,
+    },
+    /// Look at the delayed queue and the links that were busy.
+    Tick,
+}
+
+pub struct Dispatcher;
+
+pub struct DispatcherState {
+    ctx: Arc<Context>,
+    shard: u16,
+    ready: VecDeque<Job>,
+    delayed: BinaryHeap<Reverse<(u64, u64, MessageId)>>,
+    delayed_jobs: HashMap<u64, Job>,
+    next_delayed: u64,
+    /// Jobs waiting for a busy link, in order.
+    waiting: HashMap<String, VecDeque<Job>>,
+    in_flight: HashMap<String, usize>,
+    /// Messages in memory or at a link, so that no message is queued twice.
+    known: HashSet<MessageId>,
+    /// The store may hold pending entries after `cursor` that are not in memory; accepted
+    /// messages are then left to the next page.
+    cursor: Option<(MessageId, u8)>,
+    backlog: bool,
+}
+
+const PAGE: usize = 1_000;
+
+impl DispatcherState {
+    fn queued(&self) -> usize {
+        self.ready.len()
+            + self.delayed_jobs.len()
+            + self.waiting.values().map(VecDeque::len).sum::<usize>()
+    }
+
+    fn credit(&self, link: &str) -> usize {
+        self.ctx
+            .links
+            .iter()
+            .find(|l| l.name == link)
+            .map_or(1, |l| l.credit)
+    }
+
+    /// Reads the next page of pending parts from the store into the ready queue.
+    fn page_in(&mut self) -> Result<(), ActorProcessingErr> {
+        let entries = self.ctx.store.pending(self.shard, self.cursor, PAGE)?;
+        let now = now_ms();
+        let mut jobs: Vec<Job> = Vec::new();
+        let mut unknown = 0u64;
+        for entry in &entries {
+            let Some(record) = self.ctx.store.message(entry.id, entry.part)? else {
+                continue;
+            };
+            if record.state.is_final() || record.state == RecordState::Submitted {
+                continue;
+            }
+            if record.attempts > 0 {
+                // Sent before, and its SUBMITTED state never became durable: the operator
+                // may have it. Sending again is at-least-once; count it.
+                unknown += 1;
+            }
+            let record = Arc::new(record);
+            match jobs.last_mut() {
+                Some(job) if job.first().is_some_and(|f| f.id == record.id) => {
+                    job.parts.push(record)
+                }
+                _ => jobs.push(Job::new(vec![record])),
+            }
+        }
+        if unknown > 0 {
+            metrics::counter!("tern_dispatch_resent_unknown_outcome_total").increment(unknown);
+            warn!(
+                shard = self.shard,
+                unknown, "resending parts whose outcome at the operator is unknown"
+            );
+        }
+        // Every message accepted while in backlog was durable before it was dropped here,
+        // so a short page has seen all of them.
+        self.backlog = entries.len() == PAGE;
+        self.cursor = entries.last().map(|e| (e.id, e.part)).or(self.cursor);
+        for job in jobs {
+            let Some(id) = job.first().map(|f| f.id) else {
+                continue;
+            };
+            if !self.known.insert(id) {
+                continue;
+            }
+            let retry_due = entries
+                .iter()
+                .find(|e| job.first().is_some_and(|f| f.id == e.id))
+                .map_or(0, |e| e.due_ms);
+            if retry_due > now {
+                self.delay(job, Duration::from_millis(retry_due - now));
+            } else {
+                self.ready.push_back(job);
+            }
+        }
+        Ok(())
+    }
+
+    fn delay(&mut self, job: Job, delay: Duration) {
+        let Some(id) = job.first().map(|f| f.id) else {
+            return;
+        };
+        let due = now_ms() + delay.as_millis() as u64;
+        let seq = self.next_delayed;
+        self.next_delayed += 1;
+        self.delayed.push(Reverse((due, seq, id)));
+        self.delayed_jobs.insert(seq, job);
+    }
+
+    fn release_due(&mut self) {
+        let now = now_ms();
+        while let Some(Reverse((due, seq, _))) = self.delayed.peek().copied() {
+            if due > now {
+                break;
+            }
+            self.delayed.pop();
+            if let Some(job) = self.delayed_jobs.remove(&seq) {
+                self.ready.push_back(job);
+            }
+        }
+    }
+
+    /// Sends every ready job that has a usable link with room.
+    fn pump(&mut self) {
+        self.release_due();
+        let routes = self.ctx.routes();
+        let mut parked = Vec::new();
+        while let Some(job) = self.ready.pop_front() {
+            let Some(first) = job.first() else { continue };
+            if now_ms() >= first.expires_ms {
+                self.finish(
+                    &job,
+                    RecordState::Expired,
+                    None,
+                    "validity ended before delivery",
+                );
+                continue;
+            }
+            let Some(route) = routes.route_for(&first.account, first.message.destination.digits())
+            else {
+                self.finish(&job, RecordState::Failed, None, "no route");
+                continue;
+            };
+            let Some(link) = routing::pick(route, &self.ctx.health, &job.exclude) else {
+                if !job.exclude.is_empty() {
+                    // Every other link was tried: let the failed ones have it again.
+                    let mut job = job;
+                    job.exclude.clear();
+                    parked.push(job);
+                } else {
+                    parked.push(job);
+                }
+                continue;
+            };
+            let link = link.to_owned();
+            let busy = self.in_flight.get(&link).copied().unwrap_or(0) >= self.credit(&link);
+            if busy || self.waiting.get(&link).is_some_and(|w| !w.is_empty()) {
+                self.waiting.entry(link).or_default().push_back(job);
+                continue;
+            }
+            self.send(link, job);
+        }
+        // No usable link now: look again shortly, keeping the order.
+        for job in parked {
+            self.delay(job, Duration::from_millis(500));
+        }
+        metrics::gauge!("tern_dispatch_queue_depth", "shard" => self.shard.to_string())
+            .set(self.queued() as f64);
+    }
+
+    fn send(&mut self, link: String, job: Job) {
+        let Some(actor) = self.ctx.refs.link(&link) else {
+            self.delay(job, Duration::from_millis(500));
+            return;
+        };
+        match actor.cast(LinkMsg::Submit(job)) {
+            Ok(()) => *self.in_flight.entry(link).or_default() += 1,
+            Err(error) => {
+                // The link is restarting; the job comes back through its error.
+                if let ractor::MessagingErr::SendErr(LinkMsg::Submit(job)) = error {
+                    self.delay(job, Duration::from_millis(500));
+                }
+            }
+        }
+    }
+
+    fn link_done(&mut self, link: &str, id: MessageId, requeued: bool) {
+        if !requeued {
+            self.known.remove(&id);
+        }
+        if let Some(count) = self.in_flight.get_mut(link) {
+            *count = count.saturating_sub(1);
+        }
+        while self.in_flight.get(link).copied().unwrap_or(0) < self.credit(link) {
+            let Some(job) = self.waiting.get_mut(link).and_then(VecDeque::pop_front) else {
+                break;
+            };
+            self.send(link.to_owned(), job);
+        }
+    }
+
+    fn finish(&mut self, job: &Job, state: RecordState, error: Option<u32>, detail: &str) {
+        if let Some(first) = job.first() {
+            self.known.remove(&first.id);
+        }
+        for part in &job.parts {
+            let (ops, held) = outcome::finish_locally(&self.ctx, part, state, error, detail);
+            metrics::counter!("tern_messages_finished_total", "state" => state.as_str())
+                .increment(1);
+            let ctx = self.ctx.clone();
+            let written = self.ctx.store.write(
+                ops,
+                Box::new(move |result| match result {
+                    Ok(()) => outcome::hand_to_outbox(&ctx, held),
+                    Err(error) => warn!(%error, "final state not stored"),
+                }),
+            );
+            if let Err(error) = written {
+                warn!(%error, "final state not queued; it is retried after a restart");
+            }
+        }
+    }
+}
+
+impl Actor for Dispatcher {
+    type Msg = DispatcherMsg;
+    type State = DispatcherState;
+    type Arguments = (Arc<Context>, u16);
+
+    async fn pre_start(
+        &self,
+        myself: ActorRef<DispatcherMsg>,
+        (ctx, shard): (Arc<Context>, u16),
+    ) -> Result<DispatcherState, ActorProcessingErr> {
+        let mut state = DispatcherState {
+            ctx,
+            shard,
+            ready: VecDeque::new(),
+            delayed: BinaryHeap::new(),
+            delayed_jobs: HashMap::new(),
+            next_delayed: 0,
+            waiting: HashMap::new(),
+            in_flight: HashMap::new(),
+            known: HashSet::new(),
+            cursor: None,
+            backlog: false,
+        };
+        state.page_in()?;
+        // Messages that became durable while this actor was starting were sent to no one:
+        // stay in backlog mode so the first ticks page them in.
+        state.backlog = true;
+        info!(
+            shard,
+            queued = state.queued(),
+            backlog = state.backlog,
+            "dispatcher started"
+        );
+        myself.send_interval(Duration::from_millis(100), || DispatcherMsg::Tick);
+        Ok(state)
+    }
+
+    async fn handle(
+        &self,
+        _myself: ActorRef<DispatcherMsg>,
+        message: DispatcherMsg,
+        state: &mut DispatcherState,
+    ) -> Result<(), ActorProcessingErr> {
+        match message {
+            DispatcherMsg::Accepted(job) => {
+                // In backlog mode the store holds this job after the cursor and pages it
+                // in in turn.
+                let id = job.first().map(|f| f.id);
+                if !state.backlog && id.is_some_and(|id| state.known.insert(id)) {
+                    if state.queued() >= state.ctx.settings.max_queued_in_memory {
+                        state.backlog = true;
+                        debug!(
+                            shard = state.shard,
+                            "queue full in memory; paging from the store"
+                        );
+                        // Sessions finish their group commits slightly out of id order: page
+                        // from a second before this job; `known` skips what is in memory.
+                        let back = MessageId(id.map_or(0, |id| id.0.saturating_sub(1000 << 22)));
+                        state.cursor = Some((back, u8::MAX)).max(state.cursor);
+                    }
+                    state.ready.push_back(job);
+                }
+            }
+            DispatcherMsg::Retry { job, delay } => state.delay(job, delay),
+            DispatcherMsg::Done { link, id, requeued } => state.link_done(&link, id, requeued),
+            DispatcherMsg::Tick => {
+                if state.backlog && state.queued() < state.ctx.settings.max_queued_in_memory / 2 {
+                    state.page_in()?;
+                }
+            }
+        }
+        state.pump();
+        Ok(())
+    }
+}

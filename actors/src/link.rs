@@ -1,0 +1,574 @@
+//! CarrierLink: one operator link (a transceiver or a TX+RX pair of binds), with its
+//! window, TPS cap, and an AIMD limit that halves when the operator throttles and grows
+//! back one step per window of successes. It sends each message's parts in order, records
+//! every attempt before the PDU leaves, classifies each response, and gives back to the
+//! dispatcher what must be retried. Receipts and MO from the operator go to the correlator
+//! and the MO dispatcher.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use ractor::{Actor, ActorProcessingErr, ActorRef};
+use tern_smpp::mapping::{self, LinkOptions};
+use tern_smpp::net::{Client, ClientConfig, ClientEvent, RequestError};
+use tern_smpp::receipt::{self, IdFormat};
+use tern_smpp::{CommandStatus, Pdu};
+use tern_storage::{MessageRecord, RecordState, WriteOp};
+use tokio::sync::Notify;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::{debug, info, warn, Instrument};
+
+use crate::context::{now_ms, Context};
+use crate::dispatcher::{DispatcherMsg, Job};
+use crate::outcome;
+
+/// How one operator link is set up.
+#[derive(Debug, Clone)]
+pub struct LinkConfig {
+    pub name: String,
+    pub client: ClientConfig,
+    pub options: LinkOptions,
+    pub submit_ids: IdFormat,
+    pub receipt_ids: IdFormat,
+    /// Jobs the dispatcher may hand this link at once.
+    pub credit: usize,
+}
+
+// Messages move once into the mailbox; boxing would cost an allocation per message.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug)]
+pub enum LinkMsg {
+    /// Send this message.
+    Submit(Job),
+    /// Something the operator sent or the link's state changed.
+    Event(ClientEvent),
+}
+
+pub struct CarrierLink;
+
+pub struct LinkState {
+    ctx: Arc<Context>,
+    config: Arc<LinkConfig>,
+    client: Client,
+    aimd: Arc<Aimd>,
+    stop: CancellationToken,
+    tasks: TaskTracker,
+}
+
+/// An additive-increase, multiplicative-decrease limit on requests in flight.
+#[derive(Debug)]
+pub struct Aimd {
+    max: usize,
+    limit: AtomicUsize,
+    in_flight: AtomicUsize,
+    successes: AtomicUsize,
+    paused_until: Mutex<Option<Instant>>,
+    pause: Mutex<Duration>,
+    changed: Notify,
+}
+
+impl Aimd {
+    pub fn new(max: usize) -> Self {
+        Self {
+            max: max.max(1),
+            limit: AtomicUsize::new(max.max(1)),
+            in_flight: AtomicUsize::new(0),
+            successes: AtomicUsize::new(0),
+            paused_until: Mutex::new(None),
+            pause: Mutex::new(Duration::from_millis(100)),
+            changed: Notify::new(),
+        }
+    }
+
+    pub fn limit(&self) -> usize {
+        self.limit.load(Ordering::Acquire)
+    }
+
+    /// Waits for room under the limit and for the end of a throttling pause.
+    pub async fn acquire(&self) {
+        loop {
+            let notified = self.changed.notified();
+            let paused = self.paused_until.lock().ok().and_then(|p| *p);
+            if let Some(until) = paused {
+                if Instant::now() < until {
+                    tokio::time::sleep_until(until).await;
+                    continue;
+                }
+            }
+            let in_flight = self.in_flight.load(Ordering::Acquire);
+            if in_flight < self.limit() {
+                if self
+                    .in_flight
+                    .compare_exchange(
+                        in_flight,
+                        in_flight + 1,
+                        Ordering::AcqRel,
+                        Ordering::Acquire,
+                    )
+                    .is_ok()
+                {
+                    return;
+                }
+                continue;
+            }
+            notified.await;
+        }
+    }
+
+    /// A request ended without throttling.
+    pub fn success(&self) {
+        self.in_flight.fetch_sub(1, Ordering::AcqRel);
+        let limit = self.limit();
+        if limit < self.max && self.successes.fetch_add(1, Ordering::AcqRel) + 1 >= limit {
+            self.successes.store(0, Ordering::Release);
+            self.limit.store(limit + 1, Ordering::Release);
+        }
+        if let Ok(mut pause) = self.pause.lock() {
+            *pause = Duration::from_millis(100);
+        }
+        self.changed.notify_waiters();
+    }
+
+    /// The operator throttled: halve the limit and pause the link, longer each time in a row.
+    pub fn throttled(&self) {
+        self.in_flight.fetch_sub(1, Ordering::AcqRel);
+        let limit = self.limit();
+        self.limit.store((limit / 2).max(1), Ordering::Release);
+        self.successes.store(0, Ordering::Release);
+        let pause = self
+            .pause
+            .lock()
+            .map(|mut p| {
+                let current = *p;
+                *p = (current * 2).min(Duration::from_secs(5));
+                current
+            })
+            .unwrap_or(Duration::from_millis(100));
+        if let Ok(mut until) = self.paused_until.lock() {
+            *until = Some(Instant::now() + pause);
+        }
+        metrics::counter!("tern_link_throttled_total").increment(1);
+        self.changed.notify_waiters();
+    }
+
+    /// A request ended with no verdict on the rate (link down, timeout).
+    pub fn release(&self) {
+        self.in_flight.fetch_sub(1, Ordering::AcqRel);
+        self.changed.notify_waiters();
+    }
+}
+
+/// How a submit_sm_resp status is handled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    Accepted,
+    /// Slow down and resend on the same link.
+    Throttled,
+    /// Resend later, preferably elsewhere.
+    Transient,
+    /// Never resend.
+    Permanent,
+}
+
+/// Throttling, queue-full and system errors pass; the rest describe the message itself and
+/// fail it (SMPP 3.4 §5.1.3).
+pub fn verdict(status: CommandStatus) -> Verdict {
+    match status {
+        CommandStatus::EsmeRok => Verdict::Accepted,
+        CommandStatus::EsmeRthrottled | CommandStatus::EsmeRmsgqful => Verdict::Throttled,
+        CommandStatus::EsmeRsyserr
+        | CommandStatus::EsmeRxTAppn
+        | CommandStatus::EsmeRsubmitfail
+        | CommandStatus::EsmeRunknownerr
+        | CommandStatus::EsmeRdeliveryfailure
+        | CommandStatus::EsmeRinvbndsts => Verdict::Transient,
+        _ => Verdict::Permanent,
+    }
+}
+
+fn backoff(ctx: &Context, attempts: u16) -> Duration {
+    let exp = u32::from(attempts.saturating_sub(1)).min(16);
+    ctx.settings
+        .retry_min
+        .saturating_mul(1u32 << exp)
+        .min(ctx.settings.retry_max)
+}
+
+impl Actor for CarrierLink {
+    type Msg = LinkMsg;
+    type State = LinkState;
+    type Arguments = (Arc<Context>, Arc<LinkConfig>);
+
+    async fn pre_start(
+        &self,
+        myself: ActorRef<LinkMsg>,
+        (ctx, config): (Arc<Context>, Arc<LinkConfig>),
+    ) -> Result<LinkState, ActorProcessingErr> {
+        let stop = CancellationToken::new();
+        let tasks = TaskTracker::new();
+        let (client, mut events) = Client::start(config.client.clone(), stop.clone(), &tasks);
+        let forward = myself.clone();
+        tasks.spawn(async move {
+            while let Some(event) = events.recv().await {
+                if forward.cast(LinkMsg::Event(event)).is_err() {
+                    break;
+                }
+            }
+        });
+        info!(link = config.name, "carrier link started");
+        let aimd = Arc::new(Aimd::new(config.client.session.window_out));
+        Ok(LinkState {
+            ctx,
+            config,
+            client,
+            aimd,
+            stop,
+            tasks,
+        })
+    }
+
+    async fn post_stop(
+        &self,
+        _myself: ActorRef<LinkMsg>,
+        state: &mut LinkState,
+    ) -> Result<(), ActorProcessingErr> {
+        state.stop.cancel();
+        state.tasks.close();
+        if let Some(health) = state.ctx.health.get(&state.config.name) {
+            health.set_up(false);
+        }
+        Ok(())
+    }
+
+    async fn handle(
+        &self,
+        _myself: ActorRef<LinkMsg>,
+        message: LinkMsg,
+        state: &mut LinkState,
+    ) -> Result<(), ActorProcessingErr> {
+        match message {
+            LinkMsg::Submit(job) => {
+                let id = job.parts.first().map(|p| p.id);
+                let span =
+                    tracing::debug_span!("submit", link = state.config.name, message_id = ?id);
+                state.tasks.spawn(
+                    send_job(
+                        state.ctx.clone(),
+                        state.config.clone(),
+                        state.client.clone(),
+                        state.aimd.clone(),
+                        job,
+                    )
+                    .instrument(span),
+                );
+            }
+            LinkMsg::Event(event) => handle_event(state, event),
+        }
+        metrics::gauge!("tern_link_window_limit", "link" => state.config.name.clone())
+            .set(state.aimd.limit() as f64);
+        Ok(())
+    }
+}
+
+fn handle_event(state: &LinkState, event: ClientEvent) {
+    let link = &state.config.name;
+    match event {
+        ClientEvent::Up { kind } => {
+            info!(link, kind = kind.as_str(), "link up");
+            if kind.can_submit() {
+                if let Some(health) = state.ctx.health.get(link) {
+                    health.set_up(true);
+                }
+            }
+        }
+        ClientEvent::Down { kind, reason } => {
+            warn!(link, kind = kind.as_str(), ?reason, "link down");
+            if kind.can_submit() {
+                if let Some(health) = state.ctx.health.get(link) {
+                    health.set_up(false);
+                }
+            }
+        }
+        ClientEvent::Request { command, handle } => {
+            let seq = command.sequence_number();
+            let id = command.id();
+            let is_receipt = match command.pdu() {
+                Some(Pdu::DeliverSm(d)) => receipt::is_receipt(u8::from(d.esm_class)),
+                Some(Pdu::DataSm(d)) => receipt::is_receipt(u8::from(d.esm_class)),
+                _ => false,
+            };
+            let delivered = if is_receipt {
+                state
+                    .ctx
+                    .refs
+                    .correlator
+                    .cast(crate::correlator::CorrelatorMsg::Receipt {
+                        link: state.config.clone(),
+                        command,
+                        handle: handle.clone(),
+                    })
+            } else {
+                state.ctx.refs.mo.cast(crate::mo::MoMsg::Inbound {
+                    link: state.config.clone(),
+                    command,
+                    handle: handle.clone(),
+                })
+            };
+            if !delivered {
+                // Restarting: a temporary error makes the operator send it again.
+                handle.respond(tern_smpp::session::error_response(
+                    id,
+                    seq,
+                    CommandStatus::EsmeRxTAppn,
+                ));
+            }
+        }
+        ClientEvent::LateResponse { command, .. } => {
+            metrics::counter!("tern_link_late_responses_total", "link" => link.clone())
+                .increment(1);
+            debug!(link, sequence = command.sequence_number(), "late response");
+        }
+    }
+}
+
+/// What became of one part.
+enum PartOutcome {
+    Submitted,
+    /// Give the rest of the message back after this delay.
+    Retry(Duration),
+    /// The message cannot be sent.
+    Failed(Option<u32>, &'static str),
+}
+
+async fn send_job(
+    ctx: Arc<Context>,
+    config: Arc<LinkConfig>,
+    client: Client,
+    aimd: Arc<Aimd>,
+    job: Job,
+) {
+    let id = job
+        .parts
+        .first()
+        .map(|p| p.id)
+        .unwrap_or(tern_model::MessageId(0));
+    let shard = ctx.shard_of(id);
+    let mut requeued = false;
+    for (index, part) in job.parts.iter().enumerate() {
+        match send_part(&ctx, &config, &client, &aimd, part).await {
+            PartOutcome::Submitted => {}
+            PartOutcome::Retry(delay) => {
+                let mut rest = job.clone();
+                rest.parts = job.parts[index..].to_vec();
+                if !rest.exclude.contains(&config.name) && delay > Duration::ZERO {
+                    rest.exclude.push(config.name.clone());
+                }
+                requeued = ctx
+                    .refs
+                    .dispatcher(shard)
+                    .is_some_and(|d| d.cast(DispatcherMsg::Retry { job: rest, delay }));
+                break;
+            }
+            PartOutcome::Failed(error, detail) => {
+                // A message missing a part is useless: fail its remaining parts too.
+                for part in &job.parts[index..] {
+                    let (ops, held) =
+                        outcome::finish_locally(&ctx, part, RecordState::Failed, error, detail);
+                    let ctx2 = ctx.clone();
+                    let _ = ctx.store.write(
+                        ops,
+                        Box::new(move |result| {
+                            if result.is_ok() {
+                                outcome::hand_to_outbox(&ctx2, held);
+                            }
+                        }),
+                    );
+                }
+                metrics::counter!("tern_messages_finished_total", "state" => "failed").increment(1);
+                break;
+            }
+        }
+    }
+    if let Some(dispatcher) = ctx.refs.dispatcher(shard) {
+        dispatcher.cast(DispatcherMsg::Done {
+            link: config.name.clone(),
+            id,
+            requeued,
+        });
+    }
+}
+
+async fn send_part(
+    ctx: &Arc<Context>,
+    config: &Arc<LinkConfig>,
+    client: &Client,
+    aimd: &Aimd,
+    part: &MessageRecord,
+) -> PartOutcome {
+    let link = config.name.as_str();
+    let pdus = match mapping::message_to_submit_sm(
+        &part.message,
+        &config.options,
+        (part.id.0 & 0xffff) as u16,
+    ) {
+        Ok(pdus) => pdus,
+        Err(error) => {
+            return PartOutcome::Failed(
+                Some(u32::from(error.status())),
+                "cannot be encoded for the link",
+            )
+        }
+    };
+    let Some(pdu) = pdus.into_iter().next() else {
+        return PartOutcome::Failed(None, "empty message");
+    };
+    // The attempt is durable before the PDU leaves: after a crash the gateway knows the
+    // operator may have this part, and counts a resend as a possible duplicate.
+    let mut attempt =
+        outcome::transition(part, RecordState::Accepted, format!("attempt on {link}"));
+    attempt.attempts += 1;
+    attempt.link = Some(link.to_owned());
+    if tern_storage::write_durable(
+        ctx.store.as_ref(),
+        vec![WriteOp::PutMessage(Box::new(attempt.clone()))],
+    )
+    .await
+    .is_err()
+    {
+        return PartOutcome::Retry(Duration::from_secs(1));
+    }
+    aimd.acquire().await;
+    let started = Instant::now();
+    let result = client.request(Pdu::from(pdu)).await;
+    let health = ctx.health.get(link);
+    let response = match result {
+        Ok(response) => response,
+        Err(RequestError::NotSent(_)) => {
+            aimd.release();
+            metrics::counter!("tern_link_submits_total", "link" => link.to_owned(), "result" => "link_down").increment(1);
+            return PartOutcome::Retry(Duration::ZERO);
+        }
+        Err(error) => {
+            aimd.release();
+            if let Some(h) = health {
+                h.failure();
+            }
+            metrics::counter!("tern_link_submits_total", "link" => link.to_owned(), "result" => "unknown").increment(1);
+            warn!(link, message_id = %part.id, %error, "outcome unknown; resending later");
+            return PartOutcome::Retry(backoff(ctx, attempt.attempts));
+        }
+    };
+    metrics::histogram!("tern_link_submit_latency_seconds", "link" => link.to_owned())
+        .record(started.elapsed().as_secs_f64());
+    let status = response.status();
+    match verdict(status) {
+        Verdict::Accepted => {
+            aimd.success();
+            if let Some(h) = health {
+                h.success();
+            }
+            let operator_id = match response.pdu() {
+                Some(Pdu::SubmitSmResp(r)) => r.message_id().as_str().to_owned(),
+                _ => String::new(),
+            };
+            let key = receipt::normalise(&operator_id, config.submit_ids);
+            let mut submitted = outcome::transition(
+                &attempt,
+                RecordState::Submitted,
+                format!("{link} {operator_id}"),
+            );
+            submitted.operator_id = Some(operator_id);
+            // Index before dropping the pending entry: any prefix of this batch is safe.
+            let ops = vec![
+                WriteOp::PutMessage(Box::new(submitted)),
+                WriteOp::IndexReceipt {
+                    link: link.to_owned(),
+                    operator_id: key.clone(),
+                    id: part.id,
+                    part: part.part,
+                },
+                WriteOp::RemovePending {
+                    shard: ctx.shard_of(part.id),
+                    id: part.id,
+                    part: part.part,
+                },
+            ];
+            let ctx2 = ctx.clone();
+            let link_name = link.to_owned();
+            let _ = ctx.store.write(
+                ops,
+                Box::new(move |result| {
+                    if result.is_ok() {
+                        ctx2.refs
+                            .correlator
+                            .cast(crate::correlator::CorrelatorMsg::Submitted {
+                                link: link_name,
+                                operator_id: key,
+                            });
+                    }
+                }),
+            );
+            metrics::counter!("tern_link_submits_total", "link" => link.to_owned(), "result" => "ok").increment(1);
+            PartOutcome::Submitted
+        }
+        Verdict::Throttled => {
+            aimd.throttled();
+            metrics::counter!("tern_link_submits_total", "link" => link.to_owned(), "result" => "throttled").increment(1);
+            PartOutcome::Retry(Duration::ZERO)
+        }
+        Verdict::Transient => {
+            aimd.success();
+            let failures = health.map_or(0, |h| h.failure());
+            metrics::counter!("tern_link_submits_total", "link" => link.to_owned(), "result" => "transient").increment(1);
+            debug!(link, message_id = %part.id, ?status, failures, "transient error");
+            if now_ms() >= part.expires_ms {
+                return PartOutcome::Failed(
+                    Some(u32::from(status)),
+                    "transient errors until validity ended",
+                );
+            }
+            PartOutcome::Retry(backoff(ctx, attempt.attempts))
+        }
+        Verdict::Permanent => {
+            aimd.success();
+            metrics::counter!("tern_link_submits_total", "link" => link.to_owned(), "result" => "permanent").increment(1);
+            PartOutcome::Failed(Some(u32::from(status)), "refused by the operator")
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses_are_sorted_into_verdicts() {
+        assert_eq!(verdict(CommandStatus::EsmeRok), Verdict::Accepted);
+        assert_eq!(verdict(CommandStatus::EsmeRthrottled), Verdict::Throttled);
+        assert_eq!(verdict(CommandStatus::EsmeRmsgqful), Verdict::Throttled);
+        assert_eq!(verdict(CommandStatus::EsmeRsyserr), Verdict::Transient);
+        assert_eq!(verdict(CommandStatus::EsmeRinvdstadr), Verdict::Permanent);
+        assert_eq!(verdict(CommandStatus::EsmeRxPAppn), Verdict::Permanent);
+    }
+
+    #[tokio::test]
+    async fn aimd_halves_on_throttling_and_grows_back() {
+        let aimd = Aimd::new(8);
+        aimd.acquire().await;
+        aimd.throttled();
+        assert_eq!(aimd.limit(), 4);
+        // Paused: the next acquire waits for the pause to end.
+        let started = Instant::now();
+        aimd.acquire().await;
+        assert!(started.elapsed() >= Duration::from_millis(90));
+        aimd.success();
+        for _ in 0..4 {
+            aimd.acquire().await;
+            aimd.success();
+        }
+        assert_eq!(aimd.limit(), 5);
+    }
+}

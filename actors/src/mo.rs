@@ -1,0 +1,207 @@
+//! MoDispatcher: a mobile-originated message from an operator goes to the account that owns
+//! the receiving number, a prefix of it, or the first word of the text (a keyword). It is
+//! held durably before the operator's deliver_sm_resp, then handed to the outbox like a
+//! receipt: store and forward.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use ractor::{Actor, ActorProcessingErr, ActorRef};
+use tern_model::Message;
+use tern_smpp::mapping;
+use tern_smpp::net::SessionHandle;
+use tern_smpp::rusmpp::pdus::{DataSmResp, DeliverSmResp};
+use tern_smpp::session::error_response;
+use tern_smpp::{Command, CommandStatus, Pdu};
+use tern_storage::{HeldDelivery, HeldKind, WriteOp};
+use tracing::{debug, warn};
+
+use crate::context::{now_ms, Context};
+use crate::link::LinkConfig;
+
+/// Which account receives an MO.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MoRule {
+    pub account: String,
+    /// Receiving numbers owned outright.
+    pub numbers: Vec<String>,
+    /// Receiving number prefixes (a long number and its suffixes).
+    pub prefixes: Vec<String>,
+    /// First words of the text, matched without regard to case.
+    pub keywords: Vec<String>,
+}
+
+/// The account for an MO to `to` with `text`: an exact number beats a keyword, which beats
+/// the longest prefix.
+pub fn owner<'r>(rules: &'r [MoRule], to: &str, text: &str) -> Option<&'r str> {
+    let to = to.strip_prefix('+').unwrap_or(to);
+    if let Some(rule) = rules.iter().find(|r| r.numbers.iter().any(|n| n == to)) {
+        return Some(&rule.account);
+    }
+    let first = text.split_whitespace().next().unwrap_or("");
+    if !first.is_empty() {
+        if let Some(rule) = rules
+            .iter()
+            .find(|r| r.keywords.iter().any(|k| k.eq_ignore_ascii_case(first)))
+        {
+            return Some(&rule.account);
+        }
+    }
+    rules
+        .iter()
+        .flat_map(|r| r.prefixes.iter().map(move |p| (p, r)))
+        .filter(|(p, _)| to.starts_with(p.as_str()))
+        .max_by_key(|(p, _)| p.len())
+        .map(|(_, r)| r.account.as_str())
+}
+
+#[derive(Debug)]
+pub enum MoMsg {
+    Inbound {
+        link: Arc<LinkConfig>,
+        command: Command,
+        handle: SessionHandle,
+    },
+}
+
+pub struct MoDispatcher;
+
+pub struct MoState {
+    ctx: Arc<Context>,
+    sequence: AtomicU64,
+}
+
+fn response(command: &Command, status: CommandStatus) -> Command {
+    if status != CommandStatus::EsmeRok {
+        return error_response(command.id(), command.sequence_number(), status);
+    }
+    match command.pdu() {
+        Some(Pdu::DataSm(_)) => {
+            Command::new(status, command.sequence_number(), DataSmResp::default())
+        }
+        _ => Command::new(status, command.sequence_number(), DeliverSmResp::default()),
+    }
+}
+
+impl MoState {
+    fn inbound(&self, link: &LinkConfig, command: Command, handle: SessionHandle) {
+        let now_unix = (now_ms() / 1000) as i64;
+        let message: Result<Message, _> = match command.pdu() {
+            Some(Pdu::DeliverSm(d)) => mapping::deliver_sm_to_message(d, &link.options, now_unix),
+            Some(Pdu::DataSm(d)) => mapping::data_sm_to_message(d, &link.options, now_unix),
+            _ => return,
+        };
+        let message = match message {
+            Ok(message) => message,
+            Err(error) => {
+                metrics::counter!("tern_mo_refused_total", "reason" => "malformed").increment(1);
+                handle.respond(response(&command, error.status()));
+                return;
+            }
+        };
+        let text = message.body.as_text().unwrap_or("");
+        let Some(account) = owner(&self.ctx.mo_rules, message.destination.digits(), text) else {
+            metrics::counter!("tern_mo_refused_total", "reason" => "no_owner").increment(1);
+            warn!(to = %message.destination, "MO for a number nobody owns");
+            // Permanent: no account will ever take it.
+            handle.respond(response(&command, CommandStatus::EsmeRxRAppn));
+            return;
+        };
+        let now = now_ms();
+        // Unique per node and ordered: the id generator's space, kept apart from message
+        // ids by using the generator itself.
+        let key = self.ctx.ids.next().0;
+        let _ = self.sequence.fetch_add(1, Ordering::Relaxed);
+        let held = HeldDelivery {
+            account: account.to_owned(),
+            key,
+            kind: HeldKind::Mo,
+            message,
+            report: None,
+            held_ms: now,
+            expires_ms: now + self.ctx.settings.held_ttl.as_millis() as u64,
+        };
+        debug!(account, key, "MO held");
+        metrics::counter!("tern_mo_received_total").increment(1);
+        let ctx = self.ctx.clone();
+        let to_outbox = held.clone();
+        let written = self.ctx.store.write(
+            vec![WriteOp::Hold(Box::new(held))],
+            Box::new(move |result| match result {
+                Ok(()) => {
+                    handle.respond(response(&command, CommandStatus::EsmeRok));
+                    crate::outcome::hand_to_outbox(&ctx, Some(to_outbox));
+                }
+                Err(_) => {
+                    handle.respond(response(&command, CommandStatus::EsmeRxTAppn));
+                }
+            }),
+        );
+        if written.is_err() {
+            metrics::counter!("tern_mo_refused_total", "reason" => "store_busy").increment(1);
+        }
+    }
+}
+
+impl Actor for MoDispatcher {
+    type Msg = MoMsg;
+    type State = MoState;
+    type Arguments = Arc<Context>;
+
+    async fn pre_start(
+        &self,
+        _myself: ActorRef<MoMsg>,
+        ctx: Arc<Context>,
+    ) -> Result<MoState, ActorProcessingErr> {
+        Ok(MoState {
+            ctx,
+            sequence: AtomicU64::new(0),
+        })
+    }
+
+    async fn handle(
+        &self,
+        _myself: ActorRef<MoMsg>,
+        message: MoMsg,
+        state: &mut MoState,
+    ) -> Result<(), ActorProcessingErr> {
+        match message {
+            MoMsg::Inbound {
+                link,
+                command,
+                handle,
+            } => state.inbound(&link, command, handle),
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rule(account: &str, numbers: &[&str], prefixes: &[&str], keywords: &[&str]) -> MoRule {
+        let own = |v: &[&str]| v.iter().map(|s| s.to_string()).collect();
+        MoRule {
+            account: account.into(),
+            numbers: own(numbers),
+            prefixes: own(prefixes),
+            keywords: own(keywords),
+        }
+    }
+
+    #[test]
+    fn numbers_beat_keywords_beat_prefixes() {
+        let rules = vec![
+            rule("bank", &["12345"], &[], &[]),
+            rule("shop", &[], &["1234"], &[]),
+            rule("shop-long", &[], &["123456"], &[]),
+            rule("vote", &[], &[], &["VOTE"]),
+        ];
+        assert_eq!(owner(&rules, "12345", "vote yes"), Some("bank"));
+        assert_eq!(owner(&rules, "+1234999", "Vote yes"), Some("vote"));
+        assert_eq!(owner(&rules, "1234999", "hello"), Some("shop"));
+        assert_eq!(owner(&rules, "1234567", "hello"), Some("shop-long"));
+        assert_eq!(owner(&rules, "999", "hello"), None);
+    }
+}

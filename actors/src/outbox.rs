@@ -1,0 +1,225 @@
+//! The outbox: receipts and MO owed to customers, delivered to a receiving bind of each
+//! account. Everything here is already durable in the store; an item leaves the store only
+//! after the customer's deliver_sm_resp. Items wait while an account has no receiving bind
+//! and expire after the held TTL. The outbox rebuilds itself from the store when it starts
+//! and whenever an account binds.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::Arc;
+use std::time::Duration;
+
+use ractor::{Actor, ActorProcessingErr, ActorRef};
+use tern_storage::{HeldDelivery, WriteOp};
+use tracing::{debug, info, warn};
+
+use crate::context::{now_ms, Context};
+use crate::session::SessionMsg;
+
+/// Items of one account in memory; more stay in the store until these are delivered.
+const MAX_IN_MEMORY: usize = 10_000;
+/// Deliveries in flight per account.
+const IN_FLIGHT: usize = 64;
+
+#[derive(Debug)]
+pub enum OutboxMsg {
+    /// Newly durable.
+    Held(Arc<HeldDelivery>),
+    /// A receiving bind of `account` is up.
+    Bound {
+        account: String,
+        session: ActorRef<SessionMsg>,
+    },
+    Unbound {
+        account: String,
+        session: ActorRef<SessionMsg>,
+    },
+    /// The customer took it (`delivered`) or not.
+    Result {
+        account: String,
+        key: u64,
+        delivered: bool,
+    },
+    Tick,
+}
+
+#[derive(Default)]
+struct AccountBox {
+    queue: VecDeque<Arc<HeldDelivery>>,
+    keys: HashSet<u64>,
+    in_flight: HashMap<u64, Arc<HeldDelivery>>,
+    receivers: Vec<ActorRef<SessionMsg>>,
+    next_receiver: usize,
+    /// The store may hold more than is in memory.
+    more_in_store: bool,
+}
+
+pub struct Outbox;
+
+pub struct OutboxState {
+    ctx: Arc<Context>,
+    accounts: HashMap<String, AccountBox>,
+}
+
+impl OutboxState {
+    fn load(&mut self, account: &str) {
+        let held = match self.ctx.store.held(account, MAX_IN_MEMORY) {
+            Ok(held) => held,
+            Err(error) => {
+                warn!(account, %error, "held deliveries unreadable");
+                return;
+            }
+        };
+        let full = held.len() >= MAX_IN_MEMORY;
+        let entry = self.accounts.entry(account.to_owned()).or_default();
+        for item in held {
+            if entry.keys.insert(item.key) {
+                entry.queue.push_back(Arc::new(item));
+            }
+        }
+        entry.more_in_store = full;
+    }
+
+    fn pump(&mut self, account: &str) {
+        let now = now_ms();
+        let Some(entry) = self.accounts.get_mut(account) else {
+            return;
+        };
+        entry
+            .receivers
+            .retain(|r| r.get_status() == ractor::ActorStatus::Running);
+        let mut expired = Vec::new();
+        while entry.in_flight.len() < IN_FLIGHT && !entry.receivers.is_empty() {
+            let Some(item) = entry.queue.pop_front() else {
+                break;
+            };
+            if item.expires_ms <= now {
+                entry.keys.remove(&item.key);
+                expired.push(item);
+                continue;
+            }
+            entry.next_receiver = (entry.next_receiver + 1) % entry.receivers.len();
+            let receiver = &entry.receivers[entry.next_receiver];
+            if receiver.cast(SessionMsg::Deliver(item.clone())).is_ok() {
+                entry.in_flight.insert(item.key, item);
+            } else {
+                entry.queue.push_front(item);
+                break;
+            }
+        }
+        let refill = entry.more_in_store && entry.queue.is_empty() && entry.in_flight.is_empty();
+        metrics::gauge!("tern_outbox_held", "account" => account.to_owned())
+            .set(entry.queue.len() as f64);
+        for item in expired {
+            metrics::counter!("tern_outbox_expired_total", "kind" => format!("{:?}", item.kind))
+                .increment(1);
+            warn!(account, key = item.key, "held delivery expired undelivered");
+            let _ = self.ctx.store.write(
+                vec![WriteOp::Release {
+                    account: account.to_owned(),
+                    key: item.key,
+                }],
+                Box::new(|_| {}),
+            );
+        }
+        if refill {
+            self.load(account);
+        }
+    }
+}
+
+impl Actor for Outbox {
+    type Msg = OutboxMsg;
+    type State = OutboxState;
+    type Arguments = Arc<Context>;
+
+    async fn pre_start(
+        &self,
+        myself: ActorRef<OutboxMsg>,
+        ctx: Arc<Context>,
+    ) -> Result<OutboxState, ActorProcessingErr> {
+        let mut state = OutboxState {
+            ctx,
+            accounts: HashMap::new(),
+        };
+        for account in state.ctx.store.held_accounts()? {
+            state.load(&account);
+        }
+        let held: usize = state.accounts.values().map(|a| a.queue.len()).sum();
+        info!(held, "outbox started");
+        myself.send_interval(Duration::from_secs(1), || OutboxMsg::Tick);
+        Ok(state)
+    }
+
+    async fn handle(
+        &self,
+        _myself: ActorRef<OutboxMsg>,
+        message: OutboxMsg,
+        state: &mut OutboxState,
+    ) -> Result<(), ActorProcessingErr> {
+        match message {
+            OutboxMsg::Held(item) => {
+                let account = item.account.clone();
+                let entry = state.accounts.entry(account.clone()).or_default();
+                if entry.queue.len() >= MAX_IN_MEMORY {
+                    entry.more_in_store = true;
+                } else if entry.keys.insert(item.key) {
+                    entry.queue.push_back(item);
+                }
+                state.pump(&account);
+            }
+            OutboxMsg::Bound { account, session } => {
+                let fresh = !state.accounts.contains_key(&account);
+                if fresh {
+                    state.load(&account);
+                }
+                let entry = state.accounts.entry(account.clone()).or_default();
+                entry.receivers.push(session);
+                debug!(
+                    account,
+                    receivers = entry.receivers.len(),
+                    "receiving bind up"
+                );
+                state.pump(&account);
+            }
+            OutboxMsg::Unbound { account, session } => {
+                if let Some(entry) = state.accounts.get_mut(&account) {
+                    entry.receivers.retain(|r| r.get_id() != session.get_id());
+                }
+            }
+            OutboxMsg::Result {
+                account,
+                key,
+                delivered,
+            } => {
+                let Some(entry) = state.accounts.get_mut(&account) else {
+                    return Ok(());
+                };
+                let Some(item) = entry.in_flight.remove(&key) else {
+                    return Ok(());
+                };
+                if delivered {
+                    entry.keys.remove(&key);
+                    metrics::counter!("tern_outbox_delivered_total", "kind" => format!("{:?}", item.kind)).increment(1);
+                    let _ = state.ctx.store.write(
+                        vec![WriteOp::Release {
+                            account: account.clone(),
+                            key,
+                        }],
+                        Box::new(|_| {}),
+                    );
+                } else {
+                    // Back to the front: the order of an account's receipts is kept.
+                    entry.queue.push_front(item);
+                }
+                state.pump(&account);
+            }
+            OutboxMsg::Tick => {
+                let accounts: Vec<String> = state.accounts.keys().cloned().collect();
+                for account in accounts {
+                    state.pump(&account);
+                }
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,166 @@
+//! The end of a message part's life: the record's final state, the store operations that
+//! make it durable, and the receipt owed to the customer.
+
+use std::sync::Arc;
+
+use tern_model::{DeliveryReport, MessageState};
+use tern_storage::{HeldDelivery, HeldKind, MessageRecord, RecordState, Transition, WriteOp};
+
+use crate::context::{now_ms, AggregatePolicy, Context};
+
+pub fn record_state(state: MessageState) -> RecordState {
+    match state {
+        MessageState::Delivered => RecordState::Delivered,
+        MessageState::Expired => RecordState::Expired,
+        MessageState::Undeliverable | MessageState::Deleted => RecordState::Undeliverable,
+        MessageState::Rejected => RecordState::Failed,
+        MessageState::Enroute | MessageState::Accepted => RecordState::Submitted,
+        MessageState::Unknown | MessageState::Skipped => RecordState::Unknown,
+    }
+}
+
+pub fn report_state(state: RecordState) -> MessageState {
+    match state {
+        RecordState::Delivered => MessageState::Delivered,
+        RecordState::Expired => MessageState::Expired,
+        RecordState::Undeliverable => MessageState::Undeliverable,
+        RecordState::Failed | RecordState::Rejected => MessageState::Rejected,
+        RecordState::Accepted | RecordState::Submitted => MessageState::Enroute,
+        RecordState::Unknown => MessageState::Unknown,
+    }
+}
+
+/// `record` moved to `state`, with the step noted in its history.
+pub fn transition(
+    record: &MessageRecord,
+    state: RecordState,
+    detail: impl Into<String>,
+) -> MessageRecord {
+    let mut next = record.clone();
+    next.state = state;
+    next.history.push(Transition {
+        state,
+        at_ms: now_ms(),
+        detail: detail.into(),
+    });
+    next
+}
+
+/// Ends a part that never reached a final receipt from the operator (permanent error,
+/// expiry, no route): the record, the pending entry, and the customer's receipt if this
+/// was the message's last open part.
+pub fn finish_locally(
+    ctx: &Context,
+    record: &MessageRecord,
+    state: RecordState,
+    error: Option<u32>,
+    detail: &str,
+) -> (Vec<WriteOp>, Option<HeldDelivery>) {
+    let mut finished = transition(record, state, detail);
+    finished.error = error.or(record.error);
+    let report = DeliveryReport {
+        message_id: record.id.to_decimal(),
+        state: report_state(state),
+        submitted: 1,
+        delivered: 0,
+        submit_unix: Some((record.accepted_ms / 1000) as i64),
+        done_unix: Some((now_ms() / 1000) as i64),
+        error: error.map(|e| (e & 0xffff) as u16).unwrap_or(0),
+        text: String::new(),
+    };
+    finished.receipt = Some(report);
+    let shard = ctx.shard_of(record.id);
+    let mut ops = vec![
+        WriteOp::PutMessage(Box::new(finished.clone())),
+        WriteOp::RemovePending {
+            shard,
+            id: record.id,
+            part: record.part,
+        },
+    ];
+    let held = customer_receipt(ctx, &finished);
+    if let Some(held) = &held {
+        ops.push(WriteOp::Hold(Box::new(held.clone())));
+    }
+    (ops, held)
+}
+
+/// The receipt owed to the customer for the message of `latest` once every part is final,
+/// aggregated per the configured policy; `None` while parts are open or when the customer
+/// asked for no receipt of this outcome.
+pub fn customer_receipt(ctx: &Context, latest: &MessageRecord) -> Option<HeldDelivery> {
+    let parts: Vec<MessageRecord> = if latest.parts <= 1 {
+        vec![latest.clone()]
+    } else {
+        let mut parts = ctx.store.message_parts(latest.id).ok()?;
+        // The store may not have the newest write of `latest` yet.
+        for part in parts.iter_mut() {
+            if part.part == latest.part {
+                *part = latest.clone();
+            }
+        }
+        parts
+    };
+    if parts.len() < usize::from(latest.parts.max(1)) || parts.iter().any(|p| !p.state.is_final()) {
+        return None;
+    }
+    let delivered = |p: &MessageRecord| p.state == RecordState::Delivered;
+    let state = match ctx.settings.aggregate {
+        AggregatePolicy::AllDelivered if parts.iter().all(delivered) => RecordState::Delivered,
+        AggregatePolicy::AnyDelivered if parts.iter().any(delivered) => RecordState::Delivered,
+        _ => parts
+            .iter()
+            .find(|p| !delivered(p))
+            .map(|p| p.state)
+            .unwrap_or(RecordState::Unknown),
+    };
+    let report_state = report_state(state);
+    if !latest.message.receipt.wants(report_state.is_delivered()) {
+        return None;
+    }
+    let last = parts
+        .iter()
+        .filter_map(|p| p.receipt.as_ref())
+        .max_by_key(|r| r.done_unix);
+    let report = DeliveryReport {
+        message_id: latest.id.to_decimal(),
+        state: report_state,
+        submitted: parts.len() as u16,
+        delivered: parts.iter().filter(|p| delivered(p)).count() as u16,
+        submit_unix: Some((latest.accepted_ms / 1000) as i64),
+        done_unix: last
+            .and_then(|r| r.done_unix)
+            .or(Some((now_ms() / 1000) as i64)),
+        error: last.map(|r| r.error).unwrap_or(0),
+        text: latest
+            .message
+            .body
+            .as_text()
+            .map(|t| t.chars().take(20).collect())
+            .unwrap_or_default(),
+    };
+    let now = now_ms();
+    Some(HeldDelivery {
+        account: latest.account.clone(),
+        key: latest.id.0,
+        kind: HeldKind::Receipt,
+        message: latest.message.clone(),
+        report: Some(report),
+        held_ms: now,
+        expires_ms: now + ctx.settings.held_ttl.as_millis() as u64,
+    })
+}
+
+/// Tells the outbox about deliveries that just became durable.
+pub fn hand_to_outbox(ctx: &Context, held: Option<HeldDelivery>) {
+    if let Some(held) = held {
+        if !ctx
+            .refs
+            .outbox
+            .cast(crate::outbox::OutboxMsg::Held(Arc::new(held)))
+        {
+            // The outbox reloads held deliveries from the store when it restarts.
+            metrics::counter!("tern_outbox_handoff_missed_total").increment(1);
+        }
+    }
+}

@@ -1,0 +1,321 @@
+//! NodeSupervisor and CarrierSupervisor: the permanent actors, restarted with backoff when
+//! they fail, within an intensity limit past which the failure goes up to the node.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+use std::time::Duration;
+
+use ractor::{Actor, ActorCell, ActorId, ActorProcessingErr, ActorRef, SupervisionEvent};
+use tern_storage::WriteOp;
+use tokio::time::Instant;
+use tracing::{error, info, warn};
+
+use crate::context::Context;
+use crate::correlator::Correlator;
+use crate::dispatcher::Dispatcher;
+use crate::link::{CarrierLink, LinkConfig};
+use crate::mo::MoDispatcher;
+use crate::outbox::Outbox;
+use crate::quota::QuotaSupervisor;
+use crate::session::{SessionSupervisor, SessionSupervisorMsg};
+
+/// More restarts than this within `INTENSITY_WINDOW` and the supervisor gives up.
+const MAX_RESTARTS: usize = 10;
+const INTENSITY_WINDOW: Duration = Duration::from_secs(60);
+
+/// Keeps the restart history of one supervisor.
+#[derive(Debug, Default)]
+struct Intensity {
+    restarts: VecDeque<Instant>,
+}
+
+impl Intensity {
+    /// Records a restart; returns the backoff to wait, or `None` past the limit.
+    fn restart(&mut self) -> Option<Duration> {
+        let now = Instant::now();
+        while self
+            .restarts
+            .front()
+            .is_some_and(|t| now.duration_since(*t) > INTENSITY_WINDOW)
+        {
+            self.restarts.pop_front();
+        }
+        self.restarts.push_back(now);
+        let n = self.restarts.len();
+        (n <= MAX_RESTARTS).then(|| Duration::from_millis(50u64 << n.min(6)))
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Child {
+    Outbox,
+    Correlator,
+    Mo,
+    Quota,
+    Dispatcher(u16),
+    Carriers,
+    Sessions,
+}
+
+impl Child {
+    fn name(self) -> &'static str {
+        match self {
+            Child::Outbox => "outbox",
+            Child::Correlator => "dlr_correlator",
+            Child::Mo => "mo_dispatcher",
+            Child::Quota => "quota_supervisor",
+            Child::Dispatcher(_) => "dispatcher",
+            Child::Carriers => "carrier_supervisor",
+            Child::Sessions => "session_supervisor",
+        }
+    }
+}
+
+#[derive(Debug)]
+pub enum NodeMsg {
+    /// Persist the id generator's high-water mark.
+    Tick,
+}
+
+pub struct NodeSupervisor;
+
+pub struct NodeState {
+    ctx: Arc<Context>,
+    children: HashMap<ActorId, Child>,
+    intensity: Intensity,
+    /// The session supervisor's current ref, for the SMPP front end.
+    pub sessions: Arc<crate::context::Slot<SessionSupervisorMsg>>,
+}
+
+/// The key under which the id generator's high-water mark is kept.
+pub const ID_HWM_KEY: &str = "ids/high_water";
+
+impl NodeSupervisor {
+    async fn start(
+        myself: &ActorRef<NodeMsg>,
+        state: &mut NodeState,
+        child: Child,
+    ) -> Result<(), ActorProcessingErr> {
+        let ctx = state.ctx.clone();
+        let cell: ActorCell = myself.get_cell();
+        let refs = &ctx.refs;
+        let id = match child {
+            Child::Outbox => {
+                let (r, _) = Actor::spawn_linked(None, Outbox, ctx.clone(), cell).await?;
+                refs.outbox.set(Some(r.clone()));
+                r.get_id()
+            }
+            Child::Correlator => {
+                let (r, _) = Actor::spawn_linked(None, Correlator, ctx.clone(), cell).await?;
+                refs.correlator.set(Some(r.clone()));
+                r.get_id()
+            }
+            Child::Mo => {
+                let (r, _) = Actor::spawn_linked(None, MoDispatcher, ctx.clone(), cell).await?;
+                refs.mo.set(Some(r.clone()));
+                r.get_id()
+            }
+            Child::Quota => {
+                let (r, _) = Actor::spawn_linked(None, QuotaSupervisor, ctx.clone(), cell).await?;
+                refs.quota.set(Some(r.clone()));
+                r.get_id()
+            }
+            Child::Dispatcher(shard) => {
+                let (r, _) =
+                    Actor::spawn_linked(None, Dispatcher, (ctx.clone(), shard), cell).await?;
+                if let Some(slot) = refs.dispatcher(shard) {
+                    slot.set(Some(r.clone()));
+                }
+                r.get_id()
+            }
+            Child::Carriers => {
+                let (r, _) =
+                    Actor::spawn_linked(None, CarrierSupervisor, ctx.clone(), cell).await?;
+                r.get_id()
+            }
+            Child::Sessions => {
+                let (r, _) =
+                    Actor::spawn_linked(None, SessionSupervisor, ctx.clone(), cell).await?;
+                state.sessions.set(Some(r.clone()));
+                r.get_id()
+            }
+        };
+        state.children.insert(id, child);
+        Ok(())
+    }
+}
+
+impl Actor for NodeSupervisor {
+    type Msg = NodeMsg;
+    type State = NodeState;
+    type Arguments = (
+        Arc<Context>,
+        Arc<crate::context::Slot<SessionSupervisorMsg>>,
+    );
+
+    async fn pre_start(
+        &self,
+        myself: ActorRef<NodeMsg>,
+        (ctx, sessions): Self::Arguments,
+    ) -> Result<NodeState, ActorProcessingErr> {
+        let mut state = NodeState {
+            ctx: ctx.clone(),
+            children: HashMap::new(),
+            intensity: Intensity::default(),
+            sessions,
+        };
+        let mut order = vec![Child::Outbox, Child::Correlator, Child::Mo, Child::Quota];
+        order.extend((0..ctx.settings.shards).map(Child::Dispatcher));
+        order.extend([Child::Carriers, Child::Sessions]);
+        for child in order {
+            Self::start(&myself, &mut state, child).await?;
+        }
+        myself.send_interval(Duration::from_secs(1), || NodeMsg::Tick);
+        info!(shards = ctx.settings.shards, "pipeline started");
+        Ok(state)
+    }
+
+    async fn handle(
+        &self,
+        _myself: ActorRef<NodeMsg>,
+        message: NodeMsg,
+        state: &mut NodeState,
+    ) -> Result<(), ActorProcessingErr> {
+        match message {
+            NodeMsg::Tick => {
+                let hwm = state.ctx.ids.high_water();
+                let op = WriteOp::PutMeta {
+                    key: ID_HWM_KEY.to_owned(),
+                    value: hwm.0.to_be_bytes().to_vec(),
+                };
+                let _ = state.ctx.store.write(vec![op], Box::new(|_| {}));
+            }
+        }
+        Ok(())
+    }
+
+    async fn handle_supervisor_evt(
+        &self,
+        myself: ActorRef<NodeMsg>,
+        event: SupervisionEvent,
+        state: &mut NodeState,
+    ) -> Result<(), ActorProcessingErr> {
+        let (cell, reason) = match event {
+            SupervisionEvent::ActorFailed(cell, error) => (cell, error.to_string()),
+            SupervisionEvent::ActorTerminated(cell, _, reason) => {
+                // A child that stops on its own during shutdown is not restarted.
+                if myself.get_status() != ractor::ActorStatus::Running {
+                    return Ok(());
+                }
+                (cell, reason.unwrap_or_else(|| "stopped".into()))
+            }
+            _ => return Ok(()),
+        };
+        let Some(child) = state.children.remove(&cell.get_id()) else {
+            return Ok(());
+        };
+        metrics::counter!("tern_actor_restarts_total", "actor" => child.name()).increment(1);
+        let Some(backoff) = state.intensity.restart() else {
+            error!(actor = child.name(), reason, "too many restarts; giving up");
+            return Err(format!("{} failed too often: {reason}", child.name()).into());
+        };
+        warn!(
+            actor = child.name(),
+            reason,
+            backoff_ms = backoff.as_millis() as u64,
+            "restarting"
+        );
+        tokio::time::sleep(backoff).await;
+        Self::start(&myself, state, child).await
+    }
+}
+
+/// Parent of the carrier links; restarts a failed link with backoff.
+pub struct CarrierSupervisor;
+
+pub struct CarrierState {
+    ctx: Arc<Context>,
+    links: HashMap<ActorId, Arc<LinkConfig>>,
+    intensity: Intensity,
+}
+
+impl CarrierSupervisor {
+    async fn start_link(
+        myself: &ActorRef<()>,
+        state: &mut CarrierState,
+        config: Arc<LinkConfig>,
+    ) -> Result<(), ActorProcessingErr> {
+        let (link, _) = Actor::spawn_linked(
+            None,
+            CarrierLink,
+            (state.ctx.clone(), config.clone()),
+            myself.get_cell(),
+        )
+        .await?;
+        if let Ok(mut links) = state.ctx.refs.links.write() {
+            links.insert(config.name.clone(), link.clone());
+        }
+        state.links.insert(link.get_id(), config);
+        Ok(())
+    }
+}
+
+impl Actor for CarrierSupervisor {
+    type Msg = ();
+    type State = CarrierState;
+    type Arguments = Arc<Context>;
+
+    async fn pre_start(
+        &self,
+        myself: ActorRef<()>,
+        ctx: Arc<Context>,
+    ) -> Result<CarrierState, ActorProcessingErr> {
+        let mut state = CarrierState {
+            ctx: ctx.clone(),
+            links: HashMap::new(),
+            intensity: Intensity::default(),
+        };
+        for config in &ctx.links {
+            Self::start_link(&myself, &mut state, Arc::new(config.clone())).await?;
+        }
+        Ok(state)
+    }
+
+    async fn handle_supervisor_evt(
+        &self,
+        myself: ActorRef<()>,
+        event: SupervisionEvent,
+        state: &mut CarrierState,
+    ) -> Result<(), ActorProcessingErr> {
+        let SupervisionEvent::ActorFailed(cell, error) = event else {
+            return Ok(());
+        };
+        let Some(config) = state.links.remove(&cell.get_id()) else {
+            return Ok(());
+        };
+        metrics::counter!("tern_actor_restarts_total", "actor" => "carrier_link").increment(1);
+        let Some(backoff) = state.intensity.restart() else {
+            return Err(format!("link {} failed too often: {error}", config.name).into());
+        };
+        warn!(link = config.name, %error, "carrier link failed; restarting");
+        tokio::time::sleep(backoff).await;
+        Self::start_link(&myself, state, config).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn intensity_backs_off_then_gives_up() {
+        let mut intensity = Intensity::default();
+        let first = intensity.restart().unwrap();
+        let second = intensity.restart().unwrap();
+        assert!(second > first);
+        for _ in 2..MAX_RESTARTS {
+            assert!(intensity.restart().is_some());
+        }
+        assert_eq!(intensity.restart(), None);
+    }
+}
