@@ -1,0 +1,130 @@
+//! A caller's batch turned into key/value changes, on the caller's thread, so that the
+//! writer thread only copies bytes into the engine and waits for the disk.
+
+use serde::Serialize;
+
+use super::keys;
+use crate::{Completion, StoreError, WriteOp};
+
+/// The keyspaces of the store, one per access path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Space {
+    Messages,
+    Pending,
+    Receipts,
+    Held,
+    ByAccount,
+    Meta,
+}
+
+impl Space {
+    /// The keyspace's name on disk; never change one, it is the data's address.
+    pub(super) fn name(self) -> &'static str {
+        match self {
+            Space::Messages => "messages",
+            Space::Pending => "pending",
+            Space::Receipts => "receipts",
+            Space::Held => "held",
+            Space::ByAccount => "messages_by_account",
+            Space::Meta => "meta",
+        }
+    }
+}
+
+pub(super) enum Change {
+    Put(Space, Vec<u8>, Vec<u8>),
+    Remove(Space, Vec<u8>),
+}
+
+/// One queued batch.
+pub(super) struct Job {
+    pub(super) changes: Vec<Change>,
+    /// Operations as the caller counted them (a `PutMessage` is one, with two changes).
+    pub(super) ops: usize,
+    /// Accounts that got something held, and accounts that had something released: the
+    /// writer keeps its set of accounts with held items from these.
+    pub(super) held: Vec<String>,
+    pub(super) released: Vec<String>,
+    pub(super) done: Completion,
+}
+
+impl Job {
+    pub(super) fn encode(ops: Vec<WriteOp>, done: Completion) -> Result<Job, StoreError> {
+        let mut job = Job {
+            changes: Vec::with_capacity(ops.len() + ops.len() / 2),
+            ops: ops.len(),
+            held: Vec::new(),
+            released: Vec::new(),
+            done,
+        };
+        for op in ops {
+            job.push(op)?;
+        }
+        Ok(job)
+    }
+
+    fn push(&mut self, op: WriteOp) -> Result<(), StoreError> {
+        let change = match op {
+            WriteOp::PutMessage(record) => {
+                no_nul("account", &record.account)?;
+                let index =
+                    keys::by_account(&record.account, record.accepted_ms, record.id, record.part);
+                self.changes
+                    .push(Change::Put(Space::ByAccount, index, Vec::new()));
+                let key = keys::message(record.id, record.part).to_vec();
+                Change::Put(Space::Messages, key, encode("message record", &*record)?)
+            }
+            WriteOp::AddPending(entry) => {
+                let key = keys::pending(entry.shard, entry.id, entry.part).to_vec();
+                Change::Put(Space::Pending, key, encode("pending entry", &entry)?)
+            }
+            WriteOp::RemovePending { shard, id, part } => {
+                Change::Remove(Space::Pending, keys::pending(shard, id, part).to_vec())
+            }
+            WriteOp::IndexReceipt {
+                link,
+                operator_id,
+                id,
+                part,
+            } => {
+                no_nul("link", &link)?;
+                let value = keys::message(id, part).to_vec();
+                Change::Put(Space::Receipts, keys::receipt(&link, &operator_id), value)
+            }
+            WriteOp::RemoveReceiptIndex { link, operator_id } => {
+                no_nul("link", &link)?;
+                Change::Remove(Space::Receipts, keys::receipt(&link, &operator_id))
+            }
+            WriteOp::Hold(delivery) => {
+                no_nul("account", &delivery.account)?;
+                let key = keys::held(&delivery.account, delivery.key);
+                let value = encode("held delivery", &*delivery)?;
+                self.held.push(delivery.account);
+                Change::Put(Space::Held, key, value)
+            }
+            WriteOp::Release { account, key } => {
+                no_nul("account", &account)?;
+                let key = keys::held(&account, key);
+                self.released.push(account);
+                Change::Remove(Space::Held, key)
+            }
+            WriteOp::PutMeta { key, value } => Change::Put(Space::Meta, key.into_bytes(), value),
+        };
+        self.changes.push(change);
+        Ok(())
+    }
+}
+
+fn no_nul(what: &str, name: &str) -> Result<(), StoreError> {
+    if name.as_bytes().contains(&keys::SEP) {
+        return Err(StoreError::Invalid(format!(
+            "{what} {name:?} contains a NUL byte"
+        )));
+    }
+    Ok(())
+}
+
+fn encode<T: Serialize + ?Sized>(what: &str, value: &T) -> Result<Vec<u8>, StoreError> {
+    postcard::to_stdvec(value)
+        .map_err(|e| StoreError::Invalid(format!("cannot encode a {what}: {e}")))
+}

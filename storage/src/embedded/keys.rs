@@ -1,0 +1,154 @@
+//! Key layouts of the embedded store's keyspaces. Integers are big-endian so that byte
+//! order is numeric order; a string that is followed by more key is terminated by a NUL,
+//! which is why such strings may not contain one (checked when a batch is encoded).
+
+use std::fmt::Write as _;
+
+use tern_model::MessageId;
+
+/// Separates a variable-length name from the rest of a key.
+pub(super) const SEP: u8 = 0x00;
+
+/// `id ‖ part`: the message record, and the value of a receipt index entry.
+pub(super) fn message(id: MessageId, part: u8) -> [u8; 9] {
+    let mut key = [0; 9];
+    key[..8].copy_from_slice(&id.0.to_be_bytes());
+    key[8] = part;
+    key
+}
+
+/// Every part of one message.
+pub(super) fn message_prefix(id: MessageId) -> [u8; 8] {
+    id.0.to_be_bytes()
+}
+
+/// Reads `id ‖ part` back.
+pub(super) fn id_part(bytes: &[u8]) -> Option<(MessageId, u8)> {
+    let raw: [u8; 9] = bytes.try_into().ok()?;
+    let (id, part) = raw.split_at(8);
+    let id = u64::from_be_bytes(id.try_into().ok()?);
+    Some((MessageId(id), part[0]))
+}
+
+/// `shard ‖ id ‖ part`: a pending entry, in id order within its shard.
+pub(super) fn pending(shard: u16, id: MessageId, part: u8) -> [u8; 11] {
+    let mut key = [0; 11];
+    key[..2].copy_from_slice(&shard.to_be_bytes());
+    key[2..].copy_from_slice(&message(id, part));
+    key
+}
+
+/// `link ‖ NUL ‖ operator_id`.
+pub(super) fn receipt(link: &str, operator_id: &str) -> Vec<u8> {
+    let mut key = Vec::with_capacity(link.len() + 1 + operator_id.len());
+    key.extend_from_slice(link.as_bytes());
+    key.push(SEP);
+    key.extend_from_slice(operator_id.as_bytes());
+    key
+}
+
+/// `account ‖ NUL`: everything held for one account.
+pub(super) fn held_prefix(account: &str) -> Vec<u8> {
+    let mut key = Vec::with_capacity(account.len() + 9);
+    key.extend_from_slice(account.as_bytes());
+    key.push(SEP);
+    key
+}
+
+/// `account ‖ NUL ‖ key`: one held delivery, oldest first within the account.
+pub(super) fn held(account: &str, held_key: u64) -> Vec<u8> {
+    let mut key = held_prefix(account);
+    key.extend_from_slice(&held_key.to_be_bytes());
+    key
+}
+
+/// The account a held key belongs to.
+pub(super) fn held_account(key: &[u8]) -> Option<&str> {
+    let end = key.iter().position(|&b| b == SEP)?;
+    std::str::from_utf8(&key[..end]).ok()
+}
+
+/// The first key after every held key of `account`.
+pub(super) fn held_after_account(account: &str) -> Vec<u8> {
+    let mut key = Vec::with_capacity(account.len() + 1);
+    key.extend_from_slice(account.as_bytes());
+    key.push(SEP + 1);
+    key
+}
+
+/// `account ‖ NUL ‖ accepted_ms`: where the account's records accepted at `ms` start.
+pub(super) fn by_account_from(account: &str, ms: u64) -> Vec<u8> {
+    let mut key = Vec::with_capacity(account.len() + 1 + 8 + 9);
+    key.extend_from_slice(account.as_bytes());
+    key.push(SEP);
+    key.extend_from_slice(&ms.to_be_bytes());
+    key
+}
+
+/// `account ‖ NUL ‖ accepted_ms ‖ id ‖ part`: the CDR index, empty value.
+pub(super) fn by_account(account: &str, accepted_ms: u64, id: MessageId, part: u8) -> Vec<u8> {
+    let mut key = by_account_from(account, accepted_ms);
+    key.extend_from_slice(&message(id, part));
+    key
+}
+
+/// Reads `accepted_ms` and `id ‖ part` from the tail of a CDR index key.
+pub(super) fn by_account_tail(key: &[u8]) -> Option<(u64, MessageId, u8)> {
+    let tail = key
+        .len()
+        .checked_sub(17)
+        .and_then(|start| key.get(start..))?;
+    let (ms, id_part_bytes) = tail.split_at(8);
+    let ms = u64::from_be_bytes(ms.try_into().ok()?);
+    let (id, part) = id_part(id_part_bytes)?;
+    Some((ms, id, part))
+}
+
+/// A key as an error message shows it: printable ASCII as is, other bytes as `\xNN`.
+pub(super) fn describe(space: &str, key: &[u8]) -> String {
+    let mut out = format!("{space} key ");
+    for &b in key {
+        if b.is_ascii_graphic() && b != b'\\' {
+            out.push(char::from(b));
+        } else {
+            let _ = write!(out, "\\x{b:02x}");
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numeric_parts_sort_numerically() {
+        assert!(message(MessageId(1), 255) < message(MessageId(256), 0));
+        assert!(pending(1, MessageId(u64::MAX), 9) < pending(2, MessageId(0), 0));
+        assert!(held("acme", 2) < held("acme", 256));
+        assert!(held("acme", u64::MAX) < held_after_account("acme"));
+        assert!(held_after_account("acme") <= held("acme0", 0));
+        assert!(by_account("a", 1, MessageId(9), 0) < by_account("a", 2, MessageId(1), 0));
+    }
+
+    #[test]
+    fn tails_read_back() {
+        let key = by_account("acme", 1_700_000_000_000, MessageId(42), 3);
+        assert_eq!(
+            by_account_tail(&key),
+            Some((1_700_000_000_000, MessageId(42), 3))
+        );
+        assert_eq!(by_account_tail(b"short"), None);
+        assert_eq!(id_part(&message(MessageId(7), 1)), Some((MessageId(7), 1)));
+        assert_eq!(id_part(&[0; 8]), None);
+        assert_eq!(held_account(&held("acme", 5)), Some("acme"));
+    }
+
+    #[test]
+    fn described_keys_are_readable() {
+        assert_eq!(
+            describe("held", &held("a", 1)),
+            "held key a\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x01"
+        );
+    }
+}

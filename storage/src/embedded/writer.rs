@@ -1,0 +1,156 @@
+//! The group-commit writer: one thread that takes every batch queued since its last commit,
+//! applies them as one engine write batch, syncs the journal once and then reports to
+//! every batch in the order they were queued.
+
+use std::collections::BTreeSet;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Instant;
+
+use crossbeam_channel::Receiver;
+use fjall::{Database, PersistMode};
+
+use super::batch::{Change, Job};
+use super::{keys, Spaces};
+use crate::StoreError;
+
+/// Counters the store shares with its writer.
+#[derive(Debug, Default)]
+pub(super) struct Counters {
+    pub(super) commits: AtomicU64,
+    pub(super) batches: AtomicU64,
+    pub(super) ops: AtomicU64,
+    pub(super) write_errors: AtomicU64,
+}
+
+/// Accounts with at least one held delivery, kept by the writer and read by `held_accounts`.
+pub(super) type HeldAccounts = Arc<Mutex<BTreeSet<String>>>;
+
+pub(super) struct Writer {
+    pub(super) db: Database,
+    pub(super) spaces: Spaces,
+    pub(super) queue: Receiver<Job>,
+    pub(super) fsync: bool,
+    pub(super) max_ops_per_commit: usize,
+    pub(super) counters: Arc<Counters>,
+    pub(super) held_accounts: HeldAccounts,
+    /// The store's directory, for error messages.
+    pub(super) path: String,
+}
+
+impl Writer {
+    /// Runs until every sender is gone and the queue is empty.
+    pub(super) fn run(self) {
+        let mut jobs = Vec::new();
+        while let Ok(first) = self.queue.recv() {
+            let mut ops = first.ops;
+            jobs.push(first);
+            while ops < self.max_ops_per_commit {
+                match self.queue.try_recv() {
+                    Ok(job) => {
+                        ops += job.ops;
+                        jobs.push(job);
+                    }
+                    Err(_) => break,
+                }
+            }
+            metrics::gauge!("tern_store_queue_depth").set(self.queue.len() as f64);
+            self.commit(&mut jobs, ops);
+        }
+        tracing::debug!(path = %self.path, "store writer stopped");
+    }
+
+    fn commit(&self, jobs: &mut Vec<Job>, ops: usize) {
+        let started = Instant::now();
+        let mode = if self.fsync {
+            PersistMode::SyncAll
+        } else {
+            PersistMode::Buffer
+        };
+        let changes = jobs.iter().map(|job| job.changes.len()).sum();
+        let mut batch =
+            fjall::OwnedWriteBatch::with_capacity(self.db.clone(), changes).durability(Some(mode));
+        for job in jobs.iter_mut() {
+            for change in job.changes.drain(..) {
+                match change {
+                    Change::Put(space, key, value) => {
+                        batch.insert(self.spaces.get(space), key, value);
+                    }
+                    Change::Remove(space, key) => batch.remove(self.spaces.get(space), key),
+                }
+            }
+        }
+        let result = batch.commit();
+
+        let batches = jobs.len();
+        self.counters.commits.fetch_add(1, Ordering::Relaxed);
+        self.counters
+            .batches
+            .fetch_add(batches as u64, Ordering::Relaxed);
+        self.counters.ops.fetch_add(ops as u64, Ordering::Relaxed);
+        metrics::histogram!("tern_store_fsync_batch_ops").record(ops as f64);
+        metrics::histogram!("tern_store_fsync_batch_writes").record(batches as f64);
+        metrics::histogram!("tern_store_commit_latency_seconds")
+            .record(started.elapsed().as_secs_f64());
+
+        match result {
+            Ok(()) => {
+                self.track_held_accounts(jobs);
+                for job in jobs.drain(..) {
+                    complete(job, Ok(()));
+                }
+            }
+            Err(e) => {
+                let message = format!("{}: commit failed: {e}", self.path);
+                tracing::error!(error = %message, batches, ops, "store commit failed");
+                self.counters.write_errors.fetch_add(1, Ordering::Relaxed);
+                metrics::counter!("tern_store_write_errors_total").increment(1);
+                for job in jobs.drain(..) {
+                    complete(job, Err(StoreError::Io(message.clone())));
+                }
+            }
+        }
+    }
+
+    /// Brings the set of accounts with held deliveries up to date with what was just
+    /// committed. Only the writer changes the held keyspace, so the check cannot race.
+    fn track_held_accounts(&self, jobs: &[Job]) {
+        if jobs
+            .iter()
+            .all(|job| job.held.is_empty() && job.released.is_empty())
+        {
+            return;
+        }
+        let mut released = BTreeSet::new();
+        let mut accounts = self
+            .held_accounts
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        for job in jobs {
+            accounts.extend(job.held.iter().cloned());
+            released.extend(job.released.iter().map(String::as_str));
+        }
+        for account in released {
+            // A read error leaves the account listed: listing an account with nothing held
+            // costs a caller one empty `held` scan; leaving one out would strand deliveries.
+            let empty = self
+                .spaces
+                .held
+                .prefix(keys::held_prefix(account))
+                .next()
+                .is_none();
+            if empty {
+                accounts.remove(account);
+            }
+        }
+    }
+}
+
+/// Reports to one batch; a completion that panics must not take the writer down with it.
+fn complete(job: Job, result: Result<(), StoreError>) {
+    let done = job.done;
+    if catch_unwind(AssertUnwindSafe(move || done(result))).is_err() {
+        tracing::error!("a store completion panicked");
+    }
+}

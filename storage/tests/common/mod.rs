@@ -1,0 +1,106 @@
+//! Helpers shared by the store's integration tests.
+#![allow(dead_code)]
+
+use std::path::Path;
+use std::sync::mpsc;
+use std::time::Duration;
+
+use tern_model::{Address, DeliveryReport, Message, MessageId, MessageState};
+use tern_storage::{
+    EmbeddedConfig, EmbeddedStore, HeldDelivery, HeldKind, MessageRecord, MessageStore,
+    PendingEntry, RecordState, StoreError, Transition, WriteOp,
+};
+
+/// A temporary directory on the disk the build uses (not a tmpfs), so fsync is real.
+pub fn temp_dir() -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix("tern-store-")
+        .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
+        .expect("a temporary directory under the target directory")
+}
+
+pub fn open(dir: &Path) -> EmbeddedStore {
+    EmbeddedStore::open(dir, EmbeddedConfig::default()).expect("the store opens")
+}
+
+/// Writes a batch and waits for its completion.
+pub fn write(store: &impl MessageStore, ops: Vec<WriteOp>) -> Result<(), StoreError> {
+    let (tx, rx) = mpsc::channel();
+    store.write(
+        ops,
+        Box::new(move |result| {
+            let _ = tx.send(result);
+        }),
+    )?;
+    rx.recv_timeout(Duration::from_secs(30))
+        .expect("completion within 30 s")
+}
+
+pub fn record(id: u64, part: u8, account: &str, accepted_ms: u64) -> MessageRecord {
+    let mut message = Message::text(
+        Address::international("4915112345678"),
+        Address::international("447700900123"),
+        "Your verification code is 493021. It expires in 10 minutes. Do not share it.",
+    );
+    message.id = Some(MessageId(id));
+    message.service_type = "CMT".into();
+    MessageRecord {
+        id: MessageId(id),
+        part,
+        parts: part + 1,
+        account: account.into(),
+        message,
+        state: RecordState::Accepted,
+        history: vec![Transition {
+            state: RecordState::Accepted,
+            at_ms: accepted_ms,
+            detail: "smpp bind acme-1".into(),
+        }],
+        attempts: 0,
+        link: None,
+        operator_id: None,
+        error: None,
+        receipt: None,
+        accepted_ms,
+        expires_ms: accepted_ms + 86_400_000,
+    }
+}
+
+pub fn put(record: MessageRecord) -> WriteOp {
+    WriteOp::PutMessage(Box::new(record))
+}
+
+pub fn pending(shard: u16, id: u64, part: u8) -> PendingEntry {
+    PendingEntry {
+        shard,
+        id: MessageId(id),
+        part,
+        due_ms: 0,
+    }
+}
+
+pub fn held(account: &str, key: u64) -> HeldDelivery {
+    let message = Message::text(
+        Address::international("447700900123"),
+        Address::international("4915112345678"),
+        "receipt",
+    );
+    HeldDelivery {
+        account: account.into(),
+        key,
+        kind: HeldKind::Receipt,
+        message,
+        report: Some(DeliveryReport {
+            message_id: key.to_string(),
+            state: MessageState::Delivered,
+            submitted: 1,
+            delivered: 1,
+            submit_unix: Some(1_700_000_000),
+            done_unix: Some(1_700_000_060),
+            error: 0,
+            text: "Your verifica".into(),
+        }),
+        held_ms: 1_700_000_000_000,
+        expires_ms: 1_700_086_400_000,
+    }
+}

@@ -1,0 +1,545 @@
+//! Every operation and read path of the embedded store, against a real directory.
+
+mod common;
+
+use common::{held, open, pending, put, record, temp_dir, write};
+use tern_model::MessageId;
+use tern_storage::{
+    EmbeddedConfig, EmbeddedStore, MessageStore, PendingEntry, RecordState, StoreError, WriteOp,
+};
+
+#[test]
+fn put_message_is_readable_by_id_and_by_part() {
+    let dir = temp_dir();
+    let store = open(dir.path());
+    let parts: Vec<_> = (0..3).map(|p| record(7, p, "acme", 1_000)).collect();
+    // Written out of order on purpose: reads come back in part order.
+    write(
+        &store,
+        vec![
+            put(parts[2].clone()),
+            put(parts[0].clone()),
+            put(parts[1].clone()),
+            put(record(8, 0, "acme", 1_000)),
+        ],
+    )
+    .unwrap();
+
+    assert_eq!(
+        store.message(MessageId(7), 1).unwrap(),
+        Some(parts[1].clone())
+    );
+    assert_eq!(store.message(MessageId(7), 3).unwrap(), None);
+    assert_eq!(store.message(MessageId(6), 0).unwrap(), None);
+    assert_eq!(store.message_parts(MessageId(7)).unwrap(), parts);
+    assert_eq!(store.message_parts(MessageId(9)).unwrap(), vec![]);
+}
+
+#[test]
+fn put_message_replaces_the_record() {
+    let dir = temp_dir();
+    let store = open(dir.path());
+    let mut rec = record(1, 0, "acme", 1_000);
+    write(&store, vec![put(rec.clone())]).unwrap();
+    rec.state = RecordState::Submitted;
+    rec.link = Some("vodafone-1".into());
+    rec.operator_id = Some("A1B2".into());
+    rec.attempts = 1;
+    write(&store, vec![put(rec.clone())]).unwrap();
+
+    assert_eq!(store.message(MessageId(1), 0).unwrap(), Some(rec.clone()));
+    // The CDR index still lists it once.
+    assert_eq!(
+        store.messages_by_account("acme", 0, u64::MAX, 10).unwrap(),
+        vec![rec]
+    );
+}
+
+#[test]
+fn applying_a_batch_twice_leaves_the_same_state() {
+    let dir = temp_dir();
+    let store = open(dir.path());
+    let batch = vec![
+        put(record(1, 0, "acme", 5_000)),
+        WriteOp::AddPending(pending(3, 1, 0)),
+        WriteOp::IndexReceipt {
+            link: "orange-2".into(),
+            operator_id: "x-9".into(),
+            id: MessageId(1),
+            part: 0,
+        },
+        WriteOp::Hold(Box::new(held("acme", 1))),
+        WriteOp::PutMeta {
+            key: "id.high".into(),
+            value: vec![1, 2, 3],
+        },
+        WriteOp::RemovePending {
+            shard: 3,
+            id: MessageId(2),
+            part: 0,
+        },
+        WriteOp::Release {
+            account: "acme".into(),
+            key: 99,
+        },
+    ];
+    write(&store, batch.clone()).unwrap();
+    write(&store, batch).unwrap();
+
+    assert_eq!(store.message_parts(MessageId(1)).unwrap().len(), 1);
+    assert_eq!(store.pending(3, None, 10).unwrap(), vec![pending(3, 1, 0)]);
+    assert_eq!(
+        store.receipt_owner("orange-2", "x-9").unwrap(),
+        Some((MessageId(1), 0))
+    );
+    assert_eq!(store.held("acme", 10).unwrap(), vec![held("acme", 1)]);
+    assert_eq!(store.held_accounts().unwrap(), vec!["acme".to_string()]);
+    assert_eq!(
+        store.messages_by_account("acme", 0, u64::MAX, 10).unwrap(),
+        vec![record(1, 0, "acme", 5_000)]
+    );
+    assert_eq!(store.meta("id.high").unwrap(), Some(vec![1, 2, 3]));
+}
+
+#[test]
+fn pending_scans_one_shard_in_id_order_and_pages_with_after() {
+    let dir = temp_dir();
+    let store = open(dir.path());
+    let mut ops = Vec::new();
+    // Ids that sort differently as text and as numbers, in shards 0, 1 and u16::MAX.
+    for id in [300_u64, 2, 1 << 40, 10, 256] {
+        for part in [1, 0] {
+            ops.push(WriteOp::AddPending(pending(1, id, part)));
+        }
+        ops.push(WriteOp::AddPending(pending(0, id, 0)));
+        ops.push(WriteOp::AddPending(pending(u16::MAX, id, 0)));
+    }
+    write(&store, ops).unwrap();
+
+    let expected: Vec<PendingEntry> = [2_u64, 10, 256, 300, 1 << 40]
+        .into_iter()
+        .flat_map(|id| [pending(1, id, 0), pending(1, id, 1)])
+        .collect();
+    assert_eq!(store.pending(1, None, 100).unwrap(), expected);
+
+    let mut paged = Vec::new();
+    let mut after = None;
+    loop {
+        let page = store.pending(1, after, 3).unwrap();
+        assert!(page.len() <= 3);
+        let Some(last) = page.last() else { break };
+        after = Some((last.id, last.part));
+        paged.extend(page);
+    }
+    assert_eq!(paged, expected);
+
+    assert_eq!(
+        store.pending(1, Some((MessageId(10), 0)), 2).unwrap(),
+        vec![pending(1, 10, 1), pending(1, 256, 0)]
+    );
+    assert_eq!(store.pending(1, None, 0).unwrap(), vec![]);
+    assert_eq!(store.pending(0, None, 100).unwrap().len(), 5);
+    assert_eq!(store.pending(u16::MAX, None, 100).unwrap().len(), 5);
+    assert_eq!(store.pending(2, None, 100).unwrap(), vec![]);
+}
+
+#[test]
+fn removed_pending_entries_are_gone() {
+    let dir = temp_dir();
+    let store = open(dir.path());
+    write(
+        &store,
+        (0..5)
+            .map(|id| WriteOp::AddPending(pending(4, id, 0)))
+            .collect(),
+    )
+    .unwrap();
+    write(
+        &store,
+        vec![
+            WriteOp::RemovePending {
+                shard: 4,
+                id: MessageId(1),
+                part: 0,
+            },
+            WriteOp::RemovePending {
+                shard: 4,
+                id: MessageId(3),
+                part: 0,
+            },
+        ],
+    )
+    .unwrap();
+    let ids: Vec<u64> = store
+        .pending(4, None, 10)
+        .unwrap()
+        .iter()
+        .map(|e| e.id.0)
+        .collect();
+    assert_eq!(ids, vec![0, 2, 4]);
+}
+
+#[test]
+fn pending_entry_keeps_its_due_time() {
+    let dir = temp_dir();
+    let store = open(dir.path());
+    let mut entry = pending(9, 1, 0);
+    write(&store, vec![WriteOp::AddPending(entry)]).unwrap();
+    entry.due_ms = 1_700_000_030_000;
+    write(&store, vec![WriteOp::AddPending(entry)]).unwrap();
+    assert_eq!(store.pending(9, None, 10).unwrap(), vec![entry]);
+}
+
+#[test]
+fn receipt_index_maps_link_and_operator_id_to_the_part() {
+    let dir = temp_dir();
+    let store = open(dir.path());
+    let index = |link: &str, op: &str, id: u64, part: u8| WriteOp::IndexReceipt {
+        link: link.into(),
+        operator_id: op.into(),
+        id: MessageId(id),
+        part,
+    };
+    write(
+        &store,
+        vec![
+            index("a", "bc", 1, 0),
+            index("ab", "c", 2, 1),
+            index("a", "", 3, 2),
+        ],
+    )
+    .unwrap();
+    assert_eq!(
+        store.receipt_owner("a", "bc").unwrap(),
+        Some((MessageId(1), 0))
+    );
+    assert_eq!(
+        store.receipt_owner("ab", "c").unwrap(),
+        Some((MessageId(2), 1))
+    );
+    assert_eq!(
+        store.receipt_owner("a", "").unwrap(),
+        Some((MessageId(3), 2))
+    );
+    assert_eq!(store.receipt_owner("abc", "").unwrap(), None);
+    assert_eq!(store.receipt_owner("a\0b", "c").unwrap(), None);
+
+    write(
+        &store,
+        vec![WriteOp::RemoveReceiptIndex {
+            link: "a".into(),
+            operator_id: "bc".into(),
+        }],
+    )
+    .unwrap();
+    assert_eq!(store.receipt_owner("a", "bc").unwrap(), None);
+    assert_eq!(
+        store.receipt_owner("ab", "c").unwrap(),
+        Some((MessageId(2), 1))
+    );
+}
+
+#[test]
+fn held_deliveries_come_oldest_first_per_account() {
+    let dir = temp_dir();
+    let store = open(dir.path());
+    let mut ops = Vec::new();
+    for key in [500_u64, 3, 1 << 50, 256] {
+        ops.push(WriteOp::Hold(Box::new(held("acme", key))));
+        ops.push(WriteOp::Hold(Box::new(held("acme2", key))));
+    }
+    ops.push(WriteOp::Hold(Box::new(held("acm", 1))));
+    write(&store, ops).unwrap();
+
+    let keys: Vec<u64> = store
+        .held("acme", 10)
+        .unwrap()
+        .iter()
+        .map(|h| h.key)
+        .collect();
+    assert_eq!(keys, vec![3, 256, 500, 1 << 50]);
+    assert_eq!(store.held("acme", 2).unwrap().len(), 2);
+    assert_eq!(store.held("acm", 10).unwrap(), vec![held("acm", 1)]);
+    assert_eq!(store.held("ac", 10).unwrap(), vec![]);
+    assert_eq!(store.held("acme", 0).unwrap(), vec![]);
+}
+
+#[test]
+fn held_accounts_follow_hold_and_release_and_survive_reopen() {
+    let dir = temp_dir();
+    {
+        let store = open(dir.path());
+        assert_eq!(store.held_accounts().unwrap(), Vec::<String>::new());
+        write(
+            &store,
+            vec![
+                WriteOp::Hold(Box::new(held("beta", 1))),
+                WriteOp::Hold(Box::new(held("beta", 2))),
+                WriteOp::Hold(Box::new(held("alpha", 1))),
+                WriteOp::Hold(Box::new(held("gamma", 1))),
+            ],
+        )
+        .unwrap();
+        assert_eq!(store.held_accounts().unwrap(), ["alpha", "beta", "gamma"]);
+
+        let release = |account: &str, key| WriteOp::Release {
+            account: account.into(),
+            key,
+        };
+        // beta keeps one item; alpha is released and held again in the same batch;
+        // gamma is emptied.
+        write(
+            &store,
+            vec![
+                release("beta", 1),
+                release("alpha", 1),
+                WriteOp::Hold(Box::new(held("alpha", 7))),
+                release("gamma", 1),
+            ],
+        )
+        .unwrap();
+        assert_eq!(store.held_accounts().unwrap(), ["alpha", "beta"]);
+        store.close().unwrap();
+    }
+    let store = open(dir.path());
+    assert_eq!(store.held_accounts().unwrap(), ["alpha", "beta"]);
+    assert_eq!(store.held("beta", 10).unwrap(), vec![held("beta", 2)]);
+    assert_eq!(store.held("gamma", 10).unwrap(), vec![]);
+}
+
+#[test]
+fn messages_by_account_returns_the_half_open_time_range() {
+    let dir = temp_dir();
+    let store = open(dir.path());
+    let mut ops = Vec::new();
+    for (id, ms) in [
+        (1_u64, 1_000_u64),
+        (2, 1_999),
+        (3, 2_000),
+        (4, 2_000),
+        (5, 3_000),
+    ] {
+        ops.push(put(record(id, 0, "acme", ms)));
+        ops.push(put(record(id + 100, 0, "acme2", ms)));
+    }
+    ops.push(put(record(200, 0, "acm", 1_500)));
+    write(&store, ops).unwrap();
+
+    let ids = |from, to, limit| -> Vec<u64> {
+        store
+            .messages_by_account("acme", from, to, limit)
+            .unwrap()
+            .iter()
+            .map(|r| r.id.0)
+            .collect()
+    };
+    assert_eq!(ids(0, u64::MAX, 100), vec![1, 2, 3, 4, 5]);
+    assert_eq!(ids(1_000, 2_000, 100), vec![1, 2]);
+    assert_eq!(ids(1_001, 2_001, 100), vec![2, 3, 4]);
+    assert_eq!(ids(2_000, 3_000, 1), vec![3]);
+    assert_eq!(ids(3_001, 9_000, 100), Vec::<u64>::new());
+    assert_eq!(ids(2_000, 2_000, 100), Vec::<u64>::new());
+    assert_eq!(ids(3_000, 1_000, 100), Vec::<u64>::new());
+    assert_eq!(
+        store
+            .messages_by_account("acm", 0, u64::MAX, 100)
+            .unwrap()
+            .len(),
+        1
+    );
+}
+
+#[test]
+fn a_record_moved_to_another_time_leaves_no_stale_cdr() {
+    let dir = temp_dir();
+    let store = open(dir.path());
+    write(&store, vec![put(record(1, 0, "acme", 1_000))]).unwrap();
+    write(&store, vec![put(record(1, 0, "acme", 5_000))]).unwrap();
+    write(&store, vec![put(record(2, 0, "acme", 1_000))]).unwrap();
+    write(&store, vec![put(record(2, 0, "other", 1_000))]).unwrap();
+    assert_eq!(
+        store.messages_by_account("acme", 0, 10_000, 10).unwrap(),
+        vec![record(1, 0, "acme", 5_000)]
+    );
+    assert_eq!(
+        store.messages_by_account("other", 0, 10_000, 10).unwrap(),
+        vec![record(2, 0, "other", 1_000)]
+    );
+}
+
+#[test]
+fn meta_round_trips() {
+    let dir = temp_dir();
+    let store = open(dir.path());
+    assert_eq!(store.meta("id.high").unwrap(), None);
+    write(
+        &store,
+        vec![WriteOp::PutMeta {
+            key: "id.high".into(),
+            value: 42_u64.to_be_bytes().to_vec(),
+        }],
+    )
+    .unwrap();
+    assert_eq!(
+        store.meta("id.high").unwrap(),
+        Some(42_u64.to_be_bytes().to_vec())
+    );
+}
+
+#[test]
+fn everything_survives_a_reopen() {
+    let dir = temp_dir();
+    {
+        let store = open(dir.path());
+        write(
+            &store,
+            vec![
+                put(record(1, 0, "acme", 1_000)),
+                WriteOp::AddPending(pending(0, 1, 0)),
+                WriteOp::IndexReceipt {
+                    link: "l".into(),
+                    operator_id: "o".into(),
+                    id: MessageId(1),
+                    part: 0,
+                },
+                WriteOp::Hold(Box::new(held("acme", 1))),
+                WriteOp::PutMeta {
+                    key: "k".into(),
+                    value: vec![9],
+                },
+            ],
+        )
+        .unwrap();
+    }
+    let store = open(dir.path());
+    assert_eq!(
+        store.message(MessageId(1), 0).unwrap(),
+        Some(record(1, 0, "acme", 1_000))
+    );
+    assert_eq!(store.pending(0, None, 10).unwrap(), vec![pending(0, 1, 0)]);
+    assert_eq!(
+        store.receipt_owner("l", "o").unwrap(),
+        Some((MessageId(1), 0))
+    );
+    assert_eq!(store.held("acme", 10).unwrap(), vec![held("acme", 1)]);
+    assert_eq!(store.meta("k").unwrap(), Some(vec![9]));
+    assert_eq!(
+        store
+            .messages_by_account("acme", 0, 2_000, 10)
+            .unwrap()
+            .len(),
+        1
+    );
+}
+
+#[test]
+fn names_with_nul_are_refused_before_queueing() {
+    let dir = temp_dir();
+    let store = open(dir.path());
+    let refused = [
+        put(record(1, 0, "ac\0me", 1)),
+        WriteOp::Hold(Box::new(held("a\0", 1))),
+        WriteOp::Release {
+            account: "\0".into(),
+            key: 1,
+        },
+        WriteOp::IndexReceipt {
+            link: "l\0".into(),
+            operator_id: "o".into(),
+            id: MessageId(1),
+            part: 0,
+        },
+    ];
+    for op in refused {
+        let result = store.write(vec![op], Box::new(|_| panic!("a refused batch completed")));
+        assert!(matches!(result, Err(StoreError::Invalid(_))), "{result:?}");
+    }
+    assert_eq!(store.stats().batches, 0);
+    // An operator id may hold anything: it ends the key.
+    write(
+        &store,
+        vec![WriteOp::IndexReceipt {
+            link: "l".into(),
+            operator_id: "o\0p".into(),
+            id: MessageId(1),
+            part: 0,
+        }],
+    )
+    .unwrap();
+    assert_eq!(
+        store.receipt_owner("l", "o\0p").unwrap(),
+        Some((MessageId(1), 0))
+    );
+}
+
+#[test]
+fn a_record_that_does_not_decode_is_corrupt_and_named() {
+    let dir = temp_dir();
+    {
+        let store = open(dir.path());
+        write(&store, vec![put(record(1, 0, "acme", 1))]).unwrap();
+    }
+    {
+        let db = fjall::Database::builder(dir.path()).open().unwrap();
+        let messages = db
+            .keyspace("messages", fjall::KeyspaceCreateOptions::default)
+            .unwrap();
+        let mut key = 2_u64.to_be_bytes().to_vec();
+        key.push(0);
+        messages.insert(key, vec![0xff; 3]).unwrap();
+        db.persist(fjall::PersistMode::SyncAll).unwrap();
+    }
+    let store = open(dir.path());
+    assert!(store.message(MessageId(1), 0).unwrap().is_some());
+    match store.message(MessageId(2), 0) {
+        Err(StoreError::Corrupt(what)) => {
+            assert!(what.contains("messages key"), "{what}");
+            assert!(what.contains("\\x02\\x00"), "{what}");
+        }
+        other => panic!("expected Corrupt, got {other:?}"),
+    }
+    assert!(matches!(
+        store.message_parts(MessageId(2)),
+        Err(StoreError::Corrupt(_))
+    ));
+}
+
+#[test]
+fn open_names_the_path_on_failure() {
+    let dir = temp_dir();
+    let file = dir.path().join("not-a-directory");
+    std::fs::write(&file, b"x").unwrap();
+    let Err(e) = EmbeddedStore::open(&file, EmbeddedConfig::default()) else {
+        panic!("opened a store on a file");
+    };
+    assert!(e.to_string().contains("not-a-directory"), "{e}");
+}
+
+#[test]
+fn bad_config_is_refused_with_the_key() {
+    let dir = temp_dir();
+    let config = EmbeddedConfig {
+        queue_capacity: 0,
+        ..EmbeddedConfig::default()
+    };
+    let Err(e) = EmbeddedStore::open(dir.path(), config) else {
+        panic!("opened with queue_capacity 0");
+    };
+    assert!(e.to_string().contains("queue_capacity"), "{e}");
+}
+
+#[test]
+fn write_durable_waits_for_the_commit() {
+    let dir = temp_dir();
+    let store = open(dir.path());
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    runtime
+        .block_on(tern_storage::write_durable(
+            &store,
+            vec![put(record(5, 0, "acme", 1))],
+        ))
+        .unwrap();
+    assert!(store.message(MessageId(5), 0).unwrap().is_some());
+}
