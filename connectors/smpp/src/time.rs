@@ -1,0 +1,335 @@
+//! The two time formats SMPP uses, as Unix seconds: the receipt dates `YYMMDDhhmm[ss]`
+//! (SMPP 3.4 Appendix B) and the `schedule_delivery_time` / `validity_period` format
+//! `YYMMDDhhmmsstnnp`, absolute or relative (SMPP 3.4 §7.1.1). Two-digit years 00-69 are
+//! 20xx and 70-99 are 19xx. No time zone database: receipt dates are taken as UTC, and
+//! absolute times carry their own offset.
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's `days_from_civil`).
+pub fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
+    let year = if month <= 2 { year - 1 } else { year };
+    let era = year.div_euclid(400);
+    let year_of_era = year.rem_euclid(400);
+    let month = i64::from(month);
+    let shifted_month = if month > 2 { month - 3 } else { month + 9 };
+    let day_of_year = (153 * shifted_month + 2) / 5 + i64::from(day) - 1;
+    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
+    era * 146_097 + day_of_era - 719_468
+}
+
+/// The date of a day count since 1970-01-01, as (year, month 1-12, day 1-31).
+pub fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let days = days + 719_468;
+    let era = days.div_euclid(146_097);
+    let day_of_era = days.rem_euclid(146_097);
+    let year_of_era =
+        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let shifted_month = (5 * day_of_year + 2) / 153;
+    // Both are in range by construction: day 1-31, month 1-12.
+    let day = u32::try_from(day_of_year - (153 * shifted_month + 2) / 5 + 1).unwrap_or(1);
+    let month = u32::try_from(if shifted_month < 10 {
+        shifted_month + 3
+    } else {
+        shifted_month - 9
+    })
+    .unwrap_or(1);
+    let year = year_of_era + era * 400 + i64::from(month <= 2);
+    (year, month, day)
+}
+
+fn is_leap(year: i64) -> bool {
+    year % 4 == 0 && (year % 100 != 0 || year % 400 == 0)
+}
+
+fn days_in_month(year: i64, month: u32) -> u32 {
+    match month {
+        2 if is_leap(year) => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    }
+}
+
+/// A broken-down UTC time, validated field by field.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Civil {
+    year: i64,
+    month: u32,
+    day: u32,
+    hour: u32,
+    minute: u32,
+    second: u32,
+}
+
+impl Civil {
+    fn unix(self) -> Option<i64> {
+        let valid = (1..=12).contains(&self.month)
+            && (1..=days_in_month(self.year, self.month)).contains(&self.day)
+            && self.hour < 24
+            && self.minute < 60
+            && self.second < 60;
+        if !valid {
+            return None;
+        }
+        // Checked: a relative time counted from an absurd `now` must not overflow.
+        days_from_civil(self.year, self.month, self.day)
+            .checked_mul(86_400)?
+            .checked_add(i64::from(self.hour * 3600 + self.minute * 60 + self.second))
+    }
+
+    fn from_unix(unix: i64) -> Self {
+        let (year, month, day) = civil_from_days(unix.div_euclid(86_400));
+        let seconds = unix.rem_euclid(86_400);
+        // rem_euclid(86_400) fits in u32.
+        let seconds = u32::try_from(seconds).unwrap_or(0);
+        Self {
+            year,
+            month,
+            day,
+            hour: seconds / 3600,
+            minute: seconds / 60 % 60,
+            second: seconds % 60,
+        }
+    }
+}
+
+/// Two ASCII digits at `at` as a number.
+fn two_digits(bytes: &[u8], at: usize) -> Option<u32> {
+    match bytes.get(at..at + 2)? {
+        [tens @ b'0'..=b'9', ones @ b'0'..=b'9'] => {
+            Some(u32::from(tens - b'0') * 10 + u32::from(ones - b'0'))
+        }
+        _ => None,
+    }
+}
+
+fn century(yy: u32) -> i64 {
+    let yy = i64::from(yy);
+    if yy < 70 {
+        2000 + yy
+    } else {
+        1900 + yy
+    }
+}
+
+/// A receipt date: `YYMMDDhhmm` (SMPP 3.4 Appendix B), `YYMMDDhhmmss` (what many SMSCs
+/// send) or `YYYYMMDDhhmmss`, taken as UTC. `None` when it is none of these or not a date
+/// (operators send `0000000000` for "unknown").
+pub fn receipt_date_to_unix(text: &str) -> Option<i64> {
+    let bytes = text.trim().as_bytes();
+    let (year, rest) = match bytes.len() {
+        10 | 12 => (century(two_digits(bytes, 0)?), bytes.get(2..)?),
+        14 => (
+            i64::from(two_digits(bytes, 0)? * 100 + two_digits(bytes, 2)?),
+            bytes.get(4..)?,
+        ),
+        _ => return None,
+    };
+    let second = if rest.len() == 10 {
+        two_digits(rest, 8)?
+    } else {
+        0
+    };
+    Civil {
+        year,
+        month: two_digits(rest, 0)?,
+        day: two_digits(rest, 2)?,
+        hour: two_digits(rest, 4)?,
+        minute: two_digits(rest, 6)?,
+        second,
+    }
+    .unix()
+}
+
+/// The receipt date of `unix` in UTC: `YYMMDDhhmm`, or `YYMMDDhhmmss` with `seconds`.
+pub fn unix_to_receipt_date(unix: i64, seconds: bool) -> String {
+    let t = Civil::from_unix(unix);
+    let yy = t.year.rem_euclid(100);
+    let mut text = format!(
+        "{yy:02}{:02}{:02}{:02}{:02}",
+        t.month, t.day, t.hour, t.minute
+    );
+    if seconds {
+        text.push_str(&format!("{:02}", t.second));
+    }
+    text
+}
+
+/// Why a `schedule_delivery_time` or `validity_period` could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SmppTimeError {
+    #[error("time is {0} characters long, SMPP times have 16")]
+    Length(usize),
+    #[error("time {0:?} is not YYMMDDhhmmsstnnp")]
+    Format(String),
+    #[error("time {0:?} names no real date")]
+    NoSuchDate(String),
+}
+
+/// Reads an SMPP time (SMPP 3.4 §7.1.1) as Unix seconds, or `None` for the empty string
+/// (the SMSC default). Absolute `YYMMDDhhmmsstnn+`/`-`: local time `nn` quarter hours ahead
+/// of (`+`) or behind (`-`) UTC. Relative `YYMMDDhhmmss000R`: that much after `now_unix`,
+/// years and months counted on the calendar, the day clamped to the month's last.
+pub fn smpp_time_to_unix(text: &str, now_unix: i64) -> Result<Option<i64>, SmppTimeError> {
+    if text.is_empty() {
+        return Ok(None);
+    }
+    let bytes = text.as_bytes();
+    if bytes.len() != 16 {
+        return Err(SmppTimeError::Length(bytes.len()));
+    }
+    let format = || SmppTimeError::Format(text.to_owned());
+    let mut fields = [0u32; 6];
+    for (i, field) in fields.iter_mut().enumerate() {
+        *field = two_digits(bytes, i * 2).ok_or_else(format)?;
+    }
+    let [yy, mm, dd, hh, mi, ss] = fields;
+    let tenths = bytes.get(12).copied().filter(u8::is_ascii_digit);
+    let quarters = two_digits(bytes, 13).ok_or_else(format)?;
+    match bytes.get(15) {
+        Some(b'R') => {
+            let start = Civil::from_unix(now_unix);
+            let months = start.month + mm - 1;
+            let year = start.year + i64::from(yy) + i64::from(months / 12);
+            let month = months % 12 + 1;
+            let day = start.day.min(days_in_month(year, month));
+            let base = Civil {
+                year,
+                month,
+                day,
+                ..start
+            }
+            .unix()
+            .ok_or_else(|| SmppTimeError::NoSuchDate(text.to_owned()))?;
+            let offset = i64::from(dd) * 86_400 + i64::from(hh * 3600 + mi * 60 + ss);
+            base.checked_add(offset)
+                .map(Some)
+                .ok_or_else(|| SmppTimeError::NoSuchDate(text.to_owned()))
+        }
+        Some(sign @ (b'+' | b'-')) => {
+            // SMPP 3.4 §7.1.1: nn is 00-48 quarter hours.
+            if tenths.is_none() || quarters > 48 {
+                return Err(format());
+            }
+            let local = Civil {
+                year: century(yy),
+                month: mm,
+                day: dd,
+                hour: hh,
+                minute: mi,
+                second: ss,
+            }
+            .unix()
+            .ok_or_else(|| SmppTimeError::NoSuchDate(text.to_owned()))?;
+            let offset = i64::from(quarters) * 900;
+            Ok(Some(if *sign == b'+' {
+                local - offset
+            } else {
+                local + offset
+            }))
+        }
+        _ => Err(format()),
+    }
+}
+
+/// `unix` as an absolute SMPP time in UTC: `YYMMDDhhmmss000+`.
+pub fn unix_to_smpp_absolute(unix: i64) -> String {
+    let t = Civil::from_unix(unix);
+    format!(
+        "{:02}{:02}{:02}{:02}{:02}{:02}000+",
+        t.year.rem_euclid(100),
+        t.month,
+        t.day,
+        t.hour,
+        t.minute,
+        t.second
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    #[test]
+    fn civil_dates_match_known_days() {
+        assert_eq!(days_from_civil(1970, 1, 1), 0);
+        assert_eq!(days_from_civil(2000, 3, 1), 11_017);
+        assert_eq!(days_from_civil(2024, 2, 29), 19_782);
+        assert_eq!(civil_from_days(19_782), (2024, 2, 29));
+        assert_eq!(civil_from_days(-1), (1969, 12, 31));
+    }
+
+    #[test]
+    fn receipt_dates_read_ten_twelve_and_fourteen_digits() {
+        // 2024-01-31 12:30 UTC
+        let minute = 1_706_704_200;
+        assert_eq!(receipt_date_to_unix("2401311230"), Some(minute));
+        assert_eq!(receipt_date_to_unix("240131123045"), Some(minute + 45));
+        assert_eq!(receipt_date_to_unix("20240131123045"), Some(minute + 45));
+        assert_eq!(receipt_date_to_unix("9912312359"), Some(946_684_740));
+        assert_eq!(receipt_date_to_unix("0000000000"), None);
+        assert_eq!(receipt_date_to_unix("2402301200"), None, "no 30 February");
+        assert_eq!(receipt_date_to_unix("24013112"), None);
+        assert_eq!(receipt_date_to_unix("24O1311230"), None);
+    }
+
+    #[test]
+    fn receipt_dates_are_written_with_or_without_seconds() {
+        assert_eq!(unix_to_receipt_date(1_706_704_245, false), "2401311230");
+        assert_eq!(unix_to_receipt_date(1_706_704_245, true), "240131123045");
+    }
+
+    #[test]
+    fn absolute_times_apply_their_quarter_hour_offset() {
+        // 14:00 local at UTC+2 (8 quarters) is 12:00 UTC.
+        let noon = receipt_date_to_unix("2406151200").unwrap();
+        assert_eq!(smpp_time_to_unix("240615140000008+", 0), Ok(Some(noon)));
+        assert_eq!(smpp_time_to_unix("240615100000008-", 0), Ok(Some(noon)));
+        assert_eq!(smpp_time_to_unix("240615120000000+", 0), Ok(Some(noon)));
+        assert_eq!(smpp_time_to_unix("", 0), Ok(None));
+        assert!(smpp_time_to_unix("240615120000049+", 0).is_err());
+        assert!(smpp_time_to_unix("241315120000000+", 0).is_err());
+        assert!(smpp_time_to_unix("24061512000000+", 0).is_err());
+        assert!(smpp_time_to_unix("240615120000000X", 0).is_err());
+    }
+
+    #[test]
+    fn relative_times_count_from_now() {
+        let now = receipt_date_to_unix("2401311230").unwrap();
+        assert_eq!(
+            smpp_time_to_unix("000002030405000R", now),
+            Ok(Some(now + 2 * 86_400 + 3 * 3600 + 4 * 60 + 5))
+        );
+        // One month after 31 January is the last day of February.
+        assert_eq!(
+            smpp_time_to_unix("000100000000000R", now),
+            Ok(receipt_date_to_unix("2402291230"))
+        );
+        assert_eq!(
+            smpp_time_to_unix("010000000000000R", now),
+            Ok(receipt_date_to_unix("2501311230"))
+        );
+    }
+
+    proptest! {
+        #[test]
+        fn days_round_trip(days in -1_000_000i64..1_000_000) {
+            let (y, m, d) = civil_from_days(days);
+            prop_assert_eq!(days_from_civil(y, m, d), days);
+        }
+
+        #[test]
+        fn any_time_text_is_read_or_refused(text in "[0-9R+-]{16}", now in any::<i64>()) {
+            let _ = smpp_time_to_unix(&text, now);
+        }
+
+        #[test]
+        fn absolute_times_round_trip(unix in 0i64..3_155_760_000) {
+            // 1970..2069 fits the two-digit year window.
+            prop_assert_eq!(smpp_time_to_unix(&unix_to_smpp_absolute(unix), 0), Ok(Some(unix)));
+            prop_assert_eq!(receipt_date_to_unix(&unix_to_receipt_date(unix, true)), Some(unix));
+        }
+    }
+}
