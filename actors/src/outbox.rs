@@ -84,9 +84,6 @@ impl OutboxState {
         let Some(entry) = self.accounts.get_mut(account) else {
             return;
         };
-        entry
-            .receivers
-            .retain(|r| r.get_status() == ractor::ActorStatus::Running);
         let mut expired = Vec::new();
         while entry.in_flight.len() < IN_FLIGHT && !entry.receivers.is_empty() {
             let Some(item) = entry.queue.pop_front() else {
@@ -102,8 +99,10 @@ impl OutboxState {
             if receiver.cast(SessionMsg::Deliver(item.clone())).is_ok() {
                 entry.in_flight.insert(item.key, item);
             } else {
+                // The session is gone; its Unbound may still be on the way.
+                let gone = entry.next_receiver;
+                entry.receivers.remove(gone);
                 entry.queue.push_front(item);
-                break;
             }
         }
         let refill = entry.more_in_store && entry.queue.is_empty() && entry.in_flight.is_empty();
@@ -207,11 +206,12 @@ impl Actor for Outbox {
                         }],
                         Box::new(|_| {}),
                     );
+                    state.pump(&account);
                 } else {
-                    // Back to the front: the order of an account's receipts is kept.
+                    // Back to the front, so the order of an account's receipts is kept; the
+                    // next tick tries again rather than hammering a failing bind.
                     entry.queue.push_front(item);
                 }
-                state.pump(&account);
             }
             OutboxMsg::Tick => {
                 let accounts: Vec<String> = state.accounts.keys().cloned().collect();

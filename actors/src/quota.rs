@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent};
 use tern_storage::WriteOp;
-use tracing::{info, warn};
+use tracing::warn;
 
 use crate::context::{now_ms, Context};
 
@@ -318,6 +318,5 @@ impl Lease {
             }
             self.remaining = 0;
         }
-        info!(account = self.account, "quota lease released");
     }
 }

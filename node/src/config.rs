@@ -23,9 +23,127 @@ pub struct Config {
     /// Customer accounts that may bind.
     #[serde(default, rename = "account")]
     pub accounts: Vec<AccountConfig>,
-    /// Operator SMSCs we bind to.
+    /// Operator SMSCs we bind to: the carrier links.
     #[serde(default, rename = "upstream")]
     pub upstreams: Vec<UpstreamConfig>,
+    #[serde(default)]
+    pub store: StoreSection,
+    #[serde(default)]
+    pub pipeline: PipelineSection,
+    /// Routes by destination; none: every message may use every upstream.
+    #[serde(default, rename = "route")]
+    pub routes: Vec<RouteConfig>,
+    /// Which account receives an MO.
+    #[serde(default, rename = "mo_rule")]
+    pub mo_rules: Vec<MoRuleConfig>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoreSection {
+    /// Directory of the embedded store.
+    pub dir: PathBuf,
+    /// fsync before acknowledging; off survives a process crash but not a power loss.
+    pub fsync: bool,
+}
+
+impl Default for StoreSection {
+    fn default() -> Self {
+        Self {
+            dir: PathBuf::from("data"),
+            fsync: true,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum AggregateConfig {
+    AllDelivered,
+    AnyDelivered,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PipelineSection {
+    /// Dispatcher shards of pending messages.
+    pub shards: u16,
+    pub default_validity_secs: u64,
+    pub max_validity_secs: u64,
+    /// Receipts and MO wait this long for a receiving bind.
+    pub held_ttl_secs: u64,
+    pub retry_min_ms: u64,
+    pub retry_max_secs: u64,
+    /// How the receipts of a message's parts become the customer's one receipt.
+    pub aggregate: AggregateConfig,
+    /// Pending messages a shard keeps in memory; the rest wait in the store.
+    pub max_queued_in_memory: usize,
+}
+
+impl Default for PipelineSection {
+    fn default() -> Self {
+        Self {
+            shards: 4,
+            default_validity_secs: 48 * 3600,
+            max_validity_secs: 7 * 24 * 3600,
+            held_ttl_secs: 72 * 3600,
+            retry_min_ms: 1000,
+            retry_max_secs: 300,
+            aggregate: AggregateConfig::AllDelivered,
+            max_queued_in_memory: 200_000,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteGroupConfig {
+    /// `name` or `name:weight`.
+    pub links: Vec<String>,
+    /// Consecutive failures of a link after which the next group takes over.
+    #[serde(default = "default_failover_after")]
+    pub failover_after: u32,
+}
+
+fn default_failover_after() -> u32 {
+    3
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteConfig {
+    pub name: String,
+    /// Destination prefixes (digits); none and no ranges: every destination.
+    #[serde(default)]
+    pub prefixes: Vec<String>,
+    /// Inclusive number ranges of equal length: `[["4915100000000", "4915199999999"]]`.
+    #[serde(default)]
+    pub ranges: Vec<(String, String)>,
+    /// Only these accounts use the route.
+    #[serde(default)]
+    pub accounts: Vec<String>,
+    /// Link groups in order of priority.
+    pub groups: Vec<RouteGroupConfig>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MoRuleConfig {
+    pub account: String,
+    #[serde(default)]
+    pub numbers: Vec<String>,
+    #[serde(default)]
+    pub prefixes: Vec<String>,
+    #[serde(default)]
+    pub keywords: Vec<String>,
+}
+
+/// `name` or `name:weight`.
+pub fn parse_weighted(link: &str) -> Option<(&str, u32)> {
+    match link.rsplit_once(':') {
+        Some((name, weight)) => Some((name, weight.parse().ok()?)),
+        None => Some((link, 1)),
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -134,6 +252,12 @@ pub struct AccountConfig {
     /// Replace characters the target alphabet lacks instead of switching to UCS-2.
     #[serde(default)]
     pub transliterate: bool,
+    /// Senders the account may use: exact values or prefixes ending in `*`; empty: any.
+    #[serde(default)]
+    pub sender_ids: Vec<String>,
+    /// Message parts per day; absent: unlimited.
+    #[serde(default)]
+    pub max_parts_per_day: Option<u64>,
 }
 
 fn default_max_binds() -> usize {
@@ -178,6 +302,22 @@ pub struct UpstreamConfig {
     /// ... and in its receipts, so the two can be matched.
     #[serde(default = "default_id_format")]
     pub receipt_id_format: IdFormatConfig,
+    /// How long messages are split for this SMSC.
+    #[serde(default = "default_concat")]
+    pub concat: ConcatConfig,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ConcatConfig {
+    Udh8,
+    Udh16,
+    Sar,
+    Payload,
+}
+
+fn default_concat() -> ConcatConfig {
+    ConcatConfig::Udh8
 }
 
 fn default_upstream_bind() -> UpstreamBind {
@@ -396,6 +536,78 @@ impl Config {
                 return Err(invalid(key("tls_ca"), "is only used with an smpps:// url"));
             }
         }
+        if self.pipeline.shards == 0 || self.pipeline.shards > 256 {
+            return Err(invalid("pipeline.shards", "must be from 1 to 256"));
+        }
+        if self.pipeline.retry_min_ms == 0 {
+            return Err(invalid("pipeline.retry_min_ms", "must be at least 1"));
+        }
+        if self.pipeline.max_queued_in_memory < 1000 {
+            return Err(invalid(
+                "pipeline.max_queued_in_memory",
+                "must be at least 1000",
+            ));
+        }
+        for (i, route) in self.routes.iter().enumerate() {
+            let key = |field: &str| format!("route[{i}].{field}");
+            if route.groups.is_empty() {
+                return Err(invalid(key("groups"), "needs at least one group"));
+            }
+            for prefix in &route.prefixes {
+                if prefix.is_empty() || !prefix.bytes().all(|b| b.is_ascii_digit()) {
+                    return Err(invalid(
+                        key("prefixes"),
+                        format!("{prefix:?} is not a string of digits"),
+                    ));
+                }
+            }
+            for (j, (low, high)) in route.ranges.iter().enumerate() {
+                if tern_actors::routing::NumberRange::parse(low, high).is_none() {
+                    return Err(invalid(
+                        key(&format!("ranges[{j}]")),
+                        "must be two numbers of the same length, low first",
+                    ));
+                }
+            }
+            for account in &route.accounts {
+                if !ids.contains(account.as_str()) {
+                    return Err(invalid(key("accounts"), format!("no account {account:?}")));
+                }
+            }
+            for (g, group) in route.groups.iter().enumerate() {
+                if group.links.is_empty() {
+                    return Err(invalid(
+                        key(&format!("groups[{g}].links")),
+                        "must name a link",
+                    ));
+                }
+                for link in &group.links {
+                    match parse_weighted(link) {
+                        Some((name, _)) if names.contains(name) => {}
+                        Some((name, _)) => {
+                            return Err(invalid(
+                                key(&format!("groups[{g}].links")),
+                                format!("no upstream named {name:?}"),
+                            ))
+                        }
+                        None => {
+                            return Err(invalid(
+                                key(&format!("groups[{g}].links")),
+                                format!("{link:?} is not NAME or NAME:WEIGHT"),
+                            ))
+                        }
+                    }
+                }
+            }
+        }
+        for (i, rule) in self.mo_rules.iter().enumerate() {
+            if !ids.contains(rule.account.as_str()) {
+                return Err(invalid(
+                    format!("mo_rule[{i}].account"),
+                    format!("no account {:?}", rule.account),
+                ));
+            }
+        }
         Ok(())
     }
 }
@@ -439,6 +651,20 @@ mod tests {
                 .contains("`upstream[0].url`")
         );
         assert!(error_of("[log]\nlevel = \"[[[\"\n").contains("`log.level`"));
+    }
+
+    #[test]
+    fn routes_must_name_known_links_and_accounts() {
+        let base = "[[account]]\nsystem_id = \"a\"\npassword = \"b\"\n[[upstream]]\nname = \"op\"\nurl = \"smpp://u:p@127.0.0.1:1\"\n";
+        let ok = format!("{base}[[route]]\nname = \"r\"\nprefixes = [\"49\"]\ngroups = [{{ links = [\"op:2\"] }}]\n");
+        assert!(Config::parse(&ok).is_ok());
+        let bad_link =
+            format!("{base}[[route]]\nname = \"r\"\ngroups = [{{ links = [\"nope\"] }}]\n");
+        assert!(error_of(&bad_link).contains("`route[0].groups[0].links`"));
+        let bad_range = format!("{base}[[route]]\nname = \"r\"\nranges = [[\"9\", \"10\"]]\ngroups = [{{ links = [\"op\"] }}]\n");
+        assert!(error_of(&bad_range).contains("`route[0].ranges[0]`"));
+        let bad_mo = format!("{base}[[mo_rule]]\naccount = \"zz\"\n");
+        assert!(error_of(&bad_mo).contains("`mo_rule[0].account`"));
     }
 
     #[test]

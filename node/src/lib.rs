@@ -1,29 +1,38 @@
-//! The Tern node: configuration, wiring of listeners and links, the metrics endpoint and
-//! graceful shutdown. The only crate that installs the tracing subscriber, the metrics
-//! exporter and the runtime.
+//! The Tern node: configuration, wiring of the store, the actor pipeline, the listeners,
+//! the metrics endpoint and graceful shutdown. The only crate that installs the tracing
+//! subscriber, the metrics exporter and the runtime.
 
-pub use tern_actors::allowlist;
 pub mod config;
-pub use tern_actors::ids;
-pub mod relay;
+pub mod dev;
 pub mod telemetry;
+
+pub use tern_actors::{allowlist, ids};
 
 use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use tern_smpp::net::{self as smpp_net, BindMode, Client, ClientConfig, ServerConfig};
+use tern_actors::accounts::AccountPolicy;
+use tern_actors::link::LinkConfig;
+use tern_actors::mo::MoRule;
+use tern_actors::routing::{LinkGroup, NumberRange, Route, WeightedLink};
+use tern_actors::{AggregatePolicy, Pipeline, PipelineConfig, Settings};
+use tern_smpp::mapping::{Concat, DefaultAlphabet, LinkOptions};
+use tern_smpp::net::{self as smpp_net, BindMode, ClientConfig, ServerConfig};
 use tern_smpp::receipt::IdFormat;
 use tern_smpp::session;
+use tern_storage::embedded::{EmbeddedConfig, EmbeddedStore};
 use tern_transport::tls;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{info, warn};
 
-use crate::config::{Config, IdFormatConfig, SmppSection, SmppUrl, UpstreamBind, UpstreamConfig};
-use crate::relay::{Relay, Upstream};
+use crate::config::{
+    parse_weighted, AggregateConfig, ConcatConfig, Config, IdFormatConfig, SmppSection, SmppUrl,
+    UpstreamBind, UpstreamConfig,
+};
 
 fn session_config(smpp: &SmppSection, role: session::Role, window: usize) -> session::Config {
     session::Config {
@@ -46,141 +55,291 @@ fn id_format(format: IdFormatConfig) -> IdFormat {
     }
 }
 
-fn client_config(smpp: &SmppSection, upstream: &UpstreamConfig) -> anyhow::Result<ClientConfig> {
+fn link_config(smpp: &SmppSection, upstream: &UpstreamConfig) -> anyhow::Result<LinkConfig> {
     let url = SmppUrl::parse(&upstream.url)
         .map_err(|m| anyhow::anyhow!("upstream {}: url {m}", upstream.name))?;
-    let mut config = ClientConfig::new(&upstream.name, &url.host, url.port);
-    config.system_id = url.user;
-    config.password = url.password;
-    config.system_type = upstream.system_type.clone();
-    config.bind = match upstream.bind {
+    let mut client = ClientConfig::new(&upstream.name, &url.host, url.port);
+    client.system_id = url.user;
+    client.password = url.password;
+    client.system_type = upstream.system_type.clone();
+    client.bind = match upstream.bind {
         UpstreamBind::Transceiver => BindMode::Transceiver,
         UpstreamBind::TxRx => BindMode::TransmitterReceiver,
     };
-    config.session = session_config(smpp, session::Role::Client, upstream.window);
-    config.max_pdu_bytes = smpp.max_pdu_bytes;
-    config.tps = NonZeroU32::new(upstream.tps);
+    client.session = session_config(smpp, session::Role::Client, upstream.window);
+    client.max_pdu_bytes = smpp.max_pdu_bytes;
+    client.tps = NonZeroU32::new(upstream.tps);
     if url.tls {
         let ca = upstream
             .tls_ca
             .as_deref()
             .context("an smpps:// upstream needs tls_ca")?;
-        config.tls = Some(tls::Connector::trusting_pem_file(ca)?);
+        client.tls = Some(tls::Connector::trusting_pem_file(ca)?);
     }
-    Ok(config)
+    let concat = match upstream.concat {
+        ConcatConfig::Udh8 => Concat::Udh8,
+        ConcatConfig::Udh16 => Concat::Udh16,
+        ConcatConfig::Sar => Concat::Sar,
+        ConcatConfig::Payload => Concat::Payload { max_octets: 64_000 },
+    };
+    Ok(LinkConfig {
+        name: upstream.name.clone(),
+        client,
+        options: LinkOptions {
+            default_alphabet: DefaultAlphabet::Gsm7,
+            concat,
+            ..LinkOptions::default()
+        },
+        submit_ids: id_format(upstream.submit_id_format),
+        receipt_ids: id_format(upstream.receipt_id_format),
+        credit: upstream.window.saturating_mul(2).max(2),
+    })
 }
 
-/// Runs the node until SIGTERM or SIGINT, then unbinds every session and drains.
-pub async fn run(config: Config) -> anyhow::Result<()> {
-    if let Some(listen) = config.metrics.listen {
-        telemetry::init_metrics(listen).with_context(|| format!("metrics.listen {listen}"))?;
-        info!(%listen, "metrics at /metrics");
+/// The pipeline's configuration from the file's.
+pub fn pipeline_config(config: &Config) -> anyhow::Result<PipelineConfig> {
+    let p = &config.pipeline;
+    let settings = Settings {
+        node_id: config.node.id,
+        shards: p.shards,
+        default_validity: Duration::from_secs(p.default_validity_secs),
+        max_validity: Duration::from_secs(p.max_validity_secs),
+        held_ttl: Duration::from_secs(p.held_ttl_secs),
+        retry_min: Duration::from_millis(p.retry_min_ms),
+        retry_max: Duration::from_secs(p.retry_max_secs),
+        aggregate: match p.aggregate {
+            AggregateConfig::AllDelivered => AggregatePolicy::AllDelivered,
+            AggregateConfig::AnyDelivered => AggregatePolicy::AnyDelivered,
+        },
+        max_queued_in_memory: p.max_queued_in_memory,
+    };
+    let accounts = config
+        .accounts
+        .iter()
+        .map(|a| AccountPolicy {
+            id: a.system_id.clone(),
+            password: a.password.clone(),
+            max_binds: a.max_binds,
+            allowed_ips: a
+                .allowed_ips
+                .iter()
+                .filter_map(|n| allowlist::IpNet::parse(n))
+                .collect(),
+            transliterate: a.transliterate,
+            sender_ids: a.sender_ids.clone(),
+            max_parts_per_day: a.max_parts_per_day,
+        })
+        .collect();
+    let links = config
+        .upstreams
+        .iter()
+        .map(|u| link_config(&config.smpp, u))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let group = |links: &[String], failover_after| LinkGroup {
+        links: links
+            .iter()
+            .filter_map(|l| parse_weighted(l))
+            .map(|(link, weight)| WeightedLink {
+                link: link.to_owned(),
+                weight,
+            })
+            .collect(),
+        failover_after,
+    };
+    let mut routes: Vec<Route> = config
+        .routes
+        .iter()
+        .map(|r| Route {
+            name: r.name.clone(),
+            prefixes: r.prefixes.clone(),
+            ranges: r
+                .ranges
+                .iter()
+                .filter_map(|(low, high)| NumberRange::parse(low, high))
+                .collect(),
+            accounts: r.accounts.clone(),
+            groups: r
+                .groups
+                .iter()
+                .map(|g| group(&g.links, g.failover_after))
+                .collect(),
+        })
+        .collect();
+    if routes.is_empty() && !links.is_empty() {
+        // No routes: every destination may use every upstream, in the order given.
+        let names: Vec<String> = links.iter().map(|l| l.name.clone()).collect();
+        routes.push(Route {
+            name: "default".into(),
+            prefixes: Vec::new(),
+            ranges: Vec::new(),
+            accounts: Vec::new(),
+            groups: names
+                .iter()
+                .map(|n| group(std::slice::from_ref(n), 3))
+                .collect(),
+        });
     }
-    let customers = CancellationToken::new();
-    let upstreams = CancellationToken::new();
-    let customer_tasks = TaskTracker::new();
-    let upstream_tasks = TaskTracker::new();
+    let mo_rules = config
+        .mo_rules
+        .iter()
+        .map(|r| MoRule {
+            account: r.account.clone(),
+            numbers: r.numbers.clone(),
+            prefixes: r.prefixes.clone(),
+            keywords: r.keywords.clone(),
+        })
+        .collect();
+    Ok(PipelineConfig {
+        settings,
+        accounts,
+        routes,
+        links,
+        mo_rules,
+    })
+}
 
-    let upstream = match config.upstreams.first() {
-        Some(up) => {
-            let client_config = client_config(&config.smpp, up)?;
-            let (client, events) = Client::start(client_config, upstreams.clone(), &upstream_tasks);
-            if config.upstreams.len() > 1 {
-                warn!("only the first upstream carries traffic until routing is configured");
-            }
-            Some((
-                Upstream {
-                    client,
-                    submit_ids: id_format(up.submit_id_format),
-                    receipt_ids: id_format(up.receipt_id_format),
-                },
-                events,
-            ))
+/// What a started node listens on.
+#[derive(Debug, Clone, Default)]
+pub struct Endpoints {
+    pub smpp: Option<std::net::SocketAddr>,
+    pub smpps: Option<std::net::SocketAddr>,
+    pub metrics: Option<std::net::SocketAddr>,
+}
+
+/// A started node: the pipeline and its listeners.
+pub struct Node {
+    pub endpoints: Endpoints,
+    pipeline: Pipeline,
+    store: Arc<EmbeddedStore>,
+    customers: CancellationToken,
+    customer_tasks: TaskTracker,
+    accept_loops: Vec<tokio::task::JoinHandle<()>>,
+    grace: Duration,
+}
+
+impl Node {
+    /// Opens the store, starts the pipeline and the listeners.
+    pub async fn start(config: &Config) -> anyhow::Result<Self> {
+        let mut metrics = None;
+        if let Some(listen) = config.metrics.listen {
+            telemetry::init_metrics(listen).with_context(|| format!("metrics.listen {listen}"))?;
+            info!(%listen, "metrics at /metrics");
+            metrics = Some(listen);
         }
-        None => None,
-    };
-    let (upstream, upstream_events) = match upstream {
-        Some((u, e)) => (Some(u), Some(e)),
-        None => (None, None),
-    };
-    let relay = Arc::new(Relay::new(config.node.id, &config.accounts, upstream));
-    if let Some(events) = upstream_events {
-        tokio::spawn(relay.clone().run_upstream(events));
-    }
+        std::fs::create_dir_all(&config.store.dir)
+            .with_context(|| format!("store.dir {}", config.store.dir.display()))?;
+        let store = Arc::new(
+            EmbeddedStore::open(
+                &config.store.dir,
+                EmbeddedConfig {
+                    fsync: config.store.fsync,
+                    ..EmbeddedConfig::default()
+                },
+            )
+            .with_context(|| format!("store.dir {}", config.store.dir.display()))?,
+        );
+        let pipeline = Pipeline::start(store.clone(), pipeline_config(config)?).await?;
+        let frontend = pipeline.smpp_frontend()?;
 
-    let server_config = Arc::new(ServerConfig {
-        session: session_config(&config.smpp, session::Role::Server, config.smpp.window),
-        max_pdu_bytes: config.smpp.max_pdu_bytes,
-        proxy_protocol: config.smpp.proxy_protocol,
-        max_connections: config.smpp.max_connections,
-        handshake_timeout: Duration::from_secs(config.smpp.bind_timeout_secs),
-    });
-    let mut listeners = Vec::new();
-    if let Some(addr) = config.smpp.listen {
-        let listener = TcpListener::bind(addr)
-            .await
-            .with_context(|| format!("smpp.listen {addr}"))?;
-        info!(addr = %listener.local_addr()?, "SMPP listening");
-        listeners.push((listener, None));
-    }
-    if let Some(addr) = config.smpp.tls_listen {
-        let (Some(cert), Some(key)) = (&config.smpp.tls_cert, &config.smpp.tls_key) else {
-            anyhow::bail!("smpp.tls_listen needs smpp.tls_cert and smpp.tls_key");
+        let server_config = Arc::new(ServerConfig {
+            session: session_config(&config.smpp, session::Role::Server, config.smpp.window),
+            max_pdu_bytes: config.smpp.max_pdu_bytes,
+            proxy_protocol: config.smpp.proxy_protocol,
+            max_connections: config.smpp.max_connections,
+            handshake_timeout: Duration::from_secs(config.smpp.bind_timeout_secs),
+        });
+        let customers = CancellationToken::new();
+        let customer_tasks = TaskTracker::new();
+        let mut endpoints = Endpoints {
+            metrics,
+            ..Endpoints::default()
         };
-        let acceptor =
-            tls::Acceptor::from_pem_files(cert, key).context("smpp.tls_cert / smpp.tls_key")?;
-        let listener = TcpListener::bind(addr)
-            .await
-            .with_context(|| format!("smpp.tls_listen {addr}"))?;
-        info!(addr = %listener.local_addr()?, "SMPP over TLS listening");
-        listeners.push((listener, Some(acceptor)));
-    }
-    if listeners.is_empty() {
-        warn!("no SMPP listener configured (smpp.listen / smpp.tls_listen)");
-    }
-    let mut accept_loops = Vec::new();
-    for (listener, acceptor) in listeners {
-        accept_loops.push(tokio::spawn(smpp_net::serve(
-            listener,
-            acceptor,
-            server_config.clone(),
-            relay.clone(),
-            customers.clone(),
-            customer_tasks.clone(),
-        )));
+        let mut listeners = Vec::new();
+        if let Some(addr) = config.smpp.listen {
+            let listener = TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("smpp.listen {addr}"))?;
+            endpoints.smpp = Some(listener.local_addr()?);
+            info!(addr = %listener.local_addr()?, "SMPP listening");
+            listeners.push((listener, None));
+        }
+        if let Some(addr) = config.smpp.tls_listen {
+            let (Some(cert), Some(key)) = (&config.smpp.tls_cert, &config.smpp.tls_key) else {
+                anyhow::bail!("smpp.tls_listen needs smpp.tls_cert and smpp.tls_key");
+            };
+            let acceptor =
+                tls::Acceptor::from_pem_files(cert, key).context("smpp.tls_cert / smpp.tls_key")?;
+            let listener = TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("smpp.tls_listen {addr}"))?;
+            endpoints.smpps = Some(listener.local_addr()?);
+            info!(addr = %listener.local_addr()?, "SMPP over TLS listening");
+            listeners.push((listener, Some(acceptor)));
+        }
+        if listeners.is_empty() {
+            warn!("no SMPP listener configured (smpp.listen / smpp.tls_listen)");
+        }
+        let accept_loops = listeners
+            .into_iter()
+            .map(|(listener, acceptor)| {
+                tokio::spawn(smpp_net::serve(
+                    listener,
+                    acceptor,
+                    server_config.clone(),
+                    frontend.clone(),
+                    customers.clone(),
+                    customer_tasks.clone(),
+                ))
+            })
+            .collect();
+        Ok(Self {
+            endpoints,
+            pipeline,
+            store,
+            customers,
+            customer_tasks,
+            accept_loops,
+            grace: Duration::from_secs(config.node.shutdown_grace_secs),
+        })
     }
 
+    /// Unbinds every customer (their outstanding submits finish first), stops the
+    /// pipeline (links unbind), and lets the store finish its queued writes.
+    pub async fn shutdown(self) {
+        info!(
+            grace_secs = self.grace.as_secs(),
+            "shutting down: unbinding customer sessions"
+        );
+        self.customers.cancel();
+        for accept in self.accept_loops {
+            let _ = accept.await;
+        }
+        self.customer_tasks.close();
+        if tokio::time::timeout(self.grace, self.customer_tasks.wait())
+            .await
+            .is_err()
+        {
+            warn!("customer sessions did not all unbind within the grace period");
+        }
+        info!("stopping the pipeline");
+        self.pipeline.stop().await;
+        // Link tasks finish their in-flight requests before the store goes.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        drop(self.store);
+        info!("stopped");
+    }
+}
+
+/// Runs the node until SIGTERM or SIGINT, then shuts down gracefully.
+pub async fn run(config: Config) -> anyhow::Result<()> {
+    let node = Node::start(&config).await?;
     wait_for_signal().await;
-    let grace = Duration::from_secs(config.node.shutdown_grace_secs);
-    info!(
-        grace_secs = grace.as_secs(),
-        "shutting down: unbinding customer sessions"
-    );
-    customers.cancel();
-    for accept in accept_loops {
-        let _ = accept.await;
-    }
-    customer_tasks.close();
-    if tokio::time::timeout(grace, customer_tasks.wait())
-        .await
-        .is_err()
-    {
-        warn!("customer sessions did not all unbind within the grace period");
-    }
-    info!("unbinding upstream links");
-    upstreams.cancel();
-    upstream_tasks.close();
-    if tokio::time::timeout(grace, upstream_tasks.wait())
-        .await
-        .is_err()
-    {
-        warn!("upstream links did not all unbind within the grace period");
-    }
-    info!("stopped");
+    node.shutdown().await;
     Ok(())
 }
 
-async fn wait_for_signal() {
+/// Resolves on SIGTERM or SIGINT.
+pub async fn wait_for_signal() {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{signal, SignalKind};

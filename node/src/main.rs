@@ -24,6 +24,8 @@ enum Command {
         #[arg(long, short)]
         config: PathBuf,
     },
+    /// Runs a complete one-node gateway: embedded store, simulated operator, demo account.
+    Dev(tern_node::dev::DevArgs),
     /// Validates a configuration file and exits.
     CheckConfig {
         #[arg(long, short)]
@@ -37,6 +39,26 @@ const EX_CONFIG: u8 = 78;
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
+        Command::Dev(args) => {
+            tern_node::telemetry::init_tracing(&tern_node::config::LogSection::default());
+            let runtime = match tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(runtime) => runtime,
+                Err(error) => {
+                    eprintln!("tern: cannot start the runtime: {error}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            match runtime.block_on(tern_node::dev::run(args)) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(error) => {
+                    eprintln!("tern: {error:#}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         Command::CheckConfig { config } => match Config::load(&config) {
             Ok(_) => {
                 println!("{}: ok", config.display());

@@ -10,12 +10,15 @@ use crate::config::{LogFormat, LogSection};
 
 /// Logs to stderr. `RUST_LOG`, when set, overrides the configured level.
 pub fn init_tracing(log: &LogSection) {
+    // The storage engine logs every flush at info; keep it to warnings unless asked.
+    let quiet = ",fjall=warn,lsm_tree=warn";
     let filter = EnvFilter::try_from_default_env()
-        .or_else(|_| EnvFilter::try_new(&log.level))
+        .or_else(|_| EnvFilter::try_new(format!("{}{quiet}", log.level)))
         .unwrap_or_else(|_| EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_target(false);
     let _ = match log.format {
         LogFormat::Text => builder.try_init(),

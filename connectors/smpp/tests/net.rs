@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used)]
 //! The SMPP server and client against each other over real sockets on 127.0.0.1: plain TCP,
 //! TLS, the PROXY protocol, a transmitter/receiver pair, reconnection, and shutdown.
 

@@ -1,0 +1,176 @@
+//! `tern dev`: a complete one-node gateway for trying Tern out. An embedded store in a data
+//! directory, the simulated operator SMSC in-process as the default route (or a real SMSC
+//! given with `--upstream`), and a demo account, `demo` / `demo`, that also receives every
+//! MO.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use tern_bench::smsc::{Accounts, ReceiptDelay, Smsc, SmscConfig};
+
+use crate::config::{
+    AccountConfig, ConcatConfig, Config, IdFormatConfig, MetricsSection, MoRuleConfig, SmppSection,
+    SmppUrl, StoreSection, UpstreamBind, UpstreamConfig,
+};
+
+/// The flags of `tern dev`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct DevArgs {
+    /// Where the embedded store keeps its files.
+    #[arg(long, default_value = "tern-dev-data")]
+    pub data_dir: PathBuf,
+    /// The SMPP listener for customers.
+    #[arg(long, default_value = "127.0.0.1:2775")]
+    pub smpp_listen: SocketAddr,
+    /// Prometheus metrics at /metrics.
+    #[arg(long, default_value = "127.0.0.1:9100")]
+    pub metrics_listen: SocketAddr,
+    /// A real SMSC as the default route instead of the simulator:
+    /// smpp://USER:PASSWORD@HOST:PORT (or smpps://).
+    #[arg(long)]
+    pub upstream: Option<String>,
+    /// How long the simulator waits before sending a receipt.
+    #[arg(long, default_value_t = 100)]
+    pub sim_receipt_delay_ms: u64,
+}
+
+const SIM_USER: &str = "tern";
+const SIM_PASSWORD: &str = "tern";
+
+/// The node's configuration for `tern dev`, with the simulator (if any) at `simulator`.
+pub fn dev_config(args: &DevArgs, upstream_url: &str) -> Config {
+    Config {
+        smpp: SmppSection {
+            listen: Some(args.smpp_listen),
+            ..SmppSection::default()
+        },
+        metrics: MetricsSection {
+            listen: Some(args.metrics_listen),
+        },
+        store: StoreSection {
+            dir: args.data_dir.join("store"),
+            fsync: true,
+        },
+        accounts: vec![AccountConfig {
+            system_id: "demo".into(),
+            password: "demo".into(),
+            max_binds: 64,
+            allowed_ips: Vec::new(),
+            transliterate: false,
+            sender_ids: Vec::new(),
+            max_parts_per_day: None,
+        }],
+        upstreams: vec![UpstreamConfig {
+            name: "default".into(),
+            url: upstream_url.to_owned(),
+            bind: UpstreamBind::Transceiver,
+            window: 256,
+            tps: 0,
+            system_type: String::new(),
+            tls_ca: None,
+            submit_id_format: IdFormatConfig::AsIs,
+            receipt_id_format: IdFormatConfig::AsIs,
+            concat: ConcatConfig::Udh8,
+        }],
+        mo_rules: vec![MoRuleConfig {
+            account: "demo".into(),
+            numbers: Vec::new(),
+            prefixes: vec![String::new()],
+            keywords: Vec::new(),
+        }],
+        ..Config::default()
+    }
+}
+
+/// Runs `tern dev` until SIGTERM or SIGINT.
+pub async fn run(args: DevArgs) -> anyhow::Result<()> {
+    let simulator = match &args.upstream {
+        Some(url) => {
+            SmppUrl::parse(url).map_err(|m| anyhow::anyhow!("--upstream: {m}"))?;
+            None
+        }
+        None => {
+            let config = SmscConfig {
+                accounts: Accounts::List(vec![(SIM_USER.into(), SIM_PASSWORD.into())]),
+                receipt_delay: ReceiptDelay::fixed(Duration::from_millis(
+                    args.sim_receipt_delay_ms,
+                )),
+                ..SmscConfig::default()
+            };
+            Some(Smsc::start(config).await.context("simulated SMSC")?)
+        }
+    };
+    let upstream_url = match (&args.upstream, &simulator) {
+        (Some(url), _) => url.clone(),
+        (None, Some(sim)) => format!("smpp://{SIM_USER}:{SIM_PASSWORD}@{}", sim.addr()),
+        (None, None) => anyhow::bail!("no upstream"),
+    };
+    let config = dev_config(&args, &upstream_url);
+    config.validate()?;
+    let node = crate::Node::start(&config).await?;
+    let smpp = node
+        .endpoints
+        .smpp
+        .map_or_else(|| "-".to_owned(), |a| a.to_string());
+    println!("Tern dev node is up.");
+    println!(
+        "  SMPP      {smpp}   system_id=demo password=demo (transmitter, receiver or transceiver)"
+    );
+    if let Some(metrics) = node.endpoints.metrics {
+        println!("  metrics   http://{metrics}/metrics");
+    }
+    match &simulator {
+        Some(sim) => println!(
+            "  operator  simulated SMSC at {} (receipts after {} ms)",
+            sim.addr(),
+            args.sim_receipt_delay_ms
+        ),
+        None => println!("  operator  {}", redact(&upstream_url)),
+    }
+    println!("  data      {}", args.data_dir.display());
+    println!("Ctrl-C to stop.");
+    crate::wait_for_signal().await;
+    node.shutdown().await;
+    if let Some(sim) = simulator {
+        sim.shutdown().await;
+    }
+    Ok(())
+}
+
+/// The URL without its password, for printing.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let credentials = &url[scheme + 3..at];
+            let user = credentials.split(':').next().unwrap_or("");
+            format!("{}{user}:***{}", &url[..scheme + 3], &url[at..])
+        }
+        _ => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_dev_config_is_valid() {
+        let args = DevArgs {
+            data_dir: "x".into(),
+            smpp_listen: "127.0.0.1:2775".parse().unwrap(),
+            metrics_listen: "127.0.0.1:9100".parse().unwrap(),
+            upstream: None,
+            sim_receipt_delay_ms: 100,
+        };
+        dev_config(&args, "smpp://tern:tern@127.0.0.1:1")
+            .validate()
+            .unwrap();
+    }
+
+    #[test]
+    fn printed_urls_hide_the_password() {
+        assert_eq!(redact("smpp://u:secret@h:1"), "smpp://u:***@h:1");
+    }
+}
