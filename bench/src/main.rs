@@ -1,0 +1,627 @@
+//! `tern-bench`: the simulated SMSC (`smsc`), the load generator against any SMPP server
+//! (`load`), and the two together in one process with no gateway between them (`raw`),
+//! the harness's own ceiling that gateway results are divided by.
+
+use std::io::Write as _;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use mimalloc::MiMalloc;
+use serde::Serialize;
+use tern_bench::load::{self, LoadConfig, LoadError, LoadReport, MessageMix};
+use tern_bench::smsc::{
+    Accounts, IdFormat, MoConfig, ReceiptDelay, Smsc, SmscConfig, SmscError, SmscStats,
+};
+use tern_bench::{parse, status};
+use tern_model::MessageState;
+use tern_smpp::CommandStatus;
+
+#[global_allocator]
+static GLOBAL: MiMalloc = MiMalloc;
+
+#[derive(Parser)]
+#[command(
+    name = "tern-bench",
+    version,
+    about = "Simulated SMSC and SMPP load generator"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the simulated SMSC until SIGINT or SIGTERM.
+    Smsc {
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:2775")]
+        listen: SocketAddr,
+        #[command(flatten)]
+        smsc: SmscArgs,
+        #[command(flatten)]
+        seed: SeedArg,
+        /// No progress line on stderr.
+        #[arg(long)]
+        quiet: bool,
+    },
+    /// Run a load against an SMPP server (Tern, another gateway, or a simulator).
+    Load {
+        #[command(flatten)]
+        target: TargetArgs,
+        #[command(flatten)]
+        load: LoadArgs,
+        #[command(flatten)]
+        seed: SeedArg,
+        #[command(flatten)]
+        output: OutputArgs,
+    },
+    /// Start a simulator in this process and run the load straight against it: the
+    /// baseline without a gateway in between.
+    Raw {
+        #[command(flatten)]
+        smsc: SmscArgs,
+        #[command(flatten)]
+        load: LoadArgs,
+        #[command(flatten)]
+        seed: SeedArg,
+        #[command(flatten)]
+        output: OutputArgs,
+    },
+}
+
+#[derive(Args)]
+struct SeedArg {
+    /// Seed of every random choice (error injection, receipt states and delays, message mix).
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+}
+
+#[derive(Args)]
+struct SmscArgs {
+    /// Accept binds of this account only; repeat for several. Without it any bind is accepted.
+    #[arg(long = "account", value_name = "SYSTEM_ID:PASSWORD", value_parser = parse::account)]
+    accounts: Vec<(String, String)>,
+    /// How message ids are written in submit_sm_resp and receipts.
+    #[arg(long, value_enum, default_value = "decimal")]
+    id_format: IdFormatArg,
+    /// Id of the first submit; later ones count up from it.
+    #[arg(long, default_value_t = 1)]
+    first_id: u64,
+    /// Delay from submit to receipt: a duration (0, 500ms) or a uniform range (100ms..2s).
+    #[arg(long, default_value = "0", value_parser = parse::duration_range)]
+    receipt_delay: (Duration, Duration),
+    /// Final states of receipts by weight.
+    #[arg(long, default_value = "DELIVRD=97,UNDELIV=2,EXPIRED=1", value_parser = final_states)]
+    final_states: FinalStates,
+    /// Share of submits refused with --permanent-error-status.
+    #[arg(long, default_value_t = 0.0, value_parser = parse::fraction)]
+    permanent_error_rate: f64,
+    #[arg(long, default_value = "ESME_RINVDSTADR", value_parser = status::parse)]
+    permanent_error_status: CommandStatus,
+    /// Share of submits refused with ESME_RSYSERR.
+    #[arg(long, default_value_t = 0.0, value_parser = parse::fraction)]
+    transient_error_rate: f64,
+    /// Share of submits refused with ESME_RTHROTTLED.
+    #[arg(long, default_value_t = 0.0, value_parser = parse::fraction)]
+    throttle_rate: f64,
+    /// Submits per second per bind; above it ESME_RTHROTTLED.
+    #[arg(long)]
+    tps_cap: Option<u32>,
+    /// Unbind the bind that made every N-th submit.
+    #[arg(long, value_name = "N")]
+    disconnect_every: Option<u64>,
+    /// Unbind the bind after a submit with this probability.
+    #[arg(long, default_value_t = 0.0, value_parser = parse::fraction)]
+    disconnect_probability: f64,
+    /// Receipts an account may have waiting; more are dropped and counted.
+    #[arg(long, default_value_t = 1_000_000)]
+    max_pending_receipts: usize,
+    /// How long a due receipt waits for a receiving bind before it is dropped.
+    #[arg(long, default_value = "5m", value_parser = parse::duration)]
+    pending_receipt_ttl: Duration,
+    /// deliver_sm in flight per bind.
+    #[arg(long, default_value_t = 64)]
+    receipt_window: usize,
+    /// Unanswered submit_sm a bind may have; more get ESME_RTHROTTLED.
+    #[arg(long, default_value_t = 1024)]
+    submit_window: usize,
+    /// Accepted messages remembered to count duplicates (0: off).
+    #[arg(long, default_value_t = 1_000_000)]
+    duplicate_window: usize,
+    /// Mobile-originated messages per second, sent as deliver_sm.
+    #[arg(long)]
+    mo_rate: Option<f64>,
+    /// The number MOs are sent to.
+    #[arg(long, default_value = "12345")]
+    mo_destination: String,
+    /// MO senders: this prefix and 8 digits.
+    #[arg(long, default_value = "4915")]
+    mo_source: String,
+    /// The account MOs go to (default: every account with a receiving bind, in turn).
+    #[arg(long)]
+    mo_account: Option<String>,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum IdFormatArg {
+    Decimal,
+    Hex,
+}
+
+#[derive(Clone)]
+struct FinalStates(Vec<(MessageState, u32)>);
+
+fn final_states(text: &str) -> Result<FinalStates, String> {
+    parse::weights(text)?
+        .into_iter()
+        .map(|(name, weight)| {
+            MessageState::from_stat_word(&name)
+                .map(|state| (state, weight))
+                .ok_or_else(|| format!("{name:?} is not a receipt stat (DELIVRD, UNDELIV, ...)"))
+        })
+        .collect::<Result<_, _>>()
+        .map(FinalStates)
+}
+
+#[derive(Args)]
+struct TargetArgs {
+    /// The SMPP server to load, HOST:PORT.
+    #[arg(long, value_parser = target)]
+    target: (String, u16),
+    #[arg(long, default_value = "bench")]
+    system_id: String,
+    #[arg(long, default_value = "bench")]
+    password: String,
+}
+
+fn target(text: &str) -> Result<(String, u16), String> {
+    let (host, port) = text
+        .rsplit_once(':')
+        .ok_or_else(|| format!("{text:?} is not HOST:PORT"))?;
+    let port = port
+        .parse()
+        .map_err(|_| format!("{port:?} is not a port number"))?;
+    Ok((host.trim_matches(['[', ']']).to_owned(), port))
+}
+
+#[derive(Args)]
+struct LoadArgs {
+    /// Connections, each a transceiver bind.
+    #[arg(long, default_value_t = 4)]
+    binds: usize,
+    /// submit_sm in flight per bind.
+    #[arg(long, default_value_t = 64)]
+    window: usize,
+    /// Open loop at this many messages per second over all binds; without it, closed loop.
+    #[arg(long)]
+    rate: Option<f64>,
+    /// Messages to send (default 100000 when no --duration is given).
+    #[arg(long)]
+    count: Option<u64>,
+    /// How long to send (with --count too, whichever ends first).
+    #[arg(long, value_parser = parse::duration)]
+    duration: Option<Duration>,
+    /// Message kinds by weight: gsm7 (one part), long (2-3 parts, UDH), ucs2.
+    #[arg(long, default_value = "gsm7=100", value_parser = mix)]
+    mix: MessageMix,
+    /// Characters of a one-part GSM 7-bit message.
+    #[arg(long, default_value_t = 160)]
+    gsm7_len: usize,
+    /// Ask for receipts (registered_delivery 1) and match them.
+    #[arg(long)]
+    receipts: bool,
+    /// How long to wait for outstanding receipts after the last response.
+    #[arg(long, default_value = "10s", value_parser = parse::duration)]
+    receipt_timeout: Duration,
+    #[arg(long, default_value = "10s", value_parser = parse::duration)]
+    response_timeout: Duration,
+    /// How long the binds may take to come up.
+    #[arg(long, default_value = "10s", value_parser = parse::duration)]
+    bind_timeout: Duration,
+    #[arg(long, default_value = "TernBench")]
+    source: String,
+    /// Destinations: this prefix and 7 digits.
+    #[arg(long, default_value = "4917")]
+    destination_prefix: String,
+    /// Report CPU µs per message and peak RSS of this process (the system under test;
+    /// `raw` measures itself by default).
+    #[arg(long)]
+    pid: Option<u32>,
+}
+
+fn mix(text: &str) -> Result<MessageMix, String> {
+    let mut mix = MessageMix {
+        gsm7: 0,
+        long: 0,
+        ucs2: 0,
+    };
+    for (name, weight) in parse::weights(text)? {
+        match name.to_ascii_lowercase().as_str() {
+            "gsm7" => mix.gsm7 = weight,
+            "long" => mix.long = weight,
+            "ucs2" => mix.ucs2 = weight,
+            other => return Err(format!("{other:?} is not gsm7, long or ucs2")),
+        }
+    }
+    Ok(mix)
+}
+
+#[derive(Args)]
+struct OutputArgs {
+    /// Also write the result as JSON to this file.
+    #[arg(long)]
+    json: Option<PathBuf>,
+    /// No progress line on stderr.
+    #[arg(long)]
+    quiet: bool,
+}
+
+impl SmscArgs {
+    fn config(&self, listen: SocketAddr, seed: u64) -> SmscConfig {
+        SmscConfig {
+            listen,
+            accounts: if self.accounts.is_empty() {
+                Accounts::Any
+            } else {
+                Accounts::List(self.accounts.clone())
+            },
+            id_format: match self.id_format {
+                IdFormatArg::Decimal => IdFormat::Decimal,
+                IdFormatArg::Hex => IdFormat::Hex,
+            },
+            first_id: self.first_id,
+            receipt_delay: ReceiptDelay {
+                min: self.receipt_delay.0,
+                max: self.receipt_delay.1,
+            },
+            final_states: self.final_states.0.clone(),
+            permanent_error_rate: self.permanent_error_rate,
+            permanent_error_status: self.permanent_error_status,
+            transient_error_rate: self.transient_error_rate,
+            throttle_rate: self.throttle_rate,
+            tps_cap: self.tps_cap,
+            disconnect_every: self.disconnect_every,
+            disconnect_probability: self.disconnect_probability,
+            max_pending_receipts: self.max_pending_receipts,
+            pending_receipt_ttl: self.pending_receipt_ttl,
+            receipt_window: self.receipt_window,
+            submit_window: self.submit_window,
+            duplicate_window: self.duplicate_window,
+            mo: self.mo_rate.map(|rate| MoConfig {
+                rate,
+                destination: self.mo_destination.clone(),
+                source_prefix: self.mo_source.clone(),
+                system_id: self.mo_account.clone(),
+            }),
+            seed,
+            ..SmscConfig::default()
+        }
+    }
+}
+
+impl LoadArgs {
+    fn config(&self, host: String, port: u16, account: (String, String), seed: u64) -> LoadConfig {
+        LoadConfig {
+            host,
+            port,
+            system_id: account.0,
+            password: account.1,
+            binds: self.binds,
+            window: self.window,
+            rate: self.rate,
+            count: match (self.count, self.duration) {
+                (None, None) => Some(100_000),
+                (count, _) => count,
+            },
+            duration: self.duration,
+            mix: self.mix,
+            gsm7_len: self.gsm7_len,
+            registered_delivery: self.receipts,
+            receipt_timeout: self.receipt_timeout,
+            response_timeout: self.response_timeout,
+            bind_timeout: self.bind_timeout,
+            source: self.source.clone(),
+            destination_prefix: self.destination_prefix.clone(),
+            seed,
+            pid: self.pid,
+            progress: false,
+        }
+    }
+}
+
+/// A config field name as the flag that sets it.
+fn flag(field: &str) -> String {
+    match field {
+        "accounts" => "--account".into(),
+        other => format!("--{}", other.replace('_', "-")),
+    }
+}
+
+fn smsc_error(error: SmscError) -> anyhow::Error {
+    match error {
+        SmscError::Config(e) => anyhow::anyhow!("{}: {}", flag(e.field), e.problem),
+        other => other.into(),
+    }
+}
+
+fn load_error(error: LoadError) -> anyhow::Error {
+    match error {
+        LoadError::Config { field, problem } => anyhow::anyhow!("{}: {problem}", flag(field)),
+        other => other.into(),
+    }
+}
+
+#[derive(Serialize)]
+struct Output<'a> {
+    command: &'static str,
+    load_config: &'a LoadConfig,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    smsc_config: Option<&'a SmscConfig>,
+    result: &'a LoadReport,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    smsc: Option<&'a SmscStats>,
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    match run(Cli::parse()).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("tern-bench: {error:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("error")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match cli.command {
+        Command::Smsc {
+            listen,
+            smsc,
+            seed,
+            quiet,
+        } => run_smsc(smsc.config(listen, seed.seed), quiet).await,
+        Command::Load {
+            target:
+                TargetArgs {
+                    target: (host, port),
+                    system_id,
+                    password,
+                },
+            load,
+            seed,
+            output,
+        } => {
+            let mut config = load.config(host, port, (system_id, password), seed.seed);
+            config.progress = !output.quiet;
+            let report = load::run(config.clone()).await.map_err(load_error)?;
+            print_report(&report, None);
+            write_json(
+                &output,
+                &Output {
+                    command: "load",
+                    load_config: &config,
+                    smsc_config: None,
+                    result: &report,
+                    smsc: None,
+                },
+            )
+        }
+        Command::Raw {
+            smsc,
+            load,
+            seed,
+            output,
+        } => {
+            let smsc_config = smsc.config(SocketAddr::from(([127, 0, 0, 1], 0)), seed.seed);
+            let simulator = Smsc::start(smsc_config.clone()).await.map_err(smsc_error)?;
+            let addr = simulator.addr();
+            let account = smsc
+                .accounts
+                .first()
+                .cloned()
+                .unwrap_or_else(|| ("bench".into(), "bench".into()));
+            let mut config = load.config(addr.ip().to_string(), addr.port(), account, seed.seed);
+            config.pid = config.pid.or(Some(std::process::id()));
+            config.progress = !output.quiet;
+            let report = load::run(config.clone()).await.map_err(load_error);
+            let stats = simulator.stats();
+            simulator.shutdown().await;
+            let report = report?;
+            print_report(&report, Some(&stats));
+            write_json(
+                &output,
+                &Output {
+                    command: "raw",
+                    load_config: &config,
+                    smsc_config: Some(&smsc_config),
+                    result: &report,
+                    smsc: Some(&stats),
+                },
+            )
+        }
+    }
+}
+
+async fn run_smsc(config: SmscConfig, quiet: bool) -> anyhow::Result<()> {
+    let smsc = Smsc::start(config).await.map_err(smsc_error)?;
+    println!("tern-bench smsc listening on {}", smsc.addr());
+    std::io::stdout().flush()?;
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .context("installing the SIGTERM handler")?;
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.tick().await;
+    let started = tokio::time::Instant::now();
+    let mut last = 0u64;
+    loop {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => break,
+            _ = terminate.recv() => break,
+            _ = tick.tick() => {
+                if !quiet {
+                    let stats = smsc.stats();
+                    eprintln!(
+                        "[{:6.1}s] {:>8} submits/s  binds {}  submits {}  receipts sent {} pending {}  duplicates {}",
+                        started.elapsed().as_secs_f64(),
+                        stats.submits.saturating_sub(last),
+                        stats.binds,
+                        stats.submits,
+                        stats.receipts_sent,
+                        stats.receipts_pending,
+                        stats.duplicates,
+                    );
+                    last = stats.submits;
+                }
+            }
+        }
+    }
+    let stats = smsc.stats();
+    smsc.shutdown().await;
+    eprintln!("{}", serde_json::to_string_pretty(&stats)?);
+    Ok(())
+}
+
+fn write_json(output: &OutputArgs, value: &Output<'_>) -> anyhow::Result<()> {
+    let Some(path) = &output.json else {
+        return Ok(());
+    };
+    let json = serde_json::to_string_pretty(value)?;
+    std::fs::write(path, json + "\n").with_context(|| format!("--json {}", path.display()))
+}
+
+fn ms(micros: u64) -> String {
+    format!("{:.3} ms", micros as f64 / 1000.0)
+}
+
+fn print_report(report: &LoadReport, smsc: Option<&SmscStats>) {
+    let mode = match report.target_rate {
+        Some(rate) => format!("open loop at {rate} msg/s"),
+        None => "closed loop".into(),
+    };
+    println!(
+        "{} binds x window {}, {mode}: {} messages, {} submit_sm in {:.3} s",
+        report.binds, report.window, report.messages, report.submits, report.elapsed_secs
+    );
+    println!(
+        "  throughput   {:.0} msg/s accepted ({:.0} answered/s)",
+        report.msg_per_sec, report.answered_per_sec
+    );
+    let latency = |name: &str, l: &load::Latency| {
+        println!(
+            "  {name:<12} p50 {}  p90 {}  p99 {}  p99.9 {}  max {}  ({} samples)",
+            ms(l.p50_us),
+            ms(l.p90_us),
+            ms(l.p99_us),
+            ms(l.p999_us),
+            ms(l.max_us),
+            l.count
+        );
+    };
+    latency("submit→resp", &report.submit_latency);
+    if let Some(l) = &report.receipt_latency {
+        latency("submit→dlr", l);
+    }
+    let statuses: Vec<String> = report
+        .by_status
+        .iter()
+        .map(|(name, count)| format!("{name} {count}"))
+        .collect();
+    println!("  statuses     {}", statuses.join(", "));
+    let f = &report.failures;
+    println!(
+        "  failures     timeout {}, closed {}, not sent {}; reconnects {}, late sends {}",
+        f.timeout, f.closed, f.not_sent, report.reconnects, report.late_sends
+    );
+    if let Some(r) = &report.receipts {
+        println!(
+            "  receipts     expected {}, matched {}, missing {}, unmatched {}, unreadable {}; \
+             last after {:.3} s ({:.0}/s)",
+            r.expected,
+            r.matched,
+            r.missing,
+            r.unmatched,
+            r.unreadable,
+            report.receipt_elapsed_secs.unwrap_or_default(),
+            report.receipts_per_sec.unwrap_or_default(),
+        );
+    }
+    if report.mo_received > 0 {
+        println!("  mo received  {}", report.mo_received);
+    }
+    if let Some(p) = &report.process {
+        println!(
+            "  process {}  {:.2} µs CPU/msg, {:.2} cores, peak RSS {} MiB",
+            p.pid,
+            p.cpu_micros_per_message,
+            p.cores,
+            p.peak_rss_kib / 1024
+        );
+    }
+    if let Some(s) = smsc {
+        println!(
+            "  smsc         submits {}, unique {}, duplicates {}, receipts sent {} acked {} dropped {}, disconnects {}",
+            s.submits,
+            s.unique_submits,
+            s.duplicates,
+            s.receipts_sent,
+            s.receipts_acked,
+            s.receipts_dropped,
+            s.disconnects_injected
+        );
+    }
+    if !report.all_accounted() {
+        println!("  WARNING: submits not accounted for: answers and failures do not add up");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+
+    #[test]
+    fn flags_are_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn bad_values_name_their_flag() {
+        let error = Cli::try_parse_from(["tern-bench", "raw", "--receipt-delay", "2s..1s"])
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(error.contains("--receipt-delay"), "{error}");
+        let error = Cli::try_parse_from(["tern-bench", "load", "--target", "nohost"])
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(error.contains("--target"), "{error}");
+    }
+
+    #[test]
+    fn mixes_and_states_parse() {
+        assert_eq!(
+            mix("gsm7=80,long=10,ucs2=10"),
+            Ok(MessageMix {
+                gsm7: 80,
+                long: 10,
+                ucs2: 10
+            })
+        );
+        assert!(mix("mms=1").is_err());
+        assert!(final_states("DELIVRD=1,NOPE=1").is_err());
+        assert_eq!(flag("max_pending_receipts"), "--max-pending-receipts");
+    }
+}
