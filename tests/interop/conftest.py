@@ -351,8 +351,12 @@ class TernNode:
         self.exit_code = None
 
     def start(self, timeout=15.0):
+        # Its own working directory: whatever tern keeps at relative paths (an embedded store,
+        # say) stays with this node and this test.
+        self.work_dir = self.log_dir / (self.name + ".cwd")
+        self.work_dir.mkdir(exist_ok=True)
         self.proc = Proc(self.name, [self.binary, "node", "--config", self.config_path], self.log_dir,
-                         env={"RUST_BACKTRACE": "1"})
+                         env={"RUST_BACKTRACE": "1"}, cwd=self.work_dir)
 
         def ready():
             if not self.proc.alive():
