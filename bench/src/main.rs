@@ -529,6 +529,9 @@ fn print_report(report: &LoadReport, smsc: Option<&SmscStats>) {
         );
     };
     latency("submit→resp", &report.submit_latency);
+    if let Some(l) = &report.send_lag {
+        latency("send lag", l);
+    }
     if let Some(l) = &report.receipt_latency {
         latency("submit→dlr", l);
     }

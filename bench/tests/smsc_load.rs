@@ -493,6 +493,7 @@ async fn the_open_loop_keeps_its_rate() {
         .await
         .unwrap();
         assert_eq!(report.mode, "open");
+        assert_eq!(report.send_lag.as_ref().map(|l| l.count), Some(1000));
         assert_eq!(report.accepted, 1000);
         // 1000 messages at 2000/s: half a second, not as fast as the windows allow.
         assert!((0.45..1.5).contains(&report.elapsed_secs), "{report:?}");

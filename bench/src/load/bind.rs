@@ -28,6 +28,8 @@ const TIMER_SLACK: Duration = Duration::from_millis(2);
 pub(crate) struct BindOutcome {
     pub submit_latency: Histogram<u64>,
     pub receipt_latency: Histogram<u64>,
+    /// Open loop: how far behind its due time each submit went out.
+    pub send_lag: Histogram<u64>,
     pub by_status: HashMap<u32, u64>,
     pub timeouts: u64,
     pub closed: u64,
@@ -71,6 +73,7 @@ pub(crate) async fn run(
     let mut out = BindOutcome {
         submit_latency: run.histogram.clone(),
         receipt_latency: run.histogram.clone(),
+        send_lag: run.histogram.clone(),
         by_status: HashMap::new(),
         timeouts: 0,
         closed: 0,
@@ -124,6 +127,10 @@ pub(crate) async fn run(
                 break;
             };
             let now = Instant::now();
+            if let Some(due) = due {
+                out.send_lag
+                    .saturating_record(micros(now.saturating_duration_since(due)));
+            }
             let start = match due {
                 None => now,
                 Some(due) if last_full >= due => due,

@@ -272,6 +272,9 @@ pub struct LoadReport {
     /// reasons (their latency runs from the due time). Many of them mean the generator,
     /// not the system, was the limit.
     pub late_sends: u64,
+    /// Open loop: how far behind their due time submits went out (the generator's timer
+    /// and scheduling, plus waits for the window).
+    pub send_lag: Option<Latency>,
     pub receipts: Option<ReceiptCounts>,
     /// deliver_sm without the receipt bit.
     pub mo_received: u64,
@@ -491,6 +494,7 @@ fn report(
     let config = &run.config;
     let mut submit_latency = run.histogram.clone();
     let mut receipt_latency = run.histogram.clone();
+    let mut send_lag = run.histogram.clone();
     let mut by_code: BTreeMap<u32, u64> = BTreeMap::new();
     let mut failures = RequestFailures::default();
     let (mut late_sends, mut late_responses, mut unreadable, mut mo_received, mut reconnects) =
@@ -499,6 +503,7 @@ fn report(
         // Same bounds on both sides: adding cannot fail.
         let _ = submit_latency.add(&outcome.submit_latency);
         let _ = receipt_latency.add(&outcome.receipt_latency);
+        let _ = send_lag.add(&outcome.send_lag);
         for (code, count) in &outcome.by_status {
             *by_code.entry(*code).or_default() += count;
         }
@@ -573,6 +578,7 @@ fn report(
             .collect(),
         failures,
         late_sends,
+        send_lag: config.rate.map(|_| Latency::of(&send_lag)),
         receipts,
         mo_received,
         reconnects,
