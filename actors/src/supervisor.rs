@@ -22,6 +22,8 @@ use crate::session::{SessionSupervisor, SessionSupervisorMsg};
 /// More restarts than this within `INTENSITY_WINDOW` and the supervisor gives up.
 const MAX_RESTARTS: usize = 10;
 const INTENSITY_WINDOW: Duration = Duration::from_secs(60);
+/// How long a stopping supervisor waits for its children to stop.
+const CHILDREN_STOP_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// Keeps the restart history of one supervisor.
 #[derive(Debug, Default)]
@@ -175,6 +177,19 @@ impl Actor for NodeSupervisor {
         Ok(state)
     }
 
+    /// ractor kills the children of an actor that stops, and a killed actor's `post_stop`
+    /// never runs: stop them first, so that carrier links unbind from their operators.
+    async fn post_stop(
+        &self,
+        myself: ActorRef<NodeMsg>,
+        _state: &mut NodeState,
+    ) -> Result<(), ActorProcessingErr> {
+        myself
+            .stop_children_and_wait(None, Some(CHILDREN_STOP_TIMEOUT))
+            .await;
+        Ok(())
+    }
+
     async fn handle(
         &self,
         _myself: ActorRef<NodeMsg>,
@@ -279,6 +294,18 @@ impl Actor for CarrierSupervisor {
             Self::start_link(&myself, &mut state, Arc::new(config.clone())).await?;
         }
         Ok(state)
+    }
+
+    /// Stops the links before this supervisor goes (see [`NodeSupervisor`]'s `post_stop`).
+    async fn post_stop(
+        &self,
+        myself: ActorRef<()>,
+        _state: &mut CarrierState,
+    ) -> Result<(), ActorProcessingErr> {
+        myself
+            .stop_children_and_wait(None, Some(CHILDREN_STOP_TIMEOUT))
+            .await;
+        Ok(())
     }
 
     async fn handle_supervisor_evt(
