@@ -176,7 +176,7 @@ impl CorrelatorState {
             format!("receipt {}", report.state.stat_word()),
         );
         updated.receipt = Some(report.clone());
-        let mut ops = vec![WriteOp::PutMessage(Box::new(updated.clone()))];
+        let mut ops = vec![WriteOp::PutMessage(std::sync::Arc::new(updated.clone()))];
         let mut held = None;
         if report.state.is_final() {
             ops.push(WriteOp::RemoveReceiptIndex {

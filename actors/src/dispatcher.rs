@@ -109,11 +109,13 @@ impl DispatcherState {
             if record.state.is_final() || record.state == RecordState::Submitted {
                 continue;
             }
-            if record.attempts > 0 {
+            if entry.attempts > 0 {
                 // Sent before, and its SUBMITTED state never became durable: the operator
                 // may have it. Sending again is at-least-once; count it.
                 unknown += 1;
             }
+            let mut record = record;
+            record.attempts = record.attempts.max(entry.attempts);
             let record = Arc::new(record);
             match jobs.last_mut() {
                 Some(job) if job.first().is_some_and(|f| f.id == record.id) => {

@@ -14,7 +14,7 @@ use tern_smpp::mapping::{self, LinkOptions};
 use tern_smpp::net::{Client, ClientConfig, ClientEvent, RequestError};
 use tern_smpp::receipt::{self, IdFormat};
 use tern_smpp::{CommandStatus, Pdu};
-use tern_storage::{MessageRecord, RecordState, WriteOp};
+use tern_storage::{MessageRecord, PendingEntry, RecordState, WriteOp};
 use tokio::sync::Notify;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -24,6 +24,35 @@ use tracing::{debug, info, warn, Instrument};
 use crate::context::{now_ms, Context};
 use crate::dispatcher::{DispatcherMsg, Job};
 use crate::outcome;
+
+/// The link's metric handles, registered once instead of on every message.
+#[derive(Debug, Clone)]
+pub struct LinkMetrics {
+    ok: metrics::Counter,
+    link_down: metrics::Counter,
+    unknown: metrics::Counter,
+    throttled: metrics::Counter,
+    transient: metrics::Counter,
+    permanent: metrics::Counter,
+    latency: metrics::Histogram,
+    window: metrics::Gauge,
+}
+
+impl LinkMetrics {
+    fn new(link: &str) -> Self {
+        let submits = |result: &'static str| metrics::counter!("tern_link_submits_total", "link" => link.to_owned(), "result" => result);
+        Self {
+            ok: submits("ok"),
+            link_down: submits("link_down"),
+            unknown: submits("unknown"),
+            throttled: submits("throttled"),
+            transient: submits("transient"),
+            permanent: submits("permanent"),
+            latency: metrics::histogram!("tern_link_submit_latency_seconds", "link" => link.to_owned()),
+            window: metrics::gauge!("tern_link_window_limit", "link" => link.to_owned()),
+        }
+    }
+}
 
 /// How one operator link is set up.
 #[derive(Debug, Clone)]
@@ -54,6 +83,7 @@ pub struct LinkState {
     config: Arc<LinkConfig>,
     client: Client,
     aimd: Arc<Aimd>,
+    metrics: Arc<LinkMetrics>,
     stop: CancellationToken,
     tasks: TaskTracker,
 }
@@ -220,8 +250,10 @@ impl Actor for CarrierLink {
         });
         info!(link = config.name, "carrier link started");
         let aimd = Arc::new(Aimd::new(config.client.session.window_out));
+        let metrics = Arc::new(LinkMetrics::new(&config.name));
         Ok(LinkState {
             ctx,
+            metrics,
             config,
             client,
             aimd,
@@ -260,6 +292,7 @@ impl Actor for CarrierLink {
                         state.config.clone(),
                         state.client.clone(),
                         state.aimd.clone(),
+                        state.metrics.clone(),
                         job,
                     )
                     .instrument(span),
@@ -267,8 +300,7 @@ impl Actor for CarrierLink {
             }
             LinkMsg::Event(event) => handle_event(state, event),
         }
-        metrics::gauge!("tern_link_window_limit", "link" => state.config.name.clone())
-            .set(state.aimd.limit() as f64);
+        state.metrics.window.set(state.aimd.limit() as f64);
         Ok(())
     }
 }
@@ -348,6 +380,7 @@ async fn send_job(
     config: Arc<LinkConfig>,
     client: Client,
     aimd: Arc<Aimd>,
+    metrics: Arc<LinkMetrics>,
     job: Job,
 ) {
     let id = job
@@ -358,11 +391,15 @@ async fn send_job(
     let shard = ctx.shard_of(id);
     let mut requeued = false;
     for (index, part) in job.parts.iter().enumerate() {
-        match send_part(&ctx, &config, &client, &aimd, part).await {
+        match send_part(&ctx, &config, &client, &aimd, &metrics, part).await {
             PartOutcome::Submitted => {}
             PartOutcome::Retry(delay) => {
                 let mut rest = job.clone();
                 rest.parts = job.parts[index..].to_vec();
+                // The next attempt counts from this one.
+                let mut tried = MessageRecord::clone(part);
+                tried.attempts = tried.attempts.saturating_add(1);
+                rest.parts[0] = Arc::new(tried);
                 if !rest.exclude.contains(&config.name) && delay > Duration::ZERO {
                     rest.exclude.push(config.name.clone());
                 }
@@ -406,6 +443,7 @@ async fn send_part(
     config: &Arc<LinkConfig>,
     client: &Client,
     aimd: &Aimd,
+    metrics: &LinkMetrics,
     part: &MessageRecord,
 ) -> PartOutcome {
     let link = config.name.as_str();
@@ -426,17 +464,21 @@ async fn send_part(
         return PartOutcome::Failed(None, "empty message");
     };
     // The attempt is durable before the PDU leaves: after a crash the gateway knows the
-    // operator may have this part, and counts a resend as a possible duplicate.
-    let mut attempt =
-        outcome::transition(part, RecordState::Accepted, format!("attempt on {link}"));
+    // operator may have this part, and counts a resend as a possible duplicate. Only the
+    // small pending entry is rewritten; the record takes the attempt when it is submitted.
+    let mut attempt = part.clone();
     attempt.attempts += 1;
     attempt.link = Some(link.to_owned());
-    if tern_storage::write_durable(
-        ctx.store.as_ref(),
-        vec![WriteOp::PutMessage(Box::new(attempt.clone()))],
-    )
-    .await
-    .is_err()
+    let marker = WriteOp::AddPending(PendingEntry {
+        shard: ctx.shard_of(part.id),
+        id: part.id,
+        part: part.part,
+        due_ms: 0,
+        attempts: attempt.attempts,
+    });
+    if tern_storage::write_durable(ctx.store.as_ref(), vec![marker])
+        .await
+        .is_err()
     {
         return PartOutcome::Retry(Duration::from_secs(1));
     }
@@ -448,7 +490,7 @@ async fn send_part(
         Ok(response) => response,
         Err(RequestError::NotSent(_)) => {
             aimd.release();
-            metrics::counter!("tern_link_submits_total", "link" => link.to_owned(), "result" => "link_down").increment(1);
+            metrics.link_down.increment(1);
             return PartOutcome::Retry(Duration::ZERO);
         }
         Err(error) => {
@@ -456,13 +498,12 @@ async fn send_part(
             if let Some(h) = health {
                 h.failure();
             }
-            metrics::counter!("tern_link_submits_total", "link" => link.to_owned(), "result" => "unknown").increment(1);
+            metrics.unknown.increment(1);
             warn!(link, message_id = %part.id, %error, "outcome unknown; resending later");
             return PartOutcome::Retry(backoff(ctx, attempt.attempts));
         }
     };
-    metrics::histogram!("tern_link_submit_latency_seconds", "link" => link.to_owned())
-        .record(started.elapsed().as_secs_f64());
+    metrics.latency.record(started.elapsed().as_secs_f64());
     let status = response.status();
     match verdict(status) {
         Verdict::Accepted => {
@@ -483,7 +524,7 @@ async fn send_part(
             submitted.operator_id = Some(operator_id);
             // Index before dropping the pending entry: any prefix of this batch is safe.
             let ops = vec![
-                WriteOp::PutMessage(Box::new(submitted)),
+                WriteOp::PutMessage(std::sync::Arc::new(submitted)),
                 WriteOp::IndexReceipt {
                     link: link.to_owned(),
                     operator_id: key.clone(),
@@ -511,18 +552,18 @@ async fn send_part(
                     }
                 }),
             );
-            metrics::counter!("tern_link_submits_total", "link" => link.to_owned(), "result" => "ok").increment(1);
+            metrics.ok.increment(1);
             PartOutcome::Submitted
         }
         Verdict::Throttled => {
             aimd.throttled();
-            metrics::counter!("tern_link_submits_total", "link" => link.to_owned(), "result" => "throttled").increment(1);
+            metrics.throttled.increment(1);
             PartOutcome::Retry(Duration::ZERO)
         }
         Verdict::Transient => {
             aimd.success();
             let failures = health.map_or(0, |h| h.failure());
-            metrics::counter!("tern_link_submits_total", "link" => link.to_owned(), "result" => "transient").increment(1);
+            metrics.transient.increment(1);
             debug!(link, message_id = %part.id, ?status, failures, "transient error");
             if now_ms() >= part.expires_ms {
                 return PartOutcome::Failed(
@@ -534,7 +575,7 @@ async fn send_part(
         }
         Verdict::Permanent => {
             aimd.success();
-            metrics::counter!("tern_link_submits_total", "link" => link.to_owned(), "result" => "permanent").increment(1);
+            metrics.permanent.increment(1);
             PartOutcome::Failed(Some(u32::from(status)), "refused by the operator")
         }
     }

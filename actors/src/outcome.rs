@@ -71,7 +71,7 @@ pub fn finish_locally(
     finished.receipt = Some(report);
     let shard = ctx.shard_of(record.id);
     let mut ops = vec![
-        WriteOp::PutMessage(Box::new(finished.clone())),
+        WriteOp::PutMessage(std::sync::Arc::new(finished.clone())),
         WriteOp::RemovePending {
             shard,
             id: record.id,

@@ -107,7 +107,7 @@ impl CustomerState {
             expires_ms: now,
         };
         let _ = self.ctx.store.write(
-            vec![WriteOp::PutMessage(Box::new(record))],
+            vec![WriteOp::PutMessage(std::sync::Arc::new(record))],
             Box::new(|_| {}),
         );
     }
@@ -208,12 +208,13 @@ impl CustomerState {
             .collect();
         let mut ops = Vec::with_capacity(records.len() * 2);
         for record in &records {
-            ops.push(WriteOp::PutMessage(Box::new(MessageRecord::clone(record))));
+            ops.push(WriteOp::PutMessage(record.clone()));
             ops.push(WriteOp::AddPending(PendingEntry {
                 shard,
                 id,
                 part: record.part,
                 due_ms,
+                attempts: 0,
             }));
         }
         let handle = self.handle.clone();
@@ -335,6 +336,17 @@ fn transliterate(message: &mut Message) {
 /// (UDH or SAR), otherwise the split of the text.
 fn split(message: &Message, options: &LinkOptions) -> Result<Vec<Message>, CommandStatus> {
     if message.udh.is_some() || message.concat.is_some() {
+        return Ok(vec![message.clone()]);
+    }
+    // Short enough for one part whatever its characters: a GSM character takes at most two
+    // septets of 160, a UCS-2 one at most two units of 70, an octet one octet of 140.
+    let one_part = match (&message.body, message.coding) {
+        (Body::Text(text), Coding::Gsm7) => text.chars().count() <= 80,
+        (Body::Text(text), Coding::Ucs2) => text.chars().count() <= 35,
+        (Body::Text(text), _) => text.len() <= 140,
+        (Body::Binary(data), _) => data.len() <= 140,
+    };
+    if one_part {
         return Ok(vec![message.clone()]);
     }
     let reference = (now_ms() & 0xffff) as u16;

@@ -61,8 +61,9 @@ fn record(id: u64) -> MessageRecord {
 
 fn batch(id: u64) -> Vec<WriteOp> {
     vec![
-        WriteOp::PutMessage(Box::new(record(id))),
+        WriteOp::PutMessage(std::sync::Arc::new(record(id))),
         WriteOp::AddPending(PendingEntry {
+            attempts: 0,
             shard: (id % SHARDS) as u16,
             id: MessageId(id),
             part: 0,

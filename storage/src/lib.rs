@@ -37,7 +37,7 @@ pub enum StoreError {
 #[derive(Debug, Clone, PartialEq)]
 pub enum WriteOp {
     /// Writes the whole record of one part (insert or replace).
-    PutMessage(Box<MessageRecord>),
+    PutMessage(std::sync::Arc<MessageRecord>),
     /// The part waits for (re)submission in `shard`.
     AddPending(PendingEntry),
     /// The part no longer waits: submitted, failed or expired.

@@ -82,6 +82,9 @@ pub struct PendingEntry {
     pub part: u8,
     /// Not before this time (retry backoff); 0 for at once.
     pub due_ms: u64,
+    /// Submissions started so far. Written before each attempt leaves, so after a crash
+    /// a part with attempts may already be at the operator.
+    pub attempts: u16,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -4,7 +4,7 @@
 use serde::Serialize;
 
 use super::keys;
-use crate::{Completion, StoreError, WriteOp};
+use crate::{Completion, RecordState, StoreError, WriteOp};
 
 /// The keyspaces of the store, one per access path.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,10 +67,18 @@ impl Job {
         let change = match op {
             WriteOp::PutMessage(record) => {
                 no_nul("account", &record.account)?;
-                let index =
-                    keys::by_account(&record.account, record.accepted_ms, record.id, record.part);
-                self.changes
-                    .push(Change::Put(Space::ByAccount, index, Vec::new()));
+                // A record's account and acceptance time never change, so the index entry
+                // is written with the record's first state and not again with every step.
+                if matches!(record.state, RecordState::Accepted | RecordState::Rejected) {
+                    let index = keys::by_account(
+                        &record.account,
+                        record.accepted_ms,
+                        record.id,
+                        record.part,
+                    );
+                    self.changes
+                        .push(Change::Put(Space::ByAccount, index, Vec::new()));
+                }
                 let key = keys::message(record.id, record.part).to_vec();
                 Change::Put(Space::Messages, key, encode("message record", &*record)?)
             }

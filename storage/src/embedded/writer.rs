@@ -15,6 +15,9 @@ use super::batch::{Change, Job};
 use super::{keys, Spaces};
 use crate::StoreError;
 
+/// Changes per engine write batch.
+const ENGINE_BATCH: usize = 256;
+
 /// Counters the store shares with its writer.
 #[derive(Debug, Default)]
 pub(super) struct Counters {
@@ -68,20 +71,34 @@ impl Writer {
         } else {
             PersistMode::Buffer
         };
-        let changes = jobs.iter().map(|job| job.changes.len()).sum();
-        let mut batch =
-            fjall::OwnedWriteBatch::with_capacity(self.db.clone(), changes).durability(Some(mode));
-        for job in jobs.iter_mut() {
-            for change in job.changes.drain(..) {
-                match change {
-                    Change::Put(space, key, value) => {
-                        batch.insert(self.spaces.get(space), key, value);
+        // Engine batches of bounded size, then one sync for all of them: a single batch of
+        // a whole commit would allocate (and the allocator zero) a large buffer every time.
+        // Batches are not transactions (see the trait), so splitting between jobs is safe.
+        let result = (|| {
+            let mut batch = self.db.batch().durability(Some(PersistMode::Buffer));
+            for job in jobs.iter_mut() {
+                if batch.len() >= ENGINE_BATCH {
+                    std::mem::replace(
+                        &mut batch,
+                        self.db.batch().durability(Some(PersistMode::Buffer)),
+                    )
+                    .commit()?;
+                }
+                for change in job.changes.drain(..) {
+                    match change {
+                        Change::Put(space, key, value) => {
+                            batch.insert(self.spaces.get(space), key, value);
+                        }
+                        Change::Remove(space, key) => batch.remove(self.spaces.get(space), key),
                     }
-                    Change::Remove(space, key) => batch.remove(self.spaces.get(space), key),
                 }
             }
-        }
-        let result = batch.commit();
+            batch.commit()?;
+            if self.fsync {
+                self.db.persist(mode)?;
+            }
+            Ok::<(), fjall::Error>(())
+        })();
 
         let batches = jobs.len();
         self.counters.commits.fetch_add(1, Ordering::Relaxed);

@@ -67,11 +67,12 @@ pub fn record(id: u64, part: u8, account: &str, accepted_ms: u64) -> MessageReco
 }
 
 pub fn put(record: MessageRecord) -> WriteOp {
-    WriteOp::PutMessage(Box::new(record))
+    WriteOp::PutMessage(std::sync::Arc::new(record))
 }
 
 pub fn pending(shard: u16, id: u64, part: u8) -> PendingEntry {
     PendingEntry {
+        attempts: 0,
         shard,
         id: MessageId(id),
         part,
