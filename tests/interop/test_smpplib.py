@@ -240,7 +240,7 @@ def test_upstream_error_status_passed_back(tern_factory, sim_factory):
     assert len(sim.wait_submits(1)) == 1
 
 
-def test_sigterm_unbinds_bound_sessions(tern_node):
+def test_sigterm_unbinds_bound_sessions(tern_node, smsc_sim):
     with raw.RawSmpp(tern_node.port) as c:
         assert c.bind(raw.BIND_TRANSCEIVER, "smpplib", "secret").status == 0
         tern_node.proc.send_signal(signal.SIGTERM)
@@ -249,6 +249,9 @@ def test_sigterm_unbinds_bound_sessions(tern_node):
         c.wait_closed(timeout=10)
     rc = tern_node.stop(15)
     assert rc == 0, "exit code %r after SIGTERM\n%s" % (rc, tern_node.log())
+    # tern's own link to the operator is unbound too
+    wait_until(lambda: [e for e in smsc_sim.events() if e.get("event") == "unbind"], 5,
+               what="tern to unbind from the SMSC simulator on SIGTERM")
 
 
 def test_no_receipt_when_not_requested(tern_node, smsc_sim):
