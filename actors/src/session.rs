@@ -338,11 +338,12 @@ fn split(message: &Message, options: &LinkOptions) -> Result<Vec<Message>, Comma
     if message.udh.is_some() || message.concat.is_some() {
         return Ok(vec![message.clone()]);
     }
-    // Short enough for one part whatever its characters: a GSM character takes at most two
-    // septets of 160, a UCS-2 one at most two units of 70, an octet one octet of 140.
+    // One part without splitting: 160 septets of GSM, 70 UCS-2 units, 140 octets.
     let one_part = match (&message.body, message.coding) {
-        (Body::Text(text), Coding::Gsm7) => text.chars().count() <= 80,
-        (Body::Text(text), Coding::Ucs2) => text.chars().count() <= 35,
+        (Body::Text(text), Coding::Gsm7) => {
+            tern_encoding::gsm7::septet_len(text).is_some_and(|n| n <= 160)
+        }
+        (Body::Text(text), Coding::Ucs2) => text.encode_utf16().count() <= 70,
         (Body::Text(text), _) => text.len() <= 140,
         (Body::Binary(data), _) => data.len() <= 140,
     };
