@@ -113,7 +113,11 @@ def test_sar_parts_each_get_id_and_receipt(tern_node, smsc_sim):
         assert c.unbind().status == 0
     subs = smsc_sim.wait_submits(2)
     assert len(subs) == 2
-    for i, s in enumerate(sorted(subs, key=lambda s: s["tlvs"].get("0x020f", ""))):
+    for s in subs:
+        assert {"0x020c", "0x020e", "0x020f"} <= set(s["tlvs"]), \
+            "SAR part not relayed as is (TLVs %r, short_message %s, esm_class 0x%02x)" % (
+                s["tlvs"], s["short_message_hex"][:40], s["esm_class"])
+    for i, s in enumerate(sorted(subs, key=lambda s: s["tlvs"]["0x020f"])):
         assert bytes.fromhex(s["short_message_hex"]) == texts[i]
         assert s["tlvs"].get("0x020c") == "1234", s["tlvs"]
         assert s["tlvs"].get("0x020e") == "02", s["tlvs"]
