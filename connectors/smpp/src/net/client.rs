@@ -199,6 +199,12 @@ impl Client {
     }
 
     async fn transmitter(&self) -> Result<SessionHandle, RequestError> {
+        // The common case, a bound link, without a timer or a subscription.
+        if let Some(handle) = &*self.inner.transmitter.borrow() {
+            if !handle.is_closed() {
+                return Ok(handle.clone());
+            }
+        }
         let mut watch = self.inner.transmitter.subscribe();
         let ready = tokio::time::timeout(
             self.inner.config.ready_timeout,
