@@ -25,9 +25,14 @@ const CHILD_WRITERS: u64 = 8;
 
 #[test]
 fn acknowledged_batches_survive_sigkill() {
+    // Run again as the child, this same test with the store directory in the environment.
+    if let Some(dir) = std::env::var_os(CHILD_ENV) {
+        crash_child(dir.as_ref());
+        return;
+    }
     let dir = temp_dir();
     let mut child = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "crash_child", "--ignored", "--nocapture"])
+        .args(["--exact", "acknowledged_batches_survive_sigkill", "--nocapture"])
         .args(["--test-threads", "1"])
         .env(CHILD_ENV, dir.path())
         .stdout(Stdio::piped())
@@ -99,14 +104,9 @@ fn shard(id: u64) -> u16 {
     (id % 16) as u16
 }
 
-/// The child role: not a test by itself, run only by `acknowledged_batches_survive_sigkill`.
-#[test]
-#[ignore = "child process of acknowledged_batches_survive_sigkill"]
-fn crash_child() {
-    let Some(dir) = std::env::var_os(CHILD_ENV) else {
-        return;
-    };
-    let store = Arc::new(open(dir.as_ref()));
+/// The child role of `acknowledged_batches_survive_sigkill`: write until killed.
+fn crash_child(dir: &std::path::Path) {
+    let store = Arc::new(open(dir));
     let (acks, acked) = mpsc::channel::<u64>();
     let started = Instant::now();
     let writers: Vec<_> = (0..CHILD_WRITERS)
