@@ -5,6 +5,8 @@
 
 mod common;
 
+#![allow(clippy::unwrap_used)]
+
 use std::collections::HashSet;
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Stdio};
