@@ -3,9 +3,9 @@
 //! and prints `ack <id>` once a batch's completion reported success; the parent kills it
 //! mid-stream, reopens the store and looks for every acknowledged id.
 
-mod common;
-
 #![allow(clippy::unwrap_used)]
+
+mod common;
 
 use std::collections::HashSet;
 use std::io::{BufRead, BufReader, Write};
