@@ -286,7 +286,8 @@ def tls_files(tmp_path_factory):
 
 # ---------------------------------------------------------------- a tern node
 
-def tern_config(smpp_port, metrics_port, upstream=None, accounts=ACCOUNTS, tls_port=None, tls=None, extra=""):
+def tern_config(smpp_port, metrics_port, upstream=None, accounts=ACCOUNTS, tls_port=None, tls=None, extra="",
+                upstream_extra=()):
     lines = [
         "[node]",
         "id = 1",
@@ -331,12 +332,14 @@ def tern_config(smpp_port, metrics_port, upstream=None, accounts=ACCOUNTS, tls_p
                   "tps = 0"]
         if upstream.tls:
             lines += ['tls_ca = "%s"' % upstream.tls.ca]
+        lines += list(upstream_extra)
         lines += [""]
     return "\n".join(lines) + extra
 
 
 class TernNode:
-    def __init__(self, binary, log_dir, upstream=None, accounts=ACCOUNTS, name="tern", tls=None):
+    def __init__(self, binary, log_dir, upstream=None, accounts=ACCOUNTS, name="tern", tls=None,
+                 upstream_extra=()):
         self.binary = binary
         self.log_dir = Path(log_dir)
         self.upstream = upstream
@@ -345,7 +348,7 @@ class TernNode:
         self.tls_port = free_port() if tls else None
         self.config_path = self.log_dir / (name + ".toml")
         self.config_path.write_text(tern_config(self.port, self.metrics_port, upstream, accounts,
-                                                self.tls_port, tls))
+                                                self.tls_port, tls, upstream_extra=upstream_extra))
         self.name = name
         self.proc = None
         self.exit_code = None
@@ -392,8 +395,9 @@ def tern_factory(tern_bin, tmp_path, sim_factory):
     # tern then shuts down against a live upstream.
     nodes = []
 
-    def make(upstream=None, accounts=ACCOUNTS, name=None, tls=None):
-        node = TernNode(tern_bin, tmp_path, upstream, accounts, name or "tern%d" % (len(nodes) + 1), tls)
+    def make(upstream=None, accounts=ACCOUNTS, name=None, tls=None, upstream_extra=()):
+        node = TernNode(tern_bin, tmp_path, upstream, accounts, name or "tern%d" % (len(nodes) + 1), tls,
+                        upstream_extra)
         nodes.append(node)
         return node.start()
 

@@ -87,10 +87,9 @@ def test_submit_short_long_ucs2_and_receipts(tern_node, smsc_sim):
         assert s["registered_delivery"] & 0x01, "receipt not requested upstream: %r" % s
 
 
-def test_sar_parts_each_get_id_and_receipt(tern_node, smsc_sim):
-    """A long message sent as SAR-TLV parts: each part is relayed with its TLVs."""
-    texts = [b"First SAR part of a two part message. " * 4, b"Second SAR part."]
-    with raw.RawSmpp(tern_node.port) as c:
+def _submit_sar_parts(port, texts):
+    """Sends `texts` as SAR-TLV parts (reference 0x1234) and waits for every part's receipt."""
+    with raw.RawSmpp(port) as c:
         assert c.bind(raw.BIND_TRANSCEIVER, "smpplib", "secret").status == 0
         ids = []
         for i, t in enumerate(texts, start=1):
@@ -100,7 +99,7 @@ def test_sar_parts_each_get_id_and_receipt(tern_node, smsc_sim):
             resp = c.submit(t, registered_delivery=1, tlvs=tlvs, timeout=15)
             assert resp.name == "submit_sm_resp" and resp.status == 0, resp
             ids.append(resp.cstring_body())
-        assert all(DECIMAL.match(i) for i in ids) and len(set(ids)) == 2, ids
+        assert all(DECIMAL.match(i) for i in ids) and len(set(ids)) == len(texts), ids
         got = {}
         deadline = time.monotonic() + 20
         while set(got) != set(ids):
@@ -111,17 +110,45 @@ def test_sar_parts_each_get_id_and_receipt(tern_node, smsc_sim):
             assert f["esm_class"] & 0x04
             got[f["tlvs"].get(raw.TLV_RECEIPTED_MESSAGE_ID, b"").rstrip(b"\x00").decode()] = f
         assert c.unbind().status == 0
+    return ids
+
+
+SAR_TEXTS = [b"First SAR part of a two part message. " * 4, b"Second SAR part."]
+
+
+def test_sar_parts_go_out_as_sar_on_a_sar_link(tern_factory, smsc_sim):
+    """Customer SAR parts: each gets its own id and receipt; a link set to SAR carries them with
+    the customer's SAR fields and octets unchanged."""
+    node = tern_factory(upstream=smsc_sim, upstream_extra=['concat = "sar"'])
+    _submit_sar_parts(node.port, SAR_TEXTS)
     subs = smsc_sim.wait_submits(2)
     assert len(subs) == 2
     for s in subs:
         assert {"0x020c", "0x020e", "0x020f"} <= set(s["tlvs"]), \
-            "SAR part not relayed as is (TLVs %r, short_message %s, esm_class 0x%02x)" % (
+            "SAR part not sent as SAR (TLVs %r, short_message %s, esm_class 0x%02x)" % (
                 s["tlvs"], s["short_message_hex"][:40], s["esm_class"])
+        assert not s["esm_class"] & 0x40, "no UDH on a SAR link"
     for i, s in enumerate(sorted(subs, key=lambda s: s["tlvs"]["0x020f"])):
-        assert bytes.fromhex(s["short_message_hex"]) == texts[i]
+        assert bytes.fromhex(s["short_message_hex"]) == SAR_TEXTS[i]
         assert s["tlvs"].get("0x020c") == "1234", s["tlvs"]
         assert s["tlvs"].get("0x020e") == "02", s["tlvs"]
         assert s["tlvs"].get("0x020f") == "%02x" % (i + 1), s["tlvs"]
+
+
+def test_sar_parts_go_out_with_udh_on_a_udh_link(tern_node, smsc_sim):
+    """The same parts towards a link that concatenates with UDH (the default): the reference,
+    total and sequence travel in a 16-bit concatenation header (0x1234 needs 16 bits)."""
+    _submit_sar_parts(tern_node.port, SAR_TEXTS)
+    subs = smsc_sim.wait_submits(2)
+    assert len(subs) == 2
+    seen = []
+    for s in subs:
+        assert s["esm_class"] & 0x40, "UDHI set"
+        body = bytes.fromhex(s["short_message_hex"])
+        udh, text = body[:body[0] + 1], body[body[0] + 1:]
+        assert udh[1:5] == bytes([0x08, 0x04, 0x12, 0x34]) and udh[5] == 2, udh.hex()
+        seen.append((udh[6], text))
+    assert sorted(seen) == [(1, SAR_TEXTS[0]), (2, SAR_TEXTS[1])]
 
 
 # ---------------------------------------------------------------- binds
@@ -233,15 +260,46 @@ def test_no_upstream_submit_gets_error(tern_factory):
         assert c.unbind().status == 0
 
 
-def test_upstream_error_status_passed_back(tern_factory, sim_factory):
-    sim = sim_factory(env={"SUBMIT_STATUS": str(0x45)})  # ESME_RSUBMITFAIL
+def _receipt_for(c, message_id, timeout):
+    deadline = time.monotonic() + timeout
+    while True:
+        assert time.monotonic() < deadline, "no receipt for %s" % message_id
+        pdu = c.expect(raw.DELIVER_SM, timeout=deadline - time.monotonic())
+        c.send(raw.DELIVER_SM | raw.RESP, raw.cstr(""), seq=pdu.seq)
+        f = raw.parse_sm(pdu.body)
+        if f["tlvs"].get(raw.TLV_RECEIPTED_MESSAGE_ID, b"").rstrip(b"\x00").decode() == message_id:
+            return f
+
+
+def test_operator_refusal_becomes_a_failed_receipt(tern_factory, sim_factory):
+    """Tern acknowledges once the message is durably accepted; the operator's permanent
+    refusal (ESME_RINVDSTADR) then comes back as a receipt with a failed state, and the
+    message is not sent again."""
+    sim = sim_factory(env={"SUBMIT_STATUS": str(0x0B)})
     node = tern_factory(upstream=sim)
     with raw.RawSmpp(node.port) as c:
         assert c.bind(raw.BIND_TRANSCEIVER, "smpplib", "secret").status == 0
-        resp = c.submit("operator says no", timeout=15)
-        assert resp.name == "submit_sm_resp" and resp.status == 0x45, resp
+        resp = c.submit("operator says no", registered_delivery=1, timeout=15)
+        assert resp.name == "submit_sm_resp" and resp.status == 0, resp
+        f = _receipt_for(c, resp.cstring_body(), 15)
+        text = f["short_message"]
+        assert b"stat:DELIVRD" not in text and (b"stat:REJECTD" in text or b"stat:UNDELIV" in text), text
         assert c.unbind().status == 0
-    assert len(sim.wait_submits(1)) == 1
+    time.sleep(1)
+    assert len(sim.wait_submits(1)) == 1, "a permanent refusal is not retried"
+
+
+def test_transient_operator_error_is_retried(tern_factory, sim_factory):
+    """ESME_RSUBMITFAIL from the operator is temporary for Tern: the message is sent again
+    (with backoff) instead of failing."""
+    sim = sim_factory(env={"SUBMIT_STATUS": str(0x45)})
+    node = tern_factory(upstream=sim)
+    with raw.RawSmpp(node.port) as c:
+        assert c.bind(raw.BIND_TRANSCEIVER, "smpplib", "secret").status == 0
+        resp = c.submit("try again later", timeout=15)
+        assert resp.status == 0, resp
+        assert c.unbind().status == 0
+    assert len(sim.wait_submits(2, timeout=10)) >= 2
 
 
 def test_sigterm_unbinds_bound_sessions(tern_node, smsc_sim):
