@@ -34,7 +34,11 @@ fn acknowledged_batches_survive_sigkill() {
     }
     let dir = temp_dir();
     let mut child = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "acknowledged_batches_survive_sigkill", "--nocapture"])
+        .args([
+            "--exact",
+            "acknowledged_batches_survive_sigkill",
+            "--nocapture",
+        ])
         .args(["--test-threads", "1"])
         .env(CHILD_ENV, dir.path())
         .stdout(Stdio::piped())

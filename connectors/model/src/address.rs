@@ -111,7 +111,9 @@ mod tests {
     #[test]
     fn numeric_addresses_take_only_digits() {
         assert!(Address::international("4915112345678").validate(21).is_ok());
-        assert!(Address::international("+4915112345678").validate(21).is_ok());
+        assert!(Address::international("+4915112345678")
+            .validate(21)
+            .is_ok());
         assert_eq!(
             Address::international("49151x").validate(21),
             Err(AddressError::BadCharacter('x'))

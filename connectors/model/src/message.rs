@@ -124,7 +124,9 @@ impl ReceiptRequest {
 }
 
 /// Message priority, 0 (lowest) to 3 (highest), as SMPP priority_flag.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize,
+)]
 pub struct Priority(pub u8);
 
 /// An optional parameter the gateway does not interpret, carried through unchanged.
