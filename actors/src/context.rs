@@ -109,6 +109,7 @@ pub struct Refs {
     pub mo: Slot<crate::mo::MoMsg>,
     pub outbox: Slot<crate::outbox::OutboxMsg>,
     pub quota: Slot<crate::quota::QuotaSupervisorMsg>,
+    pub router: Slot<crate::routing::router::RouterMsg>,
     pub links: RwLock<HashMap<String, ActorRef<crate::link::LinkMsg>>>,
 }
 

@@ -36,6 +36,7 @@ pub struct LinkMetrics {
     permanent: metrics::Counter,
     latency: metrics::Histogram,
     window: metrics::Gauge,
+    in_use: metrics::Gauge,
 }
 
 impl LinkMetrics {
@@ -50,6 +51,7 @@ impl LinkMetrics {
             permanent: submits("permanent"),
             latency: metrics::histogram!("tern_link_submit_latency_seconds", "link" => link.to_owned()),
             window: metrics::gauge!("tern_link_window_limit", "link" => link.to_owned()),
+            in_use: metrics::gauge!("tern_link_window_in_use", "link" => link.to_owned()),
         }
     }
 }
@@ -115,6 +117,11 @@ impl Aimd {
 
     pub fn limit(&self) -> usize {
         self.limit.load(Ordering::Acquire)
+    }
+
+    /// Requests in flight now.
+    pub fn in_flight(&self) -> usize {
+        self.in_flight.load(Ordering::Acquire)
     }
 
     /// Waits for room under the limit and for the end of a throttling pause.
@@ -301,6 +308,7 @@ impl Actor for CarrierLink {
             LinkMsg::Event(event) => handle_event(state, event),
         }
         state.metrics.window.set(state.aimd.limit() as f64);
+        state.metrics.in_use.set(state.aimd.in_flight() as f64);
         Ok(())
     }
 }

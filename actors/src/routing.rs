@@ -324,3 +324,60 @@ mod tests {
         assert_eq!(a, 300);
     }
 }
+
+/// The Router actor: the owner of the routing table. Dispatchers pick links from its
+/// current snapshot without a message hop per message; the Router replaces the snapshot
+/// whole when routes change, so a change takes effect for the next message on every shard.
+pub mod router {
+    use std::sync::Arc;
+
+    use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
+    use tracing::info;
+
+    use super::{Route, RouteTable};
+    use crate::context::Context;
+
+    #[derive(Debug)]
+    pub enum RouterMsg {
+        /// Replace every route; replies with the number of routes now in force.
+        Replace {
+            routes: Vec<Route>,
+            reply: Option<RpcReplyPort<usize>>,
+        },
+    }
+
+    pub struct Router;
+
+    impl Actor for Router {
+        type Msg = RouterMsg;
+        type State = Arc<Context>;
+        type Arguments = Arc<Context>;
+
+        async fn pre_start(
+            &self,
+            _myself: ActorRef<RouterMsg>,
+            ctx: Arc<Context>,
+        ) -> Result<Arc<Context>, ActorProcessingErr> {
+            Ok(ctx)
+        }
+
+        async fn handle(
+            &self,
+            _myself: ActorRef<RouterMsg>,
+            message: RouterMsg,
+            ctx: &mut Arc<Context>,
+        ) -> Result<(), ActorProcessingErr> {
+            let RouterMsg::Replace { routes, reply } = message;
+            let count = routes.len();
+            if let Ok(mut table) = ctx.routes.write() {
+                *table = Arc::new(RouteTable::new(routes));
+            }
+            metrics::counter!("tern_routes_replaced_total").increment(1);
+            info!(routes = count, "routing table replaced");
+            if let Some(reply) = reply {
+                let _ = reply.send(count);
+            }
+            Ok(())
+        }
+    }
+}

@@ -67,8 +67,12 @@ impl CustomerState {
         match self.accept(seq, pdu).await {
             Ok(()) => {}
             Err((refusal, message)) => {
-                metrics::counter!("tern_submits_refused_total", "reason" => refusal.reason)
-                    .increment(1);
+                metrics::counter!(
+                    "tern_submits_refused_total",
+                    "reason" => refusal.reason,
+                    "status" => format!("{:#04x}", u32::from(refusal.status))
+                )
+                .increment(1);
                 debug!(reason = refusal.reason, status = ?refusal.status, "submit refused");
                 self.handle
                     .respond(error_response(CommandId::SubmitSm, seq, refusal.status));

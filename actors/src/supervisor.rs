@@ -54,6 +54,7 @@ enum Child {
     Correlator,
     Mo,
     Quota,
+    Router,
     Dispatcher(u16),
     Carriers,
     Sessions,
@@ -66,6 +67,7 @@ impl Child {
             Child::Correlator => "dlr_correlator",
             Child::Mo => "mo_dispatcher",
             Child::Quota => "quota_supervisor",
+            Child::Router => "router",
             Child::Dispatcher(_) => "dispatcher",
             Child::Carriers => "carrier_supervisor",
             Child::Sessions => "session_supervisor",
@@ -122,6 +124,13 @@ impl NodeSupervisor {
                 refs.quota.set(Some(r.clone()));
                 r.get_id()
             }
+            Child::Router => {
+                let (r, _) =
+                    Actor::spawn_linked(None, crate::routing::router::Router, ctx.clone(), cell)
+                        .await?;
+                refs.router.set(Some(r.clone()));
+                r.get_id()
+            }
             Child::Dispatcher(shard) => {
                 let (r, _) =
                     Actor::spawn_linked(None, Dispatcher, (ctx.clone(), shard), cell).await?;
@@ -166,7 +175,13 @@ impl Actor for NodeSupervisor {
             intensity: Intensity::default(),
             sessions,
         };
-        let mut order = vec![Child::Outbox, Child::Correlator, Child::Mo, Child::Quota];
+        let mut order = vec![
+            Child::Outbox,
+            Child::Correlator,
+            Child::Mo,
+            Child::Quota,
+            Child::Router,
+        ];
         order.extend((0..ctx.settings.shards).map(Child::Dispatcher));
         order.extend([Child::Carriers, Child::Sessions]);
         for child in order {
