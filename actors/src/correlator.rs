@@ -5,8 +5,12 @@
 //! send the receipt again instead of losing it.
 //!
 //! A receipt can overtake the submit_sm_resp of its own message (the operator answers the
-//! submit late, or on another bind). Such a receipt waits here, bounded and with a TTL, and
-//! is matched when the link reports the part submitted.
+//! submit late, or on another bind). Such a receipt is acknowledged at once — holding its
+//! response would hold a slot of the operator's window, and receipts that can never match
+//! (for messages the operator got twice after a crash) would stall the link — and waits
+//! here, bounded and with a TTL, to be matched when the link reports the part submitted.
+//! The price: an early receipt that a crash catches before its match is lost, and its
+//! message stays SUBMITTED until its validity ends.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
@@ -43,16 +47,19 @@ pub enum CorrelatorMsg {
     },
     /// A part was submitted and indexed: receipts that came early can match now.
     Submitted { link: String, operator_id: String },
+    /// Forget early receipts past their TTL.
+    Tick,
 }
 
 pub struct Correlator;
 
 struct Early {
     report: DeliveryReport,
-    handle: SessionHandle,
-    command: Command,
     at: Instant,
 }
+
+/// The operator's receipt PDU and the session to answer it on, while it is unanswered.
+type Ack = Option<(Command, SessionHandle)>;
 
 pub struct CorrelatorState {
     ctx: Arc<Context>,
@@ -75,10 +82,10 @@ impl CorrelatorState {
             if now.duration_since(*at) < EARLY_TTL && self.early.len() <= MAX_EARLY {
                 break;
             }
-            let key = key.clone();
+            let (at, key) = (*at, key.clone());
             self.early_order.pop_front();
-            if let Some(early) = self.early.remove(&key) {
-                // Never matched: acknowledge so the operator stops resending, and count it.
+            if self.early.get(&key).is_some_and(|e| e.at == at) {
+                self.early.remove(&key);
                 metrics::counter!("tern_receipts_unmatched_total", "link" => key.0.clone())
                     .increment(1);
                 warn!(
@@ -86,7 +93,6 @@ impl CorrelatorState {
                     operator_id = key.1,
                     "receipt matched no message"
                 );
-                early.handle.respond(ok_response(&early.command));
             }
         }
     }
@@ -112,71 +118,64 @@ impl CorrelatorState {
             link.name.clone(),
             receipt::normalise(&report.message_id, link.receipt_ids),
         );
-        self.apply(key, report, command, handle);
+        self.apply(key, report, Some((command, handle)));
     }
 
-    fn apply(
-        &mut self,
-        key: (String, String),
-        report: DeliveryReport,
-        command: Command,
-        handle: SessionHandle,
-    ) {
-        let owner = match self.ctx.store.receipt_owner(&key.0, &key.1) {
-            Ok(owner) => owner,
-            Err(error) => {
-                warn!(%error, "receipt index unreadable");
+    fn apply(&mut self, key: (String, String), report: DeliveryReport, ack: Ack) {
+        let refuse = |ack: Ack| {
+            if let Some((command, handle)) = ack {
                 handle.respond(tern_smpp::session::error_response(
                     command.id(),
                     command.sequence_number(),
                     CommandStatus::EsmeRxTAppn,
                 ));
-                return;
+            }
+        };
+        let owner = match self.ctx.store.receipt_owner(&key.0, &key.1) {
+            Ok(owner) => owner,
+            Err(error) => {
+                warn!(%error, "receipt index unreadable");
+                return refuse(ack);
             }
         };
         let Some((id, part)) = owner else {
+            if let Some((command, handle)) = ack {
+                handle.respond(ok_response(&command));
+            }
             self.expire_early();
             metrics::counter!("tern_receipts_early_total").increment(1);
-            self.early_order.push_back((Instant::now(), key.clone()));
-            self.early.insert(
-                key,
-                Early {
-                    report,
-                    handle,
-                    command,
-                    at: Instant::now(),
-                },
-            );
+            let at = Instant::now();
+            self.early_order.push_back((at, key.clone()));
+            self.early.insert(key, Early { report, at });
             return;
         };
         let record = match self.ctx.store.message(id, part) {
             Ok(Some(record)) => record,
             Ok(None) => {
-                handle.respond(ok_response(&command));
+                if let Some((command, handle)) = ack {
+                    handle.respond(ok_response(&command));
+                }
                 return;
             }
             Err(error) => {
                 warn!(%error, "message record unreadable");
-                handle.respond(tern_smpp::session::error_response(
-                    command.id(),
-                    command.sequence_number(),
-                    CommandStatus::EsmeRxTAppn,
-                ));
-                return;
+                return refuse(ack);
             }
         };
         let state = outcome::record_state(report.state);
+        let next = if state == RecordState::Submitted {
+            record.state
+        } else {
+            state
+        };
         let mut updated = outcome::transition(
             &record,
-            if state == RecordState::Submitted {
-                record.state
-            } else {
-                state
-            },
+            next,
             format!("receipt {}", report.state.stat_word()),
         );
         updated.receipt = Some(report.clone());
-        let mut ops = vec![WriteOp::PutMessage(std::sync::Arc::new(updated.clone()))];
+        let updated = Arc::new(updated);
+        let mut ops = vec![WriteOp::PutMessage(updated.clone())];
         let mut held = None;
         if report.state.is_final() {
             ops.push(WriteOp::RemoveReceiptIndex {
@@ -191,20 +190,18 @@ impl CorrelatorState {
         metrics::counter!("tern_receipts_matched_total", "link" => key.0.clone()).increment(1);
         debug!(message_id = %id, part, state = report.state.stat_word(), "receipt matched");
         let ctx = self.ctx.clone();
+        // The operator hears back only once the new state is durable: a crash before that
+        // makes it send the receipt again.
         let written = self.ctx.store.write(
             ops,
             Box::new(move |result| match result {
                 Ok(()) => {
-                    handle.respond(ok_response(&command));
+                    if let Some((command, handle)) = ack {
+                        handle.respond(ok_response(&command));
+                    }
                     outcome::hand_to_outbox(&ctx, held);
                 }
-                Err(_) => {
-                    handle.respond(tern_smpp::session::error_response(
-                        command.id(),
-                        command.sequence_number(),
-                        CommandStatus::EsmeRxTAppn,
-                    ));
-                }
+                Err(_) => refuse(ack),
             }),
         );
         if written.is_err() {
@@ -223,7 +220,7 @@ impl Actor for Correlator {
         myself: ActorRef<CorrelatorMsg>,
         ctx: Arc<Context>,
     ) -> Result<CorrelatorState, ActorProcessingErr> {
-        let _ = myself;
+        myself.send_interval(Duration::from_secs(1), || CorrelatorMsg::Tick);
         Ok(CorrelatorState {
             ctx,
             early: HashMap::new(),
@@ -247,10 +244,10 @@ impl Actor for Correlator {
                 let key = (link, operator_id);
                 if let Some(early) = state.early.remove(&key) {
                     metrics::counter!("tern_receipts_early_matched_total").increment(1);
-                    let _ = early.at;
-                    state.apply(key, early.report, early.command, early.handle);
+                    state.apply(key, early.report, None);
                 }
             }
+            CorrelatorMsg::Tick => state.expire_early(),
         }
         Ok(())
     }

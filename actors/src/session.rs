@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use ractor::{Actor, ActorProcessingErr, ActorRef, SupervisionEvent};
 use tern_encoding::{Alphabet, ChoosePolicy};
-use tern_model::{Body, Coding, Message, MessageId};
+use tern_model::{Address, Body, Coding, Message, MessageId, Npi, Ton};
 use tern_smpp::mapping::{self, LinkOptions, ReceiptOptions};
 use tern_smpp::net::{BindRequest, Handler, SessionEvent, SessionHandle};
 use tern_smpp::rusmpp::pdus::{SubmitSm, SubmitSmResp};
@@ -129,7 +129,7 @@ impl CustomerState {
                         status: e.status(),
                         reason: "malformed",
                     },
-                    None,
+                    Some(Box::new(raw_message(pdu))),
                 )
             })?;
         let fail = |status, reason, message: &Message| {
@@ -304,6 +304,29 @@ impl CustomerState {
             });
         });
     }
+}
+
+/// What can be told of a submit_sm that does not map to a message, for its CDR: the
+/// addresses as sent and the short message as octets.
+fn raw_message(pdu: &SubmitSm) -> Message {
+    let address = |ton: u8, npi: u8, value: &str| Address::new(Ton(ton), Npi(npi), value);
+    let mut message = Message::text(
+        address(
+            pdu.source_addr_ton.into(),
+            pdu.source_addr_npi.into(),
+            pdu.source_addr.as_str(),
+        ),
+        address(
+            pdu.dest_addr_ton.into(),
+            pdu.dest_addr_npi.into(),
+            pdu.destination_addr.as_str(),
+        ),
+        "",
+    );
+    message.coding = Coding::Binary;
+    message.data_coding = pdu.data_coding.into();
+    message.body = Body::Binary(bytes::Bytes::copy_from_slice(pdu.short_message().as_ref()));
+    message
 }
 
 fn submit_resp(seq: u32, id: MessageId) -> Command {

@@ -1,0 +1,214 @@
+#![allow(clippy::unwrap_used)]
+//! kill -9 in the middle of a load, then a restart on the same store: every message the
+//! customer had acknowledged reaches the operator and its receipt reaches the customer,
+//! and what the operator sees twice is no more than what the node counted as resent with
+//! an unknown outcome. Runs the real `tern` binary; the simulated operator stays up in this
+//! process across the crash.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::*;
+use tern_bench::smsc::SmscConfig;
+use tern_smpp::session::BindKind;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// A `tern node` process; killed when dropped, its log printed if the test is failing.
+struct NodeProcess {
+    child: Child,
+    log: PathBuf,
+}
+
+impl NodeProcess {
+    fn start(config: &Path, log: PathBuf) -> Self {
+        let out = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)
+            .unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_tern"))
+            .args(["node", "--config"])
+            .arg(config)
+            .stdout(Stdio::from(out.try_clone().unwrap()))
+            .stderr(Stdio::from(out))
+            .spawn()
+            .unwrap();
+        Self { child, log }
+    }
+
+    /// SIGKILL, and reap it.
+    fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for NodeProcess {
+    fn drop(&mut self) {
+        self.kill();
+        if std::thread::panicking() {
+            let log = std::fs::read_to_string(&self.log).unwrap_or_default();
+            let tail: Vec<&str> = log.lines().rev().take(40).collect();
+            eprintln!("--- node log (last lines) ---");
+            for line in tail.into_iter().rev() {
+                eprintln!("{line}");
+            }
+        }
+    }
+}
+
+/// Binds until the node answers (it may still be starting).
+async fn bind_when_up(addr: SocketAddr, kind: BindKind, inbox: Arc<Inbox>) -> Esme {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        if tokio::net::TcpStream::connect(addr).await.is_ok() {
+            return Esme::bind_into(addr, kind, "alice", "secret", inbox.clone())
+                .await
+                .unwrap();
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the node did not listen on {addr}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The value of an unlabelled counter at the node's /metrics; 0 when absent.
+async fn scrape_counter(metrics: SocketAddr, name: &str) -> u64 {
+    let mut stream = tokio::net::TcpStream::connect(metrics).await.unwrap();
+    stream
+        .write_all(b"GET /metrics HTTP/1.1\r\nHost: tern\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut response = String::new();
+    tokio::time::timeout(WAIT, stream.read_to_string(&mut response))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    response
+        .lines()
+        .filter_map(|line| line.strip_prefix(name))
+        .filter_map(|rest| rest.trim().parse::<f64>().ok())
+        .map(|value| value as u64)
+        .sum()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acknowledged_messages_survive_kill_9_and_a_restart() {
+    init_tracing();
+    let dir = tempfile::tempdir().unwrap();
+    let sim_addr = SocketAddr::from(([127, 0, 0, 1], free_port()));
+    let smpp = SocketAddr::from(([127, 0, 0, 1], free_port()));
+    let metrics = SocketAddr::from(([127, 0, 0, 1], free_port()));
+    let sim = start_sim(SmscConfig {
+        listen: sim_addr,
+        ..sim_config()
+    })
+    .await;
+    let store = dir.path().join("store");
+    let toml = base_toml(&store)
+        .replace("listen = \"127.0.0.1:0\"", &format!("listen = \"{smpp}\""))
+        .replace("[node]", "[log]\nlevel = \"warn\"\n\n[node]")
+        + &format!("\n[metrics]\nlisten = \"{metrics}\"\n")
+        + &account_toml("alice", "secret", "")
+        + &upstream_toml("op", sim_addr, "window = 64");
+    let config = dir.path().join("tern.toml");
+    std::fs::write(&config, &toml).unwrap();
+    let log = dir.path().join("node.log");
+
+    let mut node = NodeProcess::start(&config, log.clone());
+    let inbox = Arc::new(Inbox::default());
+    let esme = Arc::new(bind_when_up(smpp, BindKind::Transceiver, inbox.clone()).await);
+
+    // 32 submits in flight all the time; every acknowledged id is kept.
+    const TARGET: usize = 2_000;
+    let acked = Arc::new(Mutex::new(Vec::<String>::new()));
+    let mut workers = tokio::task::JoinSet::new();
+    for worker in 0..32 {
+        let (esme, acked) = (esme.clone(), acked.clone());
+        workers.spawn(async move {
+            let mut refused = 0u64;
+            for i in 0.. {
+                let to = format!("4915{worker:02}{i:07}");
+                match esme
+                    .submit(short_submit(&to, &format!("load {worker} {i}")))
+                    .await
+                {
+                    Ok(Outcome::Accepted(id)) => acked.lock().unwrap().push(id),
+                    Ok(Outcome::Refused(_)) => refused += 1,
+                    Err(Lost) => break,
+                }
+            }
+            refused
+        });
+    }
+    let loaded = eventually(Duration::from_secs(25), || {
+        acked.lock().unwrap().len() >= TARGET
+    })
+    .await;
+    assert!(
+        loaded,
+        "only {} acknowledged before the kill",
+        acked.lock().unwrap().len()
+    );
+    node.kill();
+    let killed = Instant::now();
+    let mut refused = 0;
+    while let Some(worker) = workers.join_next().await {
+        refused += worker.unwrap();
+    }
+    let acked: Vec<String> = acked.lock().unwrap().clone();
+    assert_distinct_decimal(&acked);
+    let at_kill = sim.stats();
+
+    let restarted = Instant::now();
+    let _node = NodeProcess::start(&config, log);
+    let receiver = bind_when_up(smpp, BindKind::Receiver, inbox.clone()).await;
+    let recovered = eventually(Duration::from_secs(30), || {
+        if sim.stats().unique_submits < acked.len() as u64 {
+            return false;
+        }
+        let by_id = inbox.receipts_by_id();
+        acked.iter().all(|id| by_id.contains_key(id))
+    })
+    .await;
+    let recovery = restarted.elapsed();
+    let stats = sim.stats();
+    let unknown = scrape_counter(metrics, "tern_dispatch_resent_unknown_outcome_total").await;
+    let by_id = inbox.receipts_by_id();
+    let missing_receipts = acked.iter().filter(|id| !by_id.contains_key(*id)).count();
+    let repeated_receipts: usize = by_id.values().map(|r| r.len().saturating_sub(1)).sum();
+    eprintln!(
+        "kill -9: acknowledged {acked}, refused {refused}; at the kill the operator had {at_kill_unique}; \
+         reached the operator {unique} (submits {submits}, duplicates {duplicates}); \
+         resends with unknown outcome {unknown}; receipts missing {missing_receipts}, \
+         delivered again {repeated_receipts}; recovered in {recovery:.2?} after the restart \
+         ({since_kill:.2?} after the kill)",
+        acked = acked.len(),
+        at_kill_unique = at_kill.unique_submits,
+        unique = stats.unique_submits,
+        submits = stats.submits,
+        duplicates = stats.duplicates,
+        since_kill = killed.elapsed(),
+    );
+    assert!(
+        recovered,
+        "not recovered within 30 s: {} acknowledged, {missing_receipts} receipts missing; operator: {stats:?}",
+        acked.len()
+    );
+    assert!(stats.submits - stats.duplicates >= acked.len() as u64);
+    assert!(
+        stats.duplicates <= unknown,
+        "the operator saw {} duplicates, the node counted {unknown} resends with unknown outcome",
+        stats.duplicates
+    );
+    receiver.unbind().await;
+    sim.shutdown().await;
+}
