@@ -690,7 +690,7 @@ mod example_tests {
 
     #[test]
     fn the_shipped_example_is_valid() {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/examples/relay.toml");
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/examples/node.toml");
         let config = Config::load(&path).unwrap();
         assert_eq!(config.accounts[0].system_id, "demo");
         assert_eq!(config.upstreams[0].name, "operator-a");
