@@ -23,6 +23,8 @@ use crate::session::{BindKind, CloseReason, Event, Session};
 
 /// Above this many unwritten octets we stop reading and stop taking new work.
 const WRITE_HIGH_WATER: usize = 256 * 1024;
+/// Controls taken in one turn of the loop.
+const CONTROL_BATCH: usize = 256;
 /// How long the last octets may take to leave when the session closes.
 const FINAL_FLUSH: Duration = Duration::from_secs(2);
 
@@ -128,7 +130,17 @@ impl Conn {
                     }
                 }
                 control = controls.recv(), if room && controls_open => match control {
-                    Some(control) => self.handle_control(control),
+                    Some(control) => {
+                        self.handle_control(control);
+                        // Take what else is already queued, so that one write carries many
+                        // PDUs instead of one syscall each.
+                        for _ in 0..CONTROL_BATCH {
+                            match controls.try_recv() {
+                                Ok(control) => self.handle_control(control),
+                                Err(_) => break,
+                            }
+                        }
+                    }
                     // Every handle is gone: nobody will use this session again.
                     None => {
                         controls_open = false;
