@@ -70,6 +70,11 @@ pub struct DispatcherState {
     next_delayed: u64,
     /// Jobs waiting for a busy link, in order.
     waiting: HashMap<String, VecDeque<Job>>,
+    /// Jobs whose route has no usable link now, in order; looked at again when a link
+    /// becomes usable (the health epoch moves) or after `PARKED_RECHECK`.
+    parked: VecDeque<Job>,
+    parked_epoch: u64,
+    parked_since_ms: u64,
     in_flight: HashMap<String, usize>,
     /// Messages in memory or at a link, so that no message is queued twice.
     known: HashSet<MessageId>,
@@ -80,10 +85,12 @@ pub struct DispatcherState {
 }
 
 const PAGE: usize = 1_000;
+const PARKED_RECHECK_MS: u64 = 1_000;
 
 impl DispatcherState {
     fn queued(&self) -> usize {
         self.ready.len()
+            + self.parked.len()
             + self.delayed_jobs.len()
             + self.waiting.values().map(VecDeque::len).sum::<usize>()
     }
@@ -168,6 +175,17 @@ impl DispatcherState {
 
     fn release_due(&mut self) {
         let now = now_ms();
+        let epoch = self.ctx.health.epoch();
+        if !self.parked.is_empty()
+            && (epoch != self.parked_epoch
+                || now.saturating_sub(self.parked_since_ms) >= PARKED_RECHECK_MS)
+        {
+            // Parked jobs go first: they are older than anything ready.
+            let mut parked = std::mem::take(&mut self.parked);
+            parked.append(&mut self.ready);
+            self.ready = parked;
+            self.parked_epoch = epoch;
+        }
         while let Some(Reverse((due, seq, _))) = self.delayed.peek().copied() {
             if due > now {
                 break;
@@ -183,7 +201,7 @@ impl DispatcherState {
     fn pump(&mut self) {
         self.release_due();
         let routes = self.ctx.routes();
-        let mut parked = Vec::new();
+        let mut parked = VecDeque::new();
         while let Some(job) = self.ready.pop_front() {
             let Some(first) = job.first() else { continue };
             if now_ms() >= first.expires_ms {
@@ -205,9 +223,9 @@ impl DispatcherState {
                     // Every other link was tried: let the failed ones have it again.
                     let mut job = job;
                     job.exclude.clear();
-                    parked.push(job);
+                    parked.push_back(job);
                 } else {
-                    parked.push(job);
+                    parked.push_back(job);
                 }
                 continue;
             };
@@ -219,9 +237,13 @@ impl DispatcherState {
             }
             self.send(link, job);
         }
-        // No usable link now: look again shortly, keeping the order.
-        for job in parked {
-            self.delay(job, Duration::from_millis(500));
+        // No usable link now: park, keeping the order, until a link comes back.
+        if !parked.is_empty() {
+            if self.parked.is_empty() {
+                self.parked_epoch = self.ctx.health.epoch();
+                self.parked_since_ms = now_ms();
+            }
+            self.parked.append(&mut parked);
         }
         metrics::gauge!("tern_dispatch_queue_depth", "shard" => self.shard.to_string())
             .set(self.queued() as f64);
@@ -299,6 +321,9 @@ impl Actor for Dispatcher {
             delayed_jobs: HashMap::new(),
             next_delayed: 0,
             waiting: HashMap::new(),
+            parked: VecDeque::new(),
+            parked_epoch: 0,
+            parked_since_ms: 0,
             in_flight: HashMap::new(),
             known: HashSet::new(),
             cursor: None,

@@ -42,15 +42,45 @@ pub enum OutboxMsg {
     Tick,
 }
 
+struct InFlight {
+    item: Arc<HeldDelivery>,
+    session: ractor::ActorId,
+    since_ms: u64,
+}
+
+/// A delivery with no result after this long goes back to the queue: its session may have
+/// stopped with the request still in its mailbox. Longer than any response timeout.
+const IN_FLIGHT_TIMEOUT_MS: u64 = 60_000;
+
 #[derive(Default)]
 struct AccountBox {
     queue: VecDeque<Arc<HeldDelivery>>,
     keys: HashSet<u64>,
-    in_flight: HashMap<u64, Arc<HeldDelivery>>,
+    /// Handed to a session: the item, the session, and when.
+    in_flight: HashMap<u64, InFlight>,
     receivers: Vec<ActorRef<SessionMsg>>,
     next_receiver: usize,
     /// The store may hold more than is in memory.
     more_in_store: bool,
+}
+
+impl AccountBox {
+    /// Puts the in-flight items that `gone` selects back at the front of the queue, in key
+    /// (time) order.
+    fn requeue(&mut self, gone: impl Fn(&InFlight) -> bool) {
+        let mut back: Vec<u64> = self
+            .in_flight
+            .iter()
+            .filter(|(_, f)| gone(f))
+            .map(|(key, _)| *key)
+            .collect();
+        back.sort_unstable_by(|a, b| b.cmp(a));
+        for key in back {
+            if let Some(f) = self.in_flight.remove(&key) {
+                self.queue.push_front(f.item);
+            }
+        }
+    }
 }
 
 pub struct Outbox;
@@ -96,8 +126,16 @@ impl OutboxState {
             }
             entry.next_receiver = (entry.next_receiver + 1) % entry.receivers.len();
             let receiver = &entry.receivers[entry.next_receiver];
+            let session = receiver.get_id();
             if receiver.cast(SessionMsg::Deliver(item.clone())).is_ok() {
-                entry.in_flight.insert(item.key, item);
+                entry.in_flight.insert(
+                    item.key,
+                    InFlight {
+                        item,
+                        session,
+                        since_ms: now,
+                    },
+                );
             } else {
                 // The session is gone; its Unbound may still be on the way.
                 let gone = entry.next_receiver;
@@ -183,7 +221,10 @@ impl Actor for Outbox {
             OutboxMsg::Unbound { account, session } => {
                 if let Some(entry) = state.accounts.get_mut(&account) {
                     entry.receivers.retain(|r| r.get_id() != session.get_id());
+                    // What the gone session had not answered goes back, to the front.
+                    entry.requeue(|f| f.session == session.get_id());
                 }
+                state.pump(&account);
             }
             OutboxMsg::Result {
                 account,
@@ -193,7 +234,7 @@ impl Actor for Outbox {
                 let Some(entry) = state.accounts.get_mut(&account) else {
                     return Ok(());
                 };
-                let Some(item) = entry.in_flight.remove(&key) else {
+                let Some(InFlight { item, .. }) = entry.in_flight.remove(&key) else {
                     return Ok(());
                 };
                 if delivered {
@@ -214,8 +255,12 @@ impl Actor for Outbox {
                 }
             }
             OutboxMsg::Tick => {
+                let now = now_ms();
                 let accounts: Vec<String> = state.accounts.keys().cloned().collect();
                 for account in accounts {
+                    if let Some(entry) = state.accounts.get_mut(&account) {
+                        entry.requeue(|f| now.saturating_sub(f.since_ms) >= IN_FLIGHT_TIMEOUT_MS);
+                    }
                     state.pump(&account);
                 }
             }

@@ -131,19 +131,29 @@ impl RouteTable {
     }
 }
 
+/// A link that failed `failover_after` times in a row gets one probe after this long, so
+/// that a route whose only link failed comes back without a restart.
+pub const PROBE_AFTER_MS: u64 = 5_000;
+
 /// Live state of one link, shared by the link and the router.
 #[derive(Debug, Default)]
 pub struct LinkHealth {
     up: AtomicBool,
     consecutive_failures: AtomicU32,
+    last_failure_ms: AtomicU64,
     picks: AtomicU64,
+    /// Bumped whenever a link becomes usable again; shared by every link.
+    changes: Arc<AtomicU64>,
 }
 
 impl LinkHealth {
     pub fn set_up(&self, up: bool) {
-        self.up.store(up, Ordering::Release);
+        let was = self.up.swap(up, Ordering::AcqRel);
         if up {
             self.consecutive_failures.store(0, Ordering::Release);
+        }
+        if up && !was {
+            self.changes.fetch_add(1, Ordering::AcqRel);
         }
     }
 
@@ -152,11 +162,23 @@ impl LinkHealth {
     }
 
     pub fn success(&self) {
-        self.consecutive_failures.store(0, Ordering::Release);
+        if self.consecutive_failures.swap(0, Ordering::AcqRel) > 0 {
+            self.changes.fetch_add(1, Ordering::AcqRel);
+        }
     }
 
     pub fn failure(&self) -> u32 {
+        self.last_failure_ms
+            .store(crate::context::now_ms(), Ordering::Release);
         self.consecutive_failures.fetch_add(1, Ordering::AcqRel) + 1
+    }
+
+    /// Up, and not failing — or failing long enough ago to deserve a probe.
+    fn usable(&self, failover_after: u32, now_ms: u64) -> bool {
+        self.is_up()
+            && (self.failures() < failover_after.max(1)
+                || now_ms.saturating_sub(self.last_failure_ms.load(Ordering::Acquire))
+                    >= PROBE_AFTER_MS)
     }
 
     pub fn failures(&self) -> u32 {
@@ -168,18 +190,32 @@ impl LinkHealth {
 #[derive(Debug, Clone, Default)]
 pub struct Health {
     links: Arc<HashMap<String, Arc<LinkHealth>>>,
+    changes: Arc<AtomicU64>,
 }
 
 impl Health {
     pub fn new<'a>(names: impl IntoIterator<Item = &'a str>) -> Self {
+        let changes = Arc::new(AtomicU64::new(0));
         Self {
             links: Arc::new(
                 names
                     .into_iter()
-                    .map(|n| (n.to_owned(), Arc::new(LinkHealth::default())))
+                    .map(|n| {
+                        let health = LinkHealth {
+                            changes: changes.clone(),
+                            ..LinkHealth::default()
+                        };
+                        (n.to_owned(), Arc::new(health))
+                    })
                     .collect(),
             ),
+            changes,
         }
+    }
+
+    /// Changes whenever some link becomes usable again.
+    pub fn epoch(&self) -> u64 {
+        self.changes.load(Ordering::Acquire)
     }
 
     pub fn get(&self, link: &str) -> Option<&Arc<LinkHealth>> {
@@ -191,6 +227,7 @@ impl Health {
 /// by a smooth round robin over the picks so far. Links in `exclude` (those that just
 /// failed this message) are skipped.
 pub fn pick<'r>(route: &'r Route, health: &Health, exclude: &[String]) -> Option<&'r str> {
+    let now = crate::context::now_ms();
     for group in &route.groups {
         let usable: Vec<&WeightedLink> = group
             .links
@@ -199,7 +236,7 @@ pub fn pick<'r>(route: &'r Route, health: &Health, exclude: &[String]) -> Option
             .filter(|l| {
                 health
                     .get(&l.link)
-                    .is_some_and(|h| h.is_up() && h.failures() < group.failover_after.max(1))
+                    .is_some_and(|h| h.usable(group.failover_after, now))
             })
             .collect();
         if usable.is_empty() {
