@@ -96,7 +96,7 @@ impl Default for Settings {
             retry_min: Duration::from_secs(1),
             retry_max: Duration::from_secs(300),
             aggregate: AggregatePolicy::AllDelivered,
-            max_queued_in_memory: 200_000,
+            max_queued_in_memory: 20_000,
         }
     }
 }

@@ -545,22 +545,24 @@ async fn send_part(
                     part: part.part,
                 },
             ];
-            let ctx2 = ctx.clone();
-            let link_name = link.to_owned();
-            let _ = ctx.store.write(
-                ops,
-                Box::new(move |result| {
-                    if result.is_ok() {
-                        ctx2.refs
-                            .correlator
-                            .cast(crate::correlator::CorrelatorMsg::Submitted {
-                                link: link_name,
-                                operator_id: key,
-                            });
-                    }
-                }),
-            );
             metrics.ok.increment(1);
+            // The job is not done before SUBMITTED is durable: a dispatcher paging its
+            // backlog in would otherwise still find the pending entry and send it again.
+            match tern_storage::write_durable(ctx.store.as_ref(), ops).await {
+                Ok(()) => {
+                    ctx.refs
+                        .correlator
+                        .cast(crate::correlator::CorrelatorMsg::Submitted {
+                            link: link.to_owned(),
+                            operator_id: key,
+                        });
+                }
+                Err(error) => {
+                    // The operator has the part; after a restart it is resent and counted
+                    // as an unknown outcome.
+                    warn!(link, message_id = %part.id, %error, "SUBMITTED state not stored");
+                }
+            }
             PartOutcome::Submitted
         }
         Verdict::Throttled => {

@@ -90,7 +90,7 @@ impl Default for PipelineSection {
             retry_min_ms: 1000,
             retry_max_secs: 300,
             aggregate: AggregateConfig::AllDelivered,
-            max_queued_in_memory: 200_000,
+            max_queued_in_memory: 20_000,
         }
     }
 }
