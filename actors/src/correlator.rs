@@ -5,12 +5,12 @@
 //! send the receipt again instead of losing it.
 //!
 //! A receipt can overtake the submit_sm_resp of its own message (the operator answers the
-//! submit late, or on another bind). Such a receipt is acknowledged at once — holding its
-//! response would hold a slot of the operator's window, and receipts that can never match
-//! (for messages the operator got twice after a crash) would stall the link — and waits
-//! here, bounded and with a TTL, to be matched when the link reports the part submitted.
-//! The price: an early receipt that a crash catches before its match is lost, and its
-//! message stays SUBMITTED until its validity ends.
+//! submit late, or on another bind). Such a receipt waits here for the link to report the
+//! part submitted, its deliver_sm unanswered, for at most `EARLY_HOLD`: long enough for
+//! the SUBMITTED write it races (a group commit), short enough that receipts which can
+//! never match (for the operator's second copy of a message resent after a crash) do not
+//! stall the operator's window. Past the hold it is acknowledged and kept, unanswered no
+//! longer, for a late match until `EARLY_TTL`; only a crash inside that late window loses it.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
@@ -32,6 +32,8 @@ use crate::link::LinkConfig;
 use crate::outcome;
 
 const EARLY_TTL: Duration = Duration::from_secs(120);
+/// How long an early receipt's deliver_sm stays unanswered.
+const EARLY_HOLD: Duration = Duration::from_secs(2);
 const MAX_EARLY: usize = 20_000;
 
 // Messages move once into the mailbox; boxing the large variant would cost an allocation
@@ -56,6 +58,8 @@ pub struct Correlator;
 struct Early {
     report: DeliveryReport,
     at: Instant,
+    /// Unanswered until matched or `EARLY_HOLD` has passed.
+    ack: Ack,
 }
 
 /// The operator's receipt PDU and the session to answer it on, while it is unanswered.
@@ -78,6 +82,13 @@ fn ok_response(command: &Command) -> Command {
 impl CorrelatorState {
     fn expire_early(&mut self) {
         let now = Instant::now();
+        for early in self.early.values_mut() {
+            if now.duration_since(early.at) >= EARLY_HOLD {
+                if let Some((command, handle)) = early.ack.take() {
+                    handle.respond(ok_response(&command));
+                }
+            }
+        }
         while let Some((at, key)) = self.early_order.front() {
             if now.duration_since(*at) < EARLY_TTL && self.early.len() <= MAX_EARLY {
                 break;
@@ -85,7 +96,13 @@ impl CorrelatorState {
             let (at, key) = (*at, key.clone());
             self.early_order.pop_front();
             if self.early.get(&key).is_some_and(|e| e.at == at) {
-                self.early.remove(&key);
+                if let Some(Early {
+                    ack: Some((command, handle)),
+                    ..
+                }) = self.early.remove(&key)
+                {
+                    handle.respond(ok_response(&command));
+                }
                 metrics::counter!("tern_receipts_unmatched_total", "link" => key.0.clone())
                     .increment(1);
                 warn!(
@@ -139,14 +156,19 @@ impl CorrelatorState {
             }
         };
         let Some((id, part)) = owner else {
-            if let Some((command, handle)) = ack {
-                handle.respond(ok_response(&command));
-            }
             self.expire_early();
             metrics::counter!("tern_receipts_early_total").increment(1);
             let at = Instant::now();
             self.early_order.push_back((at, key.clone()));
-            self.early.insert(key, Early { report, at });
+            let replaced = self.early.insert(key, Early { report, at, ack });
+            // The same receipt sent again: the first copy is answered now.
+            if let Some(Early {
+                ack: Some((command, handle)),
+                ..
+            }) = replaced
+            {
+                handle.respond(ok_response(&command));
+            }
             return;
         };
         let record = match self.ctx.store.message(id, part) {
@@ -220,7 +242,7 @@ impl Actor for Correlator {
         myself: ActorRef<CorrelatorMsg>,
         ctx: Arc<Context>,
     ) -> Result<CorrelatorState, ActorProcessingErr> {
-        myself.send_interval(Duration::from_secs(1), || CorrelatorMsg::Tick);
+        myself.send_interval(Duration::from_millis(250), || CorrelatorMsg::Tick);
         Ok(CorrelatorState {
             ctx,
             early: HashMap::new(),
@@ -244,7 +266,7 @@ impl Actor for Correlator {
                 let key = (link, operator_id);
                 if let Some(early) = state.early.remove(&key) {
                     metrics::counter!("tern_receipts_early_matched_total").increment(1);
-                    state.apply(key, early.report, None);
+                    state.apply(key, early.report, early.ack);
                 }
             }
             CorrelatorMsg::Tick => state.expire_early(),

@@ -14,7 +14,7 @@ use tern_smpp::mapping::{self, LinkOptions};
 use tern_smpp::net::{Client, ClientConfig, ClientEvent, RequestError};
 use tern_smpp::receipt::{self, IdFormat};
 use tern_smpp::{CommandStatus, Pdu};
-use tern_storage::{MessageRecord, PendingEntry, RecordState, WriteOp};
+use tern_storage::{MessageRecord, PendingEntry, RecordState, Submission, WriteOp};
 use tokio::sync::Notify;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -524,15 +524,18 @@ async fn send_part(
                 _ => String::new(),
             };
             let key = receipt::normalise(&operator_id, config.submit_ids);
-            let mut submitted = outcome::transition(
-                &attempt,
-                RecordState::Submitted,
-                format!("{link} {operator_id}"),
-            );
-            submitted.operator_id = Some(operator_id);
+            // A small submission entry, not a rewrite of the record; reads merge it.
+            let submitted = Submission {
+                id: part.id,
+                part: part.part,
+                link: link.to_owned(),
+                operator_id,
+                attempts: attempt.attempts,
+                at_ms: now_ms(),
+            };
             // Index before dropping the pending entry: any prefix of this batch is safe.
             let ops = vec![
-                WriteOp::PutMessage(std::sync::Arc::new(submitted)),
+                WriteOp::MarkSubmitted(submitted),
                 WriteOp::IndexReceipt {
                     link: link.to_owned(),
                     operator_id: key.clone(),

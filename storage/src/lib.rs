@@ -12,7 +12,9 @@ pub mod embedded;
 mod record;
 
 pub use embedded::{EmbeddedConfig, EmbeddedStore, StoreStats};
-pub use record::{HeldDelivery, HeldKind, MessageRecord, PendingEntry, RecordState, Transition};
+pub use record::{
+    HeldDelivery, HeldKind, MessageRecord, PendingEntry, RecordState, Submission, Transition,
+};
 
 use tern_model::MessageId;
 
@@ -40,6 +42,10 @@ pub enum WriteOp {
     PutMessage(std::sync::Arc<MessageRecord>),
     /// The part waits for (re)submission in `shard`.
     AddPending(PendingEntry),
+    /// The operator accepted the part: a small entry instead of a rewrite of the whole
+    /// record. Reads merge it into the record (state SUBMITTED, link, operator id, the step
+    /// in the history); the next `PutMessage` of a later state replaces it.
+    MarkSubmitted(Submission),
     /// The part no longer waits: submitted, failed or expired.
     RemovePending {
         shard: u16,

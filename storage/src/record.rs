@@ -74,6 +74,37 @@ pub struct MessageRecord {
     pub expires_ms: u64,
 }
 
+/// A part's acceptance by the operator, kept beside its record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Submission {
+    pub id: MessageId,
+    pub part: u8,
+    pub link: String,
+    pub operator_id: String,
+    pub attempts: u16,
+    pub at_ms: u64,
+}
+
+impl MessageRecord {
+    /// The record as it stands once `submission` is applied: only a record still ACCEPTED
+    /// takes it (a later state already includes it).
+    pub fn with_submission(mut self, submission: Submission) -> Self {
+        if self.state != RecordState::Accepted {
+            return self;
+        }
+        self.state = RecordState::Submitted;
+        self.attempts = self.attempts.max(submission.attempts);
+        self.history.push(Transition {
+            state: RecordState::Submitted,
+            at_ms: submission.at_ms,
+            detail: format!("{} {}", submission.link, submission.operator_id),
+        });
+        self.link = Some(submission.link);
+        self.operator_id = Some(submission.operator_id);
+        self
+    }
+}
+
 /// A part waiting for (re)submission.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct PendingEntry {

@@ -5,7 +5,8 @@ mod common;
 use common::{held, open, pending, put, record, temp_dir, write};
 use tern_model::MessageId;
 use tern_storage::{
-    EmbeddedConfig, EmbeddedStore, MessageStore, PendingEntry, RecordState, StoreError, WriteOp,
+    EmbeddedConfig, EmbeddedStore, MessageStore, PendingEntry, RecordState, StoreError, Submission,
+    WriteOp,
 };
 
 #[test]
@@ -542,4 +543,46 @@ fn write_durable_waits_for_the_commit() {
         ))
         .unwrap();
     assert!(store.message(MessageId(5), 0).unwrap().is_some());
+}
+
+#[test]
+fn a_submission_entry_reads_as_the_submitted_record_until_a_later_state_replaces_it() {
+    let dir = temp_dir();
+    let store = open(dir.path());
+    let accepted = record(70, 0, "acme", 1_000);
+    write(&store, vec![put(accepted.clone())]).unwrap();
+    let submission = Submission {
+        id: MessageId(70),
+        part: 0,
+        link: "op".into(),
+        operator_id: "X1".into(),
+        attempts: 1,
+        at_ms: 2_000,
+    };
+    write(&store, vec![WriteOp::MarkSubmitted(submission.clone())]).unwrap();
+    let read = store.message(MessageId(70), 0).unwrap().unwrap();
+    assert_eq!(read.state, RecordState::Submitted);
+    assert_eq!(read.operator_id.as_deref(), Some("X1"));
+    assert_eq!(read.link.as_deref(), Some("op"));
+    assert_eq!(read.history.last().map(|t| t.at_ms), Some(2_000));
+    assert_eq!(
+        store.message_parts(MessageId(70)).unwrap()[0].state,
+        RecordState::Submitted
+    );
+    let by_account = store.messages_by_account("acme", 0, 10_000, 10).unwrap();
+    assert_eq!(by_account[0].state, RecordState::Submitted);
+
+    // The final state is written from the merged record and replaces the entry.
+    let mut delivered = read.clone();
+    delivered.state = RecordState::Delivered;
+    write(&store, vec![put(delivered)]).unwrap();
+    let read = store.message(MessageId(70), 0).unwrap().unwrap();
+    assert_eq!(read.state, RecordState::Delivered);
+    assert_eq!(read.operator_id.as_deref(), Some("X1"));
+    // A stale submission entry written again later cannot pull a final record back.
+    write(&store, vec![WriteOp::MarkSubmitted(submission)]).unwrap();
+    assert_eq!(
+        store.message(MessageId(70), 0).unwrap().unwrap().state,
+        RecordState::Delivered
+    );
 }

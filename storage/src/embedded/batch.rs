@@ -15,6 +15,7 @@ pub(super) enum Space {
     Held,
     ByAccount,
     Meta,
+    Submissions,
 }
 
 impl Space {
@@ -27,6 +28,7 @@ impl Space {
             Space::Held => "held",
             Space::ByAccount => "messages_by_account",
             Space::Meta => "meta",
+            Space::Submissions => "submissions",
         }
     }
 }
@@ -80,7 +82,17 @@ impl Job {
                         .push(Change::Put(Space::ByAccount, index, Vec::new()));
                 }
                 let key = keys::message(record.id, record.part).to_vec();
+                if !matches!(record.state, RecordState::Accepted) {
+                    // The record now holds everything the submission entry said.
+                    self.changes
+                        .push(Change::Remove(Space::Submissions, key.clone()));
+                }
                 Change::Put(Space::Messages, key, encode("message record", &*record)?)
+            }
+            WriteOp::MarkSubmitted(submission) => {
+                no_nul("link", &submission.link)?;
+                let key = keys::message(submission.id, submission.part).to_vec();
+                Change::Put(Space::Submissions, key, encode("submission", &submission)?)
             }
             WriteOp::AddPending(entry) => {
                 let key = keys::pending(entry.shard, entry.id, entry.part).to_vec();

@@ -44,7 +44,8 @@ use serde::{Deserialize, Serialize};
 use tern_model::MessageId;
 
 use crate::{
-    Completion, HeldDelivery, MessageRecord, MessageStore, PendingEntry, StoreError, WriteOp,
+    Completion, HeldDelivery, MessageRecord, MessageStore, PendingEntry, RecordState, StoreError,
+    Submission, WriteOp,
 };
 use batch::{Job, Space};
 use writer::{Counters, HeldAccounts, Writer};
@@ -116,6 +117,7 @@ pub(crate) struct Spaces {
     held: Keyspace,
     by_account: Keyspace,
     meta: Keyspace,
+    submissions: Keyspace,
 }
 
 impl Spaces {
@@ -128,6 +130,7 @@ impl Spaces {
             held: open(Space::Held)?,
             by_account: open(Space::ByAccount)?,
             meta: open(Space::Meta)?,
+            submissions: open(Space::Submissions)?,
         })
     }
 
@@ -139,6 +142,7 @@ impl Spaces {
             Space::Held => &self.held,
             Space::ByAccount => &self.by_account,
             Space::Meta => &self.meta,
+            Space::Submissions => &self.submissions,
         }
     }
 }
@@ -248,6 +252,18 @@ impl EmbeddedStore {
         StoreError::Io(format!("{}: {e}", self.path.display()))
     }
 
+    /// A record with its submission entry, if it has one, applied.
+    fn merged(&self, record: MessageRecord) -> Result<MessageRecord, StoreError> {
+        if record.state != RecordState::Accepted {
+            return Ok(record);
+        }
+        let key = keys::message(record.id, record.part);
+        Ok(match self.get::<Submission>(Space::Submissions, &key)? {
+            Some(submission) => record.with_submission(submission),
+            None => record,
+        })
+    }
+
     fn get<T: DeserializeOwned>(&self, space: Space, key: &[u8]) -> Result<Option<T>, StoreError> {
         let value = self.spaces.get(space).get(key).map_err(|e| self.io(e))?;
         value.map(|v| decode(space, key, &v)).transpose()
@@ -295,7 +311,10 @@ impl MessageStore for EmbeddedStore {
     }
 
     fn message(&self, id: MessageId, part: u8) -> Result<Option<MessageRecord>, StoreError> {
-        self.get(Space::Messages, &keys::message(id, part))
+        match self.get::<MessageRecord>(Space::Messages, &keys::message(id, part))? {
+            Some(record) => self.merged(record).map(Some),
+            None => Ok(None),
+        }
     }
 
     fn message_parts(&self, id: MessageId) -> Result<Vec<MessageRecord>, StoreError> {
@@ -303,7 +322,7 @@ impl MessageStore for EmbeddedStore {
         let mut parts = Vec::new();
         for item in self.spaces.messages.prefix(prefix) {
             let (key, value) = item.into_inner().map_err(|e| self.io(e))?;
-            parts.push(decode(Space::Messages, &key, &value)?);
+            parts.push(self.merged(decode(Space::Messages, &key, &value)?)?);
         }
         Ok(parts)
     }
