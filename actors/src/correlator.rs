@@ -69,6 +69,8 @@ pub struct CorrelatorState {
     ctx: Arc<Context>,
     early: HashMap<(String, String), Early>,
     early_order: VecDeque<(Instant, (String, String))>,
+    /// Early receipts still unanswered, in arrival order.
+    holds: VecDeque<(Instant, (String, String))>,
 }
 
 fn ok_response(command: &Command) -> Command {
@@ -82,8 +84,14 @@ fn ok_response(command: &Command) -> Command {
 impl CorrelatorState {
     fn expire_early(&mut self) {
         let now = Instant::now();
-        for early in self.early.values_mut() {
-            if now.duration_since(early.at) >= EARLY_HOLD {
+        while let Some((at, key)) = self.holds.front() {
+            if now.duration_since(*at) < EARLY_HOLD {
+                break;
+            }
+            let (at, key) = (*at, key.clone());
+            self.holds.pop_front();
+            // Matched or replaced since: nothing to answer here.
+            if let Some(early) = self.early.get_mut(&key).filter(|e| e.at == at) {
                 if let Some((command, handle)) = early.ack.take() {
                     handle.respond(ok_response(&command));
                 }
@@ -160,6 +168,7 @@ impl CorrelatorState {
             metrics::counter!("tern_receipts_early_total").increment(1);
             let at = Instant::now();
             self.early_order.push_back((at, key.clone()));
+            self.holds.push_back((at, key.clone()));
             let replaced = self.early.insert(key, Early { report, at, ack });
             // The same receipt sent again: the first copy is answered now.
             if let Some(Early {
@@ -247,6 +256,7 @@ impl Actor for Correlator {
             ctx,
             early: HashMap::new(),
             early_order: VecDeque::new(),
+            holds: VecDeque::new(),
         })
     }
 

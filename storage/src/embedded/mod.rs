@@ -181,6 +181,7 @@ impl EmbeddedStore {
             max_ops_per_commit: config.max_ops_per_commit,
             counters: Arc::clone(&counters),
             held_accounts: Arc::clone(&held_accounts),
+            emptiness_checked: Default::default(),
             path: dir.display().to_string(),
         };
         let writer = std::thread::Builder::new()

@@ -15,6 +15,9 @@ use super::batch::{Change, Job};
 use super::{keys, Spaces};
 use crate::StoreError;
 
+/// How often an account whose deliveries were released is checked for emptiness.
+const EMPTINESS_CHECK_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// Changes per engine write batch.
 const ENGINE_BATCH: usize = 256;
 
@@ -38,6 +41,8 @@ pub(super) struct Writer {
     pub(super) max_ops_per_commit: usize,
     pub(super) counters: Arc<Counters>,
     pub(super) held_accounts: HeldAccounts,
+    /// When each account was last checked for emptiness.
+    pub(super) emptiness_checked: Mutex<std::collections::HashMap<String, Instant>>,
     /// The store's directory, for error messages.
     pub(super) path: String,
 }
@@ -148,9 +153,23 @@ impl Writer {
             accounts.extend(job.held.iter().cloned());
             released.extend(job.released.iter().map(String::as_str));
         }
+        let now = Instant::now();
+        let mut checked = self
+            .emptiness_checked
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         for account in released {
-            // A read error leaves the account listed: listing an account with nothing held
-            // costs a caller one empty `held` scan; leaving one out would strand deliveries.
+            // Finding a prefix empty walks every deletion still in the memtable, so an
+            // account is looked at once a second at most: in between it stays listed,
+            // which costs a caller one empty `held` scan at worst. A read error leaves it
+            // listed too; leaving one out would strand deliveries.
+            if checked
+                .get(account)
+                .is_some_and(|at| now.duration_since(*at) < EMPTINESS_CHECK_EVERY)
+            {
+                continue;
+            }
+            checked.insert(account.to_owned(), now);
             let empty = self
                 .spaces
                 .held
