@@ -134,6 +134,9 @@ pub struct Context {
     pub ids: IdGenerator,
     pub settings: Settings,
     pub refs: Refs,
+    /// Receipts the correlator holds unmatched, plus lookups in progress: a link tells the
+    /// correlator about a submitted part only while this is above zero.
+    pub early_receipts: std::sync::atomic::AtomicUsize,
 }
 
 impl std::fmt::Debug for Context {

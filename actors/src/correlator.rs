@@ -13,6 +13,7 @@
 //! longer, for a late match until `EARLY_TTL`; only a crash inside that late window loses it.
 
 use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -104,12 +105,11 @@ impl CorrelatorState {
             let (at, key) = (*at, key.clone());
             self.early_order.pop_front();
             if self.early.get(&key).is_some_and(|e| e.at == at) {
-                if let Some(Early {
-                    ack: Some((command, handle)),
-                    ..
-                }) = self.early.remove(&key)
-                {
-                    handle.respond(ok_response(&command));
+                if let Some(early) = self.early.remove(&key) {
+                    self.ctx.early_receipts.fetch_sub(1, Ordering::SeqCst);
+                    if let Some((command, handle)) = early.ack {
+                        handle.respond(ok_response(&command));
+                    }
                 }
                 metrics::counter!("tern_receipts_unmatched_total", "link" => key.0.clone())
                     .increment(1);
@@ -156,7 +156,14 @@ impl CorrelatorState {
                 ));
             }
         };
-        let owner = match self.ctx.store.receipt_owner(&key.0, &key.1) {
+        // Counted before the index is read: a link that makes the index entry durable after
+        // this read then sees the count and reports the part (SeqCst orders the two).
+        self.ctx.early_receipts.fetch_add(1, Ordering::SeqCst);
+        let owner = self.ctx.store.receipt_owner(&key.0, &key.1);
+        if !matches!(owner, Ok(None)) {
+            self.ctx.early_receipts.fetch_sub(1, Ordering::SeqCst);
+        }
+        let owner = match owner {
             Ok(owner) => owner,
             Err(error) => {
                 warn!(%error, "receipt index unreadable");
@@ -171,12 +178,11 @@ impl CorrelatorState {
             self.holds.push_back((at, key.clone()));
             let replaced = self.early.insert(key, Early { report, at, ack });
             // The same receipt sent again: the first copy is answered now.
-            if let Some(Early {
-                ack: Some((command, handle)),
-                ..
-            }) = replaced
-            {
-                handle.respond(ok_response(&command));
+            if let Some(replaced) = replaced {
+                self.ctx.early_receipts.fetch_sub(1, Ordering::SeqCst);
+                if let Some((command, handle)) = replaced.ack {
+                    handle.respond(ok_response(&command));
+                }
             }
             return;
         };
@@ -275,6 +281,7 @@ impl Actor for Correlator {
             CorrelatorMsg::Submitted { link, operator_id } => {
                 let key = (link, operator_id);
                 if let Some(early) = state.early.remove(&key) {
+                    state.ctx.early_receipts.fetch_sub(1, Ordering::SeqCst);
                     metrics::counter!("tern_receipts_early_matched_total").increment(1);
                     state.apply(key, early.report, early.ack);
                 }

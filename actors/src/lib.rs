@@ -94,6 +94,7 @@ impl Pipeline {
             ids: IdGenerator::resuming(config.settings.node_id, floor),
             settings: config.settings,
             refs,
+            early_receipts: std::sync::atomic::AtomicUsize::new(0),
         });
         let sessions = Arc::new(Slot::default());
         let (supervisor, _) =

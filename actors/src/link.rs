@@ -553,12 +553,15 @@ async fn send_part(
             // backlog in would otherwise still find the pending entry and send it again.
             match tern_storage::write_durable(ctx.store.as_ref(), ops).await {
                 Ok(()) => {
-                    ctx.refs
-                        .correlator
-                        .cast(crate::correlator::CorrelatorMsg::Submitted {
-                            link: link.to_owned(),
-                            operator_id: key,
-                        });
+                    // Only a receipt that came early needs telling (see `early_receipts`).
+                    if ctx.early_receipts.load(std::sync::atomic::Ordering::SeqCst) > 0 {
+                        ctx.refs
+                            .correlator
+                            .cast(crate::correlator::CorrelatorMsg::Submitted {
+                                link: link.to_owned(),
+                                operator_id: key,
+                            });
+                    }
                 }
                 Err(error) => {
                     // The operator has the part; after a restart it is resent and counted
