@@ -31,6 +31,9 @@ pub struct DevArgs {
     /// smpp://USER:PASSWORD@HOST:PORT (or smpps://).
     #[arg(long)]
     pub upstream: Option<String>,
+    /// CA certificates (PEM) the upstream's TLS certificate must chain to, for smpps://.
+    #[arg(long)]
+    pub upstream_ca: Option<PathBuf>,
     /// How long the simulator waits before sending a receipt.
     #[arg(long, default_value_t = 100)]
     pub sim_receipt_delay_ms: u64,
@@ -69,7 +72,7 @@ pub fn dev_config(args: &DevArgs, upstream_url: &str) -> Config {
             window: 256,
             tps: 0,
             system_type: String::new(),
-            tls_ca: None,
+            tls_ca: args.upstream_ca.clone(),
             submit_id_format: IdFormatConfig::AsIs,
             receipt_id_format: IdFormatConfig::AsIs,
             concat: ConcatConfig::Udh8,
@@ -162,6 +165,7 @@ mod tests {
             smpp_listen: "127.0.0.1:2775".parse().unwrap(),
             metrics_listen: "127.0.0.1:9100".parse().unwrap(),
             upstream: None,
+            upstream_ca: None,
             sim_receipt_delay_ms: 100,
         };
         dev_config(&args, "smpp://tern:tern@127.0.0.1:1")
