@@ -3,7 +3,6 @@
 //! held durably before the operator's deliver_sm_resp, then handed to the outbox like a
 //! receipt: store and forward.
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use ractor::{Actor, ActorProcessingErr, ActorRef};
@@ -68,7 +67,6 @@ pub struct MoDispatcher;
 
 pub struct MoState {
     ctx: Arc<Context>,
-    sequence: AtomicU64,
 }
 
 fn response(command: &Command, status: CommandStatus) -> Command {
@@ -108,10 +106,8 @@ impl MoState {
             return;
         };
         let now = now_ms();
-        // Unique per node and ordered: the id generator's space, kept apart from message
-        // ids by using the generator itself.
+        // Unique per node and ordered in time: a fresh id from the message id generator.
         let key = self.ctx.ids.next().0;
-        let _ = self.sequence.fetch_add(1, Ordering::Relaxed);
         let held = HeldDelivery {
             account: account.to_owned(),
             key,
@@ -153,10 +149,7 @@ impl Actor for MoDispatcher {
         _myself: ActorRef<MoMsg>,
         ctx: Arc<Context>,
     ) -> Result<MoState, ActorProcessingErr> {
-        Ok(MoState {
-            ctx,
-            sequence: AtomicU64::new(0),
-        })
+        Ok(MoState { ctx })
     }
 
     async fn handle(
