@@ -62,7 +62,7 @@ fn refuse(status: CommandStatus, reason: &'static str) -> Refusal {
 }
 
 impl CustomerState {
-    async fn submit(&mut self, myself: &ActorRef<SessionMsg>, seq: u32, pdu: &SubmitSm) {
+    async fn submit(&mut self, seq: u32, pdu: &SubmitSm) {
         let started = std::time::Instant::now();
         match self.accept(seq, pdu).await {
             Ok(()) => {}
@@ -81,7 +81,6 @@ impl CustomerState {
                 }
             }
         }
-        let _ = myself;
         metrics::histogram!("tern_accept_processing_seconds")
             .record(started.elapsed().as_secs_f64());
     }
@@ -449,7 +448,7 @@ impl Actor for CustomerSession {
             SessionMsg::Event(SessionEvent::Request(command)) => {
                 let seq = command.sequence_number();
                 match command.pdu() {
-                    Some(Pdu::SubmitSm(pdu)) => state.submit(&myself, seq, pdu).await,
+                    Some(Pdu::SubmitSm(pdu)) => state.submit(seq, pdu).await,
                     _ => {
                         let status = match command.id() {
                             CommandId::QuerySm => CommandStatus::EsmeRqueryfail,
