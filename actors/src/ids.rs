@@ -1,7 +1,6 @@
 //! The message id generator of this node: time-ordered 64-bit ids, unique per node id.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use tern_model::MessageId;
 
@@ -33,11 +32,7 @@ impl IdGenerator {
     }
 
     pub fn next(&self) -> MessageId {
-        let now_ms = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_millis() as u64)
-            .unwrap_or(0)
-            .saturating_sub(MessageId::EPOCH_UNIX_MS);
+        let now_ms = crate::context::now_ms().saturating_sub(MessageId::EPOCH_UNIX_MS);
         let floor = MessageId::from_parts(now_ms, self.node, 0).0;
         let mut last = self.last.load(Ordering::Relaxed);
         loop {
