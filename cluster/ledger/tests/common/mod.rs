@@ -11,7 +11,7 @@ pub const T0: u64 = 1_768_478_400_000;
 pub const TTL: u64 = 30_000;
 
 pub fn utc(year: i64, month: u32, day: u32, hour: u64, minute: u64, second: u64) -> u64 {
-    let days = u64::try_from(days_from_civil(year, month, day)).unwrap();
+    let days = u64::try_from(days_from_civil(year, month, day)).expect("a date after 1970");
     days * DAY_MS + ((hour * 60 + minute) * 60 + second) * 1_000
 }
 
