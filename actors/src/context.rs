@@ -109,6 +109,7 @@ pub struct Refs {
     pub mo: Slot<crate::mo::MoMsg>,
     pub outbox: Slot<crate::outbox::OutboxMsg>,
     pub quota: Slot<crate::quota::QuotaSupervisorMsg>,
+    pub carriers: Slot<crate::supervisor::CarrierMsg>,
     pub router: Slot<crate::routing::router::RouterMsg>,
     pub links: RwLock<HashMap<String, ActorRef<crate::link::LinkMsg>>>,
 }
@@ -129,7 +130,10 @@ pub struct Context {
     pub accounts: Accounts,
     pub routes: RwLock<Arc<RouteTable>>,
     pub health: Health,
-    pub links: Vec<crate::link::LinkConfig>,
+    /// The carrier links this node runs; replaced when the configuration changes.
+    pub links: RwLock<Arc<Vec<crate::link::LinkConfig>>>,
+    /// The quota ledger.
+    pub ledger: Arc<dyn crate::quota::Ledger>,
     pub mo_rules: Vec<MoRule>,
     pub ids: IdGenerator,
     pub settings: Settings,
@@ -148,6 +152,11 @@ impl std::fmt::Debug for Context {
 }
 
 impl Context {
+    /// The link configurations in force.
+    pub fn links(&self) -> Arc<Vec<crate::link::LinkConfig>> {
+        self.links.read().map(|l| l.clone()).unwrap_or_default()
+    }
+
     pub fn routes(&self) -> Arc<RouteTable> {
         self.routes.read().map(|r| r.clone()).unwrap_or_default()
     }

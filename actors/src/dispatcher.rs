@@ -57,6 +57,26 @@ pub enum DispatcherMsg {
     },
     /// Look at the delayed queue and the links that were busy.
     Tick,
+    /// How much this shard holds.
+    Depth(ractor::RpcReplyPort<ShardDepth>),
+    /// Withdraws a message that has not reached a link; replies whether it did.
+    Cancel {
+        id: MessageId,
+        reply: ractor::RpcReplyPort<bool>,
+    },
+}
+
+/// What a shard holds, for the admin API.
+#[derive(Debug, Clone, Default)]
+pub struct ShardDepth {
+    pub shard: u16,
+    /// Messages in memory: ready, delayed, parked and waiting for a link.
+    pub queued: usize,
+    /// Waiting per link, and handed to each link and not finished.
+    pub waiting: HashMap<String, usize>,
+    pub in_flight: HashMap<String, usize>,
+    /// More pending messages wait in the store than memory holds.
+    pub backlog: bool,
 }
 
 pub struct Dispatcher;
@@ -97,7 +117,7 @@ impl DispatcherState {
 
     fn credit(&self, link: &str) -> usize {
         self.ctx
-            .links
+            .links()
             .iter()
             .find(|l| l.name == link)
             .map_or(1, |l| l.credit)
@@ -280,6 +300,53 @@ impl DispatcherState {
         }
     }
 
+    /// Takes a message out of the queues if it is there (not at a link).
+    fn take(&mut self, id: MessageId) -> Option<Job> {
+        let is = |job: &Job| job.first().is_some_and(|f| f.id == id);
+        if let Some(i) = self.ready.iter().position(is) {
+            return self.ready.remove(i);
+        }
+        if let Some(i) = self.parked.iter().position(is) {
+            return self.parked.remove(i);
+        }
+        for queue in self.waiting.values_mut() {
+            if let Some(i) = queue.iter().position(is) {
+                return queue.remove(i);
+            }
+        }
+        let seq = self
+            .delayed_jobs
+            .iter()
+            .find(|(_, job)| is(job))
+            .map(|(seq, _)| *seq)?;
+        // The heap entry stays and finds no job when it comes due.
+        self.delayed_jobs.remove(&seq)
+    }
+
+    fn cancel(&mut self, id: MessageId) -> bool {
+        match self.take(id) {
+            Some(job) => {
+                self.finish(&job, RecordState::Cancelled, None, "cancelled by an administrator");
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn depth(&self) -> ShardDepth {
+        ShardDepth {
+            shard: self.shard,
+            queued: self.queued(),
+            waiting: self
+                .waiting
+                .iter()
+                .map(|(link, queue)| (link.clone(), queue.len()))
+                .collect(),
+            in_flight: self.in_flight.clone(),
+            backlog: self.backlog,
+        }
+    }
+
     fn finish(&mut self, job: &Job, state: RecordState, error: Option<u32>, detail: &str) {
         if let Some(first) = job.first() {
             self.known.remove(&first.id);
@@ -375,6 +442,13 @@ impl Actor for Dispatcher {
                 if state.backlog && state.queued() < state.ctx.settings.max_queued_in_memory / 2 {
                     state.page_in()?;
                 }
+            }
+            DispatcherMsg::Depth(reply) => {
+                let _ = reply.send(state.depth());
+                return Ok(());
+            }
+            DispatcherMsg::Cancel { id, reply } => {
+                let _ = reply.send(state.cancel(id));
             }
         }
         state.pump();

@@ -32,6 +32,7 @@ use crate::context::{Refs, Slot};
 use crate::ids::IdGenerator;
 use crate::link::LinkConfig;
 use crate::mo::MoRule;
+use crate::quota::Ledger;
 use crate::routing::{Health, Route, RouteTable};
 use crate::supervisor::{NodeMsg, NodeSupervisor, ID_HWM_KEY};
 
@@ -42,6 +43,7 @@ pub struct PipelineConfig {
     pub routes: Vec<Route>,
     pub links: Vec<LinkConfig>,
     pub mo_rules: Vec<MoRule>,
+    pub ledger: Arc<dyn Ledger>,
 }
 
 /// A running pipeline.
@@ -89,7 +91,8 @@ impl Pipeline {
             accounts: Accounts::new(config.accounts),
             routes: RwLock::new(Arc::new(routes)),
             health,
-            links: config.links,
+            links: RwLock::new(Arc::new(config.links)),
+            ledger: config.ledger,
             mo_rules: config.mo_rules,
             ids: IdGenerator::resuming(config.settings.node_id, floor),
             settings: config.settings,
@@ -115,6 +118,14 @@ impl Pipeline {
         }))
     }
 
+    /// A handle that changes the pipeline's accounts, routes and links while it runs.
+    pub fn handle(&self) -> PipelineHandle {
+        PipelineHandle {
+            ctx: self.ctx.clone(),
+            sessions: self.sessions.clone(),
+        }
+    }
+
     /// Stops every actor.
     pub async fn stop(self) {
         self.supervisor.stop(None);
@@ -125,4 +136,64 @@ impl Pipeline {
         })
         .await;
     }
+}
+
+/// Changes a running pipeline; cheap to clone.
+#[derive(Clone)]
+pub struct PipelineHandle {
+    pub ctx: Arc<Context>,
+    sessions: Arc<Slot<session::SessionSupervisorMsg>>,
+}
+
+impl PipelineHandle {
+    /// Installs a new set of accounts; sessions of accounts that are gone or disabled
+    /// are unbound.
+    pub fn update_accounts(&self, policies: Vec<AccountPolicy>) {
+        let gone: Vec<String> = {
+            let keep: std::collections::HashSet<&str> = policies
+                .iter()
+                .filter(|p| p.enabled)
+                .map(|p| p.id.as_str())
+                .collect();
+            self.ctx
+                .accounts
+                .ids()
+                .into_iter()
+                .filter(|id| !keep.contains(id.as_str()))
+                .collect()
+        };
+        self.ctx.accounts.replace(policies);
+        if let Some(sessions) = self.sessions.get() {
+            for account in gone {
+                let _ = sessions.cast(session::SessionSupervisorMsg::KickAccount(account));
+            }
+        }
+    }
+
+    /// Installs a new route table.
+    pub fn update_routes(&self, routes: Vec<Route>) {
+        if let Ok(mut table) = self.ctx.routes.write() {
+            *table = Arc::new(RouteTable::new(routes));
+        }
+    }
+
+    /// Installs a new set of carrier links: new ones start, removed ones unbind, changed
+    /// ones restart with their new settings.
+    pub fn update_links(&self, links: Vec<LinkConfig>) {
+        self.ctx
+            .health
+            .retain(links.iter().map(|l| l.name.as_str()));
+        if let Ok(mut current) = self.ctx.links.write() {
+            *current = Arc::new(links);
+        }
+        if let Some(carriers) = self.ctx.refs.carriers.get() {
+            let _ = carriers.cast(supervisor::CarrierMsg::Reconcile);
+        }
+    }
+
+    /// The session supervisor, for listing and unbinding sessions.
+    pub fn sessions(&self) -> Option<ActorRef<session::SessionSupervisorMsg>> {
+        self.sessions.get()
+    }
+
 }

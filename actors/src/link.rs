@@ -66,6 +66,9 @@ pub struct LinkConfig {
     pub receipt_ids: IdFormat,
     /// Jobs the dispatcher may hand this link at once.
     pub credit: usize,
+    /// Changes when the link's settings change: a running link of another revision is
+    /// restarted.
+    pub revision: u64,
 }
 
 // Messages move once into the mailbox; boxing would cost an allocation per message.

@@ -27,6 +27,7 @@ pub fn report_state(state: RecordState) -> MessageState {
         RecordState::Failed | RecordState::Rejected => MessageState::Rejected,
         RecordState::Accepted | RecordState::Submitted => MessageState::Enroute,
         RecordState::Unknown => MessageState::Unknown,
+        RecordState::Cancelled => MessageState::Deleted,
     }
 }
 

@@ -1,30 +1,98 @@
-//! Quota: one `QuotaCounter` per account, under the `QuotaSupervisor`.
+//! Quota: one `QuotaCounter` per account on this node, under the `QuotaSupervisor`, spending
+//! through leases on the replicated ledger.
 //!
-//! Sessions do not ask the counter once per message: they take a lease, a block of parts
-//! granted at once, spend it locally and give back what is left when they end. The block
-//! grows with the session's rate. A counter counts what it granted, so a node that dies
-//! with leases out has overspent nothing: unreturned parts count as used. The counter
-//! persists its daily use in the store and reads it back when it starts, so a restart does
-//! not reset the day. The raft ledger replaces the counter's bookkeeping behind the same
-//! messages.
+//! Nothing here writes the ledger once per message. A counter holds one lease, a block of
+//! parts and money the ledger reserved for this node, and hands pieces of it to the
+//! account's sessions, which spend them locally. The block grows with the rate (about two
+//! seconds of traffic). Every second the counter settles the lease with its cumulative
+//! use, which is idempotent at the ledger; when the lease runs out, or the account has been
+//! idle for a few seconds, the counter closes it (the ledger takes back what is left) and
+//! takes a new one. A node that dies with a lease out has overspent nothing: the ledger
+//! counts an unrenewed lease as used in full when it expires, and gives back the
+//! difference if the node comes back and settles it.
+//!
+//! Parts a session took but did not use come back to the counter: they reduce the lease's
+//! use when it was not settled yet, and otherwise wait in a spare pool already paid for.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
+use futures::future::BoxFuture;
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent};
-use tern_storage::WriteOp;
-use tracing::warn;
+use tern_ledger::{Command, Minor, Request, Response, State};
+use tracing::{debug, warn};
 
 use crate::context::{now_ms, Context};
+
+/// The replicated ledger, as the pipeline uses it.
+pub trait Ledger: Send + Sync + 'static {
+    /// Applies a request and returns the state machine's answer.
+    fn propose(&self, request: Request) -> BoxFuture<'_, Result<Response, String>>;
+    /// The price of one part to `destination` over `route` for `account` (local read).
+    fn price(&self, account: &str, route: Option<&str>, destination: &str) -> Minor;
+}
+
+/// The ledger of a single process without replication: the state machine behind a mutex.
+#[derive(Debug, Default)]
+pub struct LocalLedger {
+    state: Mutex<State>,
+}
+
+impl LocalLedger {
+    pub fn new(state: State) -> Self {
+        Self {
+            state: Mutex::new(state),
+        }
+    }
+
+    /// Reads the state.
+    pub fn read<T>(&self, f: impl FnOnce(&State) -> T) -> Option<T> {
+        self.state.lock().ok().map(|s| f(&s))
+    }
+}
+
+impl Ledger for LocalLedger {
+    fn propose(&self, mut request: Request) -> BoxFuture<'_, Result<Response, String>> {
+        if request.at_ms == 0 {
+            request.at_ms = now_ms();
+        }
+        let result = self
+            .state
+            .lock()
+            .map(|mut s| s.apply(&request))
+            .map_err(|_| "ledger poisoned".to_owned());
+        Box::pin(async move { result })
+    }
+
+    fn price(&self, account: &str, route: Option<&str>, destination: &str) -> Minor {
+        self.read(|s| s.price(account, route, destination))
+            .unwrap_or(0)
+    }
+}
+
+/// How long a lease lives without a settle.
+const LEASE_TTL_MS: u64 = 30_000;
+/// An open lease unused for this long is closed, so other nodes can have its rest.
+const IDLE_CLOSE: Duration = Duration::from_secs(3);
+/// Traffic a lease should cover.
+const LEASE_SECONDS: f64 = 2.0;
+const MIN_BLOCK: u64 = 32;
+const MAX_BLOCK: u64 = 100_000;
 
 /// Messages of a counter.
 #[derive(Debug)]
 pub enum QuotaMsg {
-    /// Grants up to `want` parts; replies with what was granted (0 when the limit is
-    /// reached).
-    Grant { want: u64, reply: RpcReplyPort<u64> },
-    /// Gives back parts a lease did not use.
-    Return(u64),
+    /// Grants up to `parts` parts and `amount` money; replies with what was granted.
+    Grant {
+        parts: u64,
+        amount: Minor,
+        reply: RpcReplyPort<(u64, Minor)>,
+    },
+    /// Gives back what a session did not use.
+    Return { parts: u64, amount: Minor },
+    /// Settles the lease; closes it when idle.
+    Tick,
 }
 
 pub type QuotaRef = ActorRef<QuotaMsg>;
@@ -32,39 +100,196 @@ pub type QuotaRef = ActorRef<QuotaMsg>;
 /// One account's counter.
 pub struct QuotaCounter;
 
+#[derive(Debug)]
+struct OpenLease {
+    id: u64,
+    granted_parts: u64,
+    granted_amount: Minor,
+    used_parts: u64,
+    used_amount: Minor,
+    settled_parts: u64,
+    settled_amount: Minor,
+}
+
+impl OpenLease {
+    fn room(&self) -> (u64, Minor) {
+        (
+            self.granted_parts.saturating_sub(self.used_parts),
+            self.granted_amount.saturating_sub(self.used_amount).max(0),
+        )
+    }
+}
+
 pub struct CounterState {
     ctx: Arc<Context>,
     account: String,
-    limit: Option<u64>,
-    day: u64,
-    used: u64,
-}
-
-fn day_of(ms: u64) -> u64 {
-    ms / 86_400_000
-}
-
-fn meta_key(account: &str, day: u64) -> String {
-    format!("quota/{account}/{day}")
+    lease: Option<OpenLease>,
+    spare_parts: u64,
+    spare_amount: Minor,
+    /// Parts per second handed out, smoothed.
+    rate: f64,
+    /// Money per part handed out, smoothed.
+    price: f64,
+    handed_since_tick: u64,
+    last_tick: Instant,
+    last_grant: Instant,
 }
 
 impl CounterState {
-    fn roll_day(&mut self) {
-        let today = day_of(now_ms());
-        if today != self.day {
-            self.day = today;
-            self.used = 0;
+    async fn propose(&self, command: Command) -> Option<Response> {
+        let started = Instant::now();
+        let result = self
+            .ctx
+            .ledger
+            .propose(Request {
+                at_ms: 0,
+                audit: None,
+                command,
+            })
+            .await;
+        metrics::histogram!("tern_quota_ledger_call_seconds")
+            .record(started.elapsed().as_secs_f64());
+        match result {
+            Ok(response) => Some(response),
+            Err(error) => {
+                warn!(account = self.account, %error, "ledger unavailable");
+                metrics::counter!("tern_quota_ledger_errors_total").increment(1);
+                None
+            }
         }
     }
 
-    fn persist(&self) {
-        let op = WriteOp::PutMeta {
-            key: meta_key(&self.account, self.day),
-            value: self.used.to_be_bytes().to_vec(),
+    /// Reports the lease's use; with `close` the ledger takes back the rest.
+    async fn settle(&mut self, close: bool) {
+        let Some(lease) = &self.lease else {
+            return;
         };
-        // Best effort: a lost write only makes the counter start lower after a crash by
-        // the parts granted since the last persisted grant; the lease size bounds that.
-        let _ = self.ctx.store.write(vec![op], Box::new(|_| {}));
+        let (id, parts, amount) = (lease.id, lease.used_parts, lease.used_amount);
+        if !close && parts == lease.settled_parts && amount == lease.settled_amount {
+            return;
+        }
+        let response = self
+            .propose(Command::SettleLease {
+                lease: id,
+                used_parts: parts,
+                used_amount: amount,
+                ttl_ms: LEASE_TTL_MS,
+                close,
+            })
+            .await;
+        if let Some(lease) = &mut self.lease {
+            if response.is_some() {
+                lease.settled_parts = parts;
+                lease.settled_amount = amount;
+            }
+        }
+        if close && response.is_some() {
+            self.lease = None;
+        }
+    }
+
+    /// Takes a new lease big enough for `parts` and `amount` and the recent rate.
+    async fn acquire(&mut self, parts: u64, amount: Minor) -> bool {
+        let block = ((self.rate * LEASE_SECONDS) as u64).clamp(MIN_BLOCK, MAX_BLOCK);
+        let want_parts = parts.max(block);
+        let want_amount = amount.max((self.price * want_parts as f64).ceil() as Minor);
+        let id = self.ctx.ids.next().0;
+        let response = self
+            .propose(Command::AcquireLease {
+                lease: id,
+                account: self.account.clone(),
+                node: u64::from(self.ctx.settings.node_id),
+                parts: want_parts,
+                amount: want_amount,
+                ttl_ms: LEASE_TTL_MS,
+            })
+            .await;
+        metrics::counter!("tern_quota_lease_acquires_total").increment(1);
+        match response {
+            Some(Response::Lease { parts, amount }) if parts > 0 || amount > 0 => {
+                self.lease = Some(OpenLease {
+                    id,
+                    granted_parts: parts,
+                    granted_amount: amount,
+                    used_parts: 0,
+                    used_amount: 0,
+                    settled_parts: 0,
+                    settled_amount: 0,
+                });
+                true
+            }
+            Some(Response::Lease { .. }) => {
+                metrics::counter!("tern_quota_exhausted_total").increment(1);
+                false
+            }
+            Some(other) => {
+                debug!(account = self.account, ?other, "lease refused");
+                false
+            }
+            None => false,
+        }
+    }
+
+    /// Hands out up to `parts` and `amount`, from the spare pool first, then the lease,
+    /// renewing the lease when it cannot cover the request.
+    async fn grant(&mut self, parts: u64, amount: Minor) -> (u64, Minor) {
+        self.last_grant = Instant::now();
+        let from_spare = (parts.min(self.spare_parts), amount.min(self.spare_amount));
+        self.spare_parts -= from_spare.0;
+        self.spare_amount -= from_spare.1;
+        let (need_parts, need_amount) = (parts - from_spare.0, amount - from_spare.1);
+        if need_parts == 0 && need_amount == 0 {
+            return from_spare;
+        }
+        let covered = self
+            .lease
+            .as_ref()
+            .is_some_and(|l| l.room().0 >= need_parts && l.room().1 >= need_amount);
+        if covered {
+            metrics::counter!("tern_quota_lease_hits_total").increment(1);
+        } else {
+            self.settle(true).await;
+            if self.lease.is_none() {
+                self.acquire(need_parts, need_amount).await;
+            }
+        }
+        let Some(lease) = &mut self.lease else {
+            return from_spare;
+        };
+        let (room_parts, room_amount) = lease.room();
+        let taken = (need_parts.min(room_parts), need_amount.min(room_amount));
+        lease.used_parts += taken.0;
+        lease.used_amount += taken.1;
+        self.handed_since_tick += taken.0;
+        if taken.0 > 0 {
+            let per_part = taken.1 as f64 / taken.0 as f64;
+            self.price = 0.8 * self.price + 0.2 * per_part;
+        }
+        (from_spare.0 + taken.0, from_spare.1 + taken.1)
+    }
+
+    fn give_back(&mut self, parts: u64, amount: Minor) {
+        let (mut parts, mut amount) = (parts, amount);
+        if let Some(lease) = &mut self.lease {
+            let p = parts.min(lease.used_parts - lease.settled_parts.min(lease.used_parts));
+            let a = amount.min((lease.used_amount - lease.settled_amount).max(0));
+            lease.used_parts -= p;
+            lease.used_amount -= a;
+            parts -= p;
+            amount -= a;
+        }
+        self.spare_parts += parts;
+        self.spare_amount += amount;
+    }
+
+    async fn tick(&mut self) {
+        let elapsed = self.last_tick.elapsed().as_secs_f64().max(0.001);
+        let rate = self.handed_since_tick as f64 / elapsed;
+        self.rate = 0.5 * self.rate + 0.5 * rate;
+        self.handed_since_tick = 0;
+        self.last_tick = Instant::now();
+        let idle = self.last_grant.elapsed() >= IDLE_CLOSE;
+        self.settle(idle).await;
     }
 }
 
@@ -75,27 +300,31 @@ impl Actor for QuotaCounter {
 
     async fn pre_start(
         &self,
-        _myself: ActorRef<QuotaMsg>,
+        myself: ActorRef<QuotaMsg>,
         (ctx, account): (Arc<Context>, String),
     ) -> Result<CounterState, ActorProcessingErr> {
-        let limit = ctx
-            .accounts
-            .get(&account)
-            .and_then(|a| a.policy.max_parts_per_day);
-        let day = day_of(now_ms());
-        let used = ctx
-            .store
-            .meta(&meta_key(&account, day))?
-            .and_then(|v| <[u8; 8]>::try_from(v.as_slice()).ok())
-            .map(u64::from_be_bytes)
-            .unwrap_or(0);
+        myself.send_interval(Duration::from_secs(1), || QuotaMsg::Tick);
         Ok(CounterState {
             ctx,
             account,
-            limit,
-            day,
-            used,
+            lease: None,
+            spare_parts: 0,
+            spare_amount: 0,
+            rate: 0.0,
+            price: 0.0,
+            handed_since_tick: 0,
+            last_tick: Instant::now(),
+            last_grant: Instant::now(),
         })
+    }
+
+    async fn post_stop(
+        &self,
+        _myself: ActorRef<QuotaMsg>,
+        state: &mut CounterState,
+    ) -> Result<(), ActorProcessingErr> {
+        let _ = tokio::time::timeout(Duration::from_secs(2), state.settle(true)).await;
+        Ok(())
     }
 
     async fn handle(
@@ -104,29 +333,18 @@ impl Actor for QuotaCounter {
         message: QuotaMsg,
         state: &mut CounterState,
     ) -> Result<(), ActorProcessingErr> {
-        state.roll_day();
         match message {
-            QuotaMsg::Grant { want, reply } => {
-                let granted = match state.limit {
-                    None => want,
-                    Some(limit) => want.min(limit.saturating_sub(state.used)),
-                };
-                state.used += granted;
-                if state.limit.is_some() {
-                    state.persist();
-                }
-                metrics::counter!("tern_quota_granted_parts_total").increment(granted);
-                if granted < want {
-                    metrics::counter!("tern_quota_exhausted_total").increment(1);
-                }
+            QuotaMsg::Grant {
+                parts,
+                amount,
+                reply,
+            } => {
+                let granted = state.grant(parts, amount.max(0)).await;
+                metrics::counter!("tern_quota_granted_parts_total").increment(granted.0);
                 let _ = reply.send(granted);
             }
-            QuotaMsg::Return(parts) => {
-                state.used = state.used.saturating_sub(parts);
-                if state.limit.is_some() {
-                    state.persist();
-                }
-            }
+            QuotaMsg::Return { parts, amount } => state.give_back(parts, amount.max(0)),
+            QuotaMsg::Tick => state.tick().await,
         }
         Ok(())
     }
@@ -193,6 +411,18 @@ impl Actor for QuotaSupervisor {
         })
     }
 
+    /// Counters close their leases when they stop.
+    async fn post_stop(
+        &self,
+        myself: ActorRef<QuotaSupervisorMsg>,
+        _state: &mut SupervisorState,
+    ) -> Result<(), ActorProcessingErr> {
+        myself
+            .stop_children_and_wait(None, Some(Duration::from_secs(3)))
+            .await;
+        Ok(())
+    }
+
     async fn handle(
         &self,
         myself: ActorRef<QuotaSupervisorMsg>,
@@ -235,12 +465,13 @@ impl Actor for QuotaSupervisor {
     }
 }
 
-/// A session's lease on its account's counter.
+/// A session's share of its account's counter.
 #[derive(Debug)]
 pub struct Lease {
     counter: Option<QuotaRef>,
     account: String,
-    remaining: u64,
+    parts: u64,
+    amount: Minor,
     block: u64,
 }
 
@@ -248,7 +479,10 @@ pub struct Lease {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Spend {
     Granted,
-    OverLimit,
+    /// The message-count limit of the period is reached.
+    OverQuota,
+    /// The credit does not cover the message.
+    NoCredit,
     /// The counter could not be reached: refuse with a temporary error.
     Unavailable,
 }
@@ -258,37 +492,54 @@ impl Lease {
         Self {
             counter: None,
             account: account.to_owned(),
-            remaining: 0,
+            parts: 0,
+            amount: 0,
             block: 8,
         }
     }
 
-    /// Takes `parts` from the lease, refilling it from the counter when needed.
-    pub async fn spend(&mut self, ctx: &Context, parts: u64) -> Spend {
-        if self.remaining < parts {
-            let want = (parts - self.remaining).max(self.block);
-            match self.grant(ctx, want).await {
-                Some(granted) => {
-                    self.remaining += granted;
+    /// Takes `parts` and `amount` from the lease, refilling it from the counter when
+    /// needed.
+    pub async fn spend(&mut self, ctx: &Context, parts: u64, amount: Minor) -> Spend {
+        let amount = amount.max(0);
+        if self.parts < parts || self.amount < amount {
+            let want_parts = (parts.saturating_sub(self.parts)).max(self.block);
+            let per_part = if parts > 0 {
+                amount / parts as Minor
+            } else {
+                0
+            };
+            let want_amount = amount
+                .saturating_sub(self.amount)
+                .max(per_part.saturating_mul(self.block as Minor));
+            match self.grant(ctx, want_parts, want_amount).await {
+                Some((p, a)) => {
+                    self.parts += p;
+                    self.amount += a;
                     // Busy sessions refill less often.
                     self.block = (self.block * 2).min(1024);
                 }
                 None => return Spend::Unavailable,
             }
         }
-        if self.remaining < parts {
-            return Spend::OverLimit;
+        if self.parts < parts {
+            return Spend::OverQuota;
         }
-        self.remaining -= parts;
+        if self.amount < amount {
+            return Spend::NoCredit;
+        }
+        self.parts -= parts;
+        self.amount -= amount;
         Spend::Granted
     }
 
-    /// Parts taken but not used (the message failed before acceptance).
-    pub fn refund(&mut self, parts: u64) {
-        self.remaining += parts;
+    /// Parts and money taken but not used (the message failed before acceptance).
+    pub fn refund(&mut self, parts: u64, amount: Minor) {
+        self.parts += parts;
+        self.amount += amount.max(0);
     }
 
-    async fn grant(&mut self, ctx: &Context, want: u64) -> Option<u64> {
+    async fn grant(&mut self, ctx: &Context, parts: u64, amount: Minor) -> Option<(u64, Minor)> {
         for _ in 0..2 {
             if self.counter.is_none() {
                 let supervisor = ctx.refs.quota.get()?;
@@ -301,7 +552,11 @@ impl Lease {
                 .flatten();
             }
             let counter = self.counter.clone()?;
-            match ractor::call!(counter, |reply| QuotaMsg::Grant { want, reply }) {
+            match ractor::call!(counter, |reply| QuotaMsg::Grant {
+                parts,
+                amount,
+                reply
+            }) {
                 Ok(granted) => return Some(granted),
                 // The counter restarted: ask the supervisor for the new one.
                 Err(_) => self.counter = None,
@@ -312,11 +567,15 @@ impl Lease {
 
     /// Gives the rest of the lease back.
     pub fn release(&mut self) {
-        if self.remaining > 0 {
+        if self.parts > 0 || self.amount > 0 {
             if let Some(counter) = &self.counter {
-                let _ = counter.cast(QuotaMsg::Return(self.remaining));
+                let _ = counter.cast(QuotaMsg::Return {
+                    parts: self.parts,
+                    amount: self.amount,
+                });
             }
-            self.remaining = 0;
+            self.parts = 0;
+            self.amount = 0;
         }
     }
 }

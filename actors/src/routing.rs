@@ -189,28 +189,38 @@ impl LinkHealth {
 /// The health of every link, by name.
 #[derive(Debug, Clone, Default)]
 pub struct Health {
-    links: Arc<HashMap<String, Arc<LinkHealth>>>,
+    links: Arc<std::sync::RwLock<HashMap<String, Arc<LinkHealth>>>>,
     changes: Arc<AtomicU64>,
 }
 
 impl Health {
     pub fn new<'a>(names: impl IntoIterator<Item = &'a str>) -> Self {
         let changes = Arc::new(AtomicU64::new(0));
-        Self {
-            links: Arc::new(
-                names
-                    .into_iter()
-                    .map(|n| {
-                        let health = LinkHealth {
-                            changes: changes.clone(),
-                            ..LinkHealth::default()
-                        };
-                        (n.to_owned(), Arc::new(health))
-                    })
-                    .collect(),
-            ),
+        let health = Self {
+            links: Arc::default(),
             changes,
+        };
+        health.retain(names);
+        health
+    }
+
+    /// Keeps the health of exactly these links: new ones start down, known ones keep
+    /// their history.
+    pub fn retain<'a>(&self, names: impl IntoIterator<Item = &'a str>) {
+        let Ok(mut links) = self.links.write() else {
+            return;
+        };
+        let mut next = HashMap::new();
+        for name in names {
+            let health = links.remove(name).unwrap_or_else(|| {
+                Arc::new(LinkHealth {
+                    changes: self.changes.clone(),
+                    ..LinkHealth::default()
+                })
+            });
+            next.insert(name.to_owned(), health);
         }
+        *links = next;
     }
 
     /// Changes whenever some link becomes usable again.
@@ -218,8 +228,8 @@ impl Health {
         self.changes.load(Ordering::Acquire)
     }
 
-    pub fn get(&self, link: &str) -> Option<&Arc<LinkHealth>> {
-        self.links.get(link)
+    pub fn get(&self, link: &str) -> Option<Arc<LinkHealth>> {
+        self.links.read().ok()?.get(link).cloned()
     }
 }
 

@@ -93,7 +93,7 @@ impl CustomerState {
             id,
             part: 0,
             parts: 1,
-            account: self.account.policy.id.clone(),
+            account: self.account.id.clone(),
             message,
             state: RecordState::Rejected,
             history: vec![Transition {
@@ -134,37 +134,46 @@ impl CustomerState {
         let fail = |status, reason, message: &Message| {
             Err((refuse(status, reason), Some(Box::new(message.clone()))))
         };
+        let policy = self.account.policy();
+        if !policy.enabled {
+            return fail(CommandStatus::EsmeRsubmitfail, "account_disabled", &message);
+        }
+        if !self.account.admit() {
+            return Err((refuse(CommandStatus::EsmeRthrottled, "account_tps"), None));
+        }
         if message.destination.validate(20).is_err() {
             return fail(CommandStatus::EsmeRinvdstadr, "bad_destination", &message);
         }
-        if message.source.validate(20).is_err()
-            || !self.account.policy.sender_allowed(&message.source)
-        {
+        if message.source.validate(20).is_err() || !policy.sender_allowed(&message.source) {
             return fail(
                 CommandStatus::EsmeRinvsrcadr,
                 "sender_not_allowed",
                 &message,
             );
         }
-        if self.account.policy.transliterate {
+        if policy.transliterate {
             transliterate(&mut message);
         }
         let routes = self.ctx.routes();
-        if routes
-            .route_for(&self.account.policy.id, message.destination.digits())
-            .is_none()
-        {
+        let Some(route) = routes.route_for(&self.account.id, message.destination.digits()) else {
             return fail(CommandStatus::EsmeRinvdstadr, "no_route", &message);
-        }
+        };
         let parts = match split(&message, &self.options) {
             Ok(parts) => parts,
             Err(status) => return fail(status, "cannot_split", &message),
         };
-        match self.lease.spend(&self.ctx, parts.len() as u64).await {
+        let price = self.ctx.ledger.price(
+            &self.account.id,
+            Some(&route.name),
+            message.destination.digits(),
+        );
+        let cost = price.saturating_mul(parts.len() as i64);
+        match self.lease.spend(&self.ctx, parts.len() as u64, cost).await {
             Spend::Granted => {}
-            Spend::OverLimit => {
+            Spend::OverQuota => {
                 return fail(CommandStatus::EsmeRsubmitfail, "over_quota", &message)
             }
+            Spend::NoCredit => return fail(CommandStatus::EsmeRsubmitfail, "no_credit", &message),
             Spend::Unavailable => {
                 return Err((
                     refuse(CommandStatus::EsmeRthrottled, "quota_unavailable"),
@@ -191,7 +200,7 @@ impl CustomerState {
                     id,
                     part: i as u8,
                     parts: count,
-                    account: self.account.policy.id.clone(),
+                    account: self.account.id.clone(),
                     message: part,
                     state: RecordState::Accepted,
                     history: vec![Transition {
@@ -247,7 +256,7 @@ impl CustomerState {
             }),
         );
         if written.is_err() {
-            self.lease.refund(u64::from(count));
+            self.lease.refund(u64::from(count), cost);
             return Err((
                 refuse(CommandStatus::EsmeRthrottled, "store_overloaded"),
                 None,
@@ -274,7 +283,7 @@ impl CustomerState {
         };
         let handle = self.handle.clone();
         let ctx = self.ctx.clone();
-        let account = self.account.policy.id.clone();
+        let account = self.account.id.clone();
         tokio::spawn(async move {
             let delivered = match pdus {
                 Ok(pdus) => {
@@ -403,13 +412,12 @@ impl Actor for CustomerSession {
         let account = slot.account.clone();
         if kind.can_receive() {
             ctx.refs.outbox.cast(OutboxMsg::Bound {
-                account: account.policy.id.clone(),
+                account: account.id.clone(),
                 session: myself.clone(),
             });
         }
-        metrics::gauge!("tern_customer_sessions", "account" => account.policy.id.clone())
-            .increment(1.0);
-        let lease = Lease::new(&account.policy.id);
+        metrics::gauge!("tern_customer_sessions", "account" => account.id.clone()).increment(1.0);
+        let lease = Lease::new(&account.id);
         Ok(CustomerState {
             ctx,
             account,
@@ -429,11 +437,11 @@ impl Actor for CustomerSession {
         state.lease.release();
         if state.kind.can_receive() {
             state.ctx.refs.outbox.cast(OutboxMsg::Unbound {
-                account: state.account.policy.id.clone(),
+                account: state.account.id.clone(),
                 session: myself,
             });
         }
-        metrics::gauge!("tern_customer_sessions", "account" => state.account.policy.id.clone())
+        metrics::gauge!("tern_customer_sessions", "account" => state.account.id.clone())
             .decrement(1.0);
         Ok(())
     }
@@ -481,6 +489,27 @@ pub enum SessionSupervisorMsg {
         handle: SessionHandle,
         events: mpsc::Receiver<SessionEvent>,
     },
+    /// Every bound session.
+    List(ractor::RpcReplyPort<Vec<SessionInfo>>),
+    /// Unbinds one session; replies whether it existed.
+    Kick(u64, ractor::RpcReplyPort<bool>),
+    /// Unbinds every session of an account.
+    KickAccount(String),
+}
+
+/// A bound session, as administrators see it.
+#[derive(Debug, Clone)]
+pub struct SessionInfo {
+    pub id: u64,
+    pub account: String,
+    pub kind: &'static str,
+    pub peer: std::net::IpAddr,
+    pub since_ms: u64,
+}
+
+struct Bound {
+    info: SessionInfo,
+    handle: SessionHandle,
 }
 
 /// Parent of every customer session. Sessions are temporary: a failed one is not
@@ -489,7 +518,7 @@ pub struct SessionSupervisor;
 
 pub struct SessionSupervisorState {
     ctx: Arc<Context>,
-    handles: HashMap<ractor::ActorId, SessionHandle>,
+    sessions: HashMap<ractor::ActorId, Bound>,
 }
 
 impl Actor for SessionSupervisor {
@@ -504,7 +533,7 @@ impl Actor for SessionSupervisor {
     ) -> Result<SessionSupervisorState, ActorProcessingErr> {
         Ok(SessionSupervisorState {
             ctx,
-            handles: HashMap::new(),
+            sessions: HashMap::new(),
         })
     }
 
@@ -514,13 +543,41 @@ impl Actor for SessionSupervisor {
         message: SessionSupervisorMsg,
         state: &mut SessionSupervisorState,
     ) -> Result<(), ActorProcessingErr> {
-        let SessionSupervisorMsg::Start {
-            slot,
-            kind,
-            handle,
-            mut events,
-        } = message;
-        let account = slot.account.policy.id.clone();
+        let (slot, kind, handle, mut events) = match message {
+            SessionSupervisorMsg::Start {
+                slot,
+                kind,
+                handle,
+                events,
+            } => (slot, kind, handle, events),
+            SessionSupervisorMsg::List(reply) => {
+                let mut list: Vec<SessionInfo> =
+                    state.sessions.values().map(|b| b.info.clone()).collect();
+                list.sort_by_key(|s| s.id);
+                let _ = reply.send(list);
+                return Ok(());
+            }
+            SessionSupervisorMsg::Kick(id, reply) => {
+                let found = state.sessions.values().find(|b| b.info.id == id);
+                if let Some(bound) = found {
+                    let handle = bound.handle.clone();
+                    tokio::spawn(async move { handle.unbind().await });
+                }
+                let _ = reply.send(found.is_some());
+                return Ok(());
+            }
+            SessionSupervisorMsg::KickAccount(account) => {
+                for bound in state.sessions.values() {
+                    if bound.info.account == account {
+                        let handle = bound.handle.clone();
+                        tokio::spawn(async move { handle.unbind().await });
+                    }
+                }
+                return Ok(());
+            }
+        };
+        let account = slot.account.id.clone();
+        let peer = slot.peer;
         let spawned = Actor::spawn_linked(
             None,
             CustomerSession,
@@ -536,7 +593,16 @@ impl Actor for SessionSupervisor {
                 return Ok(());
             }
         };
-        state.handles.insert(session.get_id(), handle);
+        let info = SessionInfo {
+            id: session.get_id().pid(),
+            account: account.clone(),
+            kind: kind.as_str(),
+            peer,
+            since_ms: now_ms(),
+        };
+        state
+            .sessions
+            .insert(session.get_id(), Bound { info, handle });
         let span = tracing::info_span!("customer", account, kind = kind.as_str());
         tokio::spawn(
             async move {
@@ -563,12 +629,12 @@ impl Actor for SessionSupervisor {
                 metrics::counter!("tern_actor_restarts_total", "actor" => "customer_session")
                     .increment(1);
                 warn!(%error, "customer session failed; unbinding the customer");
-                if let Some(handle) = state.handles.remove(&cell.get_id()) {
-                    handle.unbind().await;
+                if let Some(bound) = state.sessions.remove(&cell.get_id()) {
+                    bound.handle.unbind().await;
                 }
             }
             SupervisionEvent::ActorTerminated(cell, _, _) => {
-                state.handles.remove(&cell.get_id());
+                state.sessions.remove(&cell.get_id());
             }
             _ => {}
         }
@@ -588,11 +654,11 @@ impl Handler for SmppFrontend {
     type Grant = BindSlot;
 
     async fn bind(&self, request: BindRequest) -> Result<(BindSlot, String), CommandStatus> {
-        let result = self.ctx.accounts.authenticate(
-            &request.system_id,
-            &request.password,
-            request.peer.ip(),
-        );
+        let result = self
+            .ctx
+            .accounts
+            .authenticate(&request.system_id, &request.password, request.peer.ip())
+            .await;
         let label = match &result {
             Ok(_) => "ok",
             Err(CommandStatus::EsmeRinvsysid) => "unknown_account",

@@ -142,6 +142,7 @@ impl NodeSupervisor {
             Child::Carriers => {
                 let (r, _) =
                     Actor::spawn_linked(None, CarrierSupervisor, ctx.clone(), cell).await?;
+                refs.carriers.set(Some(r.clone()));
                 r.get_id()
             }
             Child::Sessions => {
@@ -260,18 +261,28 @@ impl Actor for NodeSupervisor {
     }
 }
 
-/// Parent of the carrier links; restarts a failed link with backoff.
+/// Messages of the carrier supervisor.
+#[derive(Debug)]
+pub enum CarrierMsg {
+    /// The link configurations changed: start, stop and restart links to match.
+    Reconcile,
+}
+
+/// Parent of the carrier links; restarts a failed link with backoff and keeps the running
+/// links in line with the configuration.
 pub struct CarrierSupervisor;
 
 pub struct CarrierState {
     ctx: Arc<Context>,
-    links: HashMap<ActorId, Arc<LinkConfig>>,
+    links: HashMap<ActorId, (Arc<LinkConfig>, ActorRef<crate::link::LinkMsg>)>,
+    /// Links stopped on purpose, not to be restarted.
+    stopping: std::collections::HashSet<ActorId>,
     intensity: Intensity,
 }
 
 impl CarrierSupervisor {
     async fn start_link(
-        myself: &ActorRef<()>,
+        myself: &ActorRef<CarrierMsg>,
         state: &mut CarrierState,
         config: Arc<LinkConfig>,
     ) -> Result<(), ActorProcessingErr> {
@@ -285,27 +296,63 @@ impl CarrierSupervisor {
         if let Ok(mut links) = state.ctx.refs.links.write() {
             links.insert(config.name.clone(), link.clone());
         }
-        state.links.insert(link.get_id(), config);
+        state.links.insert(link.get_id(), (config, link));
+        Ok(())
+    }
+
+    async fn reconcile(
+        myself: &ActorRef<CarrierMsg>,
+        state: &mut CarrierState,
+    ) -> Result<(), ActorProcessingErr> {
+        let wanted = state.ctx.links();
+        let mut stop = Vec::new();
+        for (id, (running, link)) in &state.links {
+            let keep = wanted
+                .iter()
+                .any(|w| w.name == running.name && w.revision == running.revision);
+            if !keep {
+                stop.push((*id, running.name.clone(), link.clone()));
+            }
+        }
+        for (id, name, link) in stop {
+            info!(link = name, "carrier link removed or changed; stopping it");
+            state.links.remove(&id);
+            state.stopping.insert(id);
+            if let Ok(mut links) = state.ctx.refs.links.write() {
+                if links.get(&name).is_some_and(|l| l.get_id() == id) {
+                    links.remove(&name);
+                }
+            }
+            link.stop(None);
+        }
+        for config in wanted.iter() {
+            let running = state.links.values().any(|(c, _)| c.name == config.name);
+            if !running {
+                info!(link = config.name, "starting carrier link");
+                Self::start_link(myself, state, Arc::new(config.clone())).await?;
+            }
+        }
         Ok(())
     }
 }
 
 impl Actor for CarrierSupervisor {
-    type Msg = ();
+    type Msg = CarrierMsg;
     type State = CarrierState;
     type Arguments = Arc<Context>;
 
     async fn pre_start(
         &self,
-        myself: ActorRef<()>,
+        myself: ActorRef<CarrierMsg>,
         ctx: Arc<Context>,
     ) -> Result<CarrierState, ActorProcessingErr> {
         let mut state = CarrierState {
             ctx: ctx.clone(),
             links: HashMap::new(),
+            stopping: Default::default(),
             intensity: Intensity::default(),
         };
-        for config in &ctx.links {
+        for config in ctx.links().iter() {
             Self::start_link(&myself, &mut state, Arc::new(config.clone())).await?;
         }
         Ok(state)
@@ -314,7 +361,7 @@ impl Actor for CarrierSupervisor {
     /// Stops the links before this supervisor goes (see [`NodeSupervisor`]'s `post_stop`).
     async fn post_stop(
         &self,
-        myself: ActorRef<()>,
+        myself: ActorRef<CarrierMsg>,
         _state: &mut CarrierState,
     ) -> Result<(), ActorProcessingErr> {
         myself
@@ -323,16 +370,36 @@ impl Actor for CarrierSupervisor {
         Ok(())
     }
 
+    async fn handle(
+        &self,
+        myself: ActorRef<CarrierMsg>,
+        message: CarrierMsg,
+        state: &mut CarrierState,
+    ) -> Result<(), ActorProcessingErr> {
+        match message {
+            CarrierMsg::Reconcile => Self::reconcile(&myself, state).await,
+        }
+    }
+
     async fn handle_supervisor_evt(
         &self,
-        myself: ActorRef<()>,
+        myself: ActorRef<CarrierMsg>,
         event: SupervisionEvent,
         state: &mut CarrierState,
     ) -> Result<(), ActorProcessingErr> {
-        let SupervisionEvent::ActorFailed(cell, error) = event else {
-            return Ok(());
+        let (cell, error) = match event {
+            SupervisionEvent::ActorFailed(cell, error) => (cell, error),
+            SupervisionEvent::ActorTerminated(cell, _, _) => {
+                state.stopping.remove(&cell.get_id());
+                state.links.remove(&cell.get_id());
+                return Ok(());
+            }
+            _ => return Ok(()),
         };
-        let Some(config) = state.links.remove(&cell.get_id()) else {
+        if state.stopping.remove(&cell.get_id()) {
+            return Ok(());
+        }
+        let Some((config, _)) = state.links.remove(&cell.get_id()) else {
             return Ok(());
         };
         metrics::counter!("tern_actor_restarts_total", "actor" => "carrier_link").increment(1);
@@ -341,7 +408,17 @@ impl Actor for CarrierSupervisor {
         };
         warn!(link = config.name, %error, "carrier link failed; restarting");
         tokio::time::sleep(backoff).await;
-        Self::start_link(&myself, state, config).await
+        // The configuration may have changed meanwhile.
+        let current = state
+            .ctx
+            .links()
+            .iter()
+            .find(|l| l.name == config.name)
+            .cloned();
+        match current {
+            Some(config) => Self::start_link(&myself, state, Arc::new(config)).await,
+            None => Ok(()),
+        }
     }
 }
 

@@ -78,6 +78,7 @@ async fn a_killed_dispatcher_restarts_and_picks_up_pending_work() {
         routes: Vec::new(),
         links: Vec::new(),
         mo_rules: Vec::new(),
+        ledger: Arc::new(tern_actors::quota::LocalLedger::default()),
     };
     let pipeline = Pipeline::start(store.clone(), config).await.unwrap();
     wait_state(&store, 1, RecordState::Failed).await;

@@ -11,7 +11,7 @@ use anyhow::Context as _;
 use tern_bench::smsc::{Accounts, ReceiptDelay, Smsc, SmscConfig};
 
 use crate::config::{
-    AccountConfig, ConcatConfig, Config, IdFormatConfig, MetricsSection, MoRuleConfig, SmppSection,
+    AccountConfig, AdminSection, ClusterSection, PeriodConfig, ConcatConfig, Config, IdFormatConfig, MetricsSection, MoRuleConfig, SmppSection,
     SmppUrl, StoreSection, UpstreamBind, UpstreamConfig,
 };
 
@@ -37,14 +37,34 @@ pub struct DevArgs {
     /// How long the simulator waits before sending a receipt.
     #[arg(long, default_value_t = 100)]
     pub sim_receipt_delay_ms: u64,
+    /// The gRPC admin API (`tern ctl`).
+    #[arg(long, default_value = "127.0.0.1:50051")]
+    pub grpc_listen: SocketAddr,
+    /// The admin API's bearer token; default: a random one, printed and written to
+    /// `<data-dir>/admin.token`.
+    #[arg(long, env = "TERN_ADMIN_TOKEN")]
+    pub admin_token: Option<String>,
+    /// Raft RPC (a one-node cluster needs no peers; port 0 picks a free one).
+    #[arg(long, default_value = "127.0.0.1:0")]
+    pub raft_listen: SocketAddr,
 }
 
 const SIM_USER: &str = "tern";
 const SIM_PASSWORD: &str = "tern";
 
 /// The node's configuration for `tern dev`, with the simulator (if any) at `simulator`.
-pub fn dev_config(args: &DevArgs, upstream_url: &str) -> Config {
+pub fn dev_config(args: &DevArgs, upstream_url: &str, token: &str) -> Config {
     Config {
+        cluster: ClusterSection {
+            listen: args.raft_listen,
+            dir: Some(args.data_dir.join("raft")),
+            ..ClusterSection::default()
+        },
+        admin: AdminSection {
+            listen: Some(args.grpc_listen),
+            token: Some(token.to_owned()),
+            token_file: None,
+        },
         smpp: SmppSection {
             listen: Some(args.smpp_listen),
             ..SmppSection::default()
@@ -64,6 +84,16 @@ pub fn dev_config(args: &DevArgs, upstream_url: &str) -> Config {
             transliterate: false,
             sender_ids: Vec::new(),
             max_parts_per_day: None,
+            max_messages: None,
+            period: PeriodConfig::Day,
+            credit: None,
+            credit_limit: None,
+            tps: None,
+            parent: None,
+            auto_topup: None,
+            thresholds: None,
+            tags: Default::default(),
+            enabled: true,
         }],
         upstreams: vec![UpstreamConfig {
             name: "default".into(),
@@ -110,9 +140,22 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
         (None, Some(sim)) => format!("smpp://{SIM_USER}:{SIM_PASSWORD}@{}", sim.addr()),
         (None, None) => anyhow::bail!("no upstream"),
     };
-    let config = dev_config(&args, &upstream_url);
+    std::fs::create_dir_all(&args.data_dir)
+        .with_context(|| format!("--data-dir {}", args.data_dir.display()))?;
+    let token = match &args.admin_token {
+        Some(token) => token.clone(),
+        None => random_token()?,
+    };
+    let token_file = args.data_dir.join("admin.token");
+    std::fs::write(&token_file, format!("{token}\n"))
+        .with_context(|| format!("writing {}", token_file.display()))?;
+    let config = dev_config(&args, &upstream_url, &token);
     config.validate()?;
     let node = crate::Node::start(&config).await?;
+    // The simulator listens on a new port each run: point the state's link at it.
+    if let Some(upstream) = config.upstreams.first() {
+        crate::replica::put_link_if_changed(&node.cluster, upstream).await?;
+    }
     let smpp = node
         .endpoints
         .smpp
@@ -123,6 +166,10 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
     );
     if let Some(metrics) = node.endpoints.metrics {
         println!("  metrics   http://{metrics}/metrics");
+    }
+    if let Some(admin) = node.endpoints.admin {
+        println!("  admin     http://{admin}   token {token} (also in {})", token_file.display());
+        println!("            tern ctl --server http://{admin} --token $(cat {}) cluster status", token_file.display());
     }
     match &simulator {
         Some(sim) => println!(
@@ -140,6 +187,14 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
         sim.shutdown().await;
     }
     Ok(())
+}
+
+/// 32 hex characters from the system's random source.
+fn random_token() -> anyhow::Result<String> {
+    let mut bytes = [0u8; 16];
+    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut bytes)
+        .map_err(|_| anyhow::anyhow!("no randomness for the admin token"))?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
 }
 
 /// The URL without its password, for printing.
@@ -167,8 +222,11 @@ mod tests {
             upstream: None,
             upstream_ca: None,
             sim_receipt_delay_ms: 100,
+            grpc_listen: "127.0.0.1:50051".parse().unwrap(),
+            admin_token: None,
+            raft_listen: "127.0.0.1:0".parse().unwrap(),
         };
-        dev_config(&args, "smpp://tern:tern@127.0.0.1:1")
+        dev_config(&args, "smpp://tern:tern@127.0.0.1:1", "t")
             .validate()
             .unwrap();
     }

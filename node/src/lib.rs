@@ -4,6 +4,9 @@
 
 pub mod config;
 pub mod dev;
+pub mod ledger;
+pub mod notifier;
+pub mod replica;
 pub mod telemetry;
 
 pub use tern_actors::{allowlist, ids};
@@ -13,10 +16,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use tern_actors::accounts::AccountPolicy;
 use tern_actors::link::LinkConfig;
 use tern_actors::mo::MoRule;
-use tern_actors::routing::{LinkGroup, NumberRange, Route, WeightedLink};
 use tern_actors::{AggregatePolicy, Pipeline, PipelineConfig, Settings};
 use tern_smpp::mapping::{Concat, DefaultAlphabet, LinkOptions};
 use tern_smpp::net::{self as smpp_net, BindMode, ClientConfig, ServerConfig};
@@ -30,7 +31,7 @@ use tokio_util::task::TaskTracker;
 use tracing::{info, warn};
 
 use crate::config::{
-    parse_weighted, AggregateConfig, ConcatConfig, Config, IdFormatConfig, SmppSection, SmppUrl,
+    AggregateConfig, ConcatConfig, Config, IdFormatConfig, SmppSection, SmppUrl,
     UpstreamBind, UpstreamConfig,
 };
 
@@ -55,7 +56,7 @@ fn id_format(format: IdFormatConfig) -> IdFormat {
     }
 }
 
-fn link_config(smpp: &SmppSection, upstream: &UpstreamConfig) -> anyhow::Result<LinkConfig> {
+pub fn link_config(smpp: &SmppSection, upstream: &UpstreamConfig) -> anyhow::Result<LinkConfig> {
     let url = SmppUrl::parse(&upstream.url)
         .map_err(|m| anyhow::anyhow!("upstream {}: url {m}", upstream.name))?;
     let mut client = ClientConfig::new(&upstream.name, &url.host, url.port);
@@ -93,13 +94,14 @@ fn link_config(smpp: &SmppSection, upstream: &UpstreamConfig) -> anyhow::Result<
         submit_ids: id_format(upstream.submit_id_format),
         receipt_ids: id_format(upstream.receipt_id_format),
         credit: upstream.window.saturating_mul(2).max(2),
+        revision: 0,
     })
 }
 
-/// The pipeline's configuration from the file's.
-pub fn pipeline_config(config: &Config) -> anyhow::Result<PipelineConfig> {
+/// The pipeline's timers and limits from the file.
+pub fn settings(config: &Config) -> Settings {
     let p = &config.pipeline;
-    let settings = Settings {
+    Settings {
         node_id: config.node.id,
         shards: p.shards,
         default_validity: Duration::from_secs(p.default_validity_secs),
@@ -112,73 +114,16 @@ pub fn pipeline_config(config: &Config) -> anyhow::Result<PipelineConfig> {
             AggregateConfig::AnyDelivered => AggregatePolicy::AnyDelivered,
         },
         max_queued_in_memory: p.max_queued_in_memory,
-    };
-    let accounts = config
-        .accounts
-        .iter()
-        .map(|a| AccountPolicy {
-            id: a.system_id.clone(),
-            password: a.password.clone(),
-            max_binds: a.max_binds,
-            allowed_ips: a
-                .allowed_ips
-                .iter()
-                .filter_map(|n| allowlist::IpNet::parse(n))
-                .collect(),
-            transliterate: a.transliterate,
-            sender_ids: a.sender_ids.clone(),
-            max_parts_per_day: a.max_parts_per_day,
-        })
-        .collect();
-    let links = config
-        .upstreams
-        .iter()
-        .map(|u| link_config(&config.smpp, u))
-        .collect::<anyhow::Result<Vec<_>>>()?;
-    let group = |links: &[String], failover_after| LinkGroup {
-        links: links
-            .iter()
-            .filter_map(|l| parse_weighted(l))
-            .map(|(link, weight)| WeightedLink {
-                link: link.to_owned(),
-                weight,
-            })
-            .collect(),
-        failover_after,
-    };
-    let mut routes: Vec<Route> = config
-        .routes
-        .iter()
-        .map(|r| Route {
-            name: r.name.clone(),
-            prefixes: r.prefixes.clone(),
-            ranges: r
-                .ranges
-                .iter()
-                .filter_map(|(low, high)| NumberRange::parse(low, high))
-                .collect(),
-            accounts: r.accounts.clone(),
-            groups: r
-                .groups
-                .iter()
-                .map(|g| group(&g.links, g.failover_after))
-                .collect(),
-        })
-        .collect();
-    if routes.is_empty() && !links.is_empty() {
-        // No routes: every destination may use every upstream, in the order given.
-        let names: Vec<String> = links.iter().map(|l| l.name.clone()).collect();
-        routes.push(Route {
-            name: "default".into(),
-            prefixes: Vec::new(),
-            ranges: Vec::new(),
-            accounts: Vec::new(),
-            groups: names
-                .iter()
-                .map(|n| group(std::slice::from_ref(n), 3))
-                .collect(),
-        });
     }
+}
+
+/// The pipeline's configuration: timers from the file, accounts, routes and links from
+/// the replicated state.
+pub fn pipeline_config(
+    config: &Config,
+    state: &tern_ledger::State,
+    ledger: Arc<dyn tern_actors::quota::Ledger>,
+) -> PipelineConfig {
     let mo_rules = config
         .mo_rules
         .iter()
@@ -189,13 +134,14 @@ pub fn pipeline_config(config: &Config) -> anyhow::Result<PipelineConfig> {
             keywords: r.keywords.clone(),
         })
         .collect();
-    Ok(PipelineConfig {
-        settings,
-        accounts,
-        routes,
-        links,
+    PipelineConfig {
+        settings: settings(config),
+        accounts: replica::policies(state),
+        routes: replica::routes(state),
+        links: replica::links(state, &config.smpp),
         mo_rules,
-    })
+        ledger,
+    }
 }
 
 /// What a started node listens on.
@@ -204,12 +150,16 @@ pub struct Endpoints {
     pub smpp: Option<std::net::SocketAddr>,
     pub smpps: Option<std::net::SocketAddr>,
     pub metrics: Option<std::net::SocketAddr>,
+    pub raft: Option<std::net::SocketAddr>,
+    pub admin: Option<std::net::SocketAddr>,
 }
 
-/// A started node: the pipeline and its listeners.
+/// A started node: the replicated state, the pipeline and its listeners.
 pub struct Node {
     pub endpoints: Endpoints,
+    pub cluster: tern_cluster::Cluster,
     pipeline: Pipeline,
+    background: Vec<tokio::task::JoinHandle<()>>,
     store: Arc<EmbeddedStore>,
     customers: CancellationToken,
     customer_tasks: TaskTracker,
@@ -238,7 +188,16 @@ impl Node {
             )
             .with_context(|| format!("store.dir {}", config.store.dir.display()))?,
         );
-        let pipeline = Pipeline::start(store.clone(), pipeline_config(config)?).await?;
+        let cluster = ledger::start_cluster(config).await?;
+        let backend = Arc::new(ledger::ClusterLedger::new(cluster.clone()));
+        let pipeline_config = cluster.read(|s| pipeline_config(config, s, backend.clone()));
+        let pipeline = Pipeline::start(store.clone(), pipeline_config).await?;
+        let watcher = tokio::spawn(ledger::follow_changes(
+            cluster.clone(),
+            pipeline.handle(),
+            config.smpp.clone(),
+        ));
+        let notifier = tokio::spawn(notifier::run(cluster.clone()));
         let frontend = pipeline.smpp_frontend()?;
 
         let server_config = Arc::new(ServerConfig {
@@ -252,6 +211,7 @@ impl Node {
         let customer_tasks = TaskTracker::new();
         let mut endpoints = Endpoints {
             metrics,
+            raft: Some(cluster.raft_addr()),
             ..Endpoints::default()
         };
         let mut listeners = Vec::new();
@@ -294,7 +254,9 @@ impl Node {
             .collect();
         Ok(Self {
             endpoints,
+            cluster,
             pipeline,
+            background: vec![watcher, notifier],
             store,
             customers,
             customer_tasks,
@@ -322,7 +284,11 @@ impl Node {
             warn!("customer sessions did not all unbind within the grace period");
         }
         info!("stopping the pipeline");
+        for task in &self.background {
+            task.abort();
+        }
         self.pipeline.stop().await;
+        self.cluster.shutdown().await;
         // Link tasks finish their in-flight requests before the store goes.
         tokio::time::sleep(Duration::from_millis(200)).await;
         drop(self.store);

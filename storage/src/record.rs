@@ -21,6 +21,9 @@ pub enum RecordState {
     Failed,
     /// The operator reported a final state the gateway cannot classify.
     Unknown,
+    /// Withdrawn by an administrator before it reached an operator. (Last, so records
+    /// written before it existed keep their encoding.)
+    Cancelled,
 }
 
 impl RecordState {
@@ -38,6 +41,7 @@ impl RecordState {
             RecordState::Expired => "expired",
             RecordState::Failed => "failed",
             RecordState::Unknown => "unknown",
+            RecordState::Cancelled => "cancelled",
         }
     }
 }

@@ -78,6 +78,9 @@ shutdown_grace_secs = 5
 [smpp]
 listen = "127.0.0.1:0"
 
+[cluster]
+listen = "127.0.0.1:0"
+
 [store]
 dir = {}
 fsync = true

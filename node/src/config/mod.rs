@@ -6,7 +6,10 @@ use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
+
+mod cluster;
+pub use cluster::{AdminSection, ClusterSection, PeriodConfig, PriceConfig};
 
 /// The whole file.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -36,6 +39,15 @@ pub struct Config {
     /// Which account receives an MO.
     #[serde(default, rename = "mo_rule")]
     pub mo_rules: Vec<MoRuleConfig>,
+    /// The replicated state: raft between the nodes.
+    #[serde(default)]
+    pub cluster: ClusterSection,
+    /// The gRPC admin API.
+    #[serde(default)]
+    pub admin: AdminSection,
+    /// Prices per message part.
+    #[serde(default, rename = "price")]
+    pub prices: Vec<PriceConfig>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -95,7 +107,7 @@ impl Default for PipelineSection {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RouteGroupConfig {
     /// `name` or `name:weight`.
@@ -109,7 +121,7 @@ fn default_failover_after() -> u32 {
     3
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RouteConfig {
     pub name: String,
@@ -255,23 +267,56 @@ pub struct AccountConfig {
     /// Senders the account may use: exact values or prefixes ending in `*`; empty: any.
     #[serde(default)]
     pub sender_ids: Vec<String>,
-    /// Message parts per day; absent: unlimited.
+    /// Message parts per day; absent: unlimited. Same as `max_messages` with
+    /// `period = "day"`.
     #[serde(default)]
     pub max_parts_per_day: Option<u64>,
+    /// Message parts per `period`; absent: unlimited.
+    #[serde(default)]
+    pub max_messages: Option<u64>,
+    #[serde(default)]
+    pub period: PeriodConfig,
+    /// Opening balance in minor units. With it alone the account is prepaid.
+    #[serde(default)]
+    pub credit: Option<i64>,
+    /// Postpaid: how far below zero the balance may go, in minor units.
+    #[serde(default)]
+    pub credit_limit: Option<i64>,
+    /// Submits per second over all binds on one node; absent: unlimited.
+    #[serde(default)]
+    pub tps: Option<u32>,
+    /// The account that pays for this one when `auto_topup` is set.
+    #[serde(default)]
+    pub parent: Option<String>,
+    /// Moved from the parent when the balance runs short, in minor units.
+    #[serde(default)]
+    pub auto_topup: Option<i64>,
+    /// Percentages of use that notify once per crossing; default 80 and 100.
+    #[serde(default)]
+    pub thresholds: Option<Vec<u8>>,
+    /// Free-form labels, such as a cost centre.
+    #[serde(default)]
+    pub tags: std::collections::BTreeMap<String, String>,
+    #[serde(default = "default_true")]
+    pub enabled: bool,
+}
+
+fn default_true() -> bool {
+    true
 }
 
 fn default_max_binds() -> usize {
     4
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum UpstreamBind {
     Transceiver,
     TxRx,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum IdFormatConfig {
     AsIs,
@@ -279,7 +324,7 @@ pub enum IdFormatConfig {
     Hex,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct UpstreamConfig {
     pub name: String,
@@ -307,7 +352,7 @@ pub struct UpstreamConfig {
     pub concat: ConcatConfig,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum ConcatConfig {
     Udh8,
@@ -346,7 +391,7 @@ pub enum ConfigError {
     Invalid { key: String, message: String },
 }
 
-fn invalid(key: impl Into<String>, message: impl Into<String>) -> ConfigError {
+pub(crate) fn invalid(key: impl Into<String>, message: impl Into<String>) -> ConfigError {
     ConfigError::Invalid {
         key: key.into(),
         message: message.into(),
@@ -518,22 +563,9 @@ impl Config {
         }
         let mut names = HashSet::new();
         for (i, upstream) in self.upstreams.iter().enumerate() {
-            let key = |field: &str| format!("upstream[{i}].{field}");
-            if upstream.name.is_empty() || !names.insert(upstream.name.as_str()) {
-                return Err(invalid(key("name"), "must be non-empty and unique"));
-            }
-            let url = SmppUrl::parse(&upstream.url).map_err(|m| invalid(key("url"), m))?;
-            if url.user.len() > 15 || url.password.len() > 8 {
-                return Err(invalid(
-                    key("url"),
-                    "user must be at most 15 and password at most 8 characters",
-                ));
-            }
-            if !(1..=10_000).contains(&upstream.window) {
-                return Err(invalid(key("window"), "must be from 1 to 10000"));
-            }
-            if upstream.tls_ca.is_some() && !url.tls {
-                return Err(invalid(key("tls_ca"), "is only used with an smpps:// url"));
+            validate_upstream(&format!("upstream[{i}]"), upstream)?;
+            if !names.insert(upstream.name.as_str()) {
+                return Err(invalid(format!("upstream[{i}].name"), "must be unique"));
             }
         }
         if self.pipeline.shards == 0 || self.pipeline.shards > 256 {
@@ -549,57 +581,9 @@ impl Config {
             ));
         }
         for (i, route) in self.routes.iter().enumerate() {
-            let key = |field: &str| format!("route[{i}].{field}");
-            if route.groups.is_empty() {
-                return Err(invalid(key("groups"), "needs at least one group"));
-            }
-            for prefix in &route.prefixes {
-                if prefix.is_empty() || !prefix.bytes().all(|b| b.is_ascii_digit()) {
-                    return Err(invalid(
-                        key("prefixes"),
-                        format!("{prefix:?} is not a string of digits"),
-                    ));
-                }
-            }
-            for (j, (low, high)) in route.ranges.iter().enumerate() {
-                if tern_actors::routing::NumberRange::parse(low, high).is_none() {
-                    return Err(invalid(
-                        key(&format!("ranges[{j}]")),
-                        "must be two numbers of the same length, low first",
-                    ));
-                }
-            }
-            for account in &route.accounts {
-                if !ids.contains(account.as_str()) {
-                    return Err(invalid(key("accounts"), format!("no account {account:?}")));
-                }
-            }
-            for (g, group) in route.groups.iter().enumerate() {
-                if group.links.is_empty() {
-                    return Err(invalid(
-                        key(&format!("groups[{g}].links")),
-                        "must name a link",
-                    ));
-                }
-                for link in &group.links {
-                    match parse_weighted(link) {
-                        Some((name, _)) if names.contains(name) => {}
-                        Some((name, _)) => {
-                            return Err(invalid(
-                                key(&format!("groups[{g}].links")),
-                                format!("no upstream named {name:?}"),
-                            ))
-                        }
-                        None => {
-                            return Err(invalid(
-                                key(&format!("groups[{g}].links")),
-                                format!("{link:?} is not NAME or NAME:WEIGHT"),
-                            ))
-                        }
-                    }
-                }
-            }
+            validate_route(&format!("route[{i}]"), route, &names, Some(&ids))?;
         }
+        self.validate_ledger(&ids)?;
         for (i, rule) in self.mo_rules.iter().enumerate() {
             if !ids.contains(rule.account.as_str()) {
                 return Err(invalid(
@@ -610,6 +594,93 @@ impl Config {
         }
         Ok(())
     }
+}
+
+/// Checks one `[[upstream]]` table; `at` names it in errors.
+pub fn validate_upstream(at: &str, upstream: &UpstreamConfig) -> Result<(), ConfigError> {
+    let key = |field: &str| format!("{at}.{field}");
+    if upstream.name.is_empty() {
+        return Err(invalid(key("name"), "must not be empty"));
+    }
+    let url = SmppUrl::parse(&upstream.url).map_err(|m| invalid(key("url"), m))?;
+    if url.user.len() > 15 || url.password.len() > 8 {
+        return Err(invalid(
+            key("url"),
+            "user must be at most 15 and password at most 8 characters",
+        ));
+    }
+    if !(1..=10_000).contains(&upstream.window) {
+        return Err(invalid(key("window"), "must be from 1 to 10000"));
+    }
+    if upstream.tls_ca.is_some() && !url.tls {
+        return Err(invalid(key("tls_ca"), "is only used with an smpps:// url"));
+    }
+    Ok(())
+}
+
+/// Checks one `[[route]]` table against the links (and accounts, when given) it names.
+pub fn validate_route(
+    at: &str,
+    route: &RouteConfig,
+    links: &HashSet<&str>,
+    accounts: Option<&HashSet<&str>>,
+) -> Result<(), ConfigError> {
+    let key = |field: &str| format!("{at}.{field}");
+    if route.name.is_empty() {
+        return Err(invalid(key("name"), "must not be empty"));
+    }
+    if route.groups.is_empty() {
+        return Err(invalid(key("groups"), "needs at least one group"));
+    }
+    for prefix in &route.prefixes {
+        if prefix.is_empty() || !prefix.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(invalid(
+                key("prefixes"),
+                format!("{prefix:?} is not a string of digits"),
+            ));
+        }
+    }
+    for (j, (low, high)) in route.ranges.iter().enumerate() {
+        if tern_actors::routing::NumberRange::parse(low, high).is_none() {
+            return Err(invalid(
+                key(&format!("ranges[{j}]")),
+                "must be two numbers of the same length, low first",
+            ));
+        }
+    }
+    if let Some(ids) = accounts {
+        for account in &route.accounts {
+            if !ids.contains(account.as_str()) {
+                return Err(invalid(key("accounts"), format!("no account {account:?}")));
+            }
+        }
+    }
+    for (g, group) in route.groups.iter().enumerate() {
+        if group.links.is_empty() {
+            return Err(invalid(
+                key(&format!("groups[{g}].links")),
+                "must name a link",
+            ));
+        }
+        for link in &group.links {
+            match parse_weighted(link) {
+                Some((name, _)) if links.contains(name) => {}
+                Some((name, _)) => {
+                    return Err(invalid(
+                        key(&format!("groups[{g}].links")),
+                        format!("no upstream named {name:?}"),
+                    ))
+                }
+                None => {
+                    return Err(invalid(
+                        key(&format!("groups[{g}].links")),
+                        format!("{link:?} is not NAME or NAME:WEIGHT"),
+                    ))
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

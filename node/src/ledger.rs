@@ -1,0 +1,199 @@
+//! The node's side of the replicated state: starting raft from the configuration, seeding
+//! an empty state from the file, the quota ledger the pipeline spends through, and the task
+//! that turns every configuration change into a pipeline update.
+
+use std::time::Duration;
+
+use anyhow::Context as _;
+use futures::future::BoxFuture;
+use tern_actors::quota::Ledger;
+use tern_actors::PipelineHandle;
+use tern_cluster::{Cluster, ClusterConfig};
+use tern_ledger::{Minor, Refusal, Request, Response};
+use tracing::{info, warn};
+
+use crate::config::{Config, SmppSection};
+use crate::replica;
+
+/// Starts raft; on a bootstrapping node, waits to lead and seeds an empty state from the
+/// file.
+pub async fn start_cluster(config: &Config) -> anyhow::Result<Cluster> {
+    let c = &config.cluster;
+    let dir = c
+        .dir
+        .clone()
+        .unwrap_or_else(|| config.store.dir.join("raft"));
+    std::fs::create_dir_all(&dir).with_context(|| format!("cluster.dir {}", dir.display()))?;
+    let mut cluster_config = ClusterConfig::new(u64::from(config.node.id), c.listen, dir);
+    cluster_config.advertise = c.advertise.clone();
+    cluster_config.bootstrap = c.bootstrap;
+    cluster_config.secret = c.secret.clone();
+    cluster_config.heartbeat_ms = c.heartbeat_ms;
+    cluster_config.election_timeout_ms = (c.election_timeout_min_ms, c.election_timeout_max_ms);
+    cluster_config.snapshot_logs = c.snapshot_logs;
+    let cluster = Cluster::start(cluster_config)
+        .await
+        .with_context(|| format!("cluster.listen {}", c.listen))?;
+    info!(addr = %cluster.raft_addr(), node = config.node.id, "raft listening");
+    if c.bootstrap {
+        cluster
+            .wait_for_leader(Duration::from_secs(30))
+            .await
+            .context("no raft leader")?;
+        let seeded = cluster
+            .read_linearizable(|s| s.seeded)
+            .await
+            .context("reading the replicated state")?;
+        if !seeded {
+            seed(&cluster, config).await?;
+        }
+    }
+    Ok(cluster)
+}
+
+async fn seed(cluster: &Cluster, config: &Config) -> anyhow::Result<()> {
+    let requests = replica::seed_requests(config).map_err(|m| anyhow::anyhow!("seed: {m}"))?;
+    for request in requests {
+        match cluster.propose(request).await.context("seeding the state")? {
+            // An account created before a crash in the middle of seeding.
+            Response::Refused(Refusal::Exists(_)) => {}
+            Response::Refused(refusal) => anyhow::bail!("seeding the state: {refusal}"),
+            _ => {}
+        }
+    }
+    info!(
+        accounts = config.accounts.len(),
+        routes = config.routes.len(),
+        upstreams = config.upstreams.len(),
+        "replicated state seeded from the configuration file"
+    );
+    Ok(())
+}
+
+/// The quota ledger on raft.
+#[derive(Clone)]
+pub struct ClusterLedger {
+    cluster: Cluster,
+}
+
+impl ClusterLedger {
+    pub fn new(cluster: Cluster) -> Self {
+        Self { cluster }
+    }
+}
+
+impl Ledger for ClusterLedger {
+    fn propose(&self, request: Request) -> BoxFuture<'_, Result<Response, String>> {
+        Box::pin(async move {
+            self.cluster
+                .propose(request)
+                .await
+                .map_err(|e| e.to_string())
+        })
+    }
+
+    fn price(&self, account: &str, route: Option<&str>, destination: &str) -> Minor {
+        self.cluster
+            .read(|s| s.price(account, route, destination))
+    }
+}
+
+/// Applies every change of the replicated configuration to the pipeline.
+pub async fn follow_changes(cluster: Cluster, pipeline: PipelineHandle, smpp: SmppSection) {
+    let mut changes = cluster.config_changes();
+    let mut seen = *changes.borrow_and_update();
+    // The state may have changed between building the pipeline and subscribing.
+    apply(&cluster, &pipeline, &smpp);
+    loop {
+        if changes.changed().await.is_err() {
+            return;
+        }
+        let version = *changes.borrow_and_update();
+        if version == seen {
+            continue;
+        }
+        seen = version;
+        apply(&cluster, &pipeline, &smpp);
+        metrics::counter!("tern_config_reloads_total").increment(1);
+        info!(version, "configuration changed; pipeline updated");
+    }
+}
+
+fn apply(cluster: &Cluster, pipeline: &PipelineHandle, smpp: &SmppSection) {
+    let (policies, routes, links) = cluster.read(|s| {
+        (
+            replica::policies(s),
+            replica::routes(s),
+            replica::links(s, smpp),
+        )
+    });
+    if links.is_empty() && !routes.is_empty() {
+        warn!("routes without any enabled link");
+    }
+    pipeline.update_accounts(policies);
+    pipeline.update_links(links);
+    pipeline.update_routes(routes);
+}
+
+impl crate::admin::Control for ClusterLedger {
+    fn propose(
+        &self,
+        request: Request,
+    ) -> crate::admin::BoxFut<'_, Result<Response, String>> {
+        Ledger::propose(self, request)
+    }
+
+    fn read<'a>(
+        &'a self,
+        f: &'a mut (dyn FnMut(&tern_ledger::State) + Send),
+    ) -> crate::admin::BoxFut<'a, Result<(), String>> {
+        Box::pin(async move {
+            // A linearizable read when a leader is reachable; else what this node has.
+            match self.cluster.read_linearizable(|s| f(s)).await {
+                Ok(()) => Ok(()),
+                Err(_) => {
+                    self.cluster.read(|s| f(s));
+                    Ok(())
+                }
+            }
+        })
+    }
+
+    fn status(&self) -> crate::admin::ClusterView {
+        let status = self.cluster.status();
+        crate::admin::ClusterView {
+            node_id: status.node_id,
+            leader: status.leader,
+            term: status.term,
+            role: status.role,
+            last_log_index: status.last_log_index,
+            applied_index: status.applied_index,
+            members: status
+                .members
+                .into_iter()
+                .map(|m| crate::admin::MemberView {
+                    id: m.id,
+                    addr: m.addr,
+                    voter: m.voter,
+                })
+                .collect(),
+        }
+    }
+
+    fn add_learner(&self, id: u64, addr: String) -> crate::admin::BoxFut<'_, Result<(), String>> {
+        Box::pin(async move {
+            self.cluster
+                .add_learner(id, addr)
+                .await
+                .map_err(|e| e.to_string())
+        })
+    }
+
+    fn promote(&self, ids: Vec<u64>) -> crate::admin::BoxFut<'_, Result<(), String>> {
+        Box::pin(async move { self.cluster.promote(ids).await.map_err(|e| e.to_string()) })
+    }
+
+    fn remove(&self, ids: Vec<u64>) -> crate::admin::BoxFut<'_, Result<(), String>> {
+        Box::pin(async move { self.cluster.remove(ids).await.map_err(|e| e.to_string()) })
+    }
+}
