@@ -4,7 +4,9 @@
 //! Money between parent and child only moves, it is never created: the sum of all
 //! balances plus everything spent equals everything topped up from outside plus the
 //! opening credits. A parent gives only what it has available (its own credit limit
-//! counts), after topping itself up from its own parent the same way.
+//! counts). For an automatic top-up it first tops itself up from its own parent the same
+//! way, and gives what it can; a top-up an administrator asks from the parent does not
+//! chain, and is refused when the parent does not have it.
 
 use crate::{EventKind, Minor, Refusal, Response, State, MAX_PARENT_DEPTH};
 
