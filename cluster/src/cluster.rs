@@ -54,6 +54,10 @@ pub struct ClusterStatus {
     pub last_log_index: Option<u64>,
     pub applied_index: Option<u64>,
     pub members: Vec<Member>,
+    /// The last index the current snapshot covers.
+    pub snapshot_index: Option<u64>,
+    /// The last index purged from the log (behind a snapshot).
+    pub purged_index: Option<u64>,
 }
 
 /// A running raft node; cheap to clone.
@@ -194,7 +198,7 @@ impl Cluster {
             request.at_ms = now_ms();
         }
         let started = std::time::Instant::now();
-        let result = self.leader_call(Forward::Propose(request)).await;
+        let result = self.leader_call(Forward::Propose(Box::new(request))).await;
         metrics::histogram!("tern_raft_propose_seconds").record(started.elapsed().as_secs_f64());
         let outcome = match &result {
             Ok(Outcome::Applied(Response::Refused(_))) => "refused",
@@ -330,6 +334,8 @@ impl Cluster {
                     voter: voters.contains(id),
                 })
                 .collect(),
+            snapshot_index: m.snapshot.map(|id| id.index),
+            purged_index: m.purged.map(|id| id.index),
         }
     }
 
@@ -505,7 +511,7 @@ async fn tick(raft: Raft, every: Duration, mut stop: watch::Receiver<bool>) {
         };
         let ticked = tokio::time::timeout(
             every.max(LEADER_DEADLINE),
-            forward::execute(&raft, Forward::Propose(request)),
+            forward::execute(&raft, Forward::Propose(Box::new(request))),
         )
         .await;
         match ticked {

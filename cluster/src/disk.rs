@@ -207,8 +207,10 @@ mod tests {
             last_membership: StoredMembership::new(Some(log_id), membership),
             snapshot_id: "3-2-17-1".into(),
         });
-        let mut state = State::default();
-        state.config_version = 9;
+        let mut state = State {
+            config_version: 9,
+            ..State::default()
+        };
         state.routes.insert(
             "r".into(),
             tern_ledger::Spec {

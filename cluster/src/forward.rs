@@ -18,7 +18,7 @@ use crate::types::{CheckIsLeaderError, NodeId, Raft, RaftError};
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) enum Forward {
     /// Apply a ledger request (its `at_ms` already set by the proposer).
-    Propose(Request),
+    Propose(Box<Request>),
     /// Add a non-voting member that replicates the log.
     AddLearner { id: NodeId, addr: String },
     /// Make these the voters; with `retain`, dropped voters stay as learners.
@@ -106,7 +106,7 @@ fn read_error(e: RaftError<CheckIsLeaderError>) -> LeaderError {
 pub(crate) async fn execute(raft: &Raft, op: Forward) -> Result<Outcome, LeaderError> {
     match op {
         Forward::Propose(request) => {
-            let written = raft.client_write(request).await.map_err(write_error)?;
+            let written = raft.client_write(*request).await.map_err(write_error)?;
             Ok(Outcome::Applied(written.data))
         }
         Forward::AddLearner { id, addr } => {

@@ -300,3 +300,36 @@ impl RaftNetwork<TypeConfig> for PeerNetwork {
         self.send(Rpc::Vote, &rpc, &option).await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn a_refused_connection_is_unreachable_so_it_may_be_retried() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        drop(listener);
+        let peers = Peers::new(None).unwrap();
+        let answer: Result<u64, CallError> = peers
+            .call(7, &addr, Rpc::Vote, &1u64, Duration::from_secs(2))
+            .await;
+        assert!(
+            matches!(answer, Err(CallError::Unreachable { .. })),
+            "{answer:?}"
+        );
+    }
+
+    #[test]
+    fn other_statuses_are_not_connect_errors() {
+        assert!(!is_connect_error(&Status::unavailable("connection reset")));
+        assert!(!is_connect_error(&Status::internal("tcp connect error")));
+    }
+
+    #[test]
+    fn a_secret_that_is_not_a_header_value_is_a_config_error() {
+        assert!(Peers::new(Some("line\nbreak")).is_err());
+    }
+}

@@ -1,6 +1,8 @@
 //! openraft's storage suite on our log store and state machine, each test on a fresh
 //! directory.
 
+#![allow(clippy::unwrap_used)]
+
 use openraft::testing::{StoreBuilder, Suite};
 use tern_cluster::log_store::LogStore;
 use tern_cluster::state_machine::StateMachine;
