@@ -1,0 +1,91 @@
+//! How a node takes part in the raft group: its id, where it listens, where its log
+//! lives and the timing of elections, heartbeats, snapshots and ledger ticks.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use crate::error::ClusterError;
+
+/// The configuration of one raft node.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClusterConfig {
+    pub node_id: u64,
+    /// Raft RPC listen address (port 0 binds a free port: see `Cluster::raft_addr`).
+    pub listen: SocketAddr,
+    /// `host:port` peers use to reach this node; default: the bound listen address.
+    pub advertise: Option<String>,
+    /// Raft log and snapshots.
+    pub dir: PathBuf,
+    /// Initialise a one-member cluster of this node when its log is empty. A node that is
+    /// to join an existing cluster (`Cluster::add_learner`) must start with `false`.
+    pub bootstrap: bool,
+    pub heartbeat_ms: u64,
+    /// Election timeout range (min, max), randomised per term.
+    pub election_timeout_ms: (u64, u64),
+    /// A snapshot every this many applied entries; the log behind it is purged.
+    pub snapshot_logs: u64,
+    /// The leader proposes `Command::Tick` this often; 0 = never.
+    pub tick_ms: u64,
+    /// When set, every raft RPC carries `authorization: Bearer <secret>` and RPCs
+    /// without it are refused.
+    pub secret: Option<String>,
+}
+
+impl ClusterConfig {
+    /// A node with the default timing that bootstraps a cluster of itself.
+    pub fn new(node_id: u64, listen: SocketAddr, dir: PathBuf) -> Self {
+        Self {
+            node_id,
+            listen,
+            advertise: None,
+            dir,
+            bootstrap: true,
+            heartbeat_ms: 100,
+            election_timeout_ms: (400, 800),
+            snapshot_logs: 10_000,
+            tick_ms: 2_000,
+            secret: None,
+        }
+    }
+
+    /// Checks what openraft would otherwise reject later or run badly with.
+    pub fn validate(&self) -> Result<(), ClusterError> {
+        let (min, max) = self.election_timeout_ms;
+        if self.heartbeat_ms == 0 {
+            return Err(ClusterError::Config("heartbeat_ms must be > 0".into()));
+        }
+        if min <= self.heartbeat_ms || max <= min {
+            return Err(ClusterError::Config(format!(
+                "election_timeout_ms ({min}, {max}) must satisfy heartbeat_ms ({}) < min < max",
+                self.heartbeat_ms
+            )));
+        }
+        if self.snapshot_logs == 0 {
+            return Err(ClusterError::Config("snapshot_logs must be > 0".into()));
+        }
+        if self.secret.as_deref().is_some_and(str::is_empty) {
+            return Err(ClusterError::Config("secret must not be empty".into()));
+        }
+        Ok(())
+    }
+
+    /// The openraft configuration these settings stand for.
+    pub(crate) fn raft_config(&self) -> Result<openraft::Config, ClusterError> {
+        let config = openraft::Config {
+            cluster_name: "tern".into(),
+            heartbeat_interval: self.heartbeat_ms,
+            election_timeout_min: self.election_timeout_ms.0,
+            election_timeout_max: self.election_timeout_ms.1,
+            snapshot_policy: openraft::SnapshotPolicy::LogsSinceLast(self.snapshot_logs),
+            // Keep some entries behind a snapshot so a follower that lags a little gets
+            // entries rather than a whole snapshot.
+            max_in_snapshot_log_to_keep: self.snapshot_logs.min(1_000),
+            // Chunks well under the 4 MiB gRPC message default, with room for framing.
+            snapshot_max_chunk_size: 1024 * 1024,
+            ..Default::default()
+        };
+        config
+            .validate()
+            .map_err(|e| ClusterError::Config(e.to_string()))
+    }
+}

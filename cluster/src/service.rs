@@ -1,0 +1,141 @@
+//! The server side of the raft transport: decodes each payload, hands it to the local
+//! openraft node (or, for `Forward`, to [`forward::execute`]) and encodes the result,
+//! errors included, so the caller sees openraft's own error types.
+//!
+//! With a shared secret configured, an interceptor refuses every call whose
+//! `authorization` header is not `Bearer <secret>` before anything is decoded.
+
+use std::net::SocketAddr;
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use tokio::sync::watch;
+use tonic::metadata::MetadataValue;
+use tonic::service::interceptor::InterceptedService;
+use tonic::transport::server::TcpIncoming;
+use tonic::{Request, Response, Status};
+
+use crate::forward::{self, Forward};
+use crate::network::MAX_MESSAGE_BYTES;
+use crate::pb::raft_server::{Raft as RaftRpc, RaftServer};
+use crate::pb::Payload;
+use crate::types::Raft;
+
+pub(crate) struct RaftService {
+    raft: Raft,
+}
+
+fn decode<T: DeserializeOwned>(request: Request<Payload>) -> Result<T, Status> {
+    postcard::from_bytes(&request.into_inner().payload)
+        .map_err(|e| Status::invalid_argument(format!("undecodable payload: {e}")))
+}
+
+fn reply<T: Serialize>(value: &T) -> Result<Response<Payload>, Status> {
+    let payload = postcard::to_stdvec(value)
+        .map_err(|e| Status::internal(format!("cannot encode the answer: {e}")))?;
+    Ok(Response::new(Payload {
+        payload: payload.into(),
+    }))
+}
+
+#[tonic::async_trait]
+impl RaftRpc for RaftService {
+    #[tracing::instrument(level = "trace", skip_all)]
+    async fn append_entries(&self, request: Request<Payload>) -> Result<Response<Payload>, Status> {
+        let rpc = decode(request)?;
+        reply(&self.raft.append_entries(rpc).await)
+    }
+
+    #[tracing::instrument(level = "debug", skip_all)]
+    async fn vote(&self, request: Request<Payload>) -> Result<Response<Payload>, Status> {
+        let rpc = decode(request)?;
+        reply(&self.raft.vote(rpc).await)
+    }
+
+    #[tracing::instrument(level = "debug", skip_all)]
+    async fn install_snapshot(
+        &self,
+        request: Request<Payload>,
+    ) -> Result<Response<Payload>, Status> {
+        let rpc = decode(request)?;
+        reply(&self.raft.install_snapshot(rpc).await)
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(op))]
+    async fn forward(&self, request: Request<Payload>) -> Result<Response<Payload>, Status> {
+        let op: Forward = decode(request)?;
+        tracing::Span::current().record("op", op.kind());
+        metrics::counter!("tern_raft_forwarded_total", "op" => op.kind()).increment(1);
+        reply(&forward::execute(&self.raft, op).await)
+    }
+}
+
+/// Refuses calls without the shared secret.
+#[derive(Clone)]
+struct CheckBearer(Option<Vec<u8>>);
+
+impl tonic::service::Interceptor for CheckBearer {
+    fn call(&mut self, request: tonic::Request<()>) -> Result<tonic::Request<()>, Status> {
+        let Some(expected) = &self.0 else {
+            return Ok(request);
+        };
+        let given = request
+            .metadata()
+            .get("authorization")
+            .map(MetadataValue::as_bytes);
+        match given {
+            Some(given) if constant_time_eq(given, expected) => Ok(request),
+            _ => {
+                metrics::counter!("tern_raft_unauthenticated_total").increment(1);
+                Err(Status::unauthenticated("bad or missing raft secret"))
+            }
+        }
+    }
+}
+
+/// Compares without returning early, so the time taken does not tell how much matched.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// Serves the raft RPCs on `listener` until `shutdown` turns true.
+pub(crate) async fn serve(
+    raft: Raft,
+    secret: Option<String>,
+    listener: tokio::net::TcpListener,
+    mut shutdown: watch::Receiver<bool>,
+    addr: SocketAddr,
+) {
+    let check = CheckBearer(secret.map(|s| format!("Bearer {s}").into_bytes()));
+    let server = RaftServer::new(RaftService { raft })
+        .max_decoding_message_size(MAX_MESSAGE_BYTES)
+        .max_encoding_message_size(MAX_MESSAGE_BYTES);
+    let service = InterceptedService::new(server, check);
+    let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+    let stopped = async move {
+        let _ = shutdown.wait_for(|stop| *stop).await;
+    };
+    let served = tonic::transport::Server::builder()
+        .add_service(service)
+        .serve_with_incoming_shutdown(incoming, stopped)
+        .await;
+    match served {
+        Ok(()) => tracing::info!(%addr, "raft RPC server stopped"),
+        Err(e) => tracing::error!(%addr, error = %e, "raft RPC server failed"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::constant_time_eq;
+
+    #[test]
+    fn secret_comparison_needs_every_byte() {
+        assert!(constant_time_eq(b"Bearer s3", b"Bearer s3"));
+        assert!(!constant_time_eq(b"Bearer s3", b"Bearer s4"));
+        assert!(!constant_time_eq(b"Bearer s", b"Bearer s3"));
+    }
+}
