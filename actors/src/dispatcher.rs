@@ -326,7 +326,12 @@ impl DispatcherState {
     fn cancel(&mut self, id: MessageId) -> bool {
         match self.take(id) {
             Some(job) => {
-                self.finish(&job, RecordState::Cancelled, None, "cancelled by an administrator");
+                self.finish(
+                    &job,
+                    RecordState::Cancelled,
+                    None,
+                    "cancelled by an administrator",
+                );
                 true
             }
             None => false,

@@ -195,5 +195,4 @@ impl PipelineHandle {
     pub fn sessions(&self) -> Option<ActorRef<session::SessionSupervisorMsg>> {
         self.sessions.get()
     }
-
 }

@@ -11,8 +11,9 @@ use anyhow::Context as _;
 use tern_bench::smsc::{Accounts, ReceiptDelay, Smsc, SmscConfig};
 
 use crate::config::{
-    AccountConfig, AdminSection, ClusterSection, PeriodConfig, ConcatConfig, Config, IdFormatConfig, MetricsSection, MoRuleConfig, SmppSection,
-    SmppUrl, StoreSection, UpstreamBind, UpstreamConfig,
+    AccountConfig, AdminSection, ClusterSection, ConcatConfig, Config, IdFormatConfig,
+    MetricsSection, MoRuleConfig, PeriodConfig, SmppSection, SmppUrl, StoreSection, UpstreamBind,
+    UpstreamConfig,
 };
 
 /// The flags of `tern dev`.
@@ -168,8 +169,14 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
         println!("  metrics   http://{metrics}/metrics");
     }
     if let Some(admin) = node.endpoints.admin {
-        println!("  admin     http://{admin}   token {token} (also in {})", token_file.display());
-        println!("            tern ctl --server http://{admin} --token $(cat {}) cluster status", token_file.display());
+        println!(
+            "  admin     http://{admin}   token {token} (also in {})",
+            token_file.display()
+        );
+        println!(
+            "            tern ctl --server http://{admin} --token $(cat {}) cluster status",
+            token_file.display()
+        );
     }
     match &simulator {
         Some(sim) => println!(

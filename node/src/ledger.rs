@@ -54,7 +54,11 @@ pub async fn start_cluster(config: &Config) -> anyhow::Result<Cluster> {
 async fn seed(cluster: &Cluster, config: &Config) -> anyhow::Result<()> {
     let requests = replica::seed_requests(config).map_err(|m| anyhow::anyhow!("seed: {m}"))?;
     for request in requests {
-        match cluster.propose(request).await.context("seeding the state")? {
+        match cluster
+            .propose(request)
+            .await
+            .context("seeding the state")?
+        {
             // An account created before a crash in the middle of seeding.
             Response::Refused(Refusal::Exists(_)) => {}
             Response::Refused(refusal) => anyhow::bail!("seeding the state: {refusal}"),
@@ -80,6 +84,10 @@ impl ClusterLedger {
     pub fn new(cluster: Cluster) -> Self {
         Self { cluster }
     }
+
+    pub fn cluster(&self) -> &Cluster {
+        &self.cluster
+    }
 }
 
 impl Ledger for ClusterLedger {
@@ -93,8 +101,7 @@ impl Ledger for ClusterLedger {
     }
 
     fn price(&self, account: &str, route: Option<&str>, destination: &str) -> Minor {
-        self.cluster
-            .read(|s| s.price(account, route, destination))
+        self.cluster.read(|s| s.price(account, route, destination))
     }
 }
 
@@ -133,67 +140,4 @@ fn apply(cluster: &Cluster, pipeline: &PipelineHandle, smpp: &SmppSection) {
     pipeline.update_accounts(policies);
     pipeline.update_links(links);
     pipeline.update_routes(routes);
-}
-
-impl crate::admin::Control for ClusterLedger {
-    fn propose(
-        &self,
-        request: Request,
-    ) -> crate::admin::BoxFut<'_, Result<Response, String>> {
-        Ledger::propose(self, request)
-    }
-
-    fn read<'a>(
-        &'a self,
-        f: &'a mut (dyn FnMut(&tern_ledger::State) + Send),
-    ) -> crate::admin::BoxFut<'a, Result<(), String>> {
-        Box::pin(async move {
-            // A linearizable read when a leader is reachable; else what this node has.
-            match self.cluster.read_linearizable(|s| f(s)).await {
-                Ok(()) => Ok(()),
-                Err(_) => {
-                    self.cluster.read(|s| f(s));
-                    Ok(())
-                }
-            }
-        })
-    }
-
-    fn status(&self) -> crate::admin::ClusterView {
-        let status = self.cluster.status();
-        crate::admin::ClusterView {
-            node_id: status.node_id,
-            leader: status.leader,
-            term: status.term,
-            role: status.role,
-            last_log_index: status.last_log_index,
-            applied_index: status.applied_index,
-            members: status
-                .members
-                .into_iter()
-                .map(|m| crate::admin::MemberView {
-                    id: m.id,
-                    addr: m.addr,
-                    voter: m.voter,
-                })
-                .collect(),
-        }
-    }
-
-    fn add_learner(&self, id: u64, addr: String) -> crate::admin::BoxFut<'_, Result<(), String>> {
-        Box::pin(async move {
-            self.cluster
-                .add_learner(id, addr)
-                .await
-                .map_err(|e| e.to_string())
-        })
-    }
-
-    fn promote(&self, ids: Vec<u64>) -> crate::admin::BoxFut<'_, Result<(), String>> {
-        Box::pin(async move { self.cluster.promote(ids).await.map_err(|e| e.to_string()) })
-    }
-
-    fn remove(&self, ids: Vec<u64>) -> crate::admin::BoxFut<'_, Result<(), String>> {
-        Box::pin(async move { self.cluster.remove(ids).await.map_err(|e| e.to_string()) })
-    }
 }

@@ -31,8 +31,8 @@ use tokio_util::task::TaskTracker;
 use tracing::{info, warn};
 
 use crate::config::{
-    AggregateConfig, ConcatConfig, Config, IdFormatConfig, SmppSection, SmppUrl,
-    UpstreamBind, UpstreamConfig,
+    AggregateConfig, ConcatConfig, Config, IdFormatConfig, SmppSection, SmppUrl, UpstreamBind,
+    UpstreamConfig,
 };
 
 fn session_config(smpp: &SmppSection, role: session::Role, window: usize) -> session::Config {

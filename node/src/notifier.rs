@@ -46,7 +46,11 @@ pub async fn run(cluster: Cluster) {
             continue;
         }
         let round = cluster.read(|s| {
-            let events: Vec<Event> = s.events_after(s.events_acked).take(BATCH).cloned().collect();
+            let events: Vec<Event> = s
+                .events_after(s.events_acked)
+                .take(BATCH)
+                .cloned()
+                .collect();
             let deliveries: Vec<(Event, Vec<Webhook>)> = events
                 .into_iter()
                 .map(|event| {

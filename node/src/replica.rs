@@ -13,9 +13,7 @@ use tern_actors::accounts::{AccountPolicy, Credential};
 use tern_actors::allowlist::IpNet;
 use tern_actors::link::LinkConfig;
 use tern_actors::routing::{LinkGroup, NumberRange, Route, WeightedLink};
-use tern_ledger::{
-    AccountSpec, AutoTopUp, Command, Limits, Period, Price, Request, Spec, State,
-};
+use tern_ledger::{AccountSpec, AutoTopUp, Command, Limits, Period, Price, Request, Spec, State};
 use tracing::warn;
 
 use crate::config::{

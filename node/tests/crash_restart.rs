@@ -114,7 +114,11 @@ async fn acknowledged_messages_survive_kill_9_and_a_restart() {
     .await;
     let store = dir.path().join("store");
     let toml = base_toml(&store)
-        .replace("listen = \"127.0.0.1:0\"", &format!("listen = \"{smpp}\""))
+        .replacen(
+            "listen = \"127.0.0.1:0\"",
+            &format!("listen = \"{smpp}\""),
+            1,
+        )
         .replace("[node]", "[log]\nlevel = \"warn\"\n\n[node]")
         + &format!("\n[metrics]\nlisten = \"{metrics}\"\n")
         + &account_toml("alice", "secret", "")

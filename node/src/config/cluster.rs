@@ -122,7 +122,10 @@ impl Config {
             }
             if let Some(parent) = &account.parent {
                 if !ids.contains(parent.as_str()) || *parent == account.system_id {
-                    return Err(invalid(key("parent"), format!("no other account {parent:?}")));
+                    return Err(invalid(
+                        key("parent"),
+                        format!("no other account {parent:?}"),
+                    ));
                 }
             }
             if account.auto_topup.is_some() && account.parent.is_none() {
@@ -172,9 +175,14 @@ impl Config {
         if c.snapshot_logs < 10 {
             return Err(invalid("cluster.snapshot_logs", "must be at least 10"));
         }
-        if self.admin.listen.is_some() && self.admin.token.is_none() && self.admin.token_file.is_none()
+        if self.admin.listen.is_some()
+            && self.admin.token.is_none()
+            && self.admin.token_file.is_none()
         {
-            return Err(invalid("admin.token", "the admin API needs a token or token_file"));
+            return Err(invalid(
+                "admin.token",
+                "the admin API needs a token or token_file",
+            ));
         }
         Ok(())
     }
