@@ -1,18 +1,21 @@
 //! Quota: one `QuotaCounter` per account on this node, under the `QuotaSupervisor`, spending
 //! through leases on the replicated ledger.
 //!
-//! Nothing here writes the ledger once per message. A counter holds one lease, a block of
-//! parts and money the ledger reserved for this node, and hands pieces of it to the
-//! account's sessions, which spend them locally. The block grows with the rate (about two
-//! seconds of traffic). Every second the counter settles the lease with its cumulative
-//! use, which is idempotent at the ledger; when the lease runs out, or the account has been
-//! idle for a few seconds, the counter closes it (the ledger takes back what is left) and
-//! takes a new one. A node that dies with a lease out has overspent nothing: the ledger
+//! Nothing here writes the ledger once per message. A counter holds leases, blocks of
+//! parts and money the ledger reserved for this node, and hands pieces of them to the
+//! account's sessions, which spend them locally. A block covers about two seconds of the
+//! recent rate. Every second the counter settles each lease with its cumulative use, which
+//! is idempotent at the ledger; when the open leases cannot cover a grant it takes another;
+//! when the account has been idle for a few seconds it closes them all (the ledger takes
+//! back what is left). A node that dies with a lease out has overspent nothing: the ledger
 //! counts an unrenewed lease as used in full when it expires, and gives back the
 //! difference if the node comes back and settles it.
 //!
-//! Parts a session took but did not use come back to the counter: they reduce the lease's
-//! use when it was not settled yet, and otherwise wait in a spare pool already paid for.
+//! Parts a session took but did not use come back to the counter (when the session ends,
+//! or at once when what it holds cannot carry its next message): they reduce the use of a
+//! lease not yet settled for them, and otherwise wait in a spare pool, already paid for,
+//! that later grants draw from first. What is in that pool when the counter stops stays
+//! counted as used: never more than what sessions held.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -123,7 +126,10 @@ impl OpenLease {
 pub struct CounterState {
     ctx: Arc<Context>,
     account: String,
-    lease: Option<OpenLease>,
+    /// Open leases, oldest first. A new one is taken when the open ones cannot cover a
+    /// grant; the old ones stay open, so parts and money sessions give back can still
+    /// go back to the lease they came from.
+    leases: Vec<OpenLease>,
     spare_parts: u64,
     spare_amount: Minor,
     /// Parts per second handed out, smoothed.
@@ -134,6 +140,9 @@ pub struct CounterState {
     last_tick: Instant,
     last_grant: Instant,
 }
+
+/// More open leases than this and the oldest is closed.
+const MAX_OPEN_LEASES: usize = 4;
 
 impl CounterState {
     async fn propose(&self, command: Command) -> Option<Response> {
@@ -159,14 +168,15 @@ impl CounterState {
         }
     }
 
-    /// Reports the lease's use; with `close` the ledger takes back the rest.
-    async fn settle(&mut self, close: bool) {
-        let Some(lease) = &self.lease else {
-            return;
+    /// Reports the use of lease `index`; with `close` the ledger takes back the rest.
+    /// Returns false when the ledger could not be reached.
+    async fn settle(&mut self, index: usize, close: bool) -> bool {
+        let Some(lease) = self.leases.get(index) else {
+            return true;
         };
         let (id, parts, amount) = (lease.id, lease.used_parts, lease.used_amount);
         if !close && parts == lease.settled_parts && amount == lease.settled_amount {
-            return;
+            return true;
         }
         let response = self
             .propose(Command::SettleLease {
@@ -177,19 +187,38 @@ impl CounterState {
                 close,
             })
             .await;
-        if let Some(lease) = &mut self.lease {
-            if response.is_some() {
-                lease.settled_parts = parts;
-                lease.settled_amount = amount;
-            }
+        let Some(response) = response else {
+            return false;
+        };
+        // Gone at the ledger (reclaimed while this node could not reach it): forget it.
+        let gone = matches!(response, Response::Refused(_));
+        if close || gone {
+            self.leases.retain(|l| l.id != id);
+        } else if let Some(lease) = self.leases.iter_mut().find(|l| l.id == id) {
+            lease.settled_parts = parts;
+            lease.settled_amount = amount;
         }
-        if close && response.is_some() {
-            self.lease = None;
+        true
+    }
+
+    async fn settle_all(&mut self, close: bool) {
+        let mut index = 0;
+        while index < self.leases.len() {
+            let before = self.leases.len();
+            if !self.settle(index, close).await {
+                return;
+            }
+            if self.leases.len() == before {
+                index += 1;
+            }
         }
     }
 
     /// Takes a new lease big enough for `parts` and `amount` and the recent rate.
-    async fn acquire(&mut self, parts: u64, amount: Minor) -> bool {
+    async fn acquire(&mut self, parts: u64, amount: Minor) {
+        if self.leases.len() >= MAX_OPEN_LEASES {
+            self.settle(0, true).await;
+        }
         let block = ((self.rate * LEASE_SECONDS) as u64).clamp(MIN_BLOCK, MAX_BLOCK);
         let want_parts = parts.max(block);
         let want_amount = amount.max((self.price * want_parts as f64).ceil() as Minor);
@@ -207,7 +236,7 @@ impl CounterState {
         metrics::counter!("tern_quota_lease_acquires_total").increment(1);
         match response {
             Some(Response::Lease { parts, amount }) if parts > 0 || amount > 0 => {
-                self.lease = Some(OpenLease {
+                self.leases.push(OpenLease {
                     id,
                     granted_parts: parts,
                     granted_amount: amount,
@@ -216,22 +245,41 @@ impl CounterState {
                     settled_parts: 0,
                     settled_amount: 0,
                 });
-                true
             }
             Some(Response::Lease { .. }) => {
                 metrics::counter!("tern_quota_exhausted_total").increment(1);
-                false
             }
-            Some(other) => {
-                debug!(account = self.account, ?other, "lease refused");
-                false
-            }
-            None => false,
+            Some(other) => debug!(account = self.account, ?other, "lease refused"),
+            None => {}
         }
     }
 
-    /// Hands out up to `parts` and `amount`, from the spare pool first, then the lease,
-    /// renewing the lease when it cannot cover the request.
+    fn room(&self) -> (u64, Minor) {
+        self.leases.iter().fold((0, 0), |(p, a), l| {
+            let (rp, ra) = l.room();
+            (p + rp, a + ra)
+        })
+    }
+
+    /// Takes up to `parts` and `amount` from the open leases, oldest first.
+    fn take(&mut self, mut parts: u64, mut amount: Minor) -> (u64, Minor) {
+        let (mut got_parts, mut got_amount) = (0, 0);
+        for lease in &mut self.leases {
+            let (room_parts, room_amount) = lease.room();
+            let p = parts.min(room_parts);
+            let a = amount.min(room_amount);
+            lease.used_parts += p;
+            lease.used_amount += a;
+            parts -= p;
+            amount -= a;
+            got_parts += p;
+            got_amount += a;
+        }
+        (got_parts, got_amount)
+    }
+
+    /// Hands out up to `parts` and `amount`, from the spare pool first, then the open
+    /// leases, taking a new lease when they cannot cover the request.
     async fn grant(&mut self, parts: u64, amount: Minor) -> (u64, Minor) {
         self.last_grant = Instant::now();
         let from_spare = (parts.min(self.spare_parts), amount.min(self.spare_amount));
@@ -241,25 +289,17 @@ impl CounterState {
         if need_parts == 0 && need_amount == 0 {
             return from_spare;
         }
-        let covered = self
-            .lease
-            .as_ref()
-            .is_some_and(|l| l.room().0 >= need_parts && l.room().1 >= need_amount);
-        if covered {
+        let (room_parts, room_amount) = self.room();
+        if room_parts >= need_parts && room_amount >= need_amount {
             metrics::counter!("tern_quota_lease_hits_total").increment(1);
         } else {
-            self.settle(true).await;
-            if self.lease.is_none() {
-                self.acquire(need_parts, need_amount).await;
-            }
+            self.acquire(
+                need_parts.saturating_sub(room_parts),
+                need_amount.saturating_sub(room_amount),
+            )
+            .await;
         }
-        let Some(lease) = &mut self.lease else {
-            return from_spare;
-        };
-        let (room_parts, room_amount) = lease.room();
-        let taken = (need_parts.min(room_parts), need_amount.min(room_amount));
-        lease.used_parts += taken.0;
-        lease.used_amount += taken.1;
+        let taken = self.take(need_parts, need_amount);
         self.handed_since_tick += taken.0;
         if taken.0 > 0 {
             let per_part = taken.1 as f64 / taken.0 as f64;
@@ -268,11 +308,17 @@ impl CounterState {
         (from_spare.0 + taken.0, from_spare.1 + taken.1)
     }
 
-    fn give_back(&mut self, parts: u64, amount: Minor) {
-        let (mut parts, mut amount) = (parts, amount);
-        if let Some(lease) = &mut self.lease {
-            let p = parts.min(lease.used_parts - lease.settled_parts.min(lease.used_parts));
-            let a = amount.min((lease.used_amount - lease.settled_amount).max(0));
+    /// Parts and money a session did not use: they lower the use of the leases not yet
+    /// settled for them, newest first; the rest waits in the spare pool, already paid.
+    fn give_back(&mut self, mut parts: u64, mut amount: Minor) {
+        for lease in self.leases.iter_mut().rev() {
+            let p = parts.min(lease.used_parts.saturating_sub(lease.settled_parts));
+            let a = amount.min(
+                lease
+                    .used_amount
+                    .saturating_sub(lease.settled_amount)
+                    .max(0),
+            );
             lease.used_parts -= p;
             lease.used_amount -= a;
             parts -= p;
@@ -289,7 +335,7 @@ impl CounterState {
         self.handed_since_tick = 0;
         self.last_tick = Instant::now();
         let idle = self.last_grant.elapsed() >= IDLE_CLOSE;
-        self.settle(idle).await;
+        self.settle_all(idle).await;
     }
 }
 
@@ -307,7 +353,7 @@ impl Actor for QuotaCounter {
         Ok(CounterState {
             ctx,
             account,
-            lease: None,
+            leases: Vec::new(),
             spare_parts: 0,
             spare_amount: 0,
             rate: 0.0,
@@ -323,7 +369,7 @@ impl Actor for QuotaCounter {
         _myself: ActorRef<QuotaMsg>,
         state: &mut CounterState,
     ) -> Result<(), ActorProcessingErr> {
-        let _ = tokio::time::timeout(Duration::from_secs(2), state.settle(true)).await;
+        let _ = tokio::time::timeout(Duration::from_secs(2), state.settle_all(true)).await;
         Ok(())
     }
 
@@ -522,11 +568,18 @@ impl Lease {
                 None => return Spend::Unavailable,
             }
         }
-        if self.parts < parts {
-            return Spend::OverQuota;
-        }
-        if self.amount < amount {
-            return Spend::NoCredit;
+        let short = if self.parts < parts {
+            Some(Spend::OverQuota)
+        } else if self.amount < amount {
+            Some(Spend::NoCredit)
+        } else {
+            None
+        };
+        if let Some(short) = short {
+            // What is left cannot carry this message: give it back at once, so that
+            // other sessions can use it and an idle account's ledger gets it back.
+            self.release();
+            return short;
         }
         self.parts -= parts;
         self.amount -= amount;
