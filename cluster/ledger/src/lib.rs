@@ -16,6 +16,15 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use serde::{Deserialize, Serialize};
 
+mod account;
+mod apply;
+pub mod calendar;
+mod campaign;
+mod config;
+mod lease;
+mod ledger;
+mod topup;
+
 /// Money in minor units (cents, fen, öre).
 pub type Minor = i64;
 
@@ -153,6 +162,16 @@ pub struct LeaseTombstone {
     /// True when the lease was reclaimed (counted in full) rather than settled.
     pub reclaimed: bool,
     pub forget_at_ms: u64,
+    /// Use the node had reported before the lease ended: a late settle never gives back
+    /// more than was counted on top of it.
+    #[serde(default)]
+    pub reported_parts: u64,
+    #[serde(default)]
+    pub reported_amount: Minor,
+    /// The period the counted parts went into: a late refund of parts only lowers
+    /// `period_used` while the account is still in that period.
+    #[serde(default)]
+    pub period_start_ms: u64,
 }
 
 /// A campaign booked for a future send.
@@ -171,6 +190,12 @@ pub struct Campaign {
     /// leases took).
     pub reserved_parts: u64,
     pub reserved_amount: Minor,
+    /// The booking with its tolerance, as reserved when it was booked: the ceiling a
+    /// resize may grow to.
+    #[serde(default)]
+    pub ceiling_parts: u64,
+    #[serde(default)]
+    pub ceiling_amount: Minor,
 }
 
 /// A price per message part.
@@ -204,10 +229,19 @@ pub struct Webhook {
     pub accounts: Vec<String>,
 }
 
+/// What an account can still take: `None` where there is no limit (parts) or no metering
+/// (money).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Available {
+    pub parts: Option<u64>,
+    pub amount: Option<Minor>,
+}
+
 /// What an event is about.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum EventKind {
-    /// Use of the period's message limit crossed `percent`.
+    /// Use of the period's message limit crossed `percent`. `used` counts the parts used
+    /// in the period plus the parts held by leases and bookings.
     MessagesThreshold { percent: u8, used: u64, max: u64 },
     /// Use of the credit crossed `percent`.
     CreditThreshold {
@@ -265,8 +299,12 @@ pub enum Command {
         credit: Minor,
     },
     /// Replaces the settings of an existing account (the ledger stays).
-    UpdateAccount { spec: AccountSpec },
-    DeleteAccount { id: String },
+    UpdateAccount {
+        spec: AccountSpec,
+    },
+    DeleteAccount {
+        id: String,
+    },
     /// Adds money; with `from_parent` the amount is moved from the parent's balance.
     TopUp {
         account: String,
@@ -310,16 +348,34 @@ pub enum Command {
         parts: u64,
         amount: Minor,
     },
-    CancelCampaign { id: String },
-    SetPrices { prices: Vec<Price> },
-    PutRoute { spec: Spec },
-    DeleteRoute { name: String },
-    PutLink { spec: Spec },
-    DeleteLink { name: String },
-    PutWebhook { webhook: Webhook },
-    DeleteWebhook { id: String },
+    CancelCampaign {
+        id: String,
+    },
+    SetPrices {
+        prices: Vec<Price>,
+    },
+    PutRoute {
+        spec: Spec,
+    },
+    DeleteRoute {
+        name: String,
+    },
+    PutLink {
+        spec: Spec,
+    },
+    DeleteLink {
+        name: String,
+    },
+    PutWebhook {
+        webhook: Webhook,
+    },
+    DeleteWebhook {
+        id: String,
+    },
     /// The notifier delivered every event up to `seq`.
-    AckEvents { seq: u64 },
+    AckEvents {
+        seq: u64,
+    },
 }
 
 /// Why a command was refused.
@@ -340,9 +396,15 @@ pub enum Refusal {
 pub enum Response {
     Ok,
     /// What a lease was granted (possibly less than asked, possibly zero).
-    Lease { parts: u64, amount: Minor },
+    Lease {
+        parts: u64,
+        amount: Minor,
+    },
     /// A settle: what the ledger now counts for the lease.
-    Settled { counted_parts: u64, counted_amount: Minor },
+    Settled {
+        counted_parts: u64,
+        counted_amount: Minor,
+    },
     Refused(Refusal),
 }
 
@@ -359,6 +421,8 @@ pub struct State {
     pub links: BTreeMap<String, Spec>,
     pub webhooks: BTreeMap<String, Webhook>,
     pub events: VecDeque<Event>,
+    /// The number the next event gets. Events are numbered from 1 (a fresh state's 0 is
+    /// read as 1), so that `events_acked == 0` means that none was delivered.
     pub next_event_seq: u64,
     /// Events up to this sequence number were delivered.
     pub events_acked: u64,
@@ -366,13 +430,4 @@ pub struct State {
     /// Bumped by every change to accounts, prices, routes, links or webhooks, so nodes
     /// rebuild their views only when something they use changed.
     pub config_version: u64,
-}
-
-impl State {
-    /// Applies one request. Never panics; a command that cannot apply is refused and
-    /// leaves the state unchanged.
-    pub fn apply(&mut self, request: &Request) -> Response {
-        let _ = request;
-        Response::Refused(Refusal::Invalid("not implemented".into()))
-    }
 }
