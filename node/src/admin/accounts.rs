@@ -8,6 +8,7 @@ use tonic::Status;
 use super::convert::{
     self, check_networks, has_tag, parse_period, parse_tag, parse_thresholds, with_descendants,
 };
+use super::now_ms;
 use super::password;
 use super::proto;
 use super::service::AdminService;
@@ -315,6 +316,7 @@ pub(super) async fn list(
     req: proto::ListAccountsRequest,
 ) -> Result<proto::AccountList, Status> {
     let filter = parse_tag(&req.tag)?;
+    let at_ms = now_ms();
     svc.read(|state| proto::AccountList {
         accounts: state
             .accounts
@@ -323,7 +325,7 @@ pub(super) async fn list(
                 Some((key, value)) => has_tag(a, key, value.as_deref()),
                 None => true,
             })
-            .map(|a| convert::account(state, a))
+            .map(|a| convert::account(state, a, at_ms))
             .collect(),
     })
     .await
@@ -339,6 +341,7 @@ pub(super) async fn usage(
             "usage needs an account or a tag, not both",
         ));
     }
+    let at_ms = now_ms();
     let rows = svc
         .read(|state| {
             let accounts: Vec<_> = match &filter {
@@ -358,7 +361,7 @@ pub(super) async fn usage(
             Some(
                 accounts
                     .into_iter()
-                    .map(convert::usage_row)
+                    .map(|a| convert::usage_row(a, at_ms))
                     .collect::<Vec<_>>(),
             )
         })

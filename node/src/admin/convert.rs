@@ -95,28 +95,10 @@ pub(super) fn has_tag(account: &Account, key: &str, value: Option<&str>) -> bool
     }
 }
 
-pub(super) fn children(state: &State, id: &str) -> Vec<String> {
-    state
-        .accounts
-        .values()
-        .filter(|a| a.spec.parent.as_deref() == Some(id))
-        .map(|a| a.spec.id.clone())
-        .collect()
-}
-
-/// The account and every account below it, parents before children.
+/// The account and every account below it, nearest first.
 pub(super) fn with_descendants(state: &State, id: &str) -> Vec<String> {
     let mut out = vec![id.to_owned()];
-    let mut next = 0;
-    // A cycle cannot be created through the ledger, but a view must not loop if it were.
-    while next < out.len() && out.len() <= state.accounts.len() {
-        for child in children(state, &out[next]) {
-            if !out.contains(&child) {
-                out.push(child);
-            }
-        }
-        next += 1;
-    }
+    out.extend(state.descendants(id));
     out
 }
 
@@ -131,10 +113,13 @@ pub(super) fn limits(limits: &Limits) -> proto::Limits {
     }
 }
 
-pub(super) fn account(state: &State, account: &Account) -> proto::Account {
+/// The account as of `at_ms`: a period that ended shows as empty even before the leader's
+/// next tick rolls it.
+pub(super) fn account(state: &State, account: &Account, at_ms: u64) -> proto::Account {
     let spec = &account.spec;
     let ledger = &account.ledger;
     let credit_limit = spec.limits.credit_limit;
+    let available = account.available(at_ms);
     proto::Account {
         id: spec.id.clone(),
         enabled: spec.enabled,
@@ -143,33 +128,29 @@ pub(super) fn account(state: &State, account: &Account) -> proto::Account {
         sender_ids: spec.sender_ids.clone(),
         transliterate: spec.transliterate,
         parent: spec.parent.clone(),
-        children: children(state, &spec.id),
+        children: state.children(&spec.id),
         tags: spec.tags.clone(),
         limits: Some(limits(&spec.limits)),
         ledger: Some(proto::Ledger {
             balance: ledger.balance,
             credit_limit,
-            available: credit_limit.map(|limit| {
-                ledger
-                    .balance
-                    .saturating_sub(ledger.reserved_amount)
-                    .saturating_add(limit)
-            }),
+            available: available.amount,
             period_start_ms: ledger.period_start_ms,
-            period_used: ledger.period_used,
+            period_used: account.used_at(at_ms),
             period_max: spec.limits.max_messages,
             reserved_parts: ledger.reserved_parts,
             reserved_amount: ledger.reserved_amount,
             spent_total: ledger.spent_total,
             parts_total: ledger.parts_total,
+            parts_available: available.parts,
         }),
     }
 }
 
-pub(super) fn usage_row(account: &Account) -> proto::UsageRow {
+pub(super) fn usage_row(account: &Account, at_ms: u64) -> proto::UsageRow {
     proto::UsageRow {
         account: account.spec.id.clone(),
-        period_used: account.ledger.period_used,
+        period_used: account.used_at(at_ms),
         period_max: account.spec.limits.max_messages,
         parts_total: account.ledger.parts_total,
         spent_total: account.ledger.spent_total,

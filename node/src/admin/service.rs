@@ -81,11 +81,12 @@ impl AdminService {
     }
 
     pub(super) async fn account_view(&self, id: &str) -> Result<proto::Account, Status> {
+        let at_ms = now_ms();
         self.read(|state| {
             state
                 .accounts
                 .get(id)
-                .map(|account| convert::account(state, account))
+                .map(|account| convert::account(state, account, at_ms))
         })
         .await?
         .ok_or_else(|| not_found("account", id))

@@ -122,11 +122,35 @@ impl std::fmt::Display for CtlError {
                     {
                         f.write_str(message)
                     }
-                    code if message.is_empty() => write!(f, "{}", code.description()),
-                    code => write!(f, "{}: {message}", code.description()),
+                    code if message.is_empty() => f.write_str(code_name(code)),
+                    code => write!(f, "{}: {message}", code_name(code)),
                 }
             }
         }
+    }
+}
+
+/// A status code as a short phrase (tonic's descriptions are sentences).
+fn code_name(code: tonic::Code) -> &'static str {
+    use tonic::Code;
+    match code {
+        Code::Ok => "ok",
+        Code::Cancelled => "cancelled",
+        Code::Unknown => "unknown error",
+        Code::InvalidArgument => "invalid argument",
+        Code::DeadlineExceeded => "timed out",
+        Code::NotFound => "not found",
+        Code::AlreadyExists => "already exists",
+        Code::PermissionDenied => "permission denied",
+        Code::ResourceExhausted => "resource exhausted",
+        Code::FailedPrecondition => "failed precondition",
+        Code::Aborted => "aborted",
+        Code::OutOfRange => "out of range",
+        Code::Unimplemented => "not implemented by the server",
+        Code::Internal => "internal error",
+        Code::Unavailable => "unavailable",
+        Code::DataLoss => "data loss",
+        Code::Unauthenticated => "unauthenticated",
     }
 }
 

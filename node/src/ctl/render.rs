@@ -60,6 +60,7 @@ pub fn account(a: &proto::Account) -> String {
                 .map_or_else(|| "not metered".to_owned(), |c| c.to_string()),
         ),
         ("available", or_dash(ledger.available)),
+        ("parts available", or_dash(ledger.parts_available)),
         (
             "period",
             format!(
