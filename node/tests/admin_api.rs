@@ -288,6 +288,36 @@ fn tokio_stream_once<T: Send + 'static>(item: T) -> impl futures::Stream<Item = 
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_serves_a_cli_that_trusts_the_ca() {
+    let dir = tempfile::tempdir().unwrap();
+    let certified = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned()]).unwrap();
+    let cert = dir.path().join("cert.pem");
+    let key = dir.path().join("key.pem");
+    std::fs::write(&cert, certified.cert.pem()).unwrap();
+    std::fs::write(&key, certified.key_pair.serialize_pem()).unwrap();
+    let server = Server::start_with(Some((cert.clone(), key))).await;
+    assert!(server.url().starts_with("https://"));
+    let ca = cert.to_str().unwrap();
+    let flags = ["--token", TOKEN, "--ca", ca];
+    let status = server
+        .ctl_with(&flags, &["--json", "cluster", "status"])
+        .await;
+    assert_eq!(status.ok().json()["node_id"], 1);
+    // Without the CA the command line says what is missing.
+    let no_ca = server.ctl(&["cluster", "status"]).await;
+    assert_eq!(no_ca.code, Some(2), "{no_ca:?}");
+    assert!(no_ca.stderr.contains("--ca"), "{no_ca:?}");
+    // A CA that did not sign the server's certificate is refused.
+    let other = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned()]).unwrap();
+    let other_ca = dir.path().join("other.pem");
+    std::fs::write(&other_ca, other.cert.pem()).unwrap();
+    let flags = ["--token", TOKEN, "--ca", other_ca.to_str().unwrap()];
+    let refused = server.ctl_with(&flags, &["cluster", "status"]).await;
+    refused.fails_with("invalid peer certificate");
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn completions_are_printed_for_each_shell() {
     for (shell, marker) in [
         ("bash", "complete"),

@@ -3,6 +3,7 @@
 //! 127.0.0.1:0, and `tern ctl` run against it.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -205,18 +206,24 @@ impl NodeOps for FixedOps {
 pub struct Server {
     pub addr: SocketAddr,
     pub control: Arc<LedgerControl>,
+    tls: bool,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     running: Option<crate::admin::Running>,
 }
 
 impl Server {
     pub async fn start() -> Self {
+        Self::start_with(None).await
+    }
+
+    /// With `tls`, the PEM files of the certificate chain and the key.
+    pub async fn start_with(tls: Option<(PathBuf, PathBuf)>) -> Self {
         let control = Arc::new(LedgerControl::default());
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let config = AdminConfig {
             listen: "127.0.0.1:0".parse().unwrap(),
             token: TOKEN.into(),
-            tls: None,
+            tls: tls.clone(),
         };
         let running = crate::admin::spawn(config, control.clone(), Arc::new(FixedOps), async {
             let _ = stopped.await;
@@ -225,6 +232,7 @@ impl Server {
         .unwrap();
         Self {
             addr: running.addr,
+            tls: tls.is_some(),
             control,
             stop: Some(stop),
             running: Some(running),
@@ -232,7 +240,8 @@ impl Server {
     }
 
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        let scheme = if self.tls { "https" } else { "http" };
+        format!("{scheme}://{}", self.addr)
     }
 
     pub async fn client(&self) -> proto::admin_client::AdminClient<tonic::transport::Channel> {
