@@ -191,6 +191,8 @@ pub enum AdminError {
     Reflection(String),
     #[error("admin server: {0}")]
     Serve(tonic::transport::Error),
+    #[error("admin server task: {0}")]
+    Task(String),
 }
 
 /// A running admin server.
@@ -206,11 +208,12 @@ impl Running {
     pub async fn join(self) -> Result<(), AdminError> {
         match self.task.await {
             Ok(result) => result.map_err(AdminError::Serve),
-            // The server task panicked or was aborted: nothing left to wait for.
-            Err(_) => Ok(()),
+            Err(error) => Err(AdminError::Task(error.to_string())),
         }
     }
 }
+
+const CALL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// Binds the admin API and serves it on a task until `shutdown` resolves.
 pub async fn spawn(
@@ -222,7 +225,8 @@ pub async fn spawn(
     if config.token.is_empty() {
         return Err(AdminError::EmptyToken);
     }
-    let mut builder = Server::builder();
+    // Every call ends in time, even one whose proposal waits for a leader that never comes.
+    let mut builder = Server::builder().timeout(CALL_TIMEOUT);
     if let Some((cert, key)) = &config.tls {
         let read = |path: &PathBuf| {
             std::fs::read(path).map_err(|source| AdminError::TlsFile {

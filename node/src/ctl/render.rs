@@ -3,7 +3,7 @@
 
 use super::proto;
 use super::table::{pairs, Table};
-use super::time::format_time;
+use super::time::{format_duration, format_time};
 
 fn or_dash(value: Option<impl ToString>) -> String {
     value.map_or_else(|| "-".to_owned(), |v| v.to_string())
@@ -174,7 +174,7 @@ pub fn campaigns(list: &proto::CampaignList) -> String {
             c.id.clone(),
             c.account.clone(),
             format_time(c.send_at_ms),
-            format!("{}s", c.window_ms / 1000),
+            format_duration(c.window_ms),
             c.parts.to_string(),
             c.amount.to_string(),
             format!("{}%", c.tolerance_pct),

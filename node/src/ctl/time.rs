@@ -1,6 +1,6 @@
 //! Times and durations on the command line: milliseconds since the epoch or
 //! `YYYY-MM-DDTHH:MM:SSZ` (UTC only, so no time zone database), and durations as
-//! milliseconds or a number with `s`, `m`, `h` or `d`.
+//! milliseconds or a number with `ms`, `s`, `m`, `h` or `d`.
 
 /// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's `days_from_civil`).
 fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
@@ -106,6 +106,21 @@ pub fn parse_duration(text: &str) -> Result<u64, String> {
     number.checked_mul(unit_ms).ok_or_else(bad)
 }
 
+/// ms as the largest whole unit (`2h`, `90m`, `45s`), or ms.
+pub fn format_duration(ms: u64) -> String {
+    for (unit, unit_ms) in [
+        ("d", 86_400_000),
+        ("h", 3_600_000),
+        ("m", 60_000),
+        ("s", 1000),
+    ] {
+        if ms >= unit_ms && ms.is_multiple_of(unit_ms) {
+            return format!("{}{unit}", ms / unit_ms);
+        }
+    }
+    format!("{ms}ms")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -150,5 +165,8 @@ mod tests {
         assert_eq!(parse_duration("1d").unwrap(), 86_400_000);
         assert!(parse_duration("1w").is_err());
         assert!(parse_duration("h").is_err());
+        for text in ["1d", "2h", "90m", "45s", "1500ms"] {
+            assert_eq!(format_duration(parse_duration(text).unwrap()), text);
+        }
     }
 }
