@@ -196,19 +196,22 @@ fn sha256(password: &str) -> [u8; 32] {
     out
 }
 
-/// Hashes a password with argon2id into a PHC string.
+/// Hashes a password with argon2id and a random salt into a PHC string
+/// (`$argon2id$v=19$m=...`).
 pub fn hash_password(password: &str) -> Result<String, String> {
-    use argon2::PasswordHasher;
-    let hash: argon2::PasswordHash = argon2::Argon2::default()
-        .hash_password(password.as_bytes())
-        .map_err(|e| e.to_string())?;
-    Ok(hash.to_string())
+    use argon2::password_hash::rand_core::OsRng;
+    use argon2::password_hash::{PasswordHasher, SaltString};
+    let salt = SaltString::generate(&mut OsRng);
+    argon2::Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .map(|hash| hash.to_string())
+        .map_err(|error| error.to_string())
 }
 
-/// Checks a password against an argon2 PHC string; false for a malformed string.
+/// True when `password` matches the PHC string `phc`; false also for a malformed string.
 pub fn verify_password(password: &str, phc: &str) -> bool {
-    use argon2::PasswordVerifier;
-    argon2::PasswordHash::new(phc).is_ok_and(|hash| {
+    use argon2::password_hash::{PasswordHash, PasswordVerifier};
+    PasswordHash::new(phc).is_ok_and(|hash| {
         argon2::Argon2::default()
             .verify_password(password.as_bytes(), &hash)
             .is_ok()

@@ -1,15 +1,12 @@
 //! The admin API's view of the replicated state: [`crate::admin::Control`] on raft.
 
-use tern_ledger::{Request, Response};
 use tern_actors::quota::Ledger;
+use tern_ledger::{Request, Response};
 
 use crate::ledger::ClusterLedger;
 
 impl crate::admin::Control for ClusterLedger {
-    fn propose(
-        &self,
-        request: Request,
-    ) -> crate::admin::BoxFut<'_, Result<Response, String>> {
+    fn propose(&self, request: Request) -> crate::admin::BoxFut<'_, Result<Response, String>> {
         Ledger::propose(self, request)
     }
 

@@ -2,10 +2,13 @@
 //! the metrics endpoint and graceful shutdown. The only crate that installs the tracing
 //! subscriber, the metrics exporter and the runtime.
 
+pub mod admin;
 pub mod config;
+mod control;
 pub mod dev;
 pub mod ledger;
 pub mod notifier;
+mod ops;
 pub mod replica;
 pub mod telemetry;
 
@@ -160,6 +163,7 @@ pub struct Node {
     pub cluster: tern_cluster::Cluster,
     pipeline: Pipeline,
     background: Vec<tokio::task::JoinHandle<()>>,
+    admin: Option<admin::Running>,
     store: Arc<EmbeddedStore>,
     customers: CancellationToken,
     customer_tasks: TaskTracker,
@@ -239,6 +243,36 @@ impl Node {
         if listeners.is_empty() {
             warn!("no SMPP listener configured (smpp.listen / smpp.tls_listen)");
         }
+        let admin = match config.admin.listen {
+            Some(listen) => {
+                let token = config
+                    .admin
+                    .token()?
+                    .context("admin.listen needs admin.token or admin.token_file")?;
+                let ops = Arc::new(ops::LocalOps {
+                    pipeline: pipeline.handle(),
+                    store: store.clone(),
+                    cluster: cluster.clone(),
+                    smpp: config.smpp.clone(),
+                });
+                let stop = customers.clone();
+                let running = admin::spawn(
+                    admin::AdminConfig {
+                        listen,
+                        token,
+                        tls: None,
+                    },
+                    backend.clone(),
+                    ops,
+                    async move { stop.cancelled().await },
+                )
+                .await?;
+                info!(addr = %running.addr, "admin API listening");
+                endpoints.admin = Some(running.addr);
+                Some(running)
+            }
+            None => None,
+        };
         let accept_loops = listeners
             .into_iter()
             .map(|(listener, acceptor)| {
@@ -257,6 +291,7 @@ impl Node {
             cluster,
             pipeline,
             background: vec![watcher, notifier],
+            admin,
             store,
             customers,
             customer_tasks,
@@ -282,6 +317,9 @@ impl Node {
             .is_err()
         {
             warn!("customer sessions did not all unbind within the grace period");
+        }
+        if let Some(admin) = self.admin {
+            let _ = tokio::time::timeout(Duration::from_secs(2), admin.join()).await;
         }
         info!("stopping the pipeline");
         for task in &self.background {

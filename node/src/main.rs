@@ -3,10 +3,12 @@
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+mod ctl;
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
 use tern_node::config::Config;
 
@@ -31,6 +33,8 @@ enum Command {
         #[arg(long, short)]
         config: PathBuf,
     },
+    /// Administers a running cluster through a node's admin API.
+    Ctl(ctl::CtlArgs),
 }
 
 /// sysexits.h EX_CONFIG: the configuration is wrong.
@@ -61,6 +65,7 @@ fn run_on_runtime(work: impl std::future::Future<Output = anyhow::Result<()>>) -
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
+        Command::Ctl(args) => ctl::run(args, Cli::command),
         Command::Dev(args) => {
             tern_node::telemetry::init_tracing(&tern_node::config::LogSection::default());
             run_on_runtime(tern_node::dev::run(args))

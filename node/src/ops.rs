@@ -11,9 +11,7 @@ use tern_cluster::Cluster;
 use tern_model::MessageId;
 use tern_storage::{MessageRecord, MessageStore, RecordState};
 
-use crate::admin::{
-    BoxFut, CancelOutcome, LinkView, MessageView, NodeOps, QueueView, SessionView,
-};
+use crate::admin::{BoxFut, CancelOutcome, LinkView, MessageView, NodeOps, QueueView, SessionView};
 use crate::config::SmppSection;
 use crate::replica;
 
@@ -87,8 +85,7 @@ impl NodeOps for LocalOps {
             let Some(sessions) = self.pipeline.sessions() else {
                 return false;
             };
-            ractor::call!(sessions, |reply| SessionSupervisorMsg::Kick(id, reply))
-                .unwrap_or(false)
+            ractor::call!(sessions, |reply| SessionSupervisorMsg::Kick(id, reply)).unwrap_or(false)
         })
     }
 
@@ -126,12 +123,13 @@ impl NodeOps for LocalOps {
             ctx.links()
                 .iter()
                 .map(|link| {
-                    let sum = |pick: fn(&ShardDepth) -> &std::collections::HashMap<String, usize>| {
-                        depths
-                            .iter()
-                            .filter_map(|d| pick(d).get(&link.name))
-                            .sum::<usize>()
-                    };
+                    let sum =
+                        |pick: fn(&ShardDepth) -> &std::collections::HashMap<String, usize>| {
+                            depths
+                                .iter()
+                                .filter_map(|d| pick(d).get(&link.name))
+                                .sum::<usize>()
+                        };
                     LinkView {
                         name: link.name.clone(),
                         up: ctx.health.get(&link.name).is_some_and(|h| h.is_up()),

@@ -180,22 +180,38 @@ pub fn policies(state: &State) -> Vec<AccountPolicy> {
         .collect()
 }
 
+/// A table given alone or as the one `[[section]]` of a document.
+fn table<T: serde::de::DeserializeOwned>(text: &str, section: &str) -> Result<T, ConfigError> {
+    let parse = |message: String| ConfigError::Parse {
+        path: section.into(),
+        message,
+    };
+    let mut document: toml::Table = toml::from_str(text).map_err(|e| parse(e.to_string()))?;
+    let value = match document.remove(section) {
+        Some(toml::Value::Array(mut items)) if document.is_empty() && items.len() == 1 => {
+            items.remove(0)
+        }
+        Some(other) => {
+            document.insert(section.to_owned(), other);
+            toml::Value::Table(document)
+        }
+        None => toml::Value::Table(document),
+    };
+    value
+        .try_into()
+        .map_err(|e: toml::de::Error| parse(e.to_string()))
+}
+
 /// Parses and checks an upstream table.
 pub fn parse_upstream(text: &str) -> Result<UpstreamConfig, ConfigError> {
-    let upstream: UpstreamConfig = toml::from_str(text).map_err(|e| ConfigError::Parse {
-        path: "upstream".into(),
-        message: e.to_string(),
-    })?;
+    let upstream: UpstreamConfig = table(text, "upstream")?;
     validate_upstream("upstream", &upstream)?;
     Ok(upstream)
 }
 
 /// Parses and checks a route table against the links it may name.
 pub fn parse_route(text: &str, links: &HashSet<&str>) -> Result<RouteConfig, ConfigError> {
-    let route: RouteConfig = toml::from_str(text).map_err(|e| ConfigError::Parse {
-        path: "route".into(),
-        message: e.to_string(),
-    })?;
+    let route: RouteConfig = table(text, "route")?;
     validate_route("route", &route, links, None)?;
     Ok(route)
 }
@@ -380,5 +396,11 @@ per_part = 7
             .unwrap_err()
             .to_string();
         assert!(error.contains("upstream.url"), "{error}");
+        let route = parse_route(
+            "[[route]]\nname = \"r\"\ngroups = [{ links = [\"op1\"] }]\n",
+            &links,
+        )
+        .unwrap();
+        assert_eq!(route.name, "r");
     }
 }

@@ -1,0 +1,376 @@
+//! The plain-text form of each reply. Money is printed in minor units as the API keeps
+//! it; times in UTC.
+
+use super::proto;
+use super::table::{pairs, Table};
+use super::time::{format_duration, format_time};
+
+fn or_dash(value: Option<impl ToString>) -> String {
+    value.map_or_else(|| "-".to_owned(), |v| v.to_string())
+}
+
+fn list_or(values: &[String], none: &str) -> String {
+    if values.is_empty() {
+        none.to_owned()
+    } else {
+        values.join(", ")
+    }
+}
+
+fn tags(tags: &std::collections::BTreeMap<String, String>) -> String {
+    if tags.is_empty() {
+        return "-".into();
+    }
+    tags.iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+fn yes_no(value: bool) -> String {
+    if value { "yes" } else { "no" }.into()
+}
+
+fn period_use(used: u64, max: Option<u64>) -> String {
+    match max {
+        Some(max) => format!("{used}/{max}"),
+        None => format!("{used}/-"),
+    }
+}
+
+pub fn account(a: &proto::Account) -> String {
+    let limits = a.limits.clone().unwrap_or_default();
+    let ledger = a.ledger.unwrap_or_default();
+    let thresholds: Vec<String> = limits.thresholds.iter().map(|p| format!("{p}%")).collect();
+    pairs(&[
+        ("id", a.id.clone()),
+        ("enabled", yes_no(a.enabled)),
+        ("parent", or_dash(a.parent.as_ref())),
+        ("children", list_or(&a.children, "-")),
+        ("tags", tags(&a.tags)),
+        ("max binds", a.max_binds.to_string()),
+        ("allowed ips", list_or(&a.allowed_ips, "any")),
+        ("sender ids", list_or(&a.sender_ids, "any")),
+        ("transliterate", yes_no(a.transliterate)),
+        ("balance", ledger.balance.to_string()),
+        (
+            "credit limit",
+            ledger
+                .credit_limit
+                .map_or_else(|| "not metered".to_owned(), |c| c.to_string()),
+        ),
+        ("available", or_dash(ledger.available)),
+        ("parts available", or_dash(ledger.parts_available)),
+        (
+            "period",
+            format!(
+                "{} since {}: {} parts",
+                limits.period,
+                format_time(ledger.period_start_ms),
+                period_use(ledger.period_used, ledger.period_max)
+            ),
+        ),
+        (
+            "reserved",
+            format!(
+                "{} parts, {}",
+                ledger.reserved_parts, ledger.reserved_amount
+            ),
+        ),
+        (
+            "used in all",
+            format!("{} parts, {}", ledger.parts_total, ledger.spent_total),
+        ),
+        (
+            "tps",
+            limits
+                .tps
+                .map_or_else(|| "unlimited".to_owned(), |t| t.to_string()),
+        ),
+        ("thresholds", list_or(&thresholds, "-")),
+        ("auto top-up", or_dash(limits.auto_topup)),
+    ])
+}
+
+pub fn accounts(list: &proto::AccountList) -> String {
+    let mut table = Table::new(&[
+        "ID",
+        "ENABLED",
+        "PARENT",
+        "BALANCE",
+        "AVAILABLE",
+        "PERIOD",
+        "TAGS",
+    ]);
+    for a in &list.accounts {
+        let ledger = a.ledger.unwrap_or_default();
+        let period = a.limits.as_ref().map_or("day", |l| l.period.as_str());
+        table.row(vec![
+            a.id.clone(),
+            yes_no(a.enabled),
+            or_dash(a.parent.as_ref()),
+            ledger.balance.to_string(),
+            or_dash(ledger.available),
+            format!(
+                "{} {period}",
+                period_use(ledger.period_used, ledger.period_max)
+            ),
+            tags(&a.tags),
+        ]);
+    }
+    table.render()
+}
+
+pub fn usage(reply: &proto::UsageReply) -> String {
+    let mut table = Table::new(&["ACCOUNT", "PERIOD", "PARTS", "SPENT", "BALANCE"]);
+    for row in reply.rows.iter().chain(reply.total.as_ref()) {
+        table.row(vec![
+            row.account.clone(),
+            period_use(row.period_used, row.period_max),
+            row.parts_total.to_string(),
+            row.spent_total.to_string(),
+            row.balance.to_string(),
+        ]);
+    }
+    table.render()
+}
+
+pub fn prices(list: &proto::PriceList) -> String {
+    let mut table = Table::new(&["ACCOUNT", "ROUTE", "PREFIX", "PER PART"]);
+    for p in &list.prices {
+        table.row(vec![
+            p.account.clone().unwrap_or_else(|| "*".into()),
+            p.route.clone().unwrap_or_else(|| "*".into()),
+            if p.prefix.is_empty() {
+                "*".into()
+            } else {
+                p.prefix.clone()
+            },
+            p.per_part.to_string(),
+        ]);
+    }
+    table.render()
+}
+
+pub fn campaign(c: &proto::Campaign) -> String {
+    campaigns(&proto::CampaignList {
+        campaigns: vec![c.clone()],
+    })
+}
+
+pub fn campaigns(list: &proto::CampaignList) -> String {
+    let mut table = Table::new(&[
+        "ID",
+        "ACCOUNT",
+        "SEND AT",
+        "WINDOW",
+        "PARTS",
+        "AMOUNT",
+        "TOLERANCE",
+        "RESERVED",
+    ]);
+    for c in &list.campaigns {
+        table.row(vec![
+            c.id.clone(),
+            c.account.clone(),
+            format_time(c.send_at_ms),
+            format_duration(c.window_ms),
+            c.parts.to_string(),
+            c.amount.to_string(),
+            format!("{}%", c.tolerance_pct),
+            format!("{} parts, {}", c.reserved_parts, c.reserved_amount),
+        ]);
+    }
+    table.render()
+}
+
+pub fn spec(spec: &proto::Spec) -> String {
+    format!(
+        "# {} ({})\n{}\n",
+        spec.name,
+        if spec.enabled { "enabled" } else { "disabled" },
+        spec.toml.trim_end()
+    )
+}
+
+pub fn specs(list: &proto::SpecList) -> String {
+    let mut table = Table::new(&["NAME", "ENABLED"]);
+    for s in &list.specs {
+        table.row(vec![s.name.clone(), yes_no(s.enabled)]);
+    }
+    table.render()
+}
+
+pub fn links(list: &proto::LinkList) -> String {
+    let mut table = Table::new(&["NAME", "ENABLED", "UP", "WINDOW", "QUEUED", "SOURCE"]);
+    for l in &list.links {
+        let live = l.live.as_ref();
+        table.row(vec![
+            l.name.clone(),
+            yes_no(l.enabled),
+            live.map_or_else(|| "-".to_owned(), |l| yes_no(l.up)),
+            or_dash(live.map(|l| l.window_in_use)),
+            or_dash(live.map(|l| l.queued)),
+            if l.stored { "cluster" } else { "config file" }.into(),
+        ]);
+    }
+    table.render()
+}
+
+pub fn sessions(list: &proto::SessionList) -> String {
+    let mut table = Table::new(&[
+        "ID",
+        "ACCOUNT",
+        "PROTOCOL",
+        "BIND",
+        "PEER",
+        "SINCE",
+        "IN FLIGHT",
+    ]);
+    for s in &list.sessions {
+        table.row(vec![
+            s.id.to_string(),
+            s.account.clone(),
+            s.protocol.clone(),
+            s.bind.clone(),
+            s.peer.clone(),
+            format_time(s.since_ms),
+            s.in_flight.to_string(),
+        ]);
+    }
+    table.render()
+}
+
+pub fn message(m: &proto::Message) -> String {
+    pairs(&[
+        ("id", m.id.to_string()),
+        ("account", m.account.clone()),
+        ("source", m.source.clone()),
+        ("destination", m.destination.clone()),
+        ("state", m.state.clone()),
+        ("parts", m.parts.to_string()),
+        ("submitted", format_time(m.submitted_at_ms)),
+        ("link", or_dash(m.link.as_ref())),
+        ("operator id", or_dash(m.operator_id.as_ref())),
+        ("error", or_dash(m.error.as_ref())),
+    ])
+}
+
+pub fn messages(list: &proto::MessageList) -> String {
+    let mut table = Table::new(&[
+        "ID",
+        "SUBMITTED",
+        "SOURCE",
+        "DESTINATION",
+        "PARTS",
+        "STATE",
+        "LINK",
+    ]);
+    for m in &list.messages {
+        table.row(vec![
+            m.id.to_string(),
+            format_time(m.submitted_at_ms),
+            m.source.clone(),
+            m.destination.clone(),
+            m.parts.to_string(),
+            m.state.clone(),
+            or_dash(m.link.as_ref()),
+        ]);
+    }
+    table.render()
+}
+
+pub fn queues(list: &proto::QueueList) -> String {
+    let mut table = Table::new(&["KIND", "NAME", "DEPTH"]);
+    for q in &list.queues {
+        table.row(vec![q.kind.clone(), q.name.clone(), q.depth.to_string()]);
+    }
+    table.render()
+}
+
+pub fn cluster(status: &proto::ClusterStatusReply) -> String {
+    let mut out = pairs(&[
+        ("node", status.node_id.to_string()),
+        ("role", status.role.clone()),
+        ("leader", or_dash(status.leader)),
+        ("term", status.term.to_string()),
+        ("last log index", or_dash(status.last_log_index)),
+        ("applied index", or_dash(status.applied_index)),
+    ]);
+    out.push('\n');
+    let mut table = Table::new(&["ID", "ADDR", "VOTER"]);
+    for m in &status.members {
+        table.row(vec![m.id.to_string(), m.addr.clone(), yes_no(m.voter)]);
+    }
+    out.push_str(&table.render());
+    out
+}
+
+pub fn webhook(w: &proto::Webhook) -> String {
+    webhooks(&proto::WebhookList {
+        webhooks: vec![w.clone()],
+    })
+}
+
+pub fn webhooks(list: &proto::WebhookList) -> String {
+    let mut table = Table::new(&["ID", "URL", "ACCOUNTS"]);
+    for w in &list.webhooks {
+        table.row(vec![
+            w.id.clone(),
+            w.url.clone(),
+            list_or(&w.accounts, "all"),
+        ]);
+    }
+    table.render()
+}
+
+fn event_text(kind: Option<&proto::event::Kind>) -> (&'static str, String) {
+    use proto::event::Kind;
+    match kind {
+        Some(Kind::MessagesThreshold(e)) => (
+            "messages",
+            format!("{}% of the period: {}/{} parts", e.percent, e.used, e.max),
+        ),
+        Some(Kind::CreditThreshold(e)) => (
+            "credit",
+            format!(
+                "{}% of the credit: balance {}, credit limit {}",
+                e.percent, e.balance, e.credit_limit
+            ),
+        ),
+        Some(Kind::LeaseReclaimed(e)) => (
+            "lease",
+            format!("lease {} of node {} reclaimed", e.lease, e.node),
+        ),
+        Some(Kind::ParentTopUp(e)) => ("top-up", format!("{} from {}", e.amount, e.parent)),
+        None => ("-", String::new()),
+    }
+}
+
+pub fn events(list: &proto::EventList) -> String {
+    let mut table = Table::new(&["SEQ", "AT", "ACCOUNT", "KIND", "WHAT", "DELIVERED"]);
+    for e in &list.events {
+        let (kind, what) = event_text(e.kind.as_ref());
+        table.row(vec![
+            e.seq.to_string(),
+            format_time(e.at_ms),
+            e.account.clone(),
+            kind.into(),
+            what,
+            yes_no(e.seq <= list.acked),
+        ]);
+    }
+    table.render()
+}
+
+pub fn audit(list: &proto::AuditList) -> String {
+    let mut table = Table::new(&["AT", "WHO", "WHAT"]);
+    for entry in &list.entries {
+        table.row(vec![
+            format_time(entry.at_ms),
+            entry.who.clone(),
+            entry.what.clone(),
+        ]);
+    }
+    table.render()
+}
