@@ -26,6 +26,7 @@ use crate::forward::{self, Forward, LeaderError, Outcome};
 use crate::log_store::LogStore;
 use crate::network::{CallError, NetworkFactory, Peers, Rpc};
 use crate::state_machine::{Shared, StateMachine};
+use crate::telemetry;
 use crate::types::{NodeId, Raft, RaftMetrics};
 
 /// How long a proposal or membership change may look for a leader and wait for commit.
@@ -128,6 +129,9 @@ impl Cluster {
             .advertise
             .clone()
             .unwrap_or_else(|| raft_addr.to_string());
+        if config.advertise.is_none() && raft_addr.ip().is_unspecified() {
+            tracing::warn!(%raft_addr, "no advertise address: peers cannot reach a wildcard address");
+        }
         let peers = Arc::new(Peers::new(config.secret.as_deref())?);
         let raft = Raft::new(
             config.node_id,
@@ -199,14 +203,14 @@ impl Cluster {
         }
         let started = std::time::Instant::now();
         let result = self.leader_call(Forward::Propose(Box::new(request))).await;
-        metrics::histogram!("tern_raft_propose_seconds").record(started.elapsed().as_secs_f64());
+        metrics::histogram!(telemetry::PROPOSE_SECONDS).record(started.elapsed().as_secs_f64());
         let outcome = match &result {
             Ok(Outcome::Applied(Response::Refused(_))) => "refused",
             Ok(_) => "applied",
             Err(ClusterError::Indeterminate(_)) => "indeterminate",
             Err(_) => "failed",
         };
-        metrics::counter!("tern_raft_proposals_total", "outcome" => outcome).increment(1);
+        metrics::counter!(telemetry::PROPOSALS_TOTAL, "outcome" => outcome).increment(1);
         match result? {
             Outcome::Applied(response) => Ok(response),
             other => Err(ClusterError::Protocol(format!(
@@ -469,10 +473,10 @@ async fn watch_metrics(raft: Raft, mut stop: watch::Receiver<bool>) {
     loop {
         {
             let m = metrics.borrow_and_update();
-            metrics::gauge!("tern_raft_term").set(m.current_term as f64);
+            metrics::gauge!(telemetry::TERM).set(m.current_term as f64);
             let leads = m.state == ServerState::Leader;
-            metrics::gauge!("tern_raft_is_leader").set(if leads { 1.0 } else { 0.0 });
-            metrics::gauge!("tern_raft_last_log_index").set(m.last_log_index.unwrap_or(0) as f64);
+            metrics::gauge!(telemetry::IS_LEADER).set(if leads { 1.0 } else { 0.0 });
+            metrics::gauge!(telemetry::LAST_LOG_INDEX).set(m.last_log_index.unwrap_or(0) as f64);
             if m.current_leader != leader {
                 leader = m.current_leader;
                 tracing::info!(
@@ -481,7 +485,7 @@ async fn watch_metrics(raft: Raft, mut stop: watch::Receiver<bool>) {
                     ?leader,
                     "raft leader changed"
                 );
-                metrics::counter!("tern_raft_leader_changes_total").increment(1);
+                metrics::counter!(telemetry::LEADER_CHANGES_TOTAL).increment(1);
             }
         }
         tokio::select! {
@@ -515,7 +519,7 @@ async fn tick(raft: Raft, every: Duration, mut stop: watch::Receiver<bool>) {
         )
         .await;
         match ticked {
-            Ok(Ok(_)) => metrics::counter!("tern_raft_ticks_total").increment(1),
+            Ok(Ok(_)) => metrics::counter!(telemetry::TICKS_TOTAL).increment(1),
             Ok(Err(e)) => tracing::debug!(error = %e, "tick not applied"),
             Err(_) => tracing::warn!("tick not committed in time"),
         }

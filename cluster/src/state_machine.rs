@@ -22,6 +22,7 @@ use tern_ledger::{Response, State};
 use tokio::sync::watch;
 
 use crate::disk::{self, blocking, Disk, DiskError};
+use crate::telemetry;
 use crate::types::{Entry, LogId, SnapshotMeta, StorageError, StoredMembership, TypeConfig};
 
 /// The version of the snapshot encoding; bumped when `SnapshotBody` changes shape.
@@ -81,7 +82,7 @@ impl Shared {
             .send_if_modified(|v| replace_if_changed(v, index));
         self.config_tx
             .send_if_modified(|v| replace_if_changed(v, config_version));
-        metrics::gauge!("tern_raft_applied_index").set(index as f64);
+        metrics::gauge!(telemetry::APPLIED_INDEX).set(index as f64);
     }
 }
 
@@ -217,9 +218,9 @@ impl RaftSnapshotBuilder<TypeConfig> for StateMachine {
         })
         .await
         .map_err(|e| StorageIOError::write_snapshot(signature, &e))?;
-        metrics::histogram!("tern_raft_snapshot_build_seconds")
+        metrics::histogram!(telemetry::SNAPSHOT_BUILD_SECONDS)
             .record(started.elapsed().as_secs_f64());
-        metrics::gauge!("tern_raft_snapshot_bytes").set(bytes as f64);
+        metrics::gauge!(telemetry::SNAPSHOT_BYTES).set(bytes as f64);
         tracing::info!(?last_log_id, bytes, "snapshot built");
         Ok(Snapshot {
             meta,
