@@ -170,18 +170,30 @@ impl Cluster {
         };
         drop(disk);
 
-        let initialized = cluster.inner.raft.is_initialized().await;
-        let initialized = initialized.map_err(|e| ClusterError::Fatal(e.to_string()))?;
-        if config.bootstrap && !initialized {
-            let members = BTreeMap::from([(config.node_id, BasicNode::new(&advertise))]);
-            if let Err(e) = cluster.inner.raft.initialize(members).await {
-                cluster.shutdown().await;
-                return Err(ClusterError::Fatal(format!("bootstrap: {e}")));
-            }
-            tracing::info!(%advertise, "bootstrapped a one-member cluster");
+        if let Err(e) = cluster.bootstrap(&config, &advertise).await {
+            cluster.shutdown().await;
+            return Err(e);
         }
-        tracing::info!(%raft_addr, %advertise, initialized, "raft node started");
+        tracing::info!(%raft_addr, %advertise, "raft node started");
         Ok(cluster)
+    }
+
+    /// Initialises a one-member cluster of this node when asked to and the log is empty.
+    async fn bootstrap(&self, config: &ClusterConfig, advertise: &str) -> Result<(), ClusterError> {
+        let raft = &self.inner.raft;
+        let initialized = raft
+            .is_initialized()
+            .await
+            .map_err(|e| ClusterError::Fatal(e.to_string()))?;
+        if !config.bootstrap || initialized {
+            return Ok(());
+        }
+        let members = BTreeMap::from([(config.node_id, BasicNode::new(advertise))]);
+        raft.initialize(members)
+            .await
+            .map_err(|e| ClusterError::Fatal(format!("bootstrap: {e}")))?;
+        tracing::info!(%advertise, "bootstrapped a one-member cluster");
+        Ok(())
     }
 
     pub fn node_id(&self) -> u64 {
