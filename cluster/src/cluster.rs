@@ -101,7 +101,7 @@ fn leader_and_addr(metrics: &RaftMetrics, prefer: Option<NodeId>) -> Option<(Nod
 impl Cluster {
     /// Opens the storage in `config.dir`, starts raft and its RPC server, and bootstraps a
     /// one-member cluster when asked to and the log is empty.
-    #[tracing::instrument(name = "cluster_start", skip_all, fields(node_id = config.node_id))]
+    #[tracing::instrument(name = "raft_node", skip_all, fields(node_id = config.node_id))]
     pub async fn start(config: ClusterConfig) -> Result<Cluster, ClusterError> {
         config.validate()?;
         let raft_config = Arc::new(config.raft_config()?);
@@ -321,6 +321,11 @@ impl Cluster {
         self.leader_call(Forward::ChangeMembership { voters, retain })
             .await
             .map(drop)
+    }
+
+    /// openraft's own metrics of this node, for whoever wants more than `status`.
+    pub fn raft_metrics(&self) -> watch::Receiver<RaftMetrics> {
+        self.inner.raft.metrics()
     }
 
     pub fn status(&self) -> ClusterStatus {

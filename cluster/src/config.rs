@@ -13,7 +13,8 @@ pub struct ClusterConfig {
     /// Raft RPC listen address (port 0 binds a free port: see `Cluster::raft_addr`).
     pub listen: SocketAddr,
     /// `host:port` peers use to reach this node; default: the bound listen address, which
-    /// only works for peers when `listen` is not a wildcard address such as 0.0.0.0.
+    /// only works for peers when `listen` is not a wildcard address such as 0.0.0.0. The
+    /// membership records it when the node is added: a node restarts on the same one.
     pub advertise: Option<String>,
     /// Raft log and snapshots.
     pub dir: PathBuf,
