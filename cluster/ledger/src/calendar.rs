@@ -10,7 +10,8 @@ use crate::Period;
 /// Milliseconds in a UTC day (UTC has no leap seconds in Unix time).
 pub const DAY_MS: u64 = 86_400_000;
 
-/// Days since 1970-01-01 of the civil date `year-month-day` (month 1..=12, day 1..=31).
+/// Days since 1970-01-01 of the civil date `year-month-day` (month 1..=12, day 1..=31),
+/// for years within ±10^15 (every year a `u64` of milliseconds can name, and more).
 pub fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
     let (month, day) = (i64::from(month), i64::from(day));
     // Years start in March so that the leap day is the last day of the year.

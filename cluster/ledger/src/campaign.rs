@@ -5,7 +5,9 @@
 //! left. The booking reserves the asked figures plus the tolerance; that whole
 //! reservation is the ceiling, and a resize only moves the asked figures under it.
 //! While the campaign's window is open, the account's leases draw from the booking
-//! first; when the window ends, whatever is left goes back to the account.
+//! first; when the window ends, whatever is left goes back to the account. What a lease
+//! drew from a booking and did not use goes back to the account too when the lease
+//! ends, not to the booking: a booking only ever shrinks.
 
 use crate::{Campaign, Minor, Refusal, Response, State};
 

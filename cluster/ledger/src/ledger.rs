@@ -103,10 +103,15 @@ impl Account {
         ledger.spent_total = ledger.spent_total.saturating_sub(amount);
     }
 
-    /// Adds money. Any top-up (from outside, from the parent, automatic) starts a new
-    /// credit base, so credit thresholds can be crossed again.
-    pub(crate) fn credit(&mut self, amount: Minor) {
+    /// Adds money without starting a new credit base: what an automatic top-up does.
+    pub(crate) fn receive(&mut self, amount: Minor) {
         self.ledger.balance = self.ledger.balance.saturating_add(amount);
+    }
+
+    /// Adds money as a top-up (from outside or asked from the parent), which starts a
+    /// new credit base so credit thresholds can be crossed again.
+    pub(crate) fn credit(&mut self, amount: Minor) {
+        self.receive(amount);
         self.reset_credit_base();
     }
 

@@ -4,9 +4,21 @@
 //! Money between parent and child only moves, it is never created: the sum of all
 //! balances plus everything spent equals everything topped up from outside plus the
 //! opening credits. A parent gives only what it has available (its own credit limit
-//! counts), after topping itself up from its own parent the same way.
+//! counts). For an automatic top-up it first tops itself up from its own parent the same
+//! way, and gives what it can; a top-up an administrator asks from the parent does not
+//! chain, and is refused when the parent does not have it.
 
 use crate::{EventKind, Minor, Refusal, Response, State, MAX_PARENT_DEPTH};
+
+/// Whether money moved to a child starts a new credit base for it. A top-up someone
+/// asked for does; an automatic one does not: it covers a shortfall as it happens, so
+/// measuring against it would report every automatic top-up as 100% spent. The money
+/// it moves counts against the parent's credit instead.
+#[derive(Clone, Copy)]
+enum Base {
+    Restart,
+    Keep,
+}
 
 impl State {
     /// Adds `amount` to `account`, from outside or, with `from_parent`, from the parent's
@@ -47,7 +59,7 @@ impl State {
                 "{parent} has less than {amount} available"
             )));
         }
-        self.transfer(&parent, account, amount, at_ms);
+        self.transfer(&parent, account, amount, at_ms, Base::Restart);
         Ok(Response::Ok)
     }
 
@@ -85,20 +97,22 @@ impl State {
             None => 0,
         };
         if give > 0 {
-            self.transfer(&parent, account, give, at_ms);
+            self.transfer(&parent, account, give, at_ms, Base::Keep);
         }
     }
 
-    /// Moves money from `parent` to `child`; for the child it is a top-up, announced by a
-    /// `ParentTopUp` event.
-    fn transfer(&mut self, parent: &str, child: &str, amount: Minor, at_ms: u64) {
+    /// Moves money from `parent` to `child`, announced by a `ParentTopUp` event.
+    fn transfer(&mut self, parent: &str, child: &str, amount: Minor, at_ms: u64, base: Base) {
         self.roll(parent, at_ms);
         self.roll(child, at_ms);
         if let Some(giver) = self.accounts.get_mut(parent) {
             giver.debit_to_child(amount);
         }
         if let Some(taker) = self.accounts.get_mut(child) {
-            taker.credit(amount);
+            match base {
+                Base::Restart => taker.credit(amount),
+                Base::Keep => taker.receive(amount),
+            }
         }
         let kind = EventKind::ParentTopUp {
             parent: parent.to_owned(),
