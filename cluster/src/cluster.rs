@@ -26,6 +26,7 @@ use crate::forward::{self, Forward, LeaderError, Outcome};
 use crate::log_store::LogStore;
 use crate::network::{CallError, NetworkFactory, Peers, Rpc};
 use crate::state_machine::{Shared, StateMachine};
+use crate::telemetry;
 use crate::types::{NodeId, Raft, RaftMetrics};
 
 /// How long a proposal or membership change may look for a leader and wait for commit.
@@ -100,7 +101,7 @@ fn leader_and_addr(metrics: &RaftMetrics, prefer: Option<NodeId>) -> Option<(Nod
 impl Cluster {
     /// Opens the storage in `config.dir`, starts raft and its RPC server, and bootstraps a
     /// one-member cluster when asked to and the log is empty.
-    #[tracing::instrument(name = "cluster_start", skip_all, fields(node_id = config.node_id))]
+    #[tracing::instrument(name = "raft_node", skip_all, fields(node_id = config.node_id))]
     pub async fn start(config: ClusterConfig) -> Result<Cluster, ClusterError> {
         config.validate()?;
         let raft_config = Arc::new(config.raft_config()?);
@@ -128,6 +129,9 @@ impl Cluster {
             .advertise
             .clone()
             .unwrap_or_else(|| raft_addr.to_string());
+        if config.advertise.is_none() && raft_addr.ip().is_unspecified() {
+            tracing::warn!(%raft_addr, "no advertise address: peers cannot reach a wildcard address");
+        }
         let peers = Arc::new(Peers::new(config.secret.as_deref())?);
         let raft = Raft::new(
             config.node_id,
@@ -166,18 +170,30 @@ impl Cluster {
         };
         drop(disk);
 
-        let initialized = cluster.inner.raft.is_initialized().await;
-        let initialized = initialized.map_err(|e| ClusterError::Fatal(e.to_string()))?;
-        if config.bootstrap && !initialized {
-            let members = BTreeMap::from([(config.node_id, BasicNode::new(&advertise))]);
-            if let Err(e) = cluster.inner.raft.initialize(members).await {
-                cluster.shutdown().await;
-                return Err(ClusterError::Fatal(format!("bootstrap: {e}")));
-            }
-            tracing::info!(%advertise, "bootstrapped a one-member cluster");
+        if let Err(e) = cluster.bootstrap(&config, &advertise).await {
+            cluster.shutdown().await;
+            return Err(e);
         }
-        tracing::info!(%raft_addr, %advertise, initialized, "raft node started");
+        tracing::info!(%raft_addr, %advertise, "raft node started");
         Ok(cluster)
+    }
+
+    /// Initialises a one-member cluster of this node when asked to and the log is empty.
+    async fn bootstrap(&self, config: &ClusterConfig, advertise: &str) -> Result<(), ClusterError> {
+        let raft = &self.inner.raft;
+        let initialized = raft
+            .is_initialized()
+            .await
+            .map_err(|e| ClusterError::Fatal(e.to_string()))?;
+        if !config.bootstrap || initialized {
+            return Ok(());
+        }
+        let members = BTreeMap::from([(config.node_id, BasicNode::new(advertise))]);
+        raft.initialize(members)
+            .await
+            .map_err(|e| ClusterError::Fatal(format!("bootstrap: {e}")))?;
+        tracing::info!(%advertise, "bootstrapped a one-member cluster");
+        Ok(())
     }
 
     pub fn node_id(&self) -> u64 {
@@ -199,14 +215,14 @@ impl Cluster {
         }
         let started = std::time::Instant::now();
         let result = self.leader_call(Forward::Propose(Box::new(request))).await;
-        metrics::histogram!("tern_raft_propose_seconds").record(started.elapsed().as_secs_f64());
+        metrics::histogram!(telemetry::PROPOSE_SECONDS).record(started.elapsed().as_secs_f64());
         let outcome = match &result {
             Ok(Outcome::Applied(Response::Refused(_))) => "refused",
             Ok(_) => "applied",
             Err(ClusterError::Indeterminate(_)) => "indeterminate",
             Err(_) => "failed",
         };
-        metrics::counter!("tern_raft_proposals_total", "outcome" => outcome).increment(1);
+        metrics::counter!(telemetry::PROPOSALS_TOTAL, "outcome" => outcome).increment(1);
         match result? {
             Outcome::Applied(response) => Ok(response),
             other => Err(ClusterError::Protocol(format!(
@@ -305,6 +321,11 @@ impl Cluster {
         self.leader_call(Forward::ChangeMembership { voters, retain })
             .await
             .map(drop)
+    }
+
+    /// openraft's own metrics of this node, for whoever wants more than `status`.
+    pub fn raft_metrics(&self) -> watch::Receiver<RaftMetrics> {
+        self.inner.raft.metrics()
     }
 
     pub fn status(&self) -> ClusterStatus {
@@ -469,10 +490,10 @@ async fn watch_metrics(raft: Raft, mut stop: watch::Receiver<bool>) {
     loop {
         {
             let m = metrics.borrow_and_update();
-            metrics::gauge!("tern_raft_term").set(m.current_term as f64);
+            metrics::gauge!(telemetry::TERM).set(m.current_term as f64);
             let leads = m.state == ServerState::Leader;
-            metrics::gauge!("tern_raft_is_leader").set(if leads { 1.0 } else { 0.0 });
-            metrics::gauge!("tern_raft_last_log_index").set(m.last_log_index.unwrap_or(0) as f64);
+            metrics::gauge!(telemetry::IS_LEADER).set(if leads { 1.0 } else { 0.0 });
+            metrics::gauge!(telemetry::LAST_LOG_INDEX).set(m.last_log_index.unwrap_or(0) as f64);
             if m.current_leader != leader {
                 leader = m.current_leader;
                 tracing::info!(
@@ -481,7 +502,7 @@ async fn watch_metrics(raft: Raft, mut stop: watch::Receiver<bool>) {
                     ?leader,
                     "raft leader changed"
                 );
-                metrics::counter!("tern_raft_leader_changes_total").increment(1);
+                metrics::counter!(telemetry::LEADER_CHANGES_TOTAL).increment(1);
             }
         }
         tokio::select! {
@@ -515,7 +536,7 @@ async fn tick(raft: Raft, every: Duration, mut stop: watch::Receiver<bool>) {
         )
         .await;
         match ticked {
-            Ok(Ok(_)) => metrics::counter!("tern_raft_ticks_total").increment(1),
+            Ok(Ok(_)) => metrics::counter!(telemetry::TICKS_TOTAL).increment(1),
             Ok(Err(e)) => tracing::debug!(error = %e, "tick not applied"),
             Err(_) => tracing::warn!("tick not committed in time"),
         }

@@ -6,13 +6,15 @@ use std::path::PathBuf;
 
 use crate::error::ClusterError;
 
-/// The configuration of one raft node.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// The configuration of one raft node. `Debug` leaves the secret out.
+#[derive(Clone, PartialEq, Eq)]
 pub struct ClusterConfig {
     pub node_id: u64,
     /// Raft RPC listen address (port 0 binds a free port: see `Cluster::raft_addr`).
     pub listen: SocketAddr,
-    /// `host:port` peers use to reach this node; default: the bound listen address.
+    /// `host:port` peers use to reach this node; default: the bound listen address, which
+    /// only works for peers when `listen` is not a wildcard address such as 0.0.0.0. The
+    /// membership records it when the node is added: a node restarts on the same one.
     pub advertise: Option<String>,
     /// Raft log and snapshots.
     pub dir: PathBuf,
@@ -29,6 +31,23 @@ pub struct ClusterConfig {
     /// When set, every raft RPC carries `authorization: Bearer <secret>` and RPCs
     /// without it are refused.
     pub secret: Option<String>,
+}
+
+impl std::fmt::Debug for ClusterConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClusterConfig")
+            .field("node_id", &self.node_id)
+            .field("listen", &self.listen)
+            .field("advertise", &self.advertise)
+            .field("dir", &self.dir)
+            .field("bootstrap", &self.bootstrap)
+            .field("heartbeat_ms", &self.heartbeat_ms)
+            .field("election_timeout_ms", &self.election_timeout_ms)
+            .field("snapshot_logs", &self.snapshot_logs)
+            .field("tick_ms", &self.tick_ms)
+            .field("secret", &self.secret.as_ref().map(|_| "<redacted>"))
+            .finish()
+    }
 }
 
 impl ClusterConfig {
@@ -87,5 +106,36 @@ impl ClusterConfig {
         config
             .validate()
             .map_err(|e| ClusterError::Config(e.to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config() -> ClusterConfig {
+        ClusterConfig::new(1, "127.0.0.1:0".parse().unwrap(), "/tmp/x".into())
+    }
+
+    #[test]
+    fn defaults_are_valid_and_debug_hides_the_secret() {
+        let mut config = config();
+        config.secret = Some("hunter2".into());
+        assert!(config.validate().is_ok());
+        assert!(config.raft_config().is_ok());
+        assert!(!format!("{config:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn timing_that_cannot_elect_is_refused() {
+        let mut config = config();
+        config.election_timeout_ms = (100, 800);
+        assert!(config.validate().is_err());
+        let mut config = self::tests::config();
+        config.election_timeout_ms = (800, 400);
+        assert!(config.validate().is_err());
+        let mut config = self::tests::config();
+        config.snapshot_logs = 0;
+        assert!(config.validate().is_err());
     }
 }

@@ -27,7 +27,10 @@ use crate::error::ClusterError;
 pub(crate) const VOTE: &[u8] = b"vote";
 pub(crate) const COMMITTED: &[u8] = b"committed";
 pub(crate) const PURGED: &[u8] = b"purged";
-pub(crate) const SNAPSHOT: &[u8] = b"snapshot";
+/// The current snapshot's meta and its data, under two keys written in one batch, so
+/// the "is it newer" check reads only the meta.
+pub(crate) const SNAPSHOT_META: &[u8] = b"snapshot_meta";
+pub(crate) const SNAPSHOT_DATA: &[u8] = b"snapshot_data";
 
 /// Memtables of 8 MiB: the log is read back mostly from the memtable right after it is
 /// written, and purged behind every snapshot, so a larger one only holds memory.
@@ -105,6 +108,11 @@ impl Disk {
             self.db.persist(PersistMode::SyncAll)?;
         }
         Ok(())
+    }
+
+    /// The raw bytes under `key` in `raft_meta`.
+    pub(crate) fn get_raw(&self, key: &[u8]) -> Result<Option<Vec<u8>>, DiskError> {
+        Ok(self.meta.get(key)?.map(|bytes| bytes.to_vec()))
     }
 
     pub(crate) fn get_meta<T: DeserializeOwned>(&self, key: &[u8]) -> Result<Option<T>, DiskError> {

@@ -17,6 +17,7 @@ pub mod log_store;
 mod network;
 mod service;
 pub mod state_machine;
+pub mod telemetry;
 pub mod types;
 
 /// The generated tonic code of `proto/tern/cluster/v1/raft.proto`.

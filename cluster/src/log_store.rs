@@ -18,6 +18,7 @@ use openraft::storage::{LogFlushed, LogState, RaftLogStorage};
 use openraft::{OptionalSend, RaftLogReader, StorageIOError};
 
 use crate::disk::{self, blocking, Disk, DiskError};
+use crate::telemetry;
 use crate::types::{Entry, LogId, StorageError, TypeConfig, Vote};
 
 /// The raft log; cheap to clone (every clone reads and writes the same database).
@@ -170,8 +171,8 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             disk.commit(batch, true)
         })
         .await;
-        metrics::histogram!("tern_raft_append_seconds").record(started.elapsed().as_secs_f64());
-        metrics::histogram!("tern_raft_append_entries").record(count as f64);
+        metrics::histogram!(telemetry::APPEND_SECONDS).record(started.elapsed().as_secs_f64());
+        metrics::histogram!(telemetry::APPEND_ENTRIES).record(count as f64);
         match written {
             Ok(()) => {
                 callback.log_io_completed(Ok(()));

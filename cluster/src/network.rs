@@ -29,6 +29,7 @@ use tonic::{Code, Status};
 
 use crate::pb;
 use crate::pb::raft_client::RaftClient;
+use crate::telemetry;
 use crate::types::{NodeId, RaftError, RpcError, TypeConfig};
 
 /// The largest gRPC message either side accepts: a batch of entries or a snapshot chunk.
@@ -167,7 +168,7 @@ impl Peers {
         let answer = match tokio::time::timeout(timeout, call).await {
             Ok(Ok(answer)) => answer.into_inner(),
             Ok(Err(status)) => {
-                metrics::counter!("tern_raft_rpc_errors_total", "rpc" => rpc.name()).increment(1);
+                metrics::counter!(telemetry::RPC_ERRORS_TOTAL, "rpc" => rpc.name()).increment(1);
                 return Err(if is_connect_error(&status) {
                     CallError::Unreachable {
                         addr: addr.to_string(),
@@ -178,11 +179,11 @@ impl Peers {
                 });
             }
             Err(_) => {
-                metrics::counter!("tern_raft_rpc_errors_total", "rpc" => rpc.name()).increment(1);
+                metrics::counter!(telemetry::RPC_ERRORS_TOTAL, "rpc" => rpc.name()).increment(1);
                 return Err(failed(format!("no answer within {timeout:?}"), None));
             }
         };
-        metrics::histogram!("tern_raft_rpc_seconds", "rpc" => rpc.name())
+        metrics::histogram!(telemetry::RPC_SECONDS, "rpc" => rpc.name())
             .record(started.elapsed().as_secs_f64());
         postcard::from_bytes(&answer.payload).map_err(|e| failed(format!("bad answer: {e}"), None))
     }

@@ -19,7 +19,12 @@ use crate::forward::{self, Forward};
 use crate::network::MAX_MESSAGE_BYTES;
 use crate::pb::raft_server::{Raft as RaftRpc, RaftServer};
 use crate::pb::Payload;
+use crate::telemetry;
 use crate::types::Raft;
+
+/// Calls in progress per connection; more wait until one finishes. Replication sends
+/// one call at a time per stream, so this bounds forwarded proposals from one peer.
+const CONCURRENCY_PER_CONNECTION: usize = 256;
 
 pub(crate) struct RaftService {
     raft: Raft,
@@ -65,7 +70,7 @@ impl RaftRpc for RaftService {
     async fn forward(&self, request: Request<Payload>) -> Result<Response<Payload>, Status> {
         let op: Forward = decode(request)?;
         tracing::Span::current().record("op", op.kind());
-        metrics::counter!("tern_raft_forwarded_total", "op" => op.kind()).increment(1);
+        metrics::counter!(telemetry::FORWARDED_TOTAL, "op" => op.kind()).increment(1);
         reply(&forward::execute(&self.raft, op).await)
     }
 }
@@ -86,7 +91,7 @@ impl tonic::service::Interceptor for CheckBearer {
         match given {
             Some(given) if constant_time_eq(given, expected) => Ok(request),
             _ => {
-                metrics::counter!("tern_raft_unauthenticated_total").increment(1);
+                metrics::counter!(telemetry::UNAUTHENTICATED_TOTAL).increment(1);
                 Err(Status::unauthenticated("bad or missing raft secret"))
             }
         }
@@ -119,6 +124,7 @@ pub(crate) async fn serve(
         let _ = shutdown.wait_for(|stop| *stop).await;
     };
     let served = tonic::transport::Server::builder()
+        .concurrency_limit_per_connection(CONCURRENCY_PER_CONNECTION)
         .add_service(service)
         .serve_with_incoming_shutdown(incoming, stopped)
         .await;

@@ -22,6 +22,7 @@ use tern_ledger::{Response, State};
 use tokio::sync::watch;
 
 use crate::disk::{self, blocking, Disk, DiskError};
+use crate::telemetry;
 use crate::types::{Entry, LogId, SnapshotMeta, StorageError, StoredMembership, TypeConfig};
 
 /// The version of the snapshot encoding; bumped when `SnapshotBody` changes shape.
@@ -35,10 +36,24 @@ struct SnapshotBody {
 }
 
 /// The current snapshot as kept in `raft_meta`.
-#[derive(Serialize, Deserialize)]
 struct StoredSnapshot {
     meta: SnapshotMeta,
     data: Vec<u8>,
+}
+
+impl StoredSnapshot {
+    fn load(disk: &Disk) -> Result<Option<StoredSnapshot>, DiskError> {
+        let Some(meta) = disk.get_meta::<SnapshotMeta>(disk::SNAPSHOT_META)? else {
+            return Ok(None);
+        };
+        let data = disk.get_raw(disk::SNAPSHOT_DATA)?.ok_or_else(|| {
+            DiskError::Corrupt(format!(
+                "snapshot {} has meta but no data",
+                meta.snapshot_id
+            ))
+        })?;
+        Ok(Some(StoredSnapshot { meta, data }))
+    }
 }
 
 /// The applied state and where it stands in the log.
@@ -81,7 +96,7 @@ impl Shared {
             .send_if_modified(|v| replace_if_changed(v, index));
         self.config_tx
             .send_if_modified(|v| replace_if_changed(v, config_version));
-        metrics::gauge!("tern_raft_applied_index").set(index as f64);
+        metrics::gauge!(telemetry::APPLIED_INDEX).set(index as f64);
     }
 }
 
@@ -101,8 +116,7 @@ pub struct StateMachine {
 impl StateMachine {
     /// Loads the stored snapshot, if there is one, as the starting state.
     pub(crate) fn open(disk: Arc<Disk>) -> Result<Self, DiskError> {
-        let stored: Option<StoredSnapshot> = disk.get_meta(disk::SNAPSHOT)?;
-        let applied = match stored {
+        let applied = match StoredSnapshot::load(&disk)? {
             Some(stored) => {
                 let body: SnapshotBody = decode_body(&stored.data)?;
                 tracing::info!(
@@ -139,8 +153,8 @@ impl StateMachine {
         Arc::clone(&self.shared)
     }
 
-    /// Syncs `snapshot` to disk unless a newer one is stored already.
-    async fn store_snapshot(&self, snapshot: StoredSnapshot) -> Result<(), DiskError> {
+    /// Syncs `snapshot` to disk unless a newer one is stored already; gives the data back.
+    async fn store_snapshot(&self, snapshot: StoredSnapshot) -> Result<Vec<u8>, DiskError> {
         let disk = Arc::clone(&self.disk);
         let shared = Arc::clone(&self.shared);
         blocking(move || {
@@ -148,15 +162,19 @@ impl StateMachine {
                 .snapshot_write
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner);
-            let current: Option<StoredSnapshot> = disk.get_meta(disk::SNAPSHOT)?;
-            if let Some(current) = current {
-                if current.meta.last_log_id > snapshot.meta.last_log_id {
-                    return Ok(());
-                }
+            let current: Option<SnapshotMeta> = disk.get_meta(disk::SNAPSHOT_META)?;
+            if current.is_some_and(|current| current.last_log_id > snapshot.meta.last_log_id) {
+                return Ok(snapshot.data);
             }
             let mut batch = disk.batch();
-            batch.insert(&disk.meta, disk::SNAPSHOT, disk::encode(&snapshot)?);
-            disk.commit(batch, true)
+            batch.insert(
+                &disk.meta,
+                disk::SNAPSHOT_META,
+                disk::encode(&snapshot.meta)?,
+            );
+            batch.insert(&disk.meta, disk::SNAPSHOT_DATA, snapshot.data.as_slice());
+            disk.commit(batch, true)?;
+            Ok(snapshot.data)
         })
         .await
     }
@@ -211,15 +229,16 @@ impl RaftSnapshotBuilder<TypeConfig> for StateMachine {
         .await
         .map_err(|e| StorageIOError::read_state_machine(&e))?;
         let bytes = data.len();
-        self.store_snapshot(StoredSnapshot {
-            meta: meta.clone(),
-            data: data.clone(),
-        })
-        .await
-        .map_err(|e| StorageIOError::write_snapshot(signature, &e))?;
-        metrics::histogram!("tern_raft_snapshot_build_seconds")
+        let data = self
+            .store_snapshot(StoredSnapshot {
+                meta: meta.clone(),
+                data,
+            })
+            .await
+            .map_err(|e| StorageIOError::write_snapshot(signature, &e))?;
+        metrics::histogram!(telemetry::SNAPSHOT_BUILD_SECONDS)
             .record(started.elapsed().as_secs_f64());
-        metrics::gauge!("tern_raft_snapshot_bytes").set(bytes as f64);
+        metrics::gauge!(telemetry::SNAPSHOT_BYTES).set(bytes as f64);
         tracing::info!(?last_log_id, bytes, "snapshot built");
         Ok(Snapshot {
             meta,
@@ -301,9 +320,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
     }
 
     async fn get_current_snapshot(&mut self) -> Result<Option<Snapshot<TypeConfig>>, StorageError> {
-        let stored: Option<StoredSnapshot> = self
-            .disk
-            .get_meta(disk::SNAPSHOT)
+        let stored = StoredSnapshot::load(&self.disk)
             .map_err(|e| StorageIOError::read_snapshot(None, &e))?;
         Ok(stored.map(|s| Snapshot {
             meta: s.meta,

@@ -1,0 +1,118 @@
+//! Every metric the cluster crate emits, named once, with its unit and meaning, so the
+//! node can describe them to its exporter and dashboards and alert rules can be checked
+//! against one list. Labels are bounded: `outcome`, `rpc` and `op` take the few values
+//! documented here.
+
+use metrics::Unit;
+
+/// Time from `Cluster::propose` to its answer, forwarding and retries included.
+pub const PROPOSE_SECONDS: &str = "tern_raft_propose_seconds";
+/// Proposals by `outcome`: applied, refused (by the ledger), indeterminate, failed.
+pub const PROPOSALS_TOTAL: &str = "tern_raft_proposals_total";
+/// The current raft term.
+pub const TERM: &str = "tern_raft_term";
+/// 1 while this node leads.
+pub const IS_LEADER: &str = "tern_raft_is_leader";
+/// Leader changes seen by this node.
+pub const LEADER_CHANGES_TOTAL: &str = "tern_raft_leader_changes_total";
+/// The last log index the state machine applied.
+pub const APPLIED_INDEX: &str = "tern_raft_applied_index";
+/// The last index in the local log.
+pub const LAST_LOG_INDEX: &str = "tern_raft_last_log_index";
+/// One `append`: the write batch plus its fsync.
+pub const APPEND_SECONDS: &str = "tern_raft_append_seconds";
+/// Entries per `append` (per fsync).
+pub const APPEND_ENTRIES: &str = "tern_raft_append_entries";
+/// Building and syncing one snapshot.
+pub const SNAPSHOT_BUILD_SECONDS: &str = "tern_raft_snapshot_build_seconds";
+/// Size of the last snapshot built.
+pub const SNAPSHOT_BYTES: &str = "tern_raft_snapshot_bytes";
+/// Raft RPC round trips by `rpc`: append_entries, vote, install_snapshot, forward.
+pub const RPC_SECONDS: &str = "tern_raft_rpc_seconds";
+/// Raft RPCs that failed, by `rpc`.
+pub const RPC_ERRORS_TOTAL: &str = "tern_raft_rpc_errors_total";
+/// Requests other nodes forwarded to this one, by `op`.
+pub const FORWARDED_TOTAL: &str = "tern_raft_forwarded_total";
+/// RPCs refused for a missing or wrong shared secret.
+pub const UNAUTHENTICATED_TOTAL: &str = "tern_raft_unauthenticated_total";
+/// `Command::Tick`s this node proposed and saw applied.
+pub const TICKS_TOTAL: &str = "tern_raft_ticks_total";
+
+/// Every metric above, for listings and checks.
+pub const METRICS: &[&str] = &[
+    PROPOSE_SECONDS,
+    PROPOSALS_TOTAL,
+    TERM,
+    IS_LEADER,
+    LEADER_CHANGES_TOTAL,
+    APPLIED_INDEX,
+    LAST_LOG_INDEX,
+    APPEND_SECONDS,
+    APPEND_ENTRIES,
+    SNAPSHOT_BUILD_SECONDS,
+    SNAPSHOT_BYTES,
+    RPC_SECONDS,
+    RPC_ERRORS_TOTAL,
+    FORWARDED_TOTAL,
+    UNAUTHENTICATED_TOTAL,
+    TICKS_TOTAL,
+];
+
+/// Registers units and help texts with the installed recorder.
+pub fn describe_metrics() {
+    use metrics::{describe_counter, describe_gauge, describe_histogram};
+    describe_histogram!(PROPOSE_SECONDS, Unit::Seconds, "raft proposal latency");
+    describe_counter!(PROPOSALS_TOTAL, Unit::Count, "raft proposals by outcome");
+    describe_gauge!(TERM, Unit::Count, "current raft term");
+    describe_gauge!(
+        IS_LEADER,
+        Unit::Count,
+        "1 while this node is the raft leader"
+    );
+    describe_counter!(
+        LEADER_CHANGES_TOTAL,
+        Unit::Count,
+        "raft leader changes seen"
+    );
+    describe_gauge!(APPLIED_INDEX, Unit::Count, "last applied raft log index");
+    describe_gauge!(LAST_LOG_INDEX, Unit::Count, "last raft log index stored");
+    describe_histogram!(APPEND_SECONDS, Unit::Seconds, "raft log append incl. fsync");
+    describe_histogram!(APPEND_ENTRIES, Unit::Count, "raft entries per fsync");
+    describe_histogram!(SNAPSHOT_BUILD_SECONDS, Unit::Seconds, "raft snapshot build");
+    describe_gauge!(
+        SNAPSHOT_BYTES,
+        Unit::Bytes,
+        "size of the last raft snapshot"
+    );
+    describe_histogram!(RPC_SECONDS, Unit::Seconds, "raft RPC round trip by rpc");
+    describe_counter!(RPC_ERRORS_TOTAL, Unit::Count, "failed raft RPCs by rpc");
+    describe_counter!(
+        FORWARDED_TOTAL,
+        Unit::Count,
+        "requests forwarded to this leader"
+    );
+    describe_counter!(
+        UNAUTHENTICATED_TOTAL,
+        Unit::Count,
+        "raft RPCs refused for the secret"
+    );
+    describe_counter!(
+        TICKS_TOTAL,
+        Unit::Count,
+        "ledger ticks proposed by this leader"
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::METRICS;
+
+    #[test]
+    fn metric_names_are_tern_raft_and_unique() {
+        let mut seen = std::collections::BTreeSet::new();
+        for name in METRICS {
+            assert!(name.starts_with("tern_raft_"), "{name}");
+            assert!(seen.insert(name), "{name} twice");
+        }
+    }
+}
