@@ -60,8 +60,7 @@ pub async fn run(cluster: Cluster) {
                         .filter(|hook| {
                             hook.accounts.is_empty()
                                 || hook.accounts.iter().any(|a| {
-                                    *a == event.account
-                                        || s.descendants(a).iter().any(|d| *d == event.account)
+                                    *a == event.account || s.descendants(a).contains(&event.account)
                                 })
                         })
                         .cloned()
