@@ -110,7 +110,8 @@ pub(super) async fn create(
         parent: non_empty(req.parent),
         tags: req.tags,
         limits: Limits {
-            credit_limit: req.credit_limit,
+            // An opening balance without a credit limit makes a prepaid account.
+            credit_limit: req.credit_limit.or((req.credit > 0).then_some(0)),
             max_messages: req.max_messages,
             period,
             thresholds,

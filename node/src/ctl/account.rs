@@ -40,7 +40,7 @@ pub enum AccountCommand {
         /// The SMPP password (at most 8 characters); `-` reads it from stdin.
         #[arg(long)]
         password: String,
-        /// Opening balance, in minor units.
+        /// Opening balance, in minor units; without --credit-limit the account is prepaid.
         #[arg(long, default_value_t = 0)]
         credit: i64,
         /// Message parts per period; unlimited without.
