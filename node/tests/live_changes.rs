@@ -1,0 +1,149 @@
+#![allow(clippy::unwrap_used)]
+//! Changes through `tern ctl` take effect on a running node without a restart: a new
+//! carrier link binds, a new route sends traffic to it, a TPS cap throttles, a changed
+//! link restarts with its new settings, and a disabled account is unbound and refused.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use tern_smpp::session::BindKind;
+use tern_smpp::CommandStatus;
+
+const TOKEN: &str = "live-token";
+
+async fn ctl(admin: std::net::SocketAddr, args: &[&str]) -> String {
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_tern"))
+        .arg("ctl")
+        .args(["--server", &format!("http://{admin}"), "--token", TOKEN])
+        .args(args)
+        .env_remove("TERN_TOKEN")
+        .env_remove("TERN_SERVER")
+        .kill_on_drop(true)
+        .output();
+    let output = tokio::time::timeout(Duration::from_secs(60), output)
+        .await
+        .unwrap()
+        .unwrap();
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(output.status.success(), "tern ctl {args:?}: {stderr}");
+    String::from_utf8(output.stdout).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn routes_links_caps_and_accounts_change_live() {
+    init_tracing();
+    let dir = tempfile::tempdir().unwrap();
+    let first = start_sim(sim_config()).await;
+    let second = start_sim(sim_config()).await;
+    let toml = base_toml(&dir.path().join("store"))
+        + &format!("\n[admin]\nlisten = \"127.0.0.1:0\"\ntoken = \"{TOKEN}\"\n")
+        + &account_toml("alice", "secret", "")
+        + &upstream_toml("a", first.addr(), "");
+    let node = start_node(&toml).await;
+    let admin = node.endpoints.admin.unwrap();
+    let alice = Esme::connect(smpp_addr(&node), BindKind::Transceiver, "alice", "secret").await;
+    alice.submit_ok(short_submit("4915112345678", "to a")).await;
+    first.wait_for(WAIT, |s| s.submits >= 1).await;
+
+    // A second link, then a route that sends 4917 to it.
+    let link = dir.path().join("b.toml");
+    std::fs::write(
+        &link,
+        upstream_toml("b", second.addr(), "window = 8").replace("\n[[upstream]]\n", ""),
+    )
+    .unwrap();
+    ctl(admin, &["link", "put", "--file", link.to_str().unwrap()]).await;
+    let bound = second.wait_for(WAIT, |s| s.binds >= 1).await;
+    assert!(bound.binds >= 1, "the new link did not bind: {bound:?}");
+    let route = dir.path().join("route.toml");
+    std::fs::write(
+        &route,
+        "[[route]]\nname = \"mobile-17\"\nprefixes = [\"4917\"]\ngroups = [{ links = [\"b\"] }]\n\n\
+         [[route]]\nname = \"rest\"\ngroups = [{ links = [\"a\"] }]\n",
+    )
+    .unwrap();
+    // One table per call: split the file.
+    let text = std::fs::read_to_string(&route).unwrap();
+    for (i, table) in text.split("\n\n").enumerate() {
+        let path = dir.path().join(format!("route{i}.toml"));
+        std::fs::write(&path, table).unwrap();
+        ctl(admin, &["route", "put", "--file", path.to_str().unwrap()]).await;
+    }
+    let mut routed = false;
+    for _ in 0..50 {
+        alice.submit_ok(short_submit("4917012345678", "to b")).await;
+        if second
+            .wait_for(Duration::from_millis(200), |s| s.submits >= 1)
+            .await
+            .submits
+            >= 1
+        {
+            routed = true;
+            break;
+        }
+    }
+    assert!(routed, "nothing reached the new link over the new route");
+
+    // A changed link restarts with its new settings: it binds again.
+    let before = second.stats().binds_total;
+    std::fs::write(
+        &link,
+        upstream_toml("b", second.addr(), "window = 16").replace("\n[[upstream]]\n", ""),
+    )
+    .unwrap();
+    ctl(admin, &["link", "put", "--file", link.to_str().unwrap()]).await;
+    let rebound = second.wait_for(WAIT, |s| s.binds_total > before).await;
+    assert!(
+        rebound.binds_total > before,
+        "the changed link did not restart"
+    );
+
+    // A TPS cap of 2: a burst of 20 is mostly throttled with 0x58.
+    ctl(admin, &["account", "update", "alice", "--tps", "2"]).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut throttled = 0;
+    for i in 0..20 {
+        match alice
+            .submit(short_submit("4915112345678", &format!("burst {i}")))
+            .await
+        {
+            Ok(Outcome::Refused(CommandStatus::EsmeRthrottled)) => throttled += 1,
+            Ok(_) => {}
+            Err(_) => panic!("connection lost"),
+        }
+    }
+    assert!(
+        throttled >= 15,
+        "only {throttled} of 20 throttled under a cap of 2/s"
+    );
+    ctl(admin, &["account", "update", "alice", "--unlimited-tps"]).await;
+
+    // Disabled: the session is unbound and a new bind is refused.
+    ctl(admin, &["account", "disable", "alice"]).await;
+    assert!(
+        eventually(WAIT, || alice.is_closed()).await,
+        "the disabled account's session stayed bound"
+    );
+    let refused = Esme::bind(smpp_addr(&node), BindKind::Transceiver, "alice", "secret").await;
+    assert_eq!(refused.err(), Some(CommandStatus::EsmeRbindfail));
+    ctl(admin, &["account", "enable", "alice"]).await;
+    let mut back = None;
+    for _ in 0..50 {
+        if let Ok(esme) =
+            Esme::bind(smpp_addr(&node), BindKind::Transceiver, "alice", "secret").await
+        {
+            back = Some(esme);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let back = back.expect("the enabled account binds again");
+    back.submit_ok(short_submit("4915112345678", "welcome back"))
+        .await;
+    back.unbind().await;
+    node.shutdown().await;
+    first.shutdown().await;
+    second.shutdown().await;
+}
