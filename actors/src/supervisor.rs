@@ -323,7 +323,12 @@ impl CarrierSupervisor {
                     links.remove(&name);
                 }
             }
-            link.stop(None);
+            // Drained rather than stopped: jobs already in its mailbox start (and come back
+            // to their dispatcher as retries when the connection goes) instead of being
+            // dropped with the mailbox.
+            if link.drain().is_err() {
+                link.stop(None);
+            }
         }
         for config in wanted.iter() {
             let running = state.links.values().any(|(c, _)| c.name == config.name);
