@@ -51,6 +51,47 @@ pub async fn start_cluster(config: &Config) -> anyhow::Result<Cluster> {
     Ok(cluster)
 }
 
+/// On the bootstrapping node: adds the configured peers as learners as they come up and
+/// promotes them to voters. Ends when every peer votes; harmless on a follower.
+pub async fn join_peers(cluster: Cluster, peers: Vec<crate::config::PeerConfig>) {
+    if peers.is_empty() {
+        return;
+    }
+    loop {
+        let status = cluster.status();
+        let voter = |id: u64| status.members.iter().any(|m| m.id == id && m.voter);
+        let member = |id: u64| status.members.iter().any(|m| m.id == id);
+        if peers.iter().all(|p| voter(p.id)) {
+            info!(peers = peers.len(), "every configured peer is a voter");
+            return;
+        }
+        if cluster.is_leader() {
+            let mut learners = Vec::new();
+            for peer in &peers {
+                if voter(peer.id) {
+                    continue;
+                }
+                if member(peer.id) {
+                    learners.push(peer.id);
+                    continue;
+                }
+                match cluster.add_learner(peer.id, peer.addr.clone()).await {
+                    Ok(()) => learners.push(peer.id),
+                    Err(error) => {
+                        warn!(peer = peer.id, addr = peer.addr, %error, "peer not added yet")
+                    }
+                }
+            }
+            if !learners.is_empty() {
+                if let Err(error) = cluster.promote(learners.clone()).await {
+                    warn!(?learners, %error, "learners not promoted yet");
+                }
+            }
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
 async fn seed(cluster: &Cluster, config: &Config) -> anyhow::Result<()> {
     let requests = replica::seed_requests(config).map_err(|m| anyhow::anyhow!("seed: {m}"))?;
     for request in requests {

@@ -202,6 +202,14 @@ impl Node {
             config.smpp.clone(),
         ));
         let notifier = tokio::spawn(notifier::run(cluster.clone()));
+        let peers = tokio::spawn(ledger::join_peers(
+            cluster.clone(),
+            if config.cluster.bootstrap {
+                config.cluster.peers.clone()
+            } else {
+                Vec::new()
+            },
+        ));
         let frontend = pipeline.smpp_frontend()?;
 
         let server_config = Arc::new(ServerConfig {
@@ -267,7 +275,6 @@ impl Node {
                     async move { stop.cancelled().await },
                 )
                 .await?;
-                info!(addr = %running.addr, "admin API listening");
                 endpoints.admin = Some(running.addr);
                 Some(running)
             }
@@ -290,7 +297,7 @@ impl Node {
             endpoints,
             cluster,
             pipeline,
-            background: vec![watcher, notifier],
+            background: vec![watcher, notifier, peers],
             admin,
             store,
             customers,

@@ -40,6 +40,19 @@ pub struct ClusterSection {
     pub election_timeout_max_ms: u64,
     /// A snapshot every this many log entries.
     pub snapshot_logs: u64,
+    /// The other voters of the cluster. The bootstrapping node adds each as a learner when
+    /// it answers and then promotes it, so a cluster forms from its files alone; without
+    /// this, nodes are added with `tern ctl cluster add-learner` and `promote`.
+    pub peers: Vec<PeerConfig>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PeerConfig {
+    /// The peer's `node.id`.
+    pub id: u64,
+    /// Its raft address (`cluster.advertise` there).
+    pub addr: String,
 }
 
 impl Default for ClusterSection {
@@ -54,6 +67,7 @@ impl Default for ClusterSection {
             election_timeout_min_ms: 400,
             election_timeout_max_ms: 800,
             snapshot_logs: 10_000,
+            peers: Vec::new(),
         }
     }
 }
@@ -171,6 +185,25 @@ impl Config {
                 "cluster.election_timeout_min_ms",
                 "must exceed twice heartbeat_ms, and be below election_timeout_max_ms",
             ));
+        }
+        let mut peer_ids = HashSet::new();
+        for (i, peer) in c.peers.iter().enumerate() {
+            if peer.id == u64::from(self.node.id) || !peer_ids.insert(peer.id) || peer.id > 1023 {
+                return Err(invalid(
+                    format!("cluster.peers[{i}].id"),
+                    "must be another node's id (0..=1023), once",
+                ));
+            }
+            if peer
+                .addr
+                .rsplit_once(':')
+                .is_none_or(|(_, port)| port.parse::<u16>().is_err())
+            {
+                return Err(invalid(
+                    format!("cluster.peers[{i}].addr"),
+                    "must be HOST:PORT",
+                ));
+            }
         }
         if c.snapshot_logs < 10 {
             return Err(invalid("cluster.snapshot_logs", "must be at least 10"));

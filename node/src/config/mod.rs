@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 mod cluster;
-pub use cluster::{AdminSection, ClusterSection, PeriodConfig, PriceConfig};
+pub use cluster::{AdminSection, ClusterSection, PeerConfig, PeriodConfig, PriceConfig};
 
 /// The whole file.
 #[derive(Debug, Clone, Default, Deserialize)]

@@ -1,0 +1,109 @@
+#![allow(clippy::unwrap_used)]
+//! Three nodes in one process form a cluster from their files alone: the first bootstraps
+//! and adds the peers it names; an account created on one node binds on another.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use tern_ledger::{AccountSpec, Command, Limits, Request, Response};
+use tern_smpp::session::BindKind;
+
+fn node_toml(
+    dir: &std::path::Path,
+    id: u16,
+    raft: u16,
+    peers: &[(u16, u16)],
+    sim: std::net::SocketAddr,
+) -> String {
+    let bootstrap = !peers.is_empty();
+    let peers: Vec<String> = peers
+        .iter()
+        .map(|(id, port)| format!("{{ id = {id}, addr = \"127.0.0.1:{port}\" }}"))
+        .collect();
+    let mut toml = base_toml(&dir.join(format!("store{id}")))
+        .replace("[node]\n", &format!("[node]\nid = {id}\n"))
+        .replacen(
+            "[cluster]\nlisten = \"127.0.0.1:0\"",
+            &format!(
+                "[cluster]\nlisten = \"127.0.0.1:{raft}\"\nbootstrap = {bootstrap}\nsecret = \"s\"\npeers = [{}]",
+                peers.join(", ")
+            ),
+            1,
+        );
+    if bootstrap {
+        toml += &upstream_toml("op", sim, "");
+    }
+    toml
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cluster_forms_from_its_files_and_shares_accounts() {
+    init_tracing();
+    let dir = tempfile::tempdir().unwrap();
+    let sim = start_sim(sim_config()).await;
+    let ports = [free_port(), free_port(), free_port()];
+    let first = start_node(&node_toml(
+        dir.path(),
+        1,
+        ports[0],
+        &[(2, ports[1]), (3, ports[2])],
+        sim.addr(),
+    ))
+    .await;
+    let second = start_node(&node_toml(dir.path(), 2, ports[1], &[], sim.addr())).await;
+    let third = start_node(&node_toml(dir.path(), 3, ports[2], &[], sim.addr())).await;
+
+    let formed = eventually(Duration::from_secs(30), || {
+        let status = first.cluster.status();
+        status.members.iter().filter(|m| m.voter).count() == 3
+    })
+    .await;
+    assert!(formed, "not three voters: {:?}", first.cluster.status());
+
+    // Proposed on a follower, forwarded to the leader, applied everywhere.
+    let spec = AccountSpec {
+        id: "carol".into(),
+        password_hash: tern_actors::accounts::hash_password("pw").unwrap(),
+        enabled: true,
+        max_binds: 4,
+        allowed_ips: Vec::new(),
+        sender_ids: Vec::new(),
+        transliterate: false,
+        parent: None,
+        tags: Default::default(),
+        limits: Limits::default(),
+    };
+    let response = third
+        .cluster
+        .propose(Request {
+            at_ms: 0,
+            audit: None,
+            command: Command::CreateAccount { spec, credit: 0 },
+        })
+        .await
+        .unwrap();
+    assert_eq!(response, Response::Ok);
+    // The link of the first node's file runs on every node, and carol binds on the second.
+    let linked = sim.wait_for(WAIT, |s| s.binds >= 3).await;
+    assert!(linked.binds >= 3, "{linked:?}");
+    let mut carol = None;
+    for _ in 0..100 {
+        if let Ok(esme) = Esme::bind(smpp_addr(&second), BindKind::Transceiver, "carol", "pw").await
+        {
+            carol = Some(esme);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let carol = carol.expect("carol binds on the second node");
+    carol
+        .submit_ok(short_submit("4915112345678", "hello cluster"))
+        .await;
+    carol.unbind().await;
+    for node in [third, second, first] {
+        node.shutdown().await;
+    }
+    sim.shutdown().await;
+}
