@@ -136,12 +136,33 @@ pub(crate) async fn serve(
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
     use super::constant_time_eq;
+    use crate::forward::Forward;
+    use crate::types::TypeConfig;
 
     #[test]
     fn secret_comparison_needs_every_byte() {
         assert!(constant_time_eq(b"Bearer s3", b"Bearer s3"));
         assert!(!constant_time_eq(b"Bearer s3", b"Bearer s4"));
         assert!(!constant_time_eq(b"Bearer s", b"Bearer s3"));
+    }
+
+    fn decodes<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> bool {
+        postcard::from_bytes::<T>(bytes).is_ok()
+    }
+
+    proptest! {
+        /// Whatever a peer sends, decoding it gives a value or an error, never a panic or
+        /// an allocation the payload does not pay for.
+        #[test]
+        fn any_payload_decodes_or_is_refused(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
+            let _ = decodes::<openraft::raft::AppendEntriesRequest<TypeConfig>>(&bytes);
+            let _ = decodes::<openraft::raft::VoteRequest<u64>>(&bytes);
+            let _ = decodes::<openraft::raft::InstallSnapshotRequest<TypeConfig>>(&bytes);
+            let _ = decodes::<Forward>(&bytes);
+            let _ = decodes::<tern_ledger::Request>(&bytes);
+        }
     }
 }
