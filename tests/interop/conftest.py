@@ -299,6 +299,9 @@ def tern_config(smpp_port, metrics_port, upstream=None, accounts=ACCOUNTS, tls_p
         "[metrics]",
         'listen = "127.0.0.1:%d"' % metrics_port,
         "",
+        "[cluster]",
+        'listen = "127.0.0.1:0"',
+        "",
         "[smpp]",
         'listen = "127.0.0.1:%d"' % smpp_port,
     ]
