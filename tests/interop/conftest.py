@@ -342,7 +342,7 @@ def tern_config(smpp_port, metrics_port, upstream=None, accounts=ACCOUNTS, tls_p
 
 class TernNode:
     def __init__(self, binary, log_dir, upstream=None, accounts=ACCOUNTS, name="tern", tls=None,
-                 upstream_extra=()):
+                 upstream_extra=(), extra=""):
         self.binary = binary
         self.log_dir = Path(log_dir)
         self.upstream = upstream
@@ -351,7 +351,8 @@ class TernNode:
         self.tls_port = free_port() if tls else None
         self.config_path = self.log_dir / (name + ".toml")
         self.config_path.write_text(tern_config(self.port, self.metrics_port, upstream, accounts,
-                                                self.tls_port, tls, upstream_extra=upstream_extra))
+                                                self.tls_port, tls, extra=extra,
+                                                upstream_extra=upstream_extra))
         self.name = name
         self.proc = None
         self.exit_code = None
@@ -398,9 +399,9 @@ def tern_factory(tern_bin, tmp_path, sim_factory):
     # tern then shuts down against a live upstream.
     nodes = []
 
-    def make(upstream=None, accounts=ACCOUNTS, name=None, tls=None, upstream_extra=()):
+    def make(upstream=None, accounts=ACCOUNTS, name=None, tls=None, upstream_extra=(), extra=""):
         node = TernNode(tern_bin, tmp_path, upstream, accounts, name or "tern%d" % (len(nodes) + 1), tls,
-                        upstream_extra)
+                        upstream_extra, extra)
         nodes.append(node)
         return node.start()
 

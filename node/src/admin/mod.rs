@@ -239,9 +239,14 @@ pub async fn spawn(
             .tls_config(ServerTlsConfig::new().identity(identity))
             .map_err(AdminError::Tls)?;
     }
+    // Both versions of the reflection protocol: v1alpha is what many clients still ask for.
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
         .build_v1()
+        .map_err(|error| AdminError::Reflection(error.to_string()))?;
+    let reflection_alpha = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
+        .build_v1alpha()
         .map_err(|error| AdminError::Reflection(error.to_string()))?;
     let token = auth::Token::new(&config.token);
     let admin = service::AdminService::new(control, ops, token.who());
@@ -258,7 +263,8 @@ pub async fn spawn(
     let router = builder
         .layer(tonic::service::InterceptorLayer::new(token))
         .add_service(proto::admin_server::AdminServer::new(admin))
-        .add_service(reflection);
+        .add_service(reflection)
+        .add_service(reflection_alpha);
     let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
     let task = tokio::spawn(router.serve_with_incoming_shutdown(incoming, shutdown));
     tracing::info!(%addr, tls = config.tls.is_some(), "admin API listening");
