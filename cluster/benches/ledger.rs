@@ -103,30 +103,48 @@ impl Settings {
     }
 }
 
-/// Counts raft log appends (one fsync each) and the entries they carried, from the
-/// cluster's own `tern_raft_append_entries` histogram; every other metric is dropped.
+/// Raft log appends (one fsync each), the entries they carried and the time they took,
+/// from the cluster's own `tern_raft_append_entries` and `tern_raft_append_seconds`.
 #[derive(Default)]
 struct Appends {
     count: AtomicU64,
     entries: AtomicU64,
+    nanos: AtomicU64,
 }
 
-impl HistogramFn for Appends {
-    fn record(&self, value: f64) {
-        self.count.fetch_add(1, Ordering::Relaxed);
-        self.entries.fetch_add(value as u64, Ordering::Relaxed);
-    }
-}
+/// Appends, entries and nanoseconds so far.
+type AppendTotals = (u64, u64, u64);
 
 impl Appends {
-    fn snapshot(&self) -> (u64, u64) {
+    fn snapshot(&self) -> AppendTotals {
         (
             self.count.load(Ordering::Relaxed),
             self.entries.load(Ordering::Relaxed),
+            self.nanos.load(Ordering::Relaxed),
         )
     }
 }
 
+struct AppendEntries(Arc<Appends>);
+
+impl HistogramFn for AppendEntries {
+    fn record(&self, value: f64) {
+        self.0.count.fetch_add(1, Ordering::Relaxed);
+        self.0.entries.fetch_add(value as u64, Ordering::Relaxed);
+    }
+}
+
+struct AppendSeconds(Arc<Appends>);
+
+impl HistogramFn for AppendSeconds {
+    fn record(&self, value: f64) {
+        self.0
+            .nanos
+            .fetch_add((value * 1e9) as u64, Ordering::Relaxed);
+    }
+}
+
+/// Keeps the two append histograms; every other metric is dropped.
 struct AppendRecorder(Arc<Appends>);
 
 impl Recorder for AppendRecorder {
@@ -140,10 +158,15 @@ impl Recorder for AppendRecorder {
         Gauge::noop()
     }
     fn register_histogram(&self, key: &Key, _: &Metadata<'_>) -> metrics::Histogram {
-        if key.name() == telemetry::APPEND_ENTRIES {
-            metrics::Histogram::from_arc(Arc::clone(&self.0))
-        } else {
-            metrics::Histogram::noop()
+        let appends = Arc::clone(&self.0);
+        match key.name() {
+            telemetry::APPEND_ENTRIES => {
+                metrics::Histogram::from_arc(Arc::new(AppendEntries(appends)))
+            }
+            telemetry::APPEND_SECONDS => {
+                metrics::Histogram::from_arc(Arc::new(AppendSeconds(appends)))
+            }
+            _ => metrics::Histogram::noop(),
         }
     }
 }
@@ -282,9 +305,10 @@ struct Row {
     secs: f64,
     p50_ms: f64,
     p99_ms: f64,
-    /// Appends (fsyncs) on all nodes together, and the entries they carried.
+    /// Appends (fsyncs) on all nodes together, the entries they carried, their time.
     appends: u64,
     entries: u64,
+    append_nanos: u64,
 }
 
 impl Row {
@@ -294,6 +318,11 @@ impl Row {
 
     fn entries_per_fsync(&self) -> f64 {
         self.entries as f64 / (self.appends.max(1)) as f64
+    }
+
+    /// Mean time of one append with its fsync, in ms.
+    fn append_ms(&self) -> f64 {
+        self.append_nanos as f64 / 1e6 / (self.appends.max(1)) as f64
     }
 }
 
@@ -316,7 +345,7 @@ impl Bench {
             max_ops,
             started: AtomicU64::new(0),
         });
-        let (appends_before, entries_before) = self.appends.snapshot();
+        let (appends_before, entries_before, nanos_before) = self.appends.snapshot();
         let started = Instant::now();
         let mut tasks = Vec::with_capacity(concurrency);
         for i in 0..concurrency {
@@ -337,7 +366,7 @@ impl Bench {
             total.latency.add(&tally.latency)?;
         }
         let secs = started.elapsed().as_secs_f64();
-        let (appends_after, entries_after) = self.appends.snapshot();
+        let (appends_after, entries_after, nanos_after) = self.appends.snapshot();
         Ok(Row {
             ops: total.ops,
             errors: total.errors,
@@ -347,6 +376,7 @@ impl Bench {
             p99_ms: total.latency.value_at_quantile(0.99) as f64 / 1_000.0,
             appends: appends_after - appends_before,
             entries: entries_after - entries_before,
+            append_nanos: nanos_after - nanos_before,
         })
     }
 
@@ -470,12 +500,13 @@ async fn topology(
                 .await?;
             eprintln!(
                 "  {n} node(s) {:<20} C={concurrency:<3} {:>8.0} ops/s  p50 {:.2} ms  p99 {:.2} ms  \
-                 {:.1} entries/fsync  errors {}  refused {}",
+                 {:.1} entries/fsync  append+fsync {:.2} ms  errors {}  refused {}",
                 workload.name(),
                 row.ops_per_sec(),
                 row.p50_ms,
                 row.p99_ms,
                 row.entries_per_fsync(),
+                row.append_ms(),
                 row.errors,
                 row.refused,
             );
@@ -493,33 +524,44 @@ fn print_table(one: &[Row], three: &[Row]) {
         .iter()
         .map(|&c| (Workload::Lease, c))
         .chain([(Workload::TopUp, TOPUP_CONCURRENCY)]);
-    println!(
-        "{:<21}{:>4} |{:>10}{:>9}{:>9}{:>8} |{:>10}{:>9}{:>9}{:>8} |{:>7}",
-        "",
-        "C",
+    let head = [
         "1 node/s",
         "p50 ms",
         "p99 ms",
         "ent/fs",
+        "fs ms",
         "3 nodes/s",
         "p50 ms",
         "p99 ms",
         "ent/fs",
-        "3 / 1"
-    );
+        "fs ms",
+    ];
+    let mut line = format!("{:<21}{:>4} |", "", "C");
+    for (i, name) in head.iter().enumerate() {
+        let width = if i % 5 == 0 { 10 } else { 8 };
+        line += &format!("{name:>width$}");
+        if i == 4 {
+            line += " |";
+        }
+    }
+    println!("{line} | 3 / 1");
     for ((workload, concurrency), (a, b)) in labels.zip(one.iter().zip(three)) {
+        let cells = |r: &Row| {
+            format!(
+                "{:>10.0}{:>8.2}{:>8.2}{:>8.1}{:>8.2}",
+                r.ops_per_sec(),
+                r.p50_ms,
+                r.p99_ms,
+                r.entries_per_fsync(),
+                r.append_ms()
+            )
+        };
         println!(
-            "{:<21}{:>4} |{:>10.0}{:>9.2}{:>9.2}{:>8.1} |{:>10.0}{:>9.2}{:>9.2}{:>8.1} |{:>7.2}",
+            "{:<21}{:>4} |{} |{} | {:>5.2}",
             workload.name(),
             concurrency,
-            a.ops_per_sec(),
-            a.p50_ms,
-            a.p99_ms,
-            a.entries_per_fsync(),
-            b.ops_per_sec(),
-            b.p50_ms,
-            b.p99_ms,
-            b.entries_per_fsync(),
+            cells(a),
+            cells(b),
             b.ops_per_sec() / a.ops_per_sec().max(1e-9),
         );
     }
@@ -610,7 +652,7 @@ fn main() -> Result<()> {
     );
     println!(
         "3 nodes: in one process over loopback gRPC, proposer i on node i % 3 (followers \
-         forward); ent/fs = log entries per append+fsync, all nodes"
+         forward); ent/fs = log entries per append+fsync, fs ms = mean append+fsync, all nodes"
     );
     print_table(&one, &three);
     print_arithmetic(&settings, &three);
