@@ -8,59 +8,14 @@
 mod common;
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use common::process::NodeProcess;
 use common::*;
 use tern_bench::smsc::SmscConfig;
 use tern_smpp::session::BindKind;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-/// A `tern node` process; killed when dropped, its log printed if the test is failing.
-struct NodeProcess {
-    child: Child,
-    log: PathBuf,
-}
-
-impl NodeProcess {
-    fn start(config: &Path, log: PathBuf) -> Self {
-        let out = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&log)
-            .unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_tern"))
-            .args(["node", "--config"])
-            .arg(config)
-            .stdout(Stdio::from(out.try_clone().unwrap()))
-            .stderr(Stdio::from(out))
-            .spawn()
-            .unwrap();
-        Self { child, log }
-    }
-
-    /// SIGKILL, and reap it.
-    fn kill(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for NodeProcess {
-    fn drop(&mut self) {
-        self.kill();
-        if std::thread::panicking() {
-            let log = std::fs::read_to_string(&self.log).unwrap_or_default();
-            let tail: Vec<&str> = log.lines().rev().take(40).collect();
-            eprintln!("--- node log (last lines) ---");
-            for line in tail.into_iter().rev() {
-                eprintln!("{line}");
-            }
-        }
-    }
-}
 
 /// Binds until the node answers (it may still be starting).
 async fn bind_when_up(addr: SocketAddr, kind: BindKind, inbox: Arc<Inbox>) -> Esme {

@@ -1,6 +1,7 @@
 //! What the node's integration tests share: the simulated operator, node configurations,
 //! a small SMPP customer ([`esme`]: binds as transmitter, receiver or transceiver and
-//! records every deliver_sm it gets), and builders for the PDUs customers send.
+//! records every deliver_sm it gets), builders for the PDUs customers send, and `tern node`
+//! child processes ([`process`]).
 //!
 //! The customer is written on the frame codec rather than on `tern_smpp::net::Client`:
 //! the client binds only as a transceiver or a TX+RX pair, and keeps a refused bind to
@@ -11,6 +12,7 @@
 #![allow(dead_code)]
 
 mod esme;
+pub mod process;
 
 pub use esme::*;
 
