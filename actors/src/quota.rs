@@ -86,11 +86,12 @@ const MAX_BLOCK: u64 = 100_000;
 /// Messages of a counter.
 #[derive(Debug)]
 pub enum QuotaMsg {
-    /// Grants up to `parts` parts and `amount` money; replies with what was granted.
+    /// Grants up to `parts` parts and `amount` money; replies with what was granted, or
+    /// `None` when the ledger could not be reached.
     Grant {
         parts: u64,
         amount: Minor,
-        reply: RpcReplyPort<(u64, Minor)>,
+        reply: RpcReplyPort<Option<(u64, Minor)>>,
     },
     /// Gives back what a session did not use.
     Return { parts: u64, amount: Minor },
@@ -137,12 +138,31 @@ pub struct CounterState {
     /// Money per part handed out, smoothed.
     price: f64,
     handed_since_tick: u64,
+    /// Grows while leases run out faster than the rate estimate (updated once a second)
+    /// can follow, so a counter ramps up in a few acquires rather than many small ones.
+    burst: u64,
+    last_acquire: Option<Instant>,
+    /// A lease request whose outcome is unknown (the ledger failed while it was on its
+    /// way): its id and what it asked.
+    unresolved: Option<(u64, u64, Minor)>,
     last_tick: Instant,
     last_grant: Instant,
 }
 
 /// More open leases than this and the oldest is closed.
 const MAX_OPEN_LEASES: usize = 4;
+/// Tries of one lease request (same id) before the grant is answered as unavailable.
+const ACQUIRE_ATTEMPTS: u32 = 3;
+
+/// What asking the ledger for a lease gave.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Acquired {
+    Granted,
+    /// The account has nothing left (or the ledger refused).
+    Exhausted,
+    /// The ledger could not be reached; the customer should retry.
+    Unavailable,
+}
 
 impl CounterState {
     async fn propose(&self, command: Command) -> Option<Response> {
@@ -215,43 +235,72 @@ impl CounterState {
     }
 
     /// Takes a new lease big enough for `parts` and `amount` and the recent rate.
-    async fn acquire(&mut self, parts: u64, amount: Minor) {
-        if self.leases.len() >= MAX_OPEN_LEASES {
-            self.settle(0, true).await;
+    async fn acquire(&mut self, parts: u64, amount: Minor) -> Acquired {
+        if self.leases.len() >= MAX_OPEN_LEASES && !self.settle(0, true).await {
+            return Acquired::Unavailable;
         }
-        let block = ((self.rate * LEASE_SECONDS) as u64).clamp(MIN_BLOCK, MAX_BLOCK);
-        let want_parts = parts.max(block);
-        let want_amount = amount.max((self.price * want_parts as f64).ceil() as Minor);
-        let id = self.ctx.ids.next().0;
-        let response = self
-            .propose(Command::AcquireLease {
-                lease: id,
-                account: self.account.clone(),
-                node: u64::from(self.ctx.settings.node_id),
-                parts: want_parts,
-                amount: want_amount,
-                ttl_ms: LEASE_TTL_MS,
-            })
-            .await;
-        metrics::counter!("tern_quota_lease_acquires_total").increment(1);
-        match response {
-            Some(Response::Lease { parts, amount }) if parts > 0 || amount > 0 => {
-                self.leases.push(OpenLease {
-                    id,
-                    granted_parts: parts,
-                    granted_amount: amount,
-                    used_parts: 0,
-                    used_amount: 0,
-                    settled_parts: 0,
-                    settled_amount: 0,
-                });
+        // A request whose outcome is unknown goes again under its id first: the ledger
+        // answers with the grant it made, or makes it now, but never grants twice.
+        let (id, want_parts, want_amount) = match self.unresolved.take() {
+            Some(unresolved) => unresolved,
+            None => {
+                let recent = self
+                    .last_acquire
+                    .is_some_and(|t| t.elapsed() < Duration::from_secs(1));
+                self.burst = if recent {
+                    (self.burst * 2).clamp(MIN_BLOCK, MAX_BLOCK)
+                } else {
+                    MIN_BLOCK
+                };
+                self.last_acquire = Some(Instant::now());
+                let block = ((self.rate * LEASE_SECONDS) as u64)
+                    .max(self.burst)
+                    .clamp(MIN_BLOCK, MAX_BLOCK);
+                let want_parts = parts.max(block);
+                let want_amount = amount.max((self.price * want_parts as f64).ceil() as Minor);
+                (self.ctx.ids.next().0, want_parts, want_amount)
             }
-            Some(Response::Lease { .. }) => {
-                metrics::counter!("tern_quota_exhausted_total").increment(1);
+        };
+        for attempt in 0..ACQUIRE_ATTEMPTS {
+            let response = self
+                .propose(Command::AcquireLease {
+                    lease: id,
+                    account: self.account.clone(),
+                    node: u64::from(self.ctx.settings.node_id),
+                    parts: want_parts,
+                    amount: want_amount,
+                    ttl_ms: LEASE_TTL_MS,
+                })
+                .await;
+            metrics::counter!("tern_quota_lease_acquires_total").increment(1);
+            match response {
+                Some(Response::Lease { parts, amount }) if parts > 0 || amount > 0 => {
+                    self.leases.push(OpenLease {
+                        id,
+                        granted_parts: parts,
+                        granted_amount: amount,
+                        used_parts: 0,
+                        used_amount: 0,
+                        settled_parts: 0,
+                        settled_amount: 0,
+                    });
+                    return Acquired::Granted;
+                }
+                Some(Response::Lease { .. }) => {
+                    metrics::counter!("tern_quota_exhausted_total").increment(1);
+                    return Acquired::Exhausted;
+                }
+                Some(other) => {
+                    debug!(account = self.account, ?other, "lease refused");
+                    return Acquired::Exhausted;
+                }
+                None => tokio::time::sleep(Duration::from_millis(100 << attempt)).await,
             }
-            Some(other) => debug!(account = self.account, ?other, "lease refused"),
-            None => {}
         }
+        // Still unknown: the tick asks again, so a lease the ledger did grant is used and
+        // settled rather than left to expire and count as spent.
+        self.unresolved = Some((id, want_parts, want_amount));
+        Acquired::Unavailable
     }
 
     fn room(&self) -> (u64, Minor) {
@@ -279,25 +328,32 @@ impl CounterState {
     }
 
     /// Hands out up to `parts` and `amount`, from the spare pool first, then the open
-    /// leases, taking a new lease when they cannot cover the request.
-    async fn grant(&mut self, parts: u64, amount: Minor) -> (u64, Minor) {
+    /// leases, taking a new lease when they cannot cover the request. `None` when the
+    /// ledger could not be reached for a lease that was needed.
+    async fn grant(&mut self, parts: u64, amount: Minor) -> Option<(u64, Minor)> {
         self.last_grant = Instant::now();
         let from_spare = (parts.min(self.spare_parts), amount.min(self.spare_amount));
         self.spare_parts -= from_spare.0;
         self.spare_amount -= from_spare.1;
         let (need_parts, need_amount) = (parts - from_spare.0, amount - from_spare.1);
         if need_parts == 0 && need_amount == 0 {
-            return from_spare;
+            return Some(from_spare);
         }
         let (room_parts, room_amount) = self.room();
         if room_parts >= need_parts && room_amount >= need_amount {
             metrics::counter!("tern_quota_lease_hits_total").increment(1);
         } else {
-            self.acquire(
-                need_parts.saturating_sub(room_parts),
-                need_amount.saturating_sub(room_amount),
-            )
-            .await;
+            let acquired = self
+                .acquire(
+                    need_parts.saturating_sub(room_parts),
+                    need_amount.saturating_sub(room_amount),
+                )
+                .await;
+            if acquired == Acquired::Unavailable {
+                self.spare_parts += from_spare.0;
+                self.spare_amount += from_spare.1;
+                return None;
+            }
         }
         let taken = self.take(need_parts, need_amount);
         self.handed_since_tick += taken.0;
@@ -305,7 +361,7 @@ impl CounterState {
             let per_part = taken.1 as f64 / taken.0 as f64;
             self.price = 0.8 * self.price + 0.2 * per_part;
         }
-        (from_spare.0 + taken.0, from_spare.1 + taken.1)
+        Some((from_spare.0 + taken.0, from_spare.1 + taken.1))
     }
 
     /// Parts and money a session did not use: they lower the use of the leases not yet
@@ -334,6 +390,9 @@ impl CounterState {
         self.rate = 0.5 * self.rate + 0.5 * rate;
         self.handed_since_tick = 0;
         self.last_tick = Instant::now();
+        if self.unresolved.is_some() {
+            self.acquire(0, 0).await;
+        }
         let idle = self.last_grant.elapsed() >= IDLE_CLOSE;
         self.settle_all(idle).await;
     }
@@ -359,6 +418,9 @@ impl Actor for QuotaCounter {
             rate: 0.0,
             price: 0.0,
             handed_since_tick: 0,
+            burst: MIN_BLOCK,
+            last_acquire: None,
+            unresolved: None,
             last_tick: Instant::now(),
             last_grant: Instant::now(),
         })
@@ -386,7 +448,9 @@ impl Actor for QuotaCounter {
                 reply,
             } => {
                 let granted = state.grant(parts, amount.max(0)).await;
-                metrics::counter!("tern_quota_granted_parts_total").increment(granted.0);
+                if let Some((parts, _)) = granted {
+                    metrics::counter!("tern_quota_granted_parts_total").increment(parts);
+                }
                 let _ = reply.send(granted);
             }
             QuotaMsg::Return { parts, amount } => state.give_back(parts, amount.max(0)),
@@ -610,7 +674,7 @@ impl Lease {
                 amount,
                 reply
             }) {
-                Ok(granted) => return Some(granted),
+                Ok(granted) => return granted,
                 // The counter restarted: ask the supervisor for the new one.
                 Err(_) => self.counter = None,
             }

@@ -110,6 +110,12 @@ impl Disk {
         Ok(())
     }
 
+    /// Syncs the journal: everything committed before is on disk when this returns.
+    pub(crate) fn sync(&self) -> Result<(), DiskError> {
+        self.db.persist(PersistMode::SyncAll)?;
+        Ok(())
+    }
+
     /// The raw bytes under `key` in `raft_meta`.
     pub(crate) fn get_raw(&self, key: &[u8]) -> Result<Option<Vec<u8>>, DiskError> {
         Ok(self.meta.get(key)?.map(|bytes| bytes.to_vec()))

@@ -17,6 +17,7 @@ pub mod log_store;
 mod network;
 mod service;
 pub mod state_machine;
+mod syncer;
 pub mod telemetry;
 pub mod types;
 

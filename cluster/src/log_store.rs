@@ -3,9 +3,10 @@
 //!
 //! Durability is what raft's safety rests on: an entry a node acknowledged, or a vote it
 //! granted, must survive a crash. So every `append` call writes all of its entries as ONE
-//! engine batch and syncs the journal once before it tells openraft the entries are
-//! flushed; openraft hands over everything queued since the last call, so a busy leader
-//! pays one fsync per group of proposals, not per proposal. `save_vote` syncs too.
+//! engine batch, and tells openraft they are flushed only after a sync of the journal
+//! that began after the write: the [`Syncer`] thread completes every append queued while
+//! its previous sync ran with one fsync, so a busy leader, which openraft gives one
+//! proposal per append, pays one fsync per group of proposals. `save_vote` syncs inline.
 //! `save_committed` does not: losing it only means fewer entries are re-applied at start,
 //! and the next append's sync writes it anyway.
 
@@ -18,6 +19,7 @@ use openraft::storage::{LogFlushed, LogState, RaftLogStorage};
 use openraft::{OptionalSend, RaftLogReader, StorageIOError};
 
 use crate::disk::{self, blocking, Disk, DiskError};
+use crate::syncer::Syncer;
 use crate::telemetry;
 use crate::types::{Entry, LogId, StorageError, TypeConfig, Vote};
 
@@ -25,11 +27,13 @@ use crate::types::{Entry, LogId, StorageError, TypeConfig, Vote};
 #[derive(Clone)]
 pub struct LogStore {
     disk: Arc<Disk>,
+    syncer: Syncer,
 }
 
 impl LogStore {
     pub(crate) fn new(disk: Arc<Disk>) -> Self {
-        Self { disk }
+        let syncer = Syncer::start(Arc::clone(&disk));
+        Self { disk, syncer }
     }
 
     fn last_entry_log_id(&self) -> Result<Option<LogId>, DiskError> {
@@ -168,14 +172,14 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             for (key, value) in rows {
                 batch.insert(&disk.log, key, value);
             }
-            disk.commit(batch, true)
+            disk.commit(batch, false)
         })
         .await;
         metrics::histogram!(telemetry::APPEND_SECONDS).record(started.elapsed().as_secs_f64());
         metrics::histogram!(telemetry::APPEND_ENTRIES).record(count as f64);
         match written {
             Ok(()) => {
-                callback.log_io_completed(Ok(()));
+                self.syncer.flushed(callback).await;
                 Ok(())
             }
             Err(e) => {

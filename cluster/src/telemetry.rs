@@ -19,10 +19,14 @@ pub const LEADER_CHANGES_TOTAL: &str = "tern_raft_leader_changes_total";
 pub const APPLIED_INDEX: &str = "tern_raft_applied_index";
 /// The last index in the local log.
 pub const LAST_LOG_INDEX: &str = "tern_raft_last_log_index";
-/// One `append`: the write batch plus its fsync.
+/// One `append`: the write batch to the journal (the sync is the syncer's).
 pub const APPEND_SECONDS: &str = "tern_raft_append_seconds";
-/// Entries per `append` (per fsync).
+/// Entries per `append`.
 pub const APPEND_ENTRIES: &str = "tern_raft_append_entries";
+/// One sync of the raft log's journal by the group-commit thread.
+pub const SYNC_SECONDS: &str = "tern_raft_log_sync_seconds";
+/// Appends (leader proposals or follower batches) one sync completed.
+pub const APPENDS_PER_SYNC: &str = "tern_raft_appends_per_sync";
 /// Building and syncing one snapshot.
 pub const SNAPSHOT_BUILD_SECONDS: &str = "tern_raft_snapshot_build_seconds";
 /// Size of the last snapshot built.
@@ -49,6 +53,8 @@ pub const METRICS: &[&str] = &[
     LAST_LOG_INDEX,
     APPEND_SECONDS,
     APPEND_ENTRIES,
+    SYNC_SECONDS,
+    APPENDS_PER_SYNC,
     SNAPSHOT_BUILD_SECONDS,
     SNAPSHOT_BYTES,
     RPC_SECONDS,
@@ -76,8 +82,18 @@ pub fn describe_metrics() {
     );
     describe_gauge!(APPLIED_INDEX, Unit::Count, "last applied raft log index");
     describe_gauge!(LAST_LOG_INDEX, Unit::Count, "last raft log index stored");
-    describe_histogram!(APPEND_SECONDS, Unit::Seconds, "raft log append incl. fsync");
-    describe_histogram!(APPEND_ENTRIES, Unit::Count, "raft entries per fsync");
+    describe_histogram!(
+        APPEND_SECONDS,
+        Unit::Seconds,
+        "raft log append (journal write)"
+    );
+    describe_histogram!(APPEND_ENTRIES, Unit::Count, "raft entries per append");
+    describe_histogram!(SYNC_SECONDS, Unit::Seconds, "raft log journal sync");
+    describe_histogram!(
+        APPENDS_PER_SYNC,
+        Unit::Count,
+        "raft appends completed per sync"
+    );
     describe_histogram!(SNAPSHOT_BUILD_SECONDS, Unit::Seconds, "raft snapshot build");
     describe_gauge!(
         SNAPSHOT_BYTES,
