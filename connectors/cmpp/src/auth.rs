@@ -1,0 +1,1 @@
+//! The CONNECT authenticators and timestamps.

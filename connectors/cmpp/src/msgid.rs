@@ -1,0 +1,1 @@
+//! Msg_Id: 64 bits of month, day, hour, minute, second, gateway code and sequence.
