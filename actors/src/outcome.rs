@@ -124,7 +124,10 @@ pub fn customer_receipt(ctx: &Context, latest: &MessageRecord) -> Option<HeldDel
         .filter_map(|p| p.receipt.as_ref())
         .max_by_key(|r| r.done_unix);
     let report = DeliveryReport {
-        message_id: latest.id.to_decimal(),
+        // The id the customer was given: its protocol's own (a CMPP Msg_Id) or ours.
+        message_id: latest
+            .wire_id
+            .map_or_else(|| latest.id.to_decimal(), |w| w.to_string()),
         state: report_state,
         submitted: parts.len() as u16,
         delivered: parts.iter().filter(|p| delivered(p)).count() as u16,

@@ -108,6 +108,7 @@ impl CustomerState {
             receipt: None,
             accepted_ms: now,
             expires_ms: now,
+            wire_id: None,
         };
         let _ = self.ctx.store.write(
             vec![WriteOp::PutMessage(std::sync::Arc::new(record))],
@@ -215,6 +216,7 @@ impl CustomerState {
                     receipt: None,
                     accepted_ms: now,
                     expires_ms,
+                    wire_id: None,
                 })
             })
             .collect();

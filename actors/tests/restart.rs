@@ -31,6 +31,7 @@ fn record(id: u64) -> MessageRecord {
         receipt: None,
         accepted_ms: now,
         expires_ms: now + 60_000,
+        wire_id: None,
     }
 }
 

@@ -56,6 +56,7 @@ fn record(id: u64) -> MessageRecord {
         receipt: None,
         accepted_ms: now_ms,
         expires_ms: now_ms + 86_400_000,
+        wire_id: None,
     }
 }
 

@@ -76,6 +76,53 @@ pub struct MessageRecord {
     pub accepted_ms: u64,
     /// After this the gateway stops trying (validity period).
     pub expires_ms: u64,
+    /// The id the customer's protocol knows the message by, when that is not the
+    /// gateway's own id (a CMPP Msg_Id); receipts carry it back. Last, so that records
+    /// written before it existed are still read (see [`upgrade_legacy_record`]).
+    pub wire_id: Option<u64>,
+}
+
+/// A record as written before `wire_id` existed.
+#[derive(Deserialize)]
+struct LegacyRecord {
+    id: MessageId,
+    part: u8,
+    parts: u8,
+    account: String,
+    message: Message,
+    state: RecordState,
+    history: Vec<Transition>,
+    attempts: u16,
+    link: Option<String>,
+    operator_id: Option<String>,
+    error: Option<u32>,
+    receipt: Option<DeliveryReport>,
+    accepted_ms: u64,
+    expires_ms: u64,
+}
+
+/// The bytes of a record written before `wire_id` existed, re-encoded in today's layout;
+/// `None` when `bytes` are not such a record either.
+pub fn upgrade_legacy_record(bytes: &[u8]) -> Option<Vec<u8>> {
+    let old: LegacyRecord = postcard::from_bytes(bytes).ok()?;
+    let record = MessageRecord {
+        id: old.id,
+        part: old.part,
+        parts: old.parts,
+        account: old.account,
+        message: old.message,
+        state: old.state,
+        history: old.history,
+        attempts: old.attempts,
+        link: old.link,
+        operator_id: old.operator_id,
+        error: old.error,
+        receipt: old.receipt,
+        accepted_ms: old.accepted_ms,
+        expires_ms: old.expires_ms,
+        wire_id: None,
+    };
+    postcard::to_stdvec(&record).ok()
 }
 
 /// A part's acceptance by the operator, kept beside its record.
@@ -142,4 +189,62 @@ pub struct HeldDelivery {
     pub held_ms: u64,
     /// Dropped (and counted) when not delivered by then.
     pub expires_ms: u64,
+}
+
+#[cfg(test)]
+mod legacy_tests {
+    use super::*;
+
+    /// The layout before `wire_id`, as it was written.
+    #[derive(Serialize)]
+    struct Written<'a> {
+        id: MessageId,
+        part: u8,
+        parts: u8,
+        account: &'a str,
+        message: Message,
+        state: RecordState,
+        history: Vec<Transition>,
+        attempts: u16,
+        link: Option<String>,
+        operator_id: Option<String>,
+        error: Option<u32>,
+        receipt: Option<DeliveryReport>,
+        accepted_ms: u64,
+        expires_ms: u64,
+    }
+
+    #[test]
+    fn records_written_before_wire_ids_are_still_read() {
+        let message = Message::text(
+            tern_model::Address::international("4930123"),
+            tern_model::Address::international("4915112345678"),
+            "old",
+        );
+        let old = Written {
+            id: MessageId(42),
+            part: 0,
+            parts: 1,
+            account: "acme",
+            message: message.clone(),
+            state: RecordState::Submitted,
+            history: Vec::new(),
+            attempts: 1,
+            link: Some("op".into()),
+            operator_id: Some("x1".into()),
+            error: None,
+            receipt: None,
+            accepted_ms: 7,
+            expires_ms: 9,
+        };
+        let bytes = postcard::to_stdvec(&old).unwrap();
+        assert!(postcard::from_bytes::<MessageRecord>(&bytes).is_err());
+        let upgraded = upgrade_legacy_record(&bytes).unwrap();
+        let record: MessageRecord = postcard::from_bytes(&upgraded).unwrap();
+        assert_eq!(record.id, MessageId(42));
+        assert_eq!(record.operator_id.as_deref(), Some("x1"));
+        assert_eq!(record.message, message);
+        assert_eq!(record.wire_id, None);
+        assert!(upgrade_legacy_record(b"\\xff\\xff").is_none());
+    }
 }

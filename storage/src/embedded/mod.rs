@@ -440,8 +440,17 @@ impl MessageStore for EmbeddedStore {
 }
 
 fn decode<T: DeserializeOwned>(space: Space, key: &[u8], value: &[u8]) -> Result<T, StoreError> {
-    postcard::from_bytes(value)
-        .map_err(|e| StoreError::Corrupt(format!("{}: {e}", keys::describe(space.name(), key))))
+    let corrupt =
+        |e: postcard::Error| StoreError::Corrupt(format!("{}: {e}", keys::describe(space.name(), key)));
+    match postcard::from_bytes(value) {
+        Ok(decoded) => Ok(decoded),
+        // A message record of an earlier layout: read it in today's.
+        Err(e) if space == Space::Messages => match crate::record::upgrade_legacy_record(value) {
+            Some(upgraded) => postcard::from_bytes(&upgraded).map_err(corrupt),
+            None => Err(corrupt(e)),
+        },
+        Err(e) => Err(corrupt(e)),
+    }
 }
 
 /// The accounts that have held deliveries, found with one seek per account.

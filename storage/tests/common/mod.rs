@@ -63,6 +63,7 @@ pub fn record(id: u64, part: u8, account: &str, accepted_ms: u64) -> MessageReco
         receipt: None,
         accepted_ms,
         expires_ms: accepted_ms + 86_400_000,
+        wire_id: None,
     }
 }
 
