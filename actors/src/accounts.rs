@@ -49,6 +49,8 @@ pub struct AccountPolicy {
     pub sender_ids: Vec<String>,
     /// Submits per second on this node, over all the account's binds.
     pub tps: Option<u32>,
+    /// The CMPP shared secret; an account without one cannot connect over CMPP.
+    pub cmpp_secret: Option<String>,
 }
 
 impl AccountPolicy {
@@ -257,6 +259,25 @@ impl Accounts {
         *by_id = next;
     }
 
+    /// Admits a connection that authenticates by other means (a CMPP authenticator): the
+    /// account exists and is enabled, the address is allowed and a bind slot is free.
+    pub fn admit(&self, id: &str, peer: IpAddr) -> Result<BindSlot, CommandStatus> {
+        let account = self.get(id).ok_or(CommandStatus::EsmeRinvsysid)?;
+        let policy = account.policy();
+        if !policy.enabled || !allowlist::allows(&policy.allowed_ips, peer) {
+            return Err(CommandStatus::EsmeRbindfail);
+        }
+        let previous = account.binds.fetch_add(1, Ordering::AcqRel);
+        let slot = BindSlot {
+            account: account.clone(),
+            peer,
+        };
+        if previous >= policy.max_binds {
+            return Err(CommandStatus::EsmeRbindfail);
+        }
+        Ok(slot)
+    }
+
     /// Checks a bind: the account exists and is enabled, the password matches, the
     /// address is allowed and a bind slot is free. The status of each refusal is the one
     /// SMPP gives for it.
@@ -301,6 +322,7 @@ mod tests {
             transliterate: false,
             sender_ids: vec!["Tern".into(), "4930*".into()],
             tps: None,
+            cmpp_secret: None,
         }
     }
 

@@ -83,6 +83,8 @@ pub struct Settings {
     pub aggregate: AggregatePolicy,
     /// Messages a dispatcher shard keeps in memory; the rest wait in the store.
     pub max_queued_in_memory: usize,
+    /// The 22-bit gateway code in the CMPP Msg_Ids this node issues; unique per node.
+    pub cmpp_gateway_code: u32,
 }
 
 impl Default for Settings {
@@ -97,6 +99,7 @@ impl Default for Settings {
             retry_max: Duration::from_secs(300),
             aggregate: AggregatePolicy::AllDelivered,
             max_queued_in_memory: 20_000,
+            cmpp_gateway_code: 1,
         }
     }
 }
@@ -136,6 +139,8 @@ pub struct Context {
     pub ledger: Arc<dyn crate::quota::Ledger>,
     pub mo_rules: Vec<MoRule>,
     pub ids: IdGenerator,
+    /// CMPP Msg_Ids for CMPP customers, under this node's gateway code.
+    pub cmpp_ids: tern_cmpp::msgid::MsgIdGenerator,
     pub settings: Settings,
     pub refs: Refs,
     /// Receipts the correlator holds unmatched, plus lookups in progress: a link tells the

@@ -48,6 +48,12 @@ pub enum CorrelatorMsg {
         command: Command,
         handle: SessionHandle,
     },
+    /// A status report from a CMPP operator, already read; answer it through `reply`.
+    Report {
+        link: Arc<LinkConfig>,
+        report: DeliveryReport,
+        reply: Reply,
+    },
     /// A part was submitted and indexed: receipts that came early can match now.
     Submitted { link: String, operator_id: String },
     /// Forget early receipts past their TTL.
@@ -63,8 +69,77 @@ struct Early {
     ack: Ack,
 }
 
-/// The operator's receipt PDU and the session to answer it on, while it is unanswered.
-type Ack = Option<(Command, SessionHandle)>;
+/// How a receipt is answered, while it is unanswered: the operator's PDU and the session
+/// to answer it on, in the link's protocol.
+pub enum Reply {
+    Smpp(Command, SessionHandle),
+    Cmpp {
+        sequence_id: u32,
+        msg_id: u64,
+        handle: tern_cmpp::net::SessionHandle,
+    },
+}
+
+impl std::fmt::Debug for Reply {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Reply::Smpp(..) => "Reply::Smpp",
+            Reply::Cmpp { .. } => "Reply::Cmpp",
+        })
+    }
+}
+
+impl Reply {
+    /// Acknowledges the receipt.
+    fn ok(self) {
+        match self {
+            Reply::Smpp(command, handle) => {
+                handle.respond(ok_response(&command));
+            }
+            Reply::Cmpp {
+                sequence_id,
+                msg_id,
+                handle,
+            } => {
+                handle.respond(cmpp_deliver_resp(sequence_id, msg_id, tern_cmpp::result::OK));
+            }
+        }
+    }
+
+    /// Refuses it with a temporary error, so that the operator sends it again.
+    fn refuse(self) {
+        match self {
+            Reply::Smpp(command, handle) => {
+                handle.respond(tern_smpp::session::error_response(
+                    command.id(),
+                    command.sequence_number(),
+                    CommandStatus::EsmeRxTAppn,
+                ));
+            }
+            Reply::Cmpp {
+                sequence_id,
+                msg_id,
+                handle,
+            } => {
+                // "Flow control": the gateway resends the report later.
+                handle.respond(cmpp_deliver_resp(
+                    sequence_id,
+                    msg_id,
+                    tern_cmpp::result::FLOW_CONTROL,
+                ));
+            }
+        }
+    }
+}
+
+fn cmpp_deliver_resp(sequence_id: u32, msg_id: u64, result: u32) -> tern_cmpp::Pdu {
+    tern_cmpp::Pdu {
+        sequence_id,
+        body: tern_cmpp::Body::DeliverResp(tern_cmpp::codec::DeliverResp { msg_id, result }),
+    }
+}
+
+type Ack = Option<Reply>;
 
 pub struct CorrelatorState {
     ctx: Arc<Context>,
@@ -93,8 +168,8 @@ impl CorrelatorState {
             self.holds.pop_front();
             // Matched or replaced since: nothing to answer here.
             if let Some(early) = self.early.get_mut(&key).filter(|e| e.at == at) {
-                if let Some((command, handle)) = early.ack.take() {
-                    handle.respond(ok_response(&command));
+                if let Some(reply) = early.ack.take() {
+                    reply.ok();
                 }
             }
         }
@@ -107,8 +182,8 @@ impl CorrelatorState {
             if self.early.get(&key).is_some_and(|e| e.at == at) {
                 if let Some(early) = self.early.remove(&key) {
                     self.ctx.early_receipts.fetch_sub(1, Ordering::SeqCst);
-                    if let Some((command, handle)) = early.ack {
-                        handle.respond(ok_response(&command));
+                    if let Some(reply) = early.ack {
+                        reply.ok();
                     }
                 }
                 metrics::counter!("tern_receipts_unmatched_total", "link" => key.0.clone())
@@ -143,17 +218,13 @@ impl CorrelatorState {
             link.name.clone(),
             receipt::normalise(&report.message_id, link.receipt_ids),
         );
-        self.apply(key, report, Some((command, handle)));
+        self.apply(key, report, Some(Reply::Smpp(command, handle)));
     }
 
     fn apply(&mut self, key: (String, String), report: DeliveryReport, ack: Ack) {
         let refuse = |ack: Ack| {
-            if let Some((command, handle)) = ack {
-                handle.respond(tern_smpp::session::error_response(
-                    command.id(),
-                    command.sequence_number(),
-                    CommandStatus::EsmeRxTAppn,
-                ));
+            if let Some(reply) = ack {
+                reply.refuse();
             }
         };
         // Counted before the index is read: a link that makes the index entry durable after
@@ -180,8 +251,8 @@ impl CorrelatorState {
             // The same receipt sent again: the first copy is answered now.
             if let Some(replaced) = replaced {
                 self.ctx.early_receipts.fetch_sub(1, Ordering::SeqCst);
-                if let Some((command, handle)) = replaced.ack {
-                    handle.respond(ok_response(&command));
+                if let Some(reply) = replaced.ack {
+                    reply.ok();
                 }
             }
             return;
@@ -189,8 +260,8 @@ impl CorrelatorState {
         let record = match self.ctx.store.message(id, part) {
             Ok(Some(record)) => record,
             Ok(None) => {
-                if let Some((command, handle)) = ack {
-                    handle.respond(ok_response(&command));
+                if let Some(reply) = ack {
+                    reply.ok();
                 }
                 return;
             }
@@ -233,8 +304,8 @@ impl CorrelatorState {
             ops,
             Box::new(move |result| match result {
                 Ok(()) => {
-                    if let Some((command, handle)) = ack {
-                        handle.respond(ok_response(&command));
+                    if let Some(reply) = ack {
+                        reply.ok();
                     }
                     outcome::hand_to_outbox(&ctx, held);
                 }
@@ -278,6 +349,17 @@ impl Actor for Correlator {
                 command,
                 handle,
             } => state.receipt(&link, command, handle),
+            CorrelatorMsg::Report {
+                link,
+                report,
+                reply,
+            } => {
+                let key = (
+                    link.name.clone(),
+                    receipt::normalise(&report.message_id, link.receipt_ids),
+                );
+                state.apply(key, report, Some(reply));
+            }
             CorrelatorMsg::Submitted { link, operator_id } => {
                 let key = (link, operator_id);
                 if let Some(early) = state.early.remove(&key) {

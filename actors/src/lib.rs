@@ -3,13 +3,16 @@
 //! the outbox. It speaks to the wire only through the connectors and to disk only through
 //! the storage trait; it never installs a runtime, a subscriber or an exporter.
 
+pub mod accept;
 pub mod accounts;
 pub mod allowlist;
+pub mod cmpp;
 pub mod context;
 pub mod correlator;
 pub mod dispatcher;
 pub mod ids;
 pub mod link;
+pub mod link_cmpp;
 pub mod mo;
 pub mod outbox;
 pub mod outcome;
@@ -95,6 +98,7 @@ impl Pipeline {
             ledger: config.ledger,
             mo_rules: config.mo_rules,
             ids: IdGenerator::resuming(config.settings.node_id, floor),
+            cmpp_ids: tern_cmpp::msgid::MsgIdGenerator::new(config.settings.cmpp_gateway_code),
             settings: config.settings,
             refs,
             early_receipts: std::sync::atomic::AtomicUsize::new(0),
@@ -124,6 +128,19 @@ impl Pipeline {
             ctx: self.ctx.clone(),
             sessions: self.sessions.clone(),
         }
+    }
+
+    /// The handler for the CMPP server.
+    pub fn cmpp_frontend(
+        &self,
+        options: tern_cmpp::mapping::LinkOptions,
+    ) -> Result<Arc<cmpp::CmppFrontend>, StartError> {
+        let sessions = self.sessions.get().ok_or(StartError::NoSessions)?;
+        Ok(Arc::new(cmpp::CmppFrontend {
+            ctx: self.ctx.clone(),
+            sessions,
+            options,
+        }))
     }
 
     /// Stops every actor.

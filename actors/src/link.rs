@@ -69,6 +69,34 @@ pub struct LinkConfig {
     /// Changes when the link's settings change: a running link of another revision is
     /// restarted.
     pub revision: u64,
+    /// A CMPP link: the client and rendering settings replace `client` and `options`.
+    pub cmpp: Option<CmppLinkConfig>,
+}
+
+/// A CMPP operator gateway.
+#[derive(Debug, Clone)]
+pub struct CmppLinkConfig {
+    pub client: tern_cmpp::net::ClientConfig,
+    pub options: tern_cmpp::mapping::LinkOptions,
+}
+
+/// The link's connection, in its protocol.
+#[derive(Clone)]
+pub(crate) enum Wire {
+    Smpp(Client),
+    Cmpp(tern_cmpp::net::Client, tern_cmpp::mapping::LinkOptions),
+}
+
+/// What one submit of a part came to, whatever the protocol.
+pub(crate) enum WireResult {
+    /// Accepted, with the operator's id for the part.
+    Accepted(String),
+    /// Answered with an error: how to treat it and the code to record.
+    Refused(Verdict, u32),
+    /// Never left: the link is down.
+    NotSent,
+    /// Sent, no answer: the operator may have it.
+    Unknown(String),
 }
 
 // Messages move once into the mailbox; boxing would cost an allocation per message.
@@ -79,6 +107,8 @@ pub enum LinkMsg {
     Submit(Job),
     /// Something the operator sent or the link's state changed.
     Event(ClientEvent),
+    /// The same from a CMPP link.
+    CmppEvent(tern_cmpp::net::ClientEvent),
 }
 
 pub struct CarrierLink;
@@ -86,7 +116,7 @@ pub struct CarrierLink;
 pub struct LinkState {
     ctx: Arc<Context>,
     config: Arc<LinkConfig>,
-    client: Client,
+    wire: Wire,
     aimd: Arc<Aimd>,
     metrics: Arc<LinkMetrics>,
     stop: CancellationToken,
@@ -249,23 +279,44 @@ impl Actor for CarrierLink {
     ) -> Result<LinkState, ActorProcessingErr> {
         let stop = CancellationToken::new();
         let tasks = TaskTracker::new();
-        let (client, mut events) = Client::start(config.client.clone(), stop.clone(), &tasks);
         let forward = myself.clone();
-        tasks.spawn(async move {
-            while let Some(event) = events.recv().await {
-                if forward.cast(LinkMsg::Event(event)).is_err() {
-                    break;
-                }
+        let (wire, window) = match &config.cmpp {
+            None => {
+                let (client, mut events) =
+                    Client::start(config.client.clone(), stop.clone(), &tasks);
+                tasks.spawn(async move {
+                    while let Some(event) = events.recv().await {
+                        if forward.cast(LinkMsg::Event(event)).is_err() {
+                            break;
+                        }
+                    }
+                });
+                (Wire::Smpp(client), config.client.session.window_out)
             }
-        });
+            Some(cmpp) => {
+                let (client, mut events) =
+                    tern_cmpp::net::Client::start(cmpp.client.clone(), stop.clone(), &tasks);
+                tasks.spawn(async move {
+                    while let Some(event) = events.recv().await {
+                        if forward.cast(LinkMsg::CmppEvent(event)).is_err() {
+                            break;
+                        }
+                    }
+                });
+                (
+                    Wire::Cmpp(client, cmpp.options.clone()),
+                    cmpp.client.window,
+                )
+            }
+        };
         info!(link = config.name, "carrier link started");
-        let aimd = Arc::new(Aimd::new(config.client.session.window_out));
+        let aimd = Arc::new(Aimd::new(window));
         let metrics = Arc::new(LinkMetrics::new(&config.name));
         Ok(LinkState {
             ctx,
             metrics,
             config,
-            client,
+            wire,
             aimd,
             stop,
             tasks,
@@ -300,7 +351,7 @@ impl Actor for CarrierLink {
                     send_job(
                         state.ctx.clone(),
                         state.config.clone(),
-                        state.client.clone(),
+                        state.wire.clone(),
                         state.aimd.clone(),
                         state.metrics.clone(),
                         job,
@@ -309,6 +360,7 @@ impl Actor for CarrierLink {
                 );
             }
             LinkMsg::Event(event) => handle_event(state, event),
+            LinkMsg::CmppEvent(event) => crate::link_cmpp::handle_event(&state.ctx, &state.config, event),
         }
         state.metrics.window.set(state.aimd.limit() as f64);
         state.metrics.in_use.set(state.aimd.in_flight() as f64);
@@ -389,7 +441,7 @@ enum PartOutcome {
 async fn send_job(
     ctx: Arc<Context>,
     config: Arc<LinkConfig>,
-    client: Client,
+    client: Wire,
     aimd: Arc<Aimd>,
     metrics: Arc<LinkMetrics>,
     job: Job,
@@ -452,27 +504,15 @@ async fn send_job(
 async fn send_part(
     ctx: &Arc<Context>,
     config: &Arc<LinkConfig>,
-    client: &Client,
+    client: &Wire,
     aimd: &Aimd,
     metrics: &LinkMetrics,
     part: &MessageRecord,
 ) -> PartOutcome {
     let link = config.name.as_str();
-    let pdus = match mapping::message_to_submit_sm(
-        &part.message,
-        &config.options,
-        (part.id.0 & 0xffff) as u16,
-    ) {
-        Ok(pdus) => pdus,
-        Err(error) => {
-            return PartOutcome::Failed(
-                Some(u32::from(error.status())),
-                "cannot be encoded for the link",
-            )
-        }
-    };
-    let Some(pdu) = pdus.into_iter().next() else {
-        return PartOutcome::Failed(None, "empty message");
+    let prepared = match prepare(config, client, part) {
+        Ok(prepared) => prepared,
+        Err(status) => return PartOutcome::Failed(Some(status), "cannot be encoded for the link"),
     };
     // The attempt is durable before the PDU leaves: after a crash the gateway knows the
     // operator may have this part, and counts a resend as a possible duplicate. Only the
@@ -495,16 +535,24 @@ async fn send_part(
     }
     aimd.acquire().await;
     let started = Instant::now();
-    let result = client.request(Pdu::from(pdu)).await;
+    let result = match prepared {
+        Prepared::Smpp(pdu) => match client {
+            Wire::Smpp(client) => smpp_result(client.request(pdu).await),
+            Wire::Cmpp(..) => WireResult::NotSent,
+        },
+        Prepared::Cmpp(submit) => match client {
+            Wire::Cmpp(client, _) => crate::link_cmpp::submit(client, submit).await,
+            Wire::Smpp(_) => WireResult::NotSent,
+        },
+    };
     let health = ctx.health.get(link);
-    let response = match result {
-        Ok(response) => response,
-        Err(RequestError::NotSent(_)) => {
+    let (operator_id, verdict, status) = match result {
+        WireResult::NotSent => {
             aimd.release();
             metrics.link_down.increment(1);
             return PartOutcome::Retry(Duration::ZERO);
         }
-        Err(error) => {
+        WireResult::Unknown(error) => {
             aimd.release();
             if let Some(h) = health {
                 h.failure();
@@ -513,19 +561,16 @@ async fn send_part(
             warn!(link, message_id = %part.id, %error, "outcome unknown; resending later");
             return PartOutcome::Retry(backoff(ctx, attempt.attempts));
         }
+        WireResult::Accepted(operator_id) => (operator_id, Verdict::Accepted, 0),
+        WireResult::Refused(verdict, status) => (String::new(), verdict, status),
     };
     metrics.latency.record(started.elapsed().as_secs_f64());
-    let status = response.status();
-    match verdict(status) {
+    match verdict {
         Verdict::Accepted => {
             aimd.success();
             if let Some(h) = health {
                 h.success();
             }
-            let operator_id = match response.pdu() {
-                Some(Pdu::SubmitSmResp(r)) => r.message_id().as_str().to_owned(),
-                _ => String::new(),
-            };
             let key = receipt::normalise(&operator_id, config.submit_ids);
             // A small submission entry, not a rewrite of the record; reads merge it.
             let submitted = Submission {
@@ -583,20 +628,58 @@ async fn send_part(
             aimd.success();
             let failures = health.map_or(0, |h| h.failure());
             metrics.transient.increment(1);
-            debug!(link, message_id = %part.id, ?status, failures, "transient error");
+            debug!(link, message_id = %part.id, status, failures, "transient error");
             if now_ms() >= part.expires_ms {
-                return PartOutcome::Failed(
-                    Some(u32::from(status)),
-                    "transient errors until validity ended",
-                );
+                return PartOutcome::Failed(Some(status), "transient errors until validity ended");
             }
             PartOutcome::Retry(backoff(ctx, attempt.attempts))
         }
         Verdict::Permanent => {
             aimd.success();
             metrics.permanent.increment(1);
-            PartOutcome::Failed(Some(u32::from(status)), "refused by the operator")
+            PartOutcome::Failed(Some(status), "refused by the operator")
         }
+    }
+}
+
+/// A part encoded for the link's protocol.
+enum Prepared {
+    Smpp(Pdu),
+    Cmpp(tern_cmpp::codec::Submit),
+}
+
+/// Encodes `part` for the link; `Err` is the status to fail it with.
+fn prepare(config: &LinkConfig, client: &Wire, part: &MessageRecord) -> Result<Prepared, u32> {
+    match client {
+        Wire::Smpp(_) => {
+            let pdus = mapping::message_to_submit_sm(
+                &part.message,
+                &config.options,
+                (part.id.0 & 0xffff) as u16,
+            )
+            .map_err(|error| u32::from(error.status()))?;
+            pdus.into_iter()
+                .next()
+                .map(|pdu| Prepared::Smpp(Pdu::from(pdu)))
+                .ok_or(u32::from(CommandStatus::EsmeRinvmsglen))
+        }
+        Wire::Cmpp(_, options) => crate::link_cmpp::prepare(options, part).map(Prepared::Cmpp),
+    }
+}
+
+fn smpp_result(result: Result<tern_smpp::Command, RequestError>) -> WireResult {
+    let response = match result {
+        Ok(response) => response,
+        Err(RequestError::NotSent(_)) => return WireResult::NotSent,
+        Err(error) => return WireResult::Unknown(error.to_string()),
+    };
+    let status = response.status();
+    match verdict(status) {
+        Verdict::Accepted => WireResult::Accepted(match response.pdu() {
+            Some(Pdu::SubmitSmResp(r)) => r.message_id().as_str().to_owned(),
+            _ => String::new(),
+        }),
+        other => WireResult::Refused(other, u32::from(status)),
     }
 }
 

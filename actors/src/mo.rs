@@ -54,13 +54,27 @@ pub fn owner<'r>(rules: &'r [MoRule], to: &str, text: &str) -> Option<&'r str> {
         .map(|(_, r)| r.account.as_str())
 }
 
-#[derive(Debug)]
 pub enum MoMsg {
+    /// An SMPP deliver_sm or data_sm; answered through `handle`.
     Inbound {
         link: Arc<LinkConfig>,
         command: Command,
         handle: SessionHandle,
     },
+    /// An MO already read by a link of another protocol; `answer` hears the outcome.
+    Message {
+        message: Message,
+        answer: Box<dyn FnOnce(MoOutcome) + Send>,
+    },
+}
+
+impl std::fmt::Debug for MoMsg {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            MoMsg::Inbound { link, .. } => write!(f, "MoMsg::Inbound({})", link.name),
+            MoMsg::Message { message, .. } => write!(f, "MoMsg::Message({})", message.destination),
+        }
+    }
 }
 
 pub struct MoDispatcher;
@@ -81,6 +95,17 @@ fn response(command: &Command, status: CommandStatus) -> Command {
     }
 }
 
+/// What became of an MO, for the operator's answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MoOutcome {
+    /// Durable and on its way to the owner.
+    Held,
+    /// No account owns the number: permanent.
+    NoOwner,
+    /// Not stored: the operator should send it again.
+    Busy,
+}
+
 impl MoState {
     fn inbound(&self, link: &LinkConfig, command: Command, handle: SessionHandle) {
         let now_unix = (now_ms() / 1000) as i64;
@@ -97,12 +122,27 @@ impl MoState {
                 return;
             }
         };
+        self.hold(
+            message,
+            Box::new(move |outcome| {
+                let status = match outcome {
+                    MoOutcome::Held => CommandStatus::EsmeRok,
+                    MoOutcome::NoOwner => CommandStatus::EsmeRxRAppn,
+                    MoOutcome::Busy => CommandStatus::EsmeRxTAppn,
+                };
+                handle.respond(response(&command, status));
+            }),
+        );
+    }
+
+    /// Holds `message` for the account that owns its number; `answer` hears the outcome
+    /// once it is final (durable, refused, or not stored).
+    fn hold(&self, message: Message, answer: Box<dyn FnOnce(MoOutcome) + Send>) {
         let text = message.body.as_text().unwrap_or("");
         let Some(account) = owner(&self.ctx.mo_rules, message.destination.digits(), text) else {
             metrics::counter!("tern_mo_refused_total", "reason" => "no_owner").increment(1);
             warn!(to = %message.destination, "MO for a number nobody owns");
-            // Permanent: no account will ever take it.
-            handle.respond(response(&command, CommandStatus::EsmeRxRAppn));
+            answer(MoOutcome::NoOwner);
             return;
         };
         let now = now_ms();
@@ -125,12 +165,10 @@ impl MoState {
             vec![WriteOp::Hold(Box::new(held))],
             Box::new(move |result| match result {
                 Ok(()) => {
-                    handle.respond(response(&command, CommandStatus::EsmeRok));
+                    answer(MoOutcome::Held);
                     crate::outcome::hand_to_outbox(&ctx, Some(to_outbox));
                 }
-                Err(_) => {
-                    handle.respond(response(&command, CommandStatus::EsmeRxTAppn));
-                }
+                Err(_) => answer(MoOutcome::Busy),
             }),
         );
         if written.is_err() {
@@ -164,6 +202,7 @@ impl Actor for MoDispatcher {
                 command,
                 handle,
             } => state.inbound(&link, command, handle),
+            MoMsg::Message { message, answer } => state.hold(message, answer),
         }
         Ok(())
     }

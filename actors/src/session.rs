@@ -1,10 +1,10 @@
-//! CustomerSession: one per bound customer, under the SessionSupervisor.
+//! CustomerSession: one per bound customer, SMPP or CMPP, under the SessionSupervisor.
 //!
-//! The accept path of a submit: decode and validate, sender-id rules, split into the parts
-//! an operator bills, routability, a quota debit for every part, a time-ordered id, then the
-//! ACCEPTED records and pending entries go to the store — and only when the store reports
-//! them durable does the customer get submit_sm_resp with the id and the dispatcher get the
-//! message. Group commit lets one fsync cover the submits of many sessions.
+//! A submit is decoded by its protocol's front end and goes through [`crate::accept`]; the
+//! ACCEPTED records and pending entries go to the store, and only when the store reports
+//! them durable does the customer get its response with the id and the dispatcher get the
+//! message. Group commit lets one fsync cover the submits of many sessions. Receipts and MO
+//! for the customer come from the outbox and are rendered in the customer's protocol.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -23,242 +23,163 @@ use tern_storage::{
 use tokio::sync::mpsc;
 use tracing::{debug, warn, Instrument};
 
+use crate::accept::{self, refuse, Refusal, Refused};
 use crate::accounts::{Account, BindSlot};
 use crate::context::{now_ms, Context};
 use crate::dispatcher::{DispatcherMsg, Job};
 use crate::outbox::OutboxMsg;
-use crate::quota::{Lease, Spend};
+use crate::quota::Lease;
 
 // Messages move once into the mailbox; boxing would cost an allocation per submit.
 #[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 pub enum SessionMsg {
-    /// From the customer's connection.
+    /// From an SMPP customer's connection.
     Event(SessionEvent),
+    /// From a CMPP customer's connection.
+    Cmpp(tern_cmpp::net::SessionEvent),
     /// A receipt or MO to deliver on this bind.
     Deliver(Arc<HeldDelivery>),
 }
 
 pub struct CustomerSession;
 
+/// The customer's protocol and connection.
+pub(crate) enum Frontend {
+    Smpp {
+        kind: BindKind,
+        handle: SessionHandle,
+    },
+    Cmpp {
+        handle: tern_cmpp::net::SessionHandle,
+        options: tern_cmpp::mapping::LinkOptions,
+    },
+}
+
+impl Frontend {
+    pub(crate) fn can_receive(&self) -> bool {
+        match self {
+            Frontend::Smpp { kind, .. } => kind.can_receive(),
+            Frontend::Cmpp { .. } => true,
+        }
+    }
+
+    fn kind(&self) -> &'static str {
+        match self {
+            Frontend::Smpp { kind, .. } => kind.as_str(),
+            Frontend::Cmpp { .. } => "cmpp",
+        }
+    }
+}
+
 pub struct CustomerState {
-    ctx: Arc<Context>,
-    account: Arc<Account>,
+    pub(crate) ctx: Arc<Context>,
+    pub(crate) account: Arc<Account>,
     _slot: BindSlot,
-    kind: BindKind,
-    handle: SessionHandle,
-    lease: Lease,
-    options: LinkOptions,
-}
-
-/// Why a submit was refused, with the status the customer gets.
-struct Refusal {
-    status: CommandStatus,
-    reason: &'static str,
-}
-
-fn refuse(status: CommandStatus, reason: &'static str) -> Refusal {
-    Refusal { status, reason }
+    pub(crate) frontend: Frontend,
+    pub(crate) lease: Lease,
+    pub(crate) options: LinkOptions,
 }
 
 impl CustomerState {
     async fn submit(&mut self, seq: u32, pdu: &SubmitSm) {
         let started = std::time::Instant::now();
-        match self.accept(seq, pdu).await {
-            Ok(()) => {}
-            Err((refusal, message)) => {
-                metrics::counter!(
-                    "tern_submits_refused_total",
-                    "reason" => refusal.reason,
-                    "status" => format!("{:#04x}", u32::from(refusal.status))
-                )
-                .increment(1);
-                debug!(reason = refusal.reason, status = ?refusal.status, "submit refused");
-                self.handle
-                    .respond(error_response(CommandId::SubmitSm, seq, refusal.status));
-                if let Some(message) = message {
-                    self.rejected_cdr(*message, refusal);
+        let Frontend::Smpp { handle, .. } = &self.frontend else {
+            return;
+        };
+        let handle = handle.clone();
+        let outcome = match mapping::submit_sm_to_message(pdu, &self.options, (now_ms() / 1000) as i64) {
+            Ok(message) => self.accept_and_store(vec![message], None, move |result| match result {
+                Ok(id) => {
+                    handle.respond(submit_resp(seq, id));
                 }
+                Err(status) => {
+                    handle.respond(error_response(CommandId::SubmitSm, seq, status));
+                }
+            })
+            .await,
+            Err(e) => Err((
+                refuse(e.status(), "malformed"),
+                Some(Box::new(raw_message(pdu))),
+            )),
+        };
+        if let Err((refusal, message)) = outcome {
+            self.refused(refusal, message, "smpp");
+            if let Frontend::Smpp { handle, .. } = &self.frontend {
+                handle.respond(error_response(CommandId::SubmitSm, seq, refusal.status));
             }
         }
         metrics::histogram!("tern_accept_processing_seconds")
             .record(started.elapsed().as_secs_f64());
     }
 
-    /// Writes the CDR of a refused message. Best effort: the customer already has its answer.
-    fn rejected_cdr(&self, message: Message, refusal: Refusal) {
-        let now = now_ms();
-        let id = self.ctx.ids.next();
-        let record = MessageRecord {
-            id,
-            part: 0,
-            parts: 1,
-            account: self.account.id.clone(),
-            message,
-            state: RecordState::Rejected,
-            history: vec![Transition {
-                state: RecordState::Rejected,
-                at_ms: now,
-                detail: refusal.reason.to_owned(),
-            }],
-            attempts: 0,
-            link: None,
-            operator_id: None,
-            error: Some(u32::from(refusal.status)),
-            receipt: None,
-            accepted_ms: now,
-            expires_ms: now,
-            wire_id: None,
-        };
-        let _ = self.ctx.store.write(
-            vec![WriteOp::PutMessage(std::sync::Arc::new(record))],
-            Box::new(|_| {}),
-        );
+    /// Counts a refusal and writes its CDR.
+    pub(crate) fn refused(&self, refusal: Refusal, message: Option<Box<Message>>, protocol: &'static str) {
+        accept::count_refusal(&refusal, protocol);
+        debug!(reason = refusal.reason, status = ?refusal.status, "submit refused");
+        if let Some(message) = message {
+            accept::rejected_cdr(&self.ctx, &self.account.id, *message, refusal);
+        }
     }
 
-    async fn accept(
+    /// Accepts every message (all or none are written), writes them in one batch and,
+    /// once durable, calls `respond` with the first id and hands them to the dispatchers.
+    /// A refusal of any message refuses them all; its debits go back.
+    pub(crate) async fn accept_and_store(
         &mut self,
-        seq: u32,
-        pdu: &SubmitSm,
-    ) -> Result<(), (Refusal, Option<Box<Message>>)> {
-        let now = now_ms();
-        let mut message = mapping::submit_sm_to_message(pdu, &self.options, (now / 1000) as i64)
-            .map_err(|e| {
-                (
-                    Refusal {
-                        status: e.status(),
-                        reason: "malformed",
-                    },
-                    Some(Box::new(raw_message(pdu))),
-                )
-            })?;
-        let fail = |status, reason, message: &Message| {
-            Err((refuse(status, reason), Some(Box::new(message.clone()))))
-        };
-        let policy = self.account.policy();
-        if !policy.enabled {
-            return fail(CommandStatus::EsmeRsubmitfail, "account_disabled", &message);
-        }
-        if !self.account.admit() {
-            return Err((refuse(CommandStatus::EsmeRthrottled, "account_tps"), None));
-        }
-        if message.destination.validate(20).is_err() {
-            return fail(CommandStatus::EsmeRinvdstadr, "bad_destination", &message);
-        }
-        if message.source.validate(20).is_err() || !policy.sender_allowed(&message.source) {
-            return fail(
-                CommandStatus::EsmeRinvsrcadr,
-                "sender_not_allowed",
-                &message,
-            );
-        }
-        if policy.transliterate {
-            transliterate(&mut message);
-        }
-        let routes = self.ctx.routes();
-        let Some(route) = routes.route_for(&self.account.id, message.destination.digits()) else {
-            return fail(CommandStatus::EsmeRinvdstadr, "no_route", &message);
-        };
-        let parts = match split(&message, &self.options) {
-            Ok(parts) => parts,
-            Err(status) => return fail(status, "cannot_split", &message),
-        };
-        let price = self.ctx.ledger.price(
-            &self.account.id,
-            Some(&route.name),
-            message.destination.digits(),
-        );
-        let cost = price.saturating_mul(parts.len() as i64);
-        match self.lease.spend(&self.ctx, parts.len() as u64, cost).await {
-            Spend::Granted => {}
-            Spend::OverQuota => {
-                return fail(CommandStatus::EsmeRsubmitfail, "over_quota", &message)
-            }
-            Spend::NoCredit => return fail(CommandStatus::EsmeRsubmitfail, "no_credit", &message),
-            Spend::Unavailable => {
-                return Err((
-                    refuse(CommandStatus::EsmeRthrottled, "quota_unavailable"),
-                    None,
-                ))
+        messages: Vec<Message>,
+        wire_id: Option<u64>,
+        respond: impl FnOnce(Result<MessageId, CommandStatus>) + Send + 'static,
+    ) -> Result<(), Refused> {
+        let mut accepted: Vec<accept::Accepted> = Vec::with_capacity(messages.len());
+        for message in messages {
+            match accept::accept(&self.ctx, &self.account, &mut self.lease, message, &self.options, wire_id).await {
+                Ok(a) => accepted.push(a),
+                Err(refused) => {
+                    for a in &accepted {
+                        self.lease.refund(a.parts, a.cost);
+                    }
+                    return Err(refused);
+                }
             }
         }
-        let id = self.ctx.ids.next();
-        let max = now + self.ctx.settings.max_validity.as_millis() as u64;
-        let expires_ms = message
-            .validity_unix
-            .map(|v| (v.max(0) as u64).saturating_mul(1000).min(max))
-            .unwrap_or(now + self.ctx.settings.default_validity.as_millis() as u64);
-        let due_ms = message
-            .schedule_unix
-            .map_or(0, |s| (s.max(0) as u64).saturating_mul(1000));
-        let shard = self.ctx.shard_of(id);
-        let count = parts.len() as u8;
-        let records: Vec<Arc<MessageRecord>> = parts
-            .into_iter()
-            .enumerate()
-            .map(|(i, part)| {
-                Arc::new(MessageRecord {
-                    id,
-                    part: i as u8,
-                    parts: count,
-                    account: self.account.id.clone(),
-                    message: part,
-                    state: RecordState::Accepted,
-                    history: vec![Transition {
-                        state: RecordState::Accepted,
-                        at_ms: now,
-                        detail: String::new(),
-                    }],
-                    attempts: 0,
-                    link: None,
-                    operator_id: None,
-                    error: None,
-                    receipt: None,
-                    accepted_ms: now,
-                    expires_ms,
-                    wire_id: None,
-                })
-            })
-            .collect();
-        let mut ops = Vec::with_capacity(records.len() * 2);
-        for record in &records {
-            ops.push(WriteOp::PutMessage(record.clone()));
-            ops.push(WriteOp::AddPending(PendingEntry {
-                shard,
-                id,
-                part: record.part,
-                due_ms,
-                attempts: 0,
-            }));
+        let Some(first) = accepted.first().map(|a| a.id) else {
+            return Err((refuse(CommandStatus::EsmeRinvdstadr, "no_destination"), None));
+        };
+        let (parts, cost) = accepted
+            .iter()
+            .fold((0, 0), |(p, c), a| (p + a.parts, c + a.cost));
+        let mut ops = Vec::new();
+        let mut jobs = Vec::new();
+        for a in accepted {
+            ops.extend(a.ops);
+            jobs.push((a.shard, a.records));
         }
-        let handle = self.handle.clone();
         let ctx = self.ctx.clone();
         let accepted_at = std::time::Instant::now();
         let written = self.ctx.store.write(
             ops,
             Box::new(move |result| match result {
                 Ok(()) => {
-                    handle.respond(submit_resp(seq, id));
+                    respond(Ok(first));
                     metrics::histogram!("tern_accept_durable_seconds")
                         .record(accepted_at.elapsed().as_secs_f64());
-                    metrics::counter!("tern_submits_accepted_total").increment(1);
-                    if let Some(dispatcher) = ctx.refs.dispatcher(shard) {
-                        // If the dispatcher is restarting it pages this message in.
-                        dispatcher.cast(DispatcherMsg::Accepted(Job::new(records)));
+                    for (shard, records) in jobs {
+                        metrics::counter!("tern_submits_accepted_total").increment(1);
+                        if let Some(dispatcher) = ctx.refs.dispatcher(shard) {
+                            // If the dispatcher is restarting it pages this message in.
+                            dispatcher.cast(DispatcherMsg::Accepted(Job::new(records)));
+                        }
                     }
                 }
                 Err(error) => {
                     warn!(%error, "accepted records not stored");
-                    handle.respond(error_response(
-                        CommandId::SubmitSm,
-                        seq,
-                        CommandStatus::EsmeRsyserr,
-                    ));
+                    respond(Err(CommandStatus::EsmeRsyserr));
                 }
             }),
         );
         if written.is_err() {
-            self.lease.refund(u64::from(count), cost);
+            self.lease.refund(parts, cost);
             return Err((
                 refuse(CommandStatus::EsmeRthrottled, "store_overloaded"),
                 None,
@@ -268,6 +189,10 @@ impl CustomerState {
     }
 
     fn deliver(&self, item: Arc<HeldDelivery>) {
+        let handle = match &self.frontend {
+            Frontend::Smpp { handle, .. } => handle.clone(),
+            Frontend::Cmpp { .. } => return crate::cmpp::deliver(self, item),
+        };
         let pdus: Result<Vec<Pdu>, _> = match (&item.kind, &item.report) {
             (HeldKind::Receipt, Some(report)) => mapping::report_to_deliver_sm(
                 report,
@@ -283,7 +208,6 @@ impl CustomerState {
             )
             .map(|parts| parts.into_iter().map(Pdu::from).collect()),
         };
-        let handle = self.handle.clone();
         let ctx = self.ctx.clone();
         let account = self.account.id.clone();
         tokio::spawn(async move {
@@ -346,73 +270,18 @@ fn submit_resp(seq: u32, id: MessageId) -> Command {
     Command::new(CommandStatus::EsmeRok, seq, resp)
 }
 
-/// UCS-2 text that GSM 7-bit carries without loss after transliteration goes as GSM.
-fn transliterate(message: &mut Message) {
-    if message.coding != Coding::Ucs2 || message.udh.is_some() || message.concat.is_some() {
-        return;
-    }
-    let Body::Text(text) = &message.body else {
-        return;
-    };
-    let policy = ChoosePolicy {
-        allow_latin1: false,
-        allow_ucs2: true,
-        transliterate: true,
-    };
-    let choice = tern_encoding::choose(text, &policy);
-    if choice.alphabet == Alphabet::Gsm7 && !choice.lossy {
-        let text = choice.text.into_owned();
-        message.body = Body::Text(text);
-        message.coding = Coding::Gsm7;
-        message.data_coding = 0;
-        metrics::counter!("tern_transliterated_total").increment(1);
-    }
-}
-
-/// The parts an operator bills for `message`: one when the customer already sent a part
-/// (UDH or SAR), otherwise the split of the text.
-fn split(message: &Message, options: &LinkOptions) -> Result<Vec<Message>, CommandStatus> {
-    if message.udh.is_some() || message.concat.is_some() {
-        return Ok(vec![message.clone()]);
-    }
-    // One part without splitting: 160 septets of GSM, 70 UCS-2 units, 140 octets.
-    let one_part = match (&message.body, message.coding) {
-        (Body::Text(text), Coding::Gsm7) => {
-            tern_encoding::gsm7::septet_len(text).is_some_and(|n| n <= 160)
-        }
-        (Body::Text(text), Coding::Ucs2) => text.encode_utf16().count() <= 70,
-        (Body::Text(text), _) => text.len() <= 140,
-        (Body::Binary(data), _) => data.len() <= 140,
-    };
-    if one_part {
-        return Ok(vec![message.clone()]);
-    }
-    let reference = (now_ms() & 0xffff) as u16;
-    let pdus =
-        mapping::message_to_submit_sm(message, options, reference).map_err(|e| e.status())?;
-    if pdus.len() <= 1 {
-        return Ok(vec![message.clone()]);
-    }
-    pdus.iter()
-        .map(|pdu| {
-            mapping::submit_sm_to_message(pdu, options, (now_ms() / 1000) as i64)
-                .map_err(|e| e.status())
-        })
-        .collect()
-}
-
 impl Actor for CustomerSession {
     type Msg = SessionMsg;
     type State = CustomerState;
-    type Arguments = (Arc<Context>, BindSlot, BindKind, SessionHandle);
+    type Arguments = (Arc<Context>, BindSlot, Frontend);
 
     async fn pre_start(
         &self,
         myself: ActorRef<SessionMsg>,
-        (ctx, slot, kind, handle): Self::Arguments,
+        (ctx, slot, frontend): Self::Arguments,
     ) -> Result<CustomerState, ActorProcessingErr> {
         let account = slot.account.clone();
-        if kind.can_receive() {
+        if frontend.can_receive() {
             ctx.refs.outbox.cast(OutboxMsg::Bound {
                 account: account.id.clone(),
                 session: myself.clone(),
@@ -424,8 +293,7 @@ impl Actor for CustomerSession {
             ctx,
             account,
             _slot: slot,
-            kind,
-            handle,
+            frontend,
             lease,
             options: LinkOptions::default(),
         })
@@ -437,7 +305,7 @@ impl Actor for CustomerSession {
         state: &mut CustomerState,
     ) -> Result<(), ActorProcessingErr> {
         state.lease.release();
-        if state.kind.can_receive() {
+        if state.frontend.can_receive() {
             state.ctx.refs.outbox.cast(OutboxMsg::Unbound {
                 account: state.account.id.clone(),
                 session: myself,
@@ -466,9 +334,9 @@ impl Actor for CustomerSession {
                             CommandId::ReplaceSm => CommandStatus::EsmeRreplacefail,
                             _ => CommandStatus::EsmeRsubmitfail,
                         };
-                        state
-                            .handle
-                            .respond(error_response(command.id(), seq, status));
+                        if let Frontend::Smpp { handle, .. } = &state.frontend {
+                            handle.respond(error_response(command.id(), seq, status));
+                        }
                     }
                 }
             }
@@ -477,6 +345,11 @@ impl Actor for CustomerSession {
                 debug!(?reason, "customer session closed");
                 myself.stop(None);
             }
+            SessionMsg::Cmpp(tern_cmpp::net::SessionEvent::Closed { reason }) => {
+                debug!(?reason, "CMPP customer session closed");
+                myself.stop(None);
+            }
+            SessionMsg::Cmpp(event) => crate::cmpp::handle_event(state, event).await,
             SessionMsg::Deliver(item) => state.deliver(item),
         }
         Ok(())
@@ -490,6 +363,13 @@ pub enum SessionSupervisorMsg {
         kind: BindKind,
         handle: SessionHandle,
         events: mpsc::Receiver<SessionEvent>,
+    },
+    /// A connected CMPP customer.
+    StartCmpp {
+        slot: BindSlot,
+        handle: tern_cmpp::net::SessionHandle,
+        options: tern_cmpp::mapping::LinkOptions,
+        events: mpsc::Receiver<tern_cmpp::net::SessionEvent>,
     },
     /// Every bound session.
     List(ractor::RpcReplyPort<Vec<SessionInfo>>),
@@ -509,9 +389,31 @@ pub struct SessionInfo {
     pub since_ms: u64,
 }
 
+/// How a session is unbound from the supervisor.
+#[derive(Clone)]
+enum Unbinder {
+    Smpp(SessionHandle),
+    Cmpp(tern_cmpp::net::SessionHandle),
+}
+
+impl Unbinder {
+    async fn unbind(&self) {
+        match self {
+            Unbinder::Smpp(handle) => handle.unbind().await,
+            Unbinder::Cmpp(handle) => handle.terminate().await,
+        }
+    }
+}
+
 struct Bound {
     info: SessionInfo,
-    handle: SessionHandle,
+    handle: Unbinder,
+}
+
+/// The events of one connection, forwarded to its session actor.
+enum Events {
+    Smpp(mpsc::Receiver<SessionEvent>),
+    Cmpp(mpsc::Receiver<tern_cmpp::net::SessionEvent>),
 }
 
 /// Parent of every customer session. Sessions are temporary: a failed one is not
@@ -545,13 +447,35 @@ impl Actor for SessionSupervisor {
         message: SessionSupervisorMsg,
         state: &mut SessionSupervisorState,
     ) -> Result<(), ActorProcessingErr> {
-        let (slot, kind, handle, mut events) = match message {
+        let (slot, frontend, unbinder, events) = match message {
             SessionSupervisorMsg::Start {
                 slot,
                 kind,
                 handle,
                 events,
-            } => (slot, kind, handle, events),
+            } => (
+                slot,
+                Frontend::Smpp {
+                    kind,
+                    handle: handle.clone(),
+                },
+                Unbinder::Smpp(handle),
+                Events::Smpp(events),
+            ),
+            SessionSupervisorMsg::StartCmpp {
+                slot,
+                handle,
+                options,
+                events,
+            } => (
+                slot,
+                Frontend::Cmpp {
+                    handle: handle.clone(),
+                    options,
+                },
+                Unbinder::Cmpp(handle),
+                Events::Cmpp(events),
+            ),
             SessionSupervisorMsg::List(reply) => {
                 let mut list: Vec<SessionInfo> =
                     state.sessions.values().map(|b| b.info.clone()).collect();
@@ -580,10 +504,11 @@ impl Actor for SessionSupervisor {
         };
         let account = slot.account.id.clone();
         let peer = slot.peer;
+        let kind = frontend.kind();
         let spawned = Actor::spawn_linked(
             None,
             CustomerSession,
-            (state.ctx.clone(), slot, kind, handle.clone()),
+            (state.ctx.clone(), slot, frontend),
             myself.get_cell(),
         )
         .await;
@@ -591,27 +516,44 @@ impl Actor for SessionSupervisor {
             Ok((session, _)) => session,
             Err(error) => {
                 warn!(account, %error, "customer session did not start");
-                handle.unbind().await;
+                unbinder.unbind().await;
                 return Ok(());
             }
         };
         let info = SessionInfo {
             id: session.get_id().pid(),
             account: account.clone(),
-            kind: kind.as_str(),
+            kind,
             peer,
             since_ms: now_ms(),
         };
-        state
-            .sessions
-            .insert(session.get_id(), Bound { info, handle });
-        let span = tracing::info_span!("customer", account, kind = kind.as_str());
+        state.sessions.insert(
+            session.get_id(),
+            Bound {
+                info,
+                handle: unbinder,
+            },
+        );
+        let span = tracing::info_span!("customer", account, kind);
         tokio::spawn(
             async move {
-                while let Some(event) = events.recv().await {
-                    let closed = matches!(event, SessionEvent::Closed { .. });
-                    if session.cast(SessionMsg::Event(event)).is_err() || closed {
-                        break;
+                match events {
+                    Events::Smpp(mut events) => {
+                        while let Some(event) = events.recv().await {
+                            let closed = matches!(event, SessionEvent::Closed { .. });
+                            if session.cast(SessionMsg::Event(event)).is_err() || closed {
+                                break;
+                            }
+                        }
+                    }
+                    Events::Cmpp(mut events) => {
+                        while let Some(event) = events.recv().await {
+                            let closed =
+                                matches!(event, tern_cmpp::net::SessionEvent::Closed { .. });
+                            if session.cast(SessionMsg::Cmpp(event)).is_err() || closed {
+                                break;
+                            }
+                        }
                     }
                 }
             }

@@ -186,6 +186,7 @@ mod tests {
             parent: None,
             tags: BTreeMap::from([("cc".into(), "7".into())]),
             limits: Limits::default(),
+            cmpp_secret: None,
         }
     }
 

@@ -11,7 +11,7 @@ use anyhow::Context as _;
 use tern_bench::smsc::{Accounts, ReceiptDelay, Smsc, SmscConfig};
 
 use crate::config::{
-    AccountConfig, AdminSection, ClusterSection, ConcatConfig, Config, IdFormatConfig,
+    AccountConfig, AdminSection, ClusterSection, CmppSection, ConcatConfig, Config, IdFormatConfig,
     MetricsSection, MoRuleConfig, PeriodConfig, SmppSection, SmppUrl, StoreSection, UpstreamBind,
     UpstreamConfig,
 };
@@ -45,9 +45,39 @@ pub struct DevArgs {
     /// `<data-dir>/admin.token`.
     #[arg(long, env = "TERN_ADMIN_TOKEN")]
     pub admin_token: Option<String>,
+    /// The CMPP listener for customers; demo account Source_Addr 901234, secret `demo`.
+    #[arg(long, default_value = "127.0.0.1:7890")]
+    pub cmpp_listen: SocketAddr,
     /// Raft RPC (a one-node cluster needs no peers; port 0 picks a free one).
     #[arg(long, default_value = "127.0.0.1:0")]
     pub raft_listen: SocketAddr,
+}
+
+/// The CMPP demo account: its Source_Addr; the shared secret is `demo`.
+const CMPP_DEMO: &str = "901234";
+
+/// A demo account with password `demo`, and the CMPP secret when given.
+fn demo_account(id: &str, cmpp_secret: Option<&str>) -> AccountConfig {
+    AccountConfig {
+        system_id: id.into(),
+        password: "demo".into(),
+        max_binds: 64,
+        allowed_ips: Vec::new(),
+        transliterate: false,
+        sender_ids: Vec::new(),
+        max_parts_per_day: None,
+        max_messages: None,
+        period: PeriodConfig::Day,
+        credit: None,
+        credit_limit: None,
+        tps: None,
+        parent: None,
+        auto_topup: None,
+        thresholds: None,
+        tags: Default::default(),
+        enabled: true,
+        cmpp_secret: cmpp_secret.map(str::to_owned),
+    }
 }
 
 const SIM_USER: &str = "tern";
@@ -70,6 +100,10 @@ pub fn dev_config(args: &DevArgs, upstream_url: &str, token: &str) -> Config {
             listen: Some(args.smpp_listen),
             ..SmppSection::default()
         },
+        cmpp: CmppSection {
+            listen: Some(args.cmpp_listen),
+            ..CmppSection::default()
+        },
         metrics: MetricsSection {
             listen: Some(args.metrics_listen),
         },
@@ -77,25 +111,10 @@ pub fn dev_config(args: &DevArgs, upstream_url: &str, token: &str) -> Config {
             dir: args.data_dir.join("store"),
             fsync: true,
         },
-        accounts: vec![AccountConfig {
-            system_id: "demo".into(),
-            password: "demo".into(),
-            max_binds: 64,
-            allowed_ips: Vec::new(),
-            transliterate: false,
-            sender_ids: Vec::new(),
-            max_parts_per_day: None,
-            max_messages: None,
-            period: PeriodConfig::Day,
-            credit: None,
-            credit_limit: None,
-            tps: None,
-            parent: None,
-            auto_topup: None,
-            thresholds: None,
-            tags: Default::default(),
-            enabled: true,
-        }],
+        accounts: vec![
+            demo_account("demo", None),
+            demo_account(CMPP_DEMO, Some("demo")),
+        ],
         upstreams: vec![UpstreamConfig {
             name: "default".into(),
             url: upstream_url.to_owned(),
@@ -107,6 +126,10 @@ pub fn dev_config(args: &DevArgs, upstream_url: &str, token: &str) -> Config {
             submit_id_format: IdFormatConfig::AsIs,
             receipt_id_format: IdFormatConfig::AsIs,
             concat: ConcatConfig::Udh8,
+            version: "3.0".into(),
+            service_id: String::new(),
+            src_id: String::new(),
+            signature_chars: 0,
         }],
         mo_rules: vec![MoRuleConfig {
             account: "demo".into(),
@@ -165,6 +188,9 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
     println!(
         "  SMPP      {smpp}   system_id=demo password=demo (transmitter, receiver or transceiver)"
     );
+    if let Some(cmpp) = node.endpoints.cmpp {
+        println!("  CMPP      {cmpp}   Source_Addr={CMPP_DEMO} secret=demo (CMPP 2.0 or 3.0)");
+    }
     if let Some(metrics) = node.endpoints.metrics {
         println!("  metrics   http://{metrics}/metrics");
     }
@@ -232,6 +258,7 @@ mod tests {
             grpc_listen: "127.0.0.1:50051".parse().unwrap(),
             admin_token: None,
             raft_listen: "127.0.0.1:0".parse().unwrap(),
+            cmpp_listen: "127.0.0.1:7890".parse().unwrap(),
         };
         dev_config(&args, "smpp://tern:tern@127.0.0.1:1", "t")
             .validate()

@@ -62,6 +62,7 @@ fn id_format(format: IdFormatConfig) -> IdFormat {
 pub fn link_config(smpp: &SmppSection, upstream: &UpstreamConfig) -> anyhow::Result<LinkConfig> {
     let url = SmppUrl::parse(&upstream.url)
         .map_err(|m| anyhow::anyhow!("upstream {}: url {m}", upstream.name))?;
+    let cmpp = url.cmpp.then(|| cmpp_link(&url, upstream));
     let mut client = ClientConfig::new(&upstream.name, &url.host, url.port);
     client.system_id = url.user;
     client.password = url.password;
@@ -98,7 +99,34 @@ pub fn link_config(smpp: &SmppSection, upstream: &UpstreamConfig) -> anyhow::Res
         receipt_ids: id_format(upstream.receipt_id_format),
         credit: upstream.window.saturating_mul(2).max(2),
         revision: 0,
+        cmpp,
     })
+}
+
+/// A `cmpp://SOURCE_ADDR:SECRET@HOST:PORT` upstream.
+fn cmpp_link(url: &SmppUrl, upstream: &UpstreamConfig) -> tern_actors::link::CmppLinkConfig {
+    let version = if upstream.version == "2.0" {
+        tern_cmpp::Version::V20
+    } else {
+        tern_cmpp::Version::V30
+    };
+    let mut client = tern_cmpp::net::ClientConfig::new(&upstream.name, &url.host, url.port);
+    client.source_addr = url.user.clone();
+    client.secret = url.password.clone();
+    client.version = version;
+    client.window = upstream.window;
+    client.tps = NonZeroU32::new(upstream.tps);
+    tern_actors::link::CmppLinkConfig {
+        client,
+        options: tern_cmpp::mapping::LinkOptions {
+            version,
+            msg_src: url.user.clone(),
+            service_id: upstream.service_id.clone(),
+            src_id: upstream.src_id.clone(),
+            signature_chars: upstream.signature_chars,
+            ..tern_cmpp::mapping::LinkOptions::default()
+        },
+    }
 }
 
 /// The pipeline's timers and limits from the file.
@@ -117,6 +145,10 @@ pub fn settings(config: &Config) -> Settings {
             AggregateConfig::AnyDelivered => AggregatePolicy::AnyDelivered,
         },
         max_queued_in_memory: p.max_queued_in_memory,
+        cmpp_gateway_code: config
+            .cmpp
+            .gateway_code
+            .unwrap_or(u32::from(config.node.id)),
     }
 }
 
@@ -147,11 +179,34 @@ pub fn pipeline_config(
     }
 }
 
+/// The CMPP listener's settings from `[cmpp]`.
+fn cmpp_server_config(cmpp: &config::CmppSection) -> tern_cmpp::net::ServerConfig {
+    let interval = Duration::from_secs(cmpp.active_test_secs);
+    tern_cmpp::net::ServerConfig {
+        window: cmpp.window,
+        active_test_interval: interval,
+        inactivity_timeout: interval * 3,
+        response_timeout: Duration::from_secs(cmpp.response_timeout_secs),
+        timestamp_window: Duration::from_secs(cmpp.timestamp_window_secs),
+        max_connections: cmpp.max_connections,
+        ..tern_cmpp::net::ServerConfig::default()
+    }
+}
+
+/// How messages are rendered for CMPP customers (the version is each session's).
+fn cmpp_options(cmpp: &config::CmppSection) -> tern_cmpp::mapping::LinkOptions {
+    tern_cmpp::mapping::LinkOptions {
+        signature_chars: cmpp.signature_chars,
+        ..tern_cmpp::mapping::LinkOptions::default()
+    }
+}
+
 /// What a started node listens on.
 #[derive(Debug, Clone, Default)]
 pub struct Endpoints {
     pub smpp: Option<std::net::SocketAddr>,
     pub smpps: Option<std::net::SocketAddr>,
+    pub cmpp: Option<std::net::SocketAddr>,
     pub metrics: Option<std::net::SocketAddr>,
     pub raft: Option<std::net::SocketAddr>,
     pub admin: Option<std::net::SocketAddr>,
@@ -280,7 +335,7 @@ impl Node {
             }
             None => None,
         };
-        let accept_loops = listeners
+        let mut accept_loops: Vec<tokio::task::JoinHandle<()>> = listeners
             .into_iter()
             .map(|(listener, acceptor)| {
                 tokio::spawn(smpp_net::serve(
@@ -293,6 +348,21 @@ impl Node {
                 ))
             })
             .collect();
+        if let Some(addr) = config.cmpp.listen {
+            let listener = TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("cmpp.listen {addr}"))?;
+            endpoints.cmpp = Some(listener.local_addr()?);
+            info!(addr = %listener.local_addr()?, "CMPP listening");
+            let frontend = pipeline.cmpp_frontend(cmpp_options(&config.cmpp))?;
+            accept_loops.push(tokio::spawn(tern_cmpp::net::serve(
+                listener,
+                Arc::new(cmpp_server_config(&config.cmpp)),
+                frontend,
+                customers.clone(),
+                customer_tasks.clone(),
+            )));
+        }
         Ok(Self {
             endpoints,
             cluster,

@@ -74,6 +74,7 @@ async fn a_cluster_forms_from_its_files_and_shares_accounts() {
         parent: None,
         tags: Default::default(),
         limits: Limits::default(),
+        cmpp_secret: None,
     };
     let response = third
         .cluster

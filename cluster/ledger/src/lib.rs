@@ -101,6 +101,9 @@ pub struct AccountSpec {
     /// Free-form labels (cost centre, customer number).
     pub tags: BTreeMap<String, String>,
     pub limits: Limits,
+    /// The CMPP shared secret, as given: CMPP authenticates with an MD5 over it, so it
+    /// cannot be kept hashed. `None`: the account cannot connect over CMPP.
+    pub cmpp_secret: Option<String>,
 }
 
 /// An account's money and counts.

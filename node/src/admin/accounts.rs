@@ -109,6 +109,7 @@ pub(super) async fn create(
         transliterate: req.transliterate,
         parent: non_empty(req.parent),
         tags: req.tags,
+        cmpp_secret: non_empty(req.cmpp_secret),
         limits: Limits {
             // An opening balance without a credit limit makes a prepaid account.
             credit_limit: req.credit_limit.or((req.credit > 0).then_some(0)),

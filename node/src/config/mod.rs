@@ -9,6 +9,8 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 mod cluster;
+mod cmpp;
+pub use cmpp::CmppSection;
 pub use cluster::{AdminSection, ClusterSection, PeerConfig, PeriodConfig, PriceConfig};
 
 /// The whole file.
@@ -48,6 +50,9 @@ pub struct Config {
     /// Prices per message part.
     #[serde(default, rename = "price")]
     pub prices: Vec<PriceConfig>,
+    /// CMPP customers.
+    #[serde(default)]
+    pub cmpp: CmppSection,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -299,6 +304,10 @@ pub struct AccountConfig {
     pub tags: std::collections::BTreeMap<String, String>,
     #[serde(default = "default_true")]
     pub enabled: bool,
+    /// The CMPP shared secret; with it the account connects over CMPP with its
+    /// `system_id` as Source_Addr.
+    #[serde(default)]
+    pub cmpp_secret: Option<String>,
 }
 
 fn default_true() -> bool {
@@ -350,6 +359,24 @@ pub struct UpstreamConfig {
     /// How long messages are split for this SMSC.
     #[serde(default = "default_concat")]
     pub concat: ConcatConfig,
+    /// CMPP only: "3.0" or "2.0".
+    #[serde(default = "default_cmpp_version")]
+    pub version: String,
+    /// CMPP only: the Service_Id of every SUBMIT.
+    #[serde(default)]
+    pub service_id: String,
+    /// CMPP only: the Src_Id prefix (the SP's service number); the message's sender is
+    /// appended.
+    #[serde(default)]
+    pub src_id: String,
+    /// CMPP only: characters the operator appends as a signature; long messages leave
+    /// room for them.
+    #[serde(default)]
+    pub signature_chars: usize,
+}
+
+fn default_cmpp_version() -> String {
+    "3.0".into()
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
@@ -402,6 +429,9 @@ pub(crate) fn invalid(key: impl Into<String>, message: impl Into<String>) -> Con
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SmppUrl {
     pub tls: bool,
+    /// `cmpp://`: a CMPP operator gateway; user and password are the Source_Addr and the
+    /// shared secret.
+    pub cmpp: bool,
     pub user: String,
     pub password: String,
     pub host: String,
@@ -410,12 +440,14 @@ pub struct SmppUrl {
 
 impl SmppUrl {
     pub fn parse(url: &str) -> Result<Self, String> {
-        let (tls, rest) = if let Some(rest) = url.strip_prefix("smpps://") {
-            (true, rest)
+        let (tls, cmpp, rest) = if let Some(rest) = url.strip_prefix("smpps://") {
+            (true, false, rest)
         } else if let Some(rest) = url.strip_prefix("smpp://") {
-            (false, rest)
+            (false, false, rest)
+        } else if let Some(rest) = url.strip_prefix("cmpp://") {
+            (false, true, rest)
         } else {
-            return Err("must start with smpp:// or smpps://".into());
+            return Err("must start with smpp://, smpps:// or cmpp://".into());
         };
         let (credentials, address) = rest
             .rsplit_once('@')
@@ -434,6 +466,7 @@ impl SmppUrl {
         let host = host.trim_start_matches('[').trim_end_matches(']');
         Ok(Self {
             tls,
+            cmpp,
             user: percent_decode(user),
             password: percent_decode(password),
             host: host.to_owned(),
@@ -584,6 +617,7 @@ impl Config {
             validate_route(&format!("route[{i}]"), route, &names, Some(&ids))?;
         }
         self.validate_ledger(&ids)?;
+        self.cmpp.validate()?;
         for (i, rule) in self.mo_rules.iter().enumerate() {
             if !ids.contains(rule.account.as_str()) {
                 return Err(invalid(
@@ -603,7 +637,14 @@ pub fn validate_upstream(at: &str, upstream: &UpstreamConfig) -> Result<(), Conf
         return Err(invalid(key("name"), "must not be empty"));
     }
     let url = SmppUrl::parse(&upstream.url).map_err(|m| invalid(key("url"), m))?;
-    if url.user.len() > 15 || url.password.len() > 8 {
+    if url.cmpp {
+        if url.user.len() != 6 || !url.user.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(invalid(key("url"), "the CMPP Source_Addr must be 6 digits"));
+        }
+        if !matches!(upstream.version.as_str(), "2.0" | "3.0") {
+            return Err(invalid(key("version"), "must be \"2.0\" or \"3.0\""));
+        }
+    } else if url.user.len() > 15 || url.password.len() > 8 {
         return Err(invalid(
             key("url"),
             "user must be at most 15 and password at most 8 characters",
@@ -744,6 +785,7 @@ mod tests {
             SmppUrl::parse("smpps://user:p%40ss@smsc.example:3550").unwrap(),
             SmppUrl {
                 tls: true,
+                cmpp: false,
                 user: "user".into(),
                 password: "p@ss".into(),
                 host: "smsc.example".into(),

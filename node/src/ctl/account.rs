@@ -75,6 +75,9 @@ pub enum AccountCommand {
         auto_topup: Option<i64>,
         #[arg(long)]
         transliterate: bool,
+        /// The CMPP shared secret: the account connects over CMPP with ID as Source_Addr.
+        #[arg(long)]
+        cmpp_secret: Option<String>,
     },
     /// Shows an account's settings and ledger.
     Show {
@@ -264,6 +267,7 @@ pub(crate) async fn run(ctl: &Ctl, command: AccountCommand) -> Result<(), CtlErr
             thresholds,
             auto_topup,
             transliterate,
+            cmpp_secret,
         } => {
             let request = proto::CreateAccountRequest {
                 id,
@@ -281,6 +285,7 @@ pub(crate) async fn run(ctl: &Ctl, command: AccountCommand) -> Result<(), CtlErr
                 thresholds,
                 auto_topup,
                 transliterate,
+                cmpp_secret,
             };
             client.create_account(ctl.req(request)).await?
         }

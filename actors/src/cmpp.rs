@@ -1,0 +1,267 @@
+//! CMPP customers: the front end that admits CONNECTs, and what a CustomerSession does
+//! with a CMPP connection — SUBMITs through the common accept path under a CMPP Msg_Id,
+//! QUERY and CANCEL answered, receipts and MO rendered as DELIVERs.
+//!
+//! A CMPP account is an account with a CMPP shared secret: its Source_Addr (the SP's
+//! enterprise code) is the account id. The CONNECT authenticator is an MD5 over that
+//! secret, so the secret is kept as given rather than hashed.
+
+use std::sync::Arc;
+
+use ractor::ActorRef;
+use tern_cmpp::codec::{CancelResp, DeliverResp, QueryResp, SubmitResp};
+use tern_cmpp::mapping;
+use tern_cmpp::net::{ConnectRequest, Handler, SessionEvent, SessionHandle};
+use tern_cmpp::{result, Body, Pdu, Version};
+use tern_smpp::CommandStatus;
+use tern_storage::{HeldDelivery, HeldKind};
+use tokio::sync::mpsc;
+use tracing::{debug, warn};
+
+use crate::accept::refuse;
+use crate::accounts::BindSlot;
+use crate::context::{now_ms, Context};
+use crate::outbox::OutboxMsg;
+use crate::session::{CustomerState, Frontend, SessionSupervisorMsg};
+
+/// The CMPP result a customer gets for a refusal the accept path names with an SMPP
+/// status.
+pub fn result_for(status: CommandStatus) -> u32 {
+    match status {
+        CommandStatus::EsmeRok => result::OK,
+        CommandStatus::EsmeRthrottled | CommandStatus::EsmeRmsgqful => result::FLOW_CONTROL,
+        CommandStatus::EsmeRinvdstadr => 13,
+        CommandStatus::EsmeRinvsrcadr => 10,
+        CommandStatus::EsmeRinvmsglen => result::BAD_MSG_LENGTH,
+        // Over the message limit, out of credit, account disabled: "no authority" (9).
+        CommandStatus::EsmeRsubmitfail => 9,
+        CommandStatus::EsmeRsyserr => 9,
+        _ => result::BAD_STRUCTURE,
+    }
+}
+
+/// The CMPP server's handler: CONNECTs are checked against the accounts, connected
+/// customers become CustomerSession actors.
+#[derive(Debug)]
+pub struct CmppFrontend {
+    pub ctx: Arc<Context>,
+    pub sessions: ActorRef<SessionSupervisorMsg>,
+    /// How text is split and rendered for these customers (the version is the session's).
+    pub options: mapping::LinkOptions,
+}
+
+impl Handler for CmppFrontend {
+    type Grant = BindSlot;
+
+    async fn connect(&self, request: ConnectRequest) -> Result<(BindSlot, String), u32> {
+        let outcome = self
+            .ctx
+            .accounts
+            .admit(&request.source_addr, request.peer.ip());
+        let label = match &outcome {
+            Ok(_) => "ok",
+            Err(_) => "refused",
+        };
+        metrics::counter!("tern_cmpp_connect_attempts_total", "result" => label).increment(1);
+        let slot = outcome.map_err(|status| {
+            warn!(source_addr = request.source_addr, peer = %request.peer, ?status, "CMPP connect refused");
+            match status {
+                CommandStatus::EsmeRinvsysid => result::BAD_SOURCE_ADDR,
+                _ => 5,
+            }
+        })?;
+        let Some(secret) = slot.account.policy().cmpp_secret.clone() else {
+            // An account without a CMPP secret cannot authenticate over CMPP.
+            return Err(result::AUTH_FAILED);
+        };
+        Ok((slot, secret))
+    }
+
+    fn session(
+        self: &Arc<Self>,
+        slot: BindSlot,
+        version: Version,
+        handle: SessionHandle,
+        events: mpsc::Receiver<SessionEvent>,
+    ) {
+        let mut options = self.options.clone();
+        options.version = version;
+        let _ = self.sessions.cast(SessionSupervisorMsg::StartCmpp {
+            slot,
+            handle,
+            options,
+            events,
+        });
+    }
+}
+
+fn respond(handle: &SessionHandle, sequence_id: u32, body: Body) {
+    handle.respond(Pdu { sequence_id, body });
+}
+
+/// A request of a CMPP customer.
+pub(crate) async fn handle_event(state: &mut CustomerState, event: SessionEvent) {
+    let Frontend::Cmpp { handle, .. } = &state.frontend else {
+        return;
+    };
+    let handle = handle.clone();
+    let SessionEvent::Request(pdu) = event else {
+        return;
+    };
+    let sequence_id = pdu.sequence_id;
+    match pdu.body {
+        Body::Submit(submit) => {
+            let started = std::time::Instant::now();
+            submit_one(state, &handle, sequence_id, &submit).await;
+            metrics::histogram!("tern_accept_processing_seconds")
+                .record(started.elapsed().as_secs_f64());
+        }
+        Body::Query(query) => respond(
+            &handle,
+            sequence_id,
+            Body::QueryResp(QueryResp {
+                time: query.time,
+                query_type: query.query_type,
+                query_code: query.query_code,
+                mt_tl_msg: 0,
+                mt_tl_usr: 0,
+                mt_scs: 0,
+                mt_wt: 0,
+                mt_fl: 0,
+                mo_scs: 0,
+                mo_wt: 0,
+                mo_fl: 0,
+            }),
+        ),
+        // Messages cannot be withdrawn by the customer yet: the cancel fails.
+        Body::Cancel(_) => respond(
+            &handle,
+            sequence_id,
+            Body::CancelResp(CancelResp { success_id: 1 }),
+        ),
+        Body::Deliver(deliver) => respond(
+            &handle,
+            sequence_id,
+            Body::DeliverResp(DeliverResp {
+                msg_id: deliver.msg_id,
+                result: result::BAD_COMMAND,
+            }),
+        ),
+        other => debug!(?other, "CMPP request ignored"),
+    }
+}
+
+async fn submit_one(
+    state: &mut CustomerState,
+    handle: &SessionHandle,
+    sequence_id: u32,
+    submit: &tern_cmpp::codec::Submit,
+) {
+    let refuse_with = |result: u32| {
+        respond(
+            handle,
+            sequence_id,
+            Body::SubmitResp(SubmitResp { msg_id: 0, result }),
+        )
+    };
+    let messages = match mapping::submit_to_messages(submit) {
+        Ok(messages) => messages,
+        Err(error) => {
+            let refusal = refuse(CommandStatus::EsmeRinvmsglen, "malformed");
+            state.refused(refusal, None, "cmpp");
+            refuse_with(error.result());
+            return;
+        }
+    };
+    let Some(msg_id) = state
+        .ctx
+        .cmpp_ids
+        .next((now_ms() / 1000) as i64)
+        .map(|id| id.to_u64())
+    else {
+        // 65,536 Msg_Ids in this second already: the customer slows down.
+        let refusal = refuse(CommandStatus::EsmeRthrottled, "msg_id_space");
+        state.refused(refusal, None, "cmpp");
+        refuse_with(result::FLOW_CONTROL);
+        return;
+    };
+    let reply = handle.clone();
+    let outcome = state
+        .accept_and_store(messages, Some(msg_id), move |outcome| {
+            let body = match outcome {
+                Ok(_) => SubmitResp {
+                    msg_id,
+                    result: result::OK,
+                },
+                Err(status) => SubmitResp {
+                    msg_id: 0,
+                    result: result_for(status),
+                },
+            };
+            reply.respond(Pdu {
+                sequence_id,
+                body: Body::SubmitResp(body),
+            });
+        })
+        .await;
+    if let Err((refusal, message)) = outcome {
+        state.refused(refusal, message, "cmpp");
+        refuse_with(result_for(refusal.status));
+    }
+}
+
+/// Renders a receipt or MO for a CMPP customer and sends it; the outbox hears whether it
+/// was taken.
+pub(crate) fn deliver(state: &CustomerState, item: Arc<HeldDelivery>) {
+    let Frontend::Cmpp { handle, options } = &state.frontend else {
+        return;
+    };
+    let delivers = match (&item.kind, &item.report) {
+        (HeldKind::Receipt, Some(report)) => {
+            let msg_id = report.message_id.parse::<u64>().unwrap_or(item.key);
+            let cmpp_report = mapping::domain_to_report(
+                report,
+                msg_id,
+                &item.message.destination.value,
+            );
+            Ok(vec![mapping::report_deliver(
+                &cmpp_report,
+                options,
+                &item.message.source.value,
+            )])
+        }
+        _ => mapping::message_to_delivers(&item.message, options, (item.key & 0xff) as u8),
+    };
+    let handle = handle.clone();
+    let ctx = state.ctx.clone();
+    let account = state.account.id.clone();
+    tokio::spawn(async move {
+        let delivered = match delivers {
+            Ok(delivers) => {
+                let mut ok = true;
+                for deliver in delivers {
+                    match handle.request(Body::Deliver(deliver)).await {
+                        Ok(Pdu {
+                            body: Body::DeliverResp(resp),
+                            ..
+                        }) if resp.result == result::OK => {}
+                        _ => {
+                            ok = false;
+                            break;
+                        }
+                    }
+                }
+                ok
+            }
+            Err(error) => {
+                warn!(%error, key = item.key, "held delivery cannot be rendered for CMPP; dropped");
+                true
+            }
+        };
+        ctx.refs.outbox.cast(OutboxMsg::Result {
+            account,
+            key: item.key,
+            delivered,
+        });
+    });
+}
