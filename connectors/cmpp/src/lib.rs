@@ -12,4 +12,4 @@ pub mod auth;
 pub mod codec;
 pub mod msgid;
 
-pub use codec::{Body, CommandId, FrameError, Pdu, Version};
+pub use codec::{result, Body, CommandId, Decoder, EncodeError, FrameError, Pdu, Report, Version};
