@@ -11,5 +11,6 @@
 pub mod auth;
 pub mod codec;
 pub mod msgid;
+pub mod time;
 
-pub use codec::{Body, CommandId, FrameError, Pdu, Version};
+pub use codec::{result, Body, CommandId, Decoder, EncodeError, FrameError, Pdu, Report, Version};

@@ -5,10 +5,31 @@
 //! memory, an unknown command id, and a body that does not have the exact layout of its
 //! command in the negotiated version; the caller answers what the protocol allows (a
 //! response with an error result where the command has one) or closes.
+//!
+//! Submodules: `fields` (fixed-width field readers and writers), `decode` ([`Decoder`]),
+//! `encode` ([`Pdu::encode`], [`EncodeError`]), `report` (the status report inside a
+//! DELIVER) and `response` (the error answers and [`result`] codes).
 
+mod decode;
+mod encode;
+pub(crate) mod fields;
 mod pdu;
+mod report;
+mod response;
 
+#[cfg(test)]
+mod proptests;
+#[cfg(test)]
+mod tests;
+
+pub use decode::Decoder;
+pub use encode::EncodeError;
 pub use pdu::*;
+pub use report::{ReportError, REPORT_TIME_LEN, STAT_LEN};
+pub use response::{result, GATEWAY_VERSION};
+
+/// DestUsr_tl: at most 100 destinations per SUBMIT.
+pub const MAX_DESTINATIONS: usize = 100;
 
 /// Header length: Total_Length, Command_Id, Sequence_Id.
 pub const HEADER_LEN: usize = 12;
@@ -48,6 +69,24 @@ impl Version {
         match self {
             Version::V20 => 21,
             Version::V30 => 32,
+        }
+    }
+
+    /// Width of CONNECT_RESP Status, SUBMIT_RESP/DELIVER_RESP Result and CANCEL_RESP
+    /// Success_Id: 1 octet in 2.0, 4 in 3.0.
+    pub fn result_len(self) -> usize {
+        match self {
+            Version::V20 => 1,
+            Version::V30 => 4,
+        }
+    }
+
+    /// Width of the field that ends SUBMIT and DELIVER: Reserve (8 octets) in 2.0, LinkID
+    /// (20) in 3.0.
+    pub fn link_id_len(self) -> usize {
+        match self {
+            Version::V20 => 8,
+            Version::V30 => 20,
         }
     }
 }

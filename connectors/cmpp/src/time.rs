@@ -1,0 +1,165 @@
+//! Wall-clock fields in China Standard Time.
+//!
+//! CMPP's timestamps (CONNECT's MMDDHHMMSS, Msg_Id's month to second, a report's
+//! YYMMDDHHMM) carry no zone: peers write the local time of the operator's network, which is
+//! China Standard Time, UTC+8 all year (no daylight saving since 1991). Converting with a
+//! fixed offset instead of the host's zone keeps a gateway that runs in UTC, or anywhere
+//! else, in agreement with its peers. Calendar arithmetic is the proleptic Gregorian one
+//! (days from civil, after H. Hinnant), so no date crate is needed.
+
+/// China Standard Time, seconds east of UTC.
+pub const CHINA_OFFSET_SECS: i64 = 8 * 3600;
+
+/// A wall-clock time in UTC+8.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Civil {
+    pub year: i64,
+    pub month: u32,
+    pub day: u32,
+    pub hour: u32,
+    pub minute: u32,
+    pub second: u32,
+}
+
+/// Seconds since the epoch, now (0 if the clock is before 1970).
+pub fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+impl Civil {
+    /// The UTC+8 wall clock at `unix` seconds.
+    pub fn from_unix(unix: i64) -> Civil {
+        let local = unix.saturating_add(CHINA_OFFSET_SECS);
+        let days = local.div_euclid(86_400);
+        let secs = local.rem_euclid(86_400);
+        let (year, month, day) = civil_from_days(days);
+        // rem_euclid keeps secs in 0..86_400, so these fit.
+        let secs = u32::try_from(secs).unwrap_or(0);
+        Civil {
+            year,
+            month,
+            day,
+            hour: secs / 3600,
+            minute: secs / 60 % 60,
+            second: secs % 60,
+        }
+    }
+
+    /// Seconds since the epoch, or `None` when a field is out of range (month 13, April 31,
+    /// February 29 of a common year, hour 24...).
+    pub fn to_unix(&self) -> Option<i64> {
+        let valid = (1..=12).contains(&self.month)
+            && self.day >= 1
+            && self.day <= days_in_month(self.year, self.month)
+            && self.hour < 24
+            && self.minute < 60
+            && self.second < 60;
+        if !valid {
+            return None;
+        }
+        let days = days_from_civil(self.year, self.month, self.day);
+        let secs = i64::from(self.hour * 3600 + self.minute * 60 + self.second);
+        days.checked_mul(86_400)?
+            .checked_add(secs)?
+            .checked_sub(CHINA_OFFSET_SECS)
+    }
+}
+
+pub(crate) fn is_leap(year: i64) -> bool {
+    year % 4 == 0 && (year % 100 != 0 || year % 400 == 0)
+}
+
+pub(crate) fn days_in_month(year: i64, month: u32) -> u32 {
+    match month {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        2 if is_leap(year) => 29,
+        2 => 28,
+        _ => 0,
+    }
+}
+
+fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y.rem_euclid(400);
+    let m = i64::from(month);
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(day) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    // day is 1..=31 and month 1..=12 by construction.
+    (
+        year,
+        u32::try_from(month).unwrap_or(1),
+        u32::try_from(day).unwrap_or(1),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn known_instants_in_utc_plus_8() {
+        // 2024-03-01 12:00:00 +08:00
+        let c = Civil::from_unix(1_709_265_600);
+        assert_eq!(
+            c,
+            Civil {
+                year: 2024,
+                month: 3,
+                day: 1,
+                hour: 12,
+                minute: 0,
+                second: 0
+            }
+        );
+        assert_eq!(c.to_unix(), Some(1_709_265_600));
+        // 2023-12-31 23:59:59 +08:00 is still 2023 in China, 15:59:59 UTC.
+        assert_eq!(Civil::from_unix(1_704_038_399).year, 2023);
+        assert_eq!(Civil::from_unix(1_704_038_400).year, 2024);
+    }
+
+    #[test]
+    fn invalid_dates_have_no_instant() {
+        let base = Civil::from_unix(0);
+        for (month, day) in [(2, 29), (4, 31), (13, 1), (0, 1), (1, 0)] {
+            let c = Civil {
+                year: 2023,
+                month,
+                day,
+                ..base
+            };
+            assert_eq!(c.to_unix(), None, "{month}-{day}");
+        }
+        let leap = Civil {
+            year: 2024,
+            month: 2,
+            day: 29,
+            ..base
+        };
+        assert!(leap.to_unix().is_some());
+    }
+
+    proptest! {
+        #[test]
+        fn civil_round_trips(unix in -10_000_000_000i64..10_000_000_000) {
+            prop_assert_eq!(Civil::from_unix(unix).to_unix(), Some(unix));
+        }
+    }
+}
