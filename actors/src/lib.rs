@@ -65,6 +65,8 @@ pub enum StartError {
     Spawn(#[from] ractor::SpawnErr),
     #[error("the session supervisor is not running")]
     NoSessions,
+    #[error("{0}")]
+    Setting(&'static str),
 }
 
 impl Pipeline {
@@ -98,7 +100,15 @@ impl Pipeline {
             ledger: config.ledger,
             mo_rules: config.mo_rules,
             ids: IdGenerator::resuming(config.settings.node_id, floor),
-            cmpp_ids: tern_cmpp::msgid::MsgIdGenerator::new(config.settings.cmpp_gateway_code),
+            // After a restart CMPP Msg_Ids start past the seconds the old ids may have used.
+            cmpp_ids: match floor.0 {
+                0 => tern_cmpp::msgid::MsgIdGenerator::new(config.settings.cmpp_gateway_code),
+                _ => tern_cmpp::msgid::MsgIdGenerator::resume(
+                    config.settings.cmpp_gateway_code,
+                    (floor.unix_millis() / 1000) as i64,
+                ),
+            }
+            .ok_or(StartError::Setting("cmpp_gateway_code must fit 22 bits"))?,
             settings: config.settings,
             refs,
             early_receipts: std::sync::atomic::AtomicUsize::new(0),

@@ -1,0 +1,273 @@
+#![allow(clippy::unwrap_used)]
+//! CMPP in the pipeline, across protocols: a CMPP customer's SUBMIT reaches an SMPP
+//! operator and its status report comes back as a CMPP DELIVER under the Msg_Id it was
+//! given; an SMPP customer's submit reaches a CMPP operator gateway and the gateway's
+//! report comes back as an SMPP receipt. Both CMPP versions, real sockets.
+
+mod common;
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use common::*;
+use tern_cmpp::codec::{Report, SubmitResp};
+use tern_cmpp::mapping::{self, LinkOptions};
+use tern_cmpp::net::{
+    Client, ClientConfig, ClientEvent, ConnectRequest, Handler, ServerConfig, SessionEvent,
+    SessionHandle,
+};
+use tern_cmpp::{result, Body, Pdu, Version};
+use tern_model::{Address, Message, MessageState, ReceiptRequest};
+use tern_smpp::session::BindKind;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+const SP: &str = "901234";
+const SECRET: &str = "s3cret";
+
+fn node_toml(dir: &std::path::Path, upstream: &str) -> String {
+    base_toml(&dir.join("store"))
+        + "\n[cmpp]\nlisten = \"127.0.0.1:0\"\nactive_test_secs = 5\n"
+        + &account_toml(SP, "pw", &format!("cmpp_secret = \"{SECRET}\""))
+        + &account_toml("smppcust", "pw", "")
+        + upstream
+}
+
+async fn cmpp_customer(
+    addr: std::net::SocketAddr,
+    version: Version,
+    secret: &str,
+) -> (Client, mpsc::Receiver<ClientEvent>, CancellationToken) {
+    let stop = CancellationToken::new();
+    let tracker = TaskTracker::new();
+    let mut config = ClientConfig::new("customer", addr.ip().to_string(), addr.port());
+    config.source_addr = SP.into();
+    config.secret = secret.into();
+    config.version = version;
+    let (client, events) = Client::start(config, stop.clone(), &tracker);
+    (client, events, stop)
+}
+
+fn text_submit(version: Version, to: &str, text: &str) -> Vec<tern_cmpp::codec::Submit> {
+    let mut message = Message::text(Address::international("1065"), Address::international(to), text);
+    message.receipt = ReceiptRequest::Final;
+    let options = LinkOptions {
+        version,
+        msg_src: SP.into(),
+        ..LinkOptions::default()
+    };
+    mapping::message_to_submits(&message, &options, 7).unwrap()
+}
+
+async fn customer_round_trip(version: Version) {
+    init_tracing();
+    let dir = tempfile::tempdir().unwrap();
+    let sim = start_sim(sim_config()).await;
+    let node = start_node(&node_toml(dir.path(), &upstream_toml("op", sim.addr(), ""))).await;
+    let addr = node.endpoints.cmpp.unwrap();
+    let (client, mut events, stop) = cmpp_customer(addr, version, SECRET).await;
+
+    // A short UCS-2 message and a long one, both with a status report.
+    let mut ids = Vec::new();
+    let long = "长".repeat(150);
+    for text in ["你好，世界", long.as_str()] {
+        let submits = text_submit(version, "8613800138000", text);
+        let mut first = None;
+        for submit in submits {
+            let response = client.request(Body::Submit(submit)).await.unwrap();
+            let Body::SubmitResp(SubmitResp { msg_id, result }) = response.body else {
+                panic!("not a SUBMIT_RESP: {response:?}");
+            };
+            assert_eq!(result, result::OK);
+            assert_ne!(msg_id, 0);
+            first.get_or_insert(msg_id);
+            ids.push(msg_id);
+        }
+    }
+    assert_eq!(ids.len(), 4, "one short part and three long ones");
+    let distinct: std::collections::HashSet<u64> = ids.iter().copied().collect();
+    assert_eq!(distinct.len(), ids.len(), "Msg_Ids are unique");
+    let seen = sim.wait_for(WAIT, |s| s.submits >= 4).await;
+    assert!(seen.submits >= 4, "{seen:?}");
+
+    // One report per submitted part, each under its Msg_Id.
+    let mut reported = std::collections::HashSet::new();
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while reported.len() < ids.len() {
+        let event = tokio::time::timeout_at(deadline, events.recv())
+            .await
+            .expect("reports within the wait")
+            .unwrap();
+        let ClientEvent::Request { pdu, handle } = event else {
+            continue;
+        };
+        let Body::Deliver(deliver) = &pdu.body else {
+            continue;
+        };
+        assert_eq!(deliver.registered_delivery, 1, "{deliver:?}");
+        let report = Report::decode(version, &deliver.msg_content).unwrap();
+        assert_eq!(report.stat, "DELIVRD");
+        reported.insert(report.msg_id);
+        handle.respond(Pdu {
+            sequence_id: pdu.sequence_id,
+            body: Body::DeliverResp(tern_cmpp::codec::DeliverResp {
+                msg_id: deliver.msg_id,
+                result: result::OK,
+            }),
+        });
+    }
+    assert_eq!(reported, distinct);
+    stop.cancel();
+    node.shutdown().await;
+    sim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cmpp3_customer_reaches_an_smpp_operator_and_gets_its_reports() {
+    customer_round_trip(Version::V30).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cmpp2_customer_reaches_an_smpp_operator_and_gets_its_reports() {
+    customer_round_trip(Version::V20).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_secret_is_refused() {
+    init_tracing();
+    let dir = tempfile::tempdir().unwrap();
+    let sim = start_sim(sim_config()).await;
+    let node = start_node(&node_toml(dir.path(), &upstream_toml("op", sim.addr(), ""))).await;
+    let addr = node.endpoints.cmpp.unwrap();
+    let (client, _events, stop) = cmpp_customer(addr, Version::V30, "wrong").await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(!client.is_up(), "a wrong secret must not connect");
+    stop.cancel();
+    node.shutdown().await;
+    sim.shutdown().await;
+}
+
+/// A CMPP operator gateway: accepts the node's link, answers every SUBMIT and sends a
+/// DELIVRD report for it.
+struct Gateway {
+    texts: Mutex<Vec<String>>,
+    next_id: std::sync::atomic::AtomicU64,
+}
+
+impl Handler for Gateway {
+    type Grant = ();
+
+    async fn connect(&self, request: ConnectRequest) -> Result<((), String), u32> {
+        if request.source_addr == "902176" {
+            Ok(((), "gwsecret".into()))
+        } else {
+            Err(result::BAD_SOURCE_ADDR)
+        }
+    }
+
+    fn session(
+        self: &Arc<Self>,
+        _grant: (),
+        version: Version,
+        handle: SessionHandle,
+        mut events: mpsc::Receiver<SessionEvent>,
+    ) {
+        let gateway = self.clone();
+        tokio::spawn(async move {
+            while let Some(event) = events.recv().await {
+                let SessionEvent::Request(pdu) = event else {
+                    continue;
+                };
+                let Body::Submit(submit) = pdu.body else {
+                    continue;
+                };
+                let msg_id = gateway
+                    .next_id
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                for message in mapping::submit_to_messages(&submit).unwrap() {
+                    if let Some(text) = message.body.as_text() {
+                        gateway.texts.lock().unwrap().push(text.to_owned());
+                    }
+                }
+                handle.respond(Pdu {
+                    sequence_id: pdu.sequence_id,
+                    body: Body::SubmitResp(SubmitResp {
+                        msg_id,
+                        result: result::OK,
+                    }),
+                });
+                if submit.registered_delivery == 1 {
+                    let report = Report {
+                        msg_id,
+                        stat: "DELIVRD".into(),
+                        submit_time: "2611231200".into(),
+                        done_time: "2611231201".into(),
+                        dest_terminal_id: submit.dest_terminal_ids[0].clone(),
+                        smsc_sequence: 1,
+                    };
+                    let options = LinkOptions {
+                        version,
+                        ..LinkOptions::default()
+                    };
+                    let deliver = mapping::report_deliver(&report, &options, &submit.src_id);
+                    let handle = handle.clone();
+                    tokio::spawn(async move {
+                        let _ = handle.request(Body::Deliver(deliver)).await;
+                    });
+                }
+            }
+        });
+    }
+}
+
+async fn operator_round_trip(version: &str) {
+    init_tracing();
+    let dir = tempfile::tempdir().unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let gateway_addr = listener.local_addr().unwrap();
+    let gateway = Arc::new(Gateway {
+        texts: Mutex::new(Vec::new()),
+        next_id: std::sync::atomic::AtomicU64::new(1),
+    });
+    let stop = CancellationToken::new();
+    let served = tokio::spawn(tern_cmpp::net::serve(
+        listener,
+        Arc::new(ServerConfig::default()),
+        gateway.clone(),
+        stop.clone(),
+        TaskTracker::new(),
+    ));
+    let upstream = format!(
+        "\n[[upstream]]\nname = \"cmcc\"\nurl = \"cmpp://902176:gwsecret@{gateway_addr}\"\nversion = \"{version}\"\nservice_id = \"TERN\"\nsrc_id = \"1065\"\n"
+    );
+    let node = start_node(&node_toml(dir.path(), &upstream)).await;
+    let customer = Esme::connect(smpp_addr(&node), BindKind::Transceiver, "smppcust", "pw").await;
+    let id = customer
+        .submit_ok(short_submit("8613800138000", "hello over CMPP"))
+        .await;
+    assert!(customer.inbox.wait_for_receipts([&id], WAIT).await, "no receipt");
+    let receipts = customer.inbox.receipts_by_id();
+    let receipt = receipts.get(&id).and_then(|r| r.first()).expect("a receipt");
+    assert_eq!(receipt.state(), Some(MessageState::Delivered));
+    assert!(gateway
+        .texts
+        .lock()
+        .unwrap()
+        .iter()
+        .any(|t| t == "hello over CMPP"));
+    customer.unbind().await;
+    node.shutdown().await;
+    stop.cancel();
+    let _ = served.await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_smpp_customer_reaches_a_cmpp3_gateway_and_gets_its_receipt() {
+    operator_round_trip("3.0").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_smpp_customer_reaches_a_cmpp2_gateway_and_gets_its_receipt() {
+    operator_round_trip("2.0").await;
+}
