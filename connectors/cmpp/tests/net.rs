@@ -261,7 +261,7 @@ async fn requests_beyond_the_window_are_answered_with_flow_control() {
 async fn active_test_keeps_an_idle_link_up() {
     let config = ServerConfig {
         active_test_interval: Duration::from_millis(100),
-        inactivity_timeout: Duration::from_millis(300),
+        inactivity_timeout: Duration::from_millis(500),
         ..ServerConfig::default()
     };
     let server = Server::start(config, Gateway::default()).await;
@@ -269,11 +269,11 @@ async fn active_test_keeps_an_idle_link_up() {
     let shutdown = CancellationToken::new();
     let mut client_config = client_config(server.addr, Version::V20);
     client_config.active_test_interval = Duration::from_millis(100);
-    client_config.inactivity_timeout = Duration::from_millis(300);
+    client_config.inactivity_timeout = Duration::from_millis(500);
     let (client, mut events) = Client::start(client_config, shutdown.clone(), &tracker);
     expect_up(&mut events).await;
-    // Ten inactivity timeouts without a message.
-    tokio::time::sleep(Duration::from_millis(3000)).await;
+    // Four inactivity timeouts without a message.
+    tokio::time::sleep(Duration::from_millis(2000)).await;
     assert!(events.try_recv().is_err(), "no Down while idle");
     assert!(server.gateway.closed.lock().unwrap().is_empty());
     assert!(client.request(submit("13800138000", "hi")).await.is_ok());
@@ -471,5 +471,73 @@ async fn malformed_submit_gets_an_error_result_and_the_session_carries_on() {
         )
     })
     .await;
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_response_after_the_timeout_comes_back_as_a_late_response() {
+    let gateway = Gateway {
+        hold: true,
+        ..Gateway::default()
+    };
+    let server = Server::start(ServerConfig::default(), gateway).await;
+    let tracker = TaskTracker::new();
+    let shutdown = CancellationToken::new();
+    let mut config = client_config(server.addr, Version::V30);
+    config.response_timeout = Duration::from_millis(200);
+    let (client, mut events) = Client::start(config, shutdown.clone(), &tracker);
+    expect_up(&mut events).await;
+    assert_eq!(
+        client.request(submit("13800138000", "slow")).await,
+        Err(tern_cmpp::net::RequestError::Timeout)
+    );
+    assert_eq!(client.window_available(), 16, "the slot is free again");
+    let held = server.gateway.held.lock().unwrap().pop().unwrap();
+    assert!(server.session().respond(Pdu {
+        sequence_id: held.sequence_id,
+        body: Body::SubmitResp(SubmitResp {
+            msg_id: 99,
+            result: 0
+        }),
+    }));
+    match next_event(&mut events).await {
+        ClientEvent::LateResponse(pdu) => assert_eq!(
+            pdu.body,
+            Body::SubmitResp(SubmitResp {
+                msg_id: 99,
+                result: 0
+            })
+        ),
+        other => panic!("expected the late response, got {other:?}"),
+    }
+    stop(shutdown);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn the_tps_cap_spaces_requests_on_the_wire() {
+    let server = Server::start(ServerConfig::default(), Gateway::default()).await;
+    let tracker = TaskTracker::new();
+    let shutdown = CancellationToken::new();
+    let mut config = client_config(server.addr, Version::V30);
+    config.tps = std::num::NonZeroU32::new(5);
+    let (client, mut events) = Client::start(config, shutdown.clone(), &tracker);
+    expect_up(&mut events).await;
+    let started = tokio::time::Instant::now();
+    let mut requests = tokio::task::JoinSet::new();
+    for _ in 0..10 {
+        let client = client.clone();
+        requests.spawn(async move { client.request(submit("13800138000", "hi")).await });
+    }
+    while let Some(done) = requests.join_next().await {
+        assert!(done.unwrap().is_ok());
+    }
+    // A burst of 5, then one every 200 ms.
+    let elapsed = started.elapsed();
+    assert!(
+        elapsed >= Duration::from_millis(800) && elapsed < WAIT,
+        "10 requests at 5/s took {elapsed:?}"
+    );
+    stop(shutdown);
     server.stop().await;
 }

@@ -296,12 +296,12 @@ impl Conn {
         while let Some(event) = self.session.poll_event() {
             match event {
                 Event::Request(pdu) => {
-                    let command = pdu.body.command_id();
-                    let seq = pdu.sequence_id;
                     // Room for a full window of requests is kept in the channel, so this
                     // fails only when the application stopped reading.
-                    if self.events.try_send(SessionEvent::Request(pdu)).is_err() {
-                        self.session.refuse_request(std_now(), command, seq);
+                    if let Err(error) = self.events.try_send(SessionEvent::Request(pdu)) {
+                        if let SessionEvent::Request(pdu) = error.into_inner() {
+                            self.session.refuse_request(std_now(), &pdu);
+                        }
                     }
                 }
                 Event::Response { request, pdu } => {

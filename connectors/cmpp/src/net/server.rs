@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use bytes::BytesMut;
 use tern_transport::Stream;
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, Semaphore};
 use tokio_util::sync::CancellationToken;
@@ -28,6 +28,10 @@ use super::stats;
 use super::{session_parts, SessionEvent, SessionHandle};
 use crate::codec::{Body, CommandId, Decoder, FrameError, Version, DEFAULT_MAX_LEN};
 use crate::result;
+
+/// How long a refused connection is drained before it is dropped.
+const LINGER: Duration = Duration::from_secs(1);
+const LINGER_BYTES: usize = 64 * 1024;
 
 /// Everything a listener needs to know.
 #[derive(Debug, Clone)]
@@ -194,8 +198,7 @@ async fn connection<H: Handler>(
         Err(reason) => {
             stats::connect_refused(reason);
             stats::connect_result("server", "refused");
-            // The CONNECT_RESP, if any, was written; let it leave before the close.
-            let _ = tokio::time::timeout(Duration::from_secs(1), stream.shutdown()).await;
+            linger(&mut stream).await;
             return;
         }
     };
@@ -208,6 +211,25 @@ async fn connection<H: Handler>(
     let conn = Conn::new(session, decoder, rbuf, parts.events_tx, "server");
     conn.run(stream, parts.controls, parts.shared, shutdown)
         .await;
+}
+
+/// Closes a refused connection so that the CONNECT_RESP already written reaches the
+/// client: our side is shut first, and what the client still sends is read and dropped
+/// (briefly, and at most `LINGER_BYTES`), since closing a socket with unread input resets
+/// the connection and can destroy the answer in flight.
+async fn linger(stream: &mut Stream) {
+    let _ = tokio::time::timeout(LINGER, async {
+        let _ = stream.shutdown().await;
+        let mut sink = [0u8; 1024];
+        let mut read = 0;
+        while read < LINGER_BYTES {
+            match stream.read(&mut sink).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => read += n,
+            }
+        }
+    })
+    .await;
 }
 
 /// Reads CONNECT and answers it. `Err` carries the metric reason of a refusal.
@@ -281,6 +303,12 @@ async fn handshake<H: Handler>(
     let (grant, secret) = match decided {
         Ok(Ok(granted)) => granted,
         Ok(Err(status)) => {
+            // A refusal must not read as success to the client.
+            let status = if status == result::OK {
+                CONNECT_OTHER
+            } else {
+                status
+            };
             info!(status, "CONNECT refused by the application");
             let _ = handshake::write_pdu(stream, &refuse(status), version).await;
             return Err("rejected");

@@ -344,18 +344,25 @@ impl Session {
     }
 
     fn handle_request(&mut self, now: Instant, pdu: Pdu) {
-        let command = pdu.body.command_id();
         let seq = pdu.sequence_id;
         if self.inbound.len() >= self.config.window {
             self.counters.flow_controlled += 1;
-            return self.answer_error(now, command, seq, result::FLOW_CONTROL);
+            return self.refuse(now, &pdu, result::FLOW_CONTROL);
         }
         if self.inbound.contains_key(&seq) {
             self.counters.repeated_sequences += 1;
-            return self.answer_error(now, command, seq, result::DUPLICATE_SEQUENCE);
+            return self.refuse(now, &pdu, result::DUPLICATE_SEQUENCE);
         }
-        self.inbound.insert(seq, command);
+        self.inbound.insert(seq, pdu.body.command_id());
         self.events.push_back(Event::Request(pdu));
+    }
+
+    /// Answers `request` with `result` (a DELIVER_RESP carries the DELIVER's Msg_Id). A
+    /// QUERY has no error form and gets nothing; its sender times out.
+    fn refuse(&mut self, now: Instant, request: &Pdu, result: u32) {
+        if let Some(response) = Pdu::response_for(request, result) {
+            self.queue(now, response);
+        }
     }
 
     fn answer_error(&mut self, now: Instant, command: CommandId, seq: u32, result: u32) {
@@ -366,10 +373,10 @@ impl Session {
 
     /// The application could not take a request it was handed (its queue was full):
     /// answer it with flow control instead.
-    pub fn refuse_request(&mut self, now: Instant, command: CommandId, sequence_id: u32) {
-        if self.inbound.remove(&sequence_id).is_some() {
+    pub fn refuse_request(&mut self, now: Instant, request: &Pdu) {
+        if self.inbound.remove(&request.sequence_id).is_some() {
             self.counters.flow_controlled += 1;
-            self.answer_error(now, command, sequence_id, result::FLOW_CONTROL);
+            self.refuse(now, request, result::FLOW_CONTROL);
         }
     }
 

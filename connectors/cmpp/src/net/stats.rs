@@ -48,7 +48,7 @@ pub(crate) fn pdu(role: Role, command: CommandId, direction: Direction) {
 
 /// Server: a connection that did not become a session. `reason`: limit, timeout,
 /// not_connect, malformed, version, rejected (by the handler), authenticator, timestamp,
-/// closed, io.
+/// closed, io, shutdown.
 pub(crate) fn connect_refused(reason: &'static str) {
     metrics::counter!("tern_cmpp_connects_refused_total", "reason" => reason).increment(1);
 }
