@@ -67,6 +67,137 @@ impl Civil {
     }
 }
 
+/// A ValId_Time or At_Time that is not an SMPP time.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("time {0:?} is not YYMMDDhhmmsstnnp (or YYMMDDhhmmss) naming a real date")]
+pub struct SmppTimeError(pub String);
+
+fn digits(bytes: &[u8], at: usize) -> Option<u32> {
+    let pair = bytes.get(at..at + 2)?;
+    pair.iter().try_fold(0u32, |n, b| {
+        b.is_ascii_digit().then(|| n * 10 + u32::from(b - b'0'))
+    })
+}
+
+/// The six two-digit fields YY MM DD hh mm ss at the start of `bytes`.
+fn six_fields(bytes: &[u8]) -> Option<[u32; 6]> {
+    let mut fields = [0u32; 6];
+    for (i, field) in fields.iter_mut().enumerate() {
+        *field = digits(bytes, i * 2)?;
+    }
+    Some(fields)
+}
+
+/// Reads a CMPP ValId_Time / At_Time, which follow SMPP's format (SMPP 3.4 §7.1.1), as
+/// Unix seconds; `None` for the empty field. Absolute `YYMMDDhhmmsstnn+`/`-` is local time
+/// `nn` quarter hours ahead of or behind UTC; relative `YYMMDDhhmmss000R` is that long after
+/// `now_unix` (years and months on the calendar, the day clamped to the month's last).
+/// Twelve digits without `tnnp`, which some SPs send, are read as UTC+8.
+pub fn smpp_time_to_unix(text: &str, now_unix: i64) -> Result<Option<i64>, SmppTimeError> {
+    if text.is_empty() {
+        return Ok(None);
+    }
+    let bytes = text.as_bytes();
+    let bad = || SmppTimeError(text.to_owned());
+    let [yy, mm, dd, hh, mi, ss] = six_fields(bytes).ok_or_else(bad)?;
+    let absolute = |offset_secs: i64| {
+        let local = Civil {
+            year: 2000 + i64::from(yy),
+            month: mm,
+            day: dd,
+            hour: hh,
+            minute: mi,
+            second: ss,
+        }
+        .to_unix()?;
+        // to_unix read the fields as UTC+8; move them to the stated offset.
+        Some(local + CHINA_OFFSET_SECS - offset_secs)
+    };
+    if bytes.len() == 12 {
+        return absolute(CHINA_OFFSET_SECS).map(Some).ok_or_else(bad);
+    }
+    if bytes.len() != 16 {
+        return Err(bad());
+    }
+    let tenths_ok = bytes.get(12).is_some_and(u8::is_ascii_digit);
+    let quarters = digits(bytes, 13).ok_or_else(bad)?;
+    match bytes.get(15) {
+        Some(b'R') => {
+            let start = Civil::from_unix(now_unix);
+            let months = start.month + mm - 1;
+            let year = start.year + i64::from(yy) + i64::from(months / 12);
+            let month = months % 12 + 1;
+            let day = start.day.min(days_in_month(year, month));
+            let base = Civil {
+                year,
+                month,
+                day,
+                ..start
+            }
+            .to_unix()
+            .ok_or_else(bad)?;
+            let offset = i64::from(dd) * 86_400 + i64::from(hh * 3600 + mi * 60 + ss);
+            base.checked_add(offset).map(Some).ok_or_else(bad)
+        }
+        Some(sign @ (b'+' | b'-')) if tenths_ok && quarters <= 48 => {
+            let offset = i64::from(quarters) * 900;
+            let offset = if *sign == b'+' { offset } else { -offset };
+            absolute(offset).map(Some).ok_or_else(bad)
+        }
+        _ => Err(bad()),
+    }
+}
+
+/// `unix` as an absolute SMPP time in UTC+8 with its offset: `YYMMDDhhmmss032+`, which a
+/// peer reads right whether it honours the offset or takes the digits as local time.
+pub fn unix_to_smpp_absolute(unix: i64) -> String {
+    let t = Civil::from_unix(unix);
+    format!(
+        "{:02}{:02}{:02}{:02}{:02}{:02}032+",
+        t.year.rem_euclid(100),
+        t.month,
+        t.day,
+        t.hour,
+        t.minute,
+        t.second
+    )
+}
+
+/// A status report's Submit_time / Done_time, YYMMDDHHMM in UTC+8, as Unix seconds; `None`
+/// when it is not ten digits naming a real minute (some gateways send twelve, with
+/// seconds: accepted too).
+pub fn report_time_to_unix(text: &str) -> Option<i64> {
+    let bytes = text.as_bytes();
+    let field = |i: usize| digits(bytes, i * 2);
+    let second = match bytes.len() {
+        10 => 0,
+        12 => field(5)?,
+        _ => return None,
+    };
+    Civil {
+        year: 2000 + i64::from(field(0)?),
+        month: field(1)?,
+        day: field(2)?,
+        hour: field(3)?,
+        minute: field(4)?,
+        second,
+    }
+    .to_unix()
+}
+
+/// `unix` as a report time, YYMMDDHHMM in UTC+8.
+pub fn unix_to_report_time(unix: i64) -> String {
+    let t = Civil::from_unix(unix);
+    format!(
+        "{:02}{:02}{:02}{:02}{:02}",
+        t.year.rem_euclid(100),
+        t.month,
+        t.day,
+        t.hour,
+        t.minute
+    )
+}
+
 pub(crate) fn is_leap(year: i64) -> bool {
     year % 4 == 0 && (year % 100 != 0 || year % 400 == 0)
 }
@@ -154,6 +285,37 @@ mod tests {
             ..base
         };
         assert!(leap.to_unix().is_some());
+    }
+
+    #[test]
+    fn smpp_times_absolute_relative_and_bare() {
+        let noon = 1_709_265_600; // 2024-03-01 12:00:00 +08:00 = 04:00 UTC
+        assert_eq!(smpp_time_to_unix("", noon), Ok(None));
+        assert_eq!(smpp_time_to_unix("240301120000032+", noon), Ok(Some(noon)));
+        assert_eq!(smpp_time_to_unix("240301040000000+", noon), Ok(Some(noon)));
+        assert_eq!(smpp_time_to_unix("240301120000", noon), Ok(Some(noon)));
+        assert_eq!(
+            smpp_time_to_unix("000001000000000R", noon),
+            Ok(Some(noon + 86_400))
+        );
+        for bad in [
+            "24030112000003+",
+            "240301120000049+",
+            "241301120000032+",
+            "2403011200000322",
+        ] {
+            assert!(smpp_time_to_unix(bad, noon).is_err(), "{bad}");
+        }
+        assert_eq!(unix_to_smpp_absolute(noon), "240301120000032+");
+    }
+
+    #[test]
+    fn report_times_are_utc_plus_8_minutes() {
+        assert_eq!(report_time_to_unix("2403011200"), Some(1_709_265_600));
+        assert_eq!(report_time_to_unix("240301120005"), Some(1_709_265_605));
+        assert_eq!(report_time_to_unix("2413011200"), None);
+        assert_eq!(report_time_to_unix("24030112"), None);
+        assert_eq!(unix_to_report_time(1_709_265_659), "2403011200");
     }
 
     proptest! {

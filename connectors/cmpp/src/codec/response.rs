@@ -24,6 +24,17 @@ pub mod result {
     /// Over the link's rate or window.
     pub const FLOW_CONTROL: u32 = 8;
 
+    /// CMPP 3.0: the gateway does not serve this fee terminal (2.0: other error).
+    pub const NOT_SERVED_FEE_TERMINAL: u32 = 9;
+    /// CMPP 3.0: Src_Id wrong.
+    pub const BAD_SRC_ID: u32 = 10;
+    /// CMPP 3.0: Msg_src wrong.
+    pub const BAD_MSG_SRC: u32 = 11;
+    /// CMPP 3.0: Fee_terminal_Id wrong.
+    pub const BAD_FEE_TERMINAL_ID: u32 = 12;
+    /// CMPP 3.0: Dest_terminal_Id wrong.
+    pub const BAD_DEST_TERMINAL_ID: u32 = 13;
+
     /// CONNECT_RESP: Source_Addr unknown.
     pub const BAD_SOURCE_ADDR: u32 = 2;
     /// CONNECT_RESP: AuthenticatorSource wrong (or timestamp outside the window).
