@@ -12,6 +12,7 @@ pub mod auth;
 pub mod codec;
 pub mod mapping;
 pub mod msgid;
+pub mod net;
 pub mod time;
 
 pub use codec::{result, Body, CommandId, Decoder, EncodeError, FrameError, Pdu, Report, Version};
