@@ -183,9 +183,10 @@ pub fn rejected_cdr(ctx: &Context, account: &str, message: Message, refusal: Ref
         expires_ms: now,
         wire_id: None,
     };
-    let _ = ctx
-        .store
-        .write(vec![WriteOp::PutMessage(Arc::new(record))], Box::new(|_| {}));
+    let _ = ctx.store.write(
+        vec![WriteOp::PutMessage(Arc::new(record))],
+        Box::new(|_| {}),
+    );
 }
 
 /// Counts a refusal in the metrics.

@@ -164,7 +164,7 @@ async fn submit_one(
             Body::SubmitResp(SubmitResp { msg_id: 0, result }),
         )
     };
-    let messages = match mapping::submit_to_messages(submit) {
+    let messages = match mapping::submit_to_messages(submit, (now_ms() / 1000) as i64) {
         Ok(messages) => messages,
         Err(error) => {
             let refusal = refuse(CommandStatus::EsmeRinvmsglen, "malformed");
@@ -219,16 +219,21 @@ pub(crate) fn deliver(state: &CustomerState, item: Arc<HeldDelivery>) {
     let delivers = match (&item.kind, &item.report) {
         (HeldKind::Receipt, Some(report)) => {
             let msg_id = report.message_id.parse::<u64>().unwrap_or(item.key);
-            let cmpp_report = mapping::domain_to_report(
-                report,
-                msg_id,
-                &item.message.destination.value,
-            );
-            Ok(vec![mapping::report_deliver(
+            let cmpp_report =
+                mapping::domain_to_report(report, msg_id, &item.message.destination.value);
+            let own_id = state
+                .ctx
+                .cmpp_ids
+                .next((now_ms() / 1000) as i64)
+                .map_or(0, |id| id.to_u64());
+            mapping::report_deliver(
                 &cmpp_report,
-                options,
+                options.version,
+                own_id,
                 &item.message.source.value,
-            )])
+                &options.service_id,
+            )
+            .map(|deliver| vec![deliver])
         }
         _ => mapping::message_to_delivers(&item.message, options, (item.key & 0xff) as u8),
     };

@@ -101,7 +101,11 @@ impl Reply {
                 msg_id,
                 handle,
             } => {
-                handle.respond(cmpp_deliver_resp(sequence_id, msg_id, tern_cmpp::result::OK));
+                handle.respond(cmpp_deliver_resp(
+                    sequence_id,
+                    msg_id,
+                    tern_cmpp::result::OK,
+                ));
             }
         }
     }

@@ -303,10 +303,7 @@ impl Actor for CarrierLink {
                         }
                     }
                 });
-                (
-                    Wire::Cmpp(client, cmpp.options.clone()),
-                    cmpp.client.window,
-                )
+                (Wire::Cmpp(client, cmpp.options.clone()), cmpp.client.window)
             }
         };
         info!(link = config.name, "carrier link started");
@@ -360,7 +357,9 @@ impl Actor for CarrierLink {
                 );
             }
             LinkMsg::Event(event) => handle_event(state, event),
-            LinkMsg::CmppEvent(event) => crate::link_cmpp::handle_event(&state.ctx, &state.config, event),
+            LinkMsg::CmppEvent(event) => {
+                crate::link_cmpp::handle_event(&state.ctx, &state.config, event)
+            }
         }
         state.metrics.window.set(state.aimd.limit() as f64);
         state.metrics.in_use.set(state.aimd.in_flight() as f64);

@@ -113,7 +113,8 @@ pub(crate) fn handle_event(ctx: &Arc<Context>, config: &Arc<LinkConfig>, event: 
             let message = match mapping::deliver_to_message(&deliver) {
                 Ok(message) => message,
                 Err(error) => {
-                    metrics::counter!("tern_mo_refused_total", "reason" => "malformed").increment(1);
+                    metrics::counter!("tern_mo_refused_total", "reason" => "malformed")
+                        .increment(1);
                     answer(&handle, error.result());
                     return;
                 }
@@ -139,7 +140,8 @@ pub(crate) fn handle_event(ctx: &Arc<Context>, config: &Arc<LinkConfig>, event: 
             }
         }
         ClientEvent::LateResponse(pdu) => {
-            metrics::counter!("tern_link_late_responses_total", "link" => link.clone()).increment(1);
+            metrics::counter!("tern_link_late_responses_total", "link" => link.clone())
+                .increment(1);
             tracing::debug!(link, sequence = pdu.sequence_id, "late response");
         }
     }

@@ -10,16 +10,13 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use ractor::{Actor, ActorProcessingErr, ActorRef, SupervisionEvent};
-use tern_encoding::{Alphabet, ChoosePolicy};
 use tern_model::{Address, Body, Coding, Message, MessageId, Npi, Ton};
 use tern_smpp::mapping::{self, LinkOptions, ReceiptOptions};
 use tern_smpp::net::{BindRequest, Handler, SessionEvent, SessionHandle};
 use tern_smpp::rusmpp::pdus::{SubmitSm, SubmitSmResp};
 use tern_smpp::session::{c_octet, error_response, BindKind};
 use tern_smpp::{Command, CommandId, CommandStatus, Pdu};
-use tern_storage::{
-    HeldDelivery, HeldKind, MessageRecord, PendingEntry, RecordState, Transition, WriteOp,
-};
+use tern_storage::{HeldDelivery, HeldKind};
 use tokio::sync::mpsc;
 use tracing::{debug, warn, Instrument};
 
@@ -45,7 +42,7 @@ pub enum SessionMsg {
 pub struct CustomerSession;
 
 /// The customer's protocol and connection.
-pub(crate) enum Frontend {
+pub enum Frontend {
     Smpp {
         kind: BindKind,
         handle: SessionHandle,
@@ -88,21 +85,24 @@ impl CustomerState {
             return;
         };
         let handle = handle.clone();
-        let outcome = match mapping::submit_sm_to_message(pdu, &self.options, (now_ms() / 1000) as i64) {
-            Ok(message) => self.accept_and_store(vec![message], None, move |result| match result {
-                Ok(id) => {
-                    handle.respond(submit_resp(seq, id));
+        let outcome =
+            match mapping::submit_sm_to_message(pdu, &self.options, (now_ms() / 1000) as i64) {
+                Ok(message) => {
+                    self.accept_and_store(vec![message], None, move |result| match result {
+                        Ok(id) => {
+                            handle.respond(submit_resp(seq, id));
+                        }
+                        Err(status) => {
+                            handle.respond(error_response(CommandId::SubmitSm, seq, status));
+                        }
+                    })
+                    .await
                 }
-                Err(status) => {
-                    handle.respond(error_response(CommandId::SubmitSm, seq, status));
-                }
-            })
-            .await,
-            Err(e) => Err((
-                refuse(e.status(), "malformed"),
-                Some(Box::new(raw_message(pdu))),
-            )),
-        };
+                Err(e) => Err((
+                    refuse(e.status(), "malformed"),
+                    Some(Box::new(raw_message(pdu))),
+                )),
+            };
         if let Err((refusal, message)) = outcome {
             self.refused(refusal, message, "smpp");
             if let Frontend::Smpp { handle, .. } = &self.frontend {
@@ -114,7 +114,12 @@ impl CustomerState {
     }
 
     /// Counts a refusal and writes its CDR.
-    pub(crate) fn refused(&self, refusal: Refusal, message: Option<Box<Message>>, protocol: &'static str) {
+    pub(crate) fn refused(
+        &self,
+        refusal: Refusal,
+        message: Option<Box<Message>>,
+        protocol: &'static str,
+    ) {
         accept::count_refusal(&refusal, protocol);
         debug!(reason = refusal.reason, status = ?refusal.status, "submit refused");
         if let Some(message) = message {
@@ -133,7 +138,16 @@ impl CustomerState {
     ) -> Result<(), Refused> {
         let mut accepted: Vec<accept::Accepted> = Vec::with_capacity(messages.len());
         for message in messages {
-            match accept::accept(&self.ctx, &self.account, &mut self.lease, message, &self.options, wire_id).await {
+            match accept::accept(
+                &self.ctx,
+                &self.account,
+                &mut self.lease,
+                message,
+                &self.options,
+                wire_id,
+            )
+            .await
+            {
                 Ok(a) => accepted.push(a),
                 Err(refused) => {
                     for a in &accepted {
@@ -144,7 +158,10 @@ impl CustomerState {
             }
         }
         let Some(first) = accepted.first().map(|a| a.id) else {
-            return Err((refuse(CommandStatus::EsmeRinvdstadr, "no_destination"), None));
+            return Err((
+                refuse(CommandStatus::EsmeRinvdstadr, "no_destination"),
+                None,
+            ));
         };
         let (parts, cost) = accepted
             .iter()

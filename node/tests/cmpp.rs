@@ -50,7 +50,11 @@ async fn cmpp_customer(
 }
 
 fn text_submit(version: Version, to: &str, text: &str) -> Vec<tern_cmpp::codec::Submit> {
-    let mut message = Message::text(Address::international("1065"), Address::international(to), text);
+    let mut message = Message::text(
+        Address::international("1065"),
+        Address::international(to),
+        text,
+    );
     message.receipt = ReceiptRequest::Final;
     let options = LinkOptions {
         version,
@@ -185,7 +189,7 @@ impl Handler for Gateway {
                 let msg_id = gateway
                     .next_id
                     .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                for message in mapping::submit_to_messages(&submit).unwrap() {
+                for message in mapping::submit_to_messages(&submit, 0).unwrap() {
                     if let Some(text) = message.body.as_text() {
                         gateway.texts.lock().unwrap().push(text.to_owned());
                     }
@@ -206,11 +210,9 @@ impl Handler for Gateway {
                         dest_terminal_id: submit.dest_terminal_ids[0].clone(),
                         smsc_sequence: 1,
                     };
-                    let options = LinkOptions {
-                        version,
-                        ..LinkOptions::default()
-                    };
-                    let deliver = mapping::report_deliver(&report, &options, &submit.src_id);
+                    let deliver =
+                        mapping::report_deliver(&report, version, msg_id, &submit.src_id, "")
+                            .unwrap();
                     let handle = handle.clone();
                     tokio::spawn(async move {
                         let _ = handle.request(Body::Deliver(deliver)).await;
@@ -246,9 +248,15 @@ async fn operator_round_trip(version: &str) {
     let id = customer
         .submit_ok(short_submit("8613800138000", "hello over CMPP"))
         .await;
-    assert!(customer.inbox.wait_for_receipts([&id], WAIT).await, "no receipt");
+    assert!(
+        customer.inbox.wait_for_receipts([&id], WAIT).await,
+        "no receipt"
+    );
     let receipts = customer.inbox.receipts_by_id();
-    let receipt = receipts.get(&id).and_then(|r| r.first()).expect("a receipt");
+    let receipt = receipts
+        .get(&id)
+        .and_then(|r| r.first())
+        .expect("a receipt");
     assert_eq!(receipt.state(), Some(MessageState::Delivered));
     assert!(gateway
         .texts

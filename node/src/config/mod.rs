@@ -10,8 +10,8 @@ use serde::{Deserialize, Serialize};
 
 mod cluster;
 mod cmpp;
-pub use cmpp::CmppSection;
 pub use cluster::{AdminSection, ClusterSection, PeerConfig, PeriodConfig, PriceConfig};
+pub use cmpp::CmppSection;
 
 /// The whole file.
 #[derive(Debug, Clone, Default, Deserialize)]

@@ -440,8 +440,9 @@ impl MessageStore for EmbeddedStore {
 }
 
 fn decode<T: DeserializeOwned>(space: Space, key: &[u8], value: &[u8]) -> Result<T, StoreError> {
-    let corrupt =
-        |e: postcard::Error| StoreError::Corrupt(format!("{}: {e}", keys::describe(space.name(), key)));
+    let corrupt = |e: postcard::Error| {
+        StoreError::Corrupt(format!("{}: {e}", keys::describe(space.name(), key)))
+    };
     match postcard::from_bytes(value) {
         Ok(decoded) => Ok(decoded),
         // A message record of an earlier layout: read it in today's.
