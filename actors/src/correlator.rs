@@ -71,6 +71,8 @@ struct Early {
 
 /// How a receipt is answered, while it is unanswered: the operator's PDU and the session
 /// to answer it on, in the link's protocol.
+// SMPP receipts are the common case; boxing them would cost an allocation per receipt.
+#[allow(clippy::large_enum_variant)]
 pub enum Reply {
     Smpp(Command, SessionHandle),
     Cmpp {
