@@ -235,7 +235,19 @@ pub(crate) fn deliver(state: &CustomerState, item: Arc<HeldDelivery>) {
             )
             .map(|deliver| vec![deliver])
         }
-        _ => mapping::message_to_delivers(&item.message, options, (item.key & 0xff) as u8),
+        _ => mapping::message_to_delivers(&item.message, options, (item.key & 0xff) as u8).map(
+            |mut delivers| {
+                // Each MO part gets a Msg_Id of its own.
+                for deliver in &mut delivers {
+                    deliver.msg_id = state
+                        .ctx
+                        .cmpp_ids
+                        .next((now_ms() / 1000) as i64)
+                        .map_or(0, |id| id.to_u64());
+                }
+                delivers
+            },
+        ),
     };
     let handle = handle.clone();
     let ctx = state.ctx.clone();

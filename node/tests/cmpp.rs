@@ -223,27 +223,40 @@ impl Handler for Gateway {
     }
 }
 
-async fn operator_round_trip(version: &str) {
-    init_tracing();
-    let dir = tempfile::tempdir().unwrap();
+/// A CMPP gateway on a free port: its address, its state and what stops it.
+async fn start_gateway() -> (std::net::SocketAddr, Arc<Gateway>, CancellationToken) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let gateway_addr = listener.local_addr().unwrap();
+    let addr = listener.local_addr().unwrap();
     let gateway = Arc::new(Gateway {
         texts: Mutex::new(Vec::new()),
         next_id: std::sync::atomic::AtomicU64::new(1),
     });
     let stop = CancellationToken::new();
-    let served = tokio::spawn(tern_cmpp::net::serve(
+    tokio::spawn(tern_cmpp::net::serve(
         listener,
         Arc::new(ServerConfig::default()),
         gateway.clone(),
         stop.clone(),
         TaskTracker::new(),
     ));
-    let upstream = format!(
-        "\n[[upstream]]\nname = \"cmcc\"\nurl = \"cmpp://902176:gwsecret@{gateway_addr}\"\nversion = \"{version}\"\nservice_id = \"TERN\"\nsrc_id = \"1065\"\n"
-    );
-    let node = start_node(&node_toml(dir.path(), &upstream)).await;
+    (addr, gateway, stop)
+}
+
+fn gateway_upstream(addr: std::net::SocketAddr, version: &str) -> String {
+    format!(
+        "\n[[upstream]]\nname = \"cmcc\"\nurl = \"cmpp://902176:gwsecret@{addr}\"\nversion = \"{version}\"\nservice_id = \"TERN\"\nsrc_id = \"1065\"\n"
+    )
+}
+
+async fn operator_round_trip(version: &str) {
+    init_tracing();
+    let dir = tempfile::tempdir().unwrap();
+    let (gateway_addr, gateway, stop) = start_gateway().await;
+    let node = start_node(&node_toml(
+        dir.path(),
+        &gateway_upstream(gateway_addr, version),
+    ))
+    .await;
     let customer = Esme::connect(smpp_addr(&node), BindKind::Transceiver, "smppcust", "pw").await;
     let id = customer
         .submit_ok(short_submit("8613800138000", "hello over CMPP"))
@@ -267,7 +280,60 @@ async fn operator_round_trip(version: &str) {
     customer.unbind().await;
     node.shutdown().await;
     stop.cancel();
-    let _ = served.await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn number_segments_pick_the_link_whatever_its_protocol() {
+    init_tracing();
+    let dir = tempfile::tempdir().unwrap();
+    let sim = start_sim(sim_config()).await;
+    let (gateway_addr, gateway, stop) = start_gateway().await;
+    let upstreams = upstream_toml("op", sim.addr(), "")
+        + &gateway_upstream(gateway_addr, "3.0")
+        + "\n[[route]]\nname = \"china-mobile\"\nprefixes = [\"86139\", \"86138\"]\ngroups = [{ links = [\"cmcc\"] }]\n"
+        + "\n[[route]]\nname = \"germany\"\nprefixes = [\"49\"]\ngroups = [{ links = [\"op\"] }]\n";
+    let node = start_node(&node_toml(dir.path(), &upstreams)).await;
+    let (client, _events, customer_stop) =
+        cmpp_customer(node.endpoints.cmpp.unwrap(), Version::V30, SECRET).await;
+    for (to, text) in [
+        ("8613800138000", "to china mobile"),
+        ("4915112345678", "to germany"),
+    ] {
+        for submit in text_submit(Version::V30, to, text) {
+            let response = client.request(Body::Submit(submit)).await.unwrap();
+            assert!(
+                matches!(
+                    response.body,
+                    Body::SubmitResp(SubmitResp { result: 0, .. })
+                ),
+                "{response:?}"
+            );
+        }
+    }
+    // A segment no route names is refused with the destination error.
+    let submit = text_submit(Version::V30, "8618600000000", "nowhere").remove(0);
+    let response = client.request(Body::Submit(submit)).await.unwrap();
+    assert!(
+        matches!(
+            response.body,
+            Body::SubmitResp(SubmitResp { result: 13, .. })
+        ),
+        "{response:?}"
+    );
+    let seen = sim.wait_for(WAIT, |s| s.submits >= 1).await;
+    assert_eq!(
+        seen.submits, 1,
+        "only the German number goes to the SMPP operator"
+    );
+    assert!(
+        eventually(WAIT, || gateway.texts.lock().unwrap().len() == 1).await,
+        "the China Mobile number goes to the CMPP gateway"
+    );
+    assert_eq!(gateway.texts.lock().unwrap()[0], "to china mobile");
+    customer_stop.cancel();
+    node.shutdown().await;
+    sim.shutdown().await;
+    stop.cancel();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
