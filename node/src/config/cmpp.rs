@@ -23,7 +23,8 @@ pub struct CmppSection {
     /// The gateway code in the Msg_Ids this node issues (22 bits); unique per node.
     /// Default: the node id.
     pub gateway_code: Option<u32>,
-    /// Characters an operator appends as a signature; long messages leave room for them.
+    /// Room left in each part of a long MO sent to these customers, for a signature
+    /// added downstream.
     pub signature_chars: usize,
 }
 
