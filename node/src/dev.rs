@@ -130,6 +130,7 @@ pub fn dev_config(args: &DevArgs, upstream_url: &str, token: &str) -> Config {
             service_id: String::new(),
             src_id: String::new(),
             signature_chars: 0,
+            gbk: false,
         }],
         mo_rules: vec![MoRuleConfig {
             account: "demo".into(),

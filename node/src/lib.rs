@@ -124,6 +124,7 @@ fn cmpp_link(url: &SmppUrl, upstream: &UpstreamConfig) -> tern_actors::link::Cmp
             service_id: upstream.service_id.clone(),
             src_id: upstream.src_id.clone(),
             signature_chars: upstream.signature_chars,
+            prefer_gbk: upstream.gbk,
             ..tern_cmpp::mapping::LinkOptions::default()
         },
     }

@@ -373,6 +373,10 @@ pub struct UpstreamConfig {
     /// room for them.
     #[serde(default)]
     pub signature_chars: usize,
+    /// CMPP only: send Chinese text as GBK (Msg_Fmt 15) instead of UCS-2 when GBK can
+    /// carry it.
+    #[serde(default)]
+    pub gbk: bool,
 }
 
 fn default_cmpp_version() -> String {
