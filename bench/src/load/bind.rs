@@ -43,6 +43,28 @@ pub(crate) struct BindOutcome {
     pub last_receipt: Option<Instant>,
 }
 
+impl BindOutcome {
+    /// Nothing done yet; histograms with the run's bounds.
+    pub(crate) fn new(histogram: &Histogram<u64>) -> Self {
+        Self {
+            submit_latency: histogram.clone(),
+            receipt_latency: histogram.clone(),
+            send_lag: histogram.clone(),
+            by_status: HashMap::new(),
+            timeouts: 0,
+            closed: 0,
+            not_sent: 0,
+            late_sends: 0,
+            late_responses: 0,
+            receipts_unreadable: 0,
+            mo_received: 0,
+            ups: 0,
+            last_response: None,
+            last_receipt: None,
+        }
+    }
+}
+
 struct Done {
     /// The latency reference: when the submit was sent, or was due to be.
     start: Instant,
@@ -58,7 +80,7 @@ async fn submit(client: Client, pdu: Pdu, start: Instant, receipt: bool) -> Done
     }
 }
 
-fn micros(d: Duration) -> u64 {
+pub(crate) fn micros(d: Duration) -> u64 {
     u64::try_from(d.as_micros()).unwrap_or(u64::MAX).max(1)
 }
 
@@ -70,22 +92,7 @@ pub(crate) async fn run(
     t0: Instant,
 ) -> BindOutcome {
     let config = &run.config;
-    let mut out = BindOutcome {
-        submit_latency: run.histogram.clone(),
-        receipt_latency: run.histogram.clone(),
-        send_lag: run.histogram.clone(),
-        by_status: HashMap::new(),
-        timeouts: 0,
-        closed: 0,
-        not_sent: 0,
-        late_sends: 0,
-        late_responses: 0,
-        receipts_unreadable: 0,
-        mo_received: 0,
-        ups: 0,
-        last_response: None,
-        last_receipt: None,
-    };
+    let mut out = BindOutcome::new(&run.histogram);
     let window = config.window;
     // Open loop: this bind's share of the rate, its timeline offset from the other binds'.
     let period = config

@@ -46,7 +46,7 @@ impl MessageMix {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Kind {
+pub(crate) enum Kind {
     Gsm7,
     Long { parts: usize },
     Ucs2,
@@ -66,7 +66,7 @@ pub(crate) struct Shape {
 impl Shape {
     /// Message `n`'s kind: a function of the seed and `n` alone, so a run is reproducible
     /// whatever bind sends which message.
-    fn kind(&self, n: u64) -> Kind {
+    pub(crate) fn kind(&self, n: u64) -> Kind {
         let mut rng = SmallRng::seed_from_u64(self.seed ^ n.wrapping_mul(0xA24B_AED4_963E_E407));
         let mut pick = rng.gen_range(0..self.mix.total().max(1));
         if pick < u64::from(self.mix.gsm7) {
@@ -81,38 +81,52 @@ impl Shape {
         Kind::Ucs2
     }
 
-    /// The submit_sm PDUs of message `n`: one, or one per part.
-    pub(crate) fn submits(&self, n: u64) -> Vec<Pdu> {
+    /// Message `n`'s kind and text: a one-part GSM 7-bit text of `gsm7_len` characters at
+    /// most `one_part`, and long texts whose parts but the last carry `part_chars`
+    /// characters (SMPP: 160 and 153; a protocol with smaller parts passes its own).
+    pub(crate) fn text(&self, n: u64, one_part: usize, part_chars: usize) -> (Kind, String) {
         let kind = self.kind(n);
-        let (data_coding, esm_class, bodies) = match kind {
-            Kind::Gsm7 => {
-                let text = padded(&format!("Tern bench {n:012} "), self.gsm7_len);
-                (0, 0, vec![gsm7_octets(&text)])
-            }
+        let text = match kind {
+            Kind::Gsm7 => padded(&format!("Tern bench {n:012} "), self.gsm7_len.min(one_part)),
             Kind::Long { parts } => {
                 // Each part's text starts with the message number: parts stay unique.
                 let mut text = String::new();
                 for part in 1..=parts {
-                    let len = if part == parts { 100 } else { PART_SEPTETS };
+                    let len = if part == parts { 100 } else { part_chars };
                     text.push_str(&padded(&format!("Tern bench {n:012} part {part} "), len));
                 }
+                text
+            }
+            Kind::Ucs2 => format!("Tern bench {n:012} Привет, мир! ✓ 你好"),
+        };
+        (kind, text)
+    }
+
+    /// Message `n`'s destination: the prefix and 7 digits of `n`.
+    pub(crate) fn destination(&self, n: u64) -> String {
+        format!("{}{:07}", self.destination_prefix, n % 10_000_000)
+    }
+
+    /// The submit_sm PDUs of message `n`: one, or one per part.
+    pub(crate) fn submits(&self, n: u64) -> Vec<Pdu> {
+        let (kind, text) = self.text(n, self.gsm7_len, PART_SEPTETS);
+        let (data_coding, esm_class, bodies) = match kind {
+            Kind::Gsm7 => (0, 0, vec![gsm7_octets(&text)]),
+            Kind::Long { .. } => {
                 let options = SplitOptions::new(Concat::Udh8, n as u16);
                 let bodies = split(&text, Alphabet::Gsm7, &options)
                     .map(|parts| parts.iter().map(|p| p.user_data()).collect())
                     .unwrap_or_default();
                 (0, UDHI, bodies)
             }
-            Kind::Ucs2 => {
-                let text = format!("Tern bench {n:012} Привет, мир! ✓ 你好");
-                (8, 0, vec![ucs2::encode(&text)])
-            }
+            Kind::Ucs2 => (8, 0, vec![ucs2::encode(&text)]),
         };
         let (source_ton, source_npi) = if self.source.bytes().all(|b| b.is_ascii_digit()) {
             (Ton::International, Npi::Isdn)
         } else {
             (Ton::Alphanumeric, Npi::Unknown)
         };
-        let destination = format!("{}{:07}", self.destination_prefix, n % 10_000_000);
+        let destination = self.destination(n);
         bodies
             .into_iter()
             .map(|body| {

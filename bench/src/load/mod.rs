@@ -1,6 +1,7 @@
 //! The load generator: N binds with a window each, against any SMPP server (Tern, or the
 //! simulator for a baseline), closed-loop (as fast as the windows allow) or open-loop at a
-//! fixed rate.
+//! fixed rate. With [`LoadConfig::cmpp`] the connections speak CMPP instead (closed loop
+//! only, in [`cmpp`]).
 //!
 //! Open-loop runs keep a fixed timeline per bind and measure each message's latency from
 //! the moment it was due, not from when it could finally be sent, so a stalled system is
@@ -10,7 +11,9 @@
 //! was answered with a status, or its request failed (timeout, closed, not sent).
 
 mod bind;
+mod cmpp;
 mod correlate;
+mod links;
 mod messages;
 
 use std::collections::BTreeMap;
@@ -20,17 +23,19 @@ use std::time::Duration;
 
 use hdrhistogram::Histogram;
 use serde::Serialize;
-use tern_smpp::net::{BindMode, Client, ClientConfig, LinkState};
+use tern_smpp::net::{BindMode, Client, ClientConfig};
 use tern_smpp::session::{self as smpp_session, Role};
 use tokio::sync::Notify;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+pub use cmpp::CmppTarget;
 pub use messages::MessageMix;
 
 use crate::process::{CpuMark, ProcessUsage};
 use correlate::Correlator;
+use links::Links;
 use messages::Shape;
 
 /// Latencies are recorded in microseconds up to an hour.
@@ -76,6 +81,9 @@ pub struct LoadConfig {
     pub pid: Option<u32>,
     /// A line a second on stderr.
     pub progress: bool,
+    /// Speak CMPP as this SP instead of SMPP (`system_id` and `password` are then unused).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cmpp: Option<CmppTarget>,
 }
 
 impl Default for LoadConfig {
@@ -101,6 +109,7 @@ impl Default for LoadConfig {
             seed: 1,
             pid: None,
             progress: false,
+            cmpp: None,
         }
     }
 }
@@ -172,7 +181,21 @@ impl LoadConfig {
                 "system_id is at most 15 characters and password at most 8",
             ));
         }
-        Ok(())
+        match &self.cmpp {
+            Some(target) => cmpp::validate(self, target),
+            None => Ok(()),
+        }
+    }
+
+    fn shape(&self) -> Shape {
+        Shape {
+            mix: self.mix,
+            gsm7_len: self.gsm7_len,
+            source: self.source.clone(),
+            destination_prefix: self.destination_prefix.clone(),
+            registered_delivery: self.registered_delivery,
+            seed: self.seed,
+        }
     }
 }
 
@@ -241,6 +264,8 @@ pub struct ReceiptCounts {
 pub struct LoadReport {
     pub binds: usize,
     pub window: usize,
+    /// `smpp` or `cmpp`.
+    pub protocol: &'static str,
     /// `closed` or `open`.
     pub mode: &'static str,
     pub target_rate: Option<f64>,
@@ -361,9 +386,17 @@ pub async fn run(config: LoadConfig) -> Result<LoadReport, LoadError> {
         .map_err(|e| LoadError::Histogram(e.to_string()))?;
     let shutdown = CancellationToken::new();
     let tracker = TaskTracker::new();
-    let links: Vec<_> = (0..config.binds)
-        .map(|i| Client::start(client_config(&config, i), shutdown.clone(), &tracker))
-        .collect();
+    let links = match &config.cmpp {
+        None => Links::Smpp(
+            (0..config.binds)
+                .map(|i| Client::start(client_config(&config, i), shutdown.clone(), &tracker))
+                .collect(),
+        ),
+        Some(target) => Links::Cmpp(
+            target.clone(),
+            cmpp::start(&config, target, &shutdown, &tracker),
+        ),
+    };
     let report = drive(config, histogram, links).await;
     shutdown.cancel();
     tracker.close();
@@ -374,24 +407,18 @@ pub async fn run(config: LoadConfig) -> Result<LoadReport, LoadError> {
 async fn drive(
     config: LoadConfig,
     histogram: Histogram<u64>,
-    links: Vec<(
-        Client,
-        tokio::sync::mpsc::Receiver<tern_smpp::net::ClientEvent>,
-    )>,
+    links: Links,
 ) -> Result<LoadReport, LoadError> {
     let bind_deadline = Instant::now() + config.bind_timeout;
     loop {
-        let up = links
-            .iter()
-            .filter(|(client, _)| client.state() == LinkState::Up)
-            .count();
-        if up == links.len() {
+        let up = links.up();
+        if up == config.binds {
             break;
         }
         if Instant::now() >= bind_deadline {
             return Err(LoadError::BindTimeout {
                 up,
-                wanted: links.len(),
+                wanted: config.binds,
                 timeout: config.bind_timeout,
             });
         }
@@ -402,14 +429,7 @@ async fn drive(
         None => None,
     };
     let run = Arc::new(Run {
-        shape: Shape {
-            mix: config.mix,
-            gsm7_len: config.gsm7_len,
-            source: config.source.clone(),
-            destination_prefix: config.destination_prefix.clone(),
-            registered_delivery: config.registered_delivery,
-            seed: config.seed,
-        },
+        shape: config.shape(),
         config,
         histogram,
         tickets: AtomicU64::new(0),
@@ -422,11 +442,7 @@ async fn drive(
     });
     let config = &run.config;
     let t0 = Instant::now();
-    let tasks: Vec<_> = links
-        .into_iter()
-        .enumerate()
-        .map(|(i, (client, events))| tokio::spawn(bind::run(run.clone(), i, client, events, t0)))
-        .collect();
+    let tasks = links.spawn(&run, t0);
 
     let mut progress = Progress::new(config.progress, t0);
     let stop_at = config.duration.map(|d| t0 + d);
@@ -550,9 +566,14 @@ fn report(
         }
     });
     let count = config.count.unwrap_or(u64::MAX);
+    let (protocol, status_name): (_, fn(u32) -> String) = match config.cmpp {
+        Some(_) => ("cmpp", cmpp::result_name),
+        None => ("smpp", crate::status::name_of),
+    };
     LoadReport {
         binds: config.binds,
         window: config.window,
+        protocol,
         mode: if config.rate.is_some() {
             "open"
         } else {
@@ -574,7 +595,7 @@ fn report(
             .then(|| Latency::of(&receipt_latency)),
         by_status: by_code
             .into_iter()
-            .map(|(code, count)| (crate::status::name_of(code), count))
+            .map(|(code, count)| (status_name(code), count))
             .collect(),
         failures,
         late_sends,
