@@ -80,7 +80,23 @@ pub async fn accept(
     let Some(route) = routes.route_for(&account.id, message.destination.digits()) else {
         return fail(CommandStatus::EsmeRinvdstadr, "no_route", &message);
     };
-    let parts = match split(&message, options) {
+    // A route with a CMPP link splits as CMPP does, leaving room for the operator's
+    // signature: the parts then fit every link of the route.
+    let cmpp = route
+        .groups
+        .iter()
+        .flat_map(|g| g.links.iter())
+        .find_map(|l| {
+            ctx.links()
+                .iter()
+                .find(|c| c.name == l.link)
+                .and_then(|c| c.cmpp.as_ref().map(|cmpp| cmpp.options.clone()))
+        });
+    let parts = match &cmpp {
+        Some(cmpp) => split_cmpp(&message, cmpp, now),
+        None => split(&message, options),
+    };
+    let parts = match parts {
         Ok(parts) => parts,
         Err(status) => return fail(status, "cannot_split", &message),
     };
@@ -221,6 +237,40 @@ fn transliterate(message: &mut Message) {
         message.data_coding = 0;
         metrics::counter!("tern_transliterated_total").increment(1);
     }
+}
+
+/// The parts of `message` as a CMPP link sends them: one when the customer already sent a
+/// part, otherwise the CMPP split (140 octets a part, less the signature room).
+fn split_cmpp(
+    message: &Message,
+    options: &tern_cmpp::mapping::LinkOptions,
+    now: u64,
+) -> Result<Vec<Message>, CommandStatus> {
+    if message.udh.is_some() || message.concat.is_some() {
+        return Ok(vec![message.clone()]);
+    }
+    let reference = (now & 0xff) as u8;
+    let submits = tern_cmpp::mapping::message_to_submits(message, options, reference)
+        .map_err(|_| CommandStatus::EsmeRinvmsglen)?;
+    if submits.len() <= 1 {
+        return Ok(vec![message.clone()]);
+    }
+    let mut parts = Vec::with_capacity(submits.len());
+    for submit in &submits {
+        let decoded = tern_cmpp::mapping::submit_to_messages(submit, (now / 1000) as i64)
+            .map_err(|_| CommandStatus::EsmeRinvmsglen)?;
+        for mut part in decoded {
+            // The addresses and options are the customer's, not the rendering's.
+            part.source = message.source.clone();
+            part.destination = message.destination.clone();
+            part.receipt = message.receipt;
+            part.validity_unix = message.validity_unix;
+            part.schedule_unix = message.schedule_unix;
+            part.priority = message.priority;
+            parts.push(part);
+        }
+    }
+    Ok(parts)
 }
 
 /// The parts an operator bills for `message`: one when the customer already sent a part

@@ -283,6 +283,38 @@ async fn operator_round_trip(version: &str) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn long_text_for_a_cmpp_gateway_leaves_room_for_its_signature() {
+    init_tracing();
+    let dir = tempfile::tempdir().unwrap();
+    let (gateway_addr, gateway, stop) = start_gateway().await;
+    let upstream = gateway_upstream(gateway_addr, "3.0") + "signature_chars = 10\n";
+    let node = start_node(&node_toml(dir.path(), &upstream)).await;
+    let customer = Esme::connect(smpp_addr(&node), BindKind::Transceiver, "smppcust", "pw").await;
+    let text: String = (0..300)
+        .map(|i| char::from(b'a' + (i % 26) as u8))
+        .collect();
+    let id = customer
+        .submit_ok(payload_submit("8613800138000", &text))
+        .await;
+    assert!(
+        eventually(WAIT, || gateway.texts.lock().unwrap().len() >= 3).await,
+        "parts at the gateway: {:?}",
+        gateway.texts.lock().unwrap()
+    );
+    let parts = gateway.texts.lock().unwrap().clone();
+    // 140 octets less the 6 of the UDH less the 10 of the signature: 124 a part.
+    assert!(parts.iter().all(|p| p.chars().count() <= 124), "{parts:?}");
+    assert_eq!(parts.concat(), text);
+    assert!(
+        customer.inbox.wait_for_receipts([&id], WAIT).await,
+        "no receipt"
+    );
+    customer.unbind().await;
+    node.shutdown().await;
+    stop.cancel();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn number_segments_pick_the_link_whatever_its_protocol() {
     init_tracing();
     let dir = tempfile::tempdir().unwrap();
