@@ -18,6 +18,7 @@ use tern_cmpp::net::{
 };
 use tern_cmpp::{result, Body, Pdu, Version};
 use tern_model::{Address, Message, MessageState, ReceiptRequest};
+use tern_smpp::mapping::Concat;
 use tern_smpp::session::BindKind;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -302,12 +303,34 @@ async fn long_text_for_a_cmpp_gateway_leaves_room_for_its_signature() {
         gateway.texts.lock().unwrap()
     );
     let parts = gateway.texts.lock().unwrap().clone();
-    // 140 octets less the 6 of the UDH less the 10 of the signature: 124 a part.
-    assert!(parts.iter().all(|p| p.chars().count() <= 124), "{parts:?}");
+    // 159 octets of ASCII less the 6 of the UDH less the 10 of the signature: 143 a part.
+    assert!(parts.iter().all(|p| p.chars().count() <= 143), "{parts:?}");
     assert_eq!(parts.concat(), text);
     assert!(
         customer.inbox.wait_for_receipts([&id], WAIT).await,
         "no receipt"
+    );
+
+    // Parts the customer split itself (153 GSM characters each) cross as they are.
+    gateway.texts.lock().unwrap().clear();
+    let text: String = (0..250)
+        .map(|i| char::from(b'A' + (i % 26) as u8))
+        .collect();
+    let pdus = submits(&text_message("8613800138000", &text), Concat::Udh8);
+    assert_eq!(pdus.len(), 2);
+    let mut ids = Vec::new();
+    for pdu in pdus {
+        ids.push(customer.submit_ok(pdu).await);
+    }
+    assert!(
+        eventually(WAIT, || gateway.texts.lock().unwrap().len() >= 2).await,
+        "parts at the gateway: {:?}",
+        gateway.texts.lock().unwrap()
+    );
+    assert_eq!(gateway.texts.lock().unwrap().concat(), text);
+    assert!(
+        customer.inbox.wait_for_receipts(&ids, WAIT).await,
+        "no receipts"
     );
     customer.unbind().await;
     node.shutdown().await;

@@ -11,7 +11,8 @@
 //! A part of a concatenated message whose UCS-2 or GB18030 does not decode alone (a
 //! splitter cut a character) is kept as octets for reassembly instead of failing. Limits:
 //! Msg_Length is below 160 for ASCII and at most 140 otherwise (CMPP 2.0 §7.4.3.4 and 3.0
-//! alike); outgoing parts use 140 for every format, which every operator accepts.
+//! alike); outgoing parts use the same limits, so ASCII text splits into the 153-character
+//! parts an SMPP customer sends in GSM 7-bit, and such parts cross from SMPP unchanged.
 
 use encoding_rs::{GB18030, GBK};
 use tern_encoding::{latin1, ucs2};
@@ -163,16 +164,19 @@ fn encode_gbk(text: &str) -> Option<Encoded> {
 }
 
 impl Encoded {
-    /// The content of each part: one part without a header when the whole fits 140
-    /// octets less the signature's room, otherwise parts of at most 134 octets less that
-    /// room, cut between characters. Octets only; the caller adds the UDH.
+    /// The content of each part: one part without a header when the whole fits the
+    /// format's limit (159 octets of ASCII, 140 otherwise) less the signature's room,
+    /// otherwise parts of that limit less the UDH and the room, cut between characters.
+    /// ASCII parts of 153 characters are what the operator packs into GSM 7-bit parts.
+    /// Octets only; the caller adds the UDH.
     pub fn split(&self, signature_chars: usize, max_parts: u8) -> Result<Vec<&[u8]>, MapError> {
         let reserve = signature_chars.saturating_mul(self.unit);
-        let single = MAX_CONTENT.saturating_sub(reserve);
+        let limit = max_content(self.msg_fmt);
+        let single = limit.saturating_sub(reserve);
         if self.octets.len() <= single {
             return Ok(vec![&self.octets[..]]);
         }
-        let capacity = MAX_CONTENT.saturating_sub(UDH_LEN + reserve);
+        let capacity = limit.saturating_sub(UDH_LEN + reserve);
         let mut parts = Vec::new();
         let mut start = 0;
         let mut cut = 0;

@@ -172,10 +172,11 @@ fn wire_parts(
         };
         let mut content = udh;
         content.extend_from_slice(&encoded.octets);
-        if content.len() > MAX_CONTENT {
+        let limit = max_content(encoded.msg_fmt);
+        if content.len() > limit {
             return Err(MapError::TooLong {
                 octets: content.len(),
-                max: MAX_CONTENT,
+                max: limit,
             });
         }
         return Ok(vec![WirePart {

@@ -46,8 +46,14 @@ proptest! {
         let mut decoder = Decoder::new(version, DEFAULT_MAX_LEN);
         let mut joined = String::new();
         for (i, submit) in submits.into_iter().enumerate() {
-            let room = signature_chars * if submit.msg_fmt == 0 { 1 } else { 2 };
-            prop_assert!(submit.msg_content.len() + room <= 140 || total == 1 && room > 140);
+            let (room, limit) = if submit.msg_fmt == 0 {
+                (signature_chars, 159)
+            } else {
+                (signature_chars * 2, 140)
+            };
+            prop_assert!(
+                submit.msg_content.len() + room <= limit || total == 1 && room > limit
+            );
             prop_assert_eq!(usize::from(submit.pk_total), total);
             prop_assert_eq!(usize::from(submit.pk_number), i + 1);
             let pdu = Pdu { sequence_id: 1, body: PduBody::Submit(submit) };

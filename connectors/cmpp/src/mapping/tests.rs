@@ -316,7 +316,8 @@ fn too_many_parts_and_bad_link_fields_are_refused() {
         max_parts: 2,
         ..link()
     };
-    let err = message_to_submits(&text_message(&"a".repeat(300)), &link, 1).expect_err("parts");
+    // 153 ASCII characters a part: 400 need three.
+    let err = message_to_submits(&text_message(&"a".repeat(400)), &link, 1).expect_err("parts");
     assert_eq!(err, MapError::TooManyParts { needed: 3, max: 2 });
     let bad = LinkOptions {
         service_id: "ELEVENCHARS".into(),
