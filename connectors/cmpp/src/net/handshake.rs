@@ -119,11 +119,18 @@ pub(crate) fn verify_connect(
     if !auth::verify_connect(connect, secret.as_bytes()) {
         return Err(AuthFailure::Authenticator);
     }
-    if auth::timestamp_skew(connect.timestamp, now_unix) > window {
+    // The specification's clock is China time; SPs whose hosts run on UTC write UTC.
+    // Either reading within the window is fresh: the window still refuses replays.
+    let china = auth::timestamp_skew(connect.timestamp, now_unix);
+    let utc = auth::timestamp_skew(connect.timestamp, now_unix - CHINA_OFFSET_SECS);
+    if china.min(utc) > window {
         return Err(AuthFailure::Timestamp);
     }
     Ok(())
 }
+
+/// UTC+8, the clock CMPP timestamps are written in.
+const CHINA_OFFSET_SECS: i64 = 8 * 3600;
 
 /// The CONNECT_RESP accepting `connect` in `version`.
 pub(crate) fn accept(connect: &Connect, sequence_id: u32, version: Version, secret: &str) -> Pdu {
@@ -235,4 +242,48 @@ pub(crate) async fn client_connect(
         );
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn connect_at(secret: &str, timestamp: u32) -> Connect {
+        Connect {
+            source_addr: "901234".into(),
+            authenticator_source: auth::authenticator_source(
+                "901234",
+                secret.as_bytes(),
+                timestamp,
+            ),
+            version: 0x30,
+            timestamp,
+        }
+    }
+
+    #[test]
+    fn timestamps_in_china_time_or_utc_are_fresh_and_old_ones_are_not() {
+        let now = 1_795_400_000;
+        let window = Duration::from_secs(900);
+        // `timestamp_from_unix` writes China time; a host on UTC writes eight hours less.
+        let china = auth::timestamp_from_unix(now);
+        let utc = auth::timestamp_from_unix(now - CHINA_OFFSET_SECS);
+        let old = auth::timestamp_from_unix(now - 3600);
+        assert_eq!(
+            verify_connect(&connect_at("s", china), "s", window, now),
+            Ok(())
+        );
+        assert_eq!(
+            verify_connect(&connect_at("s", utc), "s", window, now),
+            Ok(())
+        );
+        assert_eq!(
+            verify_connect(&connect_at("s", old), "s", window, now),
+            Err(AuthFailure::Timestamp)
+        );
+        assert_eq!(
+            verify_connect(&connect_at("s", china), "other", window, now),
+            Err(AuthFailure::Authenticator)
+        );
+    }
 }
