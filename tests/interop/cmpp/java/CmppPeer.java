@@ -38,6 +38,7 @@ import com.zx.sms.connect.manager.EndpointEntity;
 import com.zx.sms.connect.manager.EndpointManager;
 import com.zx.sms.connect.manager.cmpp.CMPPClientEndpointConnector;
 import com.zx.sms.connect.manager.cmpp.CMPPClientEndpointEntity;
+import com.zx.sms.connect.manager.cmpp.CMPPServerChildEndpointConnector;
 import com.zx.sms.connect.manager.cmpp.CMPPServerChildEndpointEntity;
 import com.zx.sms.connect.manager.cmpp.CMPPServerEndpointConnector;
 import com.zx.sms.connect.manager.cmpp.CMPPServerEndpointEntity;
@@ -50,6 +51,7 @@ import io.netty.channel.ChannelDuplexHandler;
 import io.netty.channel.ChannelFuture;
 import io.netty.channel.ChannelHandler.Sharable;
 import io.netty.channel.ChannelHandlerContext;
+import io.netty.channel.ChannelInboundHandlerAdapter;
 import io.netty.channel.ChannelPipeline;
 import io.netty.channel.ChannelPromise;
 import io.netty.util.concurrent.Promise;
@@ -288,7 +290,7 @@ public final class CmppPeer {
             server.setValid(true);
             server.setUseSSL(false);
 
-            CMPPServerChildEndpointEntity c = new CMPPServerChildEndpointEntity();
+            CMPPServerChildEndpointEntity c = new ResponderChildEntity();
             c.setId("child-" + user);
             c.setChartset(StandardCharsets.UTF_8);
             c.setGroupName("tern-interop");
@@ -301,6 +303,8 @@ public final class CmppPeer {
             c.setMaxRetryCnt((short) 3);
             c.setReSendFailMsg(false);
             c.setIdleTimeSec((short) 30);
+            // the parts of one long message may come over different connections of the account
+            c.setRecvLongMsgOnMultiLink(true);
             List<BusinessHandlerInterface> handlers = new ArrayList<>();
             handlers.add(new ServerHandler());
             c.setBusinessHandlerSet(handlers);
@@ -391,6 +395,99 @@ public final class CmppPeer {
             }
         }
 
+        /**
+         * Answers every SUBMIT part as it arrives, before SMSGate's long-message handler holds
+         * the parts back until the whole message is in (a real ISMG answers each part, and a
+         * client that waits for one SUBMIT_RESP per connection, like cmppy, needs that).
+         */
+        final class ResponderChildEntity extends CMPPServerChildEndpointEntity {
+            @Override
+            protected CMPPServerChildEndpointConnector buildConnector() {
+                return new CMPPServerChildEndpointConnector(this) {
+                    @Override
+                    protected void doBindHandler(ChannelPipeline pipe, EndpointEntity entity) {
+                        super.doBindHandler(pipe, entity);
+                        pipe.addBefore("CMPPSubmitLongMessageHandler", "ternSubmitResponder", new SubmitResponder());
+                    }
+                };
+            }
+        }
+
+        @Sharable
+        final class SubmitResponder extends ChannelInboundHandlerAdapter {
+            @Override
+            public void channelRead(ChannelHandlerContext ctx, Object msg) throws Exception {
+                if (msg instanceof CmppSubmitRequestMessage) {
+                    CmppSubmitRequestMessage p = (CmppSubmitRequestMessage) msg;
+                    MsgId id = new MsgId();
+                    // The Msg_Id field of an SP's SUBMIT carries nothing; keeping ours there lets
+                    // the merged message tell which id each of its parts got.
+                    p.setMsgid(id);
+                    Map<String, Object> e = ev("submit_part");
+                    e.putAll(partJson(p));
+                    e.put("src", p.getSrcId());
+                    e.put("dest", p.getDestterminalId().length > 0 ? p.getDestterminalId()[0] : null);
+                    e.put("text", p.getPktotal() > 1 || p.getTpudhi() != 0 ? null : p.getMsgContent());
+                    e.put("result", submitResult);
+                    emit(e);
+                    CmppSubmitResponseMessage resp = new CmppSubmitResponseMessage(p.getHeader().getSequenceId());
+                    resp.setMsgId(id);
+                    resp.setResult(submitResult);
+                    ctx.channel().writeAndFlush(resp);
+                    if (reports && submitResult == 0 && p.getRegisteredDelivery() == 1) {
+                        scheduleReport(ctx, p, id);
+                    }
+                }
+                ctx.fireChannelRead(msg);
+            }
+        }
+
+        Map<String, Object> partJson(CmppSubmitRequestMessage p) {
+            Map<String, Object> pj = new LinkedHashMap<>();
+            pj.put("seq", p.getHeader().getSequenceId());
+            pj.put("pk_total", (int) p.getPktotal());
+            pj.put("pk_number", (int) p.getPknumber());
+            pj.put("udhi", (int) p.getTpudhi());
+            pj.put("fmt", p.getMsgfmt() == null ? null : (int) p.getMsgfmt().getValue());
+            pj.put("registered_delivery", (int) p.getRegisteredDelivery());
+            pj.put("content_hex", hex(p.getMsgContentBytes()));
+            pj.put("msg_id", p.getMsgid() == null ? null : p.getMsgid().toString());
+            return pj;
+        }
+
+        void scheduleReport(ChannelHandlerContext ctx, CmppSubmitRequestMessage p, MsgId id) {
+            String dest = p.getDestterminalId().length > 0 ? p.getDestterminalId()[0] : "";
+            String submitTime = stamp();
+            CmppDeliverRequestMessage d = new CmppDeliverRequestMessage();
+            d.setMsgId(new MsgId());
+            d.setDestId(p.getSrcId());
+            d.setServiceid(p.getServiceId());
+            d.setSrcterminalId(dest);
+            CmppReportRequestMessage report = new CmppReportRequestMessage();
+            report.setMsgId(id);
+            report.setStat(reportStat);
+            report.setSubmitTime(submitTime);
+            report.setDestterminalId(dest);
+            report.setSmscSequence(gateSeq.getAndIncrement());
+            d.setReportRequestMessage(report);
+            Channel ch = ctx.channel();
+            ctx.executor().schedule(() -> {
+                report.setDoneTime(stamp());
+                Map<String, Object> what = new LinkedHashMap<>();
+                what.put("kind", "report");
+                what.put("msg_id", id.toString());
+                what.put("msg_id_hex", id.toHexString(true));
+                what.put("stat", reportStat);
+                what.put("dest", dest);
+                pendingDelivers.put(d.getHeader().getSequenceId(), what);
+                Map<String, Object> e = ev("report_sent");
+                e.putAll(what);
+                e.remove("kind");
+                emit(e);
+                ch.writeAndFlush(d);
+            }, reportDelayMs, TimeUnit.MILLISECONDS);
+        }
+
         /** Logs each CONNECT and the status the server answered it with. */
         final class SpyServerEntity extends CMPPServerEndpointEntity {
             @Override
@@ -479,33 +576,20 @@ public final class CmppPeer {
             }
 
             void onSubmit(ChannelHandlerContext ctx, CmppSubmitRequestMessage full) {
-                // SMSGate hands up a long message once all parts are in: the first part to
-                // arrive carries the merged text, the others are its fragments. Every part
-                // was a SUBMIT of its own and gets its own SUBMIT_RESP.
+                // SMSGate hands up a long message once all its parts are in (each was answered
+                // on arrival by SubmitResponder): the first part to arrive carries the merged
+                // text, the others are its fragments.
                 List<CmppSubmitRequestMessage> parts = new ArrayList<>();
                 parts.add(full);
                 if (full.getFragments() != null) parts.addAll(full.getFragments());
                 parts.sort(Comparator.comparingInt(CmppSubmitRequestMessage::getPknumber));
-
-                List<Map<String, Object>> partJson = new ArrayList<>();
+                List<Map<String, Object>> partList = new ArrayList<>();
                 List<String> ids = new ArrayList<>();
-                List<MsgId> msgIds = new ArrayList<>();
                 for (CmppSubmitRequestMessage p : parts) {
-                    MsgId id = new MsgId();
-                    msgIds.add(id);
-                    ids.add(id.toString());
-                    Map<String, Object> pj = new LinkedHashMap<>();
-                    pj.put("seq", p.getHeader().getSequenceId());
-                    pj.put("pk_total", (int) p.getPktotal());
-                    pj.put("pk_number", (int) p.getPknumber());
-                    pj.put("udhi", (int) p.getTpudhi());
-                    pj.put("fmt", p.getMsgfmt() == null ? null : (int) p.getMsgfmt().getValue());
-                    pj.put("registered_delivery", (int) p.getRegisteredDelivery());
-                    pj.put("content_hex", hex(p.getMsgContentBytes()));
-                    pj.put("msg_id", id.toString());
-                    partJson.add(pj);
+                    Map<String, Object> pj = partJson(p);
+                    partList.add(pj);
+                    ids.add((String) pj.get("msg_id"));
                 }
-
                 Map<String, Object> e = ev("submit");
                 e.put("src", full.getSrcId());
                 e.put("dest", full.getDestterminalId().length == 1 ? full.getDestterminalId()[0] : null);
@@ -520,52 +604,8 @@ public final class CmppPeer {
                 e.put("link_id", full.getLinkID());
                 e.put("result", submitResult);
                 e.put("msg_ids", ids);
-                e.put("parts", partJson);
+                e.put("parts", partList);
                 emit(e);
-
-                for (int i = 0; i < parts.size(); i++) {
-                    CmppSubmitRequestMessage p = parts.get(i);
-                    CmppSubmitResponseMessage resp = new CmppSubmitResponseMessage(p.getHeader().getSequenceId());
-                    resp.setMsgId(msgIds.get(i));
-                    resp.setResult(submitResult);
-                    ctx.channel().writeAndFlush(resp);
-                    if (reports && submitResult == 0 && p.getRegisteredDelivery() == 1) {
-                        scheduleReport(ctx, p, msgIds.get(i));
-                    }
-                }
-            }
-
-            void scheduleReport(ChannelHandlerContext ctx, CmppSubmitRequestMessage p, MsgId id) {
-                String dest = p.getDestterminalId().length > 0 ? p.getDestterminalId()[0] : "";
-                String submitTime = stamp();
-                CmppDeliverRequestMessage d = new CmppDeliverRequestMessage();
-                d.setMsgId(new MsgId());
-                d.setDestId(p.getSrcId());
-                d.setServiceid(p.getServiceId());
-                d.setSrcterminalId(dest);
-                CmppReportRequestMessage report = new CmppReportRequestMessage();
-                report.setMsgId(id);
-                report.setStat(reportStat);
-                report.setSubmitTime(submitTime);
-                report.setDestterminalId(dest);
-                report.setSmscSequence(gateSeq.getAndIncrement());
-                d.setReportRequestMessage(report);
-                Channel ch = ctx.channel();
-                ctx.executor().schedule(() -> {
-                    report.setDoneTime(stamp());
-                    Map<String, Object> what = new LinkedHashMap<>();
-                    what.put("kind", "report");
-                    what.put("msg_id", id.toString());
-                    what.put("msg_id_hex", id.toHexString(true));
-                    what.put("stat", reportStat);
-                    what.put("dest", dest);
-                    pendingDelivers.put(d.getHeader().getSequenceId(), what);
-                    Map<String, Object> e = ev("report_sent");
-                    e.putAll(what);
-                    e.remove("kind");
-                    emit(e);
-                    ch.writeAndFlush(d);
-                }, reportDelayMs, TimeUnit.MILLISECONDS);
             }
         }
     }
@@ -737,6 +777,12 @@ public final class CmppPeer {
             protected CMPPClientEndpointConnector buildConnector() {
                 return new CMPPClientEndpointConnector(this) {
                     @Override
+                    protected void doBindHandler(ChannelPipeline pipe, EndpointEntity entity) {
+                        super.doBindHandler(pipe, entity);
+                        pipe.addBefore("CMPPDeliverLongMessageHandler", "ternDeliverResponder", new DeliverResponder());
+                    }
+
+                    @Override
                     protected void doinitPipeLine(ChannelPipeline pipeline) {
                         super.doinitPipeLine(pipeline);
                         pipeline.addBefore(GlobalConstance.sessionLoginManager, "ternConnectSpy", new ChannelDuplexHandler() {
@@ -764,6 +810,45 @@ public final class CmppPeer {
             }
         }
 
+        /**
+         * Answers every DELIVER as it arrives (before SMSGate's long-message handler holds MO
+         * parts back until the whole message is in) and records the status reports.
+         */
+        @Sharable
+        final class DeliverResponder extends ChannelInboundHandlerAdapter {
+            @Override
+            public void channelRead(ChannelHandlerContext ctx, Object msg) throws Exception {
+                if (msg instanceof CmppDeliverRequestMessage) {
+                    CmppDeliverRequestMessage d = (CmppDeliverRequestMessage) msg;
+                    CmppDeliverResponseMessage r = new CmppDeliverResponseMessage(d.getHeader().getSequenceId());
+                    r.setMsgId(d.getMsgId());
+                    r.setResult(0);
+                    ctx.channel().writeAndFlush(r);
+                    if (d.isReport()) {
+                        CmppReportRequestMessage rep = d.getReportRequestMessage();
+                        String id = rep.getMsgId().toString();
+                        synchronized (lock) {
+                            gotReports.add(id);
+                            wantedReports.remove(id);
+                        }
+                        Map<String, Object> e = ev("report");
+                        e.putAll(msgIdJson(rep.getMsgId()));
+                        e.put("stat", rep.getStat());
+                        e.put("submit_time", rep.getSubmitTime());
+                        e.put("done_time", rep.getDoneTime());
+                        e.put("dest", rep.getDestterminalId());
+                        e.put("src_terminal", d.getSrcterminalId());
+                        e.put("dest_id", d.getDestId());
+                        emit(e);
+                    } else {
+                        emit("mo_part", "src", d.getSrcterminalId(), "dest", d.getDestId(),
+                                "udhi", (int) d.getTpudhi(), "content_hex", hex(d.getMsgContentBytes()));
+                    }
+                }
+                ctx.fireChannelRead(msg);
+            }
+        }
+
         @Sharable
         final class ClientHandler extends AbstractBusinessHandler {
             @Override
@@ -782,38 +867,13 @@ public final class CmppPeer {
 
             @Override
             public void channelRead(ChannelHandlerContext ctx, Object msg) throws Exception {
-                if (msg instanceof CmppDeliverRequestMessage) {
+                // MO messages, merged by SMSGate when long; reports were handled on arrival
+                if (msg instanceof CmppDeliverRequestMessage && !((CmppDeliverRequestMessage) msg).isReport()) {
                     CmppDeliverRequestMessage d = (CmppDeliverRequestMessage) msg;
-                    List<CmppDeliverRequestMessage> all = new ArrayList<>();
-                    all.add(d);
-                    if (d.getFragments() != null) all.addAll(d.getFragments());
-                    for (CmppDeliverRequestMessage x : all) {
-                        CmppDeliverResponseMessage r = new CmppDeliverResponseMessage(x.getHeader().getSequenceId());
-                        r.setMsgId(x.getMsgId());
-                        r.setResult(0);
-                        ctx.channel().writeAndFlush(r);
-                    }
-                    if (d.isReport()) {
-                        CmppReportRequestMessage rep = d.getReportRequestMessage();
-                        String id = rep.getMsgId().toString();
-                        synchronized (lock) {
-                            gotReports.add(id);
-                            wantedReports.remove(id);
-                        }
-                        Map<String, Object> e = ev("report");
-                        e.putAll(msgIdJson(rep.getMsgId()));
-                        e.put("stat", rep.getStat());
-                        e.put("submit_time", rep.getSubmitTime());
-                        e.put("done_time", rep.getDoneTime());
-                        e.put("dest", rep.getDestterminalId());
-                        e.put("src_terminal", d.getSrcterminalId());
-                        e.put("dest_id", d.getDestId());
-                        emit(e);
-                    } else {
-                        emit("mo", "src", d.getSrcterminalId(), "dest", d.getDestId(), "text", d.getMsgContent(),
-                                "fmt", d.getMsgfmt() == null ? null : (int) d.getMsgfmt().getValue(),
-                                "parts", all.size(), "service_id", d.getServiceid());
-                    }
+                    int parts = 1 + (d.getFragments() == null ? 0 : d.getFragments().size());
+                    emit("mo", "src", d.getSrcterminalId(), "dest", d.getDestId(), "text", d.getMsgContent(),
+                            "fmt", d.getMsgfmt() == null ? null : (int) d.getMsgfmt().getValue(),
+                            "parts", parts, "service_id", d.getServiceid());
                 }
                 ctx.fireChannelRead(msg);
             }
