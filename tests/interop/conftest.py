@@ -320,12 +320,13 @@ def tern_config(smpp_port, metrics_port, upstream=None, accounts=ACCOUNTS, tls_p
         "bind_timeout_secs = 10",
         "",
     ]
-    for system_id, password, max_binds in accounts:
+    for account in accounts:  # (system_id, password, max_binds[, extra TOML lines])
+        system_id, password, max_binds = account[:3]
         lines += ["[[account]]",
                   'system_id = "%s"' % system_id,
                   'password = "%s"' % password,
-                  "max_binds = %d" % max_binds,
-                  ""]
+                  "max_binds = %d" % max_binds]
+        lines += list(account[3] if len(account) > 3 else ()) + [""]
     if upstream is not None:
         lines += ["[[upstream]]",
                   'name = "sim"',
@@ -450,6 +451,12 @@ CMPP_PEER = CMPP_JAVA / "cmpp-peer"
 CMPP_ACCOUNTS = [
     ("901234", "demo", 4),
 ]
+# The peers' clock zone. A CONNECT's Timestamp (MMDDHHMMSS) is the peer's local time, and
+# CMPP peers live in China: tern reads the timestamp as China Standard Time and refuses one
+# too far from its clock. pycmpp, cmppy and SMSGate all use the process's local zone, so they
+# run at UTC+8 whatever the machine's zone is (a POSIX TZ string: no tzdata needed; Java and
+# Python both honour it).
+CMPP_PEER_ENV = {"TZ": "CST-8"}
 # The account tern uses towards an SMSGate operator (CmppOperator's defaults).
 CMPP_OP_USER = "901783"
 CMPP_OP_PASS = "ICP001"
@@ -460,28 +467,25 @@ def tern_cmpp_config(smpp_port, cmpp_port, metrics_port, smpp_upstream=None, cmp
     """tern's TOML for a node with the SMPP and the CMPP listener: the one place that spells
     the CMPP configuration keys.
 
-    Assumed keys (adjust here if the connector names them differently):
       [cmpp] listen = "127.0.0.1:PORT"
-      [[cmpp.account]] source_addr / secret / max_connections     -- a CMPP customer (SP)
-      [[upstream]] protocol = "cmpp", url = "cmpp://SOURCE_ADDR:SECRET@HOST:PORT",
-                   version = "2.0" | "3.0"                          -- an operator ISMG
+      [[account]] system_id = SOURCE_ADDR, password, cmpp_secret = SECRET
+                                    -- an account that connects over CMPP (SMPP too)
+      [[upstream]] url = "cmpp://SOURCE_ADDR:SECRET@HOST:PORT", version = "2.0" | "3.0",
+                   service_id, src_id   -- an operator ISMG
     The SMPP parts (accounts, an smsc-sim upstream) are conftest.tern_config's.
     """
-    text = tern_config(smpp_port, metrics_port, upstream=smpp_upstream, accounts=smpp_accounts)
+    accounts = list(smpp_accounts) + [(source_addr, secret[:8], max_connections, ['cmpp_secret = "%s"' % secret])
+                                      for source_addr, secret, max_connections in cmpp_accounts]
+    text = tern_config(smpp_port, metrics_port, upstream=smpp_upstream, accounts=accounts)
     lines = ["", "[cmpp]", 'listen = "127.0.0.1:%d"' % cmpp_port, ""]
-    for source_addr, secret, max_connections in cmpp_accounts:
-        lines += ["[[cmpp.account]]",
-                  'source_addr = "%s"' % source_addr,
-                  'secret = "%s"' % secret,
-                  "max_connections = %d" % max_connections,
-                  ""]
     if cmpp_upstream is not None:
         lines += ["[[upstream]]",
                   'name = "cmpp-op"',
-                  'protocol = "cmpp"',
                   'url = "cmpp://%s:%s@127.0.0.1:%d"' % (cmpp_upstream.user, cmpp_upstream.password,
                                                          cmpp_upstream.port),
                   'version = "%s"' % ("3.0" if cmpp_upstream.version == 0x30 else "2.0"),
+                  'service_id = "TERN"',
+                  'src_id = "10658762"',
                   "window = 16",
                   ""]
     return text + "\n".join(lines) + "\n"
@@ -541,7 +545,8 @@ class PeerRun:
         self.argv = [str(a) for a in argv]
         log_dir = Path(log_dir)
         try:
-            p = subprocess.run(self.argv, capture_output=True, timeout=timeout, stdin=subprocess.DEVNULL)
+            p = subprocess.run(self.argv, capture_output=True, timeout=timeout, stdin=subprocess.DEVNULL,
+                               env=dict(os.environ, **CMPP_PEER_ENV))
             self.rc, stdout, stderr = p.returncode, p.stdout, p.stderr
         except subprocess.TimeoutExpired as e:  # subprocess.run has killed it
             self.rc, stdout, stderr = None, e.stdout or b"", e.stderr or b""
@@ -611,7 +616,8 @@ class CmppOperator:
         n = len(self.runs) + 1
         self.proc = Proc("cmpp-op.%d" % n, [self.peer, "server", "--port", self.port, "--version",
                                              "0x%02x" % self.version, "--user", self.user,
-                                             "--password", self.password] + self.args, self.log_dir)
+                                             "--password", self.password] + self.args, self.log_dir,
+                         env=CMPP_PEER_ENV)
         self.runs.append(self.proc)
 
         def listening():
