@@ -304,11 +304,6 @@ def test_smpp_customer_through_tern_to_smsgate_operator(cmpp_tern_factory, cmpp_
     assert {e["client_version"] for e in op.events("connect")} == {"0x%02x" % version}
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "tern refuses the 159-octet first part with CMPP result 6 (too long: its CMPP parts are capped at "
-    "140 octets for every Msg_Fmt) and the customer gets a REJECTD receipt for part 1; remove "
-    "this marker when tern sends such parts (Msg_Length < 160 is allowed for Msg_Fmt 0) or "
-    "re-splits them"))
 @versions(0x20, 0x30)
 def test_smpp_long_gsm_through_tern_to_smsgate_operator(cmpp_tern_factory, cmpp_op_factory, version):
     """The usual SMPP concatenated GSM message: parts of 153 septets, sent unpacked with the
