@@ -11,6 +11,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -319,12 +320,13 @@ def tern_config(smpp_port, metrics_port, upstream=None, accounts=ACCOUNTS, tls_p
         "bind_timeout_secs = 10",
         "",
     ]
-    for system_id, password, max_binds in accounts:
+    for account in accounts:  # (system_id, password, max_binds[, extra TOML lines])
+        system_id, password, max_binds = account[:3]
         lines += ["[[account]]",
                   'system_id = "%s"' % system_id,
                   'password = "%s"' % password,
-                  "max_binds = %d" % max_binds,
-                  ""]
+                  "max_binds = %d" % max_binds]
+        lines += list(account[3] if len(account) > 3 else ()) + [""]
     if upstream is not None:
         lines += ["[[upstream]]",
                   'name = "sim"',
@@ -406,8 +408,15 @@ def tern_factory(tern_bin, tmp_path, sim_factory):
         return node.start()
 
     yield make
+    stop_nodes_checked(nodes)
+
+
+def stop_nodes_checked(nodes):
+    """SIGTERM every node; fail the test if one does not exit 0 within 15 s or died early."""
     problems = []
     for node in nodes:
+        if node.proc is None:
+            continue
         alive_before = node.proc.alive()
         t0 = time.monotonic()
         rc = node.stop(15.0)
@@ -425,3 +434,283 @@ def tern_factory(tern_bin, tmp_path, sim_factory):
 def tern_node(smsc_sim, tern_factory):
     """A tern node whose only upstream is the SMSC simulator (already bound)."""
     return tern_factory(upstream=smsc_sim)
+
+
+# ---------------------------------------------------------------- CMPP
+#
+# The CMPP peers live in cmpp/: the SMSGate harness (cmpp/java, server and client, CMPP 2.0
+# and 3.0) and wrappers around pycmpp (2.0 client) and cmppy (3.0 client). See
+# cmpp/README.md.
+
+CMPP_DIR = HERE / "cmpp"
+CMPP_JAVA = CMPP_DIR / "java"
+CMPP_PEER = CMPP_JAVA / "cmpp-peer"
+
+# tern's CMPP customers: Source_Addr, shared secret, simultaneous connections.
+# 901234/demo is also the demo account of `tern dev`.
+CMPP_ACCOUNTS = [
+    ("901234", "demo", 4),
+]
+# The peers' clock zone. A CONNECT's Timestamp (MMDDHHMMSS) is the peer's local time, and
+# CMPP peers live in China: tern reads the timestamp as China Standard Time and refuses one
+# too far from its clock. pycmpp, cmppy and SMSGate all use the process's local zone, so they
+# run at UTC+8 whatever the machine's zone is (a POSIX TZ string: no tzdata needed; Java and
+# Python both honour it).
+CMPP_PEER_ENV = {"TZ": "CST-8"}
+# The account tern uses towards an SMSGate operator (CmppOperator's defaults).
+CMPP_OP_USER = "901783"
+CMPP_OP_PASS = "ICP001"
+
+
+def tern_cmpp_config(smpp_port, cmpp_port, metrics_port, smpp_upstream=None, cmpp_upstream=None,
+                     smpp_accounts=ACCOUNTS, cmpp_accounts=CMPP_ACCOUNTS):
+    """tern's TOML for a node with the SMPP and the CMPP listener: the one place that spells
+    the CMPP configuration keys.
+
+      [cmpp] listen = "127.0.0.1:PORT"
+      [[account]] system_id = SOURCE_ADDR, password, cmpp_secret = SECRET
+                                    -- an account that connects over CMPP (SMPP too)
+      [[upstream]] url = "cmpp://SOURCE_ADDR:SECRET@HOST:PORT", version = "2.0" | "3.0",
+                   service_id, src_id   -- an operator ISMG
+    The SMPP parts (accounts, an smsc-sim upstream) are conftest.tern_config's.
+    """
+    accounts = list(smpp_accounts) + [(source_addr, secret[:8], max_connections, ['cmpp_secret = "%s"' % secret])
+                                      for source_addr, secret, max_connections in cmpp_accounts]
+    text = tern_config(smpp_port, metrics_port, upstream=smpp_upstream, accounts=accounts)
+    lines = ["", "[cmpp]", 'listen = "127.0.0.1:%d"' % cmpp_port, ""]
+    if cmpp_upstream is not None:
+        lines += ["[[upstream]]",
+                  'name = "cmpp-op"',
+                  'url = "cmpp://%s:%s@127.0.0.1:%d"' % (cmpp_upstream.user, cmpp_upstream.password,
+                                                         cmpp_upstream.port),
+                  'version = "%s"' % ("3.0" if cmpp_upstream.version == 0x30 else "2.0"),
+                  'service_id = "TERN"',
+                  'src_id = "10658762"',
+                  "window = 16",
+                  ""]
+    return text + "\n".join(lines) + "\n"
+
+
+def tern_cmpp_support(binary):
+    """True when this tern binary has the CMPP connector (`tern dev --cmpp-listen`)."""
+    try:
+        out = subprocess.run([str(binary), "dev", "--help"], capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return "--cmpp-listen" in out.stdout + out.stderr
+
+
+@pytest.fixture(scope="session")
+def tern_cmpp_bin(tern_bin):
+    if not tern_cmpp_support(tern_bin):
+        pytest.skip("tern's CMPP connector is not in this binary yet: `%s dev --help` has no --cmpp-listen"
+                    % tern_bin)
+    return tern_bin
+
+
+@pytest.fixture(scope="session")
+def cmpp_peer():
+    """The SMSGate harness, built (idempotent: cmpp/java/build.sh does nothing when up to date)."""
+    for tool in ("java", "javac", "mvn"):
+        if not shutil.which(tool):
+            pytest.fail("%s not found on PATH: the SMSGate CMPP peer needs a JDK 17 and Maven "
+                        "(scripts/test installs openjdk-17-jdk-headless and maven)" % tool, pytrace=False)
+    try:
+        out = subprocess.run([str(CMPP_JAVA / "build.sh")], capture_output=True, text=True, timeout=900)
+    except subprocess.TimeoutExpired:
+        pytest.fail("building the SMSGate CMPP peer took over 900 s", pytrace=False)
+    if out.returncode != 0:
+        pytest.fail("building the SMSGate CMPP peer failed (%s):\n%s\n%s"
+                    % (out.returncode, out.stdout[-3000:], out.stderr[-3000:]), pytrace=False)
+    return CMPP_PEER
+
+
+def json_lines(text):
+    out = []
+    for line in text.splitlines():
+        line = line.strip()
+        if line.startswith("{"):
+            try:
+                out.append(json.loads(line))
+            except ValueError:
+                pass
+    return out
+
+
+class PeerRun:
+    """One bounded run of a CMPP client peer (SMSGate client, pycmpp or cmppy wrapper)."""
+
+    def __init__(self, name, argv, log_dir, timeout):
+        self.name = name
+        self.argv = [str(a) for a in argv]
+        log_dir = Path(log_dir)
+        try:
+            p = subprocess.run(self.argv, capture_output=True, timeout=timeout, stdin=subprocess.DEVNULL,
+                               env=dict(os.environ, **CMPP_PEER_ENV))
+            self.rc, stdout, stderr = p.returncode, p.stdout, p.stderr
+        except subprocess.TimeoutExpired as e:  # subprocess.run has killed it
+            self.rc, stdout, stderr = None, e.stdout or b"", e.stderr or b""
+        self.stdout = stdout.decode("utf-8", "replace")
+        self.stderr = stderr.decode("utf-8", "replace")
+        (log_dir / (name + ".stdout")).write_text(self.stdout)
+        (log_dir / (name + ".stderr")).write_text(self.stderr)
+        self.events = json_lines(self.stdout)
+        dones = self.of("done")
+        self.done = dones[-1] if dones else {}
+
+    def of(self, event):
+        return [e for e in self.events if e.get("event") == event]
+
+    def describe(self):
+        return "%s: rc=%s argv=%s\nstdout:\n%s\nstderr (tail):\n%s" % (
+            self.name, self.rc, " ".join(self.argv), self.stdout, "\n".join(self.stderr.splitlines()[-30:]))
+
+
+@pytest.fixture
+def cmpp_client(cmpp_peer, tmp_path):
+    """Runs a CMPP client peer to completion: cmpp_client(kind, port, ...) -> PeerRun.
+
+    kind: "smsgate" (version=0x20|0x30), "pycmpp" (2.0) or "cmppy" (3.0). texts: list of
+    messages (SMSGate: one --text, repeated --count times). flags: extra arguments.
+    """
+    runs = []
+
+    def run(kind, port, user=CMPP_ACCOUNTS[0][0], secret=CMPP_ACCOUNTS[0][1], version=0x30, texts=(),
+            flags=(), timeout_s=30):
+        n = len(runs) + 1
+        if kind == "smsgate":
+            argv = [cmpp_peer, "client", "--host", "127.0.0.1", "--port", port, "--version", "0x%02x" % version,
+                    "--user", user, "--password", secret, "--timeout-s", timeout_s]
+            for t in texts:
+                argv += ["--text", t]
+        elif kind in ("pycmpp", "cmppy"):
+            argv = [sys.executable, CMPP_DIR / ("%s_client.py" % kind), "--port", port, "--user", user,
+                    "--secret", secret, "--timeout-s", timeout_s]
+            for t in texts:
+                argv += ["--text", t]
+        else:
+            raise ValueError(kind)
+        r = PeerRun("%s-client.%d" % (kind, n), argv + list(flags), tmp_path, timeout=timeout_s * 3 + 30)
+        runs.append(r)
+        return r
+
+    return run
+
+
+class CmppOperator:
+    """The SMSGate harness as an operator ISMG (`cmpp-peer server`) on a fixed port."""
+
+    def __init__(self, peer, log_dir, version=0x30, user=CMPP_OP_USER, password=CMPP_OP_PASS, port=None,
+                 args=()):
+        self.peer = peer
+        self.log_dir = Path(log_dir)
+        self.version = version
+        self.user = user
+        self.password = password
+        self.port = port or free_port()
+        self.args = [str(a) for a in args]
+        self.runs = []
+        self.proc = None
+
+    def start(self, timeout=30.0):
+        n = len(self.runs) + 1
+        self.proc = Proc("cmpp-op.%d" % n, [self.peer, "server", "--port", self.port, "--version",
+                                             "0x%02x" % self.version, "--user", self.user,
+                                             "--password", self.password] + self.args, self.log_dir,
+                         env=CMPP_PEER_ENV)
+        self.runs.append(self.proc)
+
+        def listening():
+            if not self.proc.alive():
+                raise AssertionError("cmpp-peer server exited with %s:\n%s" % (self.proc.popen.returncode,
+                                                                              self.proc.tail()))
+            return any(e.get("event") == "listening" for e in json_lines(self.proc.stdout()))
+
+        wait_until(listening, timeout, interval=0.1, what="cmpp-peer server to listen on %d" % self.port)
+        return self
+
+    def stop(self, sig=signal.SIGTERM, timeout=10.0):
+        if self.proc is not None:
+            return self.proc.stop(sig, timeout)
+        return None
+
+    def events(self, name=None):
+        out = []
+        for p in self.runs:
+            out += json_lines(p.stdout())
+        return [e for e in out if name is None or e.get("event") == name]
+
+    def submits(self):
+        """Whole messages (SMSGate reassembles long ones), one event per message."""
+        return self.events("submit")
+
+    def wait_submits(self, n, timeout=15.0):
+        return wait_until(lambda: len(self.submits()) >= n and self.submits(), timeout,
+                          what="%d CMPP submits at the SMSGate operator (log: %s)" % (n, self.log_dir))
+
+    def wait_session(self, timeout=15.0):
+        return wait_until(lambda: self.events("session_up"), timeout,
+                          what="a CMPP client session at the SMSGate operator")
+
+    def tail(self):
+        return self.proc.tail(60) if self.proc else ""
+
+
+@pytest.fixture
+def cmpp_op_factory(cmpp_peer, tmp_path):
+    ops = []
+
+    def make(**kw):
+        op = CmppOperator(cmpp_peer, tmp_path, **kw)
+        ops.append(op)
+        return op.start()
+
+    yield make
+    for op in ops:
+        for p in op.runs:
+            p.stop(signal.SIGTERM, 10)
+
+
+class CmppTernNode(TernNode):
+    """A tern node with the SMPP and the CMPP listener, and an smsc-sim and/or SMSGate upstream."""
+
+    def __init__(self, binary, log_dir, smpp_upstream=None, cmpp_upstream=None, cmpp_accounts=CMPP_ACCOUNTS,
+                 name="tern"):
+        self.binary = binary
+        self.log_dir = Path(log_dir)
+        self.upstream = smpp_upstream
+        self.cmpp_upstream = cmpp_upstream
+        self.port = free_port()
+        self.cmpp_port = free_port()
+        self.metrics_port = free_port()
+        self.tls_port = None
+        self.config_path = self.log_dir / (name + ".toml")
+        self.config_path.write_text(tern_cmpp_config(self.port, self.cmpp_port, self.metrics_port,
+                                                     smpp_upstream, cmpp_upstream, cmpp_accounts=cmpp_accounts))
+        self.name = name
+        self.proc = None
+        self.exit_code = None
+
+    def start(self, timeout=15.0):
+        super().start(timeout)
+        wait_until(lambda: port_open(self.cmpp_port), timeout, interval=0.1,
+                   what="tern to accept CMPP on %d (config %s)" % (self.cmpp_port, self.config_path))
+        if self.cmpp_upstream is not None:
+            # tern connects to the operator on its own; the first submit should not race it
+            self.cmpp_upstream.wait_session(timeout)
+        return self
+
+
+@pytest.fixture
+def cmpp_tern_factory(tern_cmpp_bin, tmp_path, sim_factory, cmpp_op_factory):
+    # the upstreams' factories come first so that they outlive the tern nodes at teardown
+    nodes = []
+
+    def make(smpp_upstream=None, cmpp_upstream=None, cmpp_accounts=CMPP_ACCOUNTS, name=None):
+        node = CmppTernNode(tern_cmpp_bin, tmp_path, smpp_upstream, cmpp_upstream, cmpp_accounts,
+                            name or "tern%d" % (len(nodes) + 1))
+        nodes.append(node)
+        return node.start()
+
+    yield make
+    stop_nodes_checked(nodes)
