@@ -5,7 +5,7 @@ use tern_encoding::udh::{concat_udh16, concat_udh8};
 use tern_encoding::{parse_concat_udh, split_user_data, UdhError};
 use tern_model::{Address, ConcatRef, Message, Priority, ReceiptRequest};
 
-use super::content::{self, max_content, MAX_CONTENT};
+use super::content::{self, max_content};
 use super::{address_of, terminal_number, LinkOptions, MapError};
 use crate::codec::fields::{check_text, field};
 use crate::codec::{Deliver, Submit};
