@@ -17,7 +17,7 @@ use futures::stream::FuturesUnordered;
 use futures::StreamExt;
 use serde::Serialize;
 use tern_cmpp::codec::{DeliverResp, Submit};
-use tern_cmpp::mapping::{self, LinkOptions, MapError, MAX_CONTENT};
+use tern_cmpp::mapping::{self, LinkOptions, MapError, MAX_ASCII_CONTENT, MAX_CONTENT};
 use tern_cmpp::net::{Client, ClientConfig, ClientEvent, RequestError};
 use tern_cmpp::{result, Body, Pdu, Version};
 use tern_model::{Address, Message, ReceiptRequest};
@@ -30,9 +30,9 @@ use super::bind::{micros, BindOutcome};
 use super::messages::Shape;
 use super::{invalid, LoadConfig, LoadError, Run};
 
-/// Characters of each part of a long text but the last: a part's 140 octets less the
-/// 8-bit-reference concatenation UDH.
-const PART_CHARS: usize = MAX_CONTENT - 6;
+/// Characters of each part of a long ASCII text but the last: a part's 159 octets less
+/// the 8-bit-reference concatenation UDH (153, as over SMPP in GSM 7-bit).
+const PART_CHARS: usize = MAX_ASCII_CONTENT - 6;
 
 /// The Src_Id sent when `--source` is not a number (CMPP carries numbers only): a China
 /// Mobile SP service code prefix.
@@ -107,7 +107,7 @@ fn submits(
     source: &Address,
     n: u64,
 ) -> Result<Vec<Submit>, MapError> {
-    let (_, text) = shape.text(n, MAX_CONTENT, PART_CHARS);
+    let (_, text) = shape.text(n, MAX_ASCII_CONTENT, PART_CHARS);
     let destination = Address::international(shape.destination(n));
     let mut message = Message::text(source.clone(), destination, text);
     if shape.registered_delivery {
@@ -351,7 +351,12 @@ mod tests {
                 for part in &submits {
                     assert_eq!(part.src_id, NUMERIC_SOURCE);
                     assert_eq!(part.registered_delivery, 1);
-                    assert!(part.msg_content.len() <= MAX_CONTENT);
+                    let limit = if part.msg_fmt == mapping::msg_fmt::ASCII {
+                        MAX_ASCII_CONTENT
+                    } else {
+                        MAX_CONTENT
+                    };
+                    assert!(part.msg_content.len() <= limit);
                     let expected_fmt = match shape.kind(n) {
                         super::super::messages::Kind::Ucs2 => mapping::msg_fmt::UCS2,
                         _ => mapping::msg_fmt::ASCII,
