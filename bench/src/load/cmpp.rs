@@ -17,7 +17,7 @@ use futures::stream::FuturesUnordered;
 use futures::StreamExt;
 use serde::Serialize;
 use tern_cmpp::codec::{DeliverResp, Submit};
-use tern_cmpp::mapping::{self, LinkOptions, MapError, MAX_ASCII_CONTENT, MAX_CONTENT};
+use tern_cmpp::mapping::{self, LinkOptions, MapError, MAX_ASCII_CONTENT};
 use tern_cmpp::net::{Client, ClientConfig, ClientEvent, RequestError};
 use tern_cmpp::{result, Body, Pdu, Version};
 use tern_model::{Address, Message, ReceiptRequest};
@@ -354,7 +354,7 @@ mod tests {
                     let limit = if part.msg_fmt == mapping::msg_fmt::ASCII {
                         MAX_ASCII_CONTENT
                     } else {
-                        MAX_CONTENT
+                        mapping::MAX_CONTENT
                     };
                     assert!(part.msg_content.len() <= limit);
                     let expected_fmt = match shape.kind(n) {
