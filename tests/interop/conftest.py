@@ -503,8 +503,8 @@ def tern_cmpp_support(binary):
 @pytest.fixture(scope="session")
 def tern_cmpp_bin(tern_bin):
     if not tern_cmpp_support(tern_bin):
-        pytest.skip("tern's CMPP connector is not in this binary yet: `%s dev --help` has no --cmpp-listen"
-                    % tern_bin)
+        pytest.fail("this tern binary has no CMPP connector: `%s dev --help` has no --cmpp-listen"
+                    % tern_bin, pytrace=False)
     return tern_bin
 
 
