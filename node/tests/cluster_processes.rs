@@ -15,6 +15,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use common::ctl::CtlRun;
 use common::process::NodeProcess;
 use common::*;
 use serde_json::Value;
@@ -35,47 +36,11 @@ const FAILOVER_LIMIT: u64 = 8_000;
 /// bind.
 const FAILOVER_PACE: Duration = Duration::from_millis(10);
 
-/// What one `tern ctl` run printed.
-#[derive(Debug)]
-struct CtlRun {
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
-}
-
-impl CtlRun {
-    fn ok(&self) -> bool {
-        self.code == Some(0)
-    }
-
-    /// The JSON it printed; panics unless it succeeded.
-    fn json(&self) -> Value {
-        assert!(self.ok(), "tern ctl failed: {self:?}");
-        serde_json::from_str(&self.stdout).unwrap_or_else(|e| panic!("{e}: {self:?}"))
-    }
-}
-
 /// `tern ctl --json ARGS` against the admin API at `admin`.
 async fn ctl(admin: SocketAddr, args: &[&str]) -> CtlRun {
-    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_tern"))
-        .arg("ctl")
-        .args(["--server", &format!("http://{admin}"), "--token", TOKEN])
-        .arg("--json")
-        .args(args)
-        .env_remove("TERN_TOKEN")
-        .env_remove("TERN_SERVER")
-        .kill_on_drop(true)
-        .output();
-    // The command's own deadlines (connect 5 s, call 30 s) end it before this.
-    let output = tokio::time::timeout(Duration::from_secs(40), output)
-        .await
-        .expect("tern ctl finished within 40 s")
-        .unwrap();
-    CtlRun {
-        code: output.status.code(),
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-    }
+    let mut all = vec!["--json"];
+    all.extend_from_slice(args);
+    common::ctl::ctl(admin, TOKEN, &all).await
 }
 
 /// Calls `attempt` every 100 ms until it gives a value; panics after `timeout`.

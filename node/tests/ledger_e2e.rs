@@ -19,22 +19,7 @@ const TOKEN: &str = "e2e-token";
 
 /// Runs `tern ctl` against the node; returns stdout, panicking with stderr on failure.
 async fn ctl(admin: std::net::SocketAddr, args: &[&str]) -> String {
-    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_tern"))
-        .arg("ctl")
-        .args(["--server", &format!("http://{admin}"), "--token", TOKEN])
-        .args(args)
-        .env_remove("TERN_TOKEN")
-        .env_remove("TERN_SERVER")
-        .kill_on_drop(true)
-        .output();
-    let output = tokio::time::timeout(Duration::from_secs(60), output)
-        .await
-        .unwrap()
-        .unwrap();
-    let stdout = String::from_utf8(output.stdout).unwrap();
-    let stderr = String::from_utf8(output.stderr).unwrap();
-    assert!(output.status.success(), "tern ctl {args:?}: {stderr}");
-    stdout
+    common::ctl::ctl(admin, TOKEN, args).await.stdout_ok()
 }
 
 async fn ctl_json(admin: std::net::SocketAddr, args: &[&str]) -> Value {

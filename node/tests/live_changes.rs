@@ -14,21 +14,7 @@ use tern_smpp::CommandStatus;
 const TOKEN: &str = "live-token";
 
 async fn ctl(admin: std::net::SocketAddr, args: &[&str]) -> String {
-    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_tern"))
-        .arg("ctl")
-        .args(["--server", &format!("http://{admin}"), "--token", TOKEN])
-        .args(args)
-        .env_remove("TERN_TOKEN")
-        .env_remove("TERN_SERVER")
-        .kill_on_drop(true)
-        .output();
-    let output = tokio::time::timeout(Duration::from_secs(60), output)
-        .await
-        .unwrap()
-        .unwrap();
-    let stderr = String::from_utf8(output.stderr).unwrap();
-    assert!(output.status.success(), "tern ctl {args:?}: {stderr}");
-    String::from_utf8(output.stdout).unwrap()
+    common::ctl::ctl(admin, TOKEN, args).await.stdout_ok()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -11,6 +11,7 @@
 // Each test file uses a part of this module.
 #![allow(dead_code)]
 
+pub mod ctl;
 mod esme;
 pub mod process;
 
