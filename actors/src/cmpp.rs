@@ -9,7 +9,7 @@
 use std::sync::Arc;
 
 use ractor::ActorRef;
-use tern_cmpp::codec::{CancelResp, DeliverResp, QueryResp, SubmitResp};
+use tern_cmpp::codec::{CancelResp, QueryResp, SubmitResp};
 use tern_cmpp::mapping;
 use tern_cmpp::net::{ConnectRequest, Handler, SessionEvent, SessionHandle};
 use tern_cmpp::{result, Body, Pdu, Version};
@@ -139,14 +139,13 @@ pub(crate) async fn handle_event(state: &mut CustomerState, event: SessionEvent)
             sequence_id,
             Body::CancelResp(CancelResp { success_id: 1 }),
         ),
-        Body::Deliver(deliver) => respond(
-            &handle,
-            sequence_id,
-            Body::DeliverResp(DeliverResp {
-                msg_id: deliver.msg_id,
-                result: result::BAD_COMMAND,
-            }),
-        ),
+        Body::Deliver(deliver) => {
+            handle.respond(crate::link_cmpp::deliver_resp(
+                sequence_id,
+                deliver.msg_id,
+                result::BAD_COMMAND,
+            ));
+        }
         other => debug!(?other, "CMPP request ignored"),
     }
 }

@@ -30,6 +30,7 @@ use tracing::{debug, warn};
 
 use crate::context::Context;
 use crate::link::LinkConfig;
+use crate::link_cmpp::deliver_resp;
 use crate::outcome;
 
 const EARLY_TTL: Duration = Duration::from_secs(120);
@@ -103,11 +104,7 @@ impl Reply {
                 msg_id,
                 handle,
             } => {
-                handle.respond(cmpp_deliver_resp(
-                    sequence_id,
-                    msg_id,
-                    tern_cmpp::result::OK,
-                ));
+                handle.respond(deliver_resp(sequence_id, msg_id, tern_cmpp::result::OK));
             }
         }
     }
@@ -128,20 +125,13 @@ impl Reply {
                 handle,
             } => {
                 // "Flow control": the gateway resends the report later.
-                handle.respond(cmpp_deliver_resp(
+                handle.respond(deliver_resp(
                     sequence_id,
                     msg_id,
                     tern_cmpp::result::FLOW_CONTROL,
                 ));
             }
         }
-    }
-}
-
-fn cmpp_deliver_resp(sequence_id: u32, msg_id: u64, result: u32) -> tern_cmpp::Pdu {
-    tern_cmpp::Pdu {
-        sequence_id,
-        body: tern_cmpp::Body::DeliverResp(tern_cmpp::codec::DeliverResp { msg_id, result }),
     }
 }
 

@@ -27,6 +27,14 @@ pub fn verdict(result: u32) -> Verdict {
     }
 }
 
+/// The DELIVER_RESP to the DELIVER numbered `sequence_id` carrying `msg_id`.
+pub(crate) fn deliver_resp(sequence_id: u32, msg_id: u64, result: u32) -> Pdu {
+    Pdu {
+        sequence_id,
+        body: Body::DeliverResp(DeliverResp { msg_id, result }),
+    }
+}
+
 /// `part` as one SUBMIT for the link (it is already one billed part).
 pub(crate) fn prepare(options: &mapping::LinkOptions, part: &MessageRecord) -> Result<Submit, u32> {
     let submits = mapping::message_to_submits(&part.message, options, (part.id.0 & 0xff) as u8)
@@ -78,10 +86,7 @@ pub(crate) fn handle_event(ctx: &Arc<Context>, config: &Arc<LinkConfig>, event: 
             };
             let msg_id = deliver.msg_id;
             let answer = |handle: &tern_cmpp::net::SessionHandle, result: u32| {
-                handle.respond(Pdu {
-                    sequence_id,
-                    body: Body::DeliverResp(DeliverResp { msg_id, result }),
-                });
+                handle.respond(deliver_resp(sequence_id, msg_id, result));
             };
             let version = handle.version();
             if deliver.registered_delivery == 1 {
@@ -129,10 +134,7 @@ pub(crate) fn handle_event(ctx: &Arc<Context>, config: &Arc<LinkConfig>, event: 
                         MoOutcome::NoOwner => 9,
                         MoOutcome::Busy => result::FLOW_CONTROL,
                     };
-                    reply.respond(Pdu {
-                        sequence_id,
-                        body: Body::DeliverResp(DeliverResp { msg_id, result }),
-                    });
+                    reply.respond(deliver_resp(sequence_id, msg_id, result));
                 }),
             });
             if !delivered {
