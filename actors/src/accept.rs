@@ -82,12 +82,13 @@ pub async fn accept(
     };
     // A route with a CMPP link splits as CMPP does, leaving room for the operator's
     // signature: the parts then fit every link of the route.
+    let links = ctx.links();
     let cmpp = route
         .groups
         .iter()
         .flat_map(|g| g.links.iter())
         .find_map(|l| {
-            ctx.links()
+            links
                 .iter()
                 .find(|c| c.name == l.link)
                 .and_then(|c| c.cmpp.as_ref().map(|cmpp| cmpp.options.clone()))
