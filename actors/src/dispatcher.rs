@@ -265,7 +265,7 @@ impl DispatcherState {
             }
             self.parked.append(&mut parked);
         }
-        metrics::gauge!("tern_dispatch_queue_depth", "shard" => self.shard.to_string())
+        metrics::gauge!("tern_dispatch_queued_messages", "shard" => self.shard.to_string())
             .set(self.queued() as f64);
     }
 

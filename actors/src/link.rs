@@ -50,8 +50,8 @@ impl LinkMetrics {
             transient: submits("transient"),
             permanent: submits("permanent"),
             latency: metrics::histogram!("tern_link_submit_latency_seconds", "link" => link.to_owned()),
-            window: metrics::gauge!("tern_link_window_limit", "link" => link.to_owned()),
-            in_use: metrics::gauge!("tern_link_window_in_use", "link" => link.to_owned()),
+            window: metrics::gauge!("tern_link_window_limit_submits", "link" => link.to_owned()),
+            in_use: metrics::gauge!("tern_link_window_in_use_submits", "link" => link.to_owned()),
         }
     }
 }

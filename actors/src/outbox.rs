@@ -144,7 +144,7 @@ impl OutboxState {
             }
         }
         let refill = entry.more_in_store && entry.queue.is_empty() && entry.in_flight.is_empty();
-        metrics::gauge!("tern_outbox_held", "account" => account.to_owned())
+        metrics::gauge!("tern_outbox_held_deliveries", "account" => account.to_owned())
             .set(entry.queue.len() as f64);
         for item in expired {
             metrics::counter!("tern_outbox_expired_total", "kind" => format!("{:?}", item.kind))

@@ -104,7 +104,7 @@ impl Settings {
 }
 
 /// Raft log syncs, the entries written between them and the time the syncs took, from the
-/// cluster's own `tern_raft_appends_per_sync` (one record per sync),
+/// cluster's own `tern_raft_sync_batch_appends` (one record per sync),
 /// `tern_raft_append_entries` and `tern_raft_log_sync_seconds`.
 #[derive(Default)]
 struct Appends {

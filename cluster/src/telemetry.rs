@@ -26,7 +26,7 @@ pub const APPEND_ENTRIES: &str = "tern_raft_append_entries";
 /// One sync of the raft log's journal by the group-commit thread.
 pub const SYNC_SECONDS: &str = "tern_raft_log_sync_seconds";
 /// Appends (leader proposals or follower batches) one sync completed.
-pub const APPENDS_PER_SYNC: &str = "tern_raft_appends_per_sync";
+pub const APPENDS_PER_SYNC: &str = "tern_raft_sync_batch_appends";
 /// Building and syncing one snapshot.
 pub const SNAPSHOT_BUILD_SECONDS: &str = "tern_raft_snapshot_build_seconds";
 /// Size of the last snapshot built.

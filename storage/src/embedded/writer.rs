@@ -63,7 +63,7 @@ impl Writer {
                     Err(_) => break,
                 }
             }
-            metrics::gauge!("tern_store_queue_depth").set(self.queue.len() as f64);
+            metrics::gauge!("tern_store_queued_writes").set(self.queue.len() as f64);
             self.commit(&mut jobs, ops);
         }
         tracing::debug!(path = %self.path, "store writer stopped");

@@ -19,11 +19,11 @@ pub(crate) enum Direction {
 }
 
 pub(crate) fn session_opened(role: Role) {
-    metrics::gauge!("tern_cmpp_sessions_open", "role" => role).increment(1.0);
+    metrics::gauge!("tern_cmpp_open_sessions", "role" => role).increment(1.0);
 }
 
 pub(crate) fn session_closed(role: Role, reason: &CloseReason) {
-    metrics::gauge!("tern_cmpp_sessions_open", "role" => role).decrement(1.0);
+    metrics::gauge!("tern_cmpp_open_sessions", "role" => role).decrement(1.0);
     metrics::counter!(
         "tern_cmpp_sessions_closed_total",
         "role" => role,

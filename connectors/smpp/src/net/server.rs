@@ -126,11 +126,11 @@ pub async fn serve<H: Handler>(
             tracing::info_span!("smpp_session", %peer, scheme, system_id = tracing::field::Empty);
         tracker.spawn(
             async move {
-                metrics::gauge!("tern_smpp_sessions_open", "role" => "server").increment(1.0);
+                metrics::gauge!("tern_smpp_open_sessions", "role" => "server").increment(1.0);
                 if let Err(error) = connection(tcp, peer, tls, config, handler, shutdown).await {
                     debug!(%error, "connection ended before binding");
                 }
-                metrics::gauge!("tern_smpp_sessions_open", "role" => "server").decrement(1.0);
+                metrics::gauge!("tern_smpp_open_sessions", "role" => "server").decrement(1.0);
                 drop(slot);
             }
             .instrument(span),
