@@ -42,15 +42,17 @@ pub struct Accepted {
     pub cost: i64,
 }
 
-/// Checks `message` for `account` and debits its quota. `wire_id` is the id the customer's
-/// protocol knows it by, when not ours.
+/// Checks `message` for `account` and debits its quota. `wire_ids` are the ids the
+/// customer's protocol knows it by, when not ours: part `j` of the message records
+/// `wire_ids[j]`, or the last one when there are fewer (one id for a whole message, or one
+/// per part the customer sent of a message joined here).
 pub async fn accept(
     ctx: &Context,
     account: &Account,
     lease: &mut Lease,
     mut message: Message,
     options: &LinkOptions,
-    wire_id: Option<u64>,
+    wire_ids: &[u64],
 ) -> Result<Accepted, Refused> {
     let now = now_ms();
     let fail = |status, reason, message: &Message| {
@@ -151,7 +153,7 @@ pub async fn accept(
                 receipt: None,
                 accepted_ms: now,
                 expires_ms,
-                wire_id,
+                wire_id: wire_ids.get(i).or(wire_ids.last()).copied(),
             })
         })
         .collect();

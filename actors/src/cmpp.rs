@@ -20,6 +20,7 @@ use tracing::{debug, warn};
 
 use crate::accept::refuse;
 use crate::accounts::BindSlot;
+use crate::cmpp_parts::Hold;
 use crate::context::{now_ms, Context};
 use crate::outbox::OutboxMsg;
 use crate::session::{CustomerState, Frontend, SessionSupervisorMsg};
@@ -184,9 +185,23 @@ async fn submit_one(
         refuse_with(result::FLOW_CONTROL);
         return;
     };
+    // A text part of a long message to one destination is held to be joined with the
+    // others (see crate::cmpp_parts); anything else goes as it is.
+    let hold = match mapping::text_part(submit) {
+        Some((concat, octets))
+            if messages.len() == 1 && concat.total <= crate::cmpp_parts::MAX_TOTAL =>
+        {
+            Some(Hold {
+                concat,
+                octets: octets.to_vec(),
+                wire_id: msg_id,
+            })
+        }
+        _ => None,
+    };
     let reply = handle.clone();
     let outcome = state
-        .accept_and_store(messages, Some(msg_id), move |outcome| {
+        .accept_and_store(messages, &[msg_id], hold, move |outcome| {
             let body = match outcome {
                 Ok(_) => SubmitResp {
                     msg_id,
@@ -216,24 +231,29 @@ pub(crate) fn deliver(state: &CustomerState, item: Arc<HeldDelivery>) {
         return;
     };
     let delivers = match (&item.kind, &item.report) {
-        (HeldKind::Receipt, Some(report)) => {
-            let msg_id = report.message_id.parse::<u64>().unwrap_or(item.key);
-            let cmpp_report =
-                mapping::domain_to_report(report, msg_id, &item.message.destination.value);
-            let own_id = state
-                .ctx
-                .cmpp_ids
-                .next((now_ms() / 1000) as i64)
-                .map_or(0, |id| id.to_u64());
-            mapping::report_deliver(
-                &cmpp_report,
-                options.version,
-                own_id,
-                &item.message.source.value,
-                &options.service_id,
-            )
-            .map(|deliver| vec![deliver])
-        }
+        // One report per Msg_Id the customer was given: a long message it sent in parts
+        // that was joined here carries the Msg_Id of every part.
+        (HeldKind::Receipt, Some(report)) => report
+            .message_id
+            .split_whitespace()
+            .map(|id| id.parse::<u64>().unwrap_or(item.key))
+            .map(|msg_id| {
+                let cmpp_report =
+                    mapping::domain_to_report(report, msg_id, &item.message.destination.value);
+                let own_id = state
+                    .ctx
+                    .cmpp_ids
+                    .next((now_ms() / 1000) as i64)
+                    .map_or(0, |id| id.to_u64());
+                mapping::report_deliver(
+                    &cmpp_report,
+                    options.version,
+                    own_id,
+                    &item.message.source.value,
+                    &options.service_id,
+                )
+            })
+            .collect(),
         _ => mapping::message_to_delivers(&item.message, options, (item.key & 0xff) as u8).map(
             |mut delivers| {
                 // Each MO part gets a Msg_Id of its own.

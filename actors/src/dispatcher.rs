@@ -27,6 +27,10 @@ pub struct Job {
     pub parts: Vec<Arc<MessageRecord>>,
     /// Links that failed this message and should not get it again soon.
     pub exclude: Vec<String>,
+    /// Read from the store with a pending entry not yet due: the record is read again
+    /// when it comes due, since it may have been finished meanwhile (a held part joined
+    /// into another message, see [`crate::cmpp_parts`]).
+    recheck: bool,
 }
 
 impl Job {
@@ -34,6 +38,7 @@ impl Job {
         Self {
             parts,
             exclude: Vec::new(),
+            recheck: false,
         }
     }
 
@@ -174,6 +179,8 @@ impl DispatcherState {
                 .find(|e| job.first().is_some_and(|f| f.id == e.id))
                 .map_or(0, |e| e.due_ms);
             if retry_due > now {
+                let mut job = job;
+                job.recheck = true;
                 self.delay(job, Duration::from_millis(retry_due - now));
             } else {
                 self.ready.push_back(job);
@@ -212,9 +219,26 @@ impl DispatcherState {
             }
             self.delayed.pop();
             if let Some(job) = self.delayed_jobs.remove(&seq) {
+                if job.recheck && self.finished_meanwhile(&job) {
+                    if let Some(first) = job.first() {
+                        self.known.remove(&first.id);
+                    }
+                    continue;
+                }
                 self.ready.push_back(job);
             }
         }
+    }
+
+    /// Whether the store says the job's message reached a final state after it was read.
+    /// A store error keeps the job: sending again is at-least-once.
+    fn finished_meanwhile(&self, job: &Job) -> bool {
+        job.first().is_some_and(|first| {
+            matches!(
+                self.ctx.store.message(first.id, first.part),
+                Ok(Some(record)) if record.state.is_final()
+            )
+        })
     }
 
     /// Sends every ready job that has a usable link with room.
@@ -438,7 +462,15 @@ impl Actor for Dispatcher {
                         let back = MessageId(id.map_or(0, |id| id.0.saturating_sub(1000 << 22)));
                         state.cursor = Some((back, u8::MAX)).max(state.cursor);
                     }
-                    state.ready.push_back(job);
+                    // A message scheduled for later waits for its time.
+                    let scheduled_ms = job
+                        .first()
+                        .and_then(|f| f.message.schedule_unix)
+                        .map_or(0, |s| (s.max(0) as u64).saturating_mul(1000));
+                    match scheduled_ms.checked_sub(now_ms()) {
+                        Some(wait) if wait > 0 => state.delay(job, Duration::from_millis(wait)),
+                        _ => state.ready.push_back(job),
+                    }
                 }
             }
             DispatcherMsg::Retry { job, delay } => state.delay(job, delay),

@@ -7,6 +7,7 @@ pub mod accept;
 pub mod accounts;
 pub mod allowlist;
 pub mod cmpp;
+pub mod cmpp_parts;
 pub mod context;
 pub mod correlator;
 pub mod dispatcher;

@@ -25,7 +25,10 @@ pub fn report_state(state: RecordState) -> MessageState {
         RecordState::Expired => MessageState::Expired,
         RecordState::Undeliverable => MessageState::Undeliverable,
         RecordState::Failed | RecordState::Rejected => MessageState::Rejected,
-        RecordState::Accepted | RecordState::Submitted => MessageState::Enroute,
+        // A merged part travels on inside the message it was merged into.
+        RecordState::Accepted | RecordState::Submitted | RecordState::Merged => {
+            MessageState::Enroute
+        }
         RecordState::Unknown => MessageState::Unknown,
         RecordState::Cancelled => MessageState::Deleted,
     }
@@ -124,10 +127,7 @@ pub fn customer_receipt(ctx: &Context, latest: &MessageRecord) -> Option<HeldDel
         .filter_map(|p| p.receipt.as_ref())
         .max_by_key(|r| r.done_unix);
     let report = DeliveryReport {
-        // The id the customer was given: its protocol's own (a CMPP Msg_Id) or ours.
-        message_id: latest
-            .wire_id
-            .map_or_else(|| latest.id.to_decimal(), |w| w.to_string()),
+        message_id: customer_ids(&parts).unwrap_or_else(|| latest.id.to_decimal()),
         state: report_state,
         submitted: parts.len() as u16,
         delivered: parts.iter().filter(|p| delivered(p)).count() as u16,
@@ -153,6 +153,19 @@ pub fn customer_receipt(ctx: &Context, latest: &MessageRecord) -> Option<HeldDel
         held_ms: now,
         expires_ms: now + ctx.settings.held_ttl.as_millis() as u64,
     })
+}
+
+/// The ids the customer was given for a message in its protocol's own form (CMPP Msg_Ids),
+/// in part order and separated by spaces: one, or one per part the customer sent of a
+/// message joined here. `None` when the customer was given the gateway's id.
+fn customer_ids(parts: &[MessageRecord]) -> Option<String> {
+    let mut ids: Vec<u64> = Vec::new();
+    for id in parts.iter().filter_map(|p| p.wire_id) {
+        if ids.last() != Some(&id) {
+            ids.push(id);
+        }
+    }
+    (!ids.is_empty()).then(|| ids.iter().map(u64::to_string).collect::<Vec<_>>().join(" "))
 }
 
 /// Tells the outbox about deliveries that just became durable.

@@ -16,12 +16,13 @@ use tern_smpp::net::{BindRequest, Handler, SessionEvent, SessionHandle};
 use tern_smpp::rusmpp::pdus::{SubmitSm, SubmitSmResp};
 use tern_smpp::session::{c_octet, error_response, BindKind};
 use tern_smpp::{Command, CommandId, CommandStatus, Pdu};
-use tern_storage::{HeldDelivery, HeldKind};
+use tern_storage::{HeldDelivery, HeldKind, MessageRecord, WriteOp};
 use tokio::sync::mpsc;
 use tracing::{debug, warn, Instrument};
 
 use crate::accept::{self, refuse, Refusal, Refused};
 use crate::accounts::{Account, BindSlot};
+use crate::cmpp_parts::{HeldPart, Hold, LongMessages};
 use crate::context::{now_ms, Context};
 use crate::dispatcher::{DispatcherMsg, Job};
 use crate::outbox::OutboxMsg;
@@ -37,6 +38,10 @@ pub enum SessionMsg {
     Cmpp(tern_cmpp::net::SessionEvent),
     /// A receipt or MO to deliver on this bind.
     Deliver(Arc<HeldDelivery>),
+    /// A part of a long message, durable and acknowledged, to join with its other parts.
+    PartStored(Box<HeldPart>),
+    /// Parts whose other parts did not come in time go as they are.
+    ExpireParts,
 }
 
 pub struct CustomerSession;
@@ -76,6 +81,9 @@ pub struct CustomerState {
     pub(crate) frontend: Frontend,
     pub(crate) lease: Lease,
     pub(crate) options: LinkOptions,
+    pub(crate) myself: ActorRef<SessionMsg>,
+    /// Parts of long messages waiting for the rest (CMPP customers).
+    pub(crate) long: LongMessages,
 }
 
 impl CustomerState {
@@ -88,7 +96,7 @@ impl CustomerState {
         let outcome =
             match mapping::submit_sm_to_message(pdu, &self.options, (now_ms() / 1000) as i64) {
                 Ok(message) => {
-                    self.accept_and_store(vec![message], None, move |result| match result {
+                    self.accept_and_store(vec![message], &[], None, move |result| match result {
                         Ok(id) => {
                             handle.respond(submit_resp(seq, id));
                         }
@@ -130,10 +138,15 @@ impl CustomerState {
     /// Accepts every message (all or none are written), writes them in one batch and,
     /// once durable, calls `respond` with the first id and hands them to the dispatchers.
     /// A refusal of any message refuses them all; its debits go back.
+    ///
+    /// With `hold`, the one message is a part of a longer one: its pending entry waits
+    /// [`crate::cmpp_parts::HOLD`] and, once durable, it comes back to this session to be
+    /// joined with its other parts instead of going to a dispatcher.
     pub(crate) async fn accept_and_store(
         &mut self,
         messages: Vec<Message>,
-        wire_id: Option<u64>,
+        wire_ids: &[u64],
+        hold: Option<Hold>,
         respond: impl FnOnce(Result<MessageId, CommandStatus>) + Send + 'static,
     ) -> Result<(), Refused> {
         let mut accepted: Vec<accept::Accepted> = Vec::with_capacity(messages.len());
@@ -144,7 +157,7 @@ impl CustomerState {
                 &mut self.lease,
                 message,
                 &self.options,
-                wire_id,
+                wire_ids,
             )
             .await
             {
@@ -168,11 +181,19 @@ impl CustomerState {
             .fold((0, 0), |(p, c), a| (p + a.parts, c + a.cost));
         let mut ops = Vec::new();
         let mut jobs = Vec::new();
+        let held_until = now_ms() + crate::cmpp_parts::HOLD.as_millis() as u64;
         for a in accepted {
-            ops.extend(a.ops);
-            jobs.push((a.shard, a.records));
+            ops.extend(a.ops.into_iter().map(|op| match op {
+                WriteOp::AddPending(mut entry) if hold.is_some() => {
+                    entry.due_ms = entry.due_ms.max(held_until);
+                    WriteOp::AddPending(entry)
+                }
+                op => op,
+            }));
+            jobs.push((a.shard, a.records, a.parts, a.cost));
         }
         let ctx = self.ctx.clone();
+        let session = self.myself.clone();
         let accepted_at = std::time::Instant::now();
         let written = self.ctx.store.write(
             ops,
@@ -181,12 +202,21 @@ impl CustomerState {
                     respond(Ok(first));
                     metrics::histogram!("tern_accept_durable_seconds")
                         .record(accepted_at.elapsed().as_secs_f64());
-                    for (shard, records) in jobs {
+                    let mut hold = hold;
+                    for (shard, records, parts, cost) in jobs {
                         metrics::counter!("tern_submits_accepted_total").increment(1);
-                        if let Some(dispatcher) = ctx.refs.dispatcher(shard) {
-                            // If the dispatcher is restarting it pages this message in.
-                            dispatcher.cast(DispatcherMsg::Accepted(Job::new(records)));
+                        if let Some(hold) = hold.take() {
+                            let part = HeldPart::new(hold, shard, records, parts, cost);
+                            if let Err(ractor::MessagingErr::SendErr(SessionMsg::PartStored(
+                                part,
+                            ))) = session.cast(SessionMsg::PartStored(Box::new(part)))
+                            {
+                                // The session is gone: the part goes as it is.
+                                crate::cmpp_parts::release(&ctx, *part, "closed");
+                            }
+                            continue;
                         }
+                        dispatch(&ctx, shard, records);
                     }
                 }
                 Err(error) => {
@@ -280,6 +310,14 @@ fn raw_message(pdu: &SubmitSm) -> Message {
     message
 }
 
+/// Hands a durable message to its shard's dispatcher. If the dispatcher is restarting it
+/// pages the message in from the store.
+pub(crate) fn dispatch(ctx: &Context, shard: u16, records: Vec<Arc<MessageRecord>>) {
+    if let Some(dispatcher) = ctx.refs.dispatcher(shard) {
+        dispatcher.cast(DispatcherMsg::Accepted(Job::new(records)));
+    }
+}
+
 fn submit_resp(seq: u32, id: MessageId) -> Command {
     let resp = SubmitSmResp::builder()
         .message_id(c_octet(&id.to_decimal()))
@@ -313,6 +351,8 @@ impl Actor for CustomerSession {
             frontend,
             lease,
             options: LinkOptions::default(),
+            myself: myself.clone(),
+            long: LongMessages::new(),
         })
     }
 
@@ -321,6 +361,9 @@ impl Actor for CustomerSession {
         myself: ActorRef<SessionMsg>,
         state: &mut CustomerState,
     ) -> Result<(), ActorProcessingErr> {
+        for part in state.long.drain() {
+            crate::cmpp_parts::release(&state.ctx, part, "closed");
+        }
         state.lease.release();
         if state.frontend.can_receive() {
             state.ctx.refs.outbox.cast(OutboxMsg::Unbound {
@@ -368,6 +411,8 @@ impl Actor for CustomerSession {
             }
             SessionMsg::Cmpp(event) => crate::cmpp::handle_event(state, event).await,
             SessionMsg::Deliver(item) => state.deliver(item),
+            SessionMsg::PartStored(part) => crate::cmpp_parts::stored(state, *part).await,
+            SessionMsg::ExpireParts => crate::cmpp_parts::expire(state),
         }
         Ok(())
     }

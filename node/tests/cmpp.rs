@@ -51,6 +51,16 @@ async fn cmpp_customer(
 }
 
 fn text_submit(version: Version, to: &str, text: &str) -> Vec<tern_cmpp::codec::Submit> {
+    customer_split(version, to, text, false)
+}
+
+/// `text` as a CMPP customer splits it: UCS-2, or GBK with `gbk`, in parts of 140 octets.
+fn customer_split(
+    version: Version,
+    to: &str,
+    text: &str,
+    gbk: bool,
+) -> Vec<tern_cmpp::codec::Submit> {
     let mut message = Message::text(
         Address::international("1065"),
         Address::international(to),
@@ -60,6 +70,7 @@ fn text_submit(version: Version, to: &str, text: &str) -> Vec<tern_cmpp::codec::
     let options = LinkOptions {
         version,
         msg_src: SP.into(),
+        prefer_gbk: gbk,
         ..LinkOptions::default()
     };
     mapping::message_to_submits(&message, &options, 7).unwrap()
@@ -77,18 +88,7 @@ async fn customer_round_trip(version: Version) {
     let mut ids = Vec::new();
     let long = "长".repeat(150);
     for text in ["你好，世界", long.as_str()] {
-        let submits = text_submit(version, "8613800138000", text);
-        let mut first = None;
-        for submit in submits {
-            let response = client.request(Body::Submit(submit)).await.unwrap();
-            let Body::SubmitResp(SubmitResp { msg_id, result }) = response.body else {
-                panic!("not a SUBMIT_RESP: {response:?}");
-            };
-            assert_eq!(result, result::OK);
-            assert_ne!(msg_id, 0);
-            first.get_or_insert(msg_id);
-            ids.push(msg_id);
-        }
+        ids.extend(submit_all(&client, text_submit(version, "8613800138000", text)).await);
     }
     assert_eq!(ids.len(), 4, "one short part and three long ones");
     let distinct: std::collections::HashSet<u64> = ids.iter().copied().collect();
@@ -97,9 +97,38 @@ async fn customer_round_trip(version: Version) {
     assert!(seen.submits >= 4, "{seen:?}");
 
     // One report per submitted part, each under its Msg_Id.
+    let reported = collect_reports(&mut events, version, ids.len()).await;
+    assert_eq!(reported, distinct);
+    stop.cancel();
+    node.shutdown().await;
+    sim.shutdown().await;
+}
+
+/// Sends every SUBMIT and waits for each response (a window of one), returning the
+/// Msg_Ids.
+async fn submit_all(client: &Client, submits: Vec<tern_cmpp::codec::Submit>) -> Vec<u64> {
+    let mut ids = Vec::new();
+    for submit in submits {
+        let response = client.request(Body::Submit(submit)).await.unwrap();
+        let Body::SubmitResp(SubmitResp { msg_id, result }) = response.body else {
+            panic!("not a SUBMIT_RESP: {response:?}");
+        };
+        assert_eq!(result, result::OK);
+        assert_ne!(msg_id, 0);
+        ids.push(msg_id);
+    }
+    ids
+}
+
+/// The Msg_Ids of the next `count` status reports (all DELIVRD), each answered.
+async fn collect_reports(
+    events: &mut mpsc::Receiver<ClientEvent>,
+    version: Version,
+    count: usize,
+) -> std::collections::HashSet<u64> {
     let mut reported = std::collections::HashSet::new();
     let deadline = tokio::time::Instant::now() + WAIT;
-    while reported.len() < ids.len() {
+    while reported.len() < count {
         let event = tokio::time::timeout_at(deadline, events.recv())
             .await
             .expect("reports within the wait")
@@ -122,10 +151,7 @@ async fn customer_round_trip(version: Version) {
             }),
         });
     }
-    assert_eq!(reported, distinct);
-    stop.cancel();
-    node.shutdown().await;
-    sim.shutdown().await;
+    reported
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -335,6 +361,75 @@ async fn long_text_for_a_cmpp_gateway_leaves_room_for_its_signature() {
     customer.unbind().await;
     node.shutdown().await;
     stop.cancel();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn parts_a_customer_splits_are_joined_and_split_again_for_the_operator() {
+    init_tracing();
+    let dir = tempfile::tempdir().unwrap();
+    let sim = start_sim(sim_config()).await;
+    let node = start_node(&node_toml(dir.path(), &upstream_toml("op", sim.addr(), ""))).await;
+    let (client, mut events, stop) =
+        cmpp_customer(node.endpoints.cmpp.unwrap(), Version::V20, SECRET).await;
+
+    // Mostly ASCII with one Chinese character, split by the customer as GBK: 134 octets a
+    // part hold 133 characters, which no SMPP part holds in UCS-2 (67). Joined, the 250
+    // characters go as 4 UCS-2 parts; each of the customer's 2 Msg_Ids gets its report.
+    let text = format!("{}中", "x".repeat(249));
+    let submits = customer_split(Version::V20, "8613800138000", &text, true);
+    assert_eq!(submits.len(), 2);
+    assert!(submits.iter().all(|s| s.msg_fmt == mapping::msg_fmt::GB));
+    let ids = submit_all(&client, submits).await;
+    let seen = sim.wait_for(WAIT, |s| s.submits >= 4).await;
+    assert_eq!(seen.submits, 4, "{seen:?}");
+    let reported = collect_reports(&mut events, Version::V20, 2).await;
+    assert_eq!(reported, ids.iter().copied().collect());
+    stop.cancel();
+    node.shutdown().await;
+    sim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn joined_parts_leave_room_for_the_signature_and_lone_parts_go_in_time() {
+    init_tracing();
+    let dir = tempfile::tempdir().unwrap();
+    let (gateway_addr, gateway, stop_gateway) = start_gateway().await;
+    let upstream = gateway_upstream(gateway_addr, "3.0") + "signature_chars = 10\n";
+    let node = start_node(&node_toml(dir.path(), &upstream)).await;
+    let (client, mut events, stop) =
+        cmpp_customer(node.endpoints.cmpp.unwrap(), Version::V30, SECRET).await;
+
+    // 134 characters in the customer's 2 UCS-2 parts of 67: the gateway's parts hold 57
+    // beside its signature, so 3 arrive, and the customer's 2 Msg_Ids are reported.
+    let text: String = "长城".repeat(67);
+    let submits = text_submit(Version::V30, "8613800138000", &text);
+    assert_eq!(submits.len(), 2);
+    let ids = submit_all(&client, submits).await;
+    assert!(
+        eventually(WAIT, || gateway.texts.lock().unwrap().len() >= 3).await,
+        "parts at the gateway: {:?}",
+        gateway.texts.lock().unwrap()
+    );
+    let parts = gateway.texts.lock().unwrap().clone();
+    assert!(parts.iter().all(|p| p.chars().count() <= 57), "{parts:?}");
+    assert_eq!(parts.concat(), text);
+    let reported = collect_reports(&mut events, Version::V30, 2).await;
+    assert_eq!(reported, ids.iter().copied().collect());
+
+    // The first of two parts alone: it waits for the second, then goes as it is.
+    gateway.texts.lock().unwrap().clear();
+    let mut submits = text_submit(Version::V30, "8613800138000", &"山".repeat(100));
+    submits.truncate(1);
+    let ids = submit_all(&client, submits).await;
+    assert!(
+        eventually(WAIT, || !gateway.texts.lock().unwrap().is_empty()).await,
+        "the lone part never reached the gateway"
+    );
+    let reported = collect_reports(&mut events, Version::V30, 1).await;
+    assert_eq!(reported, ids.iter().copied().collect());
+    stop.cancel();
+    node.shutdown().await;
+    stop_gateway.cancel();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -171,3 +171,68 @@ async fn acknowledged_messages_survive_kill_9_and_a_restart() {
     receiver.unbind().await;
     sim.shutdown().await;
 }
+
+/// A part of a long message held for its other parts is as durable as any message: after
+/// kill -9 and a restart it goes to the operator as it is, once its hold has passed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_held_part_survives_kill_9() {
+    use tern_cmpp::mapping::{self, LinkOptions};
+    use tern_cmpp::net::{Client, ClientConfig};
+    use tern_cmpp::{result, Body, Version};
+    use tern_model::{Address, Message};
+
+    init_tracing();
+    let dir = tempfile::tempdir().unwrap();
+    let sim = start_sim(sim_config()).await;
+    let cmpp = SocketAddr::from(([127, 0, 0, 1], free_port()));
+    let toml = base_toml(&dir.path().join("store"))
+        + &format!("\n[cmpp]\nlisten = \"{cmpp}\"\n")
+        + &account_toml("901234", "pw", "cmpp_secret = \"s3cret\"")
+        + &upstream_toml("op", sim.addr(), "");
+    let config = dir.path().join("tern.toml");
+    std::fs::write(&config, &toml).unwrap();
+    let log = dir.path().join("node.log");
+    let mut node = NodeProcess::start(&config, log.clone());
+
+    let stop = tokio_util::sync::CancellationToken::new();
+    let mut client_config = ClientConfig::new("customer", "127.0.0.1", cmpp.port());
+    client_config.source_addr = "901234".into();
+    client_config.secret = "s3cret".into();
+    client_config.version = Version::V30;
+    let (client, _events) = Client::start(
+        client_config,
+        stop.clone(),
+        &tokio_util::task::TaskTracker::new(),
+    );
+    let message = Message::text(
+        Address::international("1065"),
+        Address::international("8613800138000"),
+        "山".repeat(100),
+    );
+    let options = LinkOptions {
+        msg_src: "901234".into(),
+        ..LinkOptions::default()
+    };
+    let first = mapping::message_to_submits(&message, &options, 9)
+        .unwrap()
+        .remove(0);
+    assert!(
+        eventually(WAIT, || client.is_up()).await,
+        "the CMPP customer did not connect"
+    );
+    let response = client.request(Body::Submit(first)).await.unwrap();
+    let Body::SubmitResp(resp) = response.body else {
+        panic!("not a SUBMIT_RESP: {response:?}");
+    };
+    assert_eq!(resp.result, result::OK);
+    node.kill();
+    stop.cancel();
+    assert_eq!(sim.stats().submits, 0, "the part was held, not sent");
+
+    let _node = NodeProcess::start(&config, log);
+    let seen = sim
+        .wait_for(Duration::from_secs(25), |s| s.submits >= 1)
+        .await;
+    assert_eq!(seen.submits, 1, "{seen:?}");
+    sim.shutdown().await;
+}

@@ -24,6 +24,9 @@ pub enum RecordState {
     /// Withdrawn by an administrator before it reached an operator. (Last, so records
     /// written before it existed keep their encoding.)
     Cancelled,
+    /// A part of a long message the customer sent in parts, sent instead as one with the
+    /// other parts (the history names the message that carries it). No report of its own.
+    Merged,
 }
 
 impl RecordState {
@@ -42,6 +45,7 @@ impl RecordState {
             RecordState::Failed => "failed",
             RecordState::Unknown => "unknown",
             RecordState::Cancelled => "cancelled",
+            RecordState::Merged => "merged",
         }
     }
 }

@@ -115,6 +115,45 @@ pub fn submit_to_messages(submit: &Submit, now_unix: i64) -> Result<Vec<Message>
         .collect()
 }
 
+/// A SUBMIT that carries one part of a longer text: its concatenation numbers and the
+/// part's octets after the UDH, when the format is text (ASCII, UCS-2 or GB) and the UDH
+/// holds the concatenation and nothing else. Such parts can be joined and split again for
+/// the operator's part size; anything else (ports, binary, odd headers) travels as sent.
+pub fn text_part(submit: &Submit) -> Option<(ConcatRef, &[u8])> {
+    if submit.tp_udhi == 0
+        || !matches!(
+            submit.msg_fmt,
+            content::msg_fmt::ASCII | content::msg_fmt::UCS2 | content::msg_fmt::GB
+        )
+    {
+        return None;
+    }
+    let (udh, octets) = split_user_data(&submit.msg_content).ok()?;
+    // Exactly one IE: 8-bit (00, 3 octets) or 16-bit (08, 4 octets) concatenation.
+    let only_concat = matches!(udh, [5, 0x00, 3, ..] | [6, 0x08, 4, ..]);
+    let info = parse_concat_udh(udh).ok().flatten()?;
+    only_concat.then_some((
+        ConcatRef {
+            reference: info.reference,
+            total: info.total,
+            seq: info.seq,
+        },
+        octets,
+    ))
+}
+
+/// The message whose parts' octets (as [`text_part`] gives them, in order) are `octets`,
+/// with the addresses and options of `part`, one of its parts as [`submit_to_messages`]
+/// made it.
+pub fn joined(part: &Message, octets: &[u8]) -> Result<Message, MapError> {
+    Ok(Message {
+        udh: None,
+        concat: None,
+        body: content::decode(part.data_coding, octets, false)?,
+        ..part.clone()
+    })
+}
+
 /// A mobile-originated DELIVER from an operator as a message: Src_terminal_Id is the
 /// handset, Dest_Id the SP number it wrote to. A status report is refused
 /// ([`MapError::IsReport`]): it goes through [`super::report_to_domain`].

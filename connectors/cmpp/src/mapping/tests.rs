@@ -143,6 +143,46 @@ fn a_udh_gives_the_concatenation() {
 }
 
 #[test]
+fn text_parts_join_across_a_split_character() {
+    // "你好" in GB18030 cut after its first octet: neither part decodes alone.
+    let gb = [0xc4, 0xe3, 0xba, 0xc3];
+    let part = |seq: u8, octets: &[u8]| {
+        let mut content = vec![0x05, 0x00, 0x03, 0x07, 0x02, seq];
+        content.extend_from_slice(octets);
+        Submit {
+            tp_udhi: 1,
+            ..submit(msg_fmt::GB, &content)
+        }
+    };
+    let (first, second) = (part(1, &gb[..1]), part(2, &gb[1..]));
+    let (info, head) = text_part(&first).expect("a text part");
+    assert_eq!((info.reference, info.total, info.seq), (7, 2, 1));
+    let (_, tail) = text_part(&second).expect("a text part");
+    let octets = [head, tail].concat();
+    let whole = joined(&one(&first), &octets).expect("joined");
+    assert_eq!(whole.body, Body::Text("你好".into()));
+    assert_eq!((whole.udh, whole.concat), (None, None));
+    assert_eq!(whole.destination, one(&first).destination);
+
+    // A port IE beside the concatenation, binary content, or no UDH: not a text part.
+    let mut ports = vec![
+        0x0b, 0x00, 0x03, 0x07, 0x02, 0x01, 0x05, 0x04, 0x0b, 0x84, 0x23, 0xf0,
+    ];
+    ports.push(0x41);
+    let with_ports = Submit {
+        tp_udhi: 1,
+        ..submit(msg_fmt::ASCII, &ports)
+    };
+    assert_eq!(text_part(&with_ports), None);
+    let binary = Submit {
+        msg_fmt: msg_fmt::BINARY,
+        ..first.clone()
+    };
+    assert_eq!(text_part(&binary), None);
+    assert_eq!(text_part(&submit(msg_fmt::GB, &gb)), None);
+}
+
+#[test]
 fn bad_destinations_and_times_are_refused() {
     let s = Submit {
         dest_terminal_ids: vec!["13800138000".into(), "abc".into()],
