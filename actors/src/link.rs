@@ -41,6 +41,9 @@ pub struct LinkMetrics {
 
 impl LinkMetrics {
     fn new(link: &str) -> Self {
+        // Served as 0 from the link's start, so that rate() counts the first unmatched
+        // receipt and an alert rule finds the series on a healthy link.
+        metrics::counter!("tern_receipts_unmatched_total", "link" => link.to_owned()).increment(0);
         let submits = |result: &'static str| metrics::counter!("tern_link_submits_total", "link" => link.to_owned(), "result" => result);
         Self {
             ok: submits("ok"),

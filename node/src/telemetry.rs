@@ -38,5 +38,24 @@ pub fn init_metrics(listen: SocketAddr) -> anyhow::Result<()> {
         .with_http_listener(listen)
         .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), LATENCY_BUCKETS)?
         .install()?;
+    serve_from_zero();
     Ok(())
+}
+
+/// Counters of rare events are served as 0 from the start: `rate()` then counts their
+/// first increment, and alert rules and dashboards find them on a healthy node.
+fn serve_from_zero() {
+    let rare = [
+        "tern_quota_ledger_errors_total",
+        "tern_quota_exhausted_total",
+        "tern_store_write_errors_total",
+        "tern_receipts_early_total",
+        "tern_receipts_deferred_total",
+        "tern_outbox_handoff_missed_total",
+        "tern_dispatch_resent_unknown_outcome_total",
+        "tern_link_throttled_total",
+    ];
+    for name in rare {
+        metrics::counter!(name).increment(0);
+    }
 }
