@@ -1,5 +1,6 @@
-//! Tern's test bench: a simulated operator SMSC ([`smsc`]) and an SMPP load generator
-//! ([`load`]), as a library that tests and `tern dev` use in-process, and the `tern-bench`
+//! Tern's test bench: a simulated operator SMSC ([`smsc`]), an SMPP, CMPP and HTTP load
+//! generator ([`load`]) and the comparison of gateways under the same load ([`compare`]), as a
+//! library that tests and `tern dev` use in-process, and the `tern-bench`
 //! binary on top of them.
 //!
 //! Both drive a gateway only over the wire: they speak SMPP through the `tern-smpp`
@@ -7,6 +8,7 @@
 //! a customer and an operator would see. A load run straight against the simulator (`raw`)
 //! is the ceiling of the harness itself, the denominator of every gateway ratio.
 
+pub mod compare;
 pub mod load;
 pub mod parse;
 pub mod process;

@@ -11,7 +11,10 @@ use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use mimalloc::MiMalloc;
 use serde::Serialize;
-use tern_bench::load::{self, CmppTarget, LoadConfig, LoadError, LoadReport, MessageMix};
+use tern_bench::compare::{self, CompareConfig, Overrides, Scenario, SystemKind};
+use tern_bench::load::{
+    self, CmppTarget, HttpTarget, LoadConfig, LoadError, LoadReport, MessageMix,
+};
 use tern_bench::smsc::{
     Accounts, IdFormat, MoConfig, ReceiptDelay, Smsc, SmscConfig, SmscError, SmscStats,
 };
@@ -60,6 +63,10 @@ enum Command {
         #[command(flatten)]
         output: OutputArgs,
     },
+    /// Run a scenario against several systems in turn (the raw harness, Tern, Kannel,
+    /// Jasmin), each in front of a fresh simulator, and write DIR/results.json,
+    /// DIR/results.md and SVG plots.
+    Compare(CompareArgs),
     /// Start a simulator in this process and run the load straight against it: the
     /// baseline without a gateway in between.
     Raw {
@@ -72,6 +79,92 @@ enum Command {
         #[command(flatten)]
         output: OutputArgs,
     },
+}
+
+#[derive(Args)]
+struct CompareArgs {
+    /// Scenarios, in order: S1 MT only, S2 MT with receipts, S3 backlog and restart (Tern
+    /// only), S5 1,000 idle plus 50 active binds.
+    #[arg(long, value_enum, value_delimiter = ',', required = true)]
+    scenario: Vec<Scenario>,
+    /// Systems, in order.
+    #[arg(long, value_enum, value_delimiter = ',', default_value = "raw,tern")]
+    systems: Vec<SystemKind>,
+    /// Where results.json, results.md and the plots go.
+    #[arg(long)]
+    out: PathBuf,
+    /// Messages per run (defaults: S1 200000, S2 100000, S3 1000000, S5 100000).
+    #[arg(long)]
+    count: Option<u64>,
+    /// Longest a load may send (defaults: 30s; S3 10m).
+    #[arg(long, value_parser = parse::duration)]
+    duration: Option<Duration>,
+    /// Active binds (defaults: 4; S5 50).
+    #[arg(long)]
+    binds: Option<usize>,
+    /// Window per bind (defaults: 64; S5 8).
+    #[arg(long)]
+    window: Option<usize>,
+    /// S5's idle binds (default 1000).
+    #[arg(long)]
+    idle_binds: Option<usize>,
+    /// Message kinds by weight (default gsm7=100).
+    #[arg(long, value_parser = mix)]
+    mix: Option<MessageMix>,
+    /// S1's common open-loop rate, msg/s (default: half the lowest closed-loop rate).
+    #[arg(long)]
+    sustain_rate: Option<f64>,
+    /// How long S1's open-loop phase sends.
+    #[arg(long, default_value = "10s", value_parser = parse::duration)]
+    sustain_duration: Duration,
+    /// Skip S1's open-loop phase.
+    #[arg(long)]
+    no_sustain: bool,
+    /// The tern binary (default: beside tern-bench).
+    #[arg(long)]
+    tern: Option<PathBuf>,
+    /// The directory of the peers' start scripts (default: bench/peers of this tree).
+    #[arg(long)]
+    peers: Option<PathBuf>,
+    /// Pin the system under test to CPU 0 and tern-bench to CPU 1 (taskset).
+    #[arg(long)]
+    pin: bool,
+    /// How long a system may take to come up.
+    #[arg(long, default_value = "60s", value_parser = parse::duration)]
+    start_timeout: Duration,
+    #[command(flatten)]
+    seed: SeedArg,
+    /// No progress on stderr.
+    #[arg(long)]
+    quiet: bool,
+}
+
+impl CompareArgs {
+    fn config(self) -> CompareConfig {
+        CompareConfig {
+            scenarios: self.scenario,
+            systems: self.systems,
+            out: self.out,
+            overrides: Overrides {
+                binds: self.binds,
+                window: self.window,
+                count: self.count,
+                duration: self.duration,
+                idle_binds: self.idle_binds,
+                mix: self.mix,
+            },
+            sustain_rate: self.sustain_rate,
+            sustain_duration: self.sustain_duration,
+            no_sustain: self.no_sustain,
+            tern: self.tern.unwrap_or_else(compare::default_tern),
+            peers: self.peers.unwrap_or_else(compare::default_peers),
+            pin: self.pin,
+            start_timeout: self.start_timeout,
+            seed: self.seed.seed,
+            progress: !self.quiet,
+            command: std::env::args().collect::<Vec<_>>().join(" "),
+        }
+    }
 }
 
 #[derive(Args)]
@@ -171,8 +264,13 @@ fn final_states(text: &str) -> Result<FinalStates, String> {
 #[derive(Args)]
 struct TargetArgs {
     /// The server to load, HOST:PORT.
-    #[arg(long, value_parser = target)]
-    target: (String, u16),
+    #[arg(long, value_parser = target, required_unless_present = "url")]
+    target: Option<(String, u16)>,
+    /// HTTP: the send-SMS URL (Kannel's http://HOST:PORT/cgi-bin/sendsms), called with GET
+    /// and username, password, from, to, text, coding, charset (and dlr-mask, dlr-url with
+    /// --receipts); --system-id and --password are the username and password.
+    #[arg(long, required_if_eq("protocol", "http"))]
+    url: Option<String>,
     #[arg(long, value_enum, default_value = "smpp")]
     protocol: ProtocolArg,
     #[arg(long, default_value = "bench")]
@@ -197,6 +295,9 @@ enum ProtocolArg {
     /// 140 characters, long ones in parts of 134, and a --source that is not a number as
     /// Src_Id 1065.
     Cmpp,
+    /// HTTP GET on --url over keep-alive connections: --binds clients with --window
+    /// requests (and connections) in flight each; receipts come back to a dlr-url.
+    Http,
 }
 
 fn cmpp_version(text: &str) -> Result<tern_cmpp::Version, String> {
@@ -214,6 +315,30 @@ impl TargetArgs {
             source_addr: self.source_addr.clone().unwrap_or_default(),
             secret: self.secret.clone().unwrap_or_default(),
         })
+    }
+
+    fn http(&self) -> Option<HttpTarget> {
+        let url = self.url.clone()?;
+        (self.protocol == ProtocolArg::Http).then(|| HttpTarget {
+            url,
+            username: self.system_id.clone(),
+            password: self.password.clone(),
+        })
+    }
+
+    /// Host and port of --target, or of --url.
+    fn host_port(&self) -> (String, u16) {
+        if let Some(target) = &self.target {
+            return target.clone();
+        }
+        let url = self.url.as_deref().unwrap_or_default();
+        let authority = url
+            .strip_prefix("http://")
+            .unwrap_or(url)
+            .split('/')
+            .next()
+            .unwrap_or_default();
+        target(authority).unwrap_or_else(|_| (authority.to_owned(), 80))
     }
 }
 
@@ -267,9 +392,10 @@ struct LoadArgs {
     #[arg(long, default_value = "4917")]
     destination_prefix: String,
     /// Report CPU µs per message and peak RSS of this process (the system under test;
-    /// `raw` measures itself by default).
+    /// `raw` measures itself by default); repeat it for a system of several processes,
+    /// whose figures are added up.
     #[arg(long)]
-    pid: Option<u32>,
+    pid: Vec<u32>,
 }
 
 fn mix(text: &str) -> Result<MessageMix, String> {
@@ -366,9 +492,10 @@ impl LoadArgs {
             source: self.source.clone(),
             destination_prefix: self.destination_prefix.clone(),
             seed,
-            pid: self.pid,
+            pids: self.pid.clone(),
             progress: false,
             cmpp: None,
+            http: None,
         }
     }
 }
@@ -438,10 +565,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             seed,
             output,
         } => {
-            let (host, port) = target.target.clone();
+            let (host, port) = target.host_port();
             let account = (target.system_id.clone(), target.password.clone());
             let mut config = load.config(host, port, account, seed.seed);
             config.cmpp = target.cmpp();
+            config.http = target.http();
             config.progress = !output.quiet;
             let report = load::run(config.clone()).await.map_err(load_error)?;
             print_report(&report, None);
@@ -455,6 +583,17 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     smsc: None,
                 },
             )
+        }
+        Command::Compare(args) => {
+            let config = args.config();
+            let out = config.out.clone();
+            let results = compare::run(config).await?;
+            print!("{}", results.markdown());
+            println!(
+                "written: {}/results.json, results.md and *.svg",
+                out.display()
+            );
+            Ok(())
         }
         Command::Raw {
             smsc,
@@ -471,7 +610,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 .cloned()
                 .unwrap_or_else(|| ("bench".into(), "bench".into()));
             let mut config = load.config(addr.ip().to_string(), addr.port(), account, seed.seed);
-            config.pid = config.pid.or(Some(std::process::id()));
+            if config.pids.is_empty() {
+                config.pids.push(std::process::id());
+            }
             config.progress = !output.quiet;
             let report = load::run(config.clone()).await.map_err(load_error);
             let stats = simulator.stats();
@@ -547,10 +688,10 @@ fn print_report(report: &LoadReport, smsc: Option<&SmscStats>) {
         Some(rate) => format!("open loop at {rate} msg/s"),
         None => "closed loop".into(),
     };
-    let submit = if report.protocol == "cmpp" {
-        "SUBMIT"
-    } else {
-        "submit_sm"
+    let submit = match report.protocol {
+        "cmpp" => "SUBMIT",
+        "http" => "requests",
+        _ => "submit_sm",
     };
     println!(
         "{} binds x window {}, {mode}: {} messages, {} {submit} in {:.3} s",
@@ -607,8 +748,8 @@ fn print_report(report: &LoadReport, smsc: Option<&SmscStats>) {
     }
     if let Some(p) = &report.process {
         println!(
-            "  process {}  {:.2} µs CPU/msg, {:.2} cores, peak RSS {} MiB",
-            p.pid,
+            "  process {:?}  {:.2} µs CPU/msg, {:.2} cores, peak RSS {} MiB",
+            p.pids,
             p.cpu_micros_per_message,
             p.cores,
             p.peak_rss_kib / 1024

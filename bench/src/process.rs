@@ -38,40 +38,49 @@ pub fn peak_rss_kib(pid: u32) -> std::io::Result<u64> {
         .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidData, "no VmHWM"))
 }
 
-/// What a process spent during a run.
+/// What the processes of the system under test spent during a run (a gateway may be one
+/// process, or a broker, a store and workers).
 #[derive(Debug, Clone, Serialize)]
 pub struct ProcessUsage {
-    pub pid: u32,
-    /// CPU time (user + system) during the run, in µs; 10 ms resolution.
+    pub pids: Vec<u32>,
+    /// CPU time (user + system) of all of them during the run, in µs; 10 ms resolution.
     pub cpu_micros: u64,
-    /// `cpu_micros` divided by the submits answered with ESME_ROK.
+    /// `cpu_micros` divided by the messages accepted.
     pub cpu_micros_per_message: f64,
     /// CPU cores kept busy on average: CPU time over wall time.
     pub cores: f64,
-    /// Peak resident set since the process started (VmHWM), KiB.
+    /// Peak resident set of each since it started (VmHWM), added up, KiB.
     pub peak_rss_kib: u64,
 }
 
-/// CPU time of a process at the start of a run.
-#[derive(Debug, Clone, Copy)]
+/// CPU time of a set of processes at the start of a run.
+#[derive(Debug, Clone)]
 pub struct CpuMark {
-    pid: u32,
+    pids: Vec<u32>,
     micros: u64,
+}
+
+fn total_cpu_micros(pids: &[u32]) -> std::io::Result<u64> {
+    pids.iter().map(|&pid| cpu_micros(pid)).sum()
 }
 
 impl CpuMark {
     pub fn now(pid: u32) -> std::io::Result<Self> {
+        Self::of(&[pid])
+    }
+
+    pub fn of(pids: &[u32]) -> std::io::Result<Self> {
         Ok(Self {
-            pid,
-            micros: cpu_micros(pid)?,
+            pids: pids.to_vec(),
+            micros: total_cpu_micros(pids)?,
         })
     }
 
-    /// What the process spent since the mark, over `messages` and `wall_secs`.
+    /// What the processes spent since the mark, over `messages` and `wall_secs`.
     pub fn usage(&self, messages: u64, wall_secs: f64) -> std::io::Result<ProcessUsage> {
-        let spent = cpu_micros(self.pid)?.saturating_sub(self.micros);
+        let spent = total_cpu_micros(&self.pids)?.saturating_sub(self.micros);
         Ok(ProcessUsage {
-            pid: self.pid,
+            pids: self.pids.clone(),
             cpu_micros: spent,
             cpu_micros_per_message: if messages == 0 {
                 0.0
@@ -83,7 +92,11 @@ impl CpuMark {
             } else {
                 0.0
             },
-            peak_rss_kib: peak_rss_kib(self.pid)?,
+            peak_rss_kib: self
+                .pids
+                .iter()
+                .map(|&pid| peak_rss_kib(pid))
+                .sum::<std::io::Result<u64>>()?,
         })
     }
 }
@@ -106,6 +119,6 @@ mod tests {
         assert!(peak_rss_kib(pid).unwrap() > 0);
         let mark = CpuMark::now(pid).unwrap();
         let usage = mark.usage(10, 1.0).unwrap();
-        assert_eq!(usage.pid, pid);
+        assert_eq!(usage.pids, vec![pid]);
     }
 }

@@ -22,7 +22,7 @@ use super::Run;
 
 /// Lateness of a scheduled send that is put down to the timer (tokio's timers tick in
 /// milliseconds) rather than charged as latency.
-const TIMER_SLACK: Duration = Duration::from_millis(2);
+pub(crate) const TIMER_SLACK: Duration = Duration::from_millis(2);
 
 /// What one bind did.
 pub(crate) struct BindOutcome {

@@ -9,6 +9,7 @@ use tokio::time::Instant;
 
 use super::bind::{self, BindOutcome};
 use super::cmpp::{self, CmppTarget};
+use super::http::{self, DlrListener, HttpTarget};
 use super::Run;
 
 pub(crate) enum Links {
@@ -19,6 +20,12 @@ pub(crate) enum Links {
         )>,
     ),
     Cmpp(CmppTarget, Vec<cmpp::Link>),
+    /// HTTP clients, one per bind, and the endpoint receipts come back to when asked for.
+    Http {
+        target: HttpTarget,
+        clients: Vec<reqwest::Client>,
+        dlr: Option<DlrListener>,
+    },
 }
 
 impl Links {
@@ -30,10 +37,13 @@ impl Links {
                 .filter(|(client, _)| client.state() == LinkState::Up)
                 .count(),
             Links::Cmpp(_, links) => links.iter().filter(|(client, _)| client.is_up()).count(),
+            // Connections open with the first request and stay open.
+            Links::Http { clients, .. } => clients.len(),
         }
     }
 
-    /// A task per connection, each ending with what it did.
+    /// A task per connection, each ending with what it did (over HTTP, one more: the
+    /// receipt endpoint).
     pub(crate) fn spawn(self, run: &Arc<Run>, t0: Instant) -> Vec<JoinHandle<BindOutcome>> {
         match self {
             Links::Smpp(links) => links
@@ -49,6 +59,31 @@ impl Links {
                     tokio::spawn(cmpp::run(run.clone(), target.clone(), client, events))
                 })
                 .collect(),
+            Links::Http {
+                target,
+                clients,
+                dlr,
+            } => {
+                let base = dlr.as_ref().map(|dlr| dlr.base().to_owned());
+                let mut tasks: Vec<_> = clients
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, client)| {
+                        tokio::spawn(http::run(
+                            run.clone(),
+                            target.clone(),
+                            i,
+                            client,
+                            base.clone(),
+                            t0,
+                        ))
+                    })
+                    .collect();
+                if let Some(dlr) = dlr {
+                    tasks.push(tokio::spawn(http::serve_receipts(run.clone(), dlr)));
+                }
+                tasks
+            }
         }
     }
 }

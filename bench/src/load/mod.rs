@@ -13,15 +13,18 @@
 mod bind;
 mod cmpp;
 mod correlate;
+mod http;
 mod links;
 mod messages;
 
 use std::collections::BTreeMap;
+use std::io::IsTerminal as _;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use hdrhistogram::Histogram;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
 use tern_smpp::net::{BindMode, Client, ClientConfig};
 use tern_smpp::session::{self as smpp_session, Role};
@@ -31,6 +34,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 pub use cmpp::CmppTarget;
+pub use http::HttpTarget;
 pub use messages::MessageMix;
 
 use crate::process::{CpuMark, ProcessUsage};
@@ -77,13 +81,18 @@ pub struct LoadConfig {
     /// Destinations are this prefix and 7 digits of the message number.
     pub destination_prefix: String,
     pub seed: u64,
-    /// Measure this process's CPU time and peak memory over the run.
-    pub pid: Option<u32>,
+    /// Measure these processes' CPU time and peak memory over the run (the system under
+    /// test: one process, or several added up).
+    pub pids: Vec<u32>,
     /// A line a second on stderr.
     pub progress: bool,
     /// Speak CMPP as this SP instead of SMPP (`system_id` and `password` are then unused).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cmpp: Option<CmppTarget>,
+    /// Call this send-SMS URL over HTTP instead (`system_id` and `password` are then
+    /// unused).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub http: Option<HttpTarget>,
 }
 
 impl Default for LoadConfig {
@@ -107,9 +116,10 @@ impl Default for LoadConfig {
             source: "TernBench".into(),
             destination_prefix: "4917".into(),
             seed: 1,
-            pid: None,
+            pids: Vec::new(),
             progress: false,
             cmpp: None,
+            http: None,
         }
     }
 }
@@ -129,8 +139,11 @@ pub enum LoadError {
         wanted: usize,
         timeout: Duration,
     },
-    #[error("cannot read /proc for pid {pid}: {source}")]
-    Process { pid: u32, source: std::io::Error },
+    #[error("cannot read /proc for pids {pids:?}: {source}")]
+    Process {
+        pids: Vec<u32>,
+        source: std::io::Error,
+    },
     #[error("histogram: {0}")]
     Histogram(String),
 }
@@ -181,9 +194,13 @@ impl LoadConfig {
                 "system_id is at most 15 characters and password at most 8",
             ));
         }
-        match &self.cmpp {
-            Some(target) => cmpp::validate(self, target),
-            None => Ok(()),
+        match (&self.cmpp, &self.http) {
+            (Some(_), Some(_)) => Err(invalid("protocol", "CMPP or HTTP, not both")),
+            (Some(target), None) => cmpp::validate(self, target),
+            (None, Some(target)) if !target.url.starts_with("http://") => {
+                Err(invalid("url", "an http:// URL"))
+            }
+            _ => Ok(()),
         }
     }
 
@@ -264,7 +281,7 @@ pub struct ReceiptCounts {
 pub struct LoadReport {
     pub binds: usize,
     pub window: usize,
-    /// `smpp` or `cmpp`.
+    /// `smpp`, `cmpp` or `http`.
     pub protocol: &'static str,
     /// `closed` or `open`.
     pub mode: &'static str,
@@ -386,13 +403,22 @@ pub async fn run(config: LoadConfig) -> Result<LoadReport, LoadError> {
         .map_err(|e| LoadError::Histogram(e.to_string()))?;
     let shutdown = CancellationToken::new();
     let tracker = TaskTracker::new();
-    let links = match &config.cmpp {
-        None => Links::Smpp(
+    let links = match (&config.cmpp, &config.http) {
+        (_, Some(target)) => Links::Http {
+            target: target.clone(),
+            clients: http::clients(&config)?,
+            dlr: if config.registered_delivery {
+                Some(http::DlrListener::bind().await?)
+            } else {
+                None
+            },
+        },
+        (None, None) => Links::Smpp(
             (0..config.binds)
                 .map(|i| Client::start(client_config(&config, i), shutdown.clone(), &tracker))
                 .collect(),
         ),
-        Some(target) => Links::Cmpp(
+        (Some(target), None) => Links::Cmpp(
             target.clone(),
             cmpp::start(&config, target, &shutdown, &tracker),
         ),
@@ -424,9 +450,15 @@ async fn drive(
         }
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
-    let cpu = match config.pid {
-        Some(pid) => Some(CpuMark::now(pid).map_err(|source| LoadError::Process { pid, source })?),
-        None => None,
+    let cpu = if config.pids.is_empty() {
+        None
+    } else {
+        Some(
+            CpuMark::of(&config.pids).map_err(|source| LoadError::Process {
+                pids: config.pids.clone(),
+                source,
+            })?,
+        )
     };
     let run = Arc::new(Run {
         shape: config.shape(),
@@ -444,7 +476,7 @@ async fn drive(
     let t0 = Instant::now();
     let tasks = links.spawn(&run, t0);
 
-    let mut progress = Progress::new(config.progress, t0);
+    let mut progress = Progress::new(config, t0);
     let stop_at = config.duration.map(|d| t0 + d);
     while run.done.load(Ordering::Relaxed) < config.binds {
         tokio::select! {
@@ -462,6 +494,7 @@ async fn drive(
             }
         }
     }
+    progress.finish();
     run.finish.cancel();
     let mut outcomes = Vec::with_capacity(tasks.len());
     for task in tasks {
@@ -484,7 +517,7 @@ async fn drive(
         Some(mark) => Some(
             mark.usage(accepted, t0.elapsed().as_secs_f64())
                 .map_err(|source| LoadError::Process {
-                    pid: config.pid.unwrap_or_default(),
+                    pids: config.pids.clone(),
                     source,
                 })?,
         ),
@@ -566,9 +599,10 @@ fn report(
         }
     });
     let count = config.count.unwrap_or(u64::MAX);
-    let (protocol, status_name): (_, fn(u32) -> String) = match config.cmpp {
-        Some(_) => ("cmpp", cmpp::result_name),
-        None => ("smpp", crate::status::name_of),
+    let (protocol, status_name): (_, fn(u32) -> String) = match (&config.cmpp, &config.http) {
+        (_, Some(_)) => ("http", |code| format!("HTTP_{code}")),
+        (Some(_), None) => ("cmpp", cmpp::result_name),
+        (None, None) => ("smpp", crate::status::name_of),
     };
     LoadReport {
         binds: config.binds,
@@ -608,24 +642,47 @@ fn report(
     }
 }
 
-/// The once-a-second line on stderr.
+/// Progress on stderr: a bar on a terminal (messages started out of the count, with the
+/// rate), otherwise a line a second.
 struct Progress {
     enabled: bool,
     t0: Instant,
     interval: tokio::time::Interval,
     last_answered: u64,
+    last_at: Instant,
+    bar: Option<ProgressBar>,
 }
 
 impl Progress {
-    fn new(enabled: bool, t0: Instant) -> Self {
-        let mut interval =
-            tokio::time::interval_at(t0 + Duration::from_secs(1), Duration::from_secs(1));
+    fn new(config: &LoadConfig, t0: Instant) -> Self {
+        let bar = (config.progress && std::io::stderr().is_terminal()).then(|| {
+            let bar = match config.count {
+                Some(count) => ProgressBar::new(count).with_style(
+                    ProgressStyle::with_template(
+                        "{elapsed_precise} [{bar:40.cyan/blue}] {pos}/{len} {msg}",
+                    )
+                    .unwrap_or_else(|_| ProgressStyle::default_bar())
+                    .progress_chars("=> "),
+                ),
+                None => ProgressBar::new_spinner(),
+            };
+            bar.set_draw_target(ProgressDrawTarget::stderr());
+            bar
+        });
+        let every = if bar.is_some() {
+            Duration::from_millis(250)
+        } else {
+            Duration::from_secs(1)
+        };
+        let mut interval = tokio::time::interval_at(t0 + every, every);
         interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         Self {
-            enabled,
+            enabled: config.progress,
             t0,
             interval,
             last_answered: 0,
+            last_at: t0,
+            bar,
         }
     }
 
@@ -639,24 +696,42 @@ impl Progress {
 
     fn print(&mut self, run: &Run) {
         let live = &run.live;
+        let now = Instant::now();
         let answered = live.answered.load(Ordering::Relaxed);
-        let rate = answered.saturating_sub(self.last_answered);
+        let secs = now.saturating_duration_since(self.last_at).as_secs_f64();
+        let rate = if secs > 0.0 {
+            answered.saturating_sub(self.last_answered) as f64 / secs
+        } else {
+            0.0
+        };
         self.last_answered = answered;
-        let mut line = format!(
-            "[{:6.1}s] {:>8} msg/s  sent {}  answered {}  ok {}",
-            self.t0.elapsed().as_secs_f64(),
-            rate,
+        self.last_at = now;
+        let mut detail = format!(
+            "{rate:>8.0} msg/s  sent {}  answered {}  ok {}",
             live.sent.load(Ordering::Relaxed),
             answered,
             live.ok.load(Ordering::Relaxed),
         );
         if run.config.registered_delivery {
-            line.push_str(&format!(
+            detail.push_str(&format!(
                 "  receipts {} (waiting {})",
                 live.receipts.load(Ordering::Relaxed),
                 run.correlator.waiting()
             ));
         }
-        eprintln!("{line}");
+        match &self.bar {
+            Some(bar) => {
+                let started = run.tickets.load(Ordering::Relaxed);
+                bar.set_position(run.config.count.map_or(started, |c| started.min(c)));
+                bar.set_message(detail);
+            }
+            None => eprintln!("[{:6.1}s] {detail}", self.t0.elapsed().as_secs_f64()),
+        }
+    }
+
+    fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
     }
 }
