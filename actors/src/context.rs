@@ -146,6 +146,8 @@ pub struct Context {
     /// Receipts the correlator holds unmatched, plus lookups in progress: a link tells the
     /// correlator about a submitted part only while this is above zero.
     pub early_receipts: std::sync::atomic::AtomicUsize,
+    /// Parts of long messages just finished, for the receipt of the last one.
+    pub finals: crate::finals::Finals,
 }
 
 impl std::fmt::Debug for Context {

@@ -11,6 +11,7 @@ pub mod cmpp_parts;
 pub mod context;
 pub mod correlator;
 pub mod dispatcher;
+pub mod finals;
 pub mod ids;
 pub mod link;
 pub mod link_cmpp;
@@ -113,6 +114,7 @@ impl Pipeline {
             settings: config.settings,
             refs,
             early_receipts: std::sync::atomic::AtomicUsize::new(0),
+            finals: Default::default(),
         });
         let sessions = Arc::new(Slot::default());
         let (supervisor, _) =

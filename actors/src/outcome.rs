@@ -94,20 +94,15 @@ pub fn finish_locally(
 /// asked for no receipt of this outcome.
 pub fn customer_receipt(ctx: &Context, latest: &MessageRecord) -> Option<HeldDelivery> {
     let parts: Vec<MessageRecord> = if latest.parts <= 1 {
+        if !latest.state.is_final() {
+            return None;
+        }
         vec![latest.clone()]
     } else {
-        let mut parts = ctx.store.message_parts(latest.id).ok()?;
-        // The store may not have the newest write of `latest` yet.
-        for part in parts.iter_mut() {
-            if part.part == latest.part {
-                *part = latest.clone();
-            }
-        }
-        parts
+        // The store may not have the newest writes of this or the other parts yet.
+        ctx.finals
+            .settle(latest, || ctx.store.message_parts(latest.id).ok())?
     };
-    if parts.len() < usize::from(latest.parts.max(1)) || parts.iter().any(|p| !p.state.is_final()) {
-        return None;
-    }
     let delivered = |p: &MessageRecord| p.state == RecordState::Delivered;
     let state = match ctx.settings.aggregate {
         AggregatePolicy::AllDelivered if parts.iter().all(delivered) => RecordState::Delivered,
