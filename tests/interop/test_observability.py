@@ -16,7 +16,7 @@ then asks Prometheus's HTTP API:
   its own as `count(<selector>)` and must return a sample. Windows, offsets and final
   comparisons are left out on purpose: they need hours of history the test does not have;
   promtool's unit tests (alerts_test.yml) cover the arithmetic.
-- Prometheus evaluated every rule without an error.
+- Prometheus evaluated every rule without an error, and none is pending or firing.
 
 Every process started here is stopped in the fixture's teardown (SIGTERM, then SIGKILL
 after a bounded wait); the load generator runs under a timeout.
@@ -321,6 +321,11 @@ def test_dashboards_and_alert_rules_find_their_series_in_prometheus(observed_nod
     for r in wait_until(evaluated, 20, interval=0.5, what="prometheus to evaluate every rule"):
         if r["health"] != "ok":
             problems.append("alert %s: prometheus says %s: %s" % (r["name"], r["health"], r.get("lastError")))
+
+    # A healthy node under a modest load: no rule may be pending, let alone firing.
+    for a in api.query('ALERTS{alertname=~"Tern.*"}'):
+        problems.append("alert %s is %s on a healthy node: %s" % (a["metric"]["alertname"],
+                                                                 a["metric"].get("alertstate"), a["metric"]))
 
     assert not problems, "\n".join(problems)
 
