@@ -35,7 +35,8 @@ pub struct CompareConfig {
     pub systems: Vec<SystemKind>,
     pub out: PathBuf,
     pub overrides: Overrides,
-    /// S1's common open-loop rate; `None`: half the lowest closed-loop rate measured.
+    /// S1's common open-loop rate; `None`: half the lowest closed-loop rate measured (the
+    /// lower of accepted and forwarded).
     pub sustain_rate: Option<f64>,
     pub sustain_duration: Duration,
     /// Skip S1's open-loop phase.
@@ -131,7 +132,7 @@ pub async fn run(config: CompareConfig) -> anyhow::Result<Results> {
                     .rows
                     .iter()
                     .filter(|r| r.scenario == Scenario::S1 && r.phase == "max")
-                    .map(|r| r.msg_per_sec)
+                    .map(Row::through_per_sec)
                     .filter(|r| *r > 0.0)
                     .reduce(f64::min)
                     .map(|lowest| (lowest / 2.0).floor().max(1.0))
@@ -197,8 +198,9 @@ async fn run_row(
             say(
                 config,
                 &format!(
-                    "   {:.0} msg/s, p99 {:.2} ms, {} µs CPU/msg, {} errors",
+                    "   {:.0} msg/s accepted, {:.0} forwarded, p99 {:.2} ms, {} µs CPU/msg, {} errors",
                     row.msg_per_sec,
+                    row.forwarded_per_sec,
                     row.latency_ms.p99,
                     row.cpu_us_per_msg.map_or("-".into(), |c| format!("{c:.1}")),
                     row.errors

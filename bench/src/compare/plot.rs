@@ -1,4 +1,5 @@
-//! SVG plots of a comparison: per scenario and phase, msg/s by system, and the submit→resp
+//! SVG plots of a comparison: per scenario and phase, msg/s accepted and forwarded by
+//! system, and the submit→resp
 //! latency percentiles (p50, p99, p99.9) by system on a log scale.
 
 use std::path::{Path, PathBuf};
@@ -12,7 +13,6 @@ use super::scenario::Scenario;
 
 const WIDTH: u32 = 800;
 const HEIGHT: u32 = 480;
-const BAR: RGBColor = RGBColor(0x2b, 0x6c, 0xb0);
 const PERCENTILES: [(&str, RGBColor); 3] = [
     ("p50", RGBColor(0x7f, 0xb3, 0xd5)),
     ("p99", RGBColor(0x2b, 0x6c, 0xb0)),
@@ -45,7 +45,7 @@ pub fn write(results: &Results, dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
                 None => format!("{} {}", scenario.name(), scenario.title()),
             };
             let path = dir.join(format!("{}{suffix}-throughput.svg", scenario.name()));
-            throughput(&path, &format!("{title}: accepted msg/s"), &rows)?;
+            throughput(&path, &format!("{title}: msg/s"), &rows)?;
             written.push(path);
             let path = dir.join(format!("{}{suffix}-latency.svg", scenario.name()));
             latency(&path, &format!("{title}: submit→resp latency (ms)"), &rows)?;
@@ -62,7 +62,8 @@ fn names(rows: &[&Row]) -> Vec<String> {
 fn throughput(path: &Path, title: &str, rows: &[&Row]) -> anyhow::Result<()> {
     let root = SVGBackend::new(path, (WIDTH, HEIGHT)).into_drawing_area();
     root.fill(&WHITE).map_err(error)?;
-    let top = rows.iter().map(|r| r.msg_per_sec).fold(1.0_f64, f64::max) * 1.15;
+    let values = |r: &Row| [r.msg_per_sec, r.forwarded_per_sec];
+    let top = rows.iter().flat_map(|r| values(r)).fold(1.0_f64, f64::max) * 1.15;
     let labels = names(rows);
     let n = rows.len();
     let mut chart = ChartBuilder::on(&root)
@@ -79,20 +80,38 @@ fn throughput(path: &Path, title: &str, rows: &[&Row]) -> anyhow::Result<()> {
         .y_desc("msg/s")
         .draw()
         .map_err(error)?;
+    for (k, (name, color)) in [
+        ("accepted", PERCENTILES[1].1),
+        ("forwarded", PERCENTILES[0].1),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        chart
+            .draw_series(rows.iter().enumerate().map(|(i, r)| {
+                let x = i as f64 + 0.15 + 0.35 * k as f64;
+                Rectangle::new([(x, 0.0), (x + 0.33, values(r)[k])], color.filled())
+            }))
+            .map_err(error)?
+            .label(name)
+            .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 10, y + 5)], color.filled()));
+        chart
+            .draw_series(rows.iter().enumerate().map(|(i, r)| {
+                let v = values(r)[k];
+                Text::new(
+                    format!("{v:.0}"),
+                    (i as f64 + 0.15 + 0.35 * k as f64, v + top * 0.02),
+                    ("sans-serif", 12),
+                )
+            }))
+            .map_err(error)?;
+    }
     chart
-        .draw_series(rows.iter().enumerate().map(|(i, r)| {
-            let x = i as f64;
-            Rectangle::new([(x + 0.2, 0.0), (x + 0.8, r.msg_per_sec)], BAR.filled())
-        }))
-        .map_err(error)?;
-    chart
-        .draw_series(rows.iter().enumerate().map(|(i, r)| {
-            Text::new(
-                format!("{:.0}", r.msg_per_sec),
-                (i as f64 + 0.3, r.msg_per_sec + top * 0.02),
-                ("sans-serif", 14),
-            )
-        }))
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .position(SeriesLabelPosition::UpperRight)
+        .draw()
         .map_err(error)?;
     name_slots(&root, |x| chart.backend_coord(&(x, 0.0)), &labels)?;
     root.present().map_err(error)?;

@@ -18,7 +18,8 @@ use tokio_util::task::TaskTracker;
 use super::report::Row;
 use super::system::{Environment, Running, SystemKind, Target, TernSettings};
 use crate::load::{self, LoadConfig, MessageMix};
-use crate::smsc::{Accounts, ReceiptDelay, Smsc, SmscConfig};
+use crate::process::{CpuMark, ProcessUsage};
+use crate::smsc::{Accounts, ReceiptDelay, Smsc, SmscConfig, SmscHandle};
 
 /// A scenario of `tern-bench compare`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, clap::ValueEnum)]
@@ -80,6 +81,7 @@ pub struct Overrides {
     pub window: Option<usize>,
     pub count: Option<u64>,
     pub duration: Option<Duration>,
+    /// S5's idle binds.
     pub idle_binds: Option<usize>,
     pub mix: Option<MessageMix>,
 }
@@ -98,7 +100,12 @@ impl Plan {
             count: o.count.unwrap_or(count),
             duration: o.duration.unwrap_or(Duration::from_secs(secs)),
             receipts,
-            idle_binds: o.idle_binds.unwrap_or(idle),
+            // Only S5 has idle binds: elsewhere they would take receipts meant for the load.
+            idle_binds: if idle > 0 {
+                o.idle_binds.unwrap_or(idle)
+            } else {
+                0
+            },
             mix: o.mix.unwrap_or(MessageMix {
                 gsm7: 1,
                 long: 0,
@@ -289,6 +296,31 @@ async fn answer(mut events: tokio::sync::mpsc::Receiver<ClientEvent>, shutdown: 
     }
 }
 
+/// How long a system may take, after the load, to forward what it accepted.
+const DRAIN_LIMIT: Duration = Duration::from_secs(60);
+
+/// What a system did from the start of the load until it had forwarded what it accepted
+/// (or the drain limit passed).
+#[derive(Debug, Clone)]
+pub struct Drain {
+    /// Submits the operator accepted.
+    pub forwarded: u64,
+    /// From the start of the load to the last of them.
+    pub secs: f64,
+    /// CPU and memory of the system over the same time.
+    pub usage: Option<ProcessUsage>,
+}
+
+/// Submits the simulator answered with ESME_ROK.
+fn forwarded(simulator: &SmscHandle) -> u64 {
+    simulator
+        .stats()
+        .submits_by_status
+        .get("ESME_ROK")
+        .copied()
+        .unwrap_or(0)
+}
+
 /// Runs `plan` in `phase` against a fresh `kind` in front of a fresh simulator.
 #[allow(clippy::too_many_arguments)]
 pub async fn run_one(
@@ -320,22 +352,49 @@ pub async fn run_one(
                 progress,
                 seed,
             );
+            let mark = CpuMark::of(&running.pids).ok();
+            let started = Instant::now();
             let report = load::run(config).await;
+            let mut last = (forwarded(&simulator), started.elapsed());
+            if let Ok(report) = &report {
+                // Until the operator has every accepted part, or the limit.
+                let deadline = Instant::now() + DRAIN_LIMIT;
+                while last.0 < report.accepted && Instant::now() < deadline {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                    let now = forwarded(&simulator);
+                    if now != last.0 {
+                        last = (now, started.elapsed());
+                    }
+                }
+            }
+            let drain = Drain {
+                forwarded: last.0,
+                secs: last.1.as_secs_f64(),
+                usage: mark.and_then(|m| {
+                    m.usage(
+                        report.as_ref().map_or(0, |r| r.accepted),
+                        started.elapsed().as_secs_f64(),
+                    )
+                    .ok()
+                }),
+            };
             if let Some(idle) = idle {
                 idle.close().await;
             }
-            anyhow::Ok(report?)
+            anyhow::Ok((report?, drain))
         }
         .await;
         let info = running.info.clone();
         let stopped = running.stop().await;
-        let report = outcome?;
+        let (report, drain) = outcome?;
         stopped?;
-        anyhow::Ok((report, info))
+        anyhow::Ok((report, drain, info))
     }
     .await;
     let stats = simulator.stats();
     simulator.shutdown().await;
-    let (report, info) = result?;
-    Ok(Row::new(scenario, kind, phase, plan, report, stats, info))
+    let (report, drain, info) = result?;
+    Ok(Row::new(
+        scenario, kind, phase, plan, report, drain, stats, info,
+    ))
 }
