@@ -403,7 +403,7 @@ def load_smpp(addr, system_id, password, count, binds=1, window=10, duration=60,
     if pid:
         argv += ["--pid", str(pid)]
     p = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True,
-                       timeout=duration + 60)
+                       timeout=duration + _seconds(receipt_timeout) + 60)
     data = {}
     if json_path and Path(json_path).exists():
         try:
@@ -411,6 +411,13 @@ def load_smpp(addr, system_id, password, count, binds=1, window=10, duration=60,
         except ValueError:
             pass
     return p.returncode, p.stdout + p.stderr, data
+
+
+def _seconds(text):
+    m = re.fullmatch(r"([\d.]+)(ms|s)?", str(text))
+    if not m:
+        return 60
+    return float(m.group(1)) / (1000 if m.group(2) == "ms" else 1)
 
 
 def emit(obj):
