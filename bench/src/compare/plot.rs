@@ -77,6 +77,7 @@ fn throughput(path: &Path, title: &str, rows: &[&Row]) -> anyhow::Result<()> {
         .configure_mesh()
         .disable_x_mesh()
         .x_label_formatter(&|_| String::new())
+        .y_label_formatter(&|v| format!("{v:.0}"))
         .y_desc("msg/s")
         .draw()
         .map_err(error)?;

@@ -385,7 +385,10 @@ fn opt(v: Option<f64>, digits: usize) -> String {
 
 fn table(md: &mut String, rows: &[&Row]) {
     let receipts = rows.iter().any(|r| r.receipt_latency_ms.is_some());
-    let _ = write!(md, "| system | via | msg/s | p50 ms | p99 ms | p99.9 ms |");
+    let _ = write!(
+        md,
+        "| system | via | accepted msg/s | forwarded msg/s | p50 ms | p99 ms | p99.9 ms |"
+    );
     if receipts {
         let _ = write!(md, " receipt p50 ms | receipt p99 ms | receipts missing |");
     }
