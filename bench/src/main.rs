@@ -108,6 +108,9 @@ struct CompareArgs {
     /// S5's idle binds (default 1000).
     #[arg(long)]
     idle_binds: Option<usize>,
+    /// S2's delay from submit to receipt at the simulator (default 500ms).
+    #[arg(long, value_parser = parse::duration)]
+    receipt_delay: Option<Duration>,
     /// Message kinds by weight (default gsm7=100).
     #[arg(long, value_parser = mix)]
     mix: Option<MessageMix>,
@@ -151,6 +154,7 @@ impl CompareArgs {
                 count: self.count,
                 duration: self.duration,
                 idle_binds: self.idle_binds,
+                receipt_delay: self.receipt_delay,
                 mix: self.mix,
             },
             sustain_rate: self.sustain_rate,
@@ -587,7 +591,16 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Compare(args) => {
             let config = args.config();
             let out = config.out.clone();
-            let results = compare::run(config).await?;
+            // On SIGINT or SIGTERM the run is dropped: a node dies with its handle and a
+            // peer's script is asked to stop it.
+            let mut terminate =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                    .context("installing the SIGTERM handler")?;
+            let results = tokio::select! {
+                results = compare::run(config) => results?,
+                _ = tokio::signal::ctrl_c() => anyhow::bail!("interrupted; what was started is stopped"),
+                _ = terminate.recv() => anyhow::bail!("terminated; what was started is stopped"),
+            };
             print!("{}", results.markdown());
             println!(
                 "written: {}/results.json, results.md and *.svg",

@@ -126,9 +126,13 @@ pub async fn run(
     progress: bool,
     seed: u64,
 ) -> anyhow::Result<BacklogResult> {
-    let simulator = Smsc::start(scenario::simulator_config(seed, Some(OPERATOR_TPS_CAP)))
-        .await
-        .context("starting the simulated SMSC")?;
+    let simulator = Smsc::start(scenario::simulator_config(
+        seed,
+        Some(OPERATOR_TPS_CAP),
+        Duration::ZERO,
+    ))
+    .await
+    .context("starting the simulated SMSC")?;
     let dir = env.work.join("S3-tern");
     let settings = TernSettings {
         max_binds: plan.binds + 8,

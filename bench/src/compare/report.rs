@@ -69,6 +69,9 @@ pub struct Row {
     pub binds: usize,
     pub window: usize,
     pub idle_binds: usize,
+    /// The machine's 1-minute load average at the end of the run: above the CPU count,
+    /// something else was competing for them.
+    pub load_average: f64,
     /// The peer's own account of itself (its start line), the node's config path.
     pub info: serde_json::Value,
     pub load: LoadReport,
@@ -125,6 +128,7 @@ impl Row {
             binds: plan.binds,
             window: plan.window,
             idle_binds: plan.idle_binds,
+            load_average: load_average(),
             info,
             load,
             smsc,
@@ -152,6 +156,13 @@ pub struct Machine {
     pub load_average: f64,
 }
 
+fn load_average() -> f64 {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|l| l.split_whitespace().next().and_then(|v| v.parse().ok()))
+        .unwrap_or(0.0)
+}
+
 impl Machine {
     pub fn read() -> Self {
         let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
@@ -175,10 +186,7 @@ impl Machine {
                 .unwrap_or_default()
                 .trim()
                 .to_owned(),
-            load_average: std::fs::read_to_string("/proc/loadavg")
-                .ok()
-                .and_then(|l| l.split_whitespace().next().and_then(|v| v.parse().ok()))
-                .unwrap_or(0.0),
+            load_average: load_average(),
         }
     }
 }
@@ -392,8 +400,11 @@ fn table(md: &mut String, rows: &[&Row]) {
     if receipts {
         let _ = write!(md, " receipt p50 ms | receipt p99 ms | receipts missing |");
     }
-    let _ = writeln!(md, " CPU µs/msg | peak RSS MiB | errors | accepted |");
-    let columns = 11 + if receipts { 3 } else { 0 };
+    let _ = writeln!(
+        md,
+        " CPU µs/msg | peak RSS MiB | errors | accepted | load avg |"
+    );
+    let columns = 12 + if receipts { 3 } else { 0 };
     let _ = writeln!(md, "|{}", "---|".repeat(columns));
     for r in rows {
         let _ = write!(
@@ -418,11 +429,12 @@ fn table(md: &mut String, rows: &[&Row]) {
         }
         let _ = writeln!(
             md,
-            " {} | {} | {} | {} |",
+            " {} | {} | {} | {} | {:.1} |",
             opt(r.cpu_us_per_msg, 1),
             opt(r.peak_rss_mib, 1),
             r.errors,
-            r.accepted
+            r.accepted,
+            r.load_average
         );
     }
     md.push('\n');
