@@ -14,7 +14,7 @@ use tern_cmpp::mapping;
 use tern_cmpp::net::{ConnectRequest, Handler, SessionEvent, SessionHandle};
 use tern_cmpp::{result, Body, Pdu, Version};
 use tern_smpp::CommandStatus;
-use tern_storage::{HeldDelivery, HeldKind};
+use tern_storage::{HeldDelivery, HeldKind, RecordState};
 use tokio::sync::mpsc;
 use tracing::{debug, warn};
 
@@ -117,29 +117,28 @@ pub(crate) async fn handle_event(state: &mut CustomerState, event: SessionEvent)
             metrics::histogram!("tern_accept_processing_seconds")
                 .record(started.elapsed().as_secs_f64());
         }
-        Body::Query(query) => respond(
-            &handle,
-            sequence_id,
-            Body::QueryResp(QueryResp {
-                time: query.time,
-                query_type: query.query_type,
-                query_code: query.query_code,
-                mt_tl_msg: 0,
-                mt_tl_usr: 0,
-                mt_scs: 0,
-                mt_wt: 0,
-                mt_fl: 0,
-                mo_scs: 0,
-                mo_wt: 0,
-                mo_fl: 0,
-            }),
-        ),
-        // Messages cannot be withdrawn by the customer yet: the cancel fails.
-        Body::Cancel(_) => respond(
-            &handle,
-            sequence_id,
-            Body::CancelResp(CancelResp { success_id: 1 }),
-        ),
+        Body::Query(query) => {
+            let (ctx, account) = (state.ctx.clone(), state.account.id.clone());
+            tokio::spawn(async move {
+                let counts = query_counts(&ctx, &account, &query).await;
+                respond(&handle, sequence_id, Body::QueryResp(counts));
+            });
+        }
+        Body::Cancel(cancel) => {
+            let (ctx, account) = (state.ctx.clone(), state.account.id.clone());
+            tokio::spawn(async move {
+                let cancelled = cancel_by_msg_id(&ctx, &account, cancel.msg_id).await;
+                metrics::counter!("tern_cmpp_cancels_total", "result" => if cancelled { "cancelled" } else { "failed" })
+                    .increment(1);
+                // Success_Id: 0 withdrawn, 1 not (unknown, already sent or final).
+                let success_id = u32::from(!cancelled);
+                respond(
+                    &handle,
+                    sequence_id,
+                    Body::CancelResp(CancelResp { success_id }),
+                );
+            });
+        }
         Body::Deliver(deliver) => {
             handle.respond(crate::link_cmpp::deliver_resp(
                 sequence_id,
@@ -149,6 +148,114 @@ pub(crate) async fn handle_event(state: &mut CustomerState, event: SessionEvent)
         }
         other => debug!(?other, "CMPP request ignored"),
     }
+}
+
+/// Withdraws the message a customer knows by `msg_id` while it has not reached an
+/// operator. Msg_Ids carry the second they were given, so the message is among the
+/// account's records accepted around that second; no index of Msg_Ids is kept.
+async fn cancel_by_msg_id(ctx: &Arc<Context>, account: &str, msg_id: u64) -> bool {
+    let now = (now_ms() / 1000) as i64;
+    let Some(second) = tern_cmpp::msgid::MsgId::from_u64(msg_id).unix_second(now) else {
+        return false;
+    };
+    let at_ms = u64::try_from(second).unwrap_or(0).saturating_mul(1000);
+    let (store, account) = (ctx.store.clone(), account.to_owned());
+    let found = tokio::task::spawn_blocking(move || {
+        // One second of one account; its Msg_Ids are unique within it.
+        let records = store.messages_by_account(
+            &account,
+            at_ms.saturating_sub(1000),
+            at_ms + 2000,
+            usize::from(u16::MAX) + 1,
+        );
+        records.ok().and_then(|records| {
+            records
+                .into_iter()
+                .find(|r| r.wire_id == Some(msg_id))
+                .map(|r| r.id)
+        })
+    })
+    .await;
+    match found {
+        Ok(Some(id)) => crate::dispatcher::withdraw(ctx, id, "cancelled by the customer")
+            .await
+            .unwrap_or(false),
+        _ => false,
+    }
+}
+
+/// Records a QUERY reads at most; a busier day is counted up to here.
+const QUERY_LIMIT: usize = 1_000_000;
+
+/// The answer to a customer's QUERY: its MT messages of the day `query.time` (YYYYMMDD,
+/// China time) from the store's records, all of them (Query_Type 0) or those of one
+/// Service_Id (1): parts accepted, distinct destinations, delivered, still waiting, and
+/// failed. Parts merged into a joined message count once, as the joined message's parts.
+/// MO is not kept per account, so its fields are 0. A date that does not parse counts
+/// nothing.
+async fn query_counts(
+    ctx: &Arc<Context>,
+    account: &str,
+    query: &tern_cmpp::codec::Query,
+) -> QueryResp {
+    let mut resp = QueryResp {
+        time: query.time.clone(),
+        query_type: query.query_type,
+        query_code: query.query_code.clone(),
+        mt_tl_msg: 0,
+        mt_tl_usr: 0,
+        mt_scs: 0,
+        mt_wt: 0,
+        mt_fl: 0,
+        mo_scs: 0,
+        mo_wt: 0,
+        mo_fl: 0,
+    };
+    let Some(day_ms) = day_start_ms(&query.time) else {
+        return resp;
+    };
+    let (store, account) = (ctx.store.clone(), account.to_owned());
+    let records = tokio::task::spawn_blocking(move || {
+        store.messages_by_account(&account, day_ms, day_ms + 86_400_000, QUERY_LIMIT)
+    })
+    .await;
+    let Ok(Ok(records)) = records else {
+        return resp;
+    };
+    let service = query.query_code.trim();
+    let mut users = std::collections::HashSet::new();
+    let count = |n: &mut u32| *n = n.saturating_add(1);
+    for record in records.iter().filter(|r| {
+        !matches!(r.state, RecordState::Rejected | RecordState::Merged)
+            && (query.query_type == 0 || r.message.service_type == service)
+    }) {
+        count(&mut resp.mt_tl_msg);
+        users.insert(record.message.destination.value.as_str());
+        match record.state {
+            RecordState::Delivered => count(&mut resp.mt_scs),
+            RecordState::Accepted | RecordState::Submitted => count(&mut resp.mt_wt),
+            _ => count(&mut resp.mt_fl),
+        }
+    }
+    resp.mt_tl_usr = u32::try_from(users.len()).unwrap_or(u32::MAX);
+    resp
+}
+
+/// Midnight China time of a YYYYMMDD date, in Unix milliseconds.
+fn day_start_ms(date: &str) -> Option<u64> {
+    let field = |range: std::ops::Range<usize>| date.get(range)?.parse::<u32>().ok();
+    if date.len() != 8 || !date.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let civil = tern_cmpp::time::Civil {
+        year: i64::from(field(0..4)?),
+        month: field(4..6)?,
+        day: field(6..8)?,
+        hour: 0,
+        minute: 0,
+        second: 0,
+    };
+    u64::try_from(civil.to_unix()?).ok()?.checked_mul(1000)
 }
 
 async fn submit_one(

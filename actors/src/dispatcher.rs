@@ -67,6 +67,8 @@ pub enum DispatcherMsg {
     /// Withdraws a message that has not reached a link; replies whether it did.
     Cancel {
         id: MessageId,
+        /// Who withdrew it, for its history.
+        detail: String,
         reply: ractor::RpcReplyPort<bool>,
     },
 }
@@ -85,6 +87,54 @@ pub struct ShardDepth {
 }
 
 pub struct Dispatcher;
+
+/// How long before its time a scheduled message can still be withdrawn through the store.
+const WITHDRAW_MARGIN_MS: u64 = 1_000;
+
+/// Withdraws message `id` before it reaches an operator: while it is queued at its shard's
+/// dispatcher, or while it is scheduled for later (the store's state CANCELLED then stops
+/// it: a dispatcher reads a scheduled message's record again when its time comes). Whether
+/// it was withdrawn; `detail` goes into its history.
+pub async fn withdraw(ctx: &Context, id: MessageId, detail: &str) -> Result<bool, String> {
+    if let Some(dispatcher) = ctx.refs.dispatcher(ctx.shard_of(id)).and_then(|s| s.get()) {
+        let detail = detail.to_owned();
+        let cancelled = ractor::call!(dispatcher, |reply| DispatcherMsg::Cancel {
+            id,
+            detail,
+            reply
+        })
+        .map_err(|e| e.to_string())?;
+        if cancelled {
+            return Ok(true);
+        }
+    }
+    let parts = ctx.store.message_parts(id).map_err(|e| e.to_string())?;
+    let later = now_ms() + WITHDRAW_MARGIN_MS;
+    let scheduled = |p: &MessageRecord| {
+        p.state == RecordState::Accepted
+            && p.message
+                .schedule_unix
+                .is_some_and(|s| (s.max(0) as u64).saturating_mul(1000) > later)
+    };
+    if parts.is_empty() || !parts.iter().all(scheduled) {
+        return Ok(false);
+    }
+    let mut ops = Vec::new();
+    let mut held = None;
+    for part in &parts {
+        let (part_ops, part_held) =
+            outcome::finish_locally(ctx, part, RecordState::Cancelled, None, detail);
+        ops.extend(part_ops);
+        held = part_held.or(held);
+    }
+    tern_storage::write_durable(ctx.store.as_ref(), ops)
+        .await
+        .map_err(|e| e.to_string())?;
+    metrics::counter!("tern_messages_finished_total", "state" => RecordState::Cancelled.as_str())
+        .increment(parts.len() as u64);
+    outcome::hand_to_outbox(ctx, held);
+    Ok(true)
+}
 
 pub struct DispatcherState {
     ctx: Arc<Context>,
@@ -347,15 +397,10 @@ impl DispatcherState {
         self.delayed_jobs.remove(&seq)
     }
 
-    fn cancel(&mut self, id: MessageId) -> bool {
+    fn cancel(&mut self, id: MessageId, detail: &str) -> bool {
         match self.take(id) {
             Some(job) => {
-                self.finish(
-                    &job,
-                    RecordState::Cancelled,
-                    None,
-                    "cancelled by an administrator",
-                );
+                self.finish(&job, RecordState::Cancelled, None, detail);
                 true
             }
             None => false,
@@ -468,7 +513,12 @@ impl Actor for Dispatcher {
                         .and_then(|f| f.message.schedule_unix)
                         .map_or(0, |s| (s.max(0) as u64).saturating_mul(1000));
                     match scheduled_ms.checked_sub(now_ms()) {
-                        Some(wait) if wait > 0 => state.delay(job, Duration::from_millis(wait)),
+                        Some(wait) if wait > 0 => {
+                            // It may be withdrawn through the store meanwhile.
+                            let mut job = job;
+                            job.recheck = true;
+                            state.delay(job, Duration::from_millis(wait));
+                        }
                         _ => state.ready.push_back(job),
                     }
                 }
@@ -484,8 +534,8 @@ impl Actor for Dispatcher {
                 let _ = reply.send(state.depth());
                 return Ok(());
             }
-            DispatcherMsg::Cancel { id, reply } => {
-                let _ = reply.send(state.cancel(id));
+            DispatcherMsg::Cancel { id, detail, reply } => {
+                let _ = reply.send(state.cancel(id, &detail));
             }
         }
         state.pump();

@@ -179,13 +179,8 @@ impl NodeOps for LocalOps {
         Box::pin(async move {
             let id = MessageId(id);
             let ctx = &self.pipeline.ctx;
-            if let Some(dispatcher) = ctx.refs.dispatcher(ctx.shard_of(id)).and_then(|s| s.get()) {
-                let cancelled =
-                    ractor::call!(dispatcher, |reply| DispatcherMsg::Cancel { id, reply })
-                        .map_err(|e| e.to_string())?;
-                if cancelled {
-                    return Ok(CancelOutcome::Cancelled);
-                }
+            if tern_actors::dispatcher::withdraw(ctx, id, "cancelled by an administrator").await? {
+                return Ok(CancelOutcome::Cancelled);
             }
             let parts = self.store.message_parts(id).map_err(|e| e.to_string())?;
             let Some(message) = view(&parts) else {
@@ -196,7 +191,7 @@ impl NodeOps for LocalOps {
                 .any(|p| matches!(p.state, RecordState::Accepted | RecordState::Submitted));
             if open {
                 return Err(format!(
-                    "message {} is {} at a link or waiting in the store; it can be cancelled only while queued in memory",
+                    "message {} is {} at a link or waiting in the store; it can be cancelled only while queued in memory or scheduled for later",
                     id.0, message.state
                 ));
             }

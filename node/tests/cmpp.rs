@@ -433,6 +433,81 @@ async fn joined_parts_leave_room_for_the_signature_and_lone_parts_go_in_time() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_customer_cancels_a_scheduled_message_and_queries_its_day() {
+    init_tracing();
+    let dir = tempfile::tempdir().unwrap();
+    let sim = start_sim(sim_config()).await;
+    let node = start_node(&node_toml(dir.path(), &upstream_toml("op", sim.addr(), ""))).await;
+    let (client, _events, stop) =
+        cmpp_customer(node.endpoints.cmpp.unwrap(), Version::V30, SECRET).await;
+    let cancel = |msg_id: u64| {
+        let client = &client;
+        async move {
+            let response = client
+                .request(Body::Cancel(tern_cmpp::codec::Cancel { msg_id }))
+                .await
+                .unwrap();
+            let Body::CancelResp(resp) = response.body else {
+                panic!("not a CANCEL_RESP: {response:?}");
+            };
+            resp.success_id
+        }
+    };
+
+    // Scheduled a minute ahead (At_Time relative): still queued, so it can be withdrawn.
+    let mut later = text_submit(Version::V30, "8613800138000", "see you later");
+    later[0].at_time = "000000000100000R".into();
+    let ids = submit_all(&client, later).await;
+    assert_eq!(cancel(ids[0]).await, 0, "a queued message is withdrawn");
+    assert_eq!(cancel(ids[0]).await, 1, "and only once");
+
+    // Sent at once: it reaches the operator, after which it cannot be withdrawn.
+    let now = submit_all(&client, text_submit(Version::V30, "8613800138000", "now")).await;
+    let seen = sim.wait_for(WAIT, |s| s.submits >= 1).await;
+    assert_eq!(
+        seen.submits, 1,
+        "only the unscheduled message went: {seen:?}"
+    );
+    assert_eq!(cancel(now[0]).await, 1);
+    assert_eq!(cancel(0x0123_4567_89ab_cdef).await, 1, "an unknown Msg_Id");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(sim.stats().submits, 1);
+
+    // QUERY of today (China time): two messages to one user, one delivered once its
+    // receipt is in, one failed (withdrawn).
+    let today = tern_cmpp::time::Civil::from_unix(tern_cmpp::time::unix_now());
+    let query = |time: String, query_type: u8, query_code: &str| {
+        let client = &client;
+        let query = tern_cmpp::codec::Query {
+            time,
+            query_type,
+            query_code: query_code.into(),
+            reserve: String::new(),
+        };
+        async move {
+            let response = client.request(Body::Query(query)).await.unwrap();
+            let Body::QueryResp(resp) = response.body else {
+                panic!("not a QUERY_RESP: {response:?}");
+            };
+            (resp.mt_tl_msg, resp.mt_tl_usr, resp.mt_scs, resp.mt_wt, resp.mt_fl)
+        }
+    };
+    let date = format!("{:04}{:02}{:02}", today.year, today.month, today.day);
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let mut counts = query(date.clone(), 0, "").await;
+    while counts != (2, 1, 1, 0, 1) && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        counts = query(date.clone(), 0, "").await;
+    }
+    assert_eq!(counts, (2, 1, 1, 0, 1), "(total, users, delivered, waiting, failed)");
+    assert_eq!(query(date, 1, "NOSUCH").await, (0, 0, 0, 0, 0), "another Service_Id");
+    assert_eq!(query("2026-1-1".into(), 0, "").await, (0, 0, 0, 0, 0), "not a date");
+    stop.cancel();
+    node.shutdown().await;
+    sim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn number_segments_pick_the_link_whatever_its_protocol() {
     init_tracing();
     let dir = tempfile::tempdir().unwrap();

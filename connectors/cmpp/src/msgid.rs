@@ -79,6 +79,26 @@ impl MsgId {
             && self.second < 60
     }
 
+    /// The second the id was given, read as the latest such time no later than a day after
+    /// `now_unix` (the fields have no year); `None` for fields that name no time.
+    pub fn unix_second(&self, now_unix: i64) -> Option<i64> {
+        let year = Civil::from_unix(now_unix).year;
+        [year + 1, year, year - 1]
+            .into_iter()
+            .filter_map(|year| {
+                Civil {
+                    year,
+                    month: u32::from(self.month),
+                    day: u32::from(self.day),
+                    hour: u32::from(self.hour),
+                    minute: u32::from(self.minute),
+                    second: u32::from(self.second),
+                }
+                .to_unix()
+            })
+            .find(|&at| at <= now_unix.saturating_add(86_400))
+    }
+
     /// The id as receipts and logs show it: the u64 in decimal (up to 20 digits).
     pub fn to_decimal_string(&self) -> String {
         self.to_u64().to_string()
@@ -243,6 +263,24 @@ mod tests {
         assert_eq!((id.gateway, id.sequence), (77, 0));
         assert_eq!(generator.next(NOON).map(|id| id.sequence), Some(1));
         assert_eq!(generator.next(NOON + 1).map(|id| id.sequence), Some(0));
+    }
+
+    #[test]
+    fn an_id_tells_the_second_it_was_given() {
+        let generator = MsgIdGenerator::new(77).expect("fits");
+        let id = generator.next(NOON).expect("room");
+        assert_eq!(id.unix_second(NOON), Some(NOON));
+        // Read a month later, and across a new year: still that second.
+        assert_eq!(id.unix_second(NOON + 30 * 86_400), Some(NOON));
+        let new_year_eve = 1_704_038_399; // 2023-12-31 23:59:59 +08:00
+        let late = MsgIdGenerator::new(77)
+            .and_then(|g| g.next(new_year_eve))
+            .expect("room");
+        assert_eq!(late.unix_second(new_year_eve + 3600), Some(new_year_eve));
+        // A time a few hours ahead (a peer's clock) is that time, not last year's.
+        assert_eq!(id.unix_second(NOON - 3600), Some(NOON));
+        let nonsense = MsgId { month: 13, ..id };
+        assert_eq!(nonsense.unix_second(NOON), None);
     }
 
     #[test]
