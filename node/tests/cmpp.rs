@@ -489,7 +489,13 @@ async fn a_customer_cancels_a_scheduled_message_and_queries_its_day() {
             let Body::QueryResp(resp) = response.body else {
                 panic!("not a QUERY_RESP: {response:?}");
             };
-            (resp.mt_tl_msg, resp.mt_tl_usr, resp.mt_scs, resp.mt_wt, resp.mt_fl)
+            (
+                resp.mt_tl_msg,
+                resp.mt_tl_usr,
+                resp.mt_scs,
+                resp.mt_wt,
+                resp.mt_fl,
+            )
         }
     };
     let date = format!("{:04}{:02}{:02}", today.year, today.month, today.day);
@@ -499,9 +505,21 @@ async fn a_customer_cancels_a_scheduled_message_and_queries_its_day() {
         tokio::time::sleep(Duration::from_millis(100)).await;
         counts = query(date.clone(), 0, "").await;
     }
-    assert_eq!(counts, (2, 1, 1, 0, 1), "(total, users, delivered, waiting, failed)");
-    assert_eq!(query(date, 1, "NOSUCH").await, (0, 0, 0, 0, 0), "another Service_Id");
-    assert_eq!(query("2026-1-1".into(), 0, "").await, (0, 0, 0, 0, 0), "not a date");
+    assert_eq!(
+        counts,
+        (2, 1, 1, 0, 1),
+        "(total, users, delivered, waiting, failed)"
+    );
+    assert_eq!(
+        query(date, 1, "NOSUCH").await,
+        (0, 0, 0, 0, 0),
+        "another Service_Id"
+    );
+    assert_eq!(
+        query("2026-1-1".into(), 0, "").await,
+        (0, 0, 0, 0, 0),
+        "not a date"
+    );
     stop.cancel();
     node.shutdown().await;
     sim.shutdown().await;
