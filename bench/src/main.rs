@@ -121,8 +121,11 @@ struct CompareArgs {
     #[arg(long, default_value = "10s", value_parser = parse::duration)]
     sustain_duration: Duration,
     /// Skip S1's open-loop phase.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "sustain_only")]
     no_sustain: bool,
+    /// Run S1's open-loop phase only (at --sustain-rate).
+    #[arg(long, requires = "sustain_rate")]
+    sustain_only: bool,
     /// The tern binary (default: beside tern-bench).
     #[arg(long)]
     tern: Option<PathBuf>,
@@ -160,6 +163,7 @@ impl CompareArgs {
             sustain_rate: self.sustain_rate,
             sustain_duration: self.sustain_duration,
             no_sustain: self.no_sustain,
+            sustain_only: self.sustain_only,
             tern: self.tern.unwrap_or_else(compare::default_tern),
             peers: self.peers.unwrap_or_else(compare::default_peers),
             pin: self.pin,

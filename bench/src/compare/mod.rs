@@ -41,6 +41,8 @@ pub struct CompareConfig {
     pub sustain_duration: Duration,
     /// Skip S1's open-loop phase.
     pub no_sustain: bool,
+    /// S1's open-loop phase only, at `sustain_rate`.
+    pub sustain_only: bool,
     pub tern: PathBuf,
     pub peers: PathBuf,
     pub pin: bool,
@@ -123,8 +125,11 @@ pub async fn run(config: CompareConfig) -> anyhow::Result<Results> {
             duration: plan.duration,
             count: plan.count,
         };
-        for &kind in &config.systems {
-            run_row(&config, &env, &mut results, scenario, kind, &plan, phase).await;
+        let sustain_only = scenario == Scenario::S1 && config.sustain_only;
+        if !sustain_only {
+            for &kind in &config.systems {
+                run_row(&config, &env, &mut results, scenario, kind, &plan, phase).await;
+            }
         }
         if scenario == Scenario::S1 && !config.no_sustain {
             let rate = config.sustain_rate.or_else(|| {

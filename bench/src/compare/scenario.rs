@@ -366,8 +366,27 @@ pub async fn run_one(
             );
             let mark = CpuMark::of(&running.pids).ok();
             let started = Instant::now();
-            let report = load::run(config).await;
-            let mut last = (forwarded(&simulator), started.elapsed());
+            // The operator's count and when it last moved, sampled while the load runs.
+            let mut last = (0, Duration::ZERO);
+            let report = {
+                let sampler = async {
+                    loop {
+                        tokio::time::sleep(Duration::from_millis(10)).await;
+                        let now = forwarded(&simulator);
+                        if now != last.0 {
+                            last = (now, started.elapsed());
+                        }
+                    }
+                };
+                tokio::select! {
+                    report = load::run(config) => report,
+                    never = sampler => never,
+                }
+            };
+            let now = forwarded(&simulator);
+            if now != last.0 {
+                last = (now, started.elapsed());
+            }
             if let Ok(report) = &report {
                 // Until the operator has every accepted part, or the limit.
                 let deadline = Instant::now() + DRAIN_LIMIT;
