@@ -18,6 +18,7 @@ use tern_smpp::{Command, CommandStatus, Pdu};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
+use super::schedule::Schedule;
 use super::Run;
 
 /// Lateness of a scheduled send that is put down to the timer (tokio's timers tick in
@@ -94,14 +95,7 @@ pub(crate) async fn run(
     let config = &run.config;
     let mut out = BindOutcome::new(&run.histogram);
     let window = config.window;
-    // Open loop: this bind's share of the rate, its timeline offset from the other binds'.
-    let period = config
-        .rate
-        .map(|rate| Duration::from_secs_f64(config.binds as f64 / rate));
-    let mut next_due = match (config.rate, period) {
-        (Some(rate), Some(_)) => t0 + Duration::from_secs_f64(index as f64 / rate),
-        _ => t0,
-    };
+    let mut schedule = Schedule::new(config, index, t0);
     // When the window was last full: a send due before then was held back by the system.
     let mut last_full = t0 - Duration::from_secs(1);
     let mut inflight = FuturesUnordered::new();
@@ -116,18 +110,14 @@ pub(crate) async fn run(
                     sending = false;
                     break;
                 }
-                if period.is_some() && next_due > Instant::now() {
+                if !schedule.is_due(Instant::now()) {
                     break;
                 }
                 let Some(n) = run.ticket() else {
                     sending = false;
                     break;
                 };
-                let due = period.map(|period| {
-                    let due = next_due;
-                    next_due += period;
-                    due
-                });
+                let due = schedule.take();
                 parts.extend(run.shape.submits(n).into_iter().map(|pdu| (pdu, due)));
             }
             let Some((pdu, due)) = parts.pop_front() else {
@@ -160,7 +150,7 @@ pub(crate) async fn run(
             run.bind_done();
         }
         let await_schedule =
-            sending && period.is_some() && parts.is_empty() && inflight.len() < window;
+            sending && schedule.is_open_loop() && parts.is_empty() && inflight.len() < window;
         tokio::select! {
             Some(done) = inflight.next(), if !inflight.is_empty() => {
                 let now = Instant::now();
@@ -173,7 +163,7 @@ pub(crate) async fn run(
                 Some(event) => handle_event(&run, &mut out, event),
                 None => events_open = false,
             },
-            _ = tokio::time::sleep_until(next_due), if await_schedule => {}
+            _ = tokio::time::sleep_until(schedule.next_due()), if await_schedule => {}
             _ = run.stop.cancelled(), if sending => sending = false,
             _ = run.finish.cancelled() => break,
         }

@@ -28,6 +28,7 @@ use tokio::time::Instant;
 
 use super::bind::{micros, BindOutcome, TIMER_SLACK};
 use super::messages::Kind;
+use super::schedule::Schedule;
 use super::{LoadConfig, LoadError, Run};
 
 /// Where an HTTP load sends its messages.
@@ -168,13 +169,7 @@ pub(crate) async fn run(
     let mut out = BindOutcome::new(&run.histogram);
     out.ups = 1;
     let window = config.window;
-    let period = config
-        .rate
-        .map(|rate| Duration::from_secs_f64(config.binds as f64 / rate));
-    let mut next_due = match config.rate {
-        Some(rate) => t0 + Duration::from_secs_f64(index as f64 / rate),
-        None => t0,
-    };
+    let mut schedule = Schedule::new(config, index, t0);
     let mut last_full = t0 - Duration::from_secs(1);
     let mut inflight = FuturesUnordered::new();
     let mut queued: VecDeque<(u64, Option<Instant>)> = VecDeque::new();
@@ -187,18 +182,14 @@ pub(crate) async fn run(
                     sending = false;
                     break;
                 }
-                if period.is_some() && next_due > Instant::now() {
+                if !schedule.is_due(Instant::now()) {
                     break;
                 }
                 let Some(n) = run.ticket() else {
                     sending = false;
                     break;
                 };
-                let due = period.map(|period| {
-                    let due = next_due;
-                    next_due += period;
-                    due
-                });
+                let due = schedule.take();
                 queued.push_back((n, due));
             }
             let Some((n, due)) = queued.pop_front() else {
@@ -231,7 +222,7 @@ pub(crate) async fn run(
             run.bind_done();
         }
         let await_schedule =
-            sending && period.is_some() && queued.is_empty() && inflight.len() < window;
+            sending && schedule.is_open_loop() && queued.is_empty() && inflight.len() < window;
         tokio::select! {
             Some(done) = inflight.next(), if !inflight.is_empty() => {
                 let now = Instant::now();
@@ -240,7 +231,7 @@ pub(crate) async fn run(
                 }
                 record(&run, &mut out, done, now, dlr_base.is_some());
             }
-            _ = tokio::time::sleep_until(next_due), if await_schedule => {}
+            _ = tokio::time::sleep_until(schedule.next_due()), if await_schedule => {}
             _ = run.stop.cancelled(), if sending => sending = false,
             _ = run.finish.cancelled() => break,
         }

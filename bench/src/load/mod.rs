@@ -16,6 +16,7 @@ mod correlate;
 mod http;
 mod links;
 mod messages;
+mod schedule;
 
 use std::collections::BTreeMap;
 use std::io::IsTerminal as _;
