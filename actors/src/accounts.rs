@@ -263,19 +263,7 @@ impl Accounts {
     /// account exists and is enabled, the address is allowed and a bind slot is free.
     pub fn admit(&self, id: &str, peer: IpAddr) -> Result<BindSlot, CommandStatus> {
         let account = self.get(id).ok_or(CommandStatus::EsmeRinvsysid)?;
-        let policy = account.policy();
-        if !policy.enabled || !allowlist::allows(&policy.allowed_ips, peer) {
-            return Err(CommandStatus::EsmeRbindfail);
-        }
-        let previous = account.binds.fetch_add(1, Ordering::AcqRel);
-        let slot = BindSlot {
-            account: account.clone(),
-            peer,
-        };
-        if previous >= policy.max_binds {
-            return Err(CommandStatus::EsmeRbindfail);
-        }
-        Ok(slot)
+        take_slot(account, peer)
     }
 
     /// Checks a bind: the account exists and is enabled, the password matches, the
@@ -291,21 +279,24 @@ impl Accounts {
         if !account.password_matches(password).await {
             return Err(CommandStatus::EsmeRinvpaswd);
         }
-        let policy = account.policy();
-        if !policy.enabled || !allowlist::allows(&policy.allowed_ips, peer) {
-            return Err(CommandStatus::EsmeRbindfail);
-        }
-        let previous = account.binds.fetch_add(1, Ordering::AcqRel);
-        let slot = BindSlot {
-            account: account.clone(),
-            peer,
-        };
-        if previous >= policy.max_binds {
-            // Dropping the slot gives the count back.
-            return Err(CommandStatus::EsmeRbindfail);
-        }
-        Ok(slot)
+        take_slot(account, peer)
     }
+}
+
+/// A bind slot of an authenticated `account`: it is enabled, `peer` is allowed and a slot
+/// is free.
+fn take_slot(account: Arc<Account>, peer: IpAddr) -> Result<BindSlot, CommandStatus> {
+    let policy = account.policy();
+    if !policy.enabled || !allowlist::allows(&policy.allowed_ips, peer) {
+        return Err(CommandStatus::EsmeRbindfail);
+    }
+    let previous = account.binds.fetch_add(1, Ordering::AcqRel);
+    let slot = BindSlot { account, peer };
+    if previous >= policy.max_binds {
+        // Dropping the slot gives the count back.
+        return Err(CommandStatus::EsmeRbindfail);
+    }
+    Ok(slot)
 }
 
 #[cfg(test)]
