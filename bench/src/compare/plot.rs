@@ -9,7 +9,6 @@ use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use super::report::{Results, Row};
-use super::scenario::Scenario;
 
 const WIDTH: u32 = 800;
 const HEIGHT: u32 = 480;
@@ -26,31 +25,18 @@ fn error(e: impl std::fmt::Display) -> anyhow::Error {
 /// Writes the plots of every scenario and phase into `dir`; returns their paths.
 pub fn write(results: &Results, dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
     let mut written = Vec::new();
-    for &scenario in &results.scenarios {
-        if scenario == Scenario::S3 {
-            continue;
-        }
-        for phase in ["max", "rate"] {
-            let rows: Vec<&Row> = results
-                .rows
-                .iter()
-                .filter(|r| r.scenario == scenario && r.phase == phase)
-                .collect();
-            if rows.is_empty() {
-                continue;
-            }
-            let suffix = if phase == "max" { "" } else { "-rate" };
-            let title = match rows[0].target_rate {
-                Some(rate) => format!("{} at {rate:.0} msg/s", scenario.name()),
-                None => format!("{} {}", scenario.name(), scenario.title()),
-            };
-            let path = dir.join(format!("{}{suffix}-throughput.svg", scenario.name()));
-            throughput(&path, &format!("{title}: msg/s"), &rows)?;
-            written.push(path);
-            let path = dir.join(format!("{}{suffix}-latency.svg", scenario.name()));
-            latency(&path, &format!("{title}: submit→resp latency (ms)"), &rows)?;
-            written.push(path);
-        }
+    for (scenario, phase, rows) in results.tables() {
+        let suffix = if phase == "max" { "" } else { "-rate" };
+        let title = match rows[0].target_rate {
+            Some(rate) => format!("{} at {rate:.0} msg/s", scenario.name()),
+            None => format!("{} {}", scenario.name(), scenario.title()),
+        };
+        let path = dir.join(format!("{}{suffix}-throughput.svg", scenario.name()));
+        throughput(&path, &format!("{title}: msg/s"), &rows)?;
+        written.push(path);
+        let path = dir.join(format!("{}{suffix}-latency.svg", scenario.name()));
+        latency(&path, &format!("{title}: submit→resp latency (ms)"), &rows)?;
+        written.push(path);
     }
     Ok(written)
 }

@@ -210,6 +210,25 @@ pub struct Results {
 }
 
 impl Results {
+    /// The rows of each scenario that has a table (S3 has its own) and each phase
+    /// ("max", then "rate"), in order; empty groups left out.
+    pub fn tables(&self) -> Vec<(Scenario, &'static str, Vec<&Row>)> {
+        let mut tables = Vec::new();
+        for &scenario in self.scenarios.iter().filter(|&&s| s != Scenario::S3) {
+            for phase in ["max", "rate"] {
+                let rows: Vec<&Row> = self
+                    .rows
+                    .iter()
+                    .filter(|r| r.scenario == scenario && r.phase == phase)
+                    .collect();
+                if !rows.is_empty() {
+                    tables.push((scenario, phase, rows));
+                }
+            }
+        }
+        tables
+    }
+
     pub fn row(&self, scenario: Scenario, system: SystemKind, phase: &str) -> Option<&Row> {
         self.rows
             .iter()
@@ -247,34 +266,21 @@ impl Results {
                 ""
             }
         );
-        for &scenario in &self.scenarios {
-            if scenario == Scenario::S3 {
-                continue;
-            }
-            for phase in ["max", "rate"] {
-                let rows: Vec<&Row> = self
-                    .rows
-                    .iter()
-                    .filter(|r| r.scenario == scenario && r.phase == phase)
-                    .collect();
-                if rows.is_empty() {
-                    continue;
-                }
-                let heading = match phase {
-                    "max" => "highest rate, closed loop".to_owned(),
-                    _ => format!(
-                        "open loop at {:.0} msg/s, the same for every system",
-                        rows[0].target_rate.unwrap_or_default()
-                    ),
-                };
-                let _ = writeln!(
-                    md,
-                    "## {} {}: {heading}\n",
-                    scenario.name(),
-                    scenario.title()
-                );
-                table(&mut md, &rows);
-            }
+        for (scenario, phase, rows) in self.tables() {
+            let heading = match phase {
+                "max" => "highest rate, closed loop".to_owned(),
+                _ => format!(
+                    "open loop at {:.0} msg/s, the same for every system",
+                    rows[0].target_rate.unwrap_or_default()
+                ),
+            };
+            let _ = writeln!(
+                md,
+                "## {} {}: {heading}\n",
+                scenario.name(),
+                scenario.title()
+            );
+            table(&mut md, &rows);
         }
         if let Some(b) = &self.backlog {
             b.markdown(&mut md);
