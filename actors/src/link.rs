@@ -519,15 +519,13 @@ async fn send_part(
     // The attempt is durable before the PDU leaves: after a crash the gateway knows the
     // operator may have this part, and counts a resend as a possible duplicate. Only the
     // small pending entry is rewritten; the record takes the attempt when it is submitted.
-    let mut attempt = part.clone();
-    attempt.attempts += 1;
-    attempt.link = Some(link.to_owned());
+    let attempts = part.attempts.saturating_add(1);
     let marker = WriteOp::AddPending(PendingEntry {
         shard: ctx.shard_of(part.id),
         id: part.id,
         part: part.part,
         due_ms: 0,
-        attempts: attempt.attempts,
+        attempts,
     });
     if tern_storage::write_durable(ctx.store.as_ref(), vec![marker])
         .await
@@ -561,7 +559,7 @@ async fn send_part(
             }
             metrics.unknown.increment(1);
             warn!(link, message_id = %part.id, %error, "outcome unknown; resending later");
-            return PartOutcome::Retry(backoff(ctx, attempt.attempts));
+            return PartOutcome::Retry(backoff(ctx, attempts));
         }
         WireResult::Accepted(operator_id) => (operator_id, Verdict::Accepted, 0),
         WireResult::Refused(verdict, status) => (String::new(), verdict, status),
@@ -580,7 +578,7 @@ async fn send_part(
                 part: part.part,
                 link: link.to_owned(),
                 operator_id,
-                attempts: attempt.attempts,
+                attempts,
                 at_ms: now_ms(),
             };
             // Index before dropping the pending entry: any prefix of this batch is safe.
@@ -634,7 +632,7 @@ async fn send_part(
             if now_ms() >= part.expires_ms {
                 return PartOutcome::Failed(Some(status), "transient errors until validity ended");
             }
-            PartOutcome::Retry(backoff(ctx, attempt.attempts))
+            PartOutcome::Retry(backoff(ctx, attempts))
         }
         Verdict::Permanent => {
             aimd.success();
