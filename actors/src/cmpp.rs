@@ -272,7 +272,12 @@ async fn submit_one(
         )
     };
     let messages = match mapping::submit_to_messages(submit, (now_ms() / 1000) as i64) {
-        Ok(messages) => messages,
+        Ok(mut messages) => {
+            for message in &mut messages {
+                mapping::drop_reserve(message, handle.version());
+            }
+            messages
+        }
         Err(error) => {
             let refusal = refuse(CommandStatus::EsmeRinvmsglen, "malformed");
             state.refused(refusal, None, "cmpp");

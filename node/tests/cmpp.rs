@@ -183,6 +183,10 @@ async fn a_wrong_secret_is_refused() {
 /// DELIVRD report for it.
 struct Gateway {
     texts: Mutex<Vec<String>>,
+    /// The LinkID of every SUBMIT, in order.
+    link_ids: Mutex<Vec<String>>,
+    /// The node's connections, for sending MO.
+    sessions: Mutex<Vec<SessionHandle>>,
     next_id: std::sync::atomic::AtomicU64,
 }
 
@@ -205,6 +209,7 @@ impl Handler for Gateway {
         mut events: mpsc::Receiver<SessionEvent>,
     ) {
         let gateway = self.clone();
+        gateway.sessions.lock().unwrap().push(handle.clone());
         tokio::spawn(async move {
             while let Some(event) = events.recv().await {
                 let SessionEvent::Request(pdu) = event else {
@@ -213,6 +218,11 @@ impl Handler for Gateway {
                 let Body::Submit(submit) = pdu.body else {
                     continue;
                 };
+                gateway
+                    .link_ids
+                    .lock()
+                    .unwrap()
+                    .push(submit.link_id.clone());
                 let msg_id = gateway
                     .next_id
                     .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -256,6 +266,8 @@ async fn start_gateway() -> (std::net::SocketAddr, Arc<Gateway>, CancellationTok
     let addr = listener.local_addr().unwrap();
     let gateway = Arc::new(Gateway {
         texts: Mutex::new(Vec::new()),
+        link_ids: Mutex::new(Vec::new()),
+        sessions: Mutex::new(Vec::new()),
         next_id: std::sync::atomic::AtomicU64::new(1),
     });
     let stop = CancellationToken::new();
@@ -587,4 +599,89 @@ async fn an_smpp_customer_reaches_a_cmpp3_gateway_and_gets_its_receipt() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_smpp_customer_reaches_a_cmpp2_gateway_and_gets_its_receipt() {
     operator_round_trip("2.0").await;
+}
+
+/// An on-demand service over CMPP 3.0: the operator's MO carries a LinkID, the SP gets it
+/// in its DELIVER and names it in its reply, and the operator gets the reply with it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_link_id_goes_from_the_operators_mo_to_the_sps_reply() {
+    const LINK_ID: &str = "LNK20261123000000001";
+    init_tracing();
+    let dir = tempfile::tempdir().unwrap();
+    let (gateway_addr, gateway, stop) = start_gateway().await;
+    let toml = node_toml(dir.path(), &gateway_upstream(gateway_addr, "3.0"))
+        + &format!("\n[[mo_rule]]\naccount = \"{SP}\"\nnumbers = [\"1065800001\"]\n");
+    let node = start_node(&toml).await;
+    let (client, mut events, customer_stop) =
+        cmpp_customer(node.endpoints.cmpp.unwrap(), Version::V30, SECRET).await;
+    assert!(
+        eventually(WAIT, || !gateway.sessions.lock().unwrap().is_empty()).await,
+        "the node's link connects"
+    );
+    // Let the customer's session open before the MO arrives.
+    let first = submit_all(&client, text_submit(Version::V30, "8613800138000", "hi")).await;
+    assert_eq!(first.len(), 1);
+
+    let operator = gateway.sessions.lock().unwrap()[0].clone();
+    let mo = tern_cmpp::codec::Deliver {
+        msg_id: 77,
+        dest_id: "1065800001".into(),
+        service_id: "TERN".into(),
+        tp_pid: 0,
+        tp_udhi: 0,
+        msg_fmt: 8,
+        src_terminal_id: "8613800138000".into(),
+        src_terminal_type: 0,
+        registered_delivery: 0,
+        msg_content: bytes::Bytes::from_static(&[0x4f, 0x60, 0x59, 0x7d]),
+        link_id: LINK_ID.into(),
+    };
+    let answer = operator.request(Body::Deliver(mo)).await.unwrap();
+    assert!(
+        matches!(answer.body, Body::DeliverResp(ref r) if r.result == result::OK),
+        "{answer:?}"
+    );
+
+    // The SP's DELIVER carries the LinkID.
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let delivered = loop {
+        let event = tokio::time::timeout_at(deadline, events.recv())
+            .await
+            .expect("the MO within the wait")
+            .unwrap();
+        let ClientEvent::Request { pdu, handle } = event else {
+            continue;
+        };
+        let Body::Deliver(deliver) = pdu.body else {
+            continue;
+        };
+        handle.respond(Pdu {
+            sequence_id: pdu.sequence_id,
+            body: Body::DeliverResp(tern_cmpp::codec::DeliverResp {
+                msg_id: deliver.msg_id,
+                result: result::OK,
+            }),
+        });
+        if deliver.registered_delivery == 0 {
+            break deliver;
+        }
+    };
+    assert_eq!(delivered.link_id, LINK_ID);
+    assert_eq!(delivered.src_terminal_id, "8613800138000");
+
+    // Its reply names the LinkID, and the operator gets it; the first submit had none.
+    // (The two may reach the operator in either order.)
+    let mut reply = text_submit(Version::V30, "8613800138000", "your code is 1234");
+    reply[0].link_id = LINK_ID.into();
+    submit_all(&client, reply).await;
+    assert!(
+        eventually(WAIT, || gateway.link_ids.lock().unwrap().len() >= 2).await,
+        "both submits at the gateway"
+    );
+    let mut link_ids = gateway.link_ids.lock().unwrap().clone();
+    link_ids.sort();
+    assert_eq!(link_ids, vec![String::new(), LINK_ID.to_owned()]);
+    customer_stop.cancel();
+    node.shutdown().await;
+    stop.cancel();
 }

@@ -136,6 +136,17 @@ pub struct Tlv {
     pub value: Bytes,
 }
 
+impl Tlv {
+    /// The TLV that carries `link_id` ([`Message::LINK_ID_TAG`]); none for an empty one or
+    /// one that is not up to 20 printable ASCII characters.
+    pub fn link_id(link_id: &str) -> Option<Tlv> {
+        valid_link_id(link_id).then(|| Tlv {
+            tag: Message::LINK_ID_TAG,
+            value: Bytes::copy_from_slice(link_id.as_bytes()),
+        })
+    }
+}
+
 /// A short message on its way through the gateway, independent of the protocol that
 /// brought it or will carry it on.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -167,6 +178,29 @@ pub struct Message {
 }
 
 impl Message {
+    /// The tag of the TLV that carries a CMPP 3.0 LinkID (the operator's link to the MO that
+    /// started an on-demand service) from where it came in to where it goes out. It is in
+    /// SMPP's vendor-specific range; SMPP links neither take it from a peer nor send it.
+    pub const LINK_ID_TAG: u16 = 0x3FF0;
+    /// The longest LinkID: the width of the CMPP 3.0 field.
+    pub const MAX_LINK_ID_LEN: usize = 20;
+
+    /// The CMPP LinkID this message carries, if any.
+    pub fn link_id(&self) -> Option<&str> {
+        self.tlvs
+            .iter()
+            .find(|tlv| tlv.tag == Self::LINK_ID_TAG)
+            .and_then(|tlv| std::str::from_utf8(&tlv.value).ok())
+            .filter(|id| valid_link_id(id))
+    }
+
+    /// Carries `link_id` with the message, in place of any it had. An empty one, or one
+    /// that is not up to 20 printable ASCII characters, is not carried.
+    pub fn set_link_id(&mut self, link_id: &str) {
+        self.tlvs.retain(|tlv| tlv.tag != Self::LINK_ID_TAG);
+        self.tlvs.extend(Tlv::link_id(link_id));
+    }
+
     /// A text message with everything else at its default.
     pub fn text(source: Address, destination: Address, text: impl Into<String>) -> Self {
         Self {
@@ -190,9 +224,30 @@ impl Message {
     }
 }
 
+fn valid_link_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= Message::MAX_LINK_ID_LEN
+        && id.bytes().all(|b| b.is_ascii_graphic())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_link_id_is_carried_once_and_only_when_valid() {
+        let mut message = Message::text(Address::default(), Address::default(), "hi");
+        assert_eq!(message.link_id(), None);
+        message.set_link_id("LNK01");
+        message.set_link_id("LNK02");
+        assert_eq!(message.link_id(), Some("LNK02"));
+        assert_eq!(message.tlvs.len(), 1, "the second replaces the first");
+        for bad in ["", "has space", "x".repeat(21).as_str(), "链接"] {
+            message.set_link_id(bad);
+            assert_eq!(message.link_id(), None, "{bad:?}");
+        }
+        assert!(message.tlvs.is_empty());
+    }
 
     #[test]
     fn message_id_parts_survive_packing() {

@@ -3,12 +3,12 @@
 use bytes::Bytes;
 use tern_encoding::udh::{concat_udh16, concat_udh8};
 use tern_encoding::{parse_concat_udh, split_user_data, UdhError};
-use tern_model::{Address, ConcatRef, Message, Priority, ReceiptRequest};
+use tern_model::{Address, ConcatRef, Message, Priority, ReceiptRequest, Tlv};
 
 use super::content::{self, max_content};
 use super::{address_of, terminal_number, LinkOptions, MapError};
 use crate::codec::fields::{check_text, field};
-use crate::codec::{Deliver, Submit};
+use crate::codec::{Deliver, Submit, Version};
 use crate::time::{smpp_time_to_unix, unix_to_smpp_absolute};
 
 /// What an incoming SUBMIT or DELIVER's content makes of a message.
@@ -90,6 +90,7 @@ pub fn submit_to_messages(submit: &Submit, now_unix: i64) -> Result<Vec<Message>
         service_type: submit.service_id.clone(),
         validity_unix,
         schedule_unix,
+        tlvs: Tlv::link_id(&submit.link_id).into_iter().collect(),
         ..message(
             address_of(&submit.src_id),
             submit.msg_fmt,
@@ -170,6 +171,7 @@ pub fn deliver_to_message(deliver: &Deliver) -> Result<Message, MapError> {
     Ok(Message {
         destination,
         service_type: deliver.service_id.clone(),
+        tlvs: Tlv::link_id(&deliver.link_id).into_iter().collect(),
         ..message(
             address_of(&deliver.src_terminal_id),
             deliver.msg_fmt,
@@ -325,7 +327,7 @@ pub fn message_to_submits(
             dest_terminal_ids: vec![dest.clone()],
             dest_terminal_type: 0,
             msg_content: part.content,
-            link_id: String::new(),
+            link_id: link_id_for(message, link.version),
         })
         .collect())
 }
@@ -363,7 +365,24 @@ pub fn message_to_delivers(
             src_terminal_type: 0,
             registered_delivery: 0,
             msg_content: part.content,
-            link_id: String::new(),
+            link_id: link_id_for(message, link.version),
         })
         .collect())
+}
+
+/// The LinkID field for `message` on a link of `version`: the one it carries in 3.0, and
+/// empty in 2.0, whose field of that place is Reserve.
+fn link_id_for(message: &Message, version: Version) -> String {
+    match version {
+        Version::V30 => message.link_id().unwrap_or_default().to_owned(),
+        Version::V20 => String::new(),
+    }
+}
+
+/// Forgets what [`submit_to_messages`] or [`deliver_to_message`] read from the field that
+/// is LinkID in 3.0 when the PDU came over 2.0, where that field is Reserve.
+pub fn drop_reserve(message: &mut Message, version: Version) {
+    if version == Version::V20 {
+        message.tlvs.retain(|tlv| tlv.tag != Message::LINK_ID_TAG);
+    }
 }

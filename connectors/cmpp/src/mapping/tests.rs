@@ -408,6 +408,52 @@ fn mo_delivers_map_both_ways() {
     );
 }
 
+#[test]
+fn a_link_id_crosses_from_mo_to_reply_in_3_0_only() {
+    let mut deliver = mo(&[0x4f, 0x60]);
+    deliver.link_id = "LNK20261123000000001".into();
+    let mut message = deliver_to_message(&deliver).expect("maps");
+    assert_eq!(message.link_id(), Some("LNK20261123000000001"));
+    let v3 = LinkOptions {
+        version: Version::V30,
+        ..link()
+    };
+    let v2 = LinkOptions {
+        version: Version::V20,
+        ..link()
+    };
+    let to_customer = message_to_delivers(&message, &v3, 1).expect("maps");
+    assert_eq!(to_customer[0].link_id, "LNK20261123000000001");
+    assert_eq!(
+        message_to_delivers(&message, &v2, 1).expect("maps")[0].link_id,
+        ""
+    );
+
+    // The SP's reply names it; a 3.0 operator gets it on every part, a 2.0 one never.
+    let mut reply = submit(8, &[0x4f, 0x60]);
+    reply.link_id = "LNK20261123000000001".into();
+    let mut reply = one(&reply);
+    reply.destination = Address::international("+8613800138000");
+    let long = Message {
+        body: Body::Text("长".repeat(100)),
+        coding: Coding::Ucs2,
+        ..reply.clone()
+    };
+    let parts = message_to_submits(&long, &v3, 1).expect("maps");
+    assert_eq!(parts.len(), 2);
+    assert!(parts.iter().all(|p| p.link_id == "LNK20261123000000001"));
+    assert!(message_to_submits(&long, &v2, 1)
+        .expect("maps")
+        .iter()
+        .all(|p| p.link_id.is_empty()));
+
+    // Over 2.0 the field is Reserve, which is not a LinkID.
+    drop_reserve(&mut message, Version::V30);
+    assert!(message.link_id().is_some());
+    drop_reserve(&mut message, Version::V20);
+    assert_eq!(message.link_id(), None);
+}
+
 fn cmpp_report(stat: &str) -> Report {
     Report {
         msg_id: 0x1234,

@@ -31,8 +31,16 @@ pub use tern_encoding::Concat;
 pub const UDHI: u8 = 0x40;
 
 /// TLVs the mapping turns into message fields, so they are not passed through as well:
-/// sar_msg_ref_num, sar_total_segments, sar_segment_seqnum, message_payload.
-pub(crate) const CONSUMED_TAGS: [u16; 4] = [0x020C, 0x020E, 0x020F, 0x0424];
+/// sar_msg_ref_num, sar_total_segments, sar_segment_seqnum, message_payload; and the tag
+/// under which a CMPP LinkID crosses the gateway ([`tern_model::Message::LINK_ID_TAG`]), which is for
+/// CMPP peers only: an SMPP peer can neither set it nor be sent it.
+pub(crate) const CONSUMED_TAGS: [u16; 5] = [
+    0x020C,
+    0x020E,
+    0x020F,
+    0x0424,
+    tern_model::Message::LINK_ID_TAG,
+];
 
 /// How one link (a customer bind or an operator link) writes messages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

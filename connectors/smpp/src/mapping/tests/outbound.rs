@@ -155,3 +155,22 @@ proptest! {
         prop_assert_eq!(joined.concat, None);
     }
 }
+
+#[test]
+fn a_cmpp_link_id_is_never_sent_over_smpp() {
+    let mut message = text_message("reply to an on-demand service");
+    message.set_link_id("LNK20261123000000001");
+    let submits = message_to_submit_sm(&message, &LinkOptions::default(), 7).unwrap();
+    let delivers = message_to_deliver_sm(&message, &LinkOptions::default(), 7).unwrap();
+    let tags = |tlvs: &[Tlv]| -> Vec<u16> { tlvs.iter().map(|t| u16::from(t.tag())).collect() };
+    assert_eq!(tags(submits[0].tlvs()), vec![0x1401], "the vendor TLV only");
+    assert_eq!(
+        tags(delivers[0].tlvs()),
+        vec![0x1401],
+        "the vendor TLV only"
+    );
+
+    // A peer that sends the tag cannot set a LinkID through SMPP either.
+    let back = submit_sm_to_message(&submits[0], &LinkOptions::default(), NOW).unwrap();
+    assert_eq!(back.link_id(), None);
+}
