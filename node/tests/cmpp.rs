@@ -129,20 +129,31 @@ async fn collect_reports(
     let mut reported = std::collections::HashSet::new();
     let deadline = tokio::time::Instant::now() + WAIT;
     while reported.len() < count {
-        let event = tokio::time::timeout_at(deadline, events.recv())
-            .await
-            .expect("reports within the wait")
-            .unwrap();
-        let ClientEvent::Request { pdu, handle } = event else {
-            continue;
-        };
-        let Body::Deliver(deliver) = &pdu.body else {
-            continue;
-        };
+        let deliver = next_deliver(events, deadline).await;
         assert_eq!(deliver.registered_delivery, 1, "{deliver:?}");
         let report = Report::decode(version, &deliver.msg_content).unwrap();
         assert_eq!(report.stat, "DELIVRD");
         reported.insert(report.msg_id);
+    }
+    reported
+}
+
+/// The next DELIVER the customer gets before `deadline`, answered with OK.
+async fn next_deliver(
+    events: &mut mpsc::Receiver<ClientEvent>,
+    deadline: tokio::time::Instant,
+) -> tern_cmpp::codec::Deliver {
+    loop {
+        let event = tokio::time::timeout_at(deadline, events.recv())
+            .await
+            .expect("a DELIVER within the wait")
+            .unwrap();
+        let ClientEvent::Request { pdu, handle } = event else {
+            continue;
+        };
+        let Body::Deliver(deliver) = pdu.body else {
+            continue;
+        };
         handle.respond(Pdu {
             sequence_id: pdu.sequence_id,
             body: Body::DeliverResp(tern_cmpp::codec::DeliverResp {
@@ -150,8 +161,8 @@ async fn collect_reports(
                 result: result::OK,
             }),
         });
+        return deliver;
     }
-    reported
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -642,26 +653,11 @@ async fn a_link_id_goes_from_the_operators_mo_to_the_sps_reply() {
         "{answer:?}"
     );
 
-    // The SP's DELIVER carries the LinkID.
+    // The SP's DELIVER carries the LinkID (after the first submit's report, if that came
+    // first).
     let deadline = tokio::time::Instant::now() + WAIT;
     let delivered = loop {
-        let event = tokio::time::timeout_at(deadline, events.recv())
-            .await
-            .expect("the MO within the wait")
-            .unwrap();
-        let ClientEvent::Request { pdu, handle } = event else {
-            continue;
-        };
-        let Body::Deliver(deliver) = pdu.body else {
-            continue;
-        };
-        handle.respond(Pdu {
-            sequence_id: pdu.sequence_id,
-            body: Body::DeliverResp(tern_cmpp::codec::DeliverResp {
-                msg_id: deliver.msg_id,
-                result: result::OK,
-            }),
-        });
+        let deliver = next_deliver(&mut events, deadline).await;
         if deliver.registered_delivery == 0 {
             break deliver;
         }
