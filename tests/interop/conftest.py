@@ -37,10 +37,21 @@ _live = []  # every Proc started, for the session-end safety net
 
 # ---------------------------------------------------------------- helpers
 
+# Every port handed out in this run. The kernel may offer a port again as soon as the probe
+# socket is closed, so two servers of one test (say admin and metrics) could be given the
+# same one; a port is never handed out twice.
+_HANDED_OUT = set()
+
+
 def free_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    for _ in range(100):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if port not in _HANDED_OUT:
+            _HANDED_OUT.add(port)
+            return port
+    raise RuntimeError("no free port not handed out before")
 
 
 def port_open(port, host="127.0.0.1"):

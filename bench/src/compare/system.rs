@@ -121,10 +121,23 @@ struct PeerInfo {
     pids: Vec<u32>,
 }
 
-/// A free port on 127.0.0.1 (free when asked; the system binds it a moment later).
+/// A free port on 127.0.0.1 (free when asked; the system binds it a moment later), never
+/// one handed out before in this run: the kernel may offer a port again once its probe is
+/// closed, and two servers of one system must not be given the same one.
 pub fn free_port() -> anyhow::Result<u16> {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").context("finding a free port")?;
-    Ok(listener.local_addr()?.port())
+    static HANDED_OUT: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    let mut handed_out = HANDED_OUT
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    for _ in 0..100 {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").context("finding a free port")?;
+        let port = listener.local_addr()?.port();
+        if !handed_out.contains(&port) {
+            handed_out.push(port);
+            return Ok(port);
+        }
+    }
+    anyhow::bail!("no free port that was not handed out before")
 }
 
 /// Waits until something listens on `port`, or `child` exits, or the timeout passes.

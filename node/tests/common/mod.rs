@@ -123,10 +123,20 @@ pub fn smpp_addr(node: &Node) -> SocketAddr {
     node.endpoints.smpp.unwrap()
 }
 
-/// A port on 127.0.0.1 that was free a moment ago.
+/// A port on 127.0.0.1 that was free a moment ago, and never handed out before in this
+/// process: the kernel may offer a port again once its probe is closed, and two servers of
+/// one test must not be given the same one.
 pub fn free_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.local_addr().unwrap().port()
+    static HANDED_OUT: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    let mut handed_out = HANDED_OUT.lock().unwrap();
+    loop {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        if !handed_out.contains(&port) {
+            handed_out.push(port);
+            return port;
+        }
+    }
 }
 
 /// Polls `done` every 20 ms until it holds or `timeout` passes; returns whether it held.
