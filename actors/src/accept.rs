@@ -260,8 +260,9 @@ fn split_cmpp(
     }
     let mut parts = Vec::with_capacity(submits.len());
     for submit in &submits {
-        let decoded = tern_cmpp::mapping::submit_to_messages(submit, (now / 1000) as i64)
-            .map_err(|_| CommandStatus::EsmeRinvmsglen)?;
+        let decoded =
+            tern_cmpp::mapping::submit_to_messages(submit, options.version, (now / 1000) as i64)
+                .map_err(|_| CommandStatus::EsmeRinvmsglen)?;
         for mut part in decoded {
             // The addresses and options are the customer's, not the rendering's.
             part.source = message.source.clone();

@@ -271,13 +271,9 @@ async fn submit_one(
             Body::SubmitResp(SubmitResp { msg_id: 0, result }),
         )
     };
-    let messages = match mapping::submit_to_messages(submit, (now_ms() / 1000) as i64) {
-        Ok(mut messages) => {
-            for message in &mut messages {
-                mapping::drop_reserve(message, handle.version());
-            }
-            messages
-        }
+    let now = (now_ms() / 1000) as i64;
+    let messages = match mapping::submit_to_messages(submit, handle.version(), now) {
+        Ok(messages) => messages,
         Err(error) => {
             let refusal = refuse(CommandStatus::EsmeRinvmsglen, "malformed");
             state.refused(refusal, None, "cmpp");

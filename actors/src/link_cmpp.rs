@@ -115,11 +115,8 @@ pub(crate) fn handle_event(ctx: &Arc<Context>, config: &Arc<LinkConfig>, event: 
                 }
                 return;
             }
-            let message = match mapping::deliver_to_message(&deliver) {
-                Ok(mut message) => {
-                    mapping::drop_reserve(&mut message, version);
-                    message
-                }
+            let message = match mapping::deliver_to_message(&deliver, version) {
+                Ok(message) => message,
                 Err(error) => {
                     metrics::counter!("tern_mo_refused_total", "reason" => "malformed")
                         .increment(1);

@@ -237,7 +237,7 @@ impl Handler for Gateway {
                 let msg_id = gateway
                     .next_id
                     .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                for message in mapping::submit_to_messages(&submit, 0).unwrap() {
+                for message in mapping::submit_to_messages(&submit, version, 0).unwrap() {
                     if let Some(text) = message.body.as_text() {
                         gateway.texts.lock().unwrap().push(text.to_owned());
                     }

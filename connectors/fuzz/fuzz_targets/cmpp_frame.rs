@@ -66,7 +66,7 @@ fn check_round_trip(version: Version, pdu: &Pdu) {
 fn exercise_mapping(version: Version, pdu: &Pdu) {
     match &pdu.body {
         Body::Submit(submit) => {
-            let _ = mapping::submit_to_messages(submit, 1_709_265_600);
+            let _ = mapping::submit_to_messages(submit, version, 1_709_265_600);
         }
         Body::Deliver(deliver) => match deliver.report(version) {
             Some(Ok(report)) => {
@@ -75,7 +75,7 @@ fn exercise_mapping(version: Version, pdu: &Pdu) {
             }
             Some(Err(_)) => {}
             None => {
-                if let Ok(message) = mapping::deliver_to_message(deliver) {
+                if let Ok(message) = mapping::deliver_to_message(deliver, version) {
                     let link = mapping::LinkOptions {
                         version,
                         ..mapping::LinkOptions::default()

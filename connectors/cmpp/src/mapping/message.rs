@@ -67,8 +67,13 @@ fn message(source: Address, format: u8, protocol_id: u8, data: UserData) -> Mess
 /// alone). Src_Id is the source; Registered_Delivery 1 asks for a final report (2, the
 /// 2.0 "SMC bill", asks for none); Msg_level becomes the priority, capped at 3; ValId_Time
 /// and At_Time are read relative to `now_unix`. Pk_total/Pk_number without a UDH are not
-/// a concatenation (nothing ties the parts together); with a UDH, the UDH decides.
-pub fn submit_to_messages(submit: &Submit, now_unix: i64) -> Result<Vec<Message>, MapError> {
+/// a concatenation (nothing ties the parts together); with a UDH, the UDH decides. The
+/// last field is the LinkID in 3.0 and is carried; 2.0's Reserve is not.
+pub fn submit_to_messages(
+    submit: &Submit,
+    version: Version,
+    now_unix: i64,
+) -> Result<Vec<Message>, MapError> {
     let data = user_data(submit.tp_udhi, submit.msg_fmt, &submit.msg_content)?;
     let validity_unix =
         smpp_time_to_unix(&submit.valid_time, now_unix).map_err(|error| MapError::Time {
@@ -90,7 +95,7 @@ pub fn submit_to_messages(submit: &Submit, now_unix: i64) -> Result<Vec<Message>
         service_type: submit.service_id.clone(),
         validity_unix,
         schedule_unix,
-        tlvs: Tlv::link_id(&submit.link_id).into_iter().collect(),
+        tlvs: link_id_tlvs(&submit.link_id, version),
         ..message(
             address_of(&submit.src_id),
             submit.msg_fmt,
@@ -157,8 +162,9 @@ pub fn joined(part: &Message, octets: &[u8]) -> Result<Message, MapError> {
 
 /// A mobile-originated DELIVER from an operator as a message: Src_terminal_Id is the
 /// handset, Dest_Id the SP number it wrote to. A status report is refused
-/// ([`MapError::IsReport`]): it goes through [`super::report_to_domain`].
-pub fn deliver_to_message(deliver: &Deliver) -> Result<Message, MapError> {
+/// ([`MapError::IsReport`]): it goes through [`super::report_to_domain`]. A 3.0 LinkID is
+/// carried as in [`submit_to_messages`].
+pub fn deliver_to_message(deliver: &Deliver, version: Version) -> Result<Message, MapError> {
     if deliver.is_report() {
         return Err(MapError::IsReport);
     }
@@ -171,7 +177,7 @@ pub fn deliver_to_message(deliver: &Deliver) -> Result<Message, MapError> {
     Ok(Message {
         destination,
         service_type: deliver.service_id.clone(),
-        tlvs: Tlv::link_id(&deliver.link_id).into_iter().collect(),
+        tlvs: link_id_tlvs(&deliver.link_id, version),
         ..message(
             address_of(&deliver.src_terminal_id),
             deliver.msg_fmt,
@@ -379,10 +385,11 @@ fn link_id_for(message: &Message, version: Version) -> String {
     }
 }
 
-/// Forgets what [`submit_to_messages`] or [`deliver_to_message`] read from the field that
-/// is LinkID in 3.0 when the PDU came over 2.0, where that field is Reserve.
-pub fn drop_reserve(message: &mut Message, version: Version) {
-    if version == Version::V20 {
-        message.tlvs.retain(|tlv| tlv.tag != Message::LINK_ID_TAG);
+/// The LinkID field of a PDU that came over `version` as the message's TLVs: the LinkID
+/// in 3.0 (none when empty or not a LinkID), nothing from 2.0's Reserve.
+fn link_id_tlvs(field: &str, version: Version) -> Vec<Tlv> {
+    match version {
+        Version::V30 => Tlv::link_id(field).into_iter().collect(),
+        Version::V20 => Vec::new(),
     }
 }

@@ -25,8 +25,8 @@ mod tests;
 
 pub use content::{msg_fmt, MAX_ASCII_CONTENT, MAX_CONTENT};
 pub use message::{
-    deliver_to_message, drop_reserve, joined, message_to_delivers, message_to_submits,
-    submit_to_messages, text_part,
+    deliver_to_message, joined, message_to_delivers, message_to_submits, submit_to_messages,
+    text_part,
 };
 pub use report::{domain_to_report, report_deliver, report_to_domain};
 

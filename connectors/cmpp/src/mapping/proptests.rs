@@ -64,7 +64,7 @@ proptest! {
             else {
                 return Err(TestCaseError::fail("not a SUBMIT"));
             };
-            let mut messages = submit_to_messages(&back, 0).expect("reads back");
+            let mut messages = submit_to_messages(&back, link.version, 0).expect("reads back");
             prop_assert_eq!(messages.len(), 1);
             let part = messages.remove(0);
             if total > 1 {

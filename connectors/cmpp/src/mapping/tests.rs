@@ -37,7 +37,7 @@ pub(super) fn submit(msg_fmt: u8, content: &[u8]) -> Submit {
 }
 
 fn one(submit: &Submit) -> Message {
-    let mut messages = submit_to_messages(submit, NOON).expect("maps");
+    let mut messages = submit_to_messages(submit, Version::V30, NOON).expect("maps");
     assert_eq!(messages.len(), 1);
     messages.remove(0)
 }
@@ -48,7 +48,7 @@ fn a_submit_to_two_terminals_is_two_messages() {
         dest_terminal_ids: vec!["13800138000".into(), "8613900139000".into()],
         ..submit(msg_fmt::UCS2, &[0x4f, 0x60, 0x59, 0x7d])
     };
-    let messages = submit_to_messages(&s, NOON).expect("maps");
+    let messages = submit_to_messages(&s, Version::V30, NOON).expect("maps");
     assert_eq!(messages.len(), 2);
     assert_eq!(messages[0].destination.value, "13800138000");
     assert_eq!(messages[1].destination.value, "8613900139000");
@@ -88,18 +88,21 @@ fn undecodable_content_is_a_bad_msg_length() {
         (msg_fmt::UCS2, &[0xd8, 0x3d][..]),
         (msg_fmt::GB, &[0xc4][..]),
     ] {
-        let err = submit_to_messages(&submit(fmt, content), NOON).expect_err("refused");
+        let err =
+            submit_to_messages(&submit(fmt, content), Version::V30, NOON).expect_err("refused");
         assert_eq!(err.result(), result::BAD_MSG_LENGTH, "{err}");
     }
 }
 
 #[test]
 fn content_limits_are_159_ascii_and_140_otherwise() {
-    assert!(submit_to_messages(&submit(msg_fmt::ASCII, &[b'a'; 159]), NOON).is_ok());
-    let err = submit_to_messages(&submit(msg_fmt::ASCII, &[b'a'; 160]), NOON).expect_err("long");
+    assert!(submit_to_messages(&submit(msg_fmt::ASCII, &[b'a'; 159]), Version::V30, NOON).is_ok());
+    let err = submit_to_messages(&submit(msg_fmt::ASCII, &[b'a'; 160]), Version::V30, NOON)
+        .expect_err("long");
     assert_eq!(err.result(), result::TOO_LONG);
-    assert!(submit_to_messages(&submit(msg_fmt::UCS2, &[0; 140]), NOON).is_ok());
-    let err = submit_to_messages(&submit(msg_fmt::UCS2, &[0; 142]), NOON).expect_err("long");
+    assert!(submit_to_messages(&submit(msg_fmt::UCS2, &[0; 140]), Version::V30, NOON).is_ok());
+    let err = submit_to_messages(&submit(msg_fmt::UCS2, &[0; 142]), Version::V30, NOON)
+        .expect_err("long");
     assert_eq!(err.result(), result::TOO_LONG);
 }
 
@@ -136,6 +139,7 @@ fn a_udh_gives_the_concatenation() {
             tp_udhi: 1,
             ..submit(msg_fmt::UCS2, &content)
         },
+        Version::V30,
         NOON,
     )
     .expect_err("bad udh");
@@ -188,7 +192,7 @@ fn bad_destinations_and_times_are_refused() {
         dest_terminal_ids: vec!["13800138000".into(), "abc".into()],
         ..submit(msg_fmt::ASCII, b"x")
     };
-    let err = submit_to_messages(&s, NOON).expect_err("bad dest");
+    let err = submit_to_messages(&s, Version::V30, NOON).expect_err("bad dest");
     assert_eq!(err.result(), result::BAD_DEST_TERMINAL_ID);
 
     let s = Submit {
@@ -203,7 +207,7 @@ fn bad_destinations_and_times_are_refused() {
         valid_time: "tomorrow".into(),
         ..submit(0, b"x")
     };
-    assert!(submit_to_messages(&s, NOON).is_err());
+    assert!(submit_to_messages(&s, Version::V30, NOON).is_err());
 }
 
 fn link() -> LinkOptions {
@@ -385,7 +389,7 @@ fn mo(content: &[u8]) -> Deliver {
 
 #[test]
 fn mo_delivers_map_both_ways() {
-    let m = deliver_to_message(&mo(&[0x4f, 0x60])).expect("maps");
+    let m = deliver_to_message(&mo(&[0x4f, 0x60]), Version::V30).expect("maps");
     assert_eq!(
         (m.source.value.as_str(), m.destination.value.as_str()),
         ("13800138000", "1065800001")
@@ -395,7 +399,10 @@ fn mo_delivers_map_both_ways() {
         registered_delivery: 1,
         ..mo(&[])
     };
-    assert_eq!(deliver_to_message(&report), Err(MapError::IsReport));
+    assert_eq!(
+        deliver_to_message(&report, Version::V30),
+        Err(MapError::IsReport)
+    );
 
     let back = message_to_delivers(&m, &link(), 1).expect("maps");
     assert_eq!(back.len(), 1);
@@ -412,7 +419,7 @@ fn mo_delivers_map_both_ways() {
 fn a_link_id_crosses_from_mo_to_reply_in_3_0_only() {
     let mut deliver = mo(&[0x4f, 0x60]);
     deliver.link_id = "LNK20261123000000001".into();
-    let mut message = deliver_to_message(&deliver).expect("maps");
+    let message = deliver_to_message(&deliver, Version::V30).expect("maps");
     assert_eq!(message.link_id(), Some("LNK20261123000000001"));
     let v3 = LinkOptions {
         version: Version::V30,
@@ -448,10 +455,12 @@ fn a_link_id_crosses_from_mo_to_reply_in_3_0_only() {
         .all(|p| p.link_id.is_empty()));
 
     // Over 2.0 the field is Reserve, which is not a LinkID.
-    drop_reserve(&mut message, Version::V30);
-    assert!(message.link_id().is_some());
-    drop_reserve(&mut message, Version::V20);
-    assert_eq!(message.link_id(), None);
+    let over_2_0 = deliver_to_message(&deliver, Version::V20).expect("maps");
+    assert_eq!(over_2_0.link_id(), None);
+    let mut submit_2_0 = submit(8, &[0x4f, 0x60]);
+    submit_2_0.link_id = "LNK20261123000000001".into();
+    let over_2_0 = submit_to_messages(&submit_2_0, Version::V20, NOON).expect("maps");
+    assert_eq!(over_2_0[0].link_id(), None);
 }
 
 fn cmpp_report(stat: &str) -> Report {
