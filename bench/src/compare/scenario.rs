@@ -367,15 +367,18 @@ pub async fn run_one(
             let mark = CpuMark::of(&running.pids).ok();
             let started = Instant::now();
             // The operator's count and when it last moved, sampled while the load runs.
+            let sample = |last: &mut (u64, Duration)| {
+                let now = forwarded(&simulator);
+                if now != last.0 {
+                    *last = (now, started.elapsed());
+                }
+            };
             let mut last = (0, Duration::ZERO);
             let report = {
                 let sampler = async {
                     loop {
                         tokio::time::sleep(Duration::from_millis(10)).await;
-                        let now = forwarded(&simulator);
-                        if now != last.0 {
-                            last = (now, started.elapsed());
-                        }
+                        sample(&mut last);
                     }
                 };
                 tokio::select! {
@@ -383,10 +386,7 @@ pub async fn run_one(
                     never = sampler => never,
                 }
             };
-            let now = forwarded(&simulator);
-            if now != last.0 {
-                last = (now, started.elapsed());
-            }
+            sample(&mut last);
             if let Ok(report) = &report {
                 // Until the operator has every accepted part, or the limit.
                 let deadline = Instant::now() + DRAIN_LIMIT;
