@@ -129,7 +129,7 @@ pub fn smpp_addr(node: &Node) -> SocketAddr {
 pub fn free_port() -> u16 {
     static HANDED_OUT: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
     let mut handed_out = HANDED_OUT.lock().unwrap();
-    loop {
+    for _ in 0..100 {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         if !handed_out.contains(&port) {
@@ -137,6 +137,7 @@ pub fn free_port() -> u16 {
             return port;
         }
     }
+    panic!("no free port that was not handed out before");
 }
 
 /// Polls `done` every 20 ms until it holds or `timeout` passes; returns whether it held.
