@@ -4,17 +4,16 @@
 use std::net::SocketAddr;
 
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder};
+use tracing_subscriber::filter::LevelFilter;
 use tracing_subscriber::EnvFilter;
 
 use crate::config::{LogFormat, LogSection};
 
 /// Logs to stderr. `RUST_LOG`, when set, overrides the configured level.
 pub fn init_tracing(log: &LogSection) {
-    // The storage engine logs every flush at info; keep it to warnings unless asked.
-    let quiet = ",fjall=warn,lsm_tree=warn";
     let filter = EnvFilter::try_from_default_env()
-        .or_else(|_| EnvFilter::try_new(format!("{}{quiet}", log.level)))
-        .unwrap_or_else(|_| EnvFilter::new("info"));
+        .or_else(|_| EnvFilter::try_new(filter_directives(&log.level)))
+        .unwrap_or_else(|_| EnvFilter::new(filter_directives("info")));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
@@ -24,6 +23,37 @@ pub fn init_tracing(log: &LogSection) {
         LogFormat::Text => builder.try_init(),
         LogFormat::Json => builder.json().try_init(),
     };
+}
+
+/// The tracing filter for `log.level`. A bare level (`info`, `debug`) is the level of
+/// Tern's own logs (every target starting with `tern`); dependencies (openraft, fjall,
+/// tonic, ...) log only warnings and errors, since at info they narrate their internals
+/// (openraft prints dozens of lines while a node starts). A directive that names a
+/// target (`openraft=info`) is kept as written, and so is a bare level of `warn` or
+/// quieter, which applies to everything.
+pub fn filter_directives(level: &str) -> String {
+    let parts: Vec<&str> = level
+        .split(',')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .collect();
+    let names_tern = parts.iter().any(|p| {
+        p.split_once('=')
+            .is_some_and(|(target, _)| target == "tern")
+    });
+    let mut out = Vec::with_capacity(parts.len() + 1);
+    for part in parts {
+        match part.parse::<LevelFilter>() {
+            Ok(bare) if bare > LevelFilter::WARN => {
+                out.push("warn".to_owned());
+                if !names_tern {
+                    out.push(format!("tern={part}"));
+                }
+            }
+            _ => out.push(part.to_owned()),
+        }
+    }
+    out.join(",")
 }
 
 /// Latency buckets from 100 µs to 30 s.
@@ -57,5 +87,73 @@ fn serve_from_zero() {
     ];
     for name in rare {
         metrics::counter!(name).increment(0);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+    use std::sync::{Arc, Mutex};
+
+    use super::*;
+
+    #[test]
+    fn a_bare_level_is_terns_and_dependencies_stay_at_warn() {
+        assert_eq!(filter_directives("info"), "warn,tern=info");
+        assert_eq!(filter_directives("debug"), "warn,tern=debug");
+        assert_eq!(filter_directives("warn"), "warn");
+        assert_eq!(filter_directives("tern=debug,info"), "tern=debug,warn");
+        assert_eq!(
+            filter_directives("info,openraft=info"),
+            "warn,tern=info,openraft=info"
+        );
+    }
+
+    /// A writer the test reads back.
+    #[derive(Clone, Default)]
+    struct Buffer(Arc<Mutex<Vec<u8>>>);
+
+    impl Write for Buffer {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            if let Ok(mut buffer) = self.0.lock() {
+                buffer.extend_from_slice(bytes);
+            }
+            Ok(bytes.len())
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    fn logged(level: &str, emit: impl FnOnce()) -> String {
+        let buffer = Buffer::default();
+        let writer = buffer.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_env_filter(EnvFilter::try_new(filter_directives(level)).unwrap())
+            .with_writer(move || writer.clone())
+            .with_ansi(false)
+            .finish();
+        tracing::subscriber::with_default(subscriber, emit);
+        let bytes = buffer.0.lock().unwrap().clone();
+        String::from_utf8(bytes).unwrap()
+    }
+
+    #[test]
+    fn openraft_info_is_not_logged_at_the_default_level() {
+        let out = logged("info", || {
+            tracing::info!(target: "openraft::engine", "openraft internals");
+            tracing::warn!(target: "openraft::engine", "openraft trouble");
+            tracing::info!(target: "tern_node::dev", "tern news");
+            tracing::info!(target: "tern::audit", "an audit record");
+        });
+        assert!(!out.contains("openraft internals"), "{out}");
+        assert!(out.contains("openraft trouble"), "{out}");
+        assert!(out.contains("tern news"), "{out}");
+        assert!(out.contains("an audit record"), "{out}");
+        let asked = logged("info,openraft=info", || {
+            tracing::info!(target: "openraft::engine", "openraft internals");
+        });
+        assert!(asked.contains("openraft internals"), "{asked}");
     }
 }

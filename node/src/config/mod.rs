@@ -184,7 +184,8 @@ impl Default for NodeSection {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LogSection {
-    /// A tracing filter: `info`, `tern=debug,info`, ...
+    /// A tracing filter: `info`, `tern=debug,info`, ... A bare level is the level of
+    /// Tern's own logs; dependencies stay at `warn` unless a directive names them.
     pub level: String,
     /// `text` or `json`.
     pub format: LogFormat,
