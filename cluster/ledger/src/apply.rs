@@ -117,6 +117,7 @@ impl State {
                 self.ack_events(*seq);
                 Ok(Response::Ok)
             }
+            Command::Recall { account, node } => self.recall(at_ms, account, *node),
         }
     }
 
@@ -129,6 +130,7 @@ impl State {
         self.reclaim_expired(at_ms);
         self.end_campaigns(at_ms);
         self.forget_tombstones(at_ms);
+        self.forget_recalls(at_ms);
     }
 
     /// Acknowledgements never go back, nor past the last event numbered.

@@ -109,7 +109,6 @@ impl State {
                 campaign: drawn.campaign,
             },
         );
-        self.check_thresholds(ask.account, at_ms);
         Ok(Response::Lease {
             parts: granted_parts,
             amount: granted_amount,

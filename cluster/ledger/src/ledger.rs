@@ -8,7 +8,10 @@
 use std::collections::BTreeSet;
 
 use crate::calendar::period_start;
-use crate::{Account, Audit, Available, Event, EventKind, Minor, State, AUDIT_KEEP, EVENTS_KEEP};
+use crate::{
+    Account, Audit, Available, Event, EventKind, Minor, RecallNotice, Refusal, Response, Standing,
+    State, AUDIT_KEEP, EVENTS_KEEP, RECALL_KEEP_MS,
+};
 
 impl Account {
     /// True when `at_ms` lies in a later period than the ledger's current one.
@@ -48,6 +51,20 @@ impl Account {
                 .saturating_add(limit)
                 .saturating_sub(self.ledger.reserved_amount),
         )
+    }
+
+    /// Parts and money of this account that campaign bookings hold.
+    fn booked(&self, state: &State) -> (u64, Minor) {
+        state
+            .campaigns
+            .values()
+            .filter(|campaign| campaign.account == self.spec.id)
+            .fold((0, 0), |(parts, amount), campaign| {
+                (
+                    parts.saturating_add(campaign.reserved_parts),
+                    amount.saturating_add(campaign.reserved_amount),
+                )
+            })
     }
 
     /// Both figures of what is available at `at_ms`.
@@ -129,16 +146,15 @@ impl Account {
     }
 
     /// The thresholds crossed by the current figures and not crossed before, marked as
-    /// crossed now. Committed use is what is used plus what is reserved (by leases and
-    /// bookings): a threshold warns when that much can no longer be granted to others.
+    /// crossed now. Only use counts: parts used in the period and money spent since the
+    /// credit base. What leases and bookings reserve is not use (a lease may come back
+    /// almost whole), so a reservation never crosses a threshold and an event reports the
+    /// use that crossed it.
     pub(crate) fn cross_thresholds(&mut self) -> Vec<EventKind> {
         let percents: BTreeSet<u8> = self.spec.limits.thresholds.iter().copied().collect();
         let mut crossed = Vec::new();
         if let Some(max) = self.spec.limits.max_messages.filter(|max| *max > 0) {
-            let used = self
-                .ledger
-                .period_used
-                .saturating_add(self.ledger.reserved_parts);
+            let used = self.ledger.period_used;
             for &percent in &percents {
                 let reached = u128::from(used) * 100 >= u128::from(percent) * u128::from(max);
                 if reached && self.ledger.crossed_messages.insert(percent) {
@@ -147,9 +163,8 @@ impl Account {
             }
         }
         let base = self.ledger.credit_base;
-        if let (Some(credit_limit), Some(headroom)) =
-            (self.spec.limits.credit_limit, self.money_headroom())
-        {
+        if let Some(credit_limit) = self.spec.limits.credit_limit {
+            let headroom = self.ledger.balance.saturating_add(credit_limit);
             if base > 0 {
                 let spent = i128::from(base) - i128::from(headroom);
                 for &percent in &percents {
@@ -215,6 +230,56 @@ impl State {
         self.accounts
             .get(account)
             .map(|found| found.available(at_ms))
+    }
+
+    /// Where `account` stands at `at_ms` for a quota counter: what is free, what only
+    /// leases hold (and could come back), and the latest recall. `None` for an unknown
+    /// account.
+    pub fn standing(&self, account: &str, at_ms: u64) -> Option<Standing> {
+        let found = self.accounts.get(account)?;
+        let (booked_parts, booked_amount) = found.booked(self);
+        let parts_unbooked = found.spec.limits.max_messages.map(|max| {
+            max.saturating_sub(found.used_at(at_ms))
+                .saturating_sub(booked_parts)
+        });
+        let amount_unbooked = found.spec.limits.credit_limit.map(|limit| {
+            found
+                .ledger
+                .balance
+                .saturating_add(limit)
+                .saturating_sub(booked_amount)
+                .max(0)
+        });
+        Some(Standing {
+            parts_unbooked,
+            parts_free: found.parts_available(at_ms),
+            amount_unbooked,
+            amount_free: found.money_available(),
+            recall: self.recalls.get(account).copied(),
+        })
+    }
+
+    /// Records a node's recall of the unused reservations of `account`.
+    pub(crate) fn recall(
+        &mut self,
+        at_ms: u64,
+        account: &str,
+        node: u64,
+    ) -> Result<Response, Refusal> {
+        if !self.accounts.contains_key(account) {
+            return Err(Refusal::NotFound(format!("account {account}")));
+        }
+        self.recalls
+            .insert(account.to_owned(), RecallNotice { at_ms, node });
+        Ok(Response::Ok)
+    }
+
+    /// Forgets recalls older than [`RECALL_KEEP_MS`] and those of deleted accounts.
+    pub(crate) fn forget_recalls(&mut self, at_ms: u64) {
+        let accounts = &self.accounts;
+        self.recalls.retain(|account, recall| {
+            accounts.contains_key(account) && recall.at_ms.saturating_add(RECALL_KEEP_MS) > at_ms
+        });
     }
 
     /// The events after `seq`, oldest first: the notifier passes `events_acked`.

@@ -379,6 +379,13 @@ pub enum Command {
     AckEvents {
         seq: u64,
     },
+    /// A node could not get the parts or money a message needs while other nodes' leases
+    /// hold some unused: asks every other node to give back what its leases of `account`
+    /// hold and do not use. (Variants are appended, so older log entries still decode.)
+    Recall {
+        account: String,
+        node: u64,
+    },
 }
 
 /// Why a command was refused.
@@ -433,4 +440,35 @@ pub struct State {
     /// Bumped by every change to accounts, prices, routes, links or webhooks, so nodes
     /// rebuild their views only when something they use changed.
     pub config_version: u64,
+    /// The latest recall of each account's unused lease reservations; forgotten by the
+    /// tick after [`RECALL_KEEP_MS`].
+    #[serde(default)]
+    pub recalls: BTreeMap<String, RecallNotice>,
+}
+
+/// How long a recall stays in the state for nodes to see it.
+pub const RECALL_KEEP_MS: u64 = 10_000;
+
+/// A node's request that other nodes give back the unused part of their leases.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecallNotice {
+    pub at_ms: u64,
+    /// The node that asked: it keeps its own leases.
+    pub node: u64,
+}
+
+/// What an account stands at, as a node's quota counter reads it from its replica.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Standing {
+    /// Parts neither used in the period nor booked by a campaign: what leases may hold.
+    /// `None` without a message limit.
+    pub parts_unbooked: Option<u64>,
+    /// Parts reserved by nobody: what a new lease can get at once.
+    pub parts_free: Option<u64>,
+    /// The same for money: headroom without the leases' reservations, and headroom.
+    /// `None` when not metered.
+    pub amount_unbooked: Option<Minor>,
+    pub amount_free: Option<Minor>,
+    /// The latest recall of the account's unused reservations.
+    pub recall: Option<RecallNotice>,
 }

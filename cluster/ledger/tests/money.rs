@@ -33,11 +33,16 @@ fn top_up_adds_money_and_starts_a_new_credit_base() {
     postpaid.limits.credit_limit = Some(100);
     let mut state = with_accounts(vec![(postpaid, 0)]);
     ok(&mut state, T0, acquire(1, "a", 0, 90));
+    assert!(
+        state.accounts["a"].ledger.crossed_credit.is_empty(),
+        "a reservation is not use"
+    );
+    ok(&mut state, T0, settle(1, 0, 90, true));
     assert!(state.accounts["a"].ledger.crossed_credit.contains(&80));
     assert_eq!(ok(&mut state, T0, top_up("a", 400)), Response::Ok);
     let ledger = &state.accounts["a"].ledger;
-    assert_eq!(ledger.balance, 400);
-    assert_eq!(ledger.credit_base, 500);
+    assert_eq!(ledger.balance, 310);
+    assert_eq!(ledger.credit_base, 410);
     assert!(ledger.crossed_credit.is_empty());
     assert_eq!(
         state.config_version, 1,
@@ -174,31 +179,34 @@ fn credit_events(state: &tern_ledger::State, account: &str) -> Vec<u8> {
 #[test]
 fn credit_thresholds_emit_once_per_crossing() {
     let mut state = with_accounts(vec![(prepaid("a", None), 1_000)]);
-    ok(&mut state, T0, acquire(1, "a", 0, 799));
+    // Reserving the whole balance crosses nothing: only what is spent counts.
+    ok(&mut state, T0, acquire(1, "a", 0, 1_000));
     assert!(credit_events(&state, "a").is_empty());
-    ok(&mut state, T0, acquire(2, "a", 0, 1));
+    ok(&mut state, T0, settle(1, 0, 799, false));
+    assert!(credit_events(&state, "a").is_empty());
+    ok(&mut state, T0, settle(1, 0, 800, false));
     assert_eq!(credit_events(&state, "a"), vec![80]);
-    ok(&mut state, T0, settle(1, 0, 799, true));
-    ok(&mut state, T0, settle(2, 0, 1, true));
-    ok(&mut state, T0, acquire(3, "a", 0, 150));
+    ok(&mut state, T0, settle(1, 0, 950, true));
     assert_eq!(credit_events(&state, "a"), vec![80]);
-    ok(&mut state, T0, acquire(4, "a", 0, 100));
+    ok(&mut state, T0, acquire(2, "a", 0, 50));
+    ok(&mut state, T0, settle(2, 0, 50, true));
     assert_eq!(credit_events(&state, "a"), vec![80, 100]);
-    // A top-up starts over: base 1000 + (balance 200 after spending 800).
+    // A top-up starts over: base 1000 + the balance of 0.
     ok(&mut state, T0, top_up("a", 1_000));
-    assert_eq!(state.accounts["a"].ledger.credit_base, 1_200);
-    // Committed: 200 still held by leases 3 and 4, then 700 more: 75%, then 80%.
-    ok(&mut state, T0, acquire(5, "a", 0, 700));
+    assert_eq!(state.accounts["a"].ledger.credit_base, 1_000);
+    ok(&mut state, T0, acquire(3, "a", 0, 900));
+    ok(&mut state, T0, settle(3, 0, 799, false));
     assert_eq!(credit_events(&state, "a"), vec![80, 100]);
-    ok(&mut state, T0, acquire(6, "a", 0, 60));
+    ok(&mut state, T0, settle(3, 0, 801, false));
     assert_eq!(credit_events(&state, "a"), vec![80, 100, 80]);
+    // The event reports the balance that crossed the threshold.
     match &state.events.back().map(|e| e.kind.clone()) {
         Some(EventKind::CreditThreshold {
             balance,
             credit_limit,
             ..
         }) => {
-            assert_eq!((*balance, *credit_limit), (1_200, 0));
+            assert_eq!((*balance, *credit_limit), (199, 0));
         }
         other => panic!("{other:?}"),
     }

@@ -121,25 +121,22 @@ fn message_events(state: &State) -> Vec<(u8, u64)> {
 #[test]
 fn message_thresholds_emit_once_per_crossing_and_period() {
     let mut state = with_accounts(vec![(prepaid("a", Some(100)), 0)]);
-    ok(&mut state, T0, acquire(1, "a", 50, 0));
+    // Reserved is not used: a lease of the whole limit crosses nothing.
+    ok(&mut state, T0, acquire(1, "a", 100, 0));
     assert!(message_events(&state).is_empty());
-    // Reserved counts as committed: 80 held crosses 80%.
-    ok(&mut state, T0, acquire(2, "a", 30, 0));
+    ok(&mut state, T0, settle(1, 79, 0, false));
+    assert!(message_events(&state).is_empty());
+    ok(&mut state, T0, settle(1, 80, 0, false));
     assert_eq!(message_events(&state), vec![(80, 80)]);
-    ok(&mut state, T0, settle(1, 50, 0, true));
-    ok(&mut state, T0, settle(2, 10, 0, false));
-    ok(&mut state, T0, acquire(3, "a", 5, 0));
+    ok(&mut state, T0, settle(1, 99, 0, false));
     assert_eq!(message_events(&state), vec![(80, 80)]);
-    ok(&mut state, T0, acquire(4, "a", 100, 0));
+    ok(&mut state, T0, settle(1, 100, 0, true));
     assert_eq!(message_events(&state), vec![(80, 80), (100, 100)]);
-    ok(&mut state, T0, acquire(5, "a", 100, 0));
-    assert_eq!(message_events(&state).len(), 2);
-    // Next day (no tick yet): used starts over, the 40 held by leases 2 to 4 stay.
+    // Next day: used starts over and the thresholds can be crossed again.
     let tomorrow = T0 + 86_400_000;
-    ok(&mut state, tomorrow, acquire(6, "a", 39, 0));
-    assert_eq!(message_events(&state).len(), 2);
-    ok(&mut state, tomorrow, acquire(7, "a", 1, 0));
-    assert_eq!(message_events(&state), vec![(80, 80), (100, 100), (80, 80)]);
+    ok(&mut state, tomorrow, acquire(2, "a", 90, 0));
+    ok(&mut state, tomorrow, settle(2, 81, 0, true));
+    assert_eq!(message_events(&state), vec![(80, 80), (100, 100), (80, 81)]);
 }
 
 #[test]
@@ -148,6 +145,8 @@ fn several_thresholds_crossed_at_once_each_emit() {
     account.limits.thresholds = vec![90, 50, 50, 75];
     let mut state = with_accounts(vec![(account, 0)]);
     ok(&mut state, T0, acquire(1, "a", 95, 0));
+    assert!(message_events(&state).is_empty());
+    ok(&mut state, T0, settle(1, 95, 0, false));
     assert_eq!(message_events(&state), vec![(50, 95), (75, 95), (90, 95)]);
     let seqs: Vec<u64> = state.events.iter().map(|e| e.seq).collect();
     assert_eq!(seqs, vec![1, 2, 3]);
@@ -159,10 +158,10 @@ fn reclaim_crosses_thresholds_too() {
     ok(&mut state, T0, acquire(1, "a", 79, 0));
     ok(&mut state, T0, settle(1, 0, 0, false));
     ok(&mut state, T0 + 1, acquire(2, "a", 1, 0));
-    assert_eq!(message_events(&state), vec![(80, 80)]);
-    // After the roll nothing is held but lease 1 and 2; reclaiming both is 80 used.
+    assert!(message_events(&state).is_empty(), "held is not used");
+    // After the roll, reclaiming both leases counts 80 as used in the new day.
     ok(&mut state, T0 + 86_400_000, Command::Tick);
-    assert_eq!(message_events(&state), vec![(80, 80), (80, 80)]);
+    assert_eq!(message_events(&state), vec![(80, 80)]);
 }
 
 #[test]
