@@ -75,6 +75,19 @@ pub enum WriteOp {
         key: String,
         value: Vec<u8>,
     },
+    /// Message `id` spent `parts` and `amount` of quota lease `lease`. Written in the
+    /// batch that makes the message durable, so that what a node accepted under a lease
+    /// can be counted after a crash and settled exactly.
+    Charge {
+        lease: u64,
+        id: MessageId,
+        parts: u64,
+        amount: i64,
+    },
+    /// The lease is settled for good: forget its charges.
+    ForgetCharges {
+        lease: u64,
+    },
 }
 
 /// Called once the batch is durable (or has failed). Runs on the store's writer thread:
@@ -128,6 +141,9 @@ pub trait MessageStore: Send + Sync + 'static {
     ) -> Result<Vec<MessageRecord>, StoreError>;
 
     fn meta(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError>;
+
+    /// The parts and money charged to quota lease `lease` (see [`WriteOp::Charge`]).
+    fn charged(&self, lease: u64) -> Result<(u64, i64), StoreError>;
 }
 
 /// Writes a batch and waits for it to be durable.

@@ -586,3 +586,32 @@ fn a_submission_entry_reads_as_the_submitted_record_until_a_later_state_replaces
         RecordState::Delivered
     );
 }
+
+#[test]
+fn charges_add_up_per_lease_survive_a_reopen_and_are_forgotten() {
+    let dir = temp_dir();
+    let charge = |lease: u64, id: u64, parts: u64, amount: i64| WriteOp::Charge {
+        lease,
+        id: MessageId(id),
+        parts,
+        amount,
+    };
+    {
+        let store = open(dir.path());
+        write(
+            &store,
+            vec![charge(7, 1, 1, 5), charge(7, 2, 3, 15), charge(8, 3, 2, 10)],
+        )
+        .unwrap();
+        // Written twice (a batch replayed): counted once.
+        write(&store, vec![charge(7, 2, 3, 15)]).unwrap();
+        assert_eq!(store.charged(7).unwrap(), (4, 20));
+    }
+    let store = open(dir.path());
+    assert_eq!(store.charged(7).unwrap(), (4, 20));
+    assert_eq!(store.charged(8).unwrap(), (2, 10));
+    assert_eq!(store.charged(9).unwrap(), (0, 0));
+    write(&store, vec![WriteOp::ForgetCharges { lease: 7 }]).unwrap();
+    assert_eq!(store.charged(7).unwrap(), (0, 0));
+    assert_eq!(store.charged(8).unwrap(), (2, 10), "another lease stays");
+}

@@ -16,6 +16,7 @@ pub(super) enum Space {
     ByAccount,
     Meta,
     Submissions,
+    Charges,
 }
 
 impl Space {
@@ -29,6 +30,7 @@ impl Space {
             Space::ByAccount => "messages_by_account",
             Space::Meta => "meta",
             Space::Submissions => "submissions",
+            Space::Charges => "charges",
         }
     }
 }
@@ -36,6 +38,8 @@ impl Space {
 pub(super) enum Change {
     Put(Space, Vec<u8>, Vec<u8>),
     Remove(Space, Vec<u8>),
+    /// Every key that starts with the prefix.
+    RemovePrefix(Space, Vec<u8>),
 }
 
 /// One queued batch.
@@ -129,6 +133,19 @@ impl Job {
                 Change::Remove(Space::Held, key)
             }
             WriteOp::PutMeta { key, value } => Change::Put(Space::Meta, key.into_bytes(), value),
+            WriteOp::Charge {
+                lease,
+                id,
+                parts,
+                amount,
+            } => Change::Put(
+                Space::Charges,
+                keys::charge(lease, id).to_vec(),
+                keys::charge_value(parts, amount).to_vec(),
+            ),
+            WriteOp::ForgetCharges { lease } => {
+                Change::RemovePrefix(Space::Charges, lease.to_be_bytes().to_vec())
+            }
         };
         self.changes.push(change);
         Ok(())

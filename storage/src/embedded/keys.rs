@@ -22,6 +22,32 @@ pub(super) fn message_prefix(id: MessageId) -> [u8; 8] {
     id.0.to_be_bytes()
 }
 
+/// `lease ‖ id`: what one message spent of a quota lease.
+pub(super) fn charge(lease: u64, id: MessageId) -> [u8; 16] {
+    let mut key = [0; 16];
+    key[..8].copy_from_slice(&lease.to_be_bytes());
+    key[8..].copy_from_slice(&id.0.to_be_bytes());
+    key
+}
+
+/// `parts ‖ amount`, the value of a charge.
+pub(super) fn charge_value(parts: u64, amount: i64) -> [u8; 16] {
+    let mut value = [0; 16];
+    value[..8].copy_from_slice(&parts.to_be_bytes());
+    value[8..].copy_from_slice(&amount.to_be_bytes());
+    value
+}
+
+/// Reads a charge's value back.
+pub(super) fn charge_figures(bytes: &[u8]) -> Option<(u64, i64)> {
+    let raw: [u8; 16] = bytes.try_into().ok()?;
+    let (parts, amount) = raw.split_at(8);
+    Some((
+        u64::from_be_bytes(parts.try_into().ok()?),
+        i64::from_be_bytes(amount.try_into().ok()?),
+    ))
+}
+
 /// Reads `id ‖ part` back.
 pub(super) fn id_part(bytes: &[u8]) -> Option<(MessageId, u8)> {
     let raw: [u8; 9] = bytes.try_into().ok()?;

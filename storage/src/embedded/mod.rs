@@ -19,6 +19,8 @@
 //!   every `PutMessage`. An entry left behind by a record rewritten under another account
 //!   or acceptance time is skipped when read, because the record no longer matches it.
 //! - `meta`: key → bytes
+//! - `charges`: `lease ‖ id` → `parts ‖ amount`: what each message spent of a quota lease,
+//!   until the lease is settled for good
 //!
 //! Writes go through group commit (`writer`): callers queue batches on a bounded channel,
 //! one thread commits everything queued as one engine batch with one journal sync and then
@@ -121,6 +123,7 @@ pub(crate) struct Spaces {
     by_account: Keyspace,
     meta: Keyspace,
     submissions: Keyspace,
+    charges: Keyspace,
 }
 
 impl Spaces {
@@ -137,6 +140,7 @@ impl Spaces {
             by_account: open(Space::ByAccount)?,
             meta: open(Space::Meta)?,
             submissions: open(Space::Submissions)?,
+            charges: open(Space::Charges)?,
         })
     }
 
@@ -149,6 +153,7 @@ impl Spaces {
             Space::ByAccount => &self.by_account,
             Space::Meta => &self.meta,
             Space::Submissions => &self.submissions,
+            Space::Charges => &self.charges,
         }
     }
 }
@@ -436,6 +441,20 @@ impl MessageStore for EmbeddedStore {
             .get(key.as_bytes())
             .map_err(|e| self.io(e))?;
         Ok(value.map(|v| v.to_vec()))
+    }
+
+    fn charged(&self, lease: u64) -> Result<(u64, i64), StoreError> {
+        let mut total = (0u64, 0i64);
+        for item in self.spaces.charges.prefix(lease.to_be_bytes()) {
+            let (key, value) = item.into_inner().map_err(|e| self.io(e))?;
+            let (parts, amount) = keys::charge_figures(&value)
+                .ok_or_else(|| StoreError::Corrupt(keys::describe(Space::Charges.name(), &key)))?;
+            total = (
+                total.0.saturating_add(parts),
+                total.1.saturating_add(amount),
+            );
+        }
+        Ok(total)
     }
 }
 

@@ -95,6 +95,12 @@ impl Writer {
                             batch.insert(self.spaces.get(space), key, value);
                         }
                         Change::Remove(space, key) => batch.remove(self.spaces.get(space), key),
+                        Change::RemovePrefix(space, prefix) => {
+                            let keyspace = self.spaces.get(space);
+                            for item in keyspace.prefix(&prefix) {
+                                batch.remove(keyspace, item.key()?);
+                            }
+                        }
                     }
                 }
             }
