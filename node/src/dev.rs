@@ -11,9 +11,9 @@ use anyhow::Context as _;
 use tern_bench::smsc::{Accounts, ReceiptDelay, Smsc, SmscConfig};
 
 use crate::config::{
-    AccountConfig, AdminSection, ClusterSection, CmppSection, ConcatConfig, Config, IdFormatConfig,
-    MetricsSection, MoRuleConfig, PeriodConfig, SmppSection, SmppUrl, StoreSection, UpstreamBind,
-    UpstreamConfig,
+    redact_url, AccountConfig, AdminSection, ClusterSection, CmppSection, ConcatConfig, Config,
+    IdFormatConfig, MetricsSection, MoRuleConfig, PeriodConfig, SmppSection, SmppUrl, StoreSection,
+    UpstreamBind, UpstreamConfig,
 };
 
 /// The flags of `tern dev`.
@@ -211,7 +211,7 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
             sim.addr(),
             args.sim_receipt_delay_ms
         ),
-        None => println!("  operator  {}", redact(&upstream_url)),
+        None => println!("  operator  {}", redact_url(&upstream_url)),
     }
     println!("  data      {}", args.data_dir.display());
     println!("Ctrl-C to stop.");
@@ -229,18 +229,6 @@ fn random_token() -> anyhow::Result<String> {
     ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut bytes)
         .map_err(|_| anyhow::anyhow!("no randomness for the admin token"))?;
     Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
-}
-
-/// The URL without its password, for printing.
-fn redact(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme), Some(at)) if at > scheme => {
-            let credentials = &url[scheme + 3..at];
-            let user = credentials.split(':').next().unwrap_or("");
-            format!("{}{user}:***{}", &url[..scheme + 3], &url[at..])
-        }
-        _ => url.to_owned(),
-    }
 }
 
 #[cfg(test)]
@@ -264,10 +252,5 @@ mod tests {
         dev_config(&args, "smpp://tern:tern@127.0.0.1:1", "t")
             .validate()
             .unwrap();
-    }
-
-    #[test]
-    fn printed_urls_hide_the_password() {
-        assert_eq!(redact("smpp://u:secret@h:1"), "smpp://u:***@h:1");
     }
 }

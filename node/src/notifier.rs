@@ -111,6 +111,8 @@ async fn deliver(client: &reqwest::Client, event: &Event, hooks: &[Webhook]) {
                     warn!(hook = hook.id, status = %response.status(), attempt, "webhook refused the event");
                 }
                 Err(error) => {
+                    // The error's text would carry the URL, and with it any password.
+                    let error = error.without_url();
                     warn!(hook = hook.id, %error, attempt, "webhook unreachable");
                 }
             }

@@ -323,7 +323,11 @@ pub(super) async fn put_webhook(
         accounts: req.accounts,
     };
     let view = convert::webhook(&webhook);
-    let what = format!("PutWebhook {} {}", webhook.id, webhook.url);
+    let what = format!(
+        "PutWebhook {} {}",
+        webhook.id,
+        crate::config::redact_url(&webhook.url)
+    );
     svc.change(what, Command::PutWebhook { webhook }).await?;
     Ok(view)
 }

@@ -10,6 +10,7 @@ use tonic::Status;
 
 use super::proto;
 use super::{ClusterView, LinkView, MessageView, QueueView, SessionView};
+use crate::config::{redact_toml, redact_url};
 
 /// The gRPC status of a refused command.
 pub(super) fn refusal_status(refusal: Refusal) -> Status {
@@ -222,10 +223,11 @@ pub(super) fn campaign(campaign: &Campaign) -> proto::Campaign {
     }
 }
 
+/// A route or link as shown: the passwords of its URLs hidden.
 pub(super) fn spec(spec: &Spec) -> proto::Spec {
     proto::Spec {
         name: spec.name.clone(),
-        toml: spec.toml.clone(),
+        toml: redact_toml(&spec.toml),
         enabled: spec.enabled,
     }
 }
@@ -235,7 +237,7 @@ pub(super) fn link(spec: Option<&Spec>, name: &str, live: Option<&LinkView>) -> 
         name: name.to_owned(),
         stored: spec.is_some(),
         enabled: spec.is_some_and(|s| s.enabled),
-        toml: spec.map(|s| s.toml.clone()).unwrap_or_default(),
+        toml: spec.map(|s| redact_toml(&s.toml)).unwrap_or_default(),
         live: live.map(|l| proto::LinkLive {
             up: l.up,
             window_in_use: l.window_in_use,
@@ -247,7 +249,7 @@ pub(super) fn link(spec: Option<&Spec>, name: &str, live: Option<&LinkView>) -> 
 pub(super) fn webhook(webhook: &Webhook) -> proto::Webhook {
     proto::Webhook {
         id: webhook.id.clone(),
-        url: webhook.url.clone(),
+        url: redact_url(&webhook.url),
         accounts: webhook.accounts.clone(),
     }
 }

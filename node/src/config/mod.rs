@@ -10,8 +10,10 @@ use serde::{Deserialize, Serialize};
 
 mod cluster;
 mod cmpp;
+mod secrets;
 pub use cluster::{AdminSection, ClusterSection, PeerConfig, PeriodConfig, PriceConfig};
 pub use cmpp::CmppSection;
+pub use secrets::{redact_toml, redact_url};
 
 /// The whole file.
 #[derive(Debug, Clone, Default, Deserialize)]
