@@ -41,8 +41,25 @@ fn view(parts: &[MessageRecord]) -> Option<MessageView> {
         submitted_at_ms: first.accepted_ms,
         operator_id: first.operator_id.clone(),
         link: first.link.clone(),
-        error: first.error.map(|e| format!("{e:#x}")),
+        error: error(first),
     })
+}
+
+/// The error of a part as an operator reads it: a refusal names its reason
+/// (`no_credit (0x45)`), as its Rejected CDR records it; other errors are the status
+/// the operator or the gateway gave.
+fn error(record: &MessageRecord) -> Option<String> {
+    let status = record.error.map(|e| format!("{e:#x}"));
+    let reason = (record.state == RecordState::Rejected)
+        .then(|| record.history.last())
+        .flatten()
+        .map(|t| t.detail.as_str())
+        .filter(|d| !d.is_empty());
+    match (reason, status) {
+        (Some(reason), Some(status)) => Some(format!("{reason} ({status})")),
+        (Some(reason), None) => Some(reason.to_owned()),
+        (None, status) => status,
+    }
 }
 
 impl LocalOps {
