@@ -8,7 +8,6 @@
 
 use std::sync::Arc;
 
-use ractor::ActorRef;
 use tern_cmpp::codec::{CancelResp, QueryResp, SubmitResp};
 use tern_cmpp::mapping;
 use tern_cmpp::net::{ConnectRequest, Handler, SessionEvent, SessionHandle};
@@ -21,7 +20,7 @@ use tracing::{debug, warn};
 use crate::accept::refuse;
 use crate::accounts::BindSlot;
 use crate::cmpp_parts::Hold;
-use crate::context::{now_ms, Context};
+use crate::context::{now_ms, Context, Slot};
 use crate::outbox::OutboxMsg;
 use crate::session::{CustomerState, Frontend, SessionSupervisorMsg};
 
@@ -46,7 +45,8 @@ pub fn result_for(status: CommandStatus) -> u32 {
 #[derive(Debug)]
 pub struct CmppFrontend {
     pub ctx: Arc<Context>,
-    pub sessions: ActorRef<SessionSupervisorMsg>,
+    /// The session supervisor's slot, refilled when it restarts.
+    pub sessions: Arc<Slot<SessionSupervisorMsg>>,
     /// How text is split and rendered for these customers (the version is the session's).
     pub options: mapping::LinkOptions,
 }
@@ -87,12 +87,17 @@ impl Handler for CmppFrontend {
     ) {
         let mut options = self.options.clone();
         options.version = version;
-        let _ = self.sessions.cast(SessionSupervisorMsg::StartCmpp {
+        let terminate = handle.clone();
+        let started = self.sessions.cast(SessionSupervisorMsg::StartCmpp {
             slot,
             handle,
             options,
             events,
         });
+        if !started {
+            warn!("session supervisor not running; terminating the CMPP customer");
+            tokio::spawn(async move { terminate.terminate().await });
+        }
     }
 }
 

@@ -128,10 +128,10 @@ impl Pipeline {
 
     /// The handler for the SMPP server.
     pub fn smpp_frontend(&self) -> Result<Arc<SmppFrontend>, StartError> {
-        let sessions = self.sessions.get().ok_or(StartError::NoSessions)?;
+        self.sessions.get().ok_or(StartError::NoSessions)?;
         Ok(Arc::new(SmppFrontend {
             ctx: self.ctx.clone(),
-            sessions,
+            sessions: self.sessions.clone(),
         }))
     }
 
@@ -148,10 +148,10 @@ impl Pipeline {
         &self,
         options: tern_cmpp::mapping::LinkOptions,
     ) -> Result<Arc<cmpp::CmppFrontend>, StartError> {
-        let sessions = self.sessions.get().ok_or(StartError::NoSessions)?;
+        self.sessions.get().ok_or(StartError::NoSessions)?;
         Ok(Arc::new(cmpp::CmppFrontend {
             ctx: self.ctx.clone(),
-            sessions,
+            sessions: self.sessions.clone(),
             options,
         }))
     }

@@ -23,7 +23,7 @@ use tracing::{debug, warn, Instrument};
 use crate::accept::{self, refuse, Refusal, Refused};
 use crate::accounts::{Account, BindSlot};
 use crate::cmpp_parts::{HeldPart, Hold, LongMessages};
-use crate::context::{now_ms, Context};
+use crate::context::{now_ms, Context, Slot};
 use crate::dispatcher::{DispatcherMsg, Job};
 use crate::outbox::OutboxMsg;
 use crate::quota::Lease;
@@ -653,7 +653,9 @@ impl Actor for SessionSupervisor {
 #[derive(Debug)]
 pub struct SmppFrontend {
     pub ctx: Arc<Context>,
-    pub sessions: ActorRef<SessionSupervisorMsg>,
+    /// The session supervisor's slot, refilled when it restarts: a ref copied once would
+    /// send every later bind to a dead actor.
+    pub sessions: Arc<Slot<SessionSupervisorMsg>>,
 }
 
 impl Handler for SmppFrontend {
@@ -685,11 +687,16 @@ impl Handler for SmppFrontend {
         handle: SessionHandle,
         events: mpsc::Receiver<SessionEvent>,
     ) {
-        let _ = self.sessions.cast(SessionSupervisorMsg::Start {
+        let unbind = handle.clone();
+        let started = self.sessions.cast(SessionSupervisorMsg::Start {
             slot,
             kind,
             handle,
             events,
         });
+        if !started {
+            warn!("session supervisor not running; unbinding the customer");
+            tokio::spawn(async move { unbind.unbind().await });
+        }
     }
 }
