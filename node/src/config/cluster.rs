@@ -119,38 +119,38 @@ impl AdminSection {
 impl Config {
     /// Checks the ledger keys of the accounts, the prices, and the cluster and admin
     /// sections.
-    pub(super) fn validate_ledger(&self, ids: &HashSet<&str>) -> Result<(), ConfigError> {
+    pub(super) fn validate_ledger(&self, ids: &HashSet<&str>, errors: &mut Vec<ConfigError>) {
         for (i, account) in self.accounts.iter().enumerate() {
             let key = |field: &str| format!("account[{i}].{field}");
             if account.max_parts_per_day.is_some() && account.max_messages.is_some() {
-                return Err(invalid(
+                errors.push(invalid(
                     key("max_parts_per_day"),
                     "give max_messages with period instead, not both",
                 ));
             }
             if account.credit.is_some_and(|c| c < 0) {
-                return Err(invalid(key("credit"), "must not be negative"));
+                errors.push(invalid(key("credit"), "must not be negative"));
             }
             if account.credit_limit.is_some_and(|c| c < 0) {
-                return Err(invalid(key("credit_limit"), "must not be negative"));
+                errors.push(invalid(key("credit_limit"), "must not be negative"));
             }
             if let Some(parent) = &account.parent {
                 if !ids.contains(parent.as_str()) || *parent == account.system_id {
-                    return Err(invalid(
+                    errors.push(invalid(
                         key("parent"),
                         format!("no other account {parent:?}"),
                     ));
                 }
             }
             if account.auto_topup.is_some() && account.parent.is_none() {
-                return Err(invalid(key("auto_topup"), "needs a parent"));
+                errors.push(invalid(key("auto_topup"), "needs a parent"));
             }
             if account.auto_topup.is_some_and(|a| a <= 0) {
-                return Err(invalid(key("auto_topup"), "must be positive"));
+                errors.push(invalid(key("auto_topup"), "must be positive"));
             }
             if let Some(thresholds) = &account.thresholds {
                 if thresholds.iter().any(|p| !(1..=100).contains(p)) {
-                    return Err(invalid(key("thresholds"), "percentages from 1 to 100"));
+                    errors.push(invalid(key("thresholds"), "percentages from 1 to 100"));
                 }
             }
         }
@@ -158,30 +158,30 @@ impl Config {
         for (i, price) in self.prices.iter().enumerate() {
             let key = |field: &str| format!("price[{i}].{field}");
             if price.per_part < 0 {
-                return Err(invalid(key("per_part"), "must not be negative"));
+                errors.push(invalid(key("per_part"), "must not be negative"));
             }
             if !price.prefix.bytes().all(|b| b.is_ascii_digit()) {
-                return Err(invalid(key("prefix"), "must be digits"));
+                errors.push(invalid(key("prefix"), "must be digits"));
             }
             if let Some(account) = &price.account {
                 if !ids.contains(account.as_str()) {
-                    return Err(invalid(key("account"), format!("no account {account:?}")));
+                    errors.push(invalid(key("account"), format!("no account {account:?}")));
                 }
             }
             if let Some(route) = &price.route {
                 if !routes.contains(route.as_str()) && route != "default" {
-                    return Err(invalid(key("route"), format!("no route {route:?}")));
+                    errors.push(invalid(key("route"), format!("no route {route:?}")));
                 }
             }
         }
         let c = &self.cluster;
         if c.heartbeat_ms == 0 {
-            return Err(invalid("cluster.heartbeat_ms", "must be at least 1"));
+            errors.push(invalid("cluster.heartbeat_ms", "must be at least 1"));
         }
         if c.election_timeout_min_ms <= c.heartbeat_ms * 2
             || c.election_timeout_max_ms <= c.election_timeout_min_ms
         {
-            return Err(invalid(
+            errors.push(invalid(
                 "cluster.election_timeout_min_ms",
                 "must exceed twice heartbeat_ms, and be below election_timeout_max_ms",
             ));
@@ -189,7 +189,7 @@ impl Config {
         let mut peer_ids = HashSet::new();
         for (i, peer) in c.peers.iter().enumerate() {
             if peer.id == u64::from(self.node.id) || !peer_ids.insert(peer.id) || peer.id > 1023 {
-                return Err(invalid(
+                errors.push(invalid(
                     format!("cluster.peers[{i}].id"),
                     "must be another node's id (0..=1023), once",
                 ));
@@ -199,24 +199,23 @@ impl Config {
                 .rsplit_once(':')
                 .is_none_or(|(_, port)| port.parse::<u16>().is_err())
             {
-                return Err(invalid(
+                errors.push(invalid(
                     format!("cluster.peers[{i}].addr"),
                     "must be HOST:PORT",
                 ));
             }
         }
         if c.snapshot_logs < 10 {
-            return Err(invalid("cluster.snapshot_logs", "must be at least 10"));
+            errors.push(invalid("cluster.snapshot_logs", "must be at least 10"));
         }
         if self.admin.listen.is_some()
             && self.admin.token.is_none()
             && self.admin.token_file.is_none()
         {
-            return Err(invalid(
+            errors.push(invalid(
                 "admin.token",
                 "the admin API needs a token or token_file",
             ));
         }
-        Ok(())
     }
 }

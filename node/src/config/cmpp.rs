@@ -44,9 +44,9 @@ impl Default for CmppSection {
 }
 
 impl CmppSection {
-    pub(super) fn validate(&self) -> Result<(), ConfigError> {
+    pub(super) fn validate(&self, errors: &mut Vec<ConfigError>) {
         if !(1..=10_000).contains(&self.window) {
-            return Err(invalid("cmpp.window", "must be from 1 to 10000"));
+            errors.push(invalid("cmpp.window", "must be from 1 to 10000"));
         }
         for (key, value) in [
             ("cmpp.active_test_secs", self.active_test_secs),
@@ -54,18 +54,17 @@ impl CmppSection {
             ("cmpp.timestamp_window_secs", self.timestamp_window_secs),
         ] {
             if value == 0 {
-                return Err(invalid(key, "must be at least 1"));
+                errors.push(invalid(key, "must be at least 1"));
             }
         }
         if self.max_connections == 0 {
-            return Err(invalid("cmpp.max_connections", "must be at least 1"));
+            errors.push(invalid("cmpp.max_connections", "must be at least 1"));
         }
         if self.gateway_code.is_some_and(|c| c >= 1 << 22) {
-            return Err(invalid("cmpp.gateway_code", "must fit 22 bits"));
+            errors.push(invalid("cmpp.gateway_code", "must fit 22 bits"));
         }
         if self.signature_chars > 60 {
-            return Err(invalid("cmpp.signature_chars", "must be at most 60"));
+            errors.push(invalid("cmpp.signature_chars", "must be at most 60"));
         }
-        Ok(())
     }
 }

@@ -423,6 +423,17 @@ pub enum ConfigError {
     Parse { path: PathBuf, message: String },
     #[error("`{key}`: {message}")]
     Invalid { key: String, message: String },
+    /// More than one error, each on a line of its own.
+    #[error("{} errors:\n{}", .0.len(), lines(.0))]
+    Several(Vec<ConfigError>),
+}
+
+fn lines(errors: &[ConfigError]) -> String {
+    errors
+        .iter()
+        .map(|e| format!("  {e}"))
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 pub(crate) fn invalid(key: impl Into<String>, message: impl Into<String>) -> ConfigError {
@@ -531,26 +542,39 @@ impl Config {
         Ok(config)
     }
 
-    /// Checks what serde cannot: ranges, pairs of keys, uniqueness.
+    /// Checks what serde cannot: ranges, pairs of keys, uniqueness. Every error is
+    /// reported, each naming its key; one alone as itself, several as
+    /// [`ConfigError::Several`].
     pub fn validate(&self) -> Result<(), ConfigError> {
+        let mut errors = self.problems();
+        match errors.len() {
+            0 => Ok(()),
+            1 => Err(errors.remove(0)),
+            _ => Err(ConfigError::Several(errors)),
+        }
+    }
+
+    /// Every error of the configuration, in the order of the file's sections.
+    pub fn problems(&self) -> Vec<ConfigError> {
+        let mut errors = Vec::new();
         if self.node.id > 1023 {
-            return Err(invalid("node.id", "must be from 0 to 1023"));
+            errors.push(invalid("node.id", "must be from 0 to 1023"));
         }
         if tracing_subscriber::EnvFilter::try_new(&self.log.level).is_err() {
-            return Err(invalid("log.level", "is not a valid tracing filter"));
+            errors.push(invalid("log.level", "is not a valid tracing filter"));
         }
         let smpp = &self.smpp;
         if smpp.tls_listen.is_some() && (smpp.tls_cert.is_none() || smpp.tls_key.is_none()) {
-            return Err(invalid(
+            errors.push(invalid(
                 "smpp.tls_listen",
                 "needs smpp.tls_cert and smpp.tls_key",
             ));
         }
         if !(64..=1024 * 1024).contains(&smpp.max_pdu_bytes) {
-            return Err(invalid("smpp.max_pdu_bytes", "must be from 64 to 1048576"));
+            errors.push(invalid("smpp.max_pdu_bytes", "must be from 64 to 1048576"));
         }
         if !(1..=10_000).contains(&smpp.window) {
-            return Err(invalid("smpp.window", "must be from 1 to 10000"));
+            errors.push(invalid("smpp.window", "must be from 1 to 10000"));
         }
         for (key, value) in [
             ("smpp.enquire_link_secs", smpp.enquire_link_secs),
@@ -559,42 +583,42 @@ impl Config {
             ("smpp.bind_timeout_secs", smpp.bind_timeout_secs),
         ] {
             if value == 0 {
-                return Err(invalid(key, "must be at least 1"));
+                errors.push(invalid(key, "must be at least 1"));
             }
         }
         if smpp.inactivity_secs <= smpp.enquire_link_secs {
-            return Err(invalid(
+            errors.push(invalid(
                 "smpp.inactivity_secs",
                 "must be longer than smpp.enquire_link_secs",
             ));
         }
         if smpp.max_connections == 0 {
-            return Err(invalid("smpp.max_connections", "must be at least 1"));
+            errors.push(invalid("smpp.max_connections", "must be at least 1"));
         }
         let mut ids = HashSet::new();
         for (i, account) in self.accounts.iter().enumerate() {
             let key = |field: &str| format!("account[{i}].{field}");
             if account.system_id.is_empty() || account.system_id.len() > 15 {
-                return Err(invalid(key("system_id"), "must be 1 to 15 characters"));
+                errors.push(invalid(key("system_id"), "must be 1 to 15 characters"));
             }
             if !account.system_id.is_ascii() {
-                return Err(invalid(key("system_id"), "must be ASCII"));
+                errors.push(invalid(key("system_id"), "must be ASCII"));
             }
             if !ids.insert(account.system_id.as_str()) {
-                return Err(invalid(key("system_id"), "is used by another account"));
+                errors.push(invalid(key("system_id"), "is used by another account"));
             }
             if account.password.len() > 8 || !account.password.is_ascii() {
-                return Err(invalid(
+                errors.push(invalid(
                     key("password"),
                     "must be at most 8 ASCII characters",
                 ));
             }
             if account.max_binds == 0 {
-                return Err(invalid(key("max_binds"), "must be at least 1"));
+                errors.push(invalid(key("max_binds"), "must be at least 1"));
             }
             for (j, net) in account.allowed_ips.iter().enumerate() {
                 if crate::allowlist::IpNet::parse(net).is_none() {
-                    return Err(invalid(
+                    errors.push(invalid(
                         key(&format!("allowed_ips[{j}]")),
                         format!("{net:?} is not an address or CIDR network"),
                     ));
@@ -603,86 +627,125 @@ impl Config {
         }
         let mut names = HashSet::new();
         for (i, upstream) in self.upstreams.iter().enumerate() {
-            validate_upstream(&format!("upstream[{i}]"), upstream)?;
+            upstream_problems(&format!("upstream[{i}]"), upstream, &mut errors);
             if !names.insert(upstream.name.as_str()) {
-                return Err(invalid(format!("upstream[{i}].name"), "must be unique"));
+                errors.push(invalid(format!("upstream[{i}].name"), "must be unique"));
             }
         }
         if self.pipeline.shards == 0 || self.pipeline.shards > 256 {
-            return Err(invalid("pipeline.shards", "must be from 1 to 256"));
+            errors.push(invalid("pipeline.shards", "must be from 1 to 256"));
         }
         if self.pipeline.retry_min_ms == 0 {
-            return Err(invalid("pipeline.retry_min_ms", "must be at least 1"));
+            errors.push(invalid("pipeline.retry_min_ms", "must be at least 1"));
         }
         if self.pipeline.max_queued_in_memory < 1000 {
-            return Err(invalid(
+            errors.push(invalid(
                 "pipeline.max_queued_in_memory",
                 "must be at least 1000",
             ));
         }
         for (i, route) in self.routes.iter().enumerate() {
-            validate_route(&format!("route[{i}]"), route, &names, Some(&ids))?;
+            route_problems(
+                &format!("route[{i}]"),
+                route,
+                &names,
+                Some(&ids),
+                &mut errors,
+            );
         }
-        self.validate_ledger(&ids)?;
-        self.cmpp.validate()?;
+        self.validate_ledger(&ids, &mut errors);
+        self.cmpp.validate(&mut errors);
         for (i, rule) in self.mo_rules.iter().enumerate() {
             if !ids.contains(rule.account.as_str()) {
-                return Err(invalid(
+                errors.push(invalid(
                     format!("mo_rule[{i}].account"),
                     format!("no account {:?}", rule.account),
                 ));
             }
         }
-        Ok(())
+        errors
     }
 }
 
-/// Checks one `[[upstream]]` table; `at` names it in errors.
+/// Checks one `[[upstream]]` table; `at` names it in errors. The first error.
 pub fn validate_upstream(at: &str, upstream: &UpstreamConfig) -> Result<(), ConfigError> {
-    let key = |field: &str| format!("{at}.{field}");
-    if upstream.name.is_empty() {
-        return Err(invalid(key("name"), "must not be empty"));
-    }
-    let url = SmppUrl::parse(&upstream.url).map_err(|m| invalid(key("url"), m))?;
-    if url.cmpp {
-        if url.user.len() != 6 || !url.user.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(invalid(key("url"), "the CMPP Source_Addr must be 6 digits"));
-        }
-        if !matches!(upstream.version.as_str(), "2.0" | "3.0") {
-            return Err(invalid(key("version"), "must be \"2.0\" or \"3.0\""));
-        }
-    } else if url.user.len() > 15 || url.password.len() > 8 {
-        return Err(invalid(
-            key("url"),
-            "user must be at most 15 and password at most 8 characters",
-        ));
-    }
-    if !(1..=10_000).contains(&upstream.window) {
-        return Err(invalid(key("window"), "must be from 1 to 10000"));
-    }
-    if upstream.tls_ca.is_some() && !url.tls {
-        return Err(invalid(key("tls_ca"), "is only used with an smpps:// url"));
-    }
-    Ok(())
+    let mut errors = Vec::new();
+    upstream_problems(at, upstream, &mut errors);
+    first(errors)
 }
 
 /// Checks one `[[route]]` table against the links (and accounts, when given) it names.
+/// The first error.
 pub fn validate_route(
     at: &str,
     route: &RouteConfig,
     links: &HashSet<&str>,
     accounts: Option<&HashSet<&str>>,
 ) -> Result<(), ConfigError> {
+    let mut errors = Vec::new();
+    route_problems(at, route, links, accounts, &mut errors);
+    first(errors)
+}
+
+fn first(errors: Vec<ConfigError>) -> Result<(), ConfigError> {
+    match errors.into_iter().next() {
+        Some(error) => Err(error),
+        None => Ok(()),
+    }
+}
+
+/// Every error of one `[[upstream]]` table.
+fn upstream_problems(at: &str, upstream: &UpstreamConfig, errors: &mut Vec<ConfigError>) {
+    let key = |field: &str| format!("{at}.{field}");
+    if upstream.name.is_empty() {
+        errors.push(invalid(key("name"), "must not be empty"));
+    }
+    if !(1..=10_000).contains(&upstream.window) {
+        errors.push(invalid(key("window"), "must be from 1 to 10000"));
+    }
+    let url = match SmppUrl::parse(&upstream.url) {
+        Ok(url) => url,
+        Err(message) => {
+            errors.push(invalid(key("url"), message));
+            return;
+        }
+    };
+    if url.cmpp {
+        if url.user.len() != 6 || !url.user.bytes().all(|b| b.is_ascii_digit()) {
+            errors.push(invalid(key("url"), "the CMPP Source_Addr must be 6 digits"));
+        }
+        if !matches!(upstream.version.as_str(), "2.0" | "3.0") {
+            errors.push(invalid(key("version"), "must be \"2.0\" or \"3.0\""));
+        }
+    } else if url.user.len() > 15 || url.password.len() > 8 {
+        errors.push(invalid(
+            key("url"),
+            "user must be at most 15 and password at most 8 characters",
+        ));
+    }
+    if upstream.tls_ca.is_some() && !url.tls {
+        errors.push(invalid(key("tls_ca"), "is only used with an smpps:// url"));
+    }
+}
+
+/// Every error of one `[[route]]` table.
+fn route_problems(
+    at: &str,
+    route: &RouteConfig,
+    links: &HashSet<&str>,
+    accounts: Option<&HashSet<&str>>,
+    errors: &mut Vec<ConfigError>,
+) {
     let key = |field: &str| format!("{at}.{field}");
     if route.name.is_empty() {
-        return Err(invalid(key("name"), "must not be empty"));
+        errors.push(invalid(key("name"), "must not be empty"));
     }
     if route.groups.is_empty() {
-        return Err(invalid(key("groups"), "needs at least one group"));
+        errors.push(invalid(key("groups"), "needs at least one group"));
     }
     for prefix in &route.prefixes {
         if prefix.is_empty() || !prefix.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(invalid(
+            errors.push(invalid(
                 key("prefixes"),
                 format!("{prefix:?} is not a string of digits"),
             ));
@@ -690,7 +753,7 @@ pub fn validate_route(
     }
     for (j, (low, high)) in route.ranges.iter().enumerate() {
         if tern_actors::routing::NumberRange::parse(low, high).is_none() {
-            return Err(invalid(
+            errors.push(invalid(
                 key(&format!("ranges[{j}]")),
                 "must be two numbers of the same length, low first",
             ));
@@ -699,13 +762,13 @@ pub fn validate_route(
     if let Some(ids) = accounts {
         for account in &route.accounts {
             if !ids.contains(account.as_str()) {
-                return Err(invalid(key("accounts"), format!("no account {account:?}")));
+                errors.push(invalid(key("accounts"), format!("no account {account:?}")));
             }
         }
     }
     for (g, group) in route.groups.iter().enumerate() {
         if group.links.is_empty() {
-            return Err(invalid(
+            errors.push(invalid(
                 key(&format!("groups[{g}].links")),
                 "must name a link",
             ));
@@ -713,22 +776,17 @@ pub fn validate_route(
         for link in &group.links {
             match parse_weighted(link) {
                 Some((name, _)) if links.contains(name) => {}
-                Some((name, _)) => {
-                    return Err(invalid(
-                        key(&format!("groups[{g}].links")),
-                        format!("no upstream named {name:?}"),
-                    ))
-                }
-                None => {
-                    return Err(invalid(
-                        key(&format!("groups[{g}].links")),
-                        format!("{link:?} is not NAME or NAME:WEIGHT"),
-                    ))
-                }
+                Some((name, _)) => errors.push(invalid(
+                    key(&format!("groups[{g}].links")),
+                    format!("no upstream named {name:?}"),
+                )),
+                None => errors.push(invalid(
+                    key(&format!("groups[{g}].links")),
+                    format!("{link:?} is not NAME or NAME:WEIGHT"),
+                )),
             }
         }
     }
-    Ok(())
 }
 
 #[cfg(test)]
@@ -770,6 +828,22 @@ mod tests {
                 .contains("`upstream[0].url`")
         );
         assert!(error_of("[log]\nlevel = \"[[[\"\n").contains("`log.level`"));
+    }
+
+    #[test]
+    fn every_error_is_named_not_only_the_first() {
+        let text = "[node]\nid = 5000\n[smpp]\nwindow = 0\n\
+                    [[account]]\nsystem_id = \"a\"\npassword = \"toolongpassword\"\n";
+        let error = Config::parse(text).unwrap_err();
+        let ConfigError::Several(errors) = &error else {
+            panic!("one error only: {error}");
+        };
+        assert_eq!(errors.len(), 3, "{error}");
+        let message = error.to_string();
+        assert!(message.starts_with("3 errors:\n"), "{message}");
+        for key in ["`node.id`", "`smpp.window`", "`account[0].password`"] {
+            assert!(message.contains(key), "{key} missing: {message}");
+        }
     }
 
     #[test]
