@@ -90,20 +90,30 @@ pub struct Dispatcher;
 
 /// How long before its time a scheduled message can still be withdrawn through the store.
 const WITHDRAW_MARGIN_MS: u64 = 1_000;
+/// How long a withdrawal waits for the message's dispatcher: a stuck dispatcher must not
+/// hang a customer's cancel or an administrator's call.
+const WITHDRAW_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Withdraws message `id` before it reaches an operator: while it is queued at its shard's
 /// dispatcher, or while it is scheduled for later (the store's state CANCELLED then stops
 /// it: a dispatcher reads a scheduled message's record again when its time comes). Whether
 /// it was withdrawn; `detail` goes into its history.
 pub async fn withdraw(ctx: &Context, id: MessageId, detail: &str) -> Result<bool, String> {
-    if let Some(dispatcher) = ctx.refs.dispatcher(ctx.shard_of(id)).and_then(|s| s.get()) {
+    let shard = ctx.shard_of(id);
+    if let Some(dispatcher) = ctx.refs.dispatcher(shard).and_then(|s| s.get()) {
         let detail = detail.to_owned();
-        let cancelled = ractor::call!(dispatcher, |reply| DispatcherMsg::Cancel {
-            id,
-            detail,
-            reply
-        })
-        .map_err(|e| e.to_string())?;
+        let cancelled = ractor::call_t!(
+            dispatcher,
+            |reply| DispatcherMsg::Cancel { id, detail, reply },
+            WITHDRAW_TIMEOUT.as_millis() as u64
+        )
+        .map_err(|error| match error {
+            ractor::RactorErr::Timeout => format!(
+                "the dispatcher of shard {shard} did not answer within {} ms",
+                WITHDRAW_TIMEOUT.as_millis()
+            ),
+            error => format!("the dispatcher of shard {shard}: {error}"),
+        })?;
         if cancelled {
             return Ok(true);
         }

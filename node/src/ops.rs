@@ -3,6 +3,10 @@
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
+use std::time::Duration;
+
+use ractor::rpc::CallResult;
+use ractor::{ActorRef, RpcReplyPort};
 
 use tern_actors::dispatcher::{DispatcherMsg, ShardDepth};
 use tern_actors::session::SessionSupervisorMsg;
@@ -62,28 +66,80 @@ fn error(record: &MessageRecord) -> Option<String> {
     }
 }
 
+/// How long an admin call waits for an actor of the pipeline: a stuck actor makes the call
+/// fail with an error that names it, instead of hanging the operator's `tern ctl`.
+const ACTOR_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Why an actor of the pipeline gave no answer.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+enum AskError {
+    #[error("{0} did not answer within {1} ms")]
+    Timeout(String, u128),
+    #[error("{0} is not running")]
+    Gone(String),
+}
+
+impl From<AskError> for String {
+    fn from(error: AskError) -> String {
+        error.to_string()
+    }
+}
+
+/// Asks `actor` (`what` in the error) and waits at most `timeout` for its answer.
+async fn ask<M, T>(
+    actor: &ActorRef<M>,
+    what: &str,
+    timeout: Duration,
+    request: impl FnOnce(RpcReplyPort<T>) -> M,
+) -> Result<T, AskError>
+where
+    M: ractor::Message,
+    T: Send + 'static,
+{
+    match actor.call(request, Some(timeout)).await {
+        Ok(CallResult::Success(answer)) => Ok(answer),
+        Ok(CallResult::Timeout) => Err(AskError::Timeout(what.to_owned(), timeout.as_millis())),
+        Ok(CallResult::SenderError) | Err(_) => Err(AskError::Gone(what.to_owned())),
+    }
+}
+
 impl LocalOps {
-    async fn depths(&self) -> Vec<ShardDepth> {
+    /// The depth of every dispatcher shard; a shard restarting at that moment is left out.
+    async fn depths(&self) -> Result<Vec<ShardDepth>, String> {
         let mut depths = Vec::new();
-        for slot in &self.pipeline.ctx.refs.dispatchers {
+        for (shard, slot) in self.pipeline.ctx.refs.dispatchers.iter().enumerate() {
             if let Some(dispatcher) = slot.get() {
-                if let Ok(depth) = ractor::call!(dispatcher, DispatcherMsg::Depth) {
-                    depths.push(depth);
+                let what = format!("the dispatcher of shard {shard}");
+                match ask(&dispatcher, &what, ACTOR_TIMEOUT, DispatcherMsg::Depth).await {
+                    Ok(depth) => depths.push(depth),
+                    Err(AskError::Gone(_)) => {}
+                    Err(error) => return Err(error.into()),
                 }
             }
         }
-        depths
+        Ok(depths)
+    }
+
+    fn sessions_actor(&self) -> Result<ActorRef<SessionSupervisorMsg>, String> {
+        self.pipeline
+            .sessions()
+            .ok_or_else(|| "the session supervisor is not running".to_owned())
     }
 }
 
 impl NodeOps for LocalOps {
-    fn sessions(&self) -> BoxFut<'_, Vec<SessionView>> {
+    fn sessions(&self) -> BoxFut<'_, Result<Vec<SessionView>, String>> {
         Box::pin(async move {
-            let Some(sessions) = self.pipeline.sessions() else {
-                return Vec::new();
-            };
-            let list = ractor::call!(sessions, SessionSupervisorMsg::List).unwrap_or_default();
-            list.into_iter()
+            let sessions = self.sessions_actor()?;
+            let list = ask(
+                &sessions,
+                "the session supervisor",
+                ACTOR_TIMEOUT,
+                SessionSupervisorMsg::List,
+            )
+            .await?;
+            Ok(list
+                .into_iter()
                 .map(|s| SessionView {
                     id: s.id,
                     account: s.account,
@@ -93,22 +149,27 @@ impl NodeOps for LocalOps {
                     since_ms: s.since_ms,
                     in_flight: 0,
                 })
-                .collect()
+                .collect())
         })
     }
 
-    fn kick(&self, id: u64) -> BoxFut<'_, bool> {
+    fn kick(&self, id: u64) -> BoxFut<'_, Result<bool, String>> {
         Box::pin(async move {
-            let Some(sessions) = self.pipeline.sessions() else {
-                return false;
-            };
-            ractor::call!(sessions, |reply| SessionSupervisorMsg::Kick(id, reply)).unwrap_or(false)
+            let sessions = self.sessions_actor()?;
+            ask(
+                &sessions,
+                "the session supervisor",
+                ACTOR_TIMEOUT,
+                |reply| SessionSupervisorMsg::Kick(id, reply),
+            )
+            .await
+            .map_err(String::from)
         })
     }
 
-    fn queues(&self) -> BoxFut<'_, Vec<QueueView>> {
+    fn queues(&self) -> BoxFut<'_, Result<Vec<QueueView>, String>> {
         Box::pin(async move {
-            let depths = self.depths().await;
+            let depths = self.depths().await?;
             let mut links: BTreeMap<String, u64> = BTreeMap::new();
             let mut views = Vec::new();
             for depth in &depths {
@@ -129,15 +190,16 @@ impl NodeOps for LocalOps {
                 name,
                 depth,
             }));
-            views
+            Ok(views)
         })
     }
 
-    fn links(&self) -> BoxFut<'_, Vec<LinkView>> {
+    fn links(&self) -> BoxFut<'_, Result<Vec<LinkView>, String>> {
         Box::pin(async move {
-            let depths = self.depths().await;
+            let depths = self.depths().await?;
             let ctx = &self.pipeline.ctx;
-            ctx.links()
+            Ok(ctx
+                .links()
                 .iter()
                 .map(|link| {
                     let sum =
@@ -154,7 +216,7 @@ impl NodeOps for LocalOps {
                         queued: sum(|d| &d.waiting) as u64,
                     }
                 })
-                .collect()
+                .collect())
         })
     }
 
@@ -228,5 +290,65 @@ impl NodeOps for LocalOps {
         let upstream = replica::parse_upstream(toml).map_err(|e| e.to_string())?;
         crate::link_config(&self.smpp, &upstream).map_err(|e| format!("upstream: {e:#}"))?;
         Ok(upstream.name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ractor::{Actor, ActorProcessingErr};
+
+    /// An actor whose handler never finishes in time: what a stuck pipeline actor looks like
+    /// to the admin API.
+    struct Stuck;
+
+    impl Actor for Stuck {
+        type Msg = RpcReplyPort<u32>;
+        type State = ();
+        type Arguments = ();
+
+        async fn pre_start(
+            &self,
+            _myself: ActorRef<Self::Msg>,
+            _: (),
+        ) -> Result<(), ActorProcessingErr> {
+            Ok(())
+        }
+
+        async fn handle(
+            &self,
+            _myself: ActorRef<Self::Msg>,
+            reply: Self::Msg,
+            _state: &mut (),
+        ) -> Result<(), ActorProcessingErr> {
+            tokio::time::sleep(Duration::from_secs(30)).await;
+            let _ = reply.send(1);
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn a_stuck_actor_fails_the_admin_call_with_its_name() {
+        let (stuck, _) = Actor::spawn(None, Stuck, ()).await.unwrap();
+        let started = tokio::time::Instant::now();
+        let answer = ask(&stuck, "the stuck actor", Duration::from_millis(100), |r| r).await;
+        assert_eq!(
+            answer.map_err(String::from),
+            Err("the stuck actor did not answer within 100 ms".to_owned())
+        );
+        assert!(started.elapsed() < Duration::from_secs(5));
+        stuck.kill();
+    }
+
+    #[tokio::test]
+    async fn a_stopped_actor_fails_the_admin_call_at_once() {
+        let (gone, handle) = Actor::spawn(None, Stuck, ()).await.unwrap();
+        gone.stop(None);
+        handle.await.unwrap();
+        let answer = ask(&gone, "the session supervisor", ACTOR_TIMEOUT, |r| r).await;
+        assert_eq!(
+            answer.map_err(String::from),
+            Err("the session supervisor is not running".to_owned())
+        );
     }
 }

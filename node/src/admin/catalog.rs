@@ -287,7 +287,7 @@ pub(super) async fn list_links(
     svc: &AdminService,
     _: proto::Empty,
 ) -> Result<proto::LinkList, Status> {
-    let live = svc.ops.links().await;
+    let live = svc.ops.links().await.map_err(Status::unavailable)?;
     let specs = svc.read(|state| state.links.clone()).await?;
     let mut links: Vec<proto::Link> = specs
         .values()

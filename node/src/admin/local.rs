@@ -12,7 +12,7 @@ pub(super) async fn list_sessions(
     svc: &AdminService,
     _: proto::Empty,
 ) -> Result<proto::SessionList, Status> {
-    let sessions = svc.ops.sessions().await;
+    let sessions = svc.ops.sessions().await.map_err(Status::unavailable)?;
     Ok(proto::SessionList {
         sessions: sessions.into_iter().map(convert::session).collect(),
     })
@@ -23,15 +23,15 @@ pub(super) async fn kick_session(
     req: proto::IdRef,
 ) -> Result<proto::Done, Status> {
     let kicked = svc.ops.kick(req.id).await;
-    let outcome = if kicked {
-        Ok(())
-    } else {
-        Err("no such session".to_owned())
+    let outcome = match &kicked {
+        Ok(true) => Ok(()),
+        Ok(false) => Err("no such session".to_owned()),
+        Err(error) => Err(error.clone()),
     };
     svc.audit_local(&format!("KickSession {}", req.id), &outcome);
-    match outcome {
-        Ok(()) => Ok(proto::Done {}),
-        Err(_) => Err(not_found("session", &req.id.to_string())),
+    match kicked.map_err(Status::unavailable)? {
+        true => Ok(proto::Done {}),
+        false => Err(not_found("session", &req.id.to_string())),
     }
 }
 
@@ -98,7 +98,7 @@ pub(super) async fn list_queues(
     svc: &AdminService,
     _: proto::Empty,
 ) -> Result<proto::QueueList, Status> {
-    let queues = svc.ops.queues().await;
+    let queues = svc.ops.queues().await.map_err(Status::unavailable)?;
     Ok(proto::QueueList {
         queues: queues.into_iter().map(convert::queue).collect(),
     })

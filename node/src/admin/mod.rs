@@ -58,12 +58,15 @@ pub trait Control: Send + Sync + 'static {
 }
 
 /// The local node's pipeline.
+///
+/// Every call is bounded in time: an actor that does not answer makes it fail with an
+/// error that says which one.
 pub trait NodeOps: Send + Sync + 'static {
-    fn sessions(&self) -> BoxFut<'_, Vec<SessionView>>;
+    fn sessions(&self) -> BoxFut<'_, Result<Vec<SessionView>, String>>;
     /// Unbinds a session; false when there is no session with that id.
-    fn kick(&self, id: u64) -> BoxFut<'_, bool>;
-    fn queues(&self) -> BoxFut<'_, Vec<QueueView>>;
-    fn links(&self) -> BoxFut<'_, Vec<LinkView>>;
+    fn kick(&self, id: u64) -> BoxFut<'_, Result<bool, String>>;
+    fn queues(&self) -> BoxFut<'_, Result<Vec<QueueView>, String>>;
+    fn links(&self) -> BoxFut<'_, Result<Vec<LinkView>, String>>;
     fn message(&self, id: u64) -> BoxFut<'_, Result<Option<MessageView>, String>>;
     /// Messages of `account` submitted in `from_ms..=to_ms`, oldest first, at most `limit`.
     fn messages(

@@ -109,9 +109,9 @@ fn table_name(toml: &str, header: &str) -> Result<String, String> {
 }
 
 impl NodeOps for FixedOps {
-    fn sessions(&self) -> BoxFut<'_, Vec<SessionView>> {
+    fn sessions(&self) -> BoxFut<'_, Result<Vec<SessionView>, String>> {
         Box::pin(async {
-            vec![SessionView {
+            Ok(vec![SessionView {
                 id: 7,
                 account: "acme".into(),
                 protocol: "smpp".into(),
@@ -119,17 +119,17 @@ impl NodeOps for FixedOps {
                 peer: "192.0.2.1:40000".into(),
                 since_ms: 1_767_225_600_000,
                 in_flight: 2,
-            }]
+            }])
         })
     }
 
-    fn kick(&self, id: u64) -> BoxFut<'_, bool> {
-        Box::pin(async move { id == 7 })
+    fn kick(&self, id: u64) -> BoxFut<'_, Result<bool, String>> {
+        Box::pin(async move { Ok(id == 7) })
     }
 
-    fn queues(&self) -> BoxFut<'_, Vec<QueueView>> {
+    fn queues(&self) -> BoxFut<'_, Result<Vec<QueueView>, String>> {
         Box::pin(async {
-            vec![
+            Ok(vec![
                 QueueView {
                     kind: "link".into(),
                     name: "carrier-a".into(),
@@ -140,13 +140,13 @@ impl NodeOps for FixedOps {
                     name: "0".into(),
                     depth: 3,
                 },
-            ]
+            ])
         })
     }
 
-    fn links(&self) -> BoxFut<'_, Vec<LinkView>> {
+    fn links(&self) -> BoxFut<'_, Result<Vec<LinkView>, String>> {
         Box::pin(async {
-            vec![
+            Ok(vec![
                 LinkView {
                     name: "carrier-a".into(),
                     up: true,
@@ -159,7 +159,7 @@ impl NodeOps for FixedOps {
                     window_in_use: 0,
                     queued: 0,
                 },
-            ]
+            ])
         })
     }
 
