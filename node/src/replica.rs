@@ -211,6 +211,25 @@ pub fn parse_upstream(text: &str) -> Result<UpstreamConfig, ConfigError> {
     Ok(upstream)
 }
 
+/// Parses a route table without checking the links it names (a stored route may name a
+/// link that is gone).
+pub fn route_table(text: &str) -> Result<RouteConfig, ConfigError> {
+    table(text, "route")
+}
+
+/// The names of the links a route's groups use, in order, each once.
+pub fn route_links(route: &RouteConfig) -> Vec<String> {
+    let mut names: Vec<String> = Vec::new();
+    for link in route.groups.iter().flat_map(|g| g.links.iter()) {
+        if let Some((name, _)) = parse_weighted(link) {
+            if !names.iter().any(|n| n == name) {
+                names.push(name.to_owned());
+            }
+        }
+    }
+    names
+}
+
 /// Parses and checks a route table against the links it may name.
 pub fn parse_route(text: &str, links: &HashSet<&str>) -> Result<RouteConfig, ConfigError> {
     let route: RouteConfig = table(text, "route")?;

@@ -349,7 +349,7 @@ async fn routes_links_and_the_node_through_the_cli() {
     };
     let route = file(
         "route.toml",
-        "[[route]]\nname = \"de\"\nprefixes = [\"49\"]\n",
+        "[[route]]\nname = \"de\"\nprefixes = [\"49\"]\ngroups = [{ links = [\"op-x\"] }]\n",
     );
     let put = server
         .ctl(&["--json", "route", "put", "--file", &route])
@@ -358,7 +358,10 @@ async fn routes_links_and_the_node_through_the_cli() {
     let disabled = server.ctl(&["--json", "route", "disable", "de"]).await;
     assert_eq!(disabled.ok().json()["enabled"], false);
     let list = server.ctl(&["route", "list"]).await.ok();
-    assert_eq!(list.stdout, "NAME  ENABLED\nde    no\n");
+    assert_eq!(
+        list.stdout,
+        "NAME  ENABLED  PREFIXES  LINKS\nde    no       49        op-x (missing)\n"
+    );
     let nameless = file("bad.toml", "prefixes = [\"49\"]\n");
     let refused = server.ctl(&["route", "put", "--file", &nameless]).await;
     refused.fails_with("route: name: missing");

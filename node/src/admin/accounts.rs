@@ -55,6 +55,15 @@ fn check_credit_limit(value: Option<i64>) -> Result<(), Status> {
     }
 }
 
+fn check_max_binds(value: Option<u32>) -> Result<(), Status> {
+    match value {
+        Some(0) => Err(Status::invalid_argument(
+            "max_binds: 0 would refuse every bind; disable the account to stop it binding",
+        )),
+        _ => Ok(()),
+    }
+}
+
 fn check_tps(value: Option<u32>) -> Result<(), Status> {
     match value {
         Some(0) => Err(Status::invalid_argument(
@@ -86,6 +95,7 @@ pub(super) async fn create(
     check_credit_limit(req.credit_limit)?;
     check_positive("auto_topup", req.auto_topup)?;
     check_tps(req.tps)?;
+    check_max_binds(req.max_binds)?;
     if req.credit < 0 {
         return Err(Status::invalid_argument(
             "credit: the opening balance is negative",
@@ -173,6 +183,7 @@ pub(super) async fn update(
     if let Some(list) = &req.allowed_ips {
         check_networks(&list.values)?;
     }
+    check_max_binds(req.max_binds)?;
     let what = format!("UpdateAccount {}", req.id);
     svc.edit_account(what, &req.id, |spec| {
         if let Some(v) = req.max_binds {

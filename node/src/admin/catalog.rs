@@ -19,6 +19,7 @@ pub(super) async fn set_prices(
         .into_iter()
         .map(convert::price_from)
         .collect::<Result<Vec<_>, _>>()?;
+    check_price_targets(svc, &given).await?;
     let prices = if req.merge {
         let mut prices = svc.read(|state| state.prices.clone()).await?;
         for price in given {
@@ -37,6 +38,35 @@ pub(super) async fn set_prices(
     let what = format!("SetPrices {} prices", prices.len());
     svc.change(what, Command::SetPrices { prices }).await?;
     list_prices(svc, proto::Empty {}).await
+}
+
+/// A price for an account or a route that does not exist would never apply: refused,
+/// naming the entry. `default` is the route every destination takes when there is none.
+async fn check_price_targets(
+    svc: &AdminService,
+    prices: &[tern_ledger::Price],
+) -> Result<(), Status> {
+    let unknown = svc
+        .read(|state| {
+            prices.iter().enumerate().find_map(|(i, price)| {
+                if let Some(account) = price.account.as_deref() {
+                    if !state.accounts.contains_key(account) {
+                        return Some(format!("prices[{i}].account: no account {account:?}"));
+                    }
+                }
+                match price.route.as_deref() {
+                    Some(route) if route != "default" && !state.routes.contains_key(route) => {
+                        Some(format!("prices[{i}].route: no route {route:?}"))
+                    }
+                    _ => None,
+                }
+            })
+        })
+        .await?;
+    match unknown {
+        Some(message) => Err(Status::not_found(message)),
+        None => Ok(()),
+    }
 }
 
 pub(super) async fn list_prices(
@@ -66,6 +96,11 @@ pub(super) async fn book_campaign(
     if req.id.is_empty() {
         return Err(Status::invalid_argument("id: empty"));
     }
+    if req.parts == 0 {
+        return Err(Status::invalid_argument(
+            "parts: 0; a campaign books at least one message part",
+        ));
+    }
     let what = format!(
         "BookCampaign {} account={} parts={} amount={}",
         req.id, req.account, req.parts, req.amount
@@ -87,6 +122,11 @@ pub(super) async fn resize_campaign(
     svc: &AdminService,
     req: proto::ResizeCampaignRequest,
 ) -> Result<proto::Campaign, Status> {
+    if req.parts == 0 {
+        return Err(Status::invalid_argument(
+            "parts: 0; cancel the campaign to free its booking",
+        ));
+    }
     let what = format!(
         "ResizeCampaign {} parts={} amount={}",
         req.id, req.parts, req.amount
@@ -210,9 +250,31 @@ async fn set_enabled(
 }
 
 async fn delete(svc: &AdminService, table: Table, name: String) -> Result<proto::Done, Status> {
+    if let Table::Link = table {
+        let users = svc.read(|state| routes_using(state, &name)).await?;
+        if !users.is_empty() {
+            return Err(Status::failed_precondition(format!(
+                "link {name} is used by route {}: change or delete the route first",
+                users.join(", ")
+            )));
+        }
+    }
     let what = format!("{} {name}", table.rpc("Delete"));
     svc.change(what, table.delete(name)).await?;
     Ok(proto::Done {})
+}
+
+/// The routes whose groups name `link`.
+fn routes_using(state: &State, link: &str) -> Vec<String> {
+    state
+        .routes
+        .values()
+        .filter(|spec| {
+            crate::replica::route_table(&spec.toml)
+                .is_ok_and(|r| crate::replica::route_links(&r).iter().any(|l| l == link))
+        })
+        .map(|spec| spec.name.clone())
+        .collect()
 }
 
 pub(super) async fn put_route(
@@ -248,7 +310,11 @@ pub(super) async fn list_routes(
     _: proto::Empty,
 ) -> Result<proto::SpecList, Status> {
     svc.read(|state| proto::SpecList {
-        specs: state.routes.values().map(convert::spec).collect(),
+        specs: state
+            .routes
+            .values()
+            .map(|spec| convert::route(state, spec))
+            .collect(),
     })
     .await
 }

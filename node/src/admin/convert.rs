@@ -229,7 +229,28 @@ pub(super) fn spec(spec: &Spec) -> proto::Spec {
         name: spec.name.clone(),
         toml: redact_toml(&spec.toml),
         enabled: spec.enabled,
+        ..proto::Spec::default()
     }
+}
+
+/// A route as shown: its prefixes and links, and which of those links no longer exist.
+pub(super) fn route(state: &State, spec: &Spec) -> proto::Spec {
+    let mut view = self::spec(spec);
+    if let Ok(route) = crate::replica::route_table(&spec.toml) {
+        let links = crate::replica::route_links(&route);
+        view.missing_links = links
+            .iter()
+            .filter(|l| !state.links.contains_key(*l))
+            .cloned()
+            .collect();
+        view.prefixes = route.prefixes;
+        view.links = route
+            .groups
+            .iter()
+            .flat_map(|g| g.links.iter().cloned())
+            .collect();
+    }
+    view
 }
 
 pub(super) fn link(spec: Option<&Spec>, name: &str, live: Option<&LinkView>) -> proto::Link {

@@ -193,10 +193,30 @@ pub fn spec(spec: &proto::Spec) -> String {
     )
 }
 
+/// Routes: a link no stored link has any more is marked `(missing)`.
 pub fn specs(list: &proto::SpecList) -> String {
-    let mut table = Table::new(&["NAME", "ENABLED"]);
+    let mut table = Table::new(&["NAME", "ENABLED", "PREFIXES", "LINKS"]);
     for s in &list.specs {
-        table.row(vec![s.name.clone(), yes_no(s.enabled)]);
+        let links: Vec<String> = s
+            .links
+            .iter()
+            .map(|link| {
+                let name = link
+                    .rsplit_once(':')
+                    .map_or(link.as_str(), |(name, _)| name);
+                if s.missing_links.iter().any(|m| m == name) {
+                    format!("{link} (missing)")
+                } else {
+                    link.clone()
+                }
+            })
+            .collect();
+        table.row(vec![
+            s.name.clone(),
+            yes_no(s.enabled),
+            list_or(&s.prefixes, "any"),
+            list_or(&links, "-"),
+        ]);
     }
     table.render()
 }

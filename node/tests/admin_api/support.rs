@@ -21,6 +21,8 @@ pub const TOKEN: &str = "test-token-1";
 pub struct LedgerControl {
     pub state: Mutex<State>,
     pub membership: Mutex<Vec<String>>,
+    /// Learners added through the API, shown by `status` beside node 1.
+    pub learners: Mutex<Vec<(u64, String)>>,
 }
 
 impl Control for LedgerControl {
@@ -44,11 +46,23 @@ impl Control for LedgerControl {
             role: "leader".into(),
             last_log_index: Some(10),
             applied_index: Some(9),
-            members: vec![MemberView {
+            members: std::iter::once(MemberView {
                 id: 1,
                 addr: "127.0.0.1:7001".into(),
                 voter: true,
-            }],
+            })
+            .chain(
+                self.learners
+                    .lock()
+                    .unwrap()
+                    .iter()
+                    .map(|(id, addr)| MemberView {
+                        id: *id,
+                        addr: addr.clone(),
+                        voter: false,
+                    }),
+            )
+            .collect(),
         }
     }
 
@@ -57,6 +71,7 @@ impl Control for LedgerControl {
             .lock()
             .unwrap()
             .push(format!("learner {id} {addr}"));
+        self.learners.lock().unwrap().push((id, addr));
         Box::pin(async { Ok(()) })
     }
 
@@ -69,6 +84,10 @@ impl Control for LedgerControl {
             .lock()
             .unwrap()
             .push(format!("remove {ids:?}"));
+        self.learners
+            .lock()
+            .unwrap()
+            .retain(|(id, _)| !ids.contains(id));
         Box::pin(async { Ok(()) })
     }
 }
