@@ -104,16 +104,7 @@ pub fn customer_receipt(ctx: &Context, latest: &MessageRecord) -> Option<HeldDel
             .settle(latest, || ctx.store.message_parts(latest.id).ok())?
     };
     let delivered = |p: &MessageRecord| p.state == RecordState::Delivered;
-    let state = match ctx.settings.aggregate {
-        AggregatePolicy::AllDelivered if parts.iter().all(delivered) => RecordState::Delivered,
-        AggregatePolicy::AnyDelivered if parts.iter().any(delivered) => RecordState::Delivered,
-        _ => parts
-            .iter()
-            .find(|p| !delivered(p))
-            .map(|p| p.state)
-            .unwrap_or(RecordState::Unknown),
-    };
-    let report_state = report_state(state);
+    let report_state = report_state(final_state(ctx.settings.aggregate, &parts));
     if !latest.message.receipt.wants(report_state.is_delivered()) {
         return None;
     }
@@ -131,12 +122,7 @@ pub fn customer_receipt(ctx: &Context, latest: &MessageRecord) -> Option<HeldDel
             .and_then(|r| r.done_unix)
             .or(Some((now_ms() / 1000) as i64)),
         error: last.map(|r| r.error).unwrap_or(0),
-        text: latest
-            .message
-            .body
-            .as_text()
-            .map(|t| t.chars().take(20).collect())
-            .unwrap_or_default(),
+        text: receipt_text(&parts),
     };
     let now = now_ms();
     Some(HeldDelivery {
@@ -148,6 +134,33 @@ pub fn customer_receipt(ctx: &Context, latest: &MessageRecord) -> Option<HeldDel
         held_ms: now,
         expires_ms: now + ctx.settings.held_ttl.as_millis() as u64,
     })
+}
+
+/// The `text:` of a message's receipt: the first 20 characters the customer sent (SMPP 3.4
+/// Appendix B), which are in its first part, whichever part finished last. Empty for a
+/// binary message.
+fn receipt_text(parts: &[MessageRecord]) -> String {
+    parts
+        .iter()
+        .min_by_key(|p| p.part)
+        .and_then(|p| p.message.body.as_text())
+        .map(|text| text.chars().take(20).collect())
+        .unwrap_or_default()
+}
+
+/// The final state of a message whose `parts` are all final, aggregated per `policy`: what
+/// its receipt and a query_sm report.
+pub fn final_state(policy: AggregatePolicy, parts: &[MessageRecord]) -> RecordState {
+    let delivered = |p: &MessageRecord| p.state == RecordState::Delivered;
+    match policy {
+        AggregatePolicy::AllDelivered if parts.iter().all(delivered) => RecordState::Delivered,
+        AggregatePolicy::AnyDelivered if parts.iter().any(delivered) => RecordState::Delivered,
+        _ => parts
+            .iter()
+            .find(|p| !delivered(p))
+            .map(|p| p.state)
+            .unwrap_or(RecordState::Unknown),
+    }
 }
 
 /// The ids the customer was given for a message in its protocol's own form (CMPP Msg_Ids),

@@ -103,7 +103,7 @@ async fn messages_of_every_shape_reach_the_operator_and_get_one_receipt_each() {
     assert_eq!(stats.duplicates, 0);
 
     let mut ids = vec![short, payload.clone(), ucs2];
-    ids.extend(part_ids);
+    ids.extend(part_ids.iter().cloned());
     assert_distinct_decimal(&ids);
     assert!(
         esme.inbox.wait_for_receipts(&ids, WAIT).await,
@@ -126,6 +126,16 @@ async fn messages_of_every_shape_reach_the_operator_and_get_one_receipt_each() {
         "the message_payload message's receipt covers its three parts"
     );
 
+    // SMPP 3.4 Appendix B: `text:` is the first 20 characters of the message, not of the
+    // part that finished last.
+    assert_eq!(aggregated.text, long_text[..20]);
+    // Parts the customer split are messages of their own: each receipt quotes its part.
+    let split_text = "Split by the customer. ".repeat(9);
+    let part_texts = [&split_text[..20], &split_text[153..173]];
+    for (id, text) in part_ids.iter().zip(part_texts) {
+        let receipt = esme.inbox.receipts_by_id()[id][0].report.clone().unwrap();
+        assert_eq!(receipt.text, text, "receipt of part {id}");
+    }
     esme.unbind().await;
     node.shutdown().await;
     sim.shutdown().await;
