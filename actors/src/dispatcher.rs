@@ -407,13 +407,49 @@ impl DispatcherState {
         self.delayed_jobs.remove(&seq)
     }
 
-    fn cancel(&mut self, id: MessageId, detail: &str) -> bool {
-        match self.take(id) {
-            Some(job) => {
-                self.finish(&job, RecordState::Cancelled, None, detail);
-                true
+    /// Withdraws a queued message. `reply` hears whether it was once its CANCELLED state is
+    /// durable, so that no one told "cancelled" sees it sent after a restart; a write that
+    /// cannot be queued puts the job back and answers no.
+    fn cancel(&mut self, id: MessageId, detail: &str, reply: ractor::RpcReplyPort<bool>) {
+        let Some(job) = self.take(id) else {
+            let _ = reply.send(false);
+            return;
+        };
+        let mut ops = Vec::new();
+        let mut held = Vec::new();
+        for part in &job.parts {
+            let (part_ops, part_held) =
+                outcome::finish_locally(&self.ctx, part, RecordState::Cancelled, None, detail);
+            ops.extend(part_ops);
+            held.extend(part_held);
+        }
+        let ctx = self.ctx.clone();
+        let parts = job.parts.len() as u64;
+        let written = self.ctx.store.write(
+            ops,
+            Box::new(move |result| {
+                let stored = result.is_ok();
+                match result {
+                    Ok(()) => {
+                        metrics::counter!("tern_messages_finished_total", "state" => RecordState::Cancelled.as_str())
+                            .increment(parts);
+                        for held in held {
+                            outcome::hand_to_outbox(&ctx, Some(held));
+                        }
+                    }
+                    Err(error) => warn!(%error, message_id = %id, "cancelled state not stored"),
+                }
+                let _ = reply.send(stored);
+            }),
+        );
+        match written {
+            Ok(()) => {
+                self.known.remove(&id);
             }
-            None => false,
+            Err(error) => {
+                warn!(%error, message_id = %id, "cancelled state not queued; the message stays");
+                self.ready.push_front(job);
+            }
         }
     }
 
@@ -544,9 +580,7 @@ impl Actor for Dispatcher {
                 let _ = reply.send(state.depth());
                 return Ok(());
             }
-            DispatcherMsg::Cancel { id, detail, reply } => {
-                let _ = reply.send(state.cancel(id, &detail));
-            }
+            DispatcherMsg::Cancel { id, detail, reply } => state.cancel(id, &detail, reply),
         }
         state.pump();
         Ok(())

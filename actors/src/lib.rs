@@ -15,6 +15,7 @@ pub mod finals;
 pub mod ids;
 pub mod link;
 pub mod link_cmpp;
+pub mod lookup;
 pub mod mo;
 pub mod outbox;
 pub mod outcome;

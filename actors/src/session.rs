@@ -13,7 +13,7 @@ use ractor::{Actor, ActorProcessingErr, ActorRef, SupervisionEvent};
 use tern_model::{Address, Body, Coding, Message, MessageId, Npi, Ton};
 use tern_smpp::mapping::{self, LinkOptions, ReceiptOptions};
 use tern_smpp::net::{BindRequest, Handler, SessionEvent, SessionHandle};
-use tern_smpp::rusmpp::pdus::{SubmitSm, SubmitSmResp};
+use tern_smpp::rusmpp::pdus::{CancelSm, QuerySm, SubmitSm, SubmitSmResp};
 use tern_smpp::session::{c_octet, error_response, BindKind};
 use tern_smpp::{Command, CommandId, CommandStatus, Pdu};
 use tern_storage::{HeldDelivery, HeldKind, MessageRecord, WriteOp};
@@ -119,6 +119,71 @@ impl CustomerState {
         }
         metrics::histogram!("tern_accept_processing_seconds")
             .record(started.elapsed().as_secs_f64());
+    }
+
+    /// Answers a query_sm for one of the account's messages: its state, final date and
+    /// error (SMPP 3.4 §4.8); ESME_RQUERYFAIL for an id the account did not send.
+    fn query(&self, seq: u32, pdu: &QuerySm) {
+        let Frontend::Smpp { handle, .. } = &self.frontend else {
+            return;
+        };
+        let (ctx, account, handle) = (self.ctx.clone(), self.account.id.clone(), handle.clone());
+        let wire_id = pdu.message_id.clone();
+        let id = parse_message_id(wire_id.as_str());
+        let span = tracing::debug_span!("query_sm", message_id = wire_id.as_str());
+        tokio::spawn(
+            async move {
+                let standing = match id {
+                    Some(id) => crate::lookup::query(&ctx, &account, id).await,
+                    None => None,
+                };
+                metrics::counter!("tern_smpp_queries_total", "result" => if standing.is_some() { "found" } else { "unknown" })
+                    .increment(1);
+                let response = match standing {
+                    Some(s) => Command::new(
+                        CommandStatus::EsmeRok,
+                        seq,
+                        mapping::query_sm_resp(&wire_id, s.state, s.final_unix, s.error),
+                    ),
+                    None => {
+                        debug!("query_sm for an unknown message");
+                        error_response(CommandId::QuerySm, seq, CommandStatus::EsmeRqueryfail)
+                    }
+                };
+                handle.respond(response);
+            }
+            .instrument(span),
+        );
+    }
+
+    /// Withdraws one of the account's messages while it is queued or scheduled (SMPP 3.4
+    /// §4.9); ESME_RCANCELFAIL when it is unknown, another account's, or already at an
+    /// operator or final. Cancelling by addresses without a message_id is not offered.
+    fn cancel(&self, seq: u32, pdu: &CancelSm) {
+        let Frontend::Smpp { handle, .. } = &self.frontend else {
+            return;
+        };
+        let (ctx, account, handle) = (self.ctx.clone(), self.account.id.clone(), handle.clone());
+        let id = parse_message_id(pdu.message_id.as_str());
+        let span = tracing::debug_span!("cancel_sm", message_id = pdu.message_id.as_str());
+        tokio::spawn(
+            async move {
+                let cancelled = match id {
+                    Some(id) => crate::lookup::cancel(&ctx, &account, id).await,
+                    None => false,
+                };
+                metrics::counter!("tern_smpp_cancels_total", "result" => if cancelled { "cancelled" } else { "failed" })
+                    .increment(1);
+                let response = if cancelled {
+                    Command::new(CommandStatus::EsmeRok, seq, Pdu::CancelSmResp)
+                } else {
+                    debug!("cancel_sm refused");
+                    error_response(CommandId::CancelSm, seq, CommandStatus::EsmeRcancelfail)
+                };
+                handle.respond(response);
+            }
+            .instrument(span),
+        );
     }
 
     /// Counts a refusal and writes its CDR.
@@ -312,6 +377,11 @@ fn raw_message(pdu: &SubmitSm) -> Message {
 
 /// Hands a durable message to its shard's dispatcher. If the dispatcher is restarting it
 /// pages the message in from the store.
+/// The gateway's id of a message, as SMPP customers are given it (decimal).
+fn parse_message_id(text: &str) -> Option<MessageId> {
+    text.trim().parse::<u64>().ok().map(MessageId)
+}
+
 pub(crate) fn dispatch(ctx: &Context, shard: u16, records: Vec<Arc<MessageRecord>>) {
     if let Some(dispatcher) = ctx.refs.dispatcher(shard) {
         dispatcher.cast(DispatcherMsg::Accepted(Job::new(records)));
@@ -388,9 +458,9 @@ impl Actor for CustomerSession {
                 match command.pdu() {
                     Some(Pdu::SubmitSm(pdu)) => state.submit(seq, pdu).await,
                     _ => {
+                    Some(Pdu::QuerySm(pdu)) => state.query(seq, pdu),
+                    Some(Pdu::CancelSm(pdu)) => state.cancel(seq, pdu),
                         let status = match command.id() {
-                            CommandId::QuerySm => CommandStatus::EsmeRqueryfail,
-                            CommandId::CancelSm => CommandStatus::EsmeRcancelfail,
                             CommandId::ReplaceSm => CommandStatus::EsmeRreplacefail,
                             _ => CommandStatus::EsmeRsubmitfail,
                         };

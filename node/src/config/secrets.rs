@@ -30,12 +30,21 @@ fn redact_value(value: &mut toml::Value) -> bool {
             *text = redacted;
             changed
         }
-        toml::Value::Array(items) => items
-            .iter_mut()
-            .fold(false, |changed, item| redact_value(item) || changed),
-        toml::Value::Table(table) => table
-            .iter_mut()
-            .fold(false, |changed, (_, item)| redact_value(item) || changed),
+        // Every item is visited: no stopping at the first change.
+        toml::Value::Array(items) => {
+            let mut changed = false;
+            for item in items {
+                changed |= redact_value(item);
+            }
+            changed
+        }
+        toml::Value::Table(table) => {
+            let mut changed = false;
+            for (_, item) in table.iter_mut() {
+                changed |= redact_value(item);
+            }
+            changed
+        }
         _ => false,
     }
 }

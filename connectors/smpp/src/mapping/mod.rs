@@ -1,7 +1,8 @@
 //! Between rusmpp PDUs and the domain model: submit_sm / deliver_sm (MO) / data_sm ↔
 //! [`tern_model::Message`], and receipt deliver_sm / data_sm ↔
-//! [`tern_model::DeliveryReport`]. Character sets and splitting come from `tern-encoding`;
-//! what an SMSC means by data_coding 0 is configured per link ([`LinkOptions`]).
+//! [`tern_model::DeliveryReport`], and a message's state → query_sm_resp. Character sets
+//! and splitting come from `tern-encoding`; what an SMSC means by data_coding 0 is
+//! configured per link ([`LinkOptions`]).
 //!
 //! Every failure is a [`MappingError`] whose [`MappingError::status`] is the
 //! `command_status` to answer the PDU with.
@@ -22,7 +23,7 @@ pub use inbound::{data_sm_to_message, deliver_sm_to_message, submit_sm_to_messag
 pub use join::join_parts;
 pub use outbound::{message_to_deliver_sm, message_to_submit_sm};
 pub use report::{
-    data_sm_to_report, deliver_sm_to_report, report_to_deliver_sm, ReceiptOptions,
+    data_sm_to_report, deliver_sm_to_report, query_sm_resp, report_to_deliver_sm, ReceiptOptions,
     RECEIPT_ESM_CLASS,
 };
 pub use tern_encoding::Concat;

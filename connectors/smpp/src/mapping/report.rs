@@ -1,17 +1,18 @@
 //! [`DeliveryReport`] ↔ receipt deliver_sm / data_sm. On the way in the receipt TLVs take
 //! precedence over the text, which fills in what they leave out (and stands alone when the
 //! SMSC sends no TLVs, as SMPP 3.3-era SMSCs do); on the way out both are sent, the TLVs only
-//! to peers that take them.
+//! to peers that take them. A customer's query_sm is answered from the same domain state
+//! ([`query_sm_resp`]).
 
 use rusmpp::pdus::parts::DeliverSmParts;
-use rusmpp::pdus::{DataSm, DeliverSm};
+use rusmpp::pdus::{DataSm, DeliverSm, QuerySmResp};
 use rusmpp::tlvs::{Tlv, TlvValue};
-use rusmpp::types::{EmptyOrFullCOctetString, OctetString};
+use rusmpp::types::{COctetString, EmptyOrFullCOctetString, OctetString};
 use rusmpp::values::{
     DataCoding, EsmClass, PriorityFlag, RegisteredDelivery, ReplaceIfPresentFlag, ServiceType,
 };
 use tern_encoding::{latin1, ucs2};
-use tern_model::{Address, DeliveryReport};
+use tern_model::{Address, DeliveryReport, MessageState};
 
 use super::outbound::{wire_address, MAX_SHORT_MESSAGE};
 use super::MappingError;
@@ -44,6 +45,30 @@ impl Default for ReceiptOptions {
             network_type: NetworkError::GSM,
         }
     }
+}
+
+/// The query_sm_resp for a message in `state` (SMPP 3.4 §4.8.2): `message_id` as the
+/// customer sent it, `final_date` the UTC time (absolute, §7.1.1) the message took its final
+/// state and empty while it is open, and `error_code` the network's error from its receipt
+/// (codes above 255 read 255: the field is one octet).
+pub fn query_sm_resp(
+    message_id: &COctetString<1, 65>,
+    state: MessageState,
+    final_unix: Option<i64>,
+    error: u16,
+) -> QuerySmResp {
+    let final_date = final_unix
+        .filter(|_| state.is_final())
+        .and_then(|unix| {
+            EmptyOrFullCOctetString::from_string(crate::time::unix_to_smpp_absolute(unix)).ok()
+        })
+        .unwrap_or_else(EmptyOrFullCOctetString::empty);
+    QuerySmResp::builder()
+        .message_id(message_id.clone())
+        .final_date(final_date)
+        .message_state(rusmpp::values::MessageState::from(state.smpp_code()))
+        .error_code(u8::try_from(error).unwrap_or(u8::MAX))
+        .build()
 }
 
 /// The receipt deliver_sm for `report`. `source` is the handset the message went to and

@@ -104,3 +104,27 @@ fn receipts_with_only_tlvs_or_only_text_are_read() {
     let error = deliver_sm_to_report(&receipt_deliver(b"garbage")).unwrap_err();
     assert_eq!(error.status(), CommandStatus::EsmeRxPAppn);
 }
+
+#[test]
+fn query_sm_resp_dates_only_a_final_state() {
+    let id = crate::session::c_octet("4711");
+    let delivered = query_sm_resp(&id, MessageState::Delivered, Some(NOW), 34);
+    assert_eq!(delivered.message_id.as_str(), "4711");
+    assert_eq!(u8::from(delivered.message_state), 2);
+    assert_eq!(delivered.error_code, 34);
+    assert_eq!(
+        crate::time::smpp_time_to_unix(delivered.final_date.as_str(), NOW),
+        Ok(Some(NOW))
+    );
+
+    let enroute = query_sm_resp(&id, MessageState::Enroute, Some(NOW), 0);
+    assert_eq!(u8::from(enroute.message_state), 1);
+    assert!(
+        enroute.final_date.is_empty(),
+        "an open message has no final date"
+    );
+
+    let deleted = query_sm_resp(&id, MessageState::Deleted, Some(NOW), 999);
+    assert_eq!(u8::from(deleted.message_state), 4);
+    assert_eq!(deleted.error_code, 255);
+}
