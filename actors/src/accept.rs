@@ -295,16 +295,16 @@ fn split(message: &Message, options: &LinkOptions) -> Result<Vec<Message>, Comma
     if one_part {
         return Ok(vec![message.clone()]);
     }
-    let reference = (now_ms() & 0xffff) as u16;
-    let pdus =
-        mapping::message_to_submit_sm(message, options, reference).map_err(|e| e.status())?;
+    let now = now_ms();
+    let reference = (now & 0xffff) as u16;
+    // One clock reading for both ways, so that the times come back as they were.
+    let now_unix = (now / 1000) as i64;
+    let pdus = mapping::message_to_submit_sm(message, options, reference, now_unix)
+        .map_err(|e| e.status())?;
     if pdus.len() <= 1 {
         return Ok(vec![message.clone()]);
     }
     pdus.iter()
-        .map(|pdu| {
-            mapping::submit_sm_to_message(pdu, options, (now_ms() / 1000) as i64)
-                .map_err(|e| e.status())
-        })
+        .map(|pdu| mapping::submit_sm_to_message(pdu, options, now_unix).map_err(|e| e.status()))
         .collect()
 }

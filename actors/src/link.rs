@@ -656,6 +656,7 @@ fn prepare(config: &LinkConfig, client: &Wire, part: &MessageRecord) -> Result<P
                 &part.message,
                 &config.options,
                 (part.id.0 & 0xffff) as u16,
+                (now_ms() / 1000) as i64,
             )
             .map_err(|error| u32::from(error.status()))?;
             pdus.into_iter()

@@ -38,7 +38,8 @@ fn submit_sm() -> Command {
         tag: 0x1401,
         value: bytes::Bytes::from_static(b"campaign-42"),
     });
-    let mut parts = message_to_submit_sm(&message, &LinkOptions::default(), 1).unwrap();
+    let mut parts =
+        message_to_submit_sm(&message, &LinkOptions::default(), 1, 1_706_704_200).unwrap();
     Command::new(CommandStatus::EsmeRok, 7, parts.remove(0))
 }
 

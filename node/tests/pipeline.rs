@@ -2,7 +2,8 @@
 //! A message's life through a node in this process, with the simulated operator behind
 //! it: submits of every shape reach the operator, receipts come back to the customer (also
 //! across a restart while the customer is away, and when the operator's receipt follows
-//! its submit_sm_resp at once), and MO goes to the account that owns the number.
+//! its submit_sm_resp at once), MO goes to the account that owns the number, and the
+//! operator is sent a message's times as they stand when it leaves.
 
 mod common;
 
@@ -125,7 +126,6 @@ async fn messages_of_every_shape_reach_the_operator_and_get_one_receipt_each() {
         (3, 3),
         "the message_payload message's receipt covers its three parts"
     );
-
     // SMPP 3.4 Appendix B: `text:` is the first 20 characters of the message, not of the
     // part that finished last.
     assert_eq!(aggregated.text, long_text[..20]);
@@ -136,6 +136,7 @@ async fn messages_of_every_shape_reach_the_operator_and_get_one_receipt_each() {
         let receipt = esme.inbox.receipts_by_id()[id][0].report.clone().unwrap();
         assert_eq!(receipt.text, text, "receipt of part {id}");
     }
+
     esme.unbind().await;
     node.shutdown().await;
     sim.shutdown().await;
@@ -302,4 +303,75 @@ async fn graceful_shutdown_unbinds_the_operator_links() {
         "the link reconnected after shutdown"
     );
     sim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_operator_is_sent_the_schedule_and_validity_as_they_stand() {
+    init_tracing();
+    let dir = tempfile::tempdir().unwrap();
+    let operator = RecordingOperator::start().await;
+    let toml = base_toml(dir.path())
+        + &account_toml("alice", "secret", "")
+        + &upstream_toml("op", operator.addr(), "");
+    let node = start_node(&toml).await;
+    let esme = Esme::connect(smpp_addr(&node), BindKind::Transmitter, "alice", "secret").await;
+    let now = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64
+    };
+    let time = |text: &str| {
+        tern_smpp::rusmpp::types::EmptyOrFullCOctetString::from_string(text.into()).unwrap()
+    };
+
+    // Scheduled for 2020, valid for an hour.
+    let mut past = short_submit("4915112345001", "scheduled in the past");
+    past.schedule_delivery_time = time("200101000000000+");
+    past.validity_period = time("000000010000000R");
+    let sent_at = now();
+    esme.submit_ok(past).await;
+    // Held two seconds, valid until the end of '99: 2099 by the year window, not 1999.
+    let mut later = short_submit("4915112345002", "scheduled for later");
+    let due = now() + 2;
+    later.schedule_delivery_time = time(&tern_smpp::time::unix_to_smpp_absolute(due));
+    later.validity_period = time("991231235959000+");
+    esme.submit_ok(later).await;
+
+    assert!(
+        eventually(WAIT, || operator.submits().len() == 2).await,
+        "submits at the operator: {:?}",
+        operator.submits()
+    );
+    let submits = operator.submits();
+    let [first, second] = [&submits[0], &submits[1]];
+    assert_eq!(first.destination_addr.as_str(), "4915112345001");
+    assert_eq!(
+        first.schedule_delivery_time.as_str(),
+        "",
+        "a past schedule is sent empty"
+    );
+    let validity = first.validity_period.as_str();
+    assert!(
+        validity.ends_with('R'),
+        "the rest of the validity, relative: {validity}"
+    );
+    let until = tern_smpp::time::smpp_time_to_unix(validity, sent_at)
+        .unwrap()
+        .unwrap();
+    assert!(
+        (sent_at + 3590..=sent_at + 3600).contains(&until),
+        "an hour from the submit: {validity}"
+    );
+    assert_eq!(second.destination_addr.as_str(), "4915112345002");
+    assert!(now() >= due, "held until it was due");
+    assert_eq!(
+        second.schedule_delivery_time.as_str(),
+        "",
+        "due when it left"
+    );
+    assert_eq!(second.validity_period.as_str(), "991231235959000+");
+
+    esme.unbind().await;
+    node.shutdown().await;
 }

@@ -1,8 +1,15 @@
 //! The two time formats SMPP uses, as Unix seconds: the receipt dates `YYMMDDhhmm[ss]`
 //! (SMPP 3.4 Appendix B) and the `schedule_delivery_time` / `validity_period` format
-//! `YYMMDDhhmmsstnnp`, absolute or relative (SMPP 3.4 §7.1.1). Two-digit years 00-69 are
-//! 20xx and 70-99 are 19xx. No time zone database: receipt dates are taken as UTC, and
-//! absolute times carry their own offset.
+//! `YYMMDDhhmmsstnnp`, absolute or relative (SMPP 3.4 §7.1.1). No time zone database:
+//! receipt dates are taken as UTC, and absolute times carry their own offset.
+//!
+//! Two-digit years: the specification leaves the century open. A schedule or a validity
+//! points ahead, so in an absolute `schedule_delivery_time` or `validity_period` the year
+//! YY is the one in the sliding window from 20 years before the current year to 79 after
+//! it: in 2026 `06`-`99` are 2006-2099 and `00`-`05` are 2100-2105, so `991231235959000+`
+//! (the customary "until further notice") is the end of 2099, not of 1999, and a past
+//! schedule such as `200101000000000+` stays in 2020. Receipt dates report the past and
+//! keep the fixed window 1970-2069.
 
 /// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's `days_from_civil`).
 pub fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
@@ -112,6 +119,18 @@ fn century(yy: u32) -> i64 {
     }
 }
 
+/// Years before the current one that a two-digit year of an absolute time can name; the
+/// other 79 of the window lie ahead.
+const YEARS_BACK: i64 = 20;
+
+/// The year of two-digit year `yy` in the window of 100 years from [`YEARS_BACK`] before
+/// the year of `now_unix`.
+fn windowed_year(yy: u32, now_unix: i64) -> i64 {
+    let now_year = Civil::from_unix(now_unix).year;
+    let first = now_year - YEARS_BACK;
+    first + (i64::from(yy) - first).rem_euclid(100)
+}
+
 /// A receipt date: `YYMMDDhhmm` (SMPP 3.4 Appendix B), `YYMMDDhhmmss` (what many SMSCs
 /// send) or `YYYYMMDDhhmmss`, taken as UTC. `None` when it is none of these or not a date
 /// (operators send `0000000000` for "unknown").
@@ -168,7 +187,8 @@ pub enum SmppTimeError {
 
 /// Reads an SMPP time (SMPP 3.4 §7.1.1) as Unix seconds, or `None` for the empty string
 /// (the SMSC default). Absolute `YYMMDDhhmmsstnn+`/`-`: local time `nn` quarter hours ahead
-/// of (`+`) or behind (`-`) UTC. Relative `YYMMDDhhmmss000R`: that much after `now_unix`,
+/// of (`+`) or behind (`-`) UTC, its year in the window around `now_unix`'s (see the
+/// module doc). Relative `YYMMDDhhmmss000R`: that much after `now_unix`,
 /// years and months counted on the calendar, the day clamped to the month's last.
 pub fn smpp_time_to_unix(text: &str, now_unix: i64) -> Result<Option<i64>, SmppTimeError> {
     if text.is_empty() {
@@ -212,7 +232,7 @@ pub fn smpp_time_to_unix(text: &str, now_unix: i64) -> Result<Option<i64>, SmppT
                 return Err(format());
             }
             let local = Civil {
-                year: century(yy),
+                year: windowed_year(yy, now_unix),
                 month: mm,
                 day: dd,
                 hour: hh,
@@ -244,6 +264,21 @@ pub fn unix_to_smpp_absolute(unix: i64) -> String {
         t.minute,
         t.second
     )
+}
+
+/// A span of `seconds` as a relative SMPP time, `000DDhhmmss000R` (SMPP 3.4 §7.1.1.2);
+/// `None` when it is negative or 100 days or more.
+pub fn seconds_to_smpp_relative(seconds: i64) -> Option<String> {
+    if !(0..100 * 86_400).contains(&seconds) {
+        return None;
+    }
+    Some(format!(
+        "0000{:02}{:02}{:02}{:02}000R",
+        seconds / 86_400,
+        seconds / 3600 % 24,
+        seconds / 60 % 60,
+        seconds % 60
+    ))
 }
 
 #[cfg(test)]
@@ -285,9 +320,9 @@ mod tests {
     fn absolute_times_apply_their_quarter_hour_offset() {
         // 14:00 local at UTC+2 (8 quarters) is 12:00 UTC.
         let noon = receipt_date_to_unix("2406151200").unwrap();
-        assert_eq!(smpp_time_to_unix("240615140000008+", 0), Ok(Some(noon)));
-        assert_eq!(smpp_time_to_unix("240615100000008-", 0), Ok(Some(noon)));
-        assert_eq!(smpp_time_to_unix("240615120000000+", 0), Ok(Some(noon)));
+        assert_eq!(smpp_time_to_unix("240615140000008+", noon), Ok(Some(noon)));
+        assert_eq!(smpp_time_to_unix("240615100000008-", noon), Ok(Some(noon)));
+        assert_eq!(smpp_time_to_unix("240615120000000+", noon), Ok(Some(noon)));
         assert_eq!(smpp_time_to_unix("", 0), Ok(None));
         assert!(smpp_time_to_unix("240615120000049+", 0).is_err());
         assert!(smpp_time_to_unix("241315120000000+", 0).is_err());
@@ -313,6 +348,52 @@ mod tests {
         );
     }
 
+    #[test]
+    fn absolute_years_fall_in_the_window_around_now() {
+        let in_2026 = receipt_date_to_unix("2606011200").unwrap();
+        let year = |yy: &str, now: i64| {
+            smpp_time_to_unix(&format!("{yy}0101000000000+"), now)
+                .unwrap()
+                .map(|unix| Civil::from_unix(unix).year)
+        };
+        assert_eq!(
+            smpp_time_to_unix("991231235959000+", in_2026),
+            Ok(receipt_date_to_unix("20991231235959")),
+            "the end of 2099, not expired since 1999"
+        );
+        assert_eq!(
+            smpp_time_to_unix("200101000000000+", in_2026),
+            Ok(receipt_date_to_unix("20200101000000")),
+            "a past schedule stays in the past"
+        );
+        assert_eq!(year("06", in_2026), Some(2006));
+        assert_eq!(year("05", in_2026), Some(2105));
+        assert_eq!(year("00", in_2026), Some(2100));
+        let in_2090 = receipt_date_to_unix("20900601120000").unwrap();
+        assert_eq!(year("70", in_2090), Some(2070));
+        assert_eq!(year("69", in_2090), Some(2169));
+        assert_eq!(year("99", in_2090), Some(2099));
+    }
+
+    #[test]
+    fn relative_times_are_written_in_days_hours_minutes_and_seconds() {
+        let span = 2 * 86_400 + 3 * 3600 + 4 * 60 + 5;
+        assert_eq!(
+            seconds_to_smpp_relative(span).as_deref(),
+            Some("000002030405000R")
+        );
+        assert_eq!(
+            smpp_time_to_unix(&seconds_to_smpp_relative(span).unwrap(), 1_000),
+            Ok(Some(1_000 + span))
+        );
+        assert_eq!(
+            seconds_to_smpp_relative(0).as_deref(),
+            Some("000000000000000R")
+        );
+        assert_eq!(seconds_to_smpp_relative(-1), None);
+        assert_eq!(seconds_to_smpp_relative(100 * 86_400), None);
+    }
+
     proptest! {
         #[test]
         fn days_round_trip(days in -1_000_000i64..1_000_000) {
@@ -326,9 +407,16 @@ mod tests {
         }
 
         #[test]
-        fn absolute_times_round_trip(unix in 0i64..3_155_760_000) {
-            // 1970..2069 fits the two-digit year window.
-            prop_assert_eq!(smpp_time_to_unix(&unix_to_smpp_absolute(unix), 0), Ok(Some(unix)));
+        fn absolute_times_round_trip(unix in 0i64..4_102_444_800, offset in -78i64..19) {
+            // Read back from 19 years after the time written to 78 before, the year is the
+            // same one.
+            let now = unix + offset * 31_556_952;
+            prop_assert_eq!(smpp_time_to_unix(&unix_to_smpp_absolute(unix), now), Ok(Some(unix)));
+        }
+
+        #[test]
+        fn receipt_dates_round_trip(unix in 0i64..3_155_760_000) {
+            // 1970..2069 is the receipt dates' window.
             prop_assert_eq!(receipt_date_to_unix(&unix_to_receipt_date(unix, true)), Some(unix));
         }
     }

@@ -1,7 +1,8 @@
 //! What the node's integration tests share: the simulated operator, node configurations,
 //! a small SMPP customer ([`esme`]: binds as transmitter, receiver or transceiver and
-//! records every deliver_sm it gets), builders for the PDUs customers send, and `tern node`
-//! child processes ([`process`]).
+//! records every deliver_sm it gets), an operator that keeps every submit_sm it is sent
+//! ([`RecordingOperator`]), builders for the PDUs customers send, and `tern node` child
+//! processes ([`process`]).
 //!
 //! The customer is written on the frame codec rather than on `tern_smpp::net::Client`:
 //! the client binds only as a transceiver or a TX+RX pair, and keeps a refused bind to
@@ -13,9 +14,11 @@
 
 pub mod ctl;
 mod esme;
+mod operator;
 pub mod process;
 
 pub use esme::*;
+pub use operator::RecordingOperator;
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -174,7 +177,11 @@ pub fn submits(message: &Message, concat: Concat) -> Vec<SubmitSm> {
         concat,
         ..LinkOptions::default()
     };
-    mapping::message_to_submit_sm(message, &options, 0x42).unwrap()
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    mapping::message_to_submit_sm(message, &options, 0x42, now).unwrap()
 }
 
 /// The one submit_sm of a short GSM text asking for a receipt.

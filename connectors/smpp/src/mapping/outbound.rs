@@ -14,7 +14,7 @@ use tern_model::{Address, Body, Coding, ConcatRef, Message, ReceiptRequest};
 
 use super::coding::{alphabet_of, data_coding_for, wire_coding};
 use super::{LinkOptions, MappingError, CONSUMED_TAGS, UDHI};
-use crate::time::unix_to_smpp_absolute;
+use crate::time::{seconds_to_smpp_relative, unix_to_smpp_absolute};
 
 /// SMPP 3.4 §5.2.21: sm_length is 0-254.
 pub(crate) const MAX_SHORT_MESSAGE: usize = 254;
@@ -43,16 +43,18 @@ struct Common {
     tlvs: Vec<Tlv>,
 }
 
-/// The submit_sm PDUs that carry `message` to an operator, split with the link's
-/// concatenation method. `reference` ties the parts together (the low octet for 8-bit UDH).
-/// A message that already is one part (it has a UDH or a concatenation reference) is sent
-/// as that one part.
+/// The submit_sm PDUs that carry `message` to an operator at `now_unix`, split with the
+/// link's concatenation method. `reference` ties the parts together (the low octet for
+/// 8-bit UDH). A message that already is one part (it has a UDH or a concatenation
+/// reference) is sent as that one part. Its times are sent as they stand at `now_unix`
+/// (see [`outgoing_times`]).
 pub fn message_to_submit_sm(
     message: &Message,
     link: &LinkOptions,
     reference: u16,
+    now_unix: i64,
 ) -> Result<Vec<SubmitSm>, MappingError> {
-    let (common, parts) = prepare(message, link, reference, true)?;
+    let (common, parts) = prepare(message, link, reference, Some(now_unix))?;
     parts
         .into_iter()
         .map(|part| {
@@ -89,7 +91,7 @@ pub fn message_to_deliver_sm(
     link: &LinkOptions,
     reference: u16,
 ) -> Result<Vec<DeliverSm>, MappingError> {
-    let (common, parts) = prepare(message, link, reference, false)?;
+    let (common, parts) = prepare(message, link, reference, None)?;
     parts
         .into_iter()
         .map(|part| {
@@ -145,9 +147,27 @@ pub(crate) fn wire_address(
     Ok((Ton::from(address.ton.0), Npi::from(address.npi.0), value))
 }
 
-fn smpp_time(unix: Option<i64>) -> EmptyOrFullCOctetString<17> {
-    unix.and_then(|unix| EmptyOrFullCOctetString::from_string(unix_to_smpp_absolute(unix)).ok())
+fn smpp_time(text: Option<String>) -> EmptyOrFullCOctetString<17> {
+    text.and_then(|text| EmptyOrFullCOctetString::from_string(text).ok())
         .unwrap_or_else(EmptyOrFullCOctetString::empty)
+}
+
+/// The `schedule_delivery_time` and `validity_period` of `message` sent at `now_unix`. The
+/// gateway holds a scheduled message until it is due, so a schedule already past is sent
+/// empty (at once) rather than as the past date the customer wrote; a later one is sent
+/// absolute, in UTC. The validity is sent as the time that remains, relative (SMPP 3.4
+/// §7.1.1.2), so the operator's clock does not matter; at least one second, and absolute
+/// beyond what a relative time can say (99 days).
+pub(crate) fn outgoing_times(message: &Message, now_unix: i64) -> (Option<String>, Option<String>) {
+    let schedule = message
+        .schedule_unix
+        .filter(|&at| at > now_unix)
+        .map(unix_to_smpp_absolute);
+    let validity = message.validity_unix.map(|until| {
+        let remaining = until.saturating_sub(now_unix).max(1);
+        seconds_to_smpp_relative(remaining).unwrap_or_else(|| unix_to_smpp_absolute(until))
+    });
+    (schedule, validity)
 }
 
 fn registered_delivery(receipt: ReceiptRequest) -> RegisteredDelivery {
@@ -186,7 +206,7 @@ fn prepare(
     message: &Message,
     link: &LinkOptions,
     reference: u16,
-    with_times: bool,
+    now_unix: Option<i64>,
 ) -> Result<(Common, Vec<WirePart>), MappingError> {
     let service_type = COctetString::from_string(message.service_type.clone())
         .map(ServiceType::new)
@@ -209,13 +229,15 @@ fn prepare(
         message.data_coding,
         link.default_alphabet,
     );
+    // Times go to operators only; a deliver_sm has none.
+    let (schedule, validity) = now_unix.map_or((None, None), |now| outgoing_times(message, now));
     let common = Common {
         service_type,
         source: wire_address(&message.source, true)?,
         destination: wire_address(&message.destination, false)?,
         priority: PriorityFlag::from(message.priority.0),
-        schedule: smpp_time(message.schedule_unix.filter(|_| with_times)),
-        validity: smpp_time(message.validity_unix.filter(|_| with_times)),
+        schedule: smpp_time(schedule),
+        validity: smpp_time(validity),
         registered_delivery: registered_delivery(message.receipt),
         data_coding: DataCoding::from(data_coding),
         protocol_id: message.protocol_id,

@@ -5,7 +5,7 @@ use super::*;
 #[test]
 fn a_long_text_is_split_with_udh() {
     let message = text_message(&"x".repeat(200));
-    let parts = message_to_submit_sm(&message, &LinkOptions::default(), 0x1234).unwrap();
+    let parts = message_to_submit_sm(&message, &LinkOptions::default(), 0x1234, NOW).unwrap();
     assert_eq!(parts.len(), 2);
     for (i, part) in parts.iter().enumerate() {
         assert_eq!(u8::from(part.esm_class), UDHI);
@@ -15,7 +15,11 @@ fn a_long_text_is_split_with_udh() {
             &[0x05, 0x00, 0x03, 0x34, 0x02, u8::try_from(i + 1).unwrap()]
         );
         assert_eq!(u8::from(part.registered_delivery), 1);
-        assert_eq!(part.validity_period.as_str(), "240201123000000+");
+        assert_eq!(
+            part.validity_period.as_str(),
+            "000001000000000R",
+            "a day remains"
+        );
         assert_eq!(part.tlvs().len(), 1, "vendor TLV on every part");
     }
 }
@@ -27,7 +31,7 @@ fn sar_and_payload_links_use_tlvs() {
         concat: Concat::Sar,
         ..LinkOptions::default()
     };
-    let parts = message_to_submit_sm(&message, &sar, 7).unwrap();
+    let parts = message_to_submit_sm(&message, &sar, 7, NOW).unwrap();
     assert_eq!(parts.len(), 2);
     assert_eq!(parts[0].short_message().len(), 160);
     assert_eq!(parts[1].tlvs().len(), 4);
@@ -36,7 +40,7 @@ fn sar_and_payload_links_use_tlvs() {
         concat: Concat::Payload { max_octets: 1000 },
         ..LinkOptions::default()
     };
-    let parts = message_to_submit_sm(&message, &payload, 7).unwrap();
+    let parts = message_to_submit_sm(&message, &payload, 7, NOW).unwrap();
     assert_eq!(parts.len(), 1);
     assert!(parts[0].short_message().is_empty());
 
@@ -44,7 +48,7 @@ fn sar_and_payload_links_use_tlvs() {
         send_tlvs: false,
         ..sar
     };
-    let parts = message_to_submit_sm(&message, &smpp33, 7).unwrap();
+    let parts = message_to_submit_sm(&message, &smpp33, 7, NOW).unwrap();
     assert!(parts.iter().all(|p| p.tlvs().is_empty()));
     assert!(parts.iter().all(|p| u8::from(p.esm_class) == UDHI));
 }
@@ -52,16 +56,52 @@ fn sar_and_payload_links_use_tlvs() {
 #[test]
 fn text_a_link_cannot_carry_goes_as_ucs2() {
     let message = text_message("Привет");
-    let parts = message_to_submit_sm(&message, &LinkOptions::default(), 1).unwrap();
+    let parts = message_to_submit_sm(&message, &LinkOptions::default(), 1, NOW).unwrap();
     assert_eq!(u8::from(parts[0].data_coding), 0x08);
     let latin_link = LinkOptions {
         default_alphabet: DefaultAlphabet::Latin1,
         ..LinkOptions::default()
     };
-    let parts = message_to_submit_sm(&text_message("café"), &latin_link, 1).unwrap();
+    let parts = message_to_submit_sm(&text_message("café"), &latin_link, 1, NOW).unwrap();
     // data_coding 0 is Latin-1 on this link, so the message's own 0 still fits.
     assert_eq!(u8::from(parts[0].data_coding), 0x00);
     assert_eq!(parts[0].short_message().as_ref(), b"caf\xE9");
+}
+
+#[test]
+fn an_operator_is_sent_the_times_as_they_stand_when_the_message_leaves() {
+    let mut message = text_message("hi");
+    let send = |message: &Message, now: i64| {
+        let part = message_to_submit_sm(message, &LinkOptions::default(), 1, now)
+            .unwrap()
+            .remove(0);
+        (
+            part.schedule_delivery_time.as_str().to_owned(),
+            part.validity_period.as_str().to_owned(),
+        )
+    };
+    // Scheduled for 2020 (`200101000000000+`), due long ago: sent at once.
+    message.schedule_unix = crate::time::smpp_time_to_unix("200101000000000+", NOW).unwrap();
+    message.validity_unix = Some(NOW + 3 * 3600 + 30);
+    assert_eq!(
+        send(&message, NOW),
+        (String::new(), "000000030030000R".into())
+    );
+    // Due now: sent at once; an hour later: what remains of the validity.
+    message.schedule_unix = Some(NOW);
+    assert_eq!(send(&message, NOW + 3600).0, "");
+    assert_eq!(send(&message, NOW + 3600).1, "000000020030000R");
+    // Still ahead: absolute, in UTC.
+    message.schedule_unix = Some(NOW + 600);
+    assert_eq!(send(&message, NOW).0, "240131124000000+");
+    // A validity that ran out while the message waited leaves with one second.
+    assert_eq!(send(&message, NOW + 4 * 3600).1, "000000000001000R");
+    // Beyond what a relative time says: absolute.
+    message.validity_unix = Some(NOW + 200 * 86_400);
+    assert_eq!(send(&message, NOW).1, "240818123000000+");
+    message.schedule_unix = None;
+    message.validity_unix = None;
+    assert_eq!(send(&message, NOW), (String::new(), String::new()));
 }
 
 #[test]
@@ -137,7 +177,7 @@ proptest! {
         original.coding = coding;
         original.flash = flash;
         let link = LinkOptions { concat, ..LinkOptions::default() };
-        let submits = message_to_submit_sm(&original, &link, reference).unwrap();
+        let submits = message_to_submit_sm(&original, &link, reference, NOW).unwrap();
         let parts: Vec<Message> = submits
             .into_iter()
             .map(|submit| submit_sm_to_message(&over_the_wire(submit), &link, NOW).unwrap())
@@ -160,7 +200,7 @@ proptest! {
 fn a_cmpp_link_id_is_never_sent_over_smpp() {
     let mut message = text_message("reply to an on-demand service");
     message.set_link_id("LNK20261123000000001");
-    let submits = message_to_submit_sm(&message, &LinkOptions::default(), 7).unwrap();
+    let submits = message_to_submit_sm(&message, &LinkOptions::default(), 7, NOW).unwrap();
     let delivers = message_to_deliver_sm(&message, &LinkOptions::default(), 7).unwrap();
     let tags = |tlvs: &[Tlv]| -> Vec<u16> { tlvs.iter().map(|t| u16::from(t.tag())).collect() };
     assert_eq!(tags(submits[0].tlvs()), vec![0x1401], "the vendor TLV only");
