@@ -257,7 +257,7 @@ impl Node {
             pipeline.handle(),
             config.smpp.clone(),
         ));
-        let notifier = tokio::spawn(notifier::run(cluster.clone()));
+        let notifier = tokio::spawn(notifier::run(cluster.clone(), config.notify.clone()));
         let peers = tokio::spawn(ledger::join_peers(
             cluster.clone(),
             if config.cluster.bootstrap {

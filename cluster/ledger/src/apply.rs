@@ -118,6 +118,10 @@ impl State {
                 Ok(Response::Ok)
             }
             Command::Recall { account, node } => self.recall(at_ms, account, *node),
+            Command::RecordDeliveries { records } => {
+                self.record_deliveries(records);
+                Ok(Response::Ok)
+            }
         }
     }
 

@@ -23,6 +23,7 @@ mod campaign;
 mod config;
 mod lease;
 mod ledger;
+mod notify;
 mod topup;
 
 /// Money in minor units (cents, fen, öre).
@@ -267,6 +268,39 @@ pub struct Event {
     pub kind: EventKind,
 }
 
+/// Where the posting of one event to one webhook stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum DeliveryState {
+    /// Not yet accepted by the receiver; tried again at `next_at_ms`.
+    Pending,
+    /// The receiver answered a POST with a 2xx status.
+    Delivered,
+    /// Every try within the notifier's retry period failed; not tried again.
+    GaveUp,
+}
+
+/// The posting of one event to one webhook.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Delivery {
+    pub state: DeliveryState,
+    /// POSTs made so far.
+    pub attempts: u32,
+    pub first_at_ms: u64,
+    pub last_at_ms: u64,
+    /// When a pending delivery is tried next; 0 once it is delivered or given up.
+    pub next_at_ms: u64,
+    /// Why the last try failed (a status or a connection error); empty when delivered.
+    pub error: String,
+}
+
+/// What the notifier reports about one event and one webhook.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeliveryRecord {
+    pub seq: u64,
+    pub hook: String,
+    pub delivery: Delivery,
+}
+
 /// Who changed what, and when.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Audit {
@@ -375,7 +409,7 @@ pub enum Command {
     DeleteWebhook {
         id: String,
     },
-    /// The notifier delivered every event up to `seq`.
+    /// Every event up to `seq` is settled: delivered or given up at each of its webhooks.
     AckEvents {
         seq: u64,
     },
@@ -385,6 +419,11 @@ pub enum Command {
     Recall {
         account: String,
         node: u64,
+    },
+    /// The notifier's tries of events at webhooks: delivered, pending with the next try,
+    /// or given up. A delivery that reached an end stays there.
+    RecordDeliveries {
+        records: Vec<DeliveryRecord>,
     },
 }
 
@@ -434,7 +473,8 @@ pub struct State {
     /// The number the next event gets. Events are numbered from 1 (a fresh state's 0 is
     /// read as 1), so that `events_acked == 0` means that none was delivered.
     pub next_event_seq: u64,
-    /// Events up to this sequence number were delivered.
+    /// Events up to this sequence number are settled: every webhook they were meant for
+    /// has them delivered or gave up (see `deliveries`).
     pub events_acked: u64,
     pub audit: VecDeque<Audit>,
     /// Bumped by every change to accounts, prices, routes, links or webhooks, so nodes
@@ -444,6 +484,10 @@ pub struct State {
     /// tick after [`RECALL_KEEP_MS`].
     #[serde(default)]
     pub recalls: BTreeMap<String, RecallNotice>,
+    /// How the posting of each kept event to each webhook stands, by event `seq` and
+    /// webhook id; forgotten with the event.
+    #[serde(default)]
+    pub deliveries: BTreeMap<u64, BTreeMap<String, Delivery>>,
 }
 
 /// How long a recall stays in the state for nodes to see it.

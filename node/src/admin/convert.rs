@@ -3,8 +3,8 @@
 //! tag filters, CIDR blocks).
 
 use tern_ledger::{
-    Account, Audit, Campaign, Event, EventKind, Limits, Period, Price, Refusal, Spec, State,
-    Webhook,
+    Account, Audit, Campaign, Delivery, DeliveryState, Event, EventKind, Limits, Period, Price,
+    Refusal, Spec, State, Webhook,
 };
 use tonic::Status;
 
@@ -275,7 +275,8 @@ pub(super) fn webhook(webhook: &Webhook) -> proto::Webhook {
     }
 }
 
-pub(super) fn event(event: &Event) -> proto::Event {
+/// An event and how it stands at each webhook it was tried at.
+pub(super) fn event(state: &State, event: &Event) -> proto::Event {
     use proto::event::Kind;
     let kind = match &event.kind {
         EventKind::MessagesThreshold { percent, used, max } => {
@@ -308,6 +309,30 @@ pub(super) fn event(event: &Event) -> proto::Event {
         at_ms: event.at_ms,
         account: event.account.clone(),
         kind: Some(kind),
+        deliveries: state
+            .deliveries
+            .get(&event.seq)
+            .into_iter()
+            .flatten()
+            .map(|(hook, d)| delivery(hook, d))
+            .collect(),
+    }
+}
+
+fn delivery(hook: &str, delivery: &Delivery) -> proto::WebhookDelivery {
+    proto::WebhookDelivery {
+        hook: hook.to_owned(),
+        state: match delivery.state {
+            DeliveryState::Pending => "pending",
+            DeliveryState::Delivered => "delivered",
+            DeliveryState::GaveUp => "gave_up",
+        }
+        .into(),
+        attempts: delivery.attempts,
+        first_at_ms: delivery.first_at_ms,
+        last_at_ms: delivery.last_at_ms,
+        next_at_ms: delivery.next_at_ms,
+        error: delivery.error.clone(),
     }
 }
 

@@ -10,9 +10,11 @@ use serde::{Deserialize, Serialize};
 
 mod cluster;
 mod cmpp;
+mod notify;
 mod secrets;
 pub use cluster::{AdminSection, ClusterSection, PeerConfig, PeriodConfig, PriceConfig};
 pub use cmpp::CmppSection;
+pub use notify::NotifySection;
 pub use secrets::{redact_toml, redact_url};
 
 /// The whole file.
@@ -55,6 +57,9 @@ pub struct Config {
     /// CMPP customers.
     #[serde(default)]
     pub cmpp: CmppSection,
+    /// Retries of webhook deliveries.
+    #[serde(default)]
+    pub notify: NotifySection,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -655,6 +660,7 @@ impl Config {
         }
         self.validate_ledger(&ids, &mut errors);
         self.cmpp.validate(&mut errors);
+        self.notify.validate(&mut errors);
         for (i, rule) in self.mo_rules.iter().enumerate() {
             if !ids.contains(rule.account.as_str()) {
                 errors.push(invalid(

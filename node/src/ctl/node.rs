@@ -142,7 +142,8 @@ pub enum NotifyCommand {
     /// Webhooks the events are posted to.
     #[command(subcommand)]
     Webhook(WebhookCommand),
-    /// Lists threshold, lease and top-up events.
+    /// Lists threshold, lease and top-up events and how each stands at its webhooks:
+    /// delivered, pending (tries so far, next try) or given up.
     Events {
         /// Only events after this sequence number.
         #[arg(long, default_value_t = 0)]

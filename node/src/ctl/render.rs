@@ -368,7 +368,7 @@ fn event_text(kind: Option<&proto::event::Kind>) -> (&'static str, String) {
 }
 
 pub fn events(list: &proto::EventList) -> String {
-    let mut table = Table::new(&["SEQ", "AT", "ACCOUNT", "KIND", "WHAT", "DELIVERED"]);
+    let mut table = Table::new(&["SEQ", "AT", "ACCOUNT", "KIND", "WHAT", "WEBHOOKS"]);
     for e in &list.events {
         let (kind, what) = event_text(e.kind.as_ref());
         table.row(vec![
@@ -377,10 +377,45 @@ pub fn events(list: &proto::EventList) -> String {
             e.account.clone(),
             kind.into(),
             what,
-            yes_no(e.seq <= list.acked),
+            deliveries_text(e, list.acked),
         ]);
     }
     table.render()
+}
+
+/// How an event stands at each of its webhooks: `ops delivered (2 tries)`, `ops pending
+/// (3 tries, next 2026-01-01T10:00:00Z: connection refused)`, `ops gave up (40 tries)`.
+fn deliveries_text(event: &proto::Event, acked: u64) -> String {
+    if event.deliveries.is_empty() {
+        return if event.seq <= acked {
+            "none".into()
+        } else {
+            "waiting".into()
+        };
+    }
+    let tries = |n: u32| {
+        if n == 1 {
+            "1 try".to_owned()
+        } else {
+            format!("{n} tries")
+        }
+    };
+    event
+        .deliveries
+        .iter()
+        .map(|d| match d.state.as_str() {
+            "pending" => format!(
+                "{} pending ({}, next {}: {})",
+                d.hook,
+                tries(d.attempts),
+                format_time(d.next_at_ms),
+                d.error
+            ),
+            "gave_up" => format!("{} gave up ({}: {})", d.hook, tries(d.attempts), d.error),
+            state => format!("{} {state} ({})", d.hook, tries(d.attempts)),
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 pub fn audit(list: &proto::AuditList) -> String {
