@@ -124,6 +124,7 @@ async fn an_account_spends_to_its_limit_through_ctl_and_smpp() {
             "vol",
             "--password",
             "pw",
+            "--unmetered",
             "--max-messages",
             "10",
             "--period",

@@ -107,6 +107,16 @@ fn check_place(accounts: &Accounts, spec: &AccountSpec, height: usize) -> Result
             spec.id
         )));
     }
+    let parent_metered = accounts
+        .get(parent)
+        .is_some_and(|p| p.spec.limits.credit_limit.is_some());
+    if parent_metered && spec.limits.credit_limit.is_none() {
+        return Err(Refusal::Invalid(format!(
+            "{} is not metered but its parent {parent} is: it would spend money the parent \
+             never gives; make it prepaid or postpaid (with an auto top-up to draw on {parent})",
+            spec.id
+        )));
+    }
     if descendants_of(accounts, &spec.id)
         .iter()
         .any(|(below, _)| below == parent)
@@ -265,6 +275,20 @@ impl State {
             .max()
             .unwrap_or(0);
         check_place(&self.accounts, spec, height)?;
+        if spec.limits.credit_limit.is_some() {
+            let unmetered = self.children(&spec.id).into_iter().find(|child| {
+                self.accounts
+                    .get(child)
+                    .is_some_and(|c| c.spec.limits.credit_limit.is_none())
+            });
+            if let Some(child) = unmetered {
+                return Err(Refusal::Invalid(format!(
+                    "{} cannot be metered while its child {child} is not: the child would \
+                     spend money {} never gives",
+                    spec.id, spec.id
+                )));
+            }
+        }
         let committed = current
             .used_at(at_ms)
             .saturating_add(current.ledger.reserved_parts);

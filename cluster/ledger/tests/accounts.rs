@@ -380,3 +380,35 @@ fn refused_commands_leave_no_audit() {
     assert!(refused(&r));
     assert!(state.audit.is_empty());
 }
+
+#[test]
+fn an_unmetered_child_of_a_metered_parent_is_refused() {
+    let mut state = with_accounts(vec![(prepaid("p", None), 100), (spec("free"), 0)]);
+    // Not metered under a prepaid parent: it would spend without asking the parent.
+    let r = state.apply(&at(T0, create(child_of(spec("c"), "p", None), 0)));
+    assert!(matches!(refusal(r), Refusal::Invalid(_)));
+    // Metered children of a metered parent, and any child of an unmetered one, are fine.
+    ok(
+        &mut state,
+        T0,
+        create(child_of(prepaid("c", None), "p", None), 0),
+    );
+    ok(&mut state, T0, create(child_of(spec("u"), "free", None), 0));
+    // The child cannot stop being metered, nor the unmetered parent start.
+    let r = state.apply(&at(
+        T0,
+        Command::UpdateAccount {
+            spec: child_of(spec("c"), "p", None),
+        },
+    ));
+    assert!(matches!(refusal(r), Refusal::Invalid(_)));
+    let r = state.apply(&at(
+        T0,
+        Command::UpdateAccount {
+            spec: prepaid("free", None),
+        },
+    ));
+    assert!(matches!(refusal(r), Refusal::Invalid(_)));
+    assert!(state.accounts["c"].spec.limits.credit_limit.is_some());
+    assert!(state.accounts["free"].spec.limits.credit_limit.is_none());
+}

@@ -101,6 +101,11 @@ pub(super) async fn create(
             "credit: the opening balance is negative",
         ));
     }
+    if req.unmetered && (req.credit != 0 || req.credit_limit.is_some()) {
+        return Err(Status::invalid_argument(
+            "unmetered: an account not metered in money has no credit nor credit_limit",
+        ));
+    }
     let period = match req.period.as_str() {
         "" => Period::Day,
         name => parse_period(name)?,
@@ -121,8 +126,12 @@ pub(super) async fn create(
         tags: req.tags,
         cmpp_secret: non_empty(req.cmpp_secret),
         limits: Limits {
-            // An opening balance without a credit limit makes a prepaid account.
-            credit_limit: req.credit_limit.or((req.credit > 0).then_some(0)),
+            // Prepaid unless said otherwise: postpaid with a credit limit, or unmetered.
+            credit_limit: if req.unmetered {
+                None
+            } else {
+                Some(req.credit_limit.unwrap_or(0))
+            },
             max_messages: req.max_messages,
             period,
             thresholds,

@@ -40,17 +40,27 @@ pub enum AccountCommand {
         /// The SMPP password (at most 8 characters); `-` reads it from stdin.
         #[arg(long)]
         password: String,
-        /// Opening balance, in minor units; without --credit-limit the account is prepaid.
-        #[arg(long, default_value_t = 0)]
+        /// Opening balance, in minor units. The account is prepaid (its balance never goes
+        /// below zero) unless --postpaid or --unmetered says otherwise.
+        #[arg(long, default_value_t = 0, conflicts_with = "unmetered")]
         credit: i64,
         /// Message parts per period; unlimited without.
         #[arg(long)]
         max_messages: Option<u64>,
         #[arg(long, value_enum, default_value = "day")]
         period: PeriodArg,
-        /// How far below zero the balance may go (0: prepaid); not metered without.
-        #[arg(long)]
+        /// Postpaid: how far below zero the balance may go, in minor units.
+        #[arg(
+            long = "postpaid",
+            visible_alias = "credit-limit",
+            value_name = "LIMIT",
+            conflicts_with = "unmetered"
+        )]
         credit_limit: Option<i64>,
+        /// Not metered in money: the balance goes below zero without limit. Refused under
+        /// a metered parent, whose money it would spend without asking.
+        #[arg(long)]
+        unmetered: bool,
         #[arg(long)]
         parent: Option<String>,
         /// A label `key=value`; repeatable.
@@ -171,10 +181,19 @@ pub struct UpdateArgs {
 
 #[derive(Debug, Args)]
 pub struct LimitsArgs {
-    #[arg(long, conflicts_with = "no_credit_limit")]
+    /// Postpaid: how far below zero the balance may go, in minor units.
+    #[arg(
+        long = "postpaid",
+        visible_alias = "credit-limit",
+        value_name = "LIMIT",
+        conflicts_with_all = ["no_credit_limit", "prepaid"]
+    )]
     credit_limit: Option<i64>,
-    /// Stops metering the account in money.
-    #[arg(long)]
+    /// Prepaid: the balance never goes below zero.
+    #[arg(long, conflicts_with = "no_credit_limit")]
+    prepaid: bool,
+    /// Stops metering the account in money (refused under a metered parent).
+    #[arg(long = "unmetered", visible_alias = "no-credit-limit")]
     no_credit_limit: bool,
     #[arg(long, conflicts_with = "unlimited_messages")]
     max_messages: Option<u64>,
@@ -198,7 +217,7 @@ pub struct LimitsArgs {
 impl LimitsArgs {
     fn patch(self) -> Option<proto::LimitsPatch> {
         let patch = proto::LimitsPatch {
-            credit_limit: self.credit_limit,
+            credit_limit: self.credit_limit.or(self.prepaid.then_some(0)),
             clear_credit_limit: self.no_credit_limit,
             max_messages: self.max_messages,
             clear_max_messages: self.unlimited_messages,
@@ -258,6 +277,7 @@ pub(crate) async fn run(ctl: &Ctl, command: AccountCommand) -> Result<(), CtlErr
             max_messages,
             period,
             credit_limit,
+            unmetered,
             parent,
             tags,
             tps,
@@ -286,6 +306,7 @@ pub(crate) async fn run(ctl: &Ctl, command: AccountCommand) -> Result<(), CtlErr
                 auto_topup,
                 transliterate,
                 cmpp_secret,
+                unmetered,
             };
             client.create_account(ctl.req(request)).await?
         }
