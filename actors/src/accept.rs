@@ -108,6 +108,13 @@ pub async fn accept(
         .price(&account.id, Some(&route.name), message.destination.digits());
     let count = parts.len() as u64;
     let cost = price.saturating_mul(count as i64);
+    // The id comes before the charge: when none can be issued, nothing is to be given back.
+    let Ok(id) = ctx.ids.try_next() else {
+        return Err((
+            refuse(CommandStatus::EsmeRthrottled, "ids_not_durable"),
+            None,
+        ));
+    };
     match lease.spend(ctx, count, cost).await {
         Spend::Granted => {}
         Spend::OverQuota => return fail(CommandStatus::EsmeRsubmitfail, "over_quota", &message),
@@ -119,7 +126,6 @@ pub async fn accept(
             ))
         }
     }
-    let id = ctx.ids.next();
     let max = now + ctx.settings.max_validity.as_millis() as u64;
     let expires_ms = message
         .validity_unix
@@ -180,9 +186,12 @@ pub async fn accept(
 
 /// Writes the CDR of a refused message. Best effort: the customer already has its answer.
 pub fn rejected_cdr(ctx: &Context, account: &str, message: Message, refusal: Refusal) {
+    let Ok(id) = ctx.ids.try_next() else {
+        return;
+    };
     let now = now_ms();
     let record = MessageRecord {
-        id: ctx.ids.next(),
+        id,
         part: 0,
         parts: 1,
         account: account.to_owned(),

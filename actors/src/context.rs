@@ -138,7 +138,7 @@ pub struct Context {
     /// The quota ledger.
     pub ledger: Arc<dyn crate::quota::Ledger>,
     pub mo_rules: Vec<MoRule>,
-    pub ids: IdGenerator,
+    pub ids: Arc<IdGenerator>,
     /// CMPP Msg_Ids for CMPP customers, under this node's gateway code.
     pub cmpp_ids: tern_cmpp::msgid::MsgIdGenerator,
     pub settings: Settings,

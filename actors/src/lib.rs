@@ -35,12 +35,12 @@ pub use session::SmppFrontend;
 
 use crate::accounts::{AccountPolicy, Accounts};
 use crate::context::{Refs, Slot};
-use crate::ids::IdGenerator;
+use crate::ids::{IdGenerator, ID_HWM_KEY};
 use crate::link::LinkConfig;
 use crate::mo::MoRule;
 use crate::quota::Ledger;
 use crate::routing::{Health, Route, RouteTable};
-use crate::supervisor::{NodeMsg, NodeSupervisor, ID_HWM_KEY};
+use crate::supervisor::{NodeMsg, NodeSupervisor};
 
 /// What the pipeline is built from.
 pub struct PipelineConfig {
@@ -79,7 +79,8 @@ impl Pipeline {
         config: PipelineConfig,
     ) -> Result<Self, StartError> {
         // Ids stay above anything handed out before a restart, even if the clock went back:
-        // the high-water mark is persisted every second, so skip two seconds past it.
+        // every id was below the stored mark. (A mark written by an earlier version was the
+        // last id issued, up to a second behind: two seconds past it covers that too.)
         let floor = store
             .meta(ID_HWM_KEY)?
             .and_then(|v| <[u8; 8]>::try_from(v.as_slice()).ok())
@@ -102,7 +103,7 @@ impl Pipeline {
             links: RwLock::new(Arc::new(config.links)),
             ledger: config.ledger,
             mo_rules: config.mo_rules,
-            ids: IdGenerator::resuming(config.settings.node_id, floor),
+            ids: Arc::new(IdGenerator::resuming(config.settings.node_id, floor)),
             // After a restart CMPP Msg_Ids start past the seconds the old ids may have used.
             cmpp_ids: match floor.0 {
                 0 => tern_cmpp::msgid::MsgIdGenerator::new(config.settings.cmpp_gateway_code),
@@ -117,6 +118,7 @@ impl Pipeline {
             early_receipts: std::sync::atomic::AtomicUsize::new(0),
             finals: Default::default(),
         });
+        ids::persist_first_mark(&ctx.ids, ctx.store.as_ref()).await?;
         let sessions = Arc::new(Slot::default());
         let (supervisor, _) =
             Actor::spawn(None, NodeSupervisor, (ctx.clone(), sessions.clone())).await?;

@@ -147,7 +147,11 @@ impl MoState {
         };
         let now = now_ms();
         // Unique per node and ordered in time: a fresh id from the message id generator.
-        let key = self.ctx.ids.next().0;
+        let Ok(key) = self.ctx.ids.try_next().map(|id| id.0) else {
+            metrics::counter!("tern_mo_refused_total", "reason" => "ids_not_durable").increment(1);
+            answer(MoOutcome::Busy);
+            return;
+        };
         let held = HeldDelivery {
             account: account.to_owned(),
             key,

@@ -6,7 +6,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ractor::{Actor, ActorCell, ActorId, ActorProcessingErr, ActorRef, SupervisionEvent};
-use tern_storage::WriteOp;
 use tokio::time::Instant;
 use tracing::{error, info, warn};
 
@@ -77,7 +76,7 @@ impl Child {
 
 #[derive(Debug)]
 pub enum NodeMsg {
-    /// Persist the id generator's high-water mark.
+    /// Renew the id generator's high-water mark.
     Tick,
 }
 
@@ -90,9 +89,6 @@ pub struct NodeState {
     /// The session supervisor's current ref, for the SMPP front end.
     pub sessions: Arc<crate::context::Slot<SessionSupervisorMsg>>,
 }
-
-/// The key under which the id generator's high-water mark is kept.
-pub const ID_HWM_KEY: &str = "ids/high_water";
 
 impl NodeSupervisor {
     async fn start(
@@ -213,14 +209,7 @@ impl Actor for NodeSupervisor {
         state: &mut NodeState,
     ) -> Result<(), ActorProcessingErr> {
         match message {
-            NodeMsg::Tick => {
-                let hwm = state.ctx.ids.high_water();
-                let op = WriteOp::PutMeta {
-                    key: ID_HWM_KEY.to_owned(),
-                    value: hwm.0.to_be_bytes().to_vec(),
-                };
-                let _ = state.ctx.store.write(vec![op], Box::new(|_| {}));
-            }
+            NodeMsg::Tick => crate::ids::persist_mark(&state.ctx.ids, state.ctx.store.as_ref()),
         }
         Ok(())
     }
