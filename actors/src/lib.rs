@@ -24,11 +24,12 @@ pub mod routing;
 pub mod session;
 pub mod supervisor;
 
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, OnceLock, RwLock};
 
 use ractor::{Actor, ActorRef};
 use tern_model::MessageId;
 use tern_storage::MessageStore;
+use tokio_util::sync::CancellationToken;
 
 pub use context::{AggregatePolicy, Context, Settings};
 pub use session::SmppFrontend;
@@ -57,6 +58,10 @@ pub struct Pipeline {
     pub ctx: Arc<Context>,
     pub supervisor: ActorRef<NodeMsg>,
     sessions: Arc<Slot<session::SessionSupervisorMsg>>,
+    /// Cancelled when the NodeSupervisor has stopped, for whatever reason.
+    ended: CancellationToken,
+    /// Why the NodeSupervisor gave up, when it did.
+    gave_up: Arc<OnceLock<String>>,
 }
 
 /// Why the pipeline did not start.
@@ -120,13 +125,38 @@ impl Pipeline {
         });
         ids::persist_first_mark(&ctx.ids, ctx.store.as_ref()).await?;
         let sessions = Arc::new(Slot::default());
-        let (supervisor, _) =
-            Actor::spawn(None, NodeSupervisor, (ctx.clone(), sessions.clone())).await?;
+        let gave_up = Arc::new(OnceLock::new());
+        let (supervisor, running) = Actor::spawn(
+            None,
+            NodeSupervisor,
+            (ctx.clone(), sessions.clone(), gave_up.clone()),
+        )
+        .await?;
+        // Nothing supervises the NodeSupervisor: whoever runs the pipeline watches this.
+        let ended = CancellationToken::new();
+        let watch = ended.clone();
+        tokio::spawn(async move {
+            let _ = running.await;
+            watch.cancel();
+        });
         Ok(Self {
             ctx,
             supervisor,
             sessions,
+            ended,
+            gave_up,
         })
+    }
+
+    /// Resolves once the actor tree is gone — its supervisor gave up past its restart
+    /// limit, or was stopped — with the reason. A node whose pipeline is gone must stop
+    /// (and be restarted by its service manager) rather than keep accepting connections.
+    pub async fn ended(&self) -> String {
+        self.ended.cancelled().await;
+        self.gave_up
+            .get()
+            .cloned()
+            .unwrap_or_else(|| "the node supervisor stopped".to_owned())
     }
 
     /// The handler for the SMPP server.

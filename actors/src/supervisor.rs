@@ -2,7 +2,7 @@
 //! they fail, within an intensity limit past which the failure goes up to the node.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use ractor::{Actor, ActorCell, ActorId, ActorProcessingErr, ActorRef, SupervisionEvent};
@@ -88,6 +88,8 @@ pub struct NodeState {
     intensity: Intensity,
     /// The session supervisor's current ref, for the SMPP front end.
     pub sessions: Arc<crate::context::Slot<SessionSupervisorMsg>>,
+    /// Why this supervisor gave up, for the node that watches it.
+    gave_up: Arc<OnceLock<String>>,
 }
 
 impl NodeSupervisor {
@@ -159,18 +161,20 @@ impl Actor for NodeSupervisor {
     type Arguments = (
         Arc<Context>,
         Arc<crate::context::Slot<SessionSupervisorMsg>>,
+        Arc<OnceLock<String>>,
     );
 
     async fn pre_start(
         &self,
         myself: ActorRef<NodeMsg>,
-        (ctx, sessions): Self::Arguments,
+        (ctx, sessions, gave_up): Self::Arguments,
     ) -> Result<NodeState, ActorProcessingErr> {
         let mut state = NodeState {
             ctx: ctx.clone(),
             children: HashMap::new(),
             intensity: Intensity::default(),
             sessions,
+            gave_up,
         };
         let mut order = vec![
             Child::Outbox,
@@ -237,7 +241,9 @@ impl Actor for NodeSupervisor {
         metrics::counter!("tern_actor_restarts_total", "actor" => child.name()).increment(1);
         let Some(backoff) = state.intensity.restart() else {
             error!(actor = child.name(), reason, "too many restarts; giving up");
-            return Err(format!("{} failed too often: {reason}", child.name()).into());
+            let why = format!("{} failed too often: {reason}", child.name());
+            let _ = state.gave_up.set(why.clone());
+            return Err(why.into());
         };
         warn!(
             actor = child.name(),
@@ -246,7 +252,14 @@ impl Actor for NodeSupervisor {
             "restarting"
         );
         tokio::time::sleep(backoff).await;
-        Self::start(&myself, state, child).await
+        let started = Self::start(&myself, state, child).await;
+        if let Err(error) = &started {
+            error!(actor = child.name(), %error, "restart failed; giving up");
+            let _ = state
+                .gave_up
+                .set(format!("{} did not restart: {error}", child.name()));
+        }
+        started
     }
 }
 

@@ -212,3 +212,23 @@ async fn a_bind_after_the_session_supervisor_restarts_gets_a_session() {
     shutdown.cancel();
     pipeline.stop().await;
 }
+
+#[tokio::test]
+async fn the_pipeline_reports_its_end_when_the_node_supervisor_stops() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(EmbeddedStore::open(dir.path(), EmbeddedConfig::default()).unwrap());
+    let pipeline = Pipeline::start(store, pipeline_config(Vec::new()))
+        .await
+        .unwrap();
+    // Running: nothing to report.
+    assert!(
+        tokio::time::timeout(Duration::from_millis(200), pipeline.ended())
+            .await
+            .is_err()
+    );
+    pipeline.supervisor.kill();
+    let reason = tokio::time::timeout(Duration::from_secs(5), pipeline.ended())
+        .await
+        .expect("the end of the pipeline was not reported");
+    assert_eq!(reason, "the node supervisor stopped");
+}

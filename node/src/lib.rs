@@ -31,7 +31,7 @@ use tern_transport::tls;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-use tracing::{info, warn};
+use tracing::{error, info, warn};
 
 use crate::config::{
     AggregateConfig, ConcatConfig, Config, IdFormatConfig, SmppSection, SmppUrl, UpstreamBind,
@@ -378,6 +378,24 @@ impl Node {
         })
     }
 
+    /// Waits for `signal`, or for the pipeline to stop on its own: then the error says why,
+    /// and the caller shuts down and exits non-zero.
+    pub async fn until_stopped(
+        &self,
+        signal: impl std::future::Future<Output = ()>,
+    ) -> anyhow::Result<()> {
+        tokio::select! {
+            () = signal => Ok(()),
+            reason = self.pipeline.ended() => {
+                error!(
+                    reason,
+                    "the message pipeline stopped; the node shuts down and exits non-zero so that its service manager restarts it"
+                );
+                Err(anyhow::anyhow!("the message pipeline stopped: {reason}"))
+            }
+        }
+    }
+
     /// Unbinds every customer (their outstanding submits finish first), stops the
     /// pipeline (links unbind), and lets the store finish its queued writes.
     pub async fn shutdown(self) {
@@ -412,12 +430,14 @@ impl Node {
     }
 }
 
-/// Runs the node until SIGTERM or SIGINT, then shuts down gracefully.
+/// Runs the node until SIGTERM or SIGINT, then shuts down gracefully. If the pipeline
+/// stops first (its supervisor gave up), the node shuts down too and the error makes the
+/// process exit non-zero, so that systemd or Kubernetes restart it.
 pub async fn run(config: Config) -> anyhow::Result<()> {
     let node = Node::start(&config).await?;
-    wait_for_signal().await;
+    let outcome = node.until_stopped(wait_for_signal()).await;
     node.shutdown().await;
-    Ok(())
+    outcome
 }
 
 /// Resolves on SIGTERM or SIGINT.
