@@ -93,7 +93,7 @@ pub async fn accept(
             links
                 .iter()
                 .find(|c| c.name == l.link)
-                .and_then(|c| c.cmpp.as_ref().map(|cmpp| cmpp.options.clone()))
+                .and_then(|c| c.cmpp().map(|cmpp| cmpp.options.clone()))
         });
     let parts = match &cmpp {
         Some(cmpp) => split_cmpp(&message, cmpp, now),

@@ -113,7 +113,6 @@ pub struct Refs {
     pub outbox: Slot<crate::outbox::OutboxMsg>,
     pub quota: Slot<crate::quota::QuotaSupervisorMsg>,
     pub carriers: Slot<crate::supervisor::CarrierMsg>,
-    pub router: Slot<crate::routing::router::RouterMsg>,
     pub links: RwLock<HashMap<String, ActorRef<crate::link::LinkMsg>>>,
 }
 

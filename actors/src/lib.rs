@@ -233,11 +233,15 @@ impl PipelineHandle {
         }
     }
 
-    /// Installs a new route table.
+    /// Installs a new route table. Dispatchers pick links from the table in force without
+    /// a message hop; the new one takes effect for the next message on every shard.
     pub fn update_routes(&self, routes: Vec<Route>) {
+        let count = routes.len();
         if let Ok(mut table) = self.ctx.routes.write() {
             *table = Arc::new(RouteTable::new(routes));
         }
+        metrics::counter!("tern_routes_replaced_total").increment(1);
+        tracing::info!(routes = count, "routing table replaced");
     }
 
     /// Installs a new set of carrier links: new ones start, removed ones unbind, changed

@@ -63,8 +63,8 @@ impl LinkMetrics {
 #[derive(Debug, Clone)]
 pub struct LinkConfig {
     pub name: String,
-    pub client: ClientConfig,
-    pub options: LinkOptions,
+    /// The operator's protocol: its client and how parts are rendered for it.
+    pub wire: WireConfig,
     pub submit_ids: IdFormat,
     pub receipt_ids: IdFormat,
     /// Jobs the dispatcher may hand this link at once.
@@ -72,8 +72,28 @@ pub struct LinkConfig {
     /// Changes when the link's settings change: a running link of another revision is
     /// restarted.
     pub revision: u64,
-    /// A CMPP link: the client and rendering settings replace `client` and `options`.
-    pub cmpp: Option<CmppLinkConfig>,
+}
+
+impl LinkConfig {
+    /// The CMPP settings of a CMPP link.
+    pub fn cmpp(&self) -> Option<&CmppLinkConfig> {
+        match &self.wire {
+            WireConfig::Cmpp(cmpp) => Some(cmpp),
+            WireConfig::Smpp { .. } => None,
+        }
+    }
+}
+
+/// A link's protocol and its settings; a link is configured for one protocol only.
+#[derive(Debug, Clone)]
+pub enum WireConfig {
+    /// An SMPP SMSC.
+    Smpp {
+        client: ClientConfig,
+        options: LinkOptions,
+    },
+    /// A CMPP operator gateway.
+    Cmpp(CmppLinkConfig),
 }
 
 /// A CMPP operator gateway.
@@ -86,7 +106,7 @@ pub struct CmppLinkConfig {
 /// The link's connection, in its protocol.
 #[derive(Clone)]
 pub(crate) enum Wire {
-    Smpp(Client),
+    Smpp(Client, LinkOptions),
     Cmpp(tern_cmpp::net::Client, tern_cmpp::mapping::LinkOptions),
 }
 
@@ -283,10 +303,10 @@ impl Actor for CarrierLink {
         let stop = CancellationToken::new();
         let tasks = TaskTracker::new();
         let forward = myself.clone();
-        let (wire, window) = match &config.cmpp {
-            None => {
-                let (client, mut events) =
-                    Client::start(config.client.clone(), stop.clone(), &tasks);
+        let (wire, window) = match &config.wire {
+            WireConfig::Smpp { client, options } => {
+                let window = client.session.window_out;
+                let (client, mut events) = Client::start(client.clone(), stop.clone(), &tasks);
                 tasks.spawn(async move {
                     while let Some(event) = events.recv().await {
                         if forward.cast(LinkMsg::Event(event)).is_err() {
@@ -294,9 +314,9 @@ impl Actor for CarrierLink {
                         }
                     }
                 });
-                (Wire::Smpp(client), config.client.session.window_out)
+                (Wire::Smpp(client, options.clone()), window)
             }
-            Some(cmpp) => {
+            WireConfig::Cmpp(cmpp) => {
                 let (client, mut events) =
                     tern_cmpp::net::Client::start(cmpp.client.clone(), stop.clone(), &tasks);
                 tasks.spawn(async move {
@@ -512,7 +532,7 @@ async fn send_part(
     part: &MessageRecord,
 ) -> PartOutcome {
     let link = config.name.as_str();
-    let prepared = match prepare(config, client, part) {
+    let prepared = match prepare(client, part) {
         Ok(prepared) => prepared,
         Err(status) => return PartOutcome::Failed(Some(status), "cannot be encoded for the link"),
     };
@@ -537,12 +557,12 @@ async fn send_part(
     let started = Instant::now();
     let result = match prepared {
         Prepared::Smpp(pdu) => match client {
-            Wire::Smpp(client) => smpp_result(client.request(pdu).await),
+            Wire::Smpp(client, _) => smpp_result(client.request(pdu).await),
             Wire::Cmpp(..) => WireResult::NotSent,
         },
         Prepared::Cmpp(submit) => match client {
             Wire::Cmpp(client, _) => crate::link_cmpp::submit(client, submit).await,
-            Wire::Smpp(_) => WireResult::NotSent,
+            Wire::Smpp(..) => WireResult::NotSent,
         },
     };
     let health = ctx.health.get(link);
@@ -649,12 +669,12 @@ enum Prepared {
 }
 
 /// Encodes `part` for the link; `Err` is the status to fail it with.
-fn prepare(config: &LinkConfig, client: &Wire, part: &MessageRecord) -> Result<Prepared, u32> {
+fn prepare(client: &Wire, part: &MessageRecord) -> Result<Prepared, u32> {
     match client {
-        Wire::Smpp(_) => {
+        Wire::Smpp(_, options) => {
             let pdus = mapping::message_to_submit_sm(
                 &part.message,
-                &config.options,
+                options,
                 (part.id.0 & 0xffff) as u16,
                 (now_ms() / 1000) as i64,
             )

@@ -16,7 +16,7 @@ use tern_storage::{HeldDelivery, HeldKind, WriteOp};
 use tracing::{debug, warn};
 
 use crate::context::{now_ms, Context};
-use crate::link::LinkConfig;
+use crate::link::{LinkConfig, WireConfig};
 
 /// Which account receives an MO.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -109,9 +109,13 @@ pub enum MoOutcome {
 impl MoState {
     fn inbound(&self, link: &LinkConfig, command: Command, handle: SessionHandle) {
         let now_unix = (now_ms() / 1000) as i64;
+        // SMPP PDUs come only from SMPP links.
+        let WireConfig::Smpp { options, .. } = &link.wire else {
+            return;
+        };
         let message: Result<Message, _> = match command.pdu() {
-            Some(Pdu::DeliverSm(d)) => mapping::deliver_sm_to_message(d, &link.options, now_unix),
-            Some(Pdu::DataSm(d)) => mapping::data_sm_to_message(d, &link.options, now_unix),
+            Some(Pdu::DeliverSm(d)) => mapping::deliver_sm_to_message(d, options, now_unix),
+            Some(Pdu::DataSm(d)) => mapping::data_sm_to_message(d, options, now_unix),
             _ => return,
         };
         let message = match message {

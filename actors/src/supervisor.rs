@@ -53,7 +53,6 @@ enum Child {
     Correlator,
     Mo,
     Quota,
-    Router,
     Dispatcher(u16),
     Carriers,
     Sessions,
@@ -66,7 +65,6 @@ impl Child {
             Child::Correlator => "dlr_correlator",
             Child::Mo => "mo_dispatcher",
             Child::Quota => "quota_supervisor",
-            Child::Router => "router",
             Child::Dispatcher(_) => "dispatcher",
             Child::Carriers => "carrier_supervisor",
             Child::Sessions => "session_supervisor",
@@ -122,13 +120,6 @@ impl NodeSupervisor {
                 refs.quota.set(Some(r.clone()));
                 r.get_id()
             }
-            Child::Router => {
-                let (r, _) =
-                    Actor::spawn_linked(None, crate::routing::router::Router, ctx.clone(), cell)
-                        .await?;
-                refs.router.set(Some(r.clone()));
-                r.get_id()
-            }
             Child::Dispatcher(shard) => {
                 let (r, _) =
                     Actor::spawn_linked(None, Dispatcher, (ctx.clone(), shard), cell).await?;
@@ -176,13 +167,7 @@ impl Actor for NodeSupervisor {
             sessions,
             gave_up,
         };
-        let mut order = vec![
-            Child::Outbox,
-            Child::Correlator,
-            Child::Mo,
-            Child::Quota,
-            Child::Router,
-        ];
+        let mut order = vec![Child::Outbox, Child::Correlator, Child::Mo, Child::Quota];
         order.extend((0..ctx.settings.shards).map(Child::Dispatcher));
         order.extend([Child::Carriers, Child::Sessions]);
         for child in order {

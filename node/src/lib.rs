@@ -19,7 +19,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use tern_actors::link::LinkConfig;
+use tern_actors::link::{LinkConfig, WireConfig};
 use tern_actors::mo::MoRule;
 use tern_actors::{AggregatePolicy, Pipeline, PipelineConfig, Settings};
 use tern_smpp::mapping::{Concat, DefaultAlphabet, LinkOptions};
@@ -62,7 +62,27 @@ fn id_format(format: IdFormatConfig) -> IdFormat {
 pub fn link_config(smpp: &SmppSection, upstream: &UpstreamConfig) -> anyhow::Result<LinkConfig> {
     let url = SmppUrl::parse(&upstream.url)
         .map_err(|m| anyhow::anyhow!("upstream {}: url {m}", upstream.name))?;
-    let cmpp = url.cmpp.then(|| cmpp_link(&url, upstream));
+    let wire = if url.cmpp {
+        WireConfig::Cmpp(cmpp_link(&url, upstream))
+    } else {
+        smpp_link(smpp, url, upstream)?
+    };
+    Ok(LinkConfig {
+        name: upstream.name.clone(),
+        wire,
+        submit_ids: id_format(upstream.submit_id_format),
+        receipt_ids: id_format(upstream.receipt_id_format),
+        credit: upstream.window.saturating_mul(2).max(2),
+        revision: 0,
+    })
+}
+
+/// An `smpp://` or `smpps://` upstream.
+fn smpp_link(
+    smpp: &SmppSection,
+    url: SmppUrl,
+    upstream: &UpstreamConfig,
+) -> anyhow::Result<WireConfig> {
     let mut client = ClientConfig::new(&upstream.name, &url.host, url.port);
     client.system_id = url.user;
     client.password = url.password;
@@ -87,19 +107,13 @@ pub fn link_config(smpp: &SmppSection, upstream: &UpstreamConfig) -> anyhow::Res
         ConcatConfig::Sar => Concat::Sar,
         ConcatConfig::Payload => Concat::Payload { max_octets: 64_000 },
     };
-    Ok(LinkConfig {
-        name: upstream.name.clone(),
+    Ok(WireConfig::Smpp {
         client,
         options: LinkOptions {
             default_alphabet: DefaultAlphabet::Gsm7,
             concat,
             ..LinkOptions::default()
         },
-        submit_ids: id_format(upstream.submit_id_format),
-        receipt_ids: id_format(upstream.receipt_id_format),
-        credit: upstream.window.saturating_mul(2).max(2),
-        revision: 0,
-        cmpp,
     })
 }
 
@@ -233,6 +247,7 @@ impl Node {
         let mut metrics = None;
         if let Some(listen) = config.metrics.listen {
             telemetry::init_metrics(listen).with_context(|| format!("metrics.listen {listen}"))?;
+            tern_cluster::telemetry::describe_metrics();
             info!(%listen, "metrics at /metrics");
             metrics = Some(listen);
         }
