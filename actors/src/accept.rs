@@ -15,7 +15,7 @@ use tern_storage::{MessageRecord, PendingEntry, RecordState, Transition, WriteOp
 
 use crate::accounts::Account;
 use crate::context::{now_ms, Context};
-use crate::quota::{Lease, Spend};
+use crate::quota::{Charge, Lease, Spend};
 
 /// Why a message was refused, with the SMPP status for it (other protocols map it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,15 +37,18 @@ pub struct Accepted {
     pub shard: u16,
     pub records: Vec<Arc<MessageRecord>>,
     pub ops: Vec<WriteOp>,
-    /// What the lease was debited, to give back if the store refuses the write.
+    /// The parts and the price of the message.
     pub parts: u64,
     pub cost: i64,
+    /// What it was charged: committed once the records are durable, cancelled if not.
+    pub charge: Charge,
 }
 
-/// Checks `message` for `account` and debits its quota. `wire_ids` are the ids the
+/// Checks `message` for `account` and charges its quota. `wire_ids` are the ids the
 /// customer's protocol knows it by, when not ours: part `j` of the message records
 /// `wire_ids[j]`, or the last one when there are fewer (one id for a whole message, or one
-/// per part the customer sent of a message joined here).
+/// per part the customer sent of a message joined here). `prepaid` parts and money were
+/// charged already (to the parts a message is joined from): only the rest is charged.
 pub async fn accept(
     ctx: &Context,
     account: &Account,
@@ -53,6 +56,7 @@ pub async fn accept(
     mut message: Message,
     options: &LinkOptions,
     wire_ids: &[u64],
+    prepaid: (u64, i64),
 ) -> Result<Accepted, Refused> {
     let now = now_ms();
     let fail = |status, reason, message: &Message| {
@@ -108,6 +112,10 @@ pub async fn accept(
         .price(&account.id, Some(&route.name), message.destination.digits());
     let count = parts.len() as u64;
     let cost = price.saturating_mul(count as i64);
+    let (due_parts, due_amount) = (
+        count.saturating_sub(prepaid.0),
+        cost.saturating_sub(prepaid.1).max(0),
+    );
     // The id comes before the charge: when none can be issued, nothing is to be given back.
     let Ok(id) = ctx.ids.try_next() else {
         return Err((
@@ -115,17 +123,25 @@ pub async fn accept(
             None,
         ));
     };
-    match lease.spend(ctx, count, cost).await {
-        Spend::Granted => {}
-        Spend::OverQuota => return fail(CommandStatus::EsmeRsubmitfail, "over_quota", &message),
-        Spend::NoCredit => return fail(CommandStatus::EsmeRsubmitfail, "no_credit", &message),
-        Spend::Unavailable => {
-            return Err((
-                refuse(CommandStatus::EsmeRthrottled, "quota_unavailable"),
-                None,
-            ))
+    let charge = if due_parts == 0 && due_amount == 0 {
+        Charge::none()
+    } else {
+        match lease.spend(ctx, due_parts, due_amount).await {
+            Ok(charge) => charge,
+            Err(Spend::OverQuota) => {
+                return fail(CommandStatus::EsmeRsubmitfail, "over_quota", &message)
+            }
+            Err(Spend::NoCredit) => {
+                return fail(CommandStatus::EsmeRsubmitfail, "no_credit", &message)
+            }
+            Err(Spend::Unavailable) => {
+                return Err((
+                    refuse(CommandStatus::EsmeRthrottled, "quota_unavailable"),
+                    None,
+                ))
+            }
         }
-    }
+    };
     let max = now + ctx.settings.max_validity.as_millis() as u64;
     let expires_ms = message
         .validity_unix
@@ -163,7 +179,8 @@ pub async fn accept(
             })
         })
         .collect();
-    let mut ops = Vec::with_capacity(records.len() * 2);
+    let mut ops = Vec::with_capacity(records.len() * 2 + 1);
+    ops.extend(charge.op(id));
     for record in &records {
         ops.push(WriteOp::PutMessage(record.clone()));
         ops.push(WriteOp::AddPending(PendingEntry {
@@ -181,6 +198,7 @@ pub async fn accept(
         ops,
         parts: count,
         cost,
+        charge,
     })
 }
 

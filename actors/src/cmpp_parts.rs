@@ -281,6 +281,11 @@ async fn merge(state: &mut CustomerState, parts: Vec<HeldPart>, octets: Vec<u8>)
         _ => return release_all(&state.ctx, parts, "not_joinable"),
     };
     let wire_ids: Vec<u64> = parts.iter().map(|p| p.hold.wire_id).collect();
+    // The parts were charged when they were accepted, and their charges stand: the joined
+    // message pays only for what it sends beyond them.
+    let paid = parts
+        .iter()
+        .fold((0, 0), |(n, c), p| (n + p.parts, c + p.cost));
     let accepted = match accept::accept(
         &state.ctx,
         &state.account,
@@ -288,6 +293,7 @@ async fn merge(state: &mut CustomerState, parts: Vec<HeldPart>, octets: Vec<u8>)
         joined,
         &state.options,
         &wire_ids,
+        paid,
     )
     .await
     {
@@ -303,7 +309,7 @@ async fn merge(state: &mut CustomerState, parts: Vec<HeldPart>, octets: Vec<u8>)
     if accepted.records.len() < parts.len() {
         // Fewer parts than the customer's: some Msg_Id would get no report. The customer's
         // parts are short enough to go as they are.
-        state.lease.refund(accepted.parts, accepted.cost);
+        accepted.charge.cancel();
         return release_all(&state.ctx, parts, "fewer_parts");
     }
     let into = format!("merged into {}", accepted.id);
@@ -319,10 +325,9 @@ async fn merge(state: &mut CustomerState, parts: Vec<HeldPart>, octets: Vec<u8>)
             });
         }
     }
-    let (debited, cost) = parts
-        .iter()
-        .fold((0, 0), |(n, c), p| (n + p.parts, c + p.cost));
     let ctx = state.ctx.clone();
+    let charge = accepted.charge;
+    let settle = charge.clone();
     let (shard, records) = (accepted.shard, accepted.records);
     let count = parts.len();
     let alone: Vec<(u16, Vec<Arc<MessageRecord>>)> =
@@ -331,23 +336,21 @@ async fn merge(state: &mut CustomerState, parts: Vec<HeldPart>, octets: Vec<u8>)
         ops,
         Box::new(move |result| match result {
             Ok(()) => {
+                settle.commit();
                 metrics::counter!("tern_cmpp_messages_joined_total").increment(1);
                 debug!(parts = count, "long message joined");
                 dispatch(&ctx, shard, records);
             }
             Err(error) => {
                 warn!(%error, "joined message not stored; its parts go as they are");
+                settle.cancel();
                 send_alone(&ctx, alone, "store_error");
             }
         }),
     );
-    match written {
-        // The parts' own debits go back: the joined message paid for what it sends.
-        Ok(()) => state.lease.refund(debited, cost),
-        Err(_) => {
-            state.lease.refund(accepted.parts, accepted.cost);
-            release_all(&state.ctx, parts, "store_overloaded");
-        }
+    if written.is_err() {
+        charge.cancel();
+        release_all(&state.ctx, parts, "store_overloaded");
     }
 }
 

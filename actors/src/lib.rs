@@ -139,6 +139,15 @@ impl Pipeline {
             let _ = running.await;
             watch.cancel();
         });
+        if floor.0 > 0 {
+            // Leases of the previous run are settled with what the store shows they paid
+            // for, so the ledger gives back what it reclaimed (or would reclaim) in full.
+            tokio::spawn(quota::settle_previous_leases(
+                ctx.clone(),
+                floor.0,
+                std::time::Duration::from_secs(600),
+            ));
+        }
         Ok(Self {
             ctx,
             supervisor,

@@ -2,29 +2,40 @@
 //! through leases on the replicated ledger.
 //!
 //! Nothing here writes the ledger once per message. A counter holds leases, blocks of
-//! parts and money the ledger reserved for this node, and hands pieces of them to the
-//! account's sessions, which spend them locally. A block covers about two seconds of the
-//! recent rate. Every second the counter settles each lease with its cumulative use, which
-//! is idempotent at the ledger; when the open leases cannot cover a grant it takes another;
-//! when the account has been idle for a few seconds it closes them all (the ledger takes
-//! back what is left). A node that dies with a lease out has overspent nothing: the ledger
-//! counts an unrenewed lease as used in full when it expires, and gives back the
-//! difference if the node comes back and settles it.
+//! parts and money the ledger reserved for this node, in the account's [`Purse`], which the
+//! account's sessions spend from directly under a short lock. A message's [`Charge`] is
+//! *pending* until its records are durable, then *used* (`commit`), or it goes back
+//! (`cancel`). Only used figures are ever reported: every second the counter settles each
+//! lease with its cumulative use, which is idempotent at the ledger, and what the ledger
+//! counts is exactly what customers were told was accepted, whatever the pace of the
+//! traffic. Sessions hold nothing of their own, so nothing is stranded in a session.
 //!
-//! Parts a session took but did not use come back to the counter (when the session ends,
-//! or at once when what it holds cannot carry its next message): they reduce the use of a
-//! lease not yet settled for them, and otherwise wait in a spare pool, already paid for,
-//! that later grants draw from first. What is in that pool when the counter stops stays
-//! counted as used: never more than what sessions held.
+//! When a charge does not fit the open leases, the session asks the counter, which takes a
+//! lease sized to about two seconds of the recent rate, but never more than half of what
+//! the account has free: leases shrink as the limit nears. When the ledger has nothing
+//! free, the counter first gives back its own unused leases, then reads the account's
+//! standing: if the limit (or the credit) is really used or booked by campaigns, the
+//! message is refused as over quota (no credit); if other nodes' leases hold the rest, it
+//! proposes a `Recall`, which every other counter honours at its next tick by closing its
+//! leases, and waits for the rest to come back. Only if it does not come back in time is
+//! the message refused with a temporary error, never as over quota.
+//!
+//! The charge of every accepted message is written to the store with its records. A node
+//! that dies with leases out has overspent nothing (the ledger counts an unrenewed lease as
+//! used in full when it expires); when it starts again it settles its previous leases with
+//! what the store shows they were charged, so the ledger gives back the difference.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
 
 use futures::future::BoxFuture;
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent};
-use tern_ledger::{Command, Minor, Request, Response, State};
-use tracing::{debug, warn};
+use tern_ledger::{Command, LeaseId, Minor, Request, Response, Standing, State};
+use tern_model::MessageId;
+use tern_storage::WriteOp;
+use tokio::time::Instant;
+use tracing::{debug, info, warn};
 
 use crate::context::{now_ms, Context};
 
@@ -34,6 +45,11 @@ pub trait Ledger: Send + Sync + 'static {
     fn propose(&self, request: Request) -> BoxFuture<'_, Result<Response, String>>;
     /// The price of one part to `destination` over `route` for `account` (local read).
     fn price(&self, account: &str, route: Option<&str>, destination: &str) -> Minor;
+    /// Where `account` stands at `at_ms` (local read); `None` for an unknown account.
+    fn standing(&self, account: &str, at_ms: u64) -> Option<Standing>;
+    /// Leases of this node's earlier runs that may still owe a settle (local read): those
+    /// whose id `mine` claims, with their accounts.
+    fn unsettled_leases(&self, mine: &(dyn Fn(LeaseId) -> bool + Sync)) -> Vec<(LeaseId, String)>;
 }
 
 /// The ledger of a single process without replication: the state machine behind a mutex.
@@ -72,30 +88,193 @@ impl Ledger for LocalLedger {
         self.read(|s| s.price(account, route, destination))
             .unwrap_or(0)
     }
+
+    fn standing(&self, account: &str, at_ms: u64) -> Option<Standing> {
+        self.read(|s| s.standing(account, at_ms)).flatten()
+    }
+
+    fn unsettled_leases(&self, mine: &(dyn Fn(LeaseId) -> bool + Sync)) -> Vec<(LeaseId, String)> {
+        self.read(|s| s.unsettled_leases(mine)).unwrap_or_default()
+    }
 }
 
 /// How long a lease lives without a settle.
 const LEASE_TTL_MS: u64 = 30_000;
-/// An open lease unused for this long is closed, so other nodes can have its rest.
+/// Open leases unused for this long are closed, so other nodes can have their rest.
 const IDLE_CLOSE: Duration = Duration::from_secs(3);
 /// Traffic a lease should cover.
 const LEASE_SECONDS: f64 = 2.0;
 const MIN_BLOCK: u64 = 32;
 const MAX_BLOCK: u64 = 100_000;
+/// More open leases than this and the oldest idle one is closed.
+const MAX_OPEN_LEASES: usize = 4;
+/// Tries of one lease request (same id) before the grant is answered as unavailable.
+const ACQUIRE_ATTEMPTS: u32 = 3;
+/// How long a message waits for other nodes to give back unused reservations before it
+/// is refused with a temporary error.
+const RECALL_WAIT: Duration = Duration::from_millis(2_500);
+const RECALL_POLL: Duration = Duration::from_millis(200);
+/// A counter proposes at most one recall per account this often.
+const RECALL_EVERY: Duration = Duration::from_secs(1);
+/// How long a session waits for its counter (which may be waiting for a recall).
+pub const GRANT_TIMEOUT: Duration = Duration::from_secs(8);
+
+/// What one message spent of one lease. Pending until [`Charge::commit`] (its records
+/// are durable) or [`Charge::cancel`] (they are not).
+#[derive(Debug, Clone)]
+pub struct Charge {
+    purse: Option<Arc<Purse>>,
+    pub lease: LeaseId,
+    pub parts: u64,
+    pub amount: Minor,
+}
+
+impl Charge {
+    /// A charge of nothing (a message already paid for).
+    pub fn none() -> Self {
+        Self {
+            purse: None,
+            lease: 0,
+            parts: 0,
+            amount: 0,
+        }
+    }
+
+    /// The store operation that records this charge against `id`, if there is anything
+    /// to record.
+    pub fn op(&self, id: MessageId) -> Option<WriteOp> {
+        (self.purse.is_some()).then_some(WriteOp::Charge {
+            lease: self.lease,
+            id,
+            parts: self.parts,
+            amount: self.amount,
+        })
+    }
+
+    /// The message is durable and acknowledged: the charge is use.
+    pub fn commit(&self) {
+        if let Some(purse) = &self.purse {
+            purse.settle_charge(self, true);
+        }
+    }
+
+    /// The message was not accepted: the charge goes back to its lease.
+    pub fn cancel(&self) {
+        if let Some(purse) = &self.purse {
+            purse.settle_charge(self, false);
+        }
+    }
+}
+
+/// One open lease.
+#[derive(Debug, Clone, Default)]
+struct Slot {
+    id: LeaseId,
+    granted_parts: u64,
+    granted_amount: Minor,
+    /// Charged to messages not yet durable.
+    pending_parts: u64,
+    pending_amount: Minor,
+    /// Charged to messages that are durable.
+    used_parts: u64,
+    used_amount: Minor,
+    /// What the ledger was last told.
+    settled_parts: u64,
+    settled_amount: Minor,
+    /// No more charges: the lease is being closed.
+    closing: bool,
+}
+
+impl Slot {
+    fn room(&self) -> (u64, Minor) {
+        (
+            self.granted_parts
+                .saturating_sub(self.used_parts)
+                .saturating_sub(self.pending_parts),
+            self.granted_amount
+                .saturating_sub(self.used_amount)
+                .saturating_sub(self.pending_amount)
+                .max(0),
+        )
+    }
+
+    fn fits(&self, parts: u64, amount: Minor) -> bool {
+        let (room_parts, room_amount) = self.room();
+        !self.closing && room_parts >= parts && room_amount >= amount
+    }
+
+    fn exhausted(&self) -> bool {
+        self.room() == (0, 0)
+    }
+}
+
+#[derive(Debug, Default)]
+struct PurseState {
+    /// Oldest first.
+    slots: Vec<Slot>,
+    last_spend: Option<Instant>,
+    spent_parts_since_tick: u64,
+}
+
+/// The open leases of one account on this node, shared by its counter and its sessions.
+#[derive(Debug, Default)]
+pub struct Purse {
+    state: Mutex<PurseState>,
+}
+
+impl Purse {
+    fn lock(&self) -> MutexGuard<'_, PurseState> {
+        // Every change under this lock is a few additions: a panic cannot leave it torn.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Charges `parts` and `amount` to the oldest lease that can carry both.
+    fn spend(self: &Arc<Self>, parts: u64, amount: Minor) -> Option<Charge> {
+        let mut state = self.lock();
+        let slot = state.slots.iter_mut().find(|s| s.fits(parts, amount))?;
+        slot.pending_parts += parts;
+        slot.pending_amount += amount;
+        let lease = slot.id;
+        state.last_spend = Some(Instant::now());
+        state.spent_parts_since_tick += parts;
+        Some(Charge {
+            purse: Some(Arc::clone(self)),
+            lease,
+            parts,
+            amount,
+        })
+    }
+
+    fn settle_charge(&self, charge: &Charge, used: bool) {
+        let mut state = self.lock();
+        let Some(slot) = state.slots.iter_mut().find(|s| s.id == charge.lease) else {
+            // A lease is closed only once nothing is pending on it.
+            warn!(lease = charge.lease, "charge for a lease that is gone");
+            return;
+        };
+        slot.pending_parts = slot.pending_parts.saturating_sub(charge.parts);
+        slot.pending_amount = slot.pending_amount.saturating_sub(charge.amount).max(0);
+        if used {
+            slot.used_parts += charge.parts;
+            slot.used_amount += charge.amount;
+        }
+    }
+
+    fn push(&self, slot: Slot) {
+        self.lock().slots.push(slot);
+    }
+}
 
 /// Messages of a counter.
 #[derive(Debug)]
 pub enum QuotaMsg {
-    /// Grants up to `parts` parts and `amount` money; replies with what was granted, or
-    /// `None` when the ledger could not be reached.
+    /// Charges `parts` and `amount`, taking a lease when the open ones cannot carry it.
     Grant {
         parts: u64,
         amount: Minor,
-        reply: RpcReplyPort<Option<(u64, Minor)>>,
+        reply: RpcReplyPort<Result<Charge, Spend>>,
     },
-    /// Gives back what a session did not use.
-    Return { parts: u64, amount: Minor },
-    /// Settles the lease; closes it when idle.
+    /// Settles the leases; closes idle and used-up ones; honours recalls.
     Tick,
 }
 
@@ -104,40 +283,14 @@ pub type QuotaRef = ActorRef<QuotaMsg>;
 /// One account's counter.
 pub struct QuotaCounter;
 
-#[derive(Debug)]
-struct OpenLease {
-    id: u64,
-    granted_parts: u64,
-    granted_amount: Minor,
-    used_parts: u64,
-    used_amount: Minor,
-    settled_parts: u64,
-    settled_amount: Minor,
-}
-
-impl OpenLease {
-    fn room(&self) -> (u64, Minor) {
-        (
-            self.granted_parts.saturating_sub(self.used_parts),
-            self.granted_amount.saturating_sub(self.used_amount).max(0),
-        )
-    }
-}
-
 pub struct CounterState {
     ctx: Arc<Context>,
     account: String,
-    /// Open leases, oldest first. A new one is taken when the open ones cannot cover a
-    /// grant; the old ones stay open, so parts and money sessions give back can still
-    /// go back to the lease they came from.
-    leases: Vec<OpenLease>,
-    spare_parts: u64,
-    spare_amount: Minor,
-    /// Parts per second handed out, smoothed.
+    purse: Arc<Purse>,
+    /// Parts per second charged, smoothed.
     rate: f64,
-    /// Money per part handed out, smoothed.
+    /// Money per part charged, smoothed.
     price: f64,
-    handed_since_tick: u64,
     /// Grows while leases run out faster than the rate estimate (updated once a second)
     /// can follow, so a counter ramps up in a few acquires rather than many small ones.
     burst: u64,
@@ -146,118 +299,110 @@ pub struct CounterState {
     /// way): its id and what it asked.
     unresolved: Option<(u64, u64, Minor)>,
     last_tick: Instant,
-    last_grant: Instant,
+    /// The latest recall by another node that this counter honoured.
+    recall_seen: u64,
+    last_recall_sent: Option<Instant>,
 }
-
-/// More open leases than this and the oldest is closed.
-const MAX_OPEN_LEASES: usize = 4;
-/// Tries of one lease request (same id) before the grant is answered as unavailable.
-const ACQUIRE_ATTEMPTS: u32 = 3;
 
 /// What asking the ledger for a lease gave.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Acquired {
     Granted,
-    /// The account has nothing left (or the ledger refused).
+    /// The ledger had nothing free (or refused).
     Exhausted,
     /// The ledger could not be reached; the customer should retry.
     Unavailable,
 }
 
+/// How a settle went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Settled {
+    Done,
+    /// The ledger could not be reached.
+    Failed,
+}
+
 impl CounterState {
+    fn node(&self) -> u64 {
+        u64::from(self.ctx.settings.node_id)
+    }
+
     async fn propose(&self, command: Command) -> Option<Response> {
-        let started = Instant::now();
-        let result = self
-            .ctx
-            .ledger
-            .propose(Request {
-                at_ms: 0,
-                audit: None,
-                command,
-            })
-            .await;
-        metrics::histogram!("tern_quota_ledger_call_seconds")
-            .record(started.elapsed().as_secs_f64());
-        match result {
-            Ok(response) => Some(response),
-            Err(error) => {
-                warn!(account = self.account, %error, "ledger unavailable");
-                metrics::counter!("tern_quota_ledger_errors_total").increment(1);
-                None
-            }
-        }
+        propose(&self.ctx, &self.account, command).await
     }
 
-    /// Reports the use of lease `index`; with `close` the ledger takes back the rest.
-    /// Returns false when the ledger could not be reached.
-    async fn settle(&mut self, index: usize, close: bool) -> bool {
-        let Some(lease) = self.leases.get(index) else {
-            return true;
+    /// Reports the use of every open lease that changed; closes those marked, those
+    /// used up and, with `close_all`, every lease. A lease with charges still pending
+    /// is closed at a later tick.
+    async fn settle_all(&mut self, close_all: bool) -> Settled {
+        let work: Vec<(LeaseId, u64, Minor, bool)> = {
+            let mut state = self.purse.lock();
+            state
+                .slots
+                .iter_mut()
+                .filter_map(|slot| {
+                    if close_all || slot.exhausted() {
+                        slot.closing = true;
+                    }
+                    let close = slot.closing && slot.pending_parts == 0 && slot.pending_amount == 0;
+                    let changed = slot.used_parts != slot.settled_parts
+                        || slot.used_amount != slot.settled_amount;
+                    (close || changed).then_some((
+                        slot.id,
+                        slot.used_parts,
+                        slot.used_amount,
+                        close,
+                    ))
+                })
+                .collect()
         };
-        let (id, parts, amount) = (lease.id, lease.used_parts, lease.used_amount);
-        if !close && parts == lease.settled_parts && amount == lease.settled_amount {
-            return true;
-        }
-        let response = self
-            .propose(Command::SettleLease {
-                lease: id,
-                used_parts: parts,
-                used_amount: amount,
-                ttl_ms: LEASE_TTL_MS,
-                close,
-            })
-            .await;
-        let Some(response) = response else {
-            return false;
-        };
-        // Gone at the ledger (reclaimed while this node could not reach it): forget it.
-        let gone = matches!(response, Response::Refused(_));
-        if close || gone {
-            self.leases.retain(|l| l.id != id);
-        } else if let Some(lease) = self.leases.iter_mut().find(|l| l.id == id) {
-            lease.settled_parts = parts;
-            lease.settled_amount = amount;
-        }
-        true
-    }
-
-    async fn settle_all(&mut self, close: bool) {
-        let mut index = 0;
-        while index < self.leases.len() {
-            let before = self.leases.len();
-            if !self.settle(index, close).await {
-                return;
-            }
-            if self.leases.len() == before {
-                index += 1;
+        for (id, parts, amount, close) in work {
+            let Some(response) = self
+                .propose(Command::SettleLease {
+                    lease: id,
+                    used_parts: parts,
+                    used_amount: amount,
+                    ttl_ms: LEASE_TTL_MS,
+                    close,
+                })
+                .await
+            else {
+                return Settled::Failed;
+            };
+            // Gone at the ledger (reclaimed while this node could not reach it): a late
+            // settle is all it takes, so it is forgotten like a closed one.
+            let gone = matches!(response, Response::Refused(_));
+            let mut state = self.purse.lock();
+            if close || gone {
+                state.slots.retain(|s| s.id != id);
+                drop(state);
+                forget_charges(&self.ctx, id);
+            } else if let Some(slot) = state.slots.iter_mut().find(|s| s.id == id) {
+                slot.settled_parts = parts;
+                slot.settled_amount = amount;
             }
         }
+        Settled::Done
     }
 
-    /// Takes a new lease big enough for `parts` and `amount` and the recent rate.
+    /// Takes a new lease for at least `parts` and `amount`, sized to the recent rate but
+    /// never more than half of what the account has free.
     async fn acquire(&mut self, parts: u64, amount: Minor) -> Acquired {
-        if self.leases.len() >= MAX_OPEN_LEASES && !self.settle(0, true).await {
-            return Acquired::Unavailable;
+        let too_many = self.purse.lock().slots.len() >= MAX_OPEN_LEASES;
+        if too_many {
+            if let Some(oldest) = self.purse.lock().slots.first_mut() {
+                oldest.closing = true;
+            }
+            if self.settle_all(false).await == Settled::Failed {
+                return Acquired::Unavailable;
+            }
         }
         // A request whose outcome is unknown goes again under its id first: the ledger
         // answers with the grant it made, or makes it now, but never grants twice.
         let (id, want_parts, want_amount) = match self.unresolved.take() {
             Some(unresolved) => unresolved,
             None => {
-                let recent = self
-                    .last_acquire
-                    .is_some_and(|t| t.elapsed() < Duration::from_secs(1));
-                self.burst = if recent {
-                    (self.burst * 2).clamp(MIN_BLOCK, MAX_BLOCK)
-                } else {
-                    MIN_BLOCK
-                };
-                self.last_acquire = Some(Instant::now());
-                let block = ((self.rate * LEASE_SECONDS) as u64)
-                    .max(self.burst)
-                    .clamp(MIN_BLOCK, MAX_BLOCK);
-                let want_parts = parts.max(block);
-                let want_amount = amount.max((self.price * want_parts as f64).ceil() as Minor);
+                let (want_parts, want_amount) = self.lease_size(parts, amount);
                 (self.ctx.ids.next().0, want_parts, want_amount)
             }
         };
@@ -266,7 +411,7 @@ impl CounterState {
                 .propose(Command::AcquireLease {
                     lease: id,
                     account: self.account.clone(),
-                    node: u64::from(self.ctx.settings.node_id),
+                    node: self.node(),
                     parts: want_parts,
                     amount: want_amount,
                     ttl_ms: LEASE_TTL_MS,
@@ -275,21 +420,15 @@ impl CounterState {
             metrics::counter!("tern_quota_lease_acquires_total").increment(1);
             match response {
                 Some(Response::Lease { parts, amount }) if parts > 0 || amount > 0 => {
-                    self.leases.push(OpenLease {
+                    self.purse.push(Slot {
                         id,
                         granted_parts: parts,
                         granted_amount: amount,
-                        used_parts: 0,
-                        used_amount: 0,
-                        settled_parts: 0,
-                        settled_amount: 0,
+                        ..Slot::default()
                     });
                     return Acquired::Granted;
                 }
-                Some(Response::Lease { .. }) => {
-                    metrics::counter!("tern_quota_exhausted_total").increment(1);
-                    return Acquired::Exhausted;
-                }
+                Some(Response::Lease { .. }) => return Acquired::Exhausted,
                 Some(other) => {
                     debug!(account = self.account, ?other, "lease refused");
                     return Acquired::Exhausted;
@@ -303,126 +442,185 @@ impl CounterState {
         Acquired::Unavailable
     }
 
-    fn room(&self) -> (u64, Minor) {
-        self.leases.iter().fold((0, 0), |(p, a), l| {
-            let (rp, ra) = l.room();
-            (p + rp, a + ra)
-        })
-    }
-
-    /// Takes up to `parts` and `amount` from the open leases, oldest first.
-    fn take(&mut self, mut parts: u64, mut amount: Minor) -> (u64, Minor) {
-        let (mut got_parts, mut got_amount) = (0, 0);
-        for lease in &mut self.leases {
-            let (room_parts, room_amount) = lease.room();
-            let p = parts.min(room_parts);
-            let a = amount.min(room_amount);
-            lease.used_parts += p;
-            lease.used_amount += a;
-            parts -= p;
-            amount -= a;
-            got_parts += p;
-            got_amount += a;
-        }
-        (got_parts, got_amount)
-    }
-
-    /// Hands out up to `parts` and `amount`, from the spare pool first, then the open
-    /// leases, taking a new lease when they cannot cover the request. `None` when the
-    /// ledger could not be reached for a lease that was needed.
-    async fn grant(&mut self, parts: u64, amount: Minor) -> Option<(u64, Minor)> {
-        self.last_grant = Instant::now();
-        let from_spare = (parts.min(self.spare_parts), amount.min(self.spare_amount));
-        self.spare_parts -= from_spare.0;
-        self.spare_amount -= from_spare.1;
-        let (need_parts, need_amount) = (parts - from_spare.0, amount - from_spare.1);
-        if need_parts == 0 && need_amount == 0 {
-            return Some(from_spare);
-        }
-        let (room_parts, room_amount) = self.room();
-        if room_parts >= need_parts && room_amount >= need_amount {
-            metrics::counter!("tern_quota_lease_hits_total").increment(1);
+    /// What to ask for a lease that must carry `parts` and `amount`.
+    fn lease_size(&mut self, parts: u64, amount: Minor) -> (u64, Minor) {
+        let recent = self
+            .last_acquire
+            .is_some_and(|t| t.elapsed() < Duration::from_secs(1));
+        self.burst = if recent {
+            (self.burst * 2).clamp(MIN_BLOCK, MAX_BLOCK)
         } else {
-            let acquired = self
-                .acquire(
-                    need_parts.saturating_sub(room_parts),
-                    need_amount.saturating_sub(room_amount),
-                )
-                .await;
-            if acquired == Acquired::Unavailable {
-                self.spare_parts += from_spare.0;
-                self.spare_amount += from_spare.1;
-                return None;
+            MIN_BLOCK
+        };
+        self.last_acquire = Some(Instant::now());
+        let block = ((self.rate * LEASE_SECONDS) as u64)
+            .max(self.burst)
+            .clamp(MIN_BLOCK, MAX_BLOCK);
+        let mut want_parts = parts.max(block);
+        let mut want_amount = amount.max((self.price * want_parts as f64).ceil() as Minor);
+        // Leases shrink as the limit nears, so that no node holds what others need.
+        if let Some(standing) = self.ctx.ledger.standing(&self.account, now_ms()) {
+            if let Some(free) = standing.parts_free {
+                want_parts = want_parts.min(free / 2).max(parts);
+            }
+            if let Some(free) = standing.amount_free {
+                want_amount = want_amount.min(free / 2).max(amount);
             }
         }
-        let taken = self.take(need_parts, need_amount);
-        self.handed_since_tick += taken.0;
-        if taken.0 > 0 {
-            let per_part = taken.1 as f64 / taken.0 as f64;
-            self.price = 0.8 * self.price + 0.2 * per_part;
-        }
-        Some((from_spare.0 + taken.0, from_spare.1 + taken.1))
+        (want_parts, want_amount)
     }
 
-    /// Parts and money a session did not use: they lower the use of the leases not yet
-    /// settled for them, newest first; the rest waits in the spare pool, already paid.
-    fn give_back(&mut self, mut parts: u64, mut amount: Minor) {
-        for lease in self.leases.iter_mut().rev() {
-            let p = parts.min(lease.used_parts.saturating_sub(lease.settled_parts));
-            let a = amount.min(
-                lease
-                    .used_amount
-                    .saturating_sub(lease.settled_amount)
-                    .max(0),
-            );
-            lease.used_parts -= p;
-            lease.used_amount -= a;
-            parts -= p;
-            amount -= a;
+    /// Charges `parts` and `amount`: from the open leases, else from a new lease; when the
+    /// ledger has nothing free, after taking back this node's and then other nodes'
+    /// unused reservations.
+    async fn grant(&mut self, parts: u64, amount: Minor) -> Result<Charge, Spend> {
+        if let Some(charge) = self.purse.spend(parts, amount) {
+            metrics::counter!("tern_quota_lease_hits_total").increment(1);
+            return Ok(charge);
         }
-        self.spare_parts += parts;
-        self.spare_amount += amount;
+        let deadline = Instant::now() + RECALL_WAIT;
+        let mut own_returned = false;
+        loop {
+            match self.acquire(parts, amount).await {
+                Acquired::Unavailable => return Err(Spend::Unavailable),
+                Acquired::Granted => {
+                    if let Some(charge) = self.purse.spend(parts, amount) {
+                        return Ok(charge);
+                    }
+                }
+                Acquired::Exhausted => {}
+            }
+            // Nothing free for the whole message. This node's own unused leases go back
+            // first, so that what they hold comes back in one piece with the next lease.
+            if self.settle_all(true).await == Settled::Failed {
+                return Err(Spend::Unavailable);
+            }
+            if !own_returned {
+                own_returned = true;
+                continue;
+            }
+            let Some(standing) = self.ctx.ledger.standing(&self.account, now_ms()) else {
+                return Err(Spend::OverQuota);
+            };
+            if standing.parts_unbooked.is_some_and(|left| left < parts) {
+                metrics::counter!("tern_quota_exhausted_total").increment(1);
+                return Err(Spend::OverQuota);
+            }
+            if standing.amount_unbooked.is_some_and(|left| left < amount) {
+                metrics::counter!("tern_quota_exhausted_total").increment(1);
+                return Err(Spend::NoCredit);
+            }
+            // The rest is held by other nodes' leases: ask for it back and wait.
+            if Instant::now() >= deadline {
+                metrics::counter!("tern_quota_recall_timeouts_total").increment(1);
+                return Err(Spend::Unavailable);
+            }
+            if self
+                .last_recall_sent
+                .is_none_or(|t| t.elapsed() >= RECALL_EVERY)
+            {
+                self.last_recall_sent = Some(Instant::now());
+                metrics::counter!("tern_quota_recalls_total").increment(1);
+                let recall = Command::Recall {
+                    account: self.account.clone(),
+                    node: self.node(),
+                };
+                if self.propose(recall).await.is_none() {
+                    return Err(Spend::Unavailable);
+                }
+            }
+            tokio::time::sleep(RECALL_POLL).await;
+        }
     }
 
     async fn tick(&mut self) {
         let elapsed = self.last_tick.elapsed().as_secs_f64().max(0.001);
-        let rate = self.handed_since_tick as f64 / elapsed;
-        self.rate = 0.5 * self.rate + 0.5 * rate;
-        self.handed_since_tick = 0;
+        let (spent, last_spend) = {
+            let mut state = self.purse.lock();
+            (
+                std::mem::take(&mut state.spent_parts_since_tick),
+                state.last_spend,
+            )
+        };
+        self.rate = 0.5 * self.rate + 0.5 * (spent as f64 / elapsed);
         self.last_tick = Instant::now();
         if self.unresolved.is_some() {
             self.acquire(0, 0).await;
         }
-        let idle = self.last_grant.elapsed() >= IDLE_CLOSE;
-        self.settle_all(idle).await;
+        // Another node asked for unused reservations back.
+        let recall = self
+            .ctx
+            .ledger
+            .standing(&self.account, now_ms())
+            .and_then(|s| s.recall)
+            .filter(|r| r.node != self.node() && r.at_ms > self.recall_seen);
+        if let Some(recall) = recall {
+            self.recall_seen = recall.at_ms;
+            debug!(account = self.account, by = recall.node, "leases recalled");
+        }
+        let idle = last_spend.is_none_or(|t| t.elapsed() >= IDLE_CLOSE);
+        self.settle_all(idle || recall.is_some()).await;
     }
+
+    fn note_price(&mut self, charge: &Charge) {
+        if charge.parts > 0 {
+            let per_part = charge.amount as f64 / charge.parts as f64;
+            self.price = 0.8 * self.price + 0.2 * per_part;
+        }
+    }
+}
+
+async fn propose(ctx: &Context, account: &str, command: Command) -> Option<Response> {
+    let started = std::time::Instant::now();
+    let result = ctx
+        .ledger
+        .propose(Request {
+            at_ms: 0,
+            audit: None,
+            command,
+        })
+        .await;
+    metrics::histogram!("tern_quota_ledger_call_seconds").record(started.elapsed().as_secs_f64());
+    match result {
+        Ok(response) => Some(response),
+        Err(error) => {
+            warn!(account, %error, "ledger unavailable");
+            metrics::counter!("tern_quota_ledger_errors_total").increment(1);
+            None
+        }
+    }
+}
+
+/// The lease is settled for good: its charges in the store are no longer needed.
+fn forget_charges(ctx: &Context, lease: LeaseId) {
+    let _ = ctx
+        .store
+        .write(vec![WriteOp::ForgetCharges { lease }], Box::new(|_| {}));
 }
 
 impl Actor for QuotaCounter {
     type Msg = QuotaMsg;
     type State = CounterState;
-    type Arguments = (Arc<Context>, String);
+    type Arguments = (Arc<Context>, String, Arc<Purse>);
 
     async fn pre_start(
         &self,
         myself: ActorRef<QuotaMsg>,
-        (ctx, account): (Arc<Context>, String),
+        (ctx, account, purse): (Arc<Context>, String, Arc<Purse>),
     ) -> Result<CounterState, ActorProcessingErr> {
         myself.send_interval(Duration::from_secs(1), || QuotaMsg::Tick);
         Ok(CounterState {
             ctx,
             account,
-            leases: Vec::new(),
-            spare_parts: 0,
-            spare_amount: 0,
+            purse,
             rate: 0.0,
             price: 0.0,
-            handed_since_tick: 0,
             burst: MIN_BLOCK,
             last_acquire: None,
             unresolved: None,
             last_tick: Instant::now(),
-            last_grant: Instant::now(),
+            recall_seen: 0,
+            last_recall_sent: None,
         })
     }
 
@@ -448,12 +646,11 @@ impl Actor for QuotaCounter {
                 reply,
             } => {
                 let granted = state.grant(parts, amount.max(0)).await;
-                if let Some((parts, _)) = granted {
-                    metrics::counter!("tern_quota_granted_parts_total").increment(parts);
+                if let Ok(charge) = &granted {
+                    state.note_price(charge);
                 }
                 let _ = reply.send(granted);
             }
-            QuotaMsg::Return { parts, amount } => state.give_back(parts, amount.max(0)),
             QuotaMsg::Tick => state.tick().await,
         }
         Ok(())
@@ -463,10 +660,10 @@ impl Actor for QuotaCounter {
 /// Messages of the supervisor.
 #[derive(Debug)]
 pub enum QuotaSupervisorMsg {
-    /// The counter of `account`, started on first use.
+    /// The counter of `account` and its purse, the counter started on first use.
     Counter {
         account: String,
-        reply: RpcReplyPort<Option<QuotaRef>>,
+        reply: RpcReplyPort<Option<(QuotaRef, Arc<Purse>)>>,
     },
 }
 
@@ -476,6 +673,8 @@ pub struct QuotaSupervisor;
 pub struct SupervisorState {
     ctx: Arc<Context>,
     counters: HashMap<String, QuotaRef>,
+    /// Purses outlive their counters: a restarted counter carries on with the leases.
+    purses: HashMap<String, Arc<Purse>>,
 }
 
 impl QuotaSupervisor {
@@ -483,19 +682,20 @@ impl QuotaSupervisor {
         myself: &ActorRef<QuotaSupervisorMsg>,
         state: &mut SupervisorState,
         account: &str,
-    ) -> Option<QuotaRef> {
+    ) -> Option<(QuotaRef, Arc<Purse>)> {
         state.ctx.accounts.get(account)?;
+        let purse = state.purses.entry(account.to_owned()).or_default().clone();
         let spawned = Actor::spawn_linked(
             None,
             QuotaCounter,
-            (state.ctx.clone(), account.to_owned()),
+            (state.ctx.clone(), account.to_owned(), purse.clone()),
             myself.get_cell(),
         )
         .await;
         match spawned {
             Ok((counter, _)) => {
                 state.counters.insert(account.to_owned(), counter.clone());
-                Some(counter)
+                Some((counter, purse))
             }
             Err(error) => {
                 warn!(account, %error, "quota counter did not start");
@@ -518,6 +718,7 @@ impl Actor for QuotaSupervisor {
         Ok(SupervisorState {
             ctx,
             counters: HashMap::new(),
+            purses: HashMap::new(),
         })
     }
 
@@ -541,9 +742,9 @@ impl Actor for QuotaSupervisor {
     ) -> Result<(), ActorProcessingErr> {
         match message {
             QuotaSupervisorMsg::Counter { account, reply } => {
-                let counter = match state.counters.get(&account) {
-                    Some(counter) => Some(counter.clone()),
-                    None => Self::start_counter(&myself, state, &account).await,
+                let counter = match (state.counters.get(&account), state.purses.get(&account)) {
+                    (Some(counter), Some(purse)) => Some((counter.clone(), purse.clone())),
+                    _ => Self::start_counter(&myself, state, &account).await,
                 };
                 let _ = reply.send(counter);
             }
@@ -575,25 +776,22 @@ impl Actor for QuotaSupervisor {
     }
 }
 
-/// A session's share of its account's counter.
+/// A session's way to its account's counter and purse. It holds no quota of its own.
 #[derive(Debug)]
 pub struct Lease {
-    counter: Option<QuotaRef>,
+    counter: Option<(QuotaRef, Arc<Purse>)>,
     account: String,
-    parts: u64,
-    amount: Minor,
-    block: u64,
 }
 
-/// What the lease says about a message.
+/// Why a message could not be charged.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Spend {
-    Granted,
-    /// The message-count limit of the period is reached.
+    /// The message-count limit of the period is used (or booked by campaigns).
     OverQuota,
     /// The credit does not cover the message.
     NoCredit,
-    /// The counter could not be reached: refuse with a temporary error.
+    /// The ledger or the counter could not be reached, or other nodes did not give back
+    /// their unused reservations in time: refuse with a temporary error.
     Unavailable,
 }
 
@@ -602,97 +800,109 @@ impl Lease {
         Self {
             counter: None,
             account: account.to_owned(),
-            parts: 0,
-            amount: 0,
-            block: 8,
         }
     }
 
-    /// Takes `parts` and `amount` from the lease, refilling it from the counter when
-    /// needed.
-    pub async fn spend(&mut self, ctx: &Context, parts: u64, amount: Minor) -> Spend {
+    /// Charges `parts` and `amount` for one message: from the purse when it has room,
+    /// else through the counter.
+    pub async fn spend(
+        &mut self,
+        ctx: &Context,
+        parts: u64,
+        amount: Minor,
+    ) -> Result<Charge, Spend> {
         let amount = amount.max(0);
-        if self.parts < parts || self.amount < amount {
-            let want_parts = (parts.saturating_sub(self.parts)).max(self.block);
-            let per_part = if parts > 0 {
-                amount / parts as Minor
-            } else {
-                0
-            };
-            let want_amount = amount
-                .saturating_sub(self.amount)
-                .max(per_part.saturating_mul(self.block as Minor));
-            match self.grant(ctx, want_parts, want_amount).await {
-                Some((p, a)) => {
-                    self.parts += p;
-                    self.amount += a;
-                    // Busy sessions refill less often.
-                    self.block = (self.block * 2).min(1024);
-                }
-                None => return Spend::Unavailable,
-            }
-        }
-        let short = if self.parts < parts {
-            Some(Spend::OverQuota)
-        } else if self.amount < amount {
-            Some(Spend::NoCredit)
-        } else {
-            None
-        };
-        if let Some(short) = short {
-            // What is left cannot carry this message: give it back at once, so that
-            // other sessions can use it and an idle account's ledger gets it back.
-            self.release();
-            return short;
-        }
-        self.parts -= parts;
-        self.amount -= amount;
-        Spend::Granted
-    }
-
-    /// Parts and money taken but not used (the message failed before acceptance).
-    pub fn refund(&mut self, parts: u64, amount: Minor) {
-        self.parts += parts;
-        self.amount += amount.max(0);
-    }
-
-    async fn grant(&mut self, ctx: &Context, parts: u64, amount: Minor) -> Option<(u64, Minor)> {
         for _ in 0..2 {
             if self.counter.is_none() {
-                let supervisor = ctx.refs.quota.get()?;
+                let supervisor = ctx.refs.quota.get().ok_or(Spend::Unavailable)?;
                 let account = self.account.clone();
-                self.counter = ractor::call!(supervisor, |reply| QuotaSupervisorMsg::Counter {
-                    account,
-                    reply
-                })
+                self.counter = ractor::call_t!(
+                    supervisor,
+                    |reply| QuotaSupervisorMsg::Counter { account, reply },
+                    GRANT_TIMEOUT.as_millis() as u64
+                )
                 .ok()
                 .flatten();
             }
-            let counter = self.counter.clone()?;
-            match ractor::call!(counter, |reply| QuotaMsg::Grant {
-                parts,
-                amount,
-                reply
-            }) {
+            let (counter, purse) = self.counter.clone().ok_or(Spend::Unavailable)?;
+            if let Some(charge) = purse.spend(parts, amount) {
+                return Ok(charge);
+            }
+            match ractor::call_t!(
+                counter,
+                |reply| QuotaMsg::Grant {
+                    parts,
+                    amount,
+                    reply
+                },
+                GRANT_TIMEOUT.as_millis() as u64
+            ) {
                 Ok(granted) => return granted,
+                Err(ractor::RactorErr::Timeout) => return Err(Spend::Unavailable),
                 // The counter restarted: ask the supervisor for the new one.
                 Err(_) => self.counter = None,
             }
         }
-        None
+        Err(Spend::Unavailable)
     }
+}
 
-    /// Gives the rest of the lease back.
-    pub fn release(&mut self) {
-        if self.parts > 0 || self.amount > 0 {
-            if let Some(counter) = &self.counter {
-                let _ = counter.cast(QuotaMsg::Return {
-                    parts: self.parts,
-                    amount: self.amount,
-                });
+/// Settles the leases this node held before it last stopped with what the store shows
+/// they were charged, so the ledger counts exactly what was accepted and gives the rest
+/// back (also for leases it already reclaimed in full). `before` is the first id of this
+/// run: every lease id of an earlier run is below it. Retries while the ledger cannot be
+/// reached, for at most `give_up_after`.
+pub async fn settle_previous_leases(ctx: Arc<Context>, before: u64, give_up_after: Duration) {
+    let node = ctx.settings.node_id;
+    let mine = move |id: LeaseId| id < before && MessageId(id).node() == node;
+    let deadline = Instant::now() + give_up_after;
+    let mut backoff = Duration::from_millis(200);
+    loop {
+        let leases = ctx.ledger.unsettled_leases(&mine);
+        let mut failed = 0;
+        for (lease, account) in &leases {
+            let charged = match ctx.store.charged(*lease) {
+                Ok(charged) => charged,
+                Err(error) => {
+                    warn!(lease, %error, "charges of a previous lease cannot be read");
+                    failed += 1;
+                    continue;
+                }
+            };
+            let settle = Command::SettleLease {
+                lease: *lease,
+                used_parts: charged.0,
+                used_amount: charged.1,
+                ttl_ms: LEASE_TTL_MS,
+                close: true,
+            };
+            match propose(&ctx, account, settle).await {
+                Some(response) => {
+                    info!(
+                        lease,
+                        account,
+                        parts = charged.0,
+                        amount = charged.1,
+                        ?response,
+                        "lease of an earlier run settled from the store"
+                    );
+                    metrics::counter!("tern_quota_leases_recovered_total").increment(1);
+                    forget_charges(&ctx, *lease);
+                }
+                None => failed += 1,
             }
-            self.parts = 0;
-            self.amount = 0;
         }
+        if failed == 0 {
+            return;
+        }
+        if Instant::now() >= deadline {
+            warn!(
+                failed,
+                "leases of an earlier run left to the ledger's reclaim"
+            );
+            return;
+        }
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(Duration::from_secs(5));
     }
 }

@@ -26,7 +26,7 @@ use crate::cmpp_parts::{HeldPart, Hold, LongMessages};
 use crate::context::{now_ms, Context, Slot};
 use crate::dispatcher::{DispatcherMsg, Job};
 use crate::outbox::OutboxMsg;
-use crate::quota::Lease;
+use crate::quota::{Charge, Lease};
 
 // Messages move once into the mailbox; boxing would cost an allocation per submit.
 #[allow(clippy::large_enum_variant)]
@@ -223,13 +223,14 @@ impl CustomerState {
                 message,
                 &self.options,
                 wire_ids,
+                (0, 0),
             )
             .await
             {
                 Ok(a) => accepted.push(a),
                 Err(refused) => {
                     for a in &accepted {
-                        self.lease.refund(a.parts, a.cost);
+                        a.charge.cancel();
                     }
                     return Err(refused);
                 }
@@ -241,9 +242,7 @@ impl CustomerState {
                 None,
             ));
         };
-        let (parts, cost) = accepted
-            .iter()
-            .fold((0, 0), |(p, c), a| (p + a.parts, c + a.cost));
+        let charges: Vec<Charge> = accepted.iter().map(|a| a.charge.clone()).collect();
         let mut ops = Vec::new();
         let mut jobs = Vec::new();
         let held_until = now_ms() + crate::cmpp_parts::HOLD.as_millis() as u64;
@@ -260,10 +259,12 @@ impl CustomerState {
         let ctx = self.ctx.clone();
         let session = self.myself.clone();
         let accepted_at = std::time::Instant::now();
+        let settle = charges.clone();
         let written = self.ctx.store.write(
             ops,
             Box::new(move |result| match result {
                 Ok(()) => {
+                    settle.iter().for_each(Charge::commit);
                     respond(Ok(first));
                     metrics::histogram!("tern_accept_durable_seconds")
                         .record(accepted_at.elapsed().as_secs_f64());
@@ -286,12 +287,13 @@ impl CustomerState {
                 }
                 Err(error) => {
                     warn!(%error, "accepted records not stored");
+                    settle.iter().for_each(Charge::cancel);
                     respond(Err(CommandStatus::EsmeRsyserr));
                 }
             }),
         );
         if written.is_err() {
-            self.lease.refund(parts, cost);
+            charges.iter().for_each(Charge::cancel);
             return Err((
                 refuse(CommandStatus::EsmeRthrottled, "store_overloaded"),
                 None,
@@ -375,13 +377,13 @@ fn raw_message(pdu: &SubmitSm) -> Message {
     message
 }
 
-/// Hands a durable message to its shard's dispatcher. If the dispatcher is restarting it
-/// pages the message in from the store.
 /// The gateway's id of a message, as SMPP customers are given it (decimal).
 fn parse_message_id(text: &str) -> Option<MessageId> {
     text.trim().parse::<u64>().ok().map(MessageId)
 }
 
+/// Hands a durable message to its shard's dispatcher. If the dispatcher is restarting it
+/// pages the message in from the store.
 pub(crate) fn dispatch(ctx: &Context, shard: u16, records: Vec<Arc<MessageRecord>>) {
     if let Some(dispatcher) = ctx.refs.dispatcher(shard) {
         dispatcher.cast(DispatcherMsg::Accepted(Job::new(records)));
@@ -434,7 +436,6 @@ impl Actor for CustomerSession {
         for part in state.long.drain() {
             crate::cmpp_parts::release(&state.ctx, part, "closed");
         }
-        state.lease.release();
         if state.frontend.can_receive() {
             state.ctx.refs.outbox.cast(OutboxMsg::Unbound {
                 account: state.account.id.clone(),
@@ -457,9 +458,9 @@ impl Actor for CustomerSession {
                 let seq = command.sequence_number();
                 match command.pdu() {
                     Some(Pdu::SubmitSm(pdu)) => state.submit(seq, pdu).await,
-                    _ => {
                     Some(Pdu::QuerySm(pdu)) => state.query(seq, pdu),
                     Some(Pdu::CancelSm(pdu)) => state.cancel(seq, pdu),
+                    _ => {
                         let status = match command.id() {
                             CommandId::ReplaceSm => CommandStatus::EsmeRreplacefail,
                             _ => CommandStatus::EsmeRsubmitfail,

@@ -1,11 +1,12 @@
-//! Sessions spend quota through their account's counter, which holds a lease on the
-//! ledger: limits on parts and money hold exactly, and what a session did not use goes
-//! back to the ledger when the counter closes its lease.
+//! Sessions charge quota to their account's purse, which its counter fills with leases
+//! from the ledger: limits on parts and money hold exactly, and the ledger counts exactly
+//! what was committed (durable, acknowledged), whatever the pace of the traffic.
 #![allow(clippy::unwrap_used)]
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use proptest::prelude::*;
 use tern_actors::accounts::{AccountPolicy, Credential};
 use tern_actors::quota::{Lease, LocalLedger, Spend};
 use tern_actors::{Pipeline, PipelineConfig, Settings};
@@ -43,16 +44,30 @@ fn policy(id: &str) -> AccountPolicy {
 }
 
 fn apply(ledger: &LocalLedger, command: Command) {
-    let state_before = ledger.read(|s| s.clone()).unwrap();
     let request = Request {
         at_ms: tern_actors::context::now_ms(),
         audit: None,
         command,
     };
-    let mut state = state_before;
-    let response = state.apply(&request);
+    let response =
+        futures::executor::block_on(tern_actors::quota::Ledger::propose(ledger, request)).unwrap();
     assert!(!matches!(response, Response::Refused(_)), "{response:?}");
-    futures::executor::block_on(tern_actors::quota::Ledger::propose(ledger, request)).unwrap();
+}
+
+fn limited(ledger: &LocalLedger, account: &str, max: u64) {
+    apply(
+        ledger,
+        Command::CreateAccount {
+            spec: spec(
+                account,
+                Limits {
+                    max_messages: Some(max),
+                    ..Limits::default()
+                },
+            ),
+            credit: 0,
+        },
+    );
 }
 
 async fn pipeline(ledger: Arc<LocalLedger>, accounts: &[&str]) -> (Pipeline, tempfile::TempDir) {
@@ -72,22 +87,21 @@ async fn pipeline(ledger: Arc<LocalLedger>, accounts: &[&str]) -> (Pipeline, tem
     (Pipeline::start(store, config).await.unwrap(), dir)
 }
 
+/// (parts used in the period, parts reserved, open leases) of `account`.
+fn figures(ledger: &LocalLedger, account: &str) -> (u64, u64, usize) {
+    ledger
+        .read(|s| {
+            let l = &s.accounts[account].ledger;
+            let open = s.leases.values().filter(|l| l.account == account).count();
+            (l.period_used, l.reserved_parts, open)
+        })
+        .unwrap()
+}
+
 #[tokio::test]
 async fn sessions_spend_exactly_up_to_the_message_limit() {
     let ledger = Arc::new(LocalLedger::new(State::default()));
-    apply(
-        &ledger,
-        Command::CreateAccount {
-            spec: spec(
-                "acme",
-                Limits {
-                    max_messages: Some(100),
-                    ..Limits::default()
-                },
-            ),
-            credit: 0,
-        },
-    );
+    limited(&ledger, "acme", 100);
     let (pipeline, _dir) = pipeline(ledger.clone(), &["acme"]).await;
     // Two sessions of one account compete for the limit.
     let mut a = Lease::new("acme");
@@ -96,28 +110,25 @@ async fn sessions_spend_exactly_up_to_the_message_limit() {
     for i in 0..150 {
         let lease = if i % 2 == 0 { &mut a } else { &mut b };
         match lease.spend(&pipeline.ctx, 1, 0).await {
-            Spend::Granted => granted += 1,
-            Spend::OverQuota => {}
-            other => panic!("{other:?}"),
+            Ok(charge) => {
+                charge.commit();
+                granted += 1;
+            }
+            Err(Spend::OverQuota) => {}
+            Err(other) => panic!("{other:?}"),
         }
     }
     assert_eq!(granted, 100);
-    assert_eq!(a.spend(&pipeline.ctx, 1, 0).await, Spend::OverQuota);
-    // The sessions end: the counter settles and the ledger counts exactly what was used.
-    a.release();
-    b.release();
+    assert_eq!(
+        a.spend(&pipeline.ctx, 1, 0).await.err(),
+        Some(Spend::OverQuota)
+    );
     pipeline.stop().await;
-    let used = ledger
-        .read(|s| {
-            let l = &s.accounts["acme"].ledger;
-            (l.period_used, l.reserved_parts, s.leases.len())
-        })
-        .unwrap();
-    assert_eq!(used, (100, 0, 0));
+    assert_eq!(figures(&ledger, "acme"), (100, 0, 0));
 }
 
 #[tokio::test]
-async fn money_runs_out_at_the_price_and_unused_credit_goes_back() {
+async fn money_runs_out_at_the_price_and_cancelled_charges_go_back() {
     let ledger = Arc::new(LocalLedger::new(State::default()));
     apply(
         &ledger,
@@ -149,21 +160,22 @@ async fn money_runs_out_at_the_price_and_unused_credit_goes_back() {
     );
     let (pipeline, _dir) = pipeline(ledger.clone(), &["shop"]).await;
     let mut lease = Lease::new("shop");
+    // A message of two parts that could not be stored: its charge goes back.
+    lease.spend(&pipeline.ctx, 2, 14).await.unwrap().cancel();
     let mut sent = 0;
     loop {
         match lease.spend(&pipeline.ctx, 1, 7).await {
-            Spend::Granted => sent += 1,
-            Spend::NoCredit => break,
-            other => panic!("{other:?}"),
+            Ok(charge) => {
+                charge.commit();
+                sent += 1;
+            }
+            Err(Spend::NoCredit) => break,
+            Err(other) => panic!("{other:?}"),
         }
     }
     // 14 parts at 7 leave 2 of 100.
     assert_eq!(sent, 14);
-    // A message of two parts the session took but could not store goes back.
-    assert_eq!(lease.spend(&pipeline.ctx, 0, 0).await, Spend::Granted);
-    lease.release();
     pipeline.stop().await;
-    tokio::time::sleep(Duration::from_millis(50)).await;
     let ledger_view = ledger
         .read(|s| {
             let l = &s.accounts["shop"].ledger;
@@ -171,4 +183,129 @@ async fn money_runs_out_at_the_price_and_unused_credit_goes_back() {
         })
         .unwrap();
     assert_eq!(ledger_view, (2, 0, 98));
+}
+
+/// One session sends `count` single-part messages `gap` apart; returns what was accepted.
+async fn paced(pipeline: &Pipeline, account: &str, count: usize, gap: Duration) -> u64 {
+    let mut lease = Lease::new(account);
+    let mut accepted = 0;
+    for i in 0..count {
+        if i > 0 {
+            tokio::time::sleep(gap).await;
+        }
+        if let Ok(charge) = lease.spend(&pipeline.ctx, 1, 0).await {
+            charge.commit();
+            accepted += 1;
+        }
+    }
+    accepted
+}
+
+/// The defect this guards against: sessions took blocks of 8, 16, 32 parts and the ledger
+/// counted the blocks, so 10 messages 0.3 s apart counted as 24.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_ledger_counts_what_was_accepted_at_every_pace() {
+    let ledger = Arc::new(LocalLedger::new(State::default()));
+    let paces: [(&str, usize, u64); 5] = [
+        ("burst", 10, 0),
+        ("tenth", 10, 100),
+        ("third", 10, 300),
+        ("second", 3, 1_200),
+        // Longer than a lease stays open without use.
+        ("slow", 3, 3_500),
+    ];
+    for (account, _, _) in paces {
+        limited(&ledger, account, 100);
+    }
+    let names: Vec<&str> = paces.iter().map(|p| p.0).collect();
+    let (pipeline, _dir) = pipeline(ledger.clone(), &names).await;
+    let runs = paces.map(|(account, count, gap)| {
+        let pipeline = &pipeline;
+        async move {
+            let accepted = paced(pipeline, account, count, Duration::from_millis(gap)).await;
+            (account, accepted)
+        }
+    });
+    let accepted = futures::future::join_all(runs).await;
+    // The counters settle every second and close idle leases after three.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    for (account, accepted) in &accepted {
+        assert_eq!(
+            figures(&ledger, account),
+            (*accepted, 0, 0),
+            "{account}: the ledger's use and reservations after settling"
+        );
+    }
+    let expected: Vec<u64> = paces.iter().map(|p| p.1 as u64).collect();
+    let got: Vec<u64> = accepted.iter().map(|a| a.1).collect();
+    assert_eq!(got, expected);
+    pipeline.stop().await;
+}
+
+#[derive(Debug, Clone)]
+enum Step {
+    /// A session charges a message of `parts`, which is then stored (`commit`) or not.
+    Send {
+        session: usize,
+        parts: u64,
+        commit: bool,
+    },
+    /// Time passes: ticks settle, leases go idle.
+    Wait(u64),
+}
+
+fn step() -> impl Strategy<Value = Step> {
+    prop_oneof![
+        3 => (0..3usize, 1..4u64, prop::bool::weighted(0.85)).prop_map(|(session, parts, commit)| {
+            Step::Send { session, parts, commit }
+        }),
+        1 => (0..4_500u64).prop_map(Step::Wait),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+
+    /// Random arrivals from three sessions, stored or not, with random pauses between
+    /// them (shorter and longer than a tick, and than the idle close): the limit is never
+    /// passed, and once the counter settles the ledger's use is exactly what was
+    /// committed, with nothing left reserved.
+    #[test]
+    fn ledger_use_equals_committed_parts(steps in prop::collection::vec(step(), 1..40), max in 5..60u64) {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .start_paused(true)
+            .build()
+            .unwrap();
+        runtime.block_on(async move {
+            let ledger = Arc::new(LocalLedger::new(State::default()));
+            limited(&ledger, "acme", max);
+            let (pipeline, _dir) = pipeline(ledger.clone(), &["acme"]).await;
+            let mut sessions = [Lease::new("acme"), Lease::new("acme"), Lease::new("acme")];
+            let mut committed = 0;
+            for step in steps {
+                match step {
+                    Step::Send { session, parts, commit } => {
+                        match sessions[session].spend(&pipeline.ctx, parts, 0).await {
+                            Ok(charge) if commit => {
+                                charge.commit();
+                                committed += parts;
+                            }
+                            Ok(charge) => charge.cancel(),
+                            Err(Spend::OverQuota) => {
+                                // Refused only when the rest cannot carry the message.
+                                assert!(committed + parts > max, "refused at {committed} of {max}");
+                            }
+                            Err(other) => panic!("{other:?}"),
+                        }
+                        assert!(committed <= max);
+                    }
+                    Step::Wait(ms) => tokio::time::sleep(Duration::from_millis(ms)).await,
+                }
+            }
+            tokio::time::sleep(Duration::from_secs(5)).await;
+            assert_eq!(figures(&ledger, "acme"), (committed, 0, 0));
+            pipeline.stop().await;
+        });
+    }
 }

@@ -144,6 +144,17 @@ impl Ledger for ClusterLedger {
     fn price(&self, account: &str, route: Option<&str>, destination: &str) -> Minor {
         self.cluster.read(|s| s.price(account, route, destination))
     }
+
+    fn standing(&self, account: &str, at_ms: u64) -> Option<tern_ledger::Standing> {
+        self.cluster.read(|s| s.standing(account, at_ms))
+    }
+
+    fn unsettled_leases(
+        &self,
+        mine: &(dyn Fn(tern_ledger::LeaseId) -> bool + Sync),
+    ) -> Vec<(tern_ledger::LeaseId, String)> {
+        self.cluster.read(|s| s.unsettled_leases(mine))
+    }
 }
 
 /// Applies every change of the replicated configuration to the pipeline.

@@ -257,6 +257,22 @@ impl State {
         }
     }
 
+    /// Leases for which `mine` holds that may still owe a settle: open ones, and reclaimed
+    /// ones whose use was counted in full. With the account each belongs to, by id.
+    pub fn unsettled_leases(&self, mine: impl Fn(LeaseId) -> bool) -> Vec<(LeaseId, String)> {
+        let open = self
+            .leases
+            .values()
+            .filter(|lease| mine(lease.id))
+            .map(|lease| (lease.id, lease.account.clone()));
+        let reclaimed = self
+            .tombstones
+            .iter()
+            .filter(|(id, tomb)| tomb.reclaimed && mine(**id))
+            .map(|(id, tomb)| (*id, tomb.account.clone()));
+        open.chain(reclaimed).collect()
+    }
+
     /// Forgets the ended leases whose late settles are no longer expected.
     pub(crate) fn forget_tombstones(&mut self, at_ms: u64) {
         self.tombstones.retain(|_, tomb| tomb.forget_at_ms > at_ms);
