@@ -826,6 +826,7 @@ impl Lease {
             }
             let (counter, purse) = self.counter.clone().ok_or(Spend::Unavailable)?;
             if let Some(charge) = purse.spend(parts, amount) {
+                metrics::counter!("tern_quota_granted_parts_total").increment(parts);
                 return Ok(charge);
             }
             match ractor::call_t!(
@@ -837,7 +838,12 @@ impl Lease {
                 },
                 GRANT_TIMEOUT.as_millis() as u64
             ) {
-                Ok(granted) => return granted,
+                Ok(granted) => {
+                    if granted.is_ok() {
+                        metrics::counter!("tern_quota_granted_parts_total").increment(parts);
+                    }
+                    return granted;
+                }
                 Err(ractor::RactorErr::Timeout) => return Err(Spend::Unavailable),
                 // The counter restarted: ask the supervisor for the new one.
                 Err(_) => self.counter = None,
