@@ -1,27 +1,20 @@
-//! IP allowlists: single addresses and CIDR networks.
+//! IP allowlists: single addresses and CIDR networks, on the `ipnet` crate. A peer that
+//! comes as an IPv4-mapped IPv6 address (a dual-stack listener) is matched as IPv4.
 
 use std::net::IpAddr;
 
 /// An address or a network in CIDR notation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct IpNet {
-    addr: IpAddr,
-    prefix: u8,
-}
+pub struct IpNet(ipnet::IpNet);
 
 impl IpNet {
     /// `10.0.0.0/8`, `192.0.2.7`, `2001:db8::/32`.
     pub fn parse(text: &str) -> Option<Self> {
-        let (addr, prefix) = match text.split_once('/') {
-            Some((addr, prefix)) => (addr.parse().ok()?, Some(prefix.parse::<u8>().ok()?)),
-            None => (text.parse().ok()?, None),
+        let net = match text.parse::<ipnet::IpNet>() {
+            Ok(net) => net,
+            Err(_) => ipnet::IpNet::from(text.parse::<IpAddr>().ok()?),
         };
-        let max = match addr {
-            IpAddr::V4(_) => 32,
-            IpAddr::V6(_) => 128,
-        };
-        let prefix = prefix.unwrap_or(max);
-        (prefix <= max).then_some(Self { addr, prefix })
+        Some(Self(net))
     }
 
     pub fn contains(&self, ip: IpAddr) -> bool {
@@ -29,21 +22,7 @@ impl IpNet {
             IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(ip),
             v4 => v4,
         };
-        match (self.addr, ip) {
-            (IpAddr::V4(net), IpAddr::V4(ip)) => {
-                let mask = u32::MAX
-                    .checked_shl(32 - u32::from(self.prefix))
-                    .unwrap_or(0);
-                u32::from(net) & mask == u32::from(ip) & mask
-            }
-            (IpAddr::V6(net), IpAddr::V6(ip)) => {
-                let mask = u128::MAX
-                    .checked_shl(128 - u32::from(self.prefix))
-                    .unwrap_or(0);
-                u128::from(net) & mask == u128::from(ip) & mask
-            }
-            _ => false,
-        }
+        self.0.contains(&ip)
     }
 }
 
@@ -71,11 +50,25 @@ mod tests {
         assert!(IpNet::parse("2001:db8::/32")
             .unwrap()
             .contains("2001:db8::1".parse().unwrap()));
+        assert!(!IpNet::parse("2001:db8::/32")
+            .unwrap()
+            .contains("10.0.0.1".parse().unwrap()));
+        // Host bits in a network are ignored, as before.
+        assert!(IpNet::parse("10.1.2.3/16")
+            .unwrap()
+            .contains("10.1.9.9".parse().unwrap()));
     }
 
     #[test]
     fn malformed_networks_are_refused() {
-        for bad in ["10.0.0.0/33", "::/129", "nope", "10.0.0.0/", "/8"] {
+        for bad in [
+            "10.0.0.0/33",
+            "::/129",
+            "nope",
+            "10.0.0.0/",
+            "/8",
+            "10.0.0.0/8/8",
+        ] {
             assert_eq!(IpNet::parse(bad), None, "{bad}");
         }
     }

@@ -11,10 +11,11 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, PoisonError, Weak};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use openraft::{BasicNode, ServerState};
 use tern_ledger::{Command, Request, Response, State};
+use tern_model::now_ms;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
@@ -84,12 +85,6 @@ enum Attempt {
     /// Not applied; worth another try until the deadline.
     Retry(String, Option<NodeId>),
     Failed(ClusterError),
-}
-
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 fn leader_and_addr(metrics: &RaftMetrics, prefer: Option<NodeId>) -> Option<(NodeId, String)> {

@@ -13,12 +13,13 @@
 
 use std::io::Cursor;
 use std::sync::{Arc, Mutex, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
 
 use openraft::storage::{RaftStateMachine, Snapshot};
 use openraft::{EntryPayload, OptionalSend, RaftSnapshotBuilder, StorageIOError};
 use serde::{Deserialize, Serialize};
 use tern_ledger::{Response, State};
+use tern_model::now_ms;
 use tokio::sync::watch;
 
 use crate::disk::{self, blocking, Disk, DiskError};
@@ -189,12 +190,6 @@ fn decode_body(data: &[u8]) -> Result<SnapshotBody, DiskError> {
         )));
     }
     Ok(body)
-}
-
-fn now_ms() -> u128 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis())
 }
 
 impl RaftSnapshotBuilder<TypeConfig> for StateMachine {

@@ -10,13 +10,14 @@
 //! same `seq` for the receiver to recognise. `AckEvents` marks how far every event is
 //! settled (delivered or given up at each of its webhooks).
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use futures::StreamExt;
 use tern_cluster::Cluster;
 use tern_ledger::{
     Command, Delivery, DeliveryRecord, DeliveryState, Event, EventKind, Request, State, Webhook,
 };
+use tern_model::now_ms;
 use tracing::{info, warn};
 
 use crate::config::NotifySection;
@@ -37,12 +38,6 @@ fn kind_label(kind: &EventKind) -> &'static str {
         EventKind::LeaseReclaimed { .. } => "lease_reclaimed",
         EventKind::ParentTopUp { .. } => "parent_topup",
     }
-}
-
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 fn ms(duration: Duration) -> u64 {

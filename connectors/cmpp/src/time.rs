@@ -4,8 +4,10 @@
 //! YYMMDDHHMM) carry no zone: peers write the local time of the operator's network, which is
 //! China Standard Time, UTC+8 all year (no daylight saving since 1991). Converting with a
 //! fixed offset instead of the host's zone keeps a gateway that runs in UTC, or anywhere
-//! else, in agreement with its peers. Calendar arithmetic is the proleptic Gregorian one
-//! (days from civil, after H. Hinnant), so no date crate is needed.
+//! else, in agreement with its peers. Calendar arithmetic is the `time` crate's, at that
+//! fixed offset.
+
+use time::{Date, Month, OffsetDateTime, PrimitiveDateTime, Time, UtcOffset};
 
 /// China Standard Time, seconds east of UTC.
 pub const CHINA_OFFSET_SECS: i64 = 8 * 3600;
@@ -23,48 +25,54 @@ pub struct Civil {
 
 /// Seconds since the epoch, now (0 if the clock is before 1970).
 pub fn unix_now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+    i64::try_from(tern_model::now_ms() / 1000).unwrap_or(i64::MAX)
 }
 
 impl Civil {
-    /// The UTC+8 wall clock at `unix` seconds.
+    /// The UTC+8 wall clock at `unix` seconds (clamped to the years ±9999 the calendar
+    /// covers).
     pub fn from_unix(unix: i64) -> Civil {
-        let local = unix.saturating_add(CHINA_OFFSET_SECS);
-        let days = local.div_euclid(86_400);
-        let secs = local.rem_euclid(86_400);
-        let (year, month, day) = civil_from_days(days);
-        // rem_euclid keeps secs in 0..86_400, so these fit.
-        let secs = u32::try_from(secs).unwrap_or(0);
+        let first = PrimitiveDateTime::new(Date::MIN, Time::MIDNIGHT).assume_offset(china());
+        let last = PrimitiveDateTime::new(Date::MAX, Time::MIDNIGHT).assume_offset(china());
+        let unix = unix.clamp(first.unix_timestamp(), last.unix_timestamp());
+        let t = OffsetDateTime::from_unix_timestamp(unix)
+            .unwrap_or(OffsetDateTime::UNIX_EPOCH)
+            .to_offset(china());
         Civil {
-            year,
-            month,
-            day,
-            hour: secs / 3600,
-            minute: secs / 60 % 60,
-            second: secs % 60,
+            year: i64::from(t.year()),
+            month: u32::from(u8::from(t.month())),
+            day: u32::from(t.day()),
+            hour: u32::from(t.hour()),
+            minute: u32::from(t.minute()),
+            second: u32::from(t.second()),
         }
     }
 
     /// Seconds since the epoch, or `None` when a field is out of range (month 13, April 31,
     /// February 29 of a common year, hour 24...).
     pub fn to_unix(&self) -> Option<i64> {
-        let valid = (1..=12).contains(&self.month)
-            && self.day >= 1
-            && self.day <= days_in_month(self.year, self.month)
-            && self.hour < 24
-            && self.minute < 60
-            && self.second < 60;
-        if !valid {
-            return None;
-        }
-        let days = days_from_civil(self.year, self.month, self.day);
-        let secs = i64::from(self.hour * 3600 + self.minute * 60 + self.second);
-        days.checked_mul(86_400)?
-            .checked_add(secs)?
-            .checked_sub(CHINA_OFFSET_SECS)
+        let narrow = |n: u32| u8::try_from(n).ok();
+        let month = Month::try_from(narrow(self.month)?).ok()?;
+        let date =
+            Date::from_calendar_date(i32::try_from(self.year).ok()?, month, narrow(self.day)?)
+                .ok()?;
+        let time = Time::from_hms(
+            narrow(self.hour)?,
+            narrow(self.minute)?,
+            narrow(self.second)?,
+        )
+        .ok()?;
+        Some(
+            PrimitiveDateTime::new(date, time)
+                .assume_offset(china())
+                .unix_timestamp(),
+        )
     }
+}
+
+/// UTC+8.
+fn china() -> UtcOffset {
+    UtcOffset::from_whole_seconds(CHINA_OFFSET_SECS as i32).unwrap_or(UtcOffset::UTC)
 }
 
 /// A ValId_Time or At_Time that is not an SMPP time.
@@ -198,46 +206,15 @@ pub fn unix_to_report_time(unix: i64) -> String {
     )
 }
 
-pub(crate) fn is_leap(year: i64) -> bool {
-    year % 4 == 0 && (year % 100 != 0 || year % 400 == 0)
-}
-
+/// Days in `month` (1-12) of `year`; 0 for a month or year the calendar does not have.
 pub(crate) fn days_in_month(year: i64, month: u32) -> u32 {
-    match month {
-        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
-        4 | 6 | 9 | 11 => 30,
-        2 if is_leap(year) => 29,
-        2 => 28,
+    let month = u8::try_from(month)
+        .ok()
+        .and_then(|m| Month::try_from(m).ok());
+    match (month, i32::try_from(year)) {
+        (Some(month), Ok(year)) => u32::from(time::util::days_in_month(month, year)),
         _ => 0,
     }
-}
-
-fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y.div_euclid(400);
-    let yoe = y.rem_euclid(400);
-    let m = i64::from(month);
-    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(day) - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    // day is 1..=31 and month 1..=12 by construction.
-    (
-        year,
-        u32::try_from(month).unwrap_or(1),
-        u32::try_from(day).unwrap_or(1),
-    )
 }
 
 #[cfg(test)]

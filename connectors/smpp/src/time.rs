@@ -1,7 +1,8 @@
 //! The two time formats SMPP uses, as Unix seconds: the receipt dates `YYMMDDhhmm[ss]`
 //! (SMPP 3.4 Appendix B) and the `schedule_delivery_time` / `validity_period` format
 //! `YYMMDDhhmmsstnnp`, absolute or relative (SMPP 3.4 §7.1.1). No time zone database:
-//! receipt dates are taken as UTC, and absolute times carry their own offset.
+//! receipt dates are taken as UTC, and absolute times carry their own offset. Calendar
+//! arithmetic is the `time` crate's.
 //!
 //! Two-digit years: the specification leaves the century open. A schedule or a validity
 //! points ahead, so in an absolute `schedule_delivery_time` or `validity_period` the year
@@ -11,53 +12,29 @@
 //! schedule such as `200101000000000+` stays in 2020. Receipt dates report the past and
 //! keep the fixed window 1970-2069.
 
-/// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's `days_from_civil`).
-pub fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
-    let year = if month <= 2 { year - 1 } else { year };
-    let era = year.div_euclid(400);
-    let year_of_era = year.rem_euclid(400);
-    let month = i64::from(month);
-    let shifted_month = if month > 2 { month - 3 } else { month + 9 };
-    let day_of_year = (153 * shifted_month + 2) / 5 + i64::from(day) - 1;
-    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
-    era * 146_097 + day_of_era - 719_468
-}
+use time::{Date, Month, OffsetDateTime, PrimitiveDateTime, Time};
 
-/// The date of a day count since 1970-01-01, as (year, month 1-12, day 1-31).
-pub fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let days = days + 719_468;
-    let era = days.div_euclid(146_097);
-    let day_of_era = days.rem_euclid(146_097);
-    let year_of_era =
-        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
-    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
-    let shifted_month = (5 * day_of_year + 2) / 153;
-    // Both are in range by construction: day 1-31, month 1-12.
-    let day = u32::try_from(day_of_year - (153 * shifted_month + 2) / 5 + 1).unwrap_or(1);
-    let month = u32::try_from(if shifted_month < 10 {
-        shifted_month + 3
-    } else {
-        shifted_month - 9
-    })
-    .unwrap_or(1);
-    let year = year_of_era + era * 400 + i64::from(month <= 2);
-    (year, month, day)
-}
-
-fn is_leap(year: i64) -> bool {
-    year % 4 == 0 && (year % 100 != 0 || year % 400 == 0)
-}
-
+/// Days in `month` (1-12) of `year`; 31 for a month or year the calendar does not have
+/// (the date is refused when it becomes a time).
 fn days_in_month(year: i64, month: u32) -> u32 {
-    match month {
-        2 if is_leap(year) => 29,
-        2 => 28,
-        4 | 6 | 9 | 11 => 30,
+    let month = u8::try_from(month)
+        .ok()
+        .and_then(|m| Month::try_from(m).ok());
+    match (month, i32::try_from(year)) {
+        (Some(month), Ok(year)) => u32::from(time::util::days_in_month(month, year)),
         _ => 31,
     }
 }
 
-/// A broken-down UTC time, validated field by field.
+/// `unix` as a UTC date and time, clamped to the years ±9999 the calendar covers.
+fn utc(unix: i64) -> OffsetDateTime {
+    let first = PrimitiveDateTime::new(Date::MIN, Time::MIDNIGHT).assume_utc();
+    let last = PrimitiveDateTime::new(Date::MAX, Time::MIDNIGHT).assume_utc();
+    let unix = unix.clamp(first.unix_timestamp(), last.unix_timestamp());
+    OffsetDateTime::from_unix_timestamp(unix).unwrap_or(OffsetDateTime::UNIX_EPOCH)
+}
+
+/// A broken-down UTC time, validated field by field when it becomes a Unix time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Civil {
     year: i64,
@@ -70,32 +47,33 @@ struct Civil {
 
 impl Civil {
     fn unix(self) -> Option<i64> {
-        let valid = (1..=12).contains(&self.month)
-            && (1..=days_in_month(self.year, self.month)).contains(&self.day)
-            && self.hour < 24
-            && self.minute < 60
-            && self.second < 60;
-        if !valid {
-            return None;
-        }
-        // Checked: a relative time counted from an absurd `now` must not overflow.
-        days_from_civil(self.year, self.month, self.day)
-            .checked_mul(86_400)?
-            .checked_add(i64::from(self.hour * 3600 + self.minute * 60 + self.second))
+        let narrow = |n: u32| u8::try_from(n).ok();
+        let month = Month::try_from(narrow(self.month)?).ok()?;
+        let date =
+            Date::from_calendar_date(i32::try_from(self.year).ok()?, month, narrow(self.day)?)
+                .ok()?;
+        let time = Time::from_hms(
+            narrow(self.hour)?,
+            narrow(self.minute)?,
+            narrow(self.second)?,
+        )
+        .ok()?;
+        Some(
+            PrimitiveDateTime::new(date, time)
+                .assume_utc()
+                .unix_timestamp(),
+        )
     }
 
     fn from_unix(unix: i64) -> Self {
-        let (year, month, day) = civil_from_days(unix.div_euclid(86_400));
-        let seconds = unix.rem_euclid(86_400);
-        // rem_euclid(86_400) fits in u32.
-        let seconds = u32::try_from(seconds).unwrap_or(0);
+        let t = utc(unix);
         Self {
-            year,
-            month,
-            day,
-            hour: seconds / 3600,
-            minute: seconds / 60 % 60,
-            second: seconds % 60,
+            year: i64::from(t.year()),
+            month: u32::from(u8::from(t.month())),
+            day: u32::from(t.day()),
+            hour: u32::from(t.hour()),
+            minute: u32::from(t.minute()),
+            second: u32::from(t.second()),
         }
     }
 }
@@ -288,12 +266,22 @@ mod tests {
     use super::*;
 
     #[test]
-    fn civil_dates_match_known_days() {
-        assert_eq!(days_from_civil(1970, 1, 1), 0);
-        assert_eq!(days_from_civil(2000, 3, 1), 11_017);
-        assert_eq!(days_from_civil(2024, 2, 29), 19_782);
-        assert_eq!(civil_from_days(19_782), (2024, 2, 29));
-        assert_eq!(civil_from_days(-1), (1969, 12, 31));
+    fn civil_times_match_known_instants() {
+        let noon = Civil {
+            year: 2024,
+            month: 2,
+            day: 29,
+            hour: 12,
+            minute: 0,
+            second: 0,
+        };
+        assert_eq!(noon.unix(), Some(1_709_208_000));
+        assert_eq!(Civil::from_unix(1_709_208_000), noon);
+        assert_eq!(Civil { day: 30, ..noon }.unix(), None);
+        assert_eq!(Civil { hour: 24, ..noon }.unix(), None);
+        assert_eq!(Civil::from_unix(-1).year, 1969);
+        assert_eq!(days_in_month(2024, 2), 29);
+        assert_eq!(days_in_month(2100, 2), 28);
     }
 
     #[test]
@@ -396,9 +384,8 @@ mod tests {
 
     proptest! {
         #[test]
-        fn days_round_trip(days in -1_000_000i64..1_000_000) {
-            let (y, m, d) = civil_from_days(days);
-            prop_assert_eq!(days_from_civil(y, m, d), days);
+        fn unix_times_round_trip(unix in -10_000_000_000i64..10_000_000_000) {
+            prop_assert_eq!(Civil::from_unix(unix).unix(), Some(unix));
         }
 
         #[test]

@@ -461,65 +461,64 @@ pub struct SmppUrl {
     pub port: u16,
 }
 
+/// What a URL's user-info cannot hold raw but an operator's password may: the credentials
+/// end at the last `@`, so these are escaped there before the URL is parsed.
+const USERINFO_ESCAPES: &percent_encoding::AsciiSet =
+    &percent_encoding::CONTROLS.add(b'/').add(b'?').add(b'#');
+
 impl SmppUrl {
-    pub fn parse(url: &str) -> Result<Self, String> {
-        let (tls, cmpp, rest) = if let Some(rest) = url.strip_prefix("smpps://") {
-            (true, false, rest)
-        } else if let Some(rest) = url.strip_prefix("smpp://") {
-            (false, false, rest)
-        } else if let Some(rest) = url.strip_prefix("cmpp://") {
-            (false, true, rest)
-        } else {
-            return Err("must start with smpp://, smpps:// or cmpp://".into());
+    /// `smpp://USER:PASSWORD@HOST:PORT`, `smpps://` for TLS or `cmpp://`, read with the
+    /// `url` crate. `%XX` escapes in the user and the password are decoded; a password may
+    /// also hold `@`, `/`, `?` or `#` as they are, since the credentials end at the last
+    /// `@`. Nothing may follow the port but a `/`.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let (tls, cmpp) = match text.split_once("://").map(|(scheme, _)| scheme) {
+            Some("smpps") => (true, false),
+            Some("smpp") => (false, false),
+            Some("cmpp") => (false, true),
+            _ => return Err("must start with smpp://, smpps:// or cmpp://".into()),
         };
-        let (credentials, address) = rest
-            .rsplit_once('@')
-            .ok_or("must name USER:PASSWORD@HOST:PORT")?;
-        let (user, password) = credentials
-            .split_once(':')
-            .ok_or("credentials must be USER:PASSWORD")?;
-        let (host, port) = address.rsplit_once(':').ok_or("must end in HOST:PORT")?;
-        let port: u16 = port
-            .trim_end_matches('/')
-            .parse()
-            .map_err(|_| format!("port {port:?} is not a number from 1 to 65535"))?;
+        let escaped = match text.rsplit_once('@') {
+            Some((credentials, address)) => {
+                let (scheme, userinfo) = credentials.split_once("://").unwrap_or(("", ""));
+                let userinfo = percent_encoding::utf8_percent_encode(userinfo, USERINFO_ESCAPES);
+                format!("{scheme}://{userinfo}@{address}")
+            }
+            None => return Err("must name USER:PASSWORD@HOST:PORT".into()),
+        };
+        let url = url::Url::parse(&escaped).map_err(|error| match error {
+            url::ParseError::InvalidPort => {
+                let port = text.rsplit_once(':').map_or("", |(_, port)| port);
+                format!("port {port:?} is not a number from 1 to 65535")
+            }
+            error => format!("not a USER:PASSWORD@HOST:PORT URL: {error}"),
+        })?;
+        let password = url.password().ok_or("credentials must be USER:PASSWORD")?;
+        let port = url.port().ok_or("must end in HOST:PORT")?;
+        let host = url.host_str().unwrap_or_default();
         if host.is_empty() || port == 0 {
             return Err("host and port must not be empty".into());
         }
-        let host = host.trim_start_matches('[').trim_end_matches(']');
+        if !matches!(url.path(), "" | "/") || url.query().is_some() || url.fragment().is_some() {
+            return Err("nothing may follow HOST:PORT".into());
+        }
+        let decode = |text: &str| {
+            percent_encoding::percent_decode_str(text)
+                .decode_utf8_lossy()
+                .into_owned()
+        };
         Ok(Self {
             tls,
             cmpp,
-            user: percent_decode(user),
-            password: percent_decode(password),
-            host: host.to_owned(),
+            user: decode(url.username()),
+            password: decode(password),
+            host: host
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .to_owned(),
             port,
         })
     }
-}
-
-/// `%XX` escapes in URL credentials (a password may hold `@` or `:`).
-fn percent_decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = bytes
-            .get(i + 1..i + 3)
-            .and_then(|h| std::str::from_utf8(h).ok())
-            .and_then(|h| u8::from_str_radix(h, 16).ok());
-        match (bytes[i], hex) {
-            (b'%', Some(byte)) => {
-                out.push(byte);
-                i += 3;
-            }
-            (byte, _) => {
-                out.push(byte);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 impl Config {
@@ -881,6 +880,36 @@ mod tests {
         );
         assert!(SmppUrl::parse("smpp://user@host:1").is_err());
         assert!(SmppUrl::parse("smpp://u:p@host:99999").is_err());
+        assert!(SmppUrl::parse("smpp://u:p@host").is_err());
+        assert!(SmppUrl::parse("smpp://u:p@host:0").is_err());
+        assert!(SmppUrl::parse("smpp://u:p@host:1/path").is_err());
+        assert!(SmppUrl::parse("http://u:p@host:1").is_err());
+        assert!(SmppUrl::parse("smpp://host:1").is_err());
+        let url = SmppUrl::parse("cmpp://u:p@[::1]:7890/").unwrap();
+        assert_eq!((url.cmpp, url.host.as_str(), url.port), (true, "::1", 7890));
+    }
+
+    #[test]
+    fn upstream_credentials_are_percent_decoded() {
+        let url = SmppUrl::parse("smpp://t%C3%A9rn%20op:p%3Aa%25s%2Fs%40w@10.0.0.1:2775").unwrap();
+        assert_eq!(url.user, "térn op");
+        assert_eq!(url.password, "p:a%s/s@w");
+        // As operators hand them out: `@`, `/`, `?` and `#` unescaped in the password.
+        let url = SmppUrl::parse("smpps://sys:a@b/c?d#e@smsc.example:3551").unwrap();
+        assert_eq!(
+            (
+                url.user.as_str(),
+                url.password.as_str(),
+                url.host.as_str(),
+                url.port
+            ),
+            ("sys", "a@b/c?d#e", "smsc.example", 3551)
+        );
+        // A stray `%` that is no escape stays as it is.
+        assert_eq!(
+            SmppUrl::parse("smpp://u:100%@h:1").unwrap().password,
+            "100%"
+        );
     }
 }
 

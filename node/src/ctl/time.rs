@@ -2,41 +2,7 @@
 //! `YYYY-MM-DDTHH:MM:SSZ` (UTC only, so no time zone database), and durations as
 //! milliseconds or a number with `ms`, `s`, `m`, `h` or `d`.
 
-/// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's `days_from_civil`).
-fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
-    let year = if month <= 2 { year - 1 } else { year };
-    let era = year.div_euclid(400);
-    let year_of_era = year - era * 400;
-    let month = i64::from(month);
-    let day_of_year = (153 * (month + if month > 2 { -3 } else { 9 }) + 2) / 5 + i64::from(day) - 1;
-    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
-    era * 146_097 + day_of_era - 719_468
-}
-
-/// The date of a day since 1970-01-01 (`civil_from_days`).
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let day_of_era = z - era * 146_097;
-    let year_of_era =
-        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
-    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
-    let mp = (5 * day_of_year + 2) / 153;
-    let day = day_of_year - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = year_of_era + era * 400 + i64::from(month <= 2);
-    // Both are in range by construction: day 1..=31, month 1..=12.
-    (year, day as u32, month as u32)
-}
-
-fn days_in_month(year: i64, month: u32) -> u32 {
-    match month {
-        2 if (year % 4 == 0 && year % 100 != 0) || year % 400 == 0 => 29,
-        2 => 28,
-        4 | 6 | 9 | 11 => 30,
-        _ => 31,
-    }
-}
+use time::{Date, Month, OffsetDateTime, PrimitiveDateTime, Time};
 
 /// `1767225600000` or `2026-01-01T00:00:00Z` as ms since the epoch.
 pub fn parse_time(text: &str) -> Result<u64, String> {
@@ -55,19 +21,20 @@ pub fn parse_time(text: &str) -> Result<u64, String> {
     ) else {
         return Err(bad());
     };
-    let year = i64::from(year);
-    if !(1970..=9999).contains(&year)
-        || !(1..=12).contains(&month)
-        || day == 0
-        || day > days_in_month(year, month)
-        || hour > 23
-        || minute > 59
-        || second > 59
-    {
+    if !(1970..=9999).contains(&year) {
         return Err(bad());
     }
-    let seconds =
-        days_from_civil(year, month, day) * 86_400 + i64::from(hour * 3600 + minute * 60 + second);
+    let narrow = |n: u32| u8::try_from(n).map_err(|_| bad());
+    let (month, day) = (narrow(month)?, narrow(day)?);
+    // The year was checked to be 1970-9999, which fits.
+    let date = Month::try_from(month)
+        .and_then(|month| Date::from_calendar_date(year as i32, month, day))
+        .map_err(|_| bad())?;
+    let clock =
+        Time::from_hms(narrow(hour)?, narrow(minute)?, narrow(second)?).map_err(|_| bad())?;
+    let seconds = PrimitiveDateTime::new(date, clock)
+        .assume_utc()
+        .unix_timestamp();
     u64::try_from(seconds * 1000).map_err(|_| bad())
 }
 
@@ -77,13 +44,18 @@ pub fn format_time(ms: u64) -> String {
         return "-".into();
     }
     let seconds = i64::try_from(ms / 1000).unwrap_or(i64::MAX);
-    let (year, day, month) = civil_from_days(seconds.div_euclid(86_400));
-    let in_day = seconds.rem_euclid(86_400);
+    // Past the year 9999 there is no date to print: the number is shown as it is.
+    let Ok(t) = OffsetDateTime::from_unix_timestamp(seconds) else {
+        return ms.to_string();
+    };
     format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        in_day / 3600,
-        in_day % 3600 / 60,
-        in_day % 60
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second()
     )
 }
 

@@ -1,7 +1,7 @@
 //! Builders shared by the ledger's integration tests.
 #![allow(dead_code)]
 
-use tern_ledger::calendar::{days_from_civil, DAY_MS};
+use tern_ledger::calendar::midnight_ms;
 use tern_ledger::{
     AccountSpec, Audit, AutoTopUp, Command, Limits, Minor, Period, Request, Response, State,
 };
@@ -10,9 +10,9 @@ use tern_ledger::{
 pub const T0: u64 = 1_768_478_400_000;
 pub const TTL: u64 = 30_000;
 
-pub fn utc(year: i64, month: u32, day: u32, hour: u64, minute: u64, second: u64) -> u64 {
-    let days = u64::try_from(days_from_civil(year, month, day)).expect("a date after 1970");
-    days * DAY_MS + ((hour * 60 + minute) * 60 + second) * 1_000
+pub fn utc(year: i32, month: u8, day: u8, hour: u64, minute: u64, second: u64) -> u64 {
+    midnight_ms(year, month, day).expect("a date after 1970")
+        + ((hour * 60 + minute) * 60 + second) * 1_000
 }
 
 pub fn spec(id: &str) -> AccountSpec {
