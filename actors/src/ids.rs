@@ -291,6 +291,17 @@ mod tests {
             self.inner
                 .messages_by_account(account, from_ms, to_ms, limit)
         }
+        fn messages_by_account_after(
+            &self,
+            account: &str,
+            after: Option<(u64, MessageId, u8)>,
+            from_ms: u64,
+            to_ms: u64,
+            limit: usize,
+        ) -> Result<Vec<tern_storage::MessageRecord>, tern_storage::StoreError> {
+            self.inner
+                .messages_by_account_after(account, after, from_ms, to_ms, limit)
+        }
         fn meta(&self, key: &str) -> Result<Option<Vec<u8>>, tern_storage::StoreError> {
             self.inner.meta(key)
         }

@@ -140,6 +140,19 @@ pub trait MessageStore: Send + Sync + 'static {
         limit: usize,
     ) -> Result<Vec<MessageRecord>, StoreError>;
 
+    /// The page of [`Self::messages_by_account`] that follows `after`, the `(accepted_ms,
+    /// id, part)` of the last record of the previous page (`None`: the first page). A
+    /// page shorter than `limit` is the last. Callers that go through a whole day keep
+    /// one page in memory at a time.
+    fn messages_by_account_after(
+        &self,
+        account: &str,
+        after: Option<(u64, MessageId, u8)>,
+        from_ms: u64,
+        to_ms: u64,
+        limit: usize,
+    ) -> Result<Vec<MessageRecord>, StoreError>;
+
     fn meta(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError>;
 
     /// The parts and money charged to quota lease `lease` (see [`WriteOp::Charge`]).

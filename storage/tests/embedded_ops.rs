@@ -351,6 +351,50 @@ fn messages_by_account_returns_the_half_open_time_range() {
 }
 
 #[test]
+fn messages_by_account_after_pages_through_a_range_once() {
+    let dir = temp_dir();
+    let store = open(dir.path());
+    let mut ops = Vec::new();
+    // Three records in one millisecond, two parts of one message: a page boundary may fall
+    // between any of them.
+    for (id, part, ms) in [
+        (1_u64, 0_u8, 1_000_u64),
+        (2, 0, 2_000),
+        (3, 0, 2_000),
+        (3, 1, 2_000),
+        (4, 0, 2_000),
+        (5, 0, 3_000),
+    ] {
+        ops.push(put(record(id, part, "acme", ms)));
+    }
+    ops.push(put(record(9, 0, "acme2", 2_000)));
+    write(&store, ops).unwrap();
+
+    for page in 1..=7 {
+        let mut seen = Vec::new();
+        let mut after = None;
+        loop {
+            let records = store
+                .messages_by_account_after("acme", after, 1_000, 3_000, page)
+                .unwrap();
+            assert!(records.len() <= page);
+            seen.extend(records.iter().map(|r| (r.id.0, r.part)));
+            match records.last() {
+                Some(last) if records.len() == page => {
+                    after = Some((last.accepted_ms, last.id, last.part));
+                }
+                _ => break,
+            }
+        }
+        assert_eq!(
+            seen,
+            vec![(1, 0), (2, 0), (3, 0), (3, 1), (4, 0)],
+            "page of {page}"
+        );
+    }
+}
+
+#[test]
 fn a_record_moved_to_another_time_leaves_no_stale_cdr() {
     let dir = temp_dir();
     let store = open(dir.path());

@@ -405,12 +405,29 @@ impl MessageStore for EmbeddedStore {
         to_ms: u64,
         limit: usize,
     ) -> Result<Vec<MessageRecord>, StoreError> {
+        self.messages_by_account_after(account, None, from_ms, to_ms, limit)
+    }
+
+    fn messages_by_account_after(
+        &self,
+        account: &str,
+        after: Option<(u64, MessageId, u8)>,
+        from_ms: u64,
+        to_ms: u64,
+        limit: usize,
+    ) -> Result<Vec<MessageRecord>, StoreError> {
         let mut out = Vec::new();
         if limit == 0 || from_ms >= to_ms || account.as_bytes().contains(&keys::SEP) {
             return Ok(out);
         }
+        let start = match after {
+            Some((ms, id, part)) if ms >= from_ms => {
+                Bound::Excluded(keys::by_account(account, ms, id, part))
+            }
+            _ => Bound::Included(keys::by_account_from(account, from_ms)),
+        };
         let range = (
-            Bound::Included(keys::by_account_from(account, from_ms)),
+            start,
             Bound::Excluded(keys::by_account_from(account, to_ms)),
         );
         for item in self.spaces.by_account.range(range) {
