@@ -314,7 +314,7 @@ impl Actor for CarrierLink {
                         }
                     }
                 });
-                (Wire::Smpp(client, options.clone()), window)
+                (Wire::Smpp(client, *options), window)
             }
             WireConfig::Cmpp(cmpp) => {
                 let (client, mut events) =
