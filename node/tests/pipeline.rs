@@ -10,6 +10,7 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
+use common::operator::RecordingOperator;
 use common::*;
 use tern_bench::smsc::{MoConfig, ReceiptDelay};
 use tern_model::{Coding, MessageState};

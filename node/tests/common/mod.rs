@@ -1,7 +1,7 @@
 //! What the node's integration tests share: the simulated operator, node configurations,
 //! a small SMPP customer ([`esme`]: binds as transmitter, receiver or transceiver and
 //! records every deliver_sm it gets), an operator that keeps every submit_sm it is sent
-//! ([`RecordingOperator`]), builders for the PDUs customers send, and `tern node` child
+//! ([`operator`]), builders for the PDUs customers send, and `tern node` child
 //! processes ([`process`]).
 //!
 //! The customer is written on the frame codec rather than on `tern_smpp::net::Client`:
@@ -14,11 +14,10 @@
 
 pub mod ctl;
 mod esme;
-mod operator;
+pub mod operator;
 pub mod process;
 
 pub use esme::*;
-pub use operator::RecordingOperator;
 
 use std::net::SocketAddr;
 use std::path::Path;
