@@ -122,6 +122,8 @@ impl State {
                 self.record_deliveries(records);
                 Ok(Response::Ok)
             }
+            Command::PutMoRule { spec } => self.put_mo_rule(spec),
+            Command::DeleteMoRule { name } => self.delete_mo_rule(name),
         }
     }
 

@@ -1,7 +1,7 @@
-//! Prices, routes, carrier links and webhooks: configuration the nodes read, replicated
-//! so that every node prices and routes a message the same way.
+//! Prices, routes, carrier links, MO rules and webhooks: configuration the nodes read,
+//! replicated so that every node prices and routes a message the same way.
 //!
-//! The state machine stores routes and links as the TOML the node checked before
+//! The state machine stores routes, links and MO rules as the TOML the node checked before
 //! proposing them; it only keys them by name. Prices it does understand, because the
 //! price of a message decides how much money a lease has to hold for it.
 
@@ -25,7 +25,7 @@ pub(crate) fn normalized(prices: &[Price]) -> Vec<Price> {
         .collect()
 }
 
-/// Upserts or deletes a named spec in a routes or links table.
+/// Upserts or deletes a named spec in a routes, links or MO rules table.
 fn put_spec(table: &mut BTreeMap<String, Spec>, kind: &str, spec: &Spec) -> Result<(), Refusal> {
     check_name(kind, &spec.name)?;
     table.insert(spec.name.clone(), spec.clone());
@@ -63,6 +63,16 @@ impl State {
 
     pub(crate) fn delete_link(&mut self, name: &str) -> Result<Response, Refusal> {
         delete_spec(&mut self.links, "link", name)?;
+        Ok(self.config_changed())
+    }
+
+    pub(crate) fn put_mo_rule(&mut self, spec: &Spec) -> Result<Response, Refusal> {
+        put_spec(&mut self.mo_rules, "MO rule", spec)?;
+        Ok(self.config_changed())
+    }
+
+    pub(crate) fn delete_mo_rule(&mut self, name: &str) -> Result<Response, Refusal> {
+        delete_spec(&mut self.mo_rules, "MO rule", name)?;
         Ok(self.config_changed())
     }
 

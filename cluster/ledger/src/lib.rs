@@ -1,5 +1,5 @@
 //! The replicated state machine: accounts, their ledgers, leases, campaign bookings,
-//! prices, routes, carrier links, webhooks, threshold events and the audit trail.
+//! prices, routes, carrier links, MO rules, webhooks, threshold events and the audit trail.
 //!
 //! Everything here is deterministic: a command carries the time it was proposed at
 //! (`Request::at_ms`), so every node that applies the same log reaches the same state.
@@ -214,9 +214,9 @@ pub struct Price {
     pub per_part: Minor,
 }
 
-/// A route or carrier link: its configuration as a TOML table (the same keys as the
-/// `[[route]]` and `[[upstream]]` sections of the node configuration, checked by the node
-/// before it is proposed) and whether it is enabled.
+/// A route, carrier link or MO rule: its configuration as a TOML table (the same keys as
+/// the `[[route]]`, `[[upstream]]` and `[[mo_rule]]` sections of the node configuration,
+/// checked by the node before it is proposed) and whether it is enabled.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Spec {
     pub name: String,
@@ -425,6 +425,14 @@ pub enum Command {
     RecordDeliveries {
         records: Vec<DeliveryRecord>,
     },
+    /// Adds or replaces an MO rule: which account receives MO to some numbers, number
+    /// prefixes or keywords, as a `[[mo_rule]]` TOML table checked by the node.
+    PutMoRule {
+        spec: Spec,
+    },
+    DeleteMoRule {
+        name: String,
+    },
 }
 
 /// Why a command was refused.
@@ -477,7 +485,7 @@ pub struct State {
     /// has them delivered or gave up (see `deliveries`).
     pub events_acked: u64,
     pub audit: VecDeque<Audit>,
-    /// Bumped by every change to accounts, prices, routes, links or webhooks, so nodes
+    /// Bumped by every change to accounts, prices, routes, links, MO rules or webhooks, so nodes
     /// rebuild their views only when something they use changed.
     pub config_version: u64,
     /// The latest recall of each account's unused lease reservations; forgotten by the
@@ -488,6 +496,9 @@ pub struct State {
     /// webhook id; forgotten with the event.
     #[serde(default)]
     pub deliveries: BTreeMap<u64, BTreeMap<String, Delivery>>,
+    /// The MO rules by name, as `[[mo_rule]]` TOML tables (see [`Spec`]).
+    #[serde(default)]
+    pub mo_rules: BTreeMap<String, Spec>,
 }
 
 /// How long a recall stays in the state for nodes to see it.

@@ -1,4 +1,4 @@
-//! Prices, routes, links and webhooks: upserts, deletes, the configuration version, and
+//! Prices, routes, links, MO rules and webhooks: upserts, deletes, the configuration version, and
 //! picking the most specific price.
 
 mod common;
@@ -91,6 +91,49 @@ fn route(name: &str, enabled: bool) -> Spec {
         toml: "prefix = \"46\"".into(),
         enabled,
     }
+}
+
+#[test]
+fn mo_rules_upsert_and_delete_apart_from_routes() {
+    let mut state = State::default();
+    let rule = |enabled| Spec {
+        name: "alice-short".into(),
+        toml: "account = \"alice\"\nnumbers = [\"12345\"]".into(),
+        enabled,
+    };
+    ok(&mut state, T0, Command::PutMoRule { spec: rule(true) });
+    ok(&mut state, T0, Command::PutMoRule { spec: rule(false) });
+    assert_eq!(state.mo_rules.len(), 1);
+    assert!(!state.mo_rules["alice-short"].enabled);
+    assert!(state.routes.is_empty(), "an MO rule is not a route");
+    assert_eq!(state.config_version, 2);
+    let r = state.apply(&at(
+        T0,
+        Command::PutMoRule {
+            spec: Spec {
+                name: String::new(),
+                ..rule(true)
+            },
+        },
+    ));
+    assert!(matches!(r, Response::Refused(Refusal::Invalid(_))));
+    let r = state.apply(&at(
+        T0,
+        Command::DeleteMoRule {
+            name: "nobody".into(),
+        },
+    ));
+    assert!(matches!(r, Response::Refused(Refusal::NotFound(_))));
+    assert_eq!(state.config_version, 2, "refusals do not bump the version");
+    ok(
+        &mut state,
+        T0,
+        Command::DeleteMoRule {
+            name: "alice-short".into(),
+        },
+    );
+    assert!(state.mo_rules.is_empty());
+    assert_eq!(state.config_version, 3);
 }
 
 #[test]
