@@ -297,3 +297,61 @@ fn a_fresh_state_refuses_nothing_it_should_not() {
     assert_eq!(r, Response::Ok);
     assert!(refused(&state.apply(&at(T0, settle(1, 0, 0, false)))));
 }
+
+#[test]
+fn standing_tells_what_leases_hold_from_what_is_used_and_a_recall_is_seen_then_forgotten() {
+    let mut state = with_accounts(vec![(prepaid("a", Some(100)), 500)]);
+    ok(&mut state, T0, acquire(1, "a", 60, 300));
+    ok(&mut state, T0, settle(1, 10, 50, false));
+    let standing = state.standing("a", T0).unwrap();
+    // 10 used: 90 could be had once the lease gives back its 50 unused parts.
+    assert_eq!(standing.parts_unbooked, Some(90));
+    assert_eq!(standing.parts_free, Some(40));
+    assert_eq!(standing.amount_unbooked, Some(450));
+    assert_eq!(standing.amount_free, Some(200));
+    assert_eq!(standing.recall, None);
+    let recall = Command::Recall {
+        account: "a".into(),
+        node: 2,
+    };
+    assert_eq!(ok(&mut state, T0 + 5, recall), Response::Ok);
+    let seen = state.standing("a", T0 + 5).unwrap().recall.unwrap();
+    assert_eq!((seen.at_ms, seen.node), (T0 + 5, 2));
+    // Kept for the other nodes' next ticks, then forgotten by the leader's tick.
+    ok(&mut state, T0 + 1_000, Command::Tick);
+    assert!(state.recalls.contains_key("a"));
+    ok(
+        &mut state,
+        T0 + 5 + tern_ledger::RECALL_KEEP_MS,
+        Command::Tick,
+    );
+    assert!(state.recalls.is_empty());
+    let unknown = Command::Recall {
+        account: "nobody".into(),
+        node: 2,
+    };
+    assert!(refused(&state.apply(&at(T0, unknown))));
+}
+
+#[test]
+fn a_nodes_unsettled_leases_are_its_open_and_reclaimed_ones() {
+    let mut state = with_accounts(vec![(prepaid("a", Some(100)), 500)]);
+    for lease in [1, 2, 3] {
+        ok(&mut state, T0, acquire(lease, "a", 10, 0));
+    }
+    ok(&mut state, T0, settle(1, 5, 0, true));
+    // Lease 2 is reclaimed in full after its time; lease 3 is settled later, still open.
+    ok(&mut state, T0 + 20_000, settle(3, 1, 0, false));
+    ok(&mut state, T0 + TTL, Command::Tick);
+    let mut listed = state.unsettled_leases(|id| id != 3);
+    listed.sort();
+    assert_eq!(listed, vec![(2, "a".to_string())]);
+    let mut all = state.unsettled_leases(|_| true);
+    all.sort();
+    assert_eq!(all, vec![(2, "a".to_string()), (3, "a".to_string())]);
+    // The late settle of the reclaimed lease gives back what it did not use, and it is
+    // no longer listed.
+    ok(&mut state, T0 + TTL, settle(2, 4, 0, true));
+    assert_eq!(state.unsettled_leases(|id| id != 3), vec![]);
+    assert_eq!(state.accounts["a"].ledger.period_used, 5 + 4 + 1);
+}
