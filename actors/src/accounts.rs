@@ -5,6 +5,9 @@
 //! [`Accounts::replace`] installs a new set without touching the bind counts or rate
 //! limiters of accounts that stay. A session holds its [`Account`] and reads the current
 //! policy on every submit, so a changed cap or a disabled account takes effect at once.
+//!
+//! Failed binds are counted by a [`BindGuard`] per source and per account; a source or
+//! account locked out is refused before its password is looked at.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -17,6 +20,7 @@ use tern_model::{Address, Ton};
 use tern_smpp::CommandStatus;
 
 use crate::allowlist::{self, IpNet};
+use crate::bind_guard::{BindGuard, BindGuardConfig, Scope};
 
 /// How an account's password is checked.
 #[derive(Clone, PartialEq, Eq)]
@@ -185,6 +189,44 @@ impl Drop for BindSlot {
 #[derive(Debug, Clone, Default)]
 pub struct Accounts {
     by_id: Arc<RwLock<HashMap<String, Arc<Account>>>>,
+    guard: Arc<BindGuard>,
+}
+
+/// Why a bind (SMPP) or a CONNECT (CMPP) was refused; each protocol maps it to its status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum BindRefusal {
+    #[error("no such account")]
+    UnknownAccount,
+    #[error("wrong password")]
+    BadPassword,
+    /// Too many failed binds of this source or account lately.
+    #[error("{} locked out after failed binds", .0.label())]
+    LockedOut(Scope),
+    /// The account is disabled, the address is not allowed or every bind slot is taken.
+    #[error("account disabled, address not allowed or bind limit reached")]
+    NotAllowed,
+}
+
+impl BindRefusal {
+    /// The SMPP status of the refusal: a lockout reads as any other bind failure (0x0D),
+    /// so that it tells a guesser nothing about the password.
+    pub fn smpp_status(self) -> CommandStatus {
+        match self {
+            BindRefusal::UnknownAccount => CommandStatus::EsmeRinvsysid,
+            BindRefusal::BadPassword => CommandStatus::EsmeRinvpaswd,
+            BindRefusal::LockedOut(_) | BindRefusal::NotAllowed => CommandStatus::EsmeRbindfail,
+        }
+    }
+
+    /// The `result` label of the bind metrics.
+    pub fn label(self) -> &'static str {
+        match self {
+            BindRefusal::UnknownAccount => "unknown_account",
+            BindRefusal::BadPassword => "bad_password",
+            BindRefusal::LockedOut(_) => "locked",
+            BindRefusal::NotAllowed => "refused",
+        }
+    }
 }
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
@@ -227,6 +269,19 @@ impl Accounts {
         accounts
     }
 
+    /// The same accounts with failed binds limited as `config` says.
+    pub fn with_bind_guard(self, config: BindGuardConfig) -> Self {
+        Self {
+            guard: Arc::new(BindGuard::new(config)),
+            ..self
+        }
+    }
+
+    /// The failed-bind counts and lockouts.
+    pub fn bind_guard(&self) -> &BindGuard {
+        &self.guard
+    }
+
     pub fn get(&self, id: &str) -> Option<Arc<Account>> {
         self.by_id.read().ok()?.get(id).cloned()
     }
@@ -260,24 +315,57 @@ impl Accounts {
     }
 
     /// Admits a connection that authenticates by other means (a CMPP authenticator): the
-    /// account exists and is enabled, the address is allowed and a bind slot is free.
-    pub fn admit(&self, id: &str, peer: IpAddr) -> Result<BindSlot, CommandStatus> {
-        let account = self.get(id).ok_or(CommandStatus::EsmeRinvsysid)?;
+    /// source and the account are not locked out, the account exists and is enabled, the
+    /// address is allowed and a bind slot is free. The caller reports a failed
+    /// authentication with [`Accounts::authentication_failed`].
+    pub fn admit(&self, id: &str, peer: IpAddr) -> Result<BindSlot, BindRefusal> {
+        if let Some(scope) = self.guard.locked(peer, Some(id)) {
+            return Err(BindRefusal::LockedOut(scope));
+        }
+        let Some(account) = self.get(id) else {
+            self.guard.failed(peer, None, "cmpp");
+            return Err(BindRefusal::UnknownAccount);
+        };
         take_slot(account, peer)
     }
 
-    /// Checks a bind: the account exists and is enabled, the password matches, the
-    /// address is allowed and a bind slot is free. The status of each refusal is the one
-    /// SMPP gives for it.
+    /// Counts a failed authentication of an admitted connection against its source and
+    /// its account.
+    pub fn authentication_failed(&self, id: &str, peer: IpAddr, protocol: &'static str) {
+        match self.get(id) {
+            Some(account) => self.count_failure(&account, peer, protocol),
+            None => self.guard.failed(peer, None, protocol),
+        }
+    }
+
+    /// A wrong password counts against the source, and against the account only when the
+    /// account allows the source: an address it never admits cannot lock it out.
+    fn count_failure(&self, account: &Account, peer: IpAddr, protocol: &'static str) {
+        let allowed = allowlist::allows(&account.policy().allowed_ips, peer);
+        let id = allowed.then_some(account.id.as_str());
+        self.guard.failed(peer, id, protocol);
+    }
+
+    /// Checks a bind: the source and the account are not locked out, the account exists
+    /// and is enabled, the password matches, the address is allowed and a bind slot is
+    /// free. An unknown account counts as a failure of the source, a wrong password of
+    /// the source and (from an address it allows) the account.
     pub async fn authenticate(
         &self,
         system_id: &str,
         password: &str,
         peer: IpAddr,
-    ) -> Result<BindSlot, CommandStatus> {
-        let account = self.get(system_id).ok_or(CommandStatus::EsmeRinvsysid)?;
+    ) -> Result<BindSlot, BindRefusal> {
+        if let Some(scope) = self.guard.locked(peer, Some(system_id)) {
+            return Err(BindRefusal::LockedOut(scope));
+        }
+        let Some(account) = self.get(system_id) else {
+            self.guard.failed(peer, None, "smpp");
+            return Err(BindRefusal::UnknownAccount);
+        };
         if !account.password_matches(password).await {
-            return Err(CommandStatus::EsmeRinvpaswd);
+            self.count_failure(&account, peer, "smpp");
+            return Err(BindRefusal::BadPassword);
         }
         take_slot(account, peer)
     }
@@ -285,16 +373,16 @@ impl Accounts {
 
 /// A bind slot of an authenticated `account`: it is enabled, `peer` is allowed and a slot
 /// is free.
-fn take_slot(account: Arc<Account>, peer: IpAddr) -> Result<BindSlot, CommandStatus> {
+fn take_slot(account: Arc<Account>, peer: IpAddr) -> Result<BindSlot, BindRefusal> {
     let policy = account.policy();
     if !policy.enabled || !allowlist::allows(&policy.allowed_ips, peer) {
-        return Err(CommandStatus::EsmeRbindfail);
+        return Err(BindRefusal::NotAllowed);
     }
     let previous = account.binds.fetch_add(1, Ordering::AcqRel);
     let slot = BindSlot { account, peer };
     if previous >= policy.max_binds {
         // Dropping the slot gives the count back.
-        return Err(CommandStatus::EsmeRbindfail);
+        return Err(BindRefusal::NotAllowed);
     }
     Ok(slot)
 }
@@ -318,31 +406,82 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn authentication_refuses_with_the_smpp_status() {
+    async fn authentication_names_each_refusal() {
         let accounts = Accounts::new([policy("a")]);
         let local: IpAddr = "127.0.0.1".parse().unwrap();
         assert_eq!(
             accounts.authenticate("b", "pw", local).await.err(),
-            Some(CommandStatus::EsmeRinvsysid)
+            Some(BindRefusal::UnknownAccount)
         );
         assert_eq!(
             accounts.authenticate("a", "no", local).await.err(),
-            Some(CommandStatus::EsmeRinvpaswd)
+            Some(BindRefusal::BadPassword)
         );
         assert_eq!(
             accounts
                 .authenticate("a", "pw", "192.0.2.1".parse().unwrap())
                 .await
                 .err(),
-            Some(CommandStatus::EsmeRbindfail)
+            Some(BindRefusal::NotAllowed)
         );
         let slot = accounts.authenticate("a", "pw", local).await.unwrap();
         assert_eq!(
             accounts.authenticate("a", "pw", local).await.err(),
-            Some(CommandStatus::EsmeRbindfail)
+            Some(BindRefusal::NotAllowed)
         );
         drop(slot);
         assert!(accounts.authenticate("a", "pw", local).await.is_ok());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_locked_out_source_or_account_is_refused_even_with_the_right_password() {
+        let accounts = Accounts::new([policy("a"), policy("b")]).with_bind_guard(BindGuardConfig {
+            max_failures: 3,
+            window: std::time::Duration::from_secs(60),
+            lockout: std::time::Duration::from_secs(30),
+            max_tracked: 100,
+        });
+        let attacker: IpAddr = "127.0.0.9".parse().unwrap();
+        let customer: IpAddr = "127.0.0.1".parse().unwrap();
+        for _ in 0..2 {
+            assert_eq!(
+                accounts.authenticate("a", "no", attacker).await.err(),
+                Some(BindRefusal::BadPassword)
+            );
+        }
+        // A successful bind in between clears nothing.
+        drop(accounts.authenticate("a", "pw", customer).await.unwrap());
+        assert_eq!(
+            accounts.authenticate("a", "no", attacker).await.err(),
+            Some(BindRefusal::BadPassword)
+        );
+        assert_eq!(
+            accounts.authenticate("b", "pw", attacker).await.err(),
+            Some(BindRefusal::LockedOut(Scope::Source))
+        );
+        assert_eq!(
+            accounts.authenticate("a", "pw", customer).await.err(),
+            Some(BindRefusal::LockedOut(Scope::Account))
+        );
+        assert_eq!(
+            accounts.admit("a", customer).err(),
+            Some(BindRefusal::LockedOut(Scope::Account))
+        );
+        drop(accounts.authenticate("b", "pw", customer).await.unwrap());
+        // Wrong passwords from an address the account does not allow lock that address
+        // out, not the account.
+        let outsider: IpAddr = "192.0.2.1".parse().unwrap();
+        for _ in 0..3 {
+            let _ = accounts.authenticate("b", "no", outsider).await;
+        }
+        assert_eq!(
+            accounts.authenticate("b", "pw", outsider).await.err(),
+            Some(BindRefusal::LockedOut(Scope::Source))
+        );
+        drop(accounts.authenticate("b", "pw", customer).await.unwrap());
+        tokio::time::advance(std::time::Duration::from_secs(30)).await;
+        drop(accounts.authenticate("a", "pw", customer).await.unwrap());
+        drop(accounts.authenticate("b", "pw", attacker).await.unwrap());
     }
 
     #[tokio::test]
@@ -354,7 +493,7 @@ mod tests {
         let local: IpAddr = "127.0.0.1".parse().unwrap();
         assert_eq!(
             accounts.authenticate("a", "wrong", local).await.err(),
-            Some(CommandStatus::EsmeRinvpaswd)
+            Some(BindRefusal::BadPassword)
         );
         let slot = accounts.authenticate("a", "s3cret", local).await.unwrap();
         // A new set with the account disabled: the bind count stays, new binds fail.
@@ -364,7 +503,7 @@ mod tests {
         assert_eq!(accounts.get("a").unwrap().binds(), 1);
         assert_eq!(
             accounts.authenticate("a", "s3cret", local).await.err(),
-            Some(CommandStatus::EsmeRbindfail)
+            Some(BindRefusal::NotAllowed)
         );
         p.enabled = true;
         accounts.replace([p]);

@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use tern_cmpp::codec::{CancelResp, QueryResp, SubmitResp};
 use tern_cmpp::mapping;
-use tern_cmpp::net::{ConnectRequest, Handler, SessionEvent, SessionHandle};
+use tern_cmpp::net::{AuthFailure, ConnectRequest, Handler, SessionEvent, SessionHandle};
 use tern_cmpp::{result, Body, Pdu, Version};
 use tern_smpp::CommandStatus;
 use tern_storage::{HeldDelivery, HeldKind, RecordState};
@@ -18,7 +18,7 @@ use tokio::sync::mpsc;
 use tracing::{debug, warn};
 
 use crate::accept::refuse;
-use crate::accounts::BindSlot;
+use crate::accounts::{BindRefusal, BindSlot};
 use crate::cmpp_parts::Hold;
 use crate::context::{now_ms, Context, Slot};
 use crate::outbox::OutboxMsg;
@@ -61,13 +61,16 @@ impl Handler for CmppFrontend {
             .admit(&request.source_addr, request.peer.ip());
         let label = match &outcome {
             Ok(_) => "ok",
+            Err(BindRefusal::LockedOut(_)) => "locked",
             Err(_) => "refused",
         };
         metrics::counter!("tern_cmpp_connect_attempts_total", "result" => label).increment(1);
-        let slot = outcome.map_err(|status| {
-            warn!(source_addr = request.source_addr, peer = %request.peer, ?status, "CMPP connect refused");
-            match status {
-                CommandStatus::EsmeRinvsysid => result::BAD_SOURCE_ADDR,
+        let slot = outcome.map_err(|refusal| {
+            warn!(source_addr = request.source_addr, peer = %request.peer, %refusal, "CMPP connect refused");
+            match refusal {
+                BindRefusal::UnknownAccount => result::BAD_SOURCE_ADDR,
+                // A lockout is "other error" (5), as a disabled account: it says nothing
+                // about the secret.
                 _ => 5,
             }
         })?;
@@ -76,6 +79,23 @@ impl Handler for CmppFrontend {
             return Err(result::AUTH_FAILED);
         };
         Ok((slot, secret))
+    }
+
+    fn authentication_failed(
+        &self,
+        request: &ConnectRequest,
+        failure: AuthFailure,
+        _slot: &BindSlot,
+    ) {
+        // A timestamp outside the window comes with the right secret (a replay or a clock
+        // far off): it guesses nothing, and counting it would let a replay lock the SP out.
+        if failure == AuthFailure::Authenticator {
+            self.ctx.accounts.authentication_failed(
+                &request.source_addr,
+                request.peer.ip(),
+                "cmpp",
+            );
+        }
     }
 
     fn session(

@@ -85,6 +85,8 @@ pub struct Settings {
     pub max_queued_in_memory: usize,
     /// The 22-bit gateway code in the CMPP Msg_Ids this node issues; unique per node.
     pub cmpp_gateway_code: u32,
+    /// Failed binds per source and account before a lockout, and its length.
+    pub bind_guard: crate::bind_guard::BindGuardConfig,
 }
 
 impl Default for Settings {
@@ -100,6 +102,7 @@ impl Default for Settings {
             aggregate: AggregatePolicy::AllDelivered,
             max_queued_in_memory: 20_000,
             cmpp_gateway_code: 1,
+            bind_guard: crate::bind_guard::BindGuardConfig::default(),
         }
     }
 }

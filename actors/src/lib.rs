@@ -6,6 +6,7 @@
 pub mod accept;
 pub mod accounts;
 pub mod allowlist;
+pub mod bind_guard;
 pub mod cmpp;
 pub mod cmpp_parts;
 pub mod context;
@@ -102,7 +103,8 @@ impl Pipeline {
         };
         let ctx = Arc::new(Context {
             store,
-            accounts: Accounts::new(config.accounts),
+            accounts: Accounts::new(config.accounts)
+                .with_bind_guard(config.settings.bind_guard.clone()),
             routes: RwLock::new(Arc::new(routes)),
             health,
             links: RwLock::new(Arc::new(config.links)),

@@ -740,15 +740,15 @@ impl Handler for SmppFrontend {
             .await;
         let label = match &result {
             Ok(_) => "ok",
-            Err(CommandStatus::EsmeRinvsysid) => "unknown_account",
-            Err(CommandStatus::EsmeRinvpaswd) => "bad_password",
-            Err(_) => "refused",
+            Err(refusal) => refusal.label(),
         };
         metrics::counter!("tern_bind_attempts_total", "result" => label).increment(1);
-        if let Err(status) = &result {
-            warn!(system_id = request.system_id, peer = %request.peer, ?status, "bind refused");
+        if let Err(refusal) = &result {
+            warn!(system_id = request.system_id, peer = %request.peer, %refusal, "bind refused");
         }
-        result.map(|slot| (slot, "tern".to_owned()))
+        result
+            .map(|slot| (slot, "tern".to_owned()))
+            .map_err(|refusal| refusal.smpp_status())
     }
 
     fn session(

@@ -164,6 +164,7 @@ pub fn settings(config: &Config) -> Settings {
             .cmpp
             .gateway_code
             .unwrap_or(u32::from(config.node.id)),
+        bind_guard: config.bind_lockout.guard(),
     }
 }
 

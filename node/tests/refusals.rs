@@ -25,7 +25,9 @@ async fn bad_binds_are_refused_with_their_status() {
     init_tracing();
     let dir = tempfile::tempdir().unwrap();
     let sim = start_sim(sim_config()).await;
-    let node = start_node(&toml(dir.path(), sim.addr())).await;
+    // Six bad binds in a row from one address: more than a lockout allows by default.
+    let lenient = toml(dir.path(), sim.addr()) + "\n[bind_lockout]\nmax_failures = 10\n";
+    let node = start_node(&lenient).await;
     let addr = smpp_addr(&node);
     for kind in [
         BindKind::Transmitter,

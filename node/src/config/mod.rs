@@ -8,10 +8,12 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+mod bind_lockout;
 mod cluster;
 mod cmpp;
 mod notify;
 mod secrets;
+pub use bind_lockout::BindLockoutSection;
 pub use cluster::{AdminSection, ClusterSection, PeerConfig, PeriodConfig, PriceConfig};
 pub use cmpp::CmppSection;
 pub use notify::NotifySection;
@@ -29,6 +31,9 @@ pub struct Config {
     pub metrics: MetricsSection,
     #[serde(default)]
     pub smpp: SmppSection,
+    /// Failed binds (SMPP and CMPP) before a source or an account is locked out.
+    #[serde(default)]
+    pub bind_lockout: BindLockoutSection,
     /// Customer accounts that may bind.
     #[serde(default, rename = "account")]
     pub accounts: Vec<AccountConfig>,
@@ -599,6 +604,7 @@ impl Config {
         if smpp.max_connections == 0 {
             errors.push(invalid("smpp.max_connections", "must be at least 1"));
         }
+        self.bind_lockout.validate(&mut errors);
         let mut ids = HashSet::new();
         for (i, account) in self.accounts.iter().enumerate() {
             let key = |field: &str| format!("account[{i}].{field}");

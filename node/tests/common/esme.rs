@@ -2,7 +2,7 @@
 //! or transceiver, answers what the node asks, and records every deliver_sm it gets.
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -18,7 +18,7 @@ use tern_smpp::rusmpp::values::{InterfaceVersion, Npi, Ton};
 use tern_smpp::session::{c_octet, BindKind};
 use tern_smpp::{Command, CommandId, CommandStatus, Pdu};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use tokio::net::{TcpSocket, TcpStream};
 use tokio::sync::{mpsc, oneshot};
 
 use super::{eventually, WAIT};
@@ -202,6 +202,18 @@ impl Esme {
         Self::bind_into(addr, kind, system_id, password, Arc::default()).await
     }
 
+    /// Binds from the local address `local` (such as 127.0.0.2, another source on the
+    /// loopback); a refused bind gives its status.
+    pub async fn bind_from(
+        local: IpAddr,
+        addr: SocketAddr,
+        kind: BindKind,
+        system_id: &str,
+        password: &str,
+    ) -> Result<Esme, CommandStatus> {
+        Self::bind_over(Some(local), addr, kind, system_id, password, Arc::default()).await
+    }
+
     /// Binds and records deliveries in `inbox` (shared with earlier binds).
     pub async fn bind_into(
         addr: SocketAddr,
@@ -210,7 +222,31 @@ impl Esme {
         password: &str,
         inbox: Arc<Inbox>,
     ) -> Result<Esme, CommandStatus> {
-        let mut stream = tokio::time::timeout(WAIT, TcpStream::connect(addr))
+        Self::bind_over(None, addr, kind, system_id, password, inbox).await
+    }
+
+    async fn bind_over(
+        local: Option<IpAddr>,
+        addr: SocketAddr,
+        kind: BindKind,
+        system_id: &str,
+        password: &str,
+        inbox: Arc<Inbox>,
+    ) -> Result<Esme, CommandStatus> {
+        let connect = async {
+            match local {
+                Some(local) => {
+                    let socket = match local {
+                        IpAddr::V4(_) => TcpSocket::new_v4(),
+                        IpAddr::V6(_) => TcpSocket::new_v6(),
+                    }?;
+                    socket.bind(SocketAddr::new(local, 0))?;
+                    socket.connect(addr).await
+                }
+                None => TcpStream::connect(addr).await,
+            }
+        };
+        let mut stream = tokio::time::timeout(WAIT, connect)
             .await
             .expect("connect in time")
             .expect("connect");

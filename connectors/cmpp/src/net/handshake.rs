@@ -103,7 +103,8 @@ pub(crate) fn check_version(requested: u8, max: Version) -> VersionCheck {
 
 /// Why the server refuses a CONNECT whose account it knows; both are status 3.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum AuthFailure {
+pub enum AuthFailure {
+    /// The AuthenticatorSource is not the MD5 of the account's secret: a wrong secret.
     Authenticator,
     /// The timestamp is further than the window from now: a replay, or a clock far off.
     Timestamp,

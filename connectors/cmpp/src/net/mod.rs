@@ -30,6 +30,7 @@ use tokio::sync::{mpsc, oneshot, watch, OwnedSemaphorePermit, Semaphore};
 use crate::codec::{Body, Pdu, Version};
 
 pub use client::{Client, ClientConfig, ClientEvent};
+pub use handshake::AuthFailure;
 pub use server::{serve, ConnectRequest, Handler, ServerConfig};
 
 /// What the application hears from a session.

@@ -103,12 +103,25 @@ pub trait Handler: Send + Sync + 'static {
     type Grant: Send + 'static;
 
     /// The account for `source_addr` may connect from `peer` (allowlist, connection
-    /// limit, enabled): `Ok` gives the grant and the account's shared secret; `Err` the
-    /// CONNECT_RESP status (2 bad source address, 5+ other).
+    /// limit, enabled, not locked out after failed CONNECTs): `Ok` gives the grant and the
+    /// account's shared secret; `Err` the CONNECT_RESP status (2 bad source address, 5+
+    /// other).
     fn connect(
         &self,
         request: ConnectRequest,
     ) -> impl Future<Output = Result<(Self::Grant, String), u32>> + Send;
+
+    /// A CONNECT the application granted failed authentication here (status 3 was sent),
+    /// so that the application can count failures and lock out a guesser; `grant` is
+    /// dropped afterwards.
+    fn authentication_failed(
+        &self,
+        request: &ConnectRequest,
+        failure: AuthFailure,
+        grant: &Self::Grant,
+    ) {
+        let _ = (request, failure, grant);
+    }
 
     /// A session is connected (its authenticator verified). Answer `events` through
     /// `handle` until `SessionEvent::Closed`. Dropping every clone of `handle` terminates
@@ -299,7 +312,8 @@ async fn handshake<H: Handler>(
         peer,
         timestamp: connect.timestamp,
     };
-    let decided = tokio::time::timeout(config.response_timeout, handler.connect(request)).await;
+    let decided =
+        tokio::time::timeout(config.response_timeout, handler.connect(request.clone())).await;
     let (grant, secret) = match decided {
         Ok(Ok(granted)) => granted,
         Ok(Err(status)) => {
@@ -335,6 +349,7 @@ async fn handshake<H: Handler>(
             timestamp = connect.timestamp,
             "CONNECT authentication failed"
         );
+        handler.authentication_failed(&request, failure, &grant);
         let _ = handshake::write_pdu(stream, &refuse(result::AUTH_FAILED), version).await;
         return Err(reason);
     }
