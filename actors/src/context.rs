@@ -139,7 +139,8 @@ pub struct Context {
     pub links: RwLock<Arc<Vec<crate::link::LinkConfig>>>,
     /// The quota ledger.
     pub ledger: Arc<dyn crate::quota::Ledger>,
-    pub mo_rules: Vec<MoRule>,
+    /// Which account receives an MO; replaced when the configuration changes.
+    pub mo_rules: RwLock<Arc<Vec<MoRule>>>,
     pub ids: Arc<IdGenerator>,
     /// CMPP Msg_Ids for CMPP customers, under this node's gateway code.
     pub cmpp_ids: tern_cmpp::msgid::MsgIdGenerator,
@@ -168,6 +169,11 @@ impl Context {
 
     pub fn routes(&self) -> Arc<RouteTable> {
         self.routes.read().map(|r| r.clone()).unwrap_or_default()
+    }
+
+    /// The MO rules in force.
+    pub fn mo_rules(&self) -> Arc<Vec<MoRule>> {
+        self.mo_rules.read().map(|r| r.clone()).unwrap_or_default()
     }
 
     /// The dispatcher shard of a message.

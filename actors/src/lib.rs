@@ -109,7 +109,7 @@ impl Pipeline {
             health,
             links: RwLock::new(Arc::new(config.links)),
             ledger: config.ledger,
-            mo_rules: config.mo_rules,
+            mo_rules: RwLock::new(Arc::new(config.mo_rules)),
             ids: Arc::new(IdGenerator::resuming(config.settings.node_id, floor)),
             // After a restart CMPP Msg_Ids start past the seconds the old ids may have used.
             cmpp_ids: match floor.0 {
@@ -179,7 +179,8 @@ impl Pipeline {
         }))
     }
 
-    /// A handle that changes the pipeline's accounts, routes and links while it runs.
+    /// A handle that changes the pipeline's accounts, routes, links and MO rules while it
+    /// runs.
     pub fn handle(&self) -> PipelineHandle {
         PipelineHandle {
             ctx: self.ctx.clone(),
@@ -253,6 +254,15 @@ impl PipelineHandle {
         }
         metrics::counter!("tern_routes_replaced_total").increment(1);
         tracing::info!(routes = count, "routing table replaced");
+    }
+
+    /// Installs a new set of MO rules; the next MO goes by them.
+    pub fn update_mo_rules(&self, rules: Vec<MoRule>) {
+        let count = rules.len();
+        if let Ok(mut current) = self.ctx.mo_rules.write() {
+            *current = Arc::new(rules);
+        }
+        tracing::info!(rules = count, "MO rules replaced");
     }
 
     /// Installs a new set of carrier links: new ones start, removed ones unbind, changed

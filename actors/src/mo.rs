@@ -143,7 +143,8 @@ impl MoState {
     /// once it is final (durable, refused, or not stored).
     fn hold(&self, message: Message, answer: Box<dyn FnOnce(MoOutcome) + Send>) {
         let text = message.body.as_text().unwrap_or("");
-        let Some(account) = owner(&self.ctx.mo_rules, message.destination.digits(), text) else {
+        let rules = self.ctx.mo_rules();
+        let Some(account) = owner(&rules, message.destination.digits(), text) else {
             metrics::counter!("tern_mo_refused_total", "reason" => "no_owner").increment(1);
             warn!(to = %message.destination, "MO for a number nobody owns");
             answer(MoOutcome::NoOwner);

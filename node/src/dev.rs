@@ -134,9 +134,8 @@ pub fn dev_config(args: &DevArgs, upstream_url: &str, token: &str) -> Config {
         }],
         mo_rules: vec![MoRuleConfig {
             account: "demo".into(),
-            numbers: Vec::new(),
             prefixes: vec![String::new()],
-            keywords: Vec::new(),
+            ..MoRuleConfig::default()
         }],
         ..Config::default()
     }

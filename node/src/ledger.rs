@@ -110,6 +110,7 @@ async fn seed(cluster: &Cluster, config: &Config) -> anyhow::Result<()> {
         accounts = config.accounts.len(),
         routes = config.routes.len(),
         upstreams = config.upstreams.len(),
+        mo_rules = config.mo_rules.len(),
         "replicated state seeded from the configuration file"
     );
     Ok(())
@@ -179,11 +180,12 @@ pub async fn follow_changes(cluster: Cluster, pipeline: PipelineHandle, smpp: Sm
 }
 
 fn apply(cluster: &Cluster, pipeline: &PipelineHandle, smpp: &SmppSection) {
-    let (policies, routes, links) = cluster.read(|s| {
+    let (policies, routes, links, mo_rules) = cluster.read(|s| {
         (
             replica::policies(s),
             replica::routes(s),
             replica::links(s, smpp),
+            replica::mo_rules(s),
         )
     });
     if links.is_empty() && !routes.is_empty() {
@@ -192,4 +194,5 @@ fn apply(cluster: &Cluster, pipeline: &PipelineHandle, smpp: &SmppSection) {
     pipeline.update_accounts(policies);
     pipeline.update_links(links);
     pipeline.update_routes(routes);
+    pipeline.update_mo_rules(mo_rules);
 }

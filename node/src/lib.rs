@@ -20,7 +20,6 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use tern_actors::link::{LinkConfig, WireConfig};
-use tern_actors::mo::MoRule;
 use tern_actors::{AggregatePolicy, Pipeline, PipelineConfig, Settings};
 use tern_smpp::mapping::{Concat, DefaultAlphabet, LinkOptions};
 use tern_smpp::net::{self as smpp_net, BindMode, ClientConfig, ServerConfig};
@@ -168,29 +167,19 @@ pub fn settings(config: &Config) -> Settings {
     }
 }
 
-/// The pipeline's configuration: timers from the file, accounts, routes and links from
-/// the replicated state.
+/// The pipeline's configuration: timers from the file, accounts, routes, links and MO
+/// rules from the replicated state.
 pub fn pipeline_config(
     config: &Config,
     state: &tern_ledger::State,
     ledger: Arc<dyn tern_actors::quota::Ledger>,
 ) -> PipelineConfig {
-    let mo_rules = config
-        .mo_rules
-        .iter()
-        .map(|r| MoRule {
-            account: r.account.clone(),
-            numbers: r.numbers.clone(),
-            prefixes: r.prefixes.clone(),
-            keywords: r.keywords.clone(),
-        })
-        .collect();
     PipelineConfig {
         settings: settings(config),
         accounts: replica::policies(state),
         routes: replica::routes(state),
         links: replica::links(state, &config.smpp),
-        mo_rules,
+        mo_rules: replica::mo_rules(state),
         ledger,
     }
 }

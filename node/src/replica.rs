@@ -1,8 +1,8 @@
 //! Between the replicated state and the pipeline: the configuration file seeds the state
-//! once, and the state, whenever it changes, becomes the pipeline's accounts, routes and
-//! carrier links.
+//! once, and the state, whenever it changes, becomes the pipeline's accounts, routes,
+//! carrier links and MO rules.
 //!
-//! Routes and links are kept in the state as the TOML text of their configuration tables,
+//! Routes, links and MO rules are kept in the state as the TOML text of their tables,
 //! checked with the same rules as the file, so the file, `tern ctl` and the state share
 //! one format and one set of error messages.
 
@@ -12,13 +12,15 @@ use std::hash::{Hash, Hasher};
 use tern_actors::accounts::{AccountPolicy, Credential};
 use tern_actors::allowlist::IpNet;
 use tern_actors::link::LinkConfig;
+use tern_actors::mo::MoRule;
 use tern_actors::routing::{LinkGroup, NumberRange, Route, WeightedLink};
 use tern_ledger::{AccountSpec, AutoTopUp, Command, Limits, Period, Price, Request, Spec, State};
 use tracing::warn;
 
 use crate::config::{
-    parse_weighted, validate_route, validate_upstream, AccountConfig, Config, ConfigError,
-    PeriodConfig, RouteConfig, SmppSection, UpstreamConfig,
+    mo_rule_names, parse_weighted, validate_mo_rule, validate_route, validate_upstream,
+    AccountConfig, Config, ConfigError, MoRuleConfig, PeriodConfig, RouteConfig, SmppSection,
+    UpstreamConfig,
 };
 
 /// The ledger settings of an account of the file.
@@ -70,7 +72,9 @@ pub fn to_spec<T: serde::Serialize>(name: &str, table: &T) -> Result<Spec, Strin
 }
 
 /// What seeds an empty state from the file: the accounts with their opening credit (in
-/// parents-first order), then the routes, upstreams and prices, once.
+/// parents-first order), the MO rules, then the routes, upstreams and prices, once. (MO
+/// rules are their own commands, proposed before the seed that marks the state seeded: a
+/// crash in between proposes them again, and a put replaces.)
 pub fn seed_requests(config: &Config) -> Result<Vec<Request>, String> {
     let mut requests = Vec::new();
     let mut created: HashSet<&str> = HashSet::new();
@@ -98,6 +102,15 @@ pub fn seed_requests(config: &Config) -> Result<Vec<Request>, String> {
             return Err("account parents form a cycle".into());
         }
         remaining = next;
+    }
+    for (rule, name) in config.mo_rules.iter().zip(mo_rule_names(&config.mo_rules)) {
+        let named = MoRuleConfig {
+            name: Some(name.clone()),
+            ..rule.clone()
+        };
+        requests.push(request(Command::PutMoRule {
+            spec: to_spec(&name, &named)?,
+        }));
     }
     let routes = config
         .routes
@@ -237,6 +250,49 @@ pub fn parse_route(text: &str, links: &HashSet<&str>) -> Result<RouteConfig, Con
     Ok(route)
 }
 
+/// Parses and checks an MO rule table given through the admin API against the accounts
+/// of the state.
+pub fn parse_mo_rule(text: &str, accounts: &HashSet<&str>) -> Result<MoRuleConfig, ConfigError> {
+    let rule: MoRuleConfig = table(text, "mo_rule")?;
+    validate_mo_rule(&rule, accounts)?;
+    Ok(rule)
+}
+
+/// Parses a stored MO rule table without checking its account.
+pub fn mo_rule_table(text: &str) -> Result<MoRuleConfig, ConfigError> {
+    table(text, "mo_rule")
+}
+
+/// The enabled MO rules of the state. A rule whose account is gone, or that no longer
+/// parses, is skipped with a warning: its MO are refused as owned by nobody.
+pub fn mo_rules(state: &State) -> Vec<MoRule> {
+    state
+        .mo_rules
+        .values()
+        .filter(|spec| spec.enabled)
+        .filter_map(|spec| match mo_rule_table(&spec.toml) {
+            Ok(rule) if state.accounts.contains_key(&rule.account) => Some(MoRule {
+                account: rule.account,
+                numbers: rule.numbers,
+                prefixes: rule.prefixes,
+                keywords: rule.keywords,
+            }),
+            Ok(rule) => {
+                warn!(
+                    rule = spec.name,
+                    account = rule.account,
+                    "MO rule of an account that is gone; skipped"
+                );
+                None
+            }
+            Err(error) => {
+                warn!(rule = spec.name, %error, "MO rule in the state does not parse; skipped");
+                None
+            }
+        })
+        .collect()
+}
+
 fn revision(text: &str) -> u64 {
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
     text.hash(&mut hasher);
@@ -354,6 +410,7 @@ credit = 1000
 system_id = "child"
 password = "pw"
 parent = "parent"
+credit = 0
 auto_topup = 100
 max_messages = 50
 period = "month"
@@ -368,6 +425,15 @@ tps = 50
 name = "de"
 prefixes = ["49"]
 groups = [{ links = ["op1"] }]
+
+[[mo_rule]]
+account = "child"
+numbers = ["4915550001"]
+
+[[mo_rule]]
+name = "vote"
+account = "parent"
+keywords = ["VOTE"]
 
 [[price]]
 prefix = "49"
@@ -404,6 +470,45 @@ per_part = 7
         assert_eq!(routes.len(), 1);
         assert_eq!(routes[0].name, "de");
         assert_eq!(state.price("child", Some("de"), "4915112345"), 7);
+        let names: Vec<&String> = state.mo_rules.keys().collect();
+        assert_eq!(names, ["child-1", "vote"]);
+        let rules = mo_rules(&state);
+        assert_eq!(
+            tern_actors::mo::owner(&rules, "4915550001", "hello"),
+            Some("child")
+        );
+        assert_eq!(
+            tern_actors::mo::owner(&rules, "1", "vote yes"),
+            Some("parent")
+        );
+    }
+
+    #[test]
+    fn an_mo_rule_is_checked_against_the_accounts_and_skipped_once_its_account_is_gone() {
+        let accounts: HashSet<&str> = ["alice"].into_iter().collect();
+        let error = parse_mo_rule(
+            "name = \"x\"\naccount = \"bob\"\nnumbers = [\"1\"]\n",
+            &accounts,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(error.contains("mo_rule.account"), "{error}");
+        let text = "[[mo_rule]]\nname = \"x\"\naccount = \"alice\"\nnumbers = [\"1\"]\n";
+        assert_eq!(
+            parse_mo_rule(text, &accounts).unwrap().name.as_deref(),
+            Some("x")
+        );
+
+        let config = Config::parse(FILE).unwrap();
+        let mut state = State::default();
+        for r in seed_requests(&config).unwrap() {
+            state.apply(&r);
+        }
+        assert_eq!(mo_rules(&state).len(), 2);
+        state.apply(&request(Command::DeleteAccount { id: "child".into() }));
+        let rules = mo_rules(&state);
+        assert_eq!(rules.len(), 1, "{rules:?}");
+        assert_eq!(rules[0].account, "parent");
     }
 
     #[test]

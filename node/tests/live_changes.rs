@@ -133,3 +133,125 @@ async fn routes_links_caps_and_accounts_change_live() {
     first.shutdown().await;
     second.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mo_rules_change_live_through_tern_ctl() {
+    init_tracing();
+    let dir = tempfile::tempdir().unwrap();
+    const SHORT_CODE: &str = "4915550001";
+    let sim = start_sim(tern_bench::smsc::SmscConfig {
+        mo: Some(tern_bench::smsc::MoConfig {
+            rate: 20.0,
+            destination: SHORT_CODE.into(),
+            source_prefix: "49170".into(),
+            system_id: Some(SIM_USER.into()),
+        }),
+        ..sim_config()
+    })
+    .await;
+    let toml = base_toml(&dir.path().join("store"))
+        + &format!("\n[admin]\nlisten = \"127.0.0.1:0\"\ntoken = \"{TOKEN}\"\n")
+        + &account_toml("alice", "secret", "")
+        + &upstream_toml("op", sim.addr(), "");
+    let node = start_node(&toml).await;
+    let admin = node.endpoints.admin.unwrap();
+    let alice = Esme::connect(smpp_addr(&node), BindKind::Receiver, "alice", "secret").await;
+
+    // Nobody owns the number yet: the operator's MO are refused.
+    let refused = sim.wait_for(WAIT, |s| s.mo_sent >= 3).await;
+    assert!(refused.mo_sent >= 3, "{refused:?}");
+    assert_eq!(refused.mo_acked, 0, "MO acknowledged without any rule");
+
+    let bad = common::ctl::ctl(
+        admin,
+        TOKEN,
+        &[
+            "mo",
+            "put",
+            "shop",
+            "--account",
+            "nobody",
+            "--number",
+            SHORT_CODE,
+        ],
+    )
+    .await;
+    assert!(
+        !bad.ok() && bad.stderr.contains("mo_rule.account"),
+        "{bad:?}"
+    );
+
+    ctl(
+        admin,
+        &[
+            "mo",
+            "put",
+            "shop",
+            "--account",
+            "alice",
+            "--number",
+            SHORT_CODE,
+        ],
+    )
+    .await;
+    assert!(
+        eventually(WAIT, || alice.inbox.mos().len() >= 3).await,
+        "no MO reached alice after the rule was put: {:?}",
+        sim.stats()
+    );
+    assert!(alice
+        .inbox
+        .mos()
+        .iter()
+        .all(|mo| mo.destination == SHORT_CODE && mo.source.starts_with("49170")));
+
+    let listed = common::ctl::ctl(admin, TOKEN, &["--json", "mo", "list"])
+        .await
+        .json();
+    let rules = listed["rules"].as_array().unwrap();
+    assert_eq!(rules.len(), 1, "{listed}");
+    assert_eq!(rules[0]["name"], "shop");
+    assert_eq!(rules[0]["account"], "alice");
+    assert_eq!(rules[0]["numbers"][0], SHORT_CODE);
+    let table = ctl(admin, &["mo", "list"]).await;
+    assert!(
+        table
+            .lines()
+            .any(|l| l.starts_with("shop") && l.contains("alice")),
+        "{table}"
+    );
+
+    ctl(admin, &["mo", "delete", "shop"]).await;
+    let listed = common::ctl::ctl(admin, TOKEN, &["--json", "mo", "list"])
+        .await
+        .json();
+    assert!(
+        listed["rules"].as_array().is_none_or(Vec::is_empty),
+        "{listed}"
+    );
+    // Once the deletion is applied, MO are refused again and alice gets no more.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let acked = sim.stats().mo_acked;
+    assert!(
+        eventually(WAIT, || alice.inbox.mos().len() as u64 >= acked).await,
+        "alice did not get every MO acknowledged before the deletion"
+    );
+    let got = alice.inbox.mos().len();
+    let sent = sim.stats().mo_sent;
+    let later = sim.wait_for(WAIT, |s| s.mo_sent >= sent + 5).await;
+    assert!(later.mo_sent >= sent + 5, "{later:?}");
+    assert_eq!(
+        later.mo_acked, acked,
+        "MO acknowledged after the rule was deleted"
+    );
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(
+        alice.inbox.mos().len(),
+        got,
+        "alice got MO after the rule was deleted"
+    );
+
+    alice.unbind().await;
+    node.shutdown().await;
+    sim.shutdown().await;
+}

@@ -25,6 +25,7 @@ mod auth;
 mod catalog;
 mod convert;
 mod local;
+mod mo;
 mod service;
 
 use std::future::Future;

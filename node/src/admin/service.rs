@@ -7,7 +7,7 @@ use std::sync::Arc;
 use tern_ledger::{AccountSpec, Audit, Command, Request, Response, State};
 use tonic::Status;
 
-use super::{accounts, catalog, convert, local, proto};
+use super::{accounts, catalog, convert, local, mo, proto};
 use super::{now_ms, Control, NodeOps};
 
 pub(super) struct AdminService {
@@ -172,6 +172,11 @@ rpcs! {
     disable_link(NameRef) -> Spec = catalog::disable_link;
     delete_link(NameRef) -> Done = catalog::delete_link;
     list_links(Empty) -> LinkList = catalog::list_links;
+    put_mo_rule(PutSpecRequest) -> MoRule = mo::put;
+    enable_mo_rule(NameRef) -> MoRule = mo::enable;
+    disable_mo_rule(NameRef) -> MoRule = mo::disable;
+    delete_mo_rule(NameRef) -> Done = mo::delete;
+    list_mo_rules(Empty) -> MoRuleList = mo::list;
     put_webhook(Webhook) -> Webhook = catalog::put_webhook;
     delete_webhook(NameRef) -> Done = catalog::delete_webhook;
     list_webhooks(Empty) -> WebhookList = catalog::list_webhooks;

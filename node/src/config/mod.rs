@@ -11,11 +11,13 @@ use serde::{Deserialize, Serialize};
 mod bind_lockout;
 mod cluster;
 mod cmpp;
+mod mo_rule;
 mod notify;
 mod secrets;
 pub use bind_lockout::BindLockoutSection;
 pub use cluster::{AdminSection, ClusterSection, PeerConfig, PeriodConfig, PriceConfig};
 pub use cmpp::CmppSection;
+pub use mo_rule::{mo_rule_names, validate_mo_rule, MoRuleConfig};
 pub use notify::NotifySection;
 pub use secrets::{redact_toml, redact_url};
 
@@ -47,7 +49,7 @@ pub struct Config {
     /// Routes by destination; none: every message may use every upstream.
     #[serde(default, rename = "route")]
     pub routes: Vec<RouteConfig>,
-    /// Which account receives an MO.
+    /// Which account receives an MO: seeds the replicated state once, like routes.
     #[serde(default, rename = "mo_rule")]
     pub mo_rules: Vec<MoRuleConfig>,
     /// The replicated state: raft between the nodes.
@@ -153,18 +155,6 @@ pub struct RouteConfig {
     pub accounts: Vec<String>,
     /// Link groups in order of priority.
     pub groups: Vec<RouteGroupConfig>,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct MoRuleConfig {
-    pub account: String,
-    #[serde(default)]
-    pub numbers: Vec<String>,
-    #[serde(default)]
-    pub prefixes: Vec<String>,
-    #[serde(default)]
-    pub keywords: Vec<String>,
 }
 
 /// `name` or `name:weight`.
@@ -666,14 +656,7 @@ impl Config {
         self.validate_ledger(&ids, &mut errors);
         self.cmpp.validate(&mut errors);
         self.notify.validate(&mut errors);
-        for (i, rule) in self.mo_rules.iter().enumerate() {
-            if !ids.contains(rule.account.as_str()) {
-                errors.push(invalid(
-                    format!("mo_rule[{i}].account"),
-                    format!("no account {:?}", rule.account),
-                ));
-            }
-        }
+        mo_rule::mo_rules_problems(&self.mo_rules, &ids, &mut errors);
         errors
     }
 }

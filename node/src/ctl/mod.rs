@@ -1,5 +1,5 @@
 //! `tern ctl`: the command line of the admin gRPC API. One subcommand group per area
-//! (`account`, `price`, `campaign`, `route`, `link`, `session`, `message`, `queue`,
+//! (`account`, `price`, `campaign`, `route`, `link`, `mo`, `session`, `message`, `queue`,
 //! `cluster`, `notify`, `audit`), each command one RPC.
 //!
 //! Output is an aligned table or `name value` lines for people, or with `--json` the
@@ -10,6 +10,7 @@ use tern_node::admin::proto;
 
 mod account;
 mod catalog;
+mod mo;
 mod node;
 mod render;
 mod table;
@@ -71,6 +72,9 @@ enum CtlCommand {
     /// Carrier links (`[[upstream]]` tables).
     #[command(subcommand)]
     Link(catalog::SpecCommand),
+    /// MO rules (`[[mo_rule]]` tables): which account receives MO to a number or keyword.
+    #[command(subcommand)]
+    Mo(mo::MoCommand),
     /// Customer sessions bound to the node.
     #[command(subcommand)]
     Session(node::SessionCommand),
@@ -261,6 +265,7 @@ async fn dispatch(args: CtlArgs) -> Result<(), CtlError> {
         CtlCommand::Campaign(command) => catalog::campaign(&ctl, command).await,
         CtlCommand::Route(command) => catalog::route(&ctl, command).await,
         CtlCommand::Link(command) => catalog::link(&ctl, command).await,
+        CtlCommand::Mo(command) => mo::run(&ctl, command).await,
         CtlCommand::Session(command) => node::session(&ctl, command).await,
         CtlCommand::Message(command) => node::message(&ctl, command).await,
         CtlCommand::Queue(command) => node::queue(&ctl, command).await,

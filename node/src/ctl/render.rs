@@ -221,6 +221,48 @@ pub fn specs(list: &proto::SpecList) -> String {
     table.render()
 }
 
+pub fn mo_rule(rule: &proto::MoRule) -> String {
+    format!(
+        "# {} ({})\n{}\n",
+        rule.name,
+        if rule.enabled { "enabled" } else { "disabled" },
+        rule.toml.trim_end()
+    )
+}
+
+/// MO rules: an account that no longer exists is marked `(missing)`.
+pub fn mo_rules(list: &proto::MoRuleList) -> String {
+    let mut table = Table::new(&[
+        "NAME", "ENABLED", "ACCOUNT", "NUMBERS", "PREFIXES", "KEYWORDS",
+    ]);
+    for r in &list.rules {
+        let prefixes: Vec<String> = r
+            .prefixes
+            .iter()
+            .map(|p| {
+                if p.is_empty() {
+                    "any".into()
+                } else {
+                    p.clone()
+                }
+            })
+            .collect();
+        table.row(vec![
+            r.name.clone(),
+            yes_no(r.enabled),
+            if r.account_missing {
+                format!("{} (missing)", r.account)
+            } else {
+                r.account.clone()
+            },
+            list_or(&r.numbers, "-"),
+            list_or(&prefixes, "-"),
+            list_or(&r.keywords, "-"),
+        ]);
+    }
+    table.render()
+}
+
 pub fn links(list: &proto::LinkList) -> String {
     let mut table = Table::new(&["NAME", "ENABLED", "UP", "WINDOW", "QUEUED", "SOURCE"]);
     for l in &list.links {
