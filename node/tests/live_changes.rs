@@ -229,6 +229,25 @@ async fn mo_rules_change_live_through_tern_ctl() {
         listed["rules"].as_array().is_none_or(Vec::is_empty),
         "{listed}"
     );
+    // A rule from a file, stored disabled: listed, not used.
+    let file = dir.path().join("rule.toml");
+    std::fs::write(
+        &file,
+        format!(
+            "[[mo_rule]]\nname = \"later\"\naccount = \"alice\"\nnumbers = [\"{SHORT_CODE}\"]\n"
+        ),
+    )
+    .unwrap();
+    ctl(
+        admin,
+        &["mo", "put", "--file", file.to_str().unwrap(), "--disabled"],
+    )
+    .await;
+    let listed = common::ctl::ctl(admin, TOKEN, &["--json", "mo", "list"])
+        .await
+        .json();
+    assert_eq!(listed["rules"][0]["name"], "later", "{listed}");
+    assert_eq!(listed["rules"][0]["enabled"], false, "{listed}");
     // Once the deletion is applied, MO are refused again and alice gets no more.
     tokio::time::sleep(Duration::from_millis(500)).await;
     let acked = sim.stats().mo_acked;
