@@ -26,7 +26,7 @@
 //! what the store shows they were charged, so the ledger gives back the difference.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use std::time::Duration;
 
 use futures::future::BoxFuture;
@@ -402,8 +402,13 @@ impl CounterState {
         let (id, want_parts, want_amount) = match self.unresolved.take() {
             Some(unresolved) => unresolved,
             None => {
+                // Lease ids come from the message ids, below the durable mark: after a
+                // crash no id of an earlier run's lease is used again.
+                let Ok(id) = self.ctx.ids.try_next() else {
+                    return Acquired::Unavailable;
+                };
                 let (want_parts, want_amount) = self.lease_size(parts, amount);
-                (self.ctx.ids.next().0, want_parts, want_amount)
+                (id.0, want_parts, want_amount)
             }
         };
         for attempt in 0..ACQUIRE_ATTEMPTS {
@@ -856,59 +861,52 @@ impl Lease {
 /// Settles the leases this node held before it last stopped with what the store shows
 /// they were charged, so the ledger counts exactly what was accepted and gives the rest
 /// back (also for leases it already reclaimed in full). `before` is the first id of this
-/// run: every lease id of an earlier run is below it. Retries while the ledger cannot be
-/// reached, for at most `give_up_after`.
-pub async fn settle_previous_leases(ctx: Arc<Context>, before: u64, give_up_after: Duration) {
-    let node = ctx.settings.node_id;
-    let mine = move |id: LeaseId| id < before && MessageId(id).node() == node;
-    let deadline = Instant::now() + give_up_after;
-    let mut backoff = Duration::from_millis(200);
+/// run: every lease id of an earlier run is below it.
+///
+/// The node's replica of the ledger may still be catching up when the node starts, so the
+/// leases are looked for again every few seconds during `watch`; each is settled once
+/// (a settled lease is no longer listed) and a settle that fails is tried again. The task
+/// holds the pipeline only weakly: it ends when the pipeline stops.
+pub async fn settle_previous_leases(ctx: Weak<Context>, before: u64, watch: Duration) {
+    let deadline = Instant::now() + watch;
     loop {
-        let leases = ctx.ledger.unsettled_leases(&mine);
-        let mut failed = 0;
-        for (lease, account) in &leases {
-            let charged = match ctx.store.charged(*lease) {
+        let Some(ctx) = ctx.upgrade() else {
+            return;
+        };
+        let node = ctx.settings.node_id;
+        let mine = move |id: LeaseId| id < before && MessageId(id).node() == node;
+        for (lease, account) in ctx.ledger.unsettled_leases(&mine) {
+            let charged = match ctx.store.charged(lease) {
                 Ok(charged) => charged,
                 Err(error) => {
                     warn!(lease, %error, "charges of a previous lease cannot be read");
-                    failed += 1;
                     continue;
                 }
             };
             let settle = Command::SettleLease {
-                lease: *lease,
+                lease,
                 used_parts: charged.0,
                 used_amount: charged.1,
                 ttl_ms: LEASE_TTL_MS,
                 close: true,
             };
-            match propose(&ctx, account, settle).await {
-                Some(response) => {
-                    info!(
-                        lease,
-                        account,
-                        parts = charged.0,
-                        amount = charged.1,
-                        ?response,
-                        "lease of an earlier run settled from the store"
-                    );
-                    metrics::counter!("tern_quota_leases_recovered_total").increment(1);
-                    forget_charges(&ctx, *lease);
-                }
-                None => failed += 1,
+            if let Some(response) = propose(&ctx, &account, settle).await {
+                info!(
+                    lease,
+                    account,
+                    parts = charged.0,
+                    amount = charged.1,
+                    ?response,
+                    "lease of an earlier run settled from the store"
+                );
+                metrics::counter!("tern_quota_leases_recovered_total").increment(1);
+                forget_charges(&ctx, lease);
             }
         }
-        if failed == 0 {
-            return;
-        }
+        drop(ctx);
         if Instant::now() >= deadline {
-            warn!(
-                failed,
-                "leases of an earlier run left to the ledger's reclaim"
-            );
             return;
         }
-        tokio::time::sleep(backoff).await;
-        backoff = (backoff * 2).min(Duration::from_secs(5));
+        tokio::time::sleep(Duration::from_secs(2)).await;
     }
 }
