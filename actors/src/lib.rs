@@ -145,9 +145,9 @@ impl Pipeline {
             // Leases of the previous run are settled with what the store shows they paid
             // for, so the ledger gives back what it reclaimed (or would reclaim) in full.
             tokio::spawn(quota::settle_previous_leases(
-                ctx.clone(),
+                Arc::downgrade(&ctx),
                 floor.0,
-                std::time::Duration::from_secs(600),
+                std::time::Duration::from_secs(120),
             ));
         }
         Ok(Self {
