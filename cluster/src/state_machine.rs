@@ -28,7 +28,8 @@ use crate::telemetry;
 use crate::types::{Entry, LogId, SnapshotMeta, StorageError, StoredMembership, TypeConfig};
 
 /// The version of the snapshot encoding; bumped when `SnapshotBody` changes shape.
-/// 2: the state holds MO rules. Format 1 is still read (see [`StateV1`]).
+/// 2: the state holds recalls of lease reservations, webhook deliveries and MO rules.
+/// Format 1 is still read (see [`StateV1`]).
 const SNAPSHOT_FORMAT: u32 = 2;
 
 /// What a snapshot's data holds.
@@ -183,7 +184,7 @@ impl StateMachine {
     }
 }
 
-/// A snapshot body of format 1, before the state held MO rules. postcard is not
+/// A snapshot body of format 1, before the state held recalls, deliveries and MO rules. postcard is not
 /// self-describing, so a state with a field more cannot read it: this shape can.
 #[derive(Serialize, Deserialize)]
 struct SnapshotBodyV1 {
@@ -208,8 +209,6 @@ struct StateV1 {
     events_acked: u64,
     audit: VecDeque<tern_ledger::Audit>,
     config_version: u64,
-    recalls: BTreeMap<String, tern_ledger::RecallNotice>,
-    deliveries: BTreeMap<u64, BTreeMap<String, tern_ledger::Delivery>>,
 }
 
 impl From<StateV1> for State {
@@ -229,8 +228,6 @@ impl From<StateV1> for State {
             events_acked: v1.events_acked,
             audit: v1.audit,
             config_version: v1.config_version,
-            recalls: v1.recalls,
-            deliveries: v1.deliveries,
             ..State::default()
         }
     }
@@ -399,7 +396,7 @@ mod tests {
     }
 
     #[test]
-    fn a_format_1_snapshot_is_read_with_no_mo_rules() {
+    fn a_format_1_snapshot_is_read_with_no_recalls_deliveries_or_mo_rules() {
         let v1 = SnapshotBodyV1 {
             format: 1,
             state: StateV1 {
@@ -417,8 +414,6 @@ mod tests {
                 events_acked: 5,
                 audit: VecDeque::new(),
                 config_version: 42,
-                recalls: BTreeMap::new(),
-                deliveries: BTreeMap::new(),
             },
         };
         let body = decode_body(&disk::encode(&v1).unwrap()).unwrap();
@@ -429,6 +424,7 @@ mod tests {
         assert_eq!((body.state.next_event_seq, body.state.events_acked), (7, 5));
         assert_eq!(body.state.config_version, 42);
         assert!(body.state.mo_rules.is_empty());
+        assert!(body.state.recalls.is_empty() && body.state.deliveries.is_empty());
     }
 
     #[test]

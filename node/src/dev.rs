@@ -214,12 +214,13 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
     }
     println!("  data      {}", args.data_dir.display());
     println!("Ctrl-C to stop.");
-    crate::wait_for_signal().await;
+    // Like `tern node`: a pipeline that stops on its own ends the process non-zero.
+    let outcome = node.until_stopped(crate::wait_for_signal()).await;
     node.shutdown().await;
     if let Some(sim) = simulator {
         sim.shutdown().await;
     }
-    Ok(())
+    outcome
 }
 
 /// 32 hex characters from the system's random source.

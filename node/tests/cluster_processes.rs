@@ -636,11 +636,13 @@ async fn three_processes_share_a_limit_and_survive_losing_the_leader() {
     nodes[leader_index].start();
     let (a, back) = (&nodes[survivors[0]], &nodes[leader_index]);
     // Every account, with its ledger, as the survivors see it.
-    let expected = a.ctl("account list").await.json();
+    // (Read from both each time: the restarted node's settle of its earlier leases changes
+    // the victim's ledger while it catches up.)
     poll(
         &format!("node {} catches up", back.id),
         Duration::from_secs(30),
         || async {
+            let expected = a.ctl("account list").await.json();
             let run = back.ctl("account list").await;
             (run.ok() && run.json() == expected).then_some(())
         },

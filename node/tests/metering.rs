@@ -23,12 +23,9 @@ async fn show(admin: SocketAddr, id: &str) -> Value {
     ctl(admin, &["--json", "account", "show", id]).await.json()
 }
 
-/// No credit (0x45), or the quota ledger's "try later" (0x58) while leases settle.
+/// No credit: 0x45, never the "try later" of 0x58, since the money is really spent.
 fn refused_for_money(status: CommandStatus) -> bool {
-    matches!(
-        status,
-        CommandStatus::EsmeRsubmitfail | CommandStatus::EsmeRthrottled
-    )
+    status == CommandStatus::EsmeRsubmitfail
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
