@@ -70,7 +70,10 @@ fn limited(ledger: &LocalLedger, account: &str, max: u64) {
     );
 }
 
-async fn pipeline(ledger: Arc<LocalLedger>, accounts: &[&str]) -> (Pipeline, tempfile::TempDir) {
+async fn pipeline(
+    ledger: Arc<dyn tern_actors::quota::Ledger>,
+    accounts: &[&str],
+) -> (Pipeline, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let store = Arc::new(EmbeddedStore::open(dir.path(), EmbeddedConfig::default()).unwrap());
     let config = PipelineConfig {
@@ -242,6 +245,60 @@ async fn the_ledger_counts_what_was_accepted_at_every_pace() {
     pipeline.stop().await;
 }
 
+/// A ledger whose calls fail as a schedule says: `Before` the request reaches the state
+/// (nothing applied) or `After` (applied, but the caller never hears the answer: an
+/// unknown outcome, as when a leader dies with the proposal in flight).
+struct Flaky {
+    inner: LocalLedger,
+    faults: std::sync::Mutex<std::collections::VecDeque<Fault>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Fault {
+    None,
+    Before,
+    After,
+}
+
+impl tern_actors::quota::Ledger for Flaky {
+    fn propose(
+        &self,
+        request: Request,
+    ) -> futures::future::BoxFuture<'_, Result<Response, String>> {
+        let fault = self
+            .faults
+            .lock()
+            .unwrap()
+            .pop_front()
+            .unwrap_or(Fault::None);
+        Box::pin(async move {
+            match fault {
+                Fault::None => self.inner.propose(request).await,
+                Fault::Before => Err("no leader".into()),
+                Fault::After => {
+                    let _ = self.inner.propose(request).await;
+                    Err("timed out".into())
+                }
+            }
+        })
+    }
+
+    fn price(&self, account: &str, route: Option<&str>, destination: &str) -> i64 {
+        self.inner.price(account, route, destination)
+    }
+
+    fn standing(&self, account: &str, at_ms: u64) -> Option<tern_ledger::Standing> {
+        self.inner.standing(account, at_ms)
+    }
+
+    fn unsettled_leases(
+        &self,
+        mine: &(dyn Fn(tern_ledger::LeaseId) -> bool + Sync),
+    ) -> Vec<(tern_ledger::LeaseId, String)> {
+        self.inner.unsettled_leases(mine)
+    }
+}
+
 #[derive(Debug, Clone)]
 enum Step {
     /// A session charges a message of `parts`, which is then stored (`commit`) or not.
@@ -252,6 +309,8 @@ enum Step {
     },
     /// Time passes: ticks settle, leases go idle.
     Wait(u64),
+    /// The next ledger calls fail so.
+    Faults(Vec<Fault>),
 }
 
 fn step() -> impl Strategy<Value = Step> {
@@ -260,16 +319,21 @@ fn step() -> impl Strategy<Value = Step> {
             Step::Send { session, parts, commit }
         }),
         1 => (0..4_500u64).prop_map(Step::Wait),
+        1 => prop::collection::vec(
+            prop_oneof![Just(Fault::None), Just(Fault::Before), Just(Fault::After)],
+            1..4,
+        )
+        .prop_map(Step::Faults),
     ]
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
 
     /// Random arrivals from three sessions, stored or not, with random pauses between
-    /// them (shorter and longer than a tick, and than the idle close): the limit is never
-    /// passed, and once the counter settles the ledger's use is exactly what was
-    /// committed, with nothing left reserved.
+    /// them (shorter and longer than a tick, and than the idle close) and ledger calls that
+    /// fail before or after they apply: the limit is never passed, and once the counter
+    /// settles the ledger's use is exactly what was committed, with nothing left reserved.
     #[test]
     fn ledger_use_equals_committed_parts(steps in prop::collection::vec(step(), 1..40), max in 5..60u64) {
         let runtime = tokio::runtime::Builder::new_current_thread()
@@ -278,8 +342,12 @@ proptest! {
             .build()
             .unwrap();
         runtime.block_on(async move {
-            let ledger = Arc::new(LocalLedger::new(State::default()));
-            limited(&ledger, "acme", max);
+            let local = LocalLedger::new(State::default());
+            limited(&local, "acme", max);
+            let ledger = Arc::new(Flaky {
+                inner: local,
+                faults: Default::default(),
+            });
             let (pipeline, _dir) = pipeline(ledger.clone(), &["acme"]).await;
             let mut sessions = [Lease::new("acme"), Lease::new("acme"), Lease::new("acme")];
             let mut committed = 0;
@@ -296,15 +364,19 @@ proptest! {
                                 // Refused only when the rest cannot carry the message.
                                 assert!(committed + parts > max, "refused at {committed} of {max}");
                             }
+                            // The ledger could not be reached: a temporary refusal.
+                            Err(Spend::Unavailable) => {}
                             Err(other) => panic!("{other:?}"),
                         }
                         assert!(committed <= max);
                     }
                     Step::Wait(ms) => tokio::time::sleep(Duration::from_millis(ms)).await,
+                    Step::Faults(faults) => ledger.faults.lock().unwrap().extend(faults),
                 }
             }
+            ledger.faults.lock().unwrap().clear();
             tokio::time::sleep(Duration::from_secs(5)).await;
-            assert_eq!(figures(&ledger, "acme"), (committed, 0, 0));
+            assert_eq!(figures(&ledger.inner, "acme"), (committed, 0, 0));
             pipeline.stop().await;
         });
     }
