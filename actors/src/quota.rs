@@ -462,7 +462,13 @@ impl CounterState {
             .max(self.burst)
             .clamp(MIN_BLOCK, MAX_BLOCK);
         let mut want_parts = parts.max(block);
-        let mut want_amount = amount.max((self.price * want_parts as f64).ceil() as Minor);
+        // Before any price is known, the message at hand tells it.
+        let per_part = if self.price > 0.0 || parts == 0 {
+            self.price
+        } else {
+            amount as f64 / parts as f64
+        };
+        let mut want_amount = amount.max((per_part * want_parts as f64).ceil() as Minor);
         // Leases shrink as the limit nears, so that no node holds what others need.
         if let Some(standing) = self.ctx.ledger.standing(&self.account, now_ms()) {
             if let Some(free) = standing.parts_free {
@@ -570,7 +576,13 @@ impl CounterState {
     fn note_price(&mut self, charge: &Charge) {
         if charge.parts > 0 {
             let per_part = charge.amount as f64 / charge.parts as f64;
-            self.price = 0.8 * self.price + 0.2 * per_part;
+            // The first price seen is taken whole, so the first leases carry money for
+            // their parts rather than for one message.
+            self.price = if self.price == 0.0 {
+                per_part
+            } else {
+                0.8 * self.price + 0.2 * per_part
+            };
         }
     }
 }
@@ -831,6 +843,7 @@ impl Lease {
             }
             let (counter, purse) = self.counter.clone().ok_or(Spend::Unavailable)?;
             if let Some(charge) = purse.spend(parts, amount) {
+                metrics::counter!("tern_quota_lease_hits_total").increment(1);
                 metrics::counter!("tern_quota_granted_parts_total").increment(parts);
                 return Ok(charge);
             }

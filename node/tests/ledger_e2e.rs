@@ -12,7 +12,6 @@ use common::*;
 use serde_json::Value;
 use tern_smpp::session::BindKind;
 use tern_smpp::CommandStatus;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
 const TOKEN: &str = "e2e-token";
@@ -32,49 +31,7 @@ async fn ctl_json(admin: std::net::SocketAddr, args: &[&str]) -> Value {
 async fn webhook() -> (std::net::SocketAddr, Arc<Mutex<Vec<Value>>>) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let bodies = Arc::new(Mutex::new(Vec::new()));
-    let kept = bodies.clone();
-    tokio::spawn(async move {
-        while let Ok((mut socket, _)) = listener.accept().await {
-            let kept = kept.clone();
-            tokio::spawn(async move {
-                let mut buffer = Vec::new();
-                let mut chunk = [0u8; 4096];
-                loop {
-                    let Ok(n) = socket.read(&mut chunk).await else {
-                        return;
-                    };
-                    if n == 0 {
-                        return;
-                    }
-                    buffer.extend_from_slice(&chunk[..n]);
-                    let text = String::from_utf8_lossy(&buffer).to_string();
-                    let Some((head, body)) = text.split_once("\r\n\r\n") else {
-                        continue;
-                    };
-                    let length = head
-                        .lines()
-                        .find_map(|l| {
-                            let (k, v) = l.split_once(':')?;
-                            k.eq_ignore_ascii_case("content-length")
-                                .then(|| v.trim().parse().ok())?
-                        })
-                        .unwrap_or(0usize);
-                    if body.len() < length {
-                        continue;
-                    }
-                    if let Ok(value) = serde_json::from_str(&body[..length]) {
-                        kept.lock().unwrap().push(value);
-                    }
-                    let _ = socket
-                        .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n")
-                        .await;
-                    buffer.clear();
-                }
-            });
-        }
-    });
-    (addr, bodies)
+    (addr, common::webhook::serve(listener))
 }
 
 /// The messages threshold percentages among events of `account`, in order.

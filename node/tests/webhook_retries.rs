@@ -12,7 +12,6 @@ use std::time::Duration;
 
 use common::*;
 use serde_json::Value;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
 const TOKEN: &str = "hook-token";
@@ -26,46 +25,7 @@ async fn ctl(admin: SocketAddr, args: &[&str]) -> Value {
 /// A receiver on `port` that answers every POST with 200 and keeps the bodies.
 async fn receiver(port: u16) -> Arc<Mutex<Vec<Value>>> {
     let listener = TcpListener::bind(("127.0.0.1", port)).await.unwrap();
-    let bodies = Arc::new(Mutex::new(Vec::new()));
-    let kept = bodies.clone();
-    tokio::spawn(async move {
-        while let Ok((mut socket, _)) = listener.accept().await {
-            let kept = kept.clone();
-            tokio::spawn(async move {
-                let mut buffer = Vec::new();
-                let mut chunk = [0u8; 4096];
-                while let Ok(n) = socket.read(&mut chunk).await {
-                    if n == 0 {
-                        return;
-                    }
-                    buffer.extend_from_slice(&chunk[..n]);
-                    let text = String::from_utf8_lossy(&buffer).to_string();
-                    let Some((head, body)) = text.split_once("\r\n\r\n") else {
-                        continue;
-                    };
-                    let length = head
-                        .lines()
-                        .find_map(|l| {
-                            let (k, v) = l.split_once(':')?;
-                            k.eq_ignore_ascii_case("content-length")
-                                .then(|| v.trim().parse().ok())?
-                        })
-                        .unwrap_or(0usize);
-                    if body.len() < length {
-                        continue;
-                    }
-                    if let Ok(value) = serde_json::from_str(&body[..length]) {
-                        kept.lock().unwrap().push(value);
-                    }
-                    let _ = socket
-                        .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n")
-                        .await;
-                    buffer.clear();
-                }
-            });
-        }
-    });
-    bodies
+    common::webhook::serve(listener)
 }
 
 /// The delivery of the child's top-up event at `hook`, as `tern ctl notify events` shows it.

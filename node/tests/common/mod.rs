@@ -16,6 +16,7 @@ pub mod ctl;
 mod esme;
 pub mod operator;
 pub mod process;
+pub mod webhook;
 
 pub use esme::*;
 
