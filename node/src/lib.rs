@@ -470,3 +470,38 @@ pub async fn wait_for_signal() {
         let _ = tokio::signal::ctrl_c().await;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What `tern node` and `tern dev` do when the pipeline's supervisor gives up: the wait
+    /// ends with an error (the process then exits non-zero), without any signal.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[allow(clippy::unwrap_used)]
+    async fn a_node_whose_pipeline_stops_ends_with_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let toml = format!(
+            "[smpp]\nlisten = \"127.0.0.1:0\"\n\n[cluster]\nlisten = \"127.0.0.1:0\"\n\n\
+             [store]\ndir = {:?}\n",
+            dir.path().join("store").display().to_string()
+        );
+        let node = Node::start(&Config::parse(&toml).unwrap()).await.unwrap();
+        let running = tokio::time::timeout(
+            Duration::from_millis(300),
+            node.until_stopped(std::future::pending()),
+        )
+        .await;
+        assert!(running.is_err(), "a running node keeps waiting");
+        node.pipeline.supervisor.kill();
+        let ended = tokio::time::timeout(
+            Duration::from_secs(5),
+            node.until_stopped(std::future::pending()),
+        )
+        .await
+        .expect("the node noticed that its pipeline stopped");
+        let error = ended.expect_err("the node reports an error, so the process exits non-zero");
+        assert!(error.to_string().contains("pipeline stopped"), "{error}");
+        node.shutdown().await;
+    }
+}
