@@ -20,6 +20,7 @@ pub mod lookup;
 pub mod mo;
 pub mod outbox;
 pub mod outcome;
+pub mod purse;
 pub mod quota;
 pub mod routing;
 pub mod session;
