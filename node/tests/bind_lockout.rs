@@ -34,20 +34,6 @@ fn node_toml(dir: &std::path::Path, metrics: SocketAddr) -> String {
         + &account_toml("905678", "pw", "cmpp_secret = \"s3cret\"")
 }
 
-async fn scrape(addr: SocketAddr) -> String {
-    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-    stream
-        .write_all(b"GET /metrics HTTP/1.1\r\nHost: tern\r\nConnection: close\r\n\r\n")
-        .await
-        .unwrap();
-    let mut response = String::new();
-    tokio::time::timeout(WAIT, stream.read_to_string(&mut response))
-        .await
-        .unwrap()
-        .unwrap();
-    response
-}
-
 /// The value of the series whose line starts with `name{` and holds every one of `labels`.
 fn series(body: &str, name: &str, labels: &[&str]) -> f64 {
     body.lines()
@@ -165,7 +151,7 @@ async fn failed_binds_lock_the_source_and_the_account_out_until_the_lockout_ends
     assert_eq!(cmpp_connect(third, cmpp, "901234", "s3cret").await, 5);
     assert_eq!(cmpp_connect(third, cmpp, "905678", "s3cret").await, 0);
 
-    let body = scrape(metrics).await;
+    let body = scrape_metrics(metrics).await;
     for protocol in ["protocol=\"smpp\"", "protocol=\"cmpp\""] {
         assert_eq!(
             series(&body, "tern_bind_failures_total", &[protocol]),

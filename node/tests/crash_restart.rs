@@ -15,7 +15,6 @@ use common::process::NodeProcess;
 use common::*;
 use tern_bench::smsc::SmscConfig;
 use tern_smpp::session::BindKind;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// Binds until the node answers (it may still be starting).
 async fn bind_when_up(addr: SocketAddr, kind: BindKind, inbox: Arc<Inbox>) -> Esme {
@@ -36,16 +35,7 @@ async fn bind_when_up(addr: SocketAddr, kind: BindKind, inbox: Arc<Inbox>) -> Es
 
 /// The value of an unlabelled counter at the node's /metrics; 0 when absent.
 async fn scrape_counter(metrics: SocketAddr, name: &str) -> u64 {
-    let mut stream = tokio::net::TcpStream::connect(metrics).await.unwrap();
-    stream
-        .write_all(b"GET /metrics HTTP/1.1\r\nHost: tern\r\nConnection: close\r\n\r\n")
-        .await
-        .unwrap();
-    let mut response = String::new();
-    tokio::time::timeout(WAIT, stream.read_to_string(&mut response))
-        .await
-        .unwrap()
-        .unwrap();
+    let response = scrape_metrics(metrics).await;
     assert!(response.starts_with("HTTP/1.1 200"), "{response}");
     response
         .lines()

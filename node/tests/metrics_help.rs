@@ -7,21 +7,6 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-async fn scrape(addr: std::net::SocketAddr) -> String {
-    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-    stream
-        .write_all(b"GET /metrics HTTP/1.1\r\nHost: tern\r\nConnection: close\r\n\r\n")
-        .await
-        .unwrap();
-    let mut response = String::new();
-    tokio::time::timeout(WAIT, stream.read_to_string(&mut response))
-        .await
-        .unwrap()
-        .unwrap();
-    response
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn raft_metrics_are_served_with_their_help_text() {
@@ -34,10 +19,10 @@ async fn raft_metrics_are_served_with_their_help_text() {
     let node = start_node(&toml).await;
     // The raft gauges get their first value once the single node has elected itself.
     let deadline = tokio::time::Instant::now() + WAIT;
-    let mut body = scrape(metrics).await;
+    let mut body = scrape_metrics(metrics).await;
     while !body.contains("\ntern_raft_term ") && tokio::time::Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(100)).await;
-        body = scrape(metrics).await;
+        body = scrape_metrics(metrics).await;
     }
     assert!(
         body.contains("# HELP tern_raft_term current raft term"),

@@ -244,3 +244,20 @@ pub fn distinct_submits(n: usize, tag: &str) -> Vec<SubmitSm> {
         .map(|i| short_submit(&format!("49151{i:08}"), &format!("{tag} {i}")))
         .collect()
 }
+
+/// The node's /metrics page at `addr`, status line and headers included.
+#[allow(clippy::unwrap_used)]
+pub async fn scrape_metrics(addr: SocketAddr) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    stream
+        .write_all(b"GET /metrics HTTP/1.1\r\nHost: tern\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut response = String::new();
+    tokio::time::timeout(WAIT, stream.read_to_string(&mut response))
+        .await
+        .unwrap()
+        .unwrap();
+    response
+}
