@@ -112,6 +112,7 @@ pub async fn accept(
         .price(&account.id, Some(&route.name), message.destination.digits());
     let count = parts.len() as u64;
     let cost = price.saturating_mul(count as i64);
+    let client_ref = client_ref(&message);
     let (due_parts, due_amount) = (
         count.saturating_sub(prepaid.0),
         cost.saturating_sub(prepaid.1).max(0),
@@ -176,6 +177,9 @@ pub async fn accept(
                 accepted_ms: now,
                 expires_ms,
                 wire_id: wire_ids.get(i).or(wire_ids.last()).copied(),
+                route: Some(route.name.clone()),
+                price,
+                client_ref: client_ref.clone(),
             })
         })
         .collect();
@@ -202,12 +206,32 @@ pub async fn accept(
     })
 }
 
+/// SMPP 3.4 §5.3.2.17 user_message_reference: the customer's own reference for a message.
+const USER_MESSAGE_REFERENCE: u16 = 0x0204;
+
+/// The customer's reference for `message`: its user_message_reference (two octets), as a
+/// decimal number. None without one, or with one of another length.
+fn client_ref(message: &Message) -> Option<String> {
+    let tlv = message
+        .tlvs
+        .iter()
+        .find(|tlv| tlv.tag == USER_MESSAGE_REFERENCE)?;
+    let value: [u8; 2] = tlv.value.as_ref().try_into().ok()?;
+    Some(u16::from_be_bytes(value).to_string())
+}
+
 /// Writes the CDR of a refused message. Best effort: the customer already has its answer.
+/// It names the route the message falls under, if any, and no price: nothing was charged.
 pub fn rejected_cdr(ctx: &Context, account: &str, message: Message, refusal: Refusal) {
     let Ok(id) = ctx.ids.try_next() else {
         return;
     };
     let now = now_ms();
+    let route = ctx
+        .routes()
+        .route_for(account, message.destination.digits())
+        .map(|route| route.name.clone());
+    let client_ref = client_ref(&message);
     let record = MessageRecord {
         id,
         part: 0,
@@ -228,6 +252,9 @@ pub fn rejected_cdr(ctx: &Context, account: &str, message: Message, refusal: Ref
         accepted_ms: now,
         expires_ms: now,
         wire_id: None,
+        route,
+        price: 0,
+        client_ref,
     };
     let _ = ctx.store.write(
         vec![WriteOp::PutMessage(Arc::new(record))],

@@ -184,28 +184,28 @@ async fn cancel_by_msg_id(ctx: &Arc<Context>, account: &str, msg_id: u64) -> boo
         return false;
     };
     let at_ms = u64::try_from(second).unwrap_or(0).saturating_mul(1000);
-    let (store, account) = (ctx.store.clone(), account.to_owned());
-    let found = tokio::task::spawn_blocking(move || {
-        // One second of one account; its Msg_Ids are unique within it.
-        let records = store.messages_by_account(
-            &account,
+    // One second of one account; its Msg_Ids are unique within it.
+    let records = ctx
+        .store
+        .messages_by_account(
+            account,
+            None,
             at_ms.saturating_sub(1000),
             at_ms + 2000,
             usize::from(u16::MAX) + 1,
-        );
-        records.ok().and_then(|records| {
-            records
-                .into_iter()
-                .find(|r| r.wire_id == Some(msg_id))
-                .map(|r| r.id)
-        })
-    })
-    .await;
+        )
+        .await;
+    let found = records.ok().and_then(|records| {
+        records
+            .into_iter()
+            .find(|r| r.wire_id == Some(msg_id))
+            .map(|r| r.id)
+    });
     match found {
-        Ok(Some(id)) => crate::dispatcher::withdraw(ctx, id, "cancelled by the customer")
+        Some(id) => crate::dispatcher::withdraw(ctx, id, "cancelled by the customer")
             .await
             .unwrap_or(false),
-        _ => false,
+        None => false,
     }
 }
 
@@ -244,20 +244,9 @@ async fn query_counts(
     let Some(day_ms) = day_start_ms(&query.time) else {
         return empty;
     };
-    let (store, account) = (ctx.store.clone(), account.to_owned());
-    let service = (query.query_type != 0).then(|| query.query_code.trim().to_owned());
-    let counted = tokio::task::spawn_blocking(move || {
-        count_day(
-            store.as_ref(),
-            &account,
-            day_ms,
-            service.as_deref(),
-            QUERY_PAGE,
-        )
-    })
-    .await;
-    match counted {
-        Ok(Ok(counts)) => QueryResp {
+    let service = (query.query_type != 0).then(|| query.query_code.trim());
+    match count_day(ctx.store.as_ref(), account, day_ms, service, QUERY_PAGE).await {
+        Ok(counts) => QueryResp {
             mt_tl_msg: counts.total,
             mt_tl_usr: counts.users,
             mt_scs: counts.delivered,
@@ -265,11 +254,10 @@ async fn query_counts(
             mt_fl: counts.failed,
             ..empty
         },
-        Ok(Err(error)) => {
+        Err(error) => {
             warn!(%error, "QUERY could not read the store");
             empty
         }
-        Err(_) => empty,
     }
 }
 
@@ -285,7 +273,7 @@ struct DayCounts {
 
 /// Counts the MT records of `account` accepted in the day starting at `day_ms` (of one
 /// Service_Id when `service` is given), reading `page` records at a time and keeping none.
-fn count_day(
+async fn count_day(
     store: &dyn tern_storage::MessageStore,
     account: &str,
     day_ms: u64,
@@ -298,13 +286,15 @@ fn count_day(
     let count = |n: &mut u32| *n = n.saturating_add(1);
     let (mut after, mut read) = (None, 0);
     while read < QUERY_LIMIT {
-        let records = store.messages_by_account_after(
-            account,
-            after,
-            day_ms,
-            day_ms + 86_400_000,
-            page.min(QUERY_LIMIT - read),
-        )?;
+        let records = store
+            .messages_by_account(
+                account,
+                after,
+                day_ms,
+                day_ms + 86_400_000,
+                page.min(QUERY_LIMIT - read),
+            )
+            .await?;
         read += records.len();
         for record in records.iter().filter(|r| {
             !matches!(r.state, RecordState::Rejected | RecordState::Merged)
@@ -533,6 +523,9 @@ mod tests {
             accepted_ms: 5_000 + id / 2,
             expires_ms: 90_000_000,
             wire_id: None,
+            route: Some("cn".into()),
+            price: 5,
+            client_ref: None,
         }))
     }
 
@@ -579,23 +572,23 @@ mod tests {
         };
         for page in [1, 2, 3, QUERY_PAGE] {
             assert_eq!(
-                count_day(&store, "sp1", 0, None, page).unwrap(),
+                count_day(&store, "sp1", 0, None, page).await.unwrap(),
                 all,
                 "{page}"
             );
             assert_eq!(
-                count_day(&store, "sp1", 0, Some("B"), page).unwrap(),
+                count_day(&store, "sp1", 0, Some("B"), page).await.unwrap(),
                 only_b,
                 "{page}"
             );
         }
         // Another day, another account: nothing.
         assert_eq!(
-            count_day(&store, "sp1", 86_400_000, None, 2).unwrap(),
+            count_day(&store, "sp1", 86_400_000, None, 2).await.unwrap(),
             DayCounts::default()
         );
         assert_eq!(
-            count_day(&store, "sp2", 0, None, 2).unwrap(),
+            count_day(&store, "sp2", 0, None, 2).await.unwrap(),
             DayCounts::default()
         );
     }

@@ -193,7 +193,7 @@ impl CorrelatorState {
         }
     }
 
-    fn receipt(&mut self, link: &LinkConfig, command: Command, handle: SessionHandle) {
+    async fn receipt(&mut self, link: &LinkConfig, command: Command, handle: SessionHandle) {
         let report = match command.pdu() {
             Some(Pdu::DeliverSm(d)) => mapping::deliver_sm_to_report(d),
             Some(Pdu::DataSm(d)) => mapping::data_sm_to_report(d),
@@ -214,10 +214,11 @@ impl CorrelatorState {
             link.name.clone(),
             receipt::normalise(&report.message_id, link.receipt_ids),
         );
-        self.apply(key, report, Some(Reply::Smpp(command, handle)));
+        self.apply(key, report, Some(Reply::Smpp(command, handle)))
+            .await;
     }
 
-    fn apply(&mut self, key: (String, String), report: DeliveryReport, ack: Ack) {
+    async fn apply(&mut self, key: (String, String), report: DeliveryReport, ack: Ack) {
         let refuse = |ack: Ack| {
             if let Some(reply) = ack {
                 reply.refuse();
@@ -226,7 +227,7 @@ impl CorrelatorState {
         // Counted before the index is read: a link that makes the index entry durable after
         // this read then sees the count and reports the part (SeqCst orders the two).
         self.ctx.early_receipts.fetch_add(1, Ordering::SeqCst);
-        let owner = self.ctx.store.receipt_owner(&key.0, &key.1);
+        let owner = self.ctx.store.receipt_owner(&key.0, &key.1).await;
         if !matches!(owner, Ok(None)) {
             self.ctx.early_receipts.fetch_sub(1, Ordering::SeqCst);
         }
@@ -253,7 +254,7 @@ impl CorrelatorState {
             }
             return;
         };
-        let record = match self.ctx.store.message(id, part) {
+        let record = match self.ctx.store.message(id, part).await {
             Ok(Some(record)) => record,
             Ok(None) => {
                 if let Some(reply) = ack {
@@ -286,7 +287,7 @@ impl CorrelatorState {
                 link: key.0.clone(),
                 operator_id: key.1.clone(),
             });
-            held = outcome::customer_receipt(&self.ctx, &updated);
+            held = outcome::customer_receipt(&self.ctx, &updated).await;
             if let Some(h) = &held {
                 ops.push(WriteOp::Hold(Box::new(h.clone())));
             }
@@ -344,7 +345,7 @@ impl Actor for Correlator {
                 link,
                 command,
                 handle,
-            } => state.receipt(&link, command, handle),
+            } => state.receipt(&link, command, handle).await,
             CorrelatorMsg::Report {
                 link,
                 report,
@@ -354,14 +355,14 @@ impl Actor for Correlator {
                     link.name.clone(),
                     receipt::normalise(&report.message_id, link.receipt_ids),
                 );
-                state.apply(key, report, Some(reply));
+                state.apply(key, report, Some(reply)).await;
             }
             CorrelatorMsg::Submitted { link, operator_id } => {
                 let key = (link, operator_id);
                 if let Some(early) = state.early.remove(&key) {
                     state.ctx.early_receipts.fetch_sub(1, Ordering::SeqCst);
                     metrics::counter!("tern_receipts_early_matched_total").increment(1);
-                    state.apply(key, early.report, early.ack);
+                    state.apply(key, early.report, early.ack).await;
                 }
             }
             CorrelatorMsg::Tick => state.expire_early(),

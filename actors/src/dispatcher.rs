@@ -11,6 +11,7 @@ use std::collections::{BinaryHeap, HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures::StreamExt;
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 use tern_model::MessageId;
 use tern_storage::{MessageRecord, RecordState};
@@ -118,7 +119,11 @@ pub async fn withdraw(ctx: &Context, id: MessageId, detail: &str) -> Result<bool
             return Ok(true);
         }
     }
-    let parts = ctx.store.message_parts(id).map_err(|e| e.to_string())?;
+    let parts = ctx
+        .store
+        .message_parts(id)
+        .await
+        .map_err(|e| e.to_string())?;
     let later = now_ms() + WITHDRAW_MARGIN_MS;
     let scheduled = |p: &MessageRecord| {
         p.state == RecordState::Accepted
@@ -133,7 +138,7 @@ pub async fn withdraw(ctx: &Context, id: MessageId, detail: &str) -> Result<bool
     let mut held = None;
     for part in &parts {
         let (part_ops, part_held) =
-            outcome::finish_locally(ctx, part, RecordState::Cancelled, None, detail);
+            outcome::finish_locally(ctx, part, RecordState::Cancelled, None, detail).await;
         ops.extend(part_ops);
         held = part_held.or(held);
     }
@@ -170,6 +175,9 @@ pub struct DispatcherState {
 }
 
 const PAGE: usize = 1_000;
+/// Records of a page read at once: the reads of a page overlap instead of waiting for one
+/// another (the disk, or the database's round trips), and come back in page order.
+const PAGE_READS: usize = 32;
 const PARKED_RECHECK_MS: u64 = 1_000;
 
 impl DispatcherState {
@@ -189,13 +197,20 @@ impl DispatcherState {
     }
 
     /// Reads the next page of pending parts from the store into the ready queue.
-    fn page_in(&mut self) -> Result<(), ActorProcessingErr> {
-        let entries = self.ctx.store.pending(self.shard, self.cursor, PAGE)?;
+    async fn page_in(&mut self) -> Result<(), ActorProcessingErr> {
+        let ctx = Arc::clone(&self.ctx);
+        let store = ctx.store.as_ref();
+        let entries = store.pending(self.shard, self.cursor, PAGE).await?;
         let now = now_ms();
         let mut jobs: Vec<Job> = Vec::new();
         let mut unknown = 0u64;
+        // Owned keys: a stream over borrowed entries would not prove the handler `Send`.
+        let keys: Vec<(MessageId, u8)> = entries.iter().map(|e| (e.id, e.part)).collect();
+        let mut records = futures::stream::iter(keys)
+            .map(|(id, part)| store.message(id, part))
+            .buffered(PAGE_READS);
         for entry in &entries {
-            let Some(record) = self.ctx.store.message(entry.id, entry.part)? else {
+            let Some(record) = records.next().await.transpose()?.flatten() else {
                 continue;
             };
             if record.state.is_final() || record.state == RecordState::Submitted {
@@ -260,7 +275,7 @@ impl DispatcherState {
         self.delayed_jobs.insert(seq, job);
     }
 
-    fn release_due(&mut self) {
+    async fn release_due(&mut self) {
         let now = now_ms();
         let epoch = self.ctx.health.epoch();
         if !self.parked.is_empty()
@@ -279,7 +294,7 @@ impl DispatcherState {
             }
             self.delayed.pop();
             if let Some(job) = self.delayed_jobs.remove(&seq) {
-                if job.recheck && self.finished_meanwhile(&job) {
+                if job.recheck && self.finished_meanwhile(&job).await {
                     if let Some(first) = job.first() {
                         self.known.remove(&first.id);
                     }
@@ -292,18 +307,19 @@ impl DispatcherState {
 
     /// Whether the store says the job's message reached a final state after it was read.
     /// A store error keeps the job: sending again is at-least-once.
-    fn finished_meanwhile(&self, job: &Job) -> bool {
-        job.first().is_some_and(|first| {
-            matches!(
-                self.ctx.store.message(first.id, first.part),
-                Ok(Some(record)) if record.state.is_final()
-            )
-        })
+    async fn finished_meanwhile(&self, job: &Job) -> bool {
+        let Some(first) = job.first() else {
+            return false;
+        };
+        matches!(
+            self.ctx.store.message(first.id, first.part).await,
+            Ok(Some(record)) if record.state.is_final()
+        )
     }
 
     /// Sends every ready job that has a usable link with room.
-    fn pump(&mut self) {
-        self.release_due();
+    async fn pump(&mut self) {
+        self.release_due().await;
         let routes = self.ctx.routes();
         let mut parked = VecDeque::new();
         while let Some(job) = self.ready.pop_front() {
@@ -314,12 +330,14 @@ impl DispatcherState {
                     RecordState::Expired,
                     None,
                     "validity ended before delivery",
-                );
+                )
+                .await;
                 continue;
             }
             let Some(route) = routes.route_for(&first.account, first.message.destination.digits())
             else {
-                self.finish(&job, RecordState::Failed, None, "no route");
+                self.finish(&job, RecordState::Failed, None, "no route")
+                    .await;
                 continue;
             };
             let Some(link) = routing::pick(route, &self.ctx.health, &job.exclude) else {
@@ -410,7 +428,7 @@ impl DispatcherState {
     /// Withdraws a queued message. `reply` hears whether it was once its CANCELLED state is
     /// durable, so that no one told "cancelled" sees it sent after a restart; a write that
     /// cannot be queued puts the job back and answers no.
-    fn cancel(&mut self, id: MessageId, detail: &str, reply: ractor::RpcReplyPort<bool>) {
+    async fn cancel(&mut self, id: MessageId, detail: &str, reply: ractor::RpcReplyPort<bool>) {
         let Some(job) = self.take(id) else {
             let _ = reply.send(false);
             return;
@@ -419,7 +437,8 @@ impl DispatcherState {
         let mut held = Vec::new();
         for part in &job.parts {
             let (part_ops, part_held) =
-                outcome::finish_locally(&self.ctx, part, RecordState::Cancelled, None, detail);
+                outcome::finish_locally(&self.ctx, part, RecordState::Cancelled, None, detail)
+                    .await;
             ops.extend(part_ops);
             held.extend(part_held);
         }
@@ -467,12 +486,12 @@ impl DispatcherState {
         }
     }
 
-    fn finish(&mut self, job: &Job, state: RecordState, error: Option<u32>, detail: &str) {
+    async fn finish(&mut self, job: &Job, state: RecordState, error: Option<u32>, detail: &str) {
         if let Some(first) = job.first() {
             self.known.remove(&first.id);
         }
         for part in &job.parts {
-            let (ops, held) = outcome::finish_locally(&self.ctx, part, state, error, detail);
+            let (ops, held) = outcome::finish_locally(&self.ctx, part, state, error, detail).await;
             metrics::counter!("tern_messages_finished_total", "state" => state.as_str())
                 .increment(1);
             let ctx = self.ctx.clone();
@@ -516,7 +535,7 @@ impl Actor for Dispatcher {
             cursor: None,
             backlog: false,
         };
-        state.page_in()?;
+        state.page_in().await?;
         // Messages that became durable while this actor was starting were sent to no one:
         // stay in backlog mode so the first ticks page them in.
         state.backlog = true;
@@ -573,16 +592,16 @@ impl Actor for Dispatcher {
             DispatcherMsg::Done { link, id, requeued } => state.link_done(&link, id, requeued),
             DispatcherMsg::Tick => {
                 if state.backlog && state.queued() < state.ctx.settings.max_queued_in_memory / 2 {
-                    state.page_in()?;
+                    state.page_in().await?;
                 }
             }
             DispatcherMsg::Depth(reply) => {
                 let _ = reply.send(state.depth());
                 return Ok(());
             }
-            DispatcherMsg::Cancel { id, detail, reply } => state.cancel(id, &detail, reply),
+            DispatcherMsg::Cancel { id, detail, reply } => state.cancel(id, &detail, reply).await,
         }
-        state.pump();
+        state.pump().await;
         Ok(())
     }
 }

@@ -169,6 +169,7 @@ fn mark_failed(error: &tern_storage::StoreError) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tern_storage::StoreFuture;
 
     #[test]
     fn ids_are_unique_increasing_and_carry_the_node() {
@@ -247,13 +248,13 @@ mod tests {
             &self,
             id: MessageId,
             part: u8,
-        ) -> Result<Option<tern_storage::MessageRecord>, tern_storage::StoreError> {
+        ) -> StoreFuture<'_, Option<tern_storage::MessageRecord>> {
             self.inner.message(id, part)
         }
         fn message_parts(
             &self,
             id: MessageId,
-        ) -> Result<Vec<tern_storage::MessageRecord>, tern_storage::StoreError> {
+        ) -> StoreFuture<'_, Vec<tern_storage::MessageRecord>> {
             self.inner.message_parts(id)
         }
         fn pending(
@@ -261,51 +262,61 @@ mod tests {
             shard: u16,
             after: Option<(MessageId, u8)>,
             limit: usize,
-        ) -> Result<Vec<tern_storage::PendingEntry>, tern_storage::StoreError> {
+        ) -> StoreFuture<'_, Vec<tern_storage::PendingEntry>> {
             self.inner.pending(shard, after, limit)
         }
-        fn receipt_owner(
-            &self,
-            link: &str,
-            operator_id: &str,
-        ) -> Result<Option<(MessageId, u8)>, tern_storage::StoreError> {
+        fn receipt_owner<'a>(
+            &'a self,
+            link: &'a str,
+            operator_id: &'a str,
+        ) -> StoreFuture<'a, Option<(MessageId, u8)>> {
             self.inner.receipt_owner(link, operator_id)
         }
-        fn held(
-            &self,
-            account: &str,
+        fn held<'a>(
+            &'a self,
+            account: &'a str,
             limit: usize,
-        ) -> Result<Vec<tern_storage::HeldDelivery>, tern_storage::StoreError> {
+        ) -> StoreFuture<'a, Vec<tern_storage::HeldDelivery>> {
             self.inner.held(account, limit)
         }
-        fn held_accounts(&self) -> Result<Vec<String>, tern_storage::StoreError> {
+        fn held_accounts(&self) -> StoreFuture<'_, Vec<String>> {
             self.inner.held_accounts()
         }
-        fn messages_by_account(
-            &self,
-            account: &str,
+        fn messages_by_account<'a>(
+            &'a self,
+            account: &'a str,
+            after: Option<tern_storage::CdrCursor>,
             from_ms: u64,
             to_ms: u64,
             limit: usize,
-        ) -> Result<Vec<tern_storage::MessageRecord>, tern_storage::StoreError> {
+        ) -> StoreFuture<'a, Vec<tern_storage::MessageRecord>> {
             self.inner
-                .messages_by_account(account, from_ms, to_ms, limit)
+                .messages_by_account(account, after, from_ms, to_ms, limit)
         }
-        fn messages_by_account_after(
-            &self,
-            account: &str,
-            after: Option<(u64, MessageId, u8)>,
+        fn messages_by_link<'a>(
+            &'a self,
+            link: &'a str,
+            after: Option<tern_storage::CdrCursor>,
             from_ms: u64,
             to_ms: u64,
             limit: usize,
-        ) -> Result<Vec<tern_storage::MessageRecord>, tern_storage::StoreError> {
+        ) -> StoreFuture<'a, Vec<tern_storage::MessageRecord>> {
             self.inner
-                .messages_by_account_after(account, after, from_ms, to_ms, limit)
+                .messages_by_link(link, after, from_ms, to_ms, limit)
         }
-        fn meta(&self, key: &str) -> Result<Option<Vec<u8>>, tern_storage::StoreError> {
+        fn messages_by_client_ref<'a>(
+            &'a self,
+            account: &'a str,
+            client_ref: &'a str,
+            limit: usize,
+        ) -> StoreFuture<'a, Vec<MessageId>> {
+            self.inner
+                .messages_by_client_ref(account, client_ref, limit)
+        }
+        fn meta<'a>(&'a self, key: &'a str) -> StoreFuture<'a, Option<Vec<u8>>> {
             self.inner.meta(key)
         }
-        fn charged(&self, lease: u64) -> Result<(u64, i64), tern_storage::StoreError> {
+        fn charged(&self, lease: u64) -> StoreFuture<'_, (u64, i64)> {
             self.inner.charged(lease)
         }
     }
@@ -320,8 +331,8 @@ mod tests {
         panic!("{what}");
     }
 
-    fn stored_mark(store: &FailingStore) -> Option<MessageId> {
-        let value = store.meta(ID_HWM_KEY).unwrap()?;
+    async fn stored_mark(store: &FailingStore) -> Option<MessageId> {
+        let value = store.meta(ID_HWM_KEY).await.unwrap()?;
         Some(MessageId(u64::from_be_bytes(value.try_into().unwrap())))
     }
 
@@ -341,7 +352,7 @@ mod tests {
         })
         .await;
         let first = ids.durable();
-        assert_eq!(stored_mark(&store), Some(first));
+        assert_eq!(stored_mark(&store).await, Some(first));
         let id = ids.try_next().unwrap();
         assert!(id < first);
 
@@ -350,7 +361,7 @@ mod tests {
         tokio::time::sleep(Duration::from_millis(5)).await;
         persist_mark(&ids, &store);
         assert_eq!(ids.durable(), first);
-        assert_eq!(stored_mark(&store), Some(first));
+        assert_eq!(stored_mark(&store).await, Some(first));
         // Ids run up to the stored mark and no further.
         let before = first.unix_millis() - MessageId::EPOCH_UNIX_MS - 1;
         ids.last
@@ -362,7 +373,7 @@ mod tests {
         store.fail.store(false, Ordering::SeqCst);
         persist_mark(&ids, &store);
         wait_for("the mark was not renewed", || ids.durable() > first).await;
-        assert_eq!(stored_mark(&store), Some(ids.durable()));
+        assert_eq!(stored_mark(&store).await, Some(ids.durable()));
         assert!(ids.try_next().unwrap() >= first);
     }
 }

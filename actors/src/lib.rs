@@ -89,7 +89,8 @@ impl Pipeline {
         // every id was below the stored mark. (A mark written by an earlier version was the
         // last id issued, up to a second behind: two seconds past it covers that too.)
         let floor = store
-            .meta(ID_HWM_KEY)?
+            .meta(ID_HWM_KEY)
+            .await?
             .and_then(|v| <[u8; 8]>::try_from(v.as_slice()).ok())
             .map(u64::from_be_bytes)
             .map(|hwm| MessageId(hwm.saturating_add(2000 << 22)))

@@ -498,7 +498,8 @@ async fn send_job(
                 // A message missing a part is useless: fail its remaining parts too.
                 for part in &job.parts[index..] {
                     let (ops, held) =
-                        outcome::finish_locally(&ctx, part, RecordState::Failed, error, detail);
+                        outcome::finish_locally(&ctx, part, RecordState::Failed, error, detail)
+                            .await;
                     let ctx2 = ctx.clone();
                     let _ = ctx.store.write(
                         ops,

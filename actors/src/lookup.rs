@@ -27,14 +27,12 @@ pub struct Standing {
 /// The parts of message `id` when `account` sent it; `None` for an unknown id, another
 /// account's message, or a store that cannot be read.
 pub async fn own_parts(ctx: &Context, account: &str, id: MessageId) -> Option<Vec<MessageRecord>> {
-    let store = ctx.store.clone();
-    let parts = match tokio::task::spawn_blocking(move || store.message_parts(id)).await {
-        Ok(Ok(parts)) => parts,
-        Ok(Err(error)) => {
+    let parts = match ctx.store.message_parts(id).await {
+        Ok(parts) => parts,
+        Err(error) => {
             debug!(message_id = %id, %error, "message lookup failed");
             return None;
         }
-        Err(_) => return None,
     };
     (!parts.is_empty() && parts.iter().all(|p| p.account == account)).then_some(parts)
 }

@@ -91,8 +91,8 @@ pub struct OutboxState {
 }
 
 impl OutboxState {
-    fn load(&mut self, account: &str) {
-        let held = match self.ctx.store.held(account, MAX_IN_MEMORY) {
+    async fn load(&mut self, account: &str) {
+        let held = match self.ctx.store.held(account, MAX_IN_MEMORY).await {
             Ok(held) => held,
             Err(error) => {
                 warn!(account, %error, "held deliveries unreadable");
@@ -109,7 +109,7 @@ impl OutboxState {
         entry.more_in_store = full;
     }
 
-    fn pump(&mut self, account: &str) {
+    async fn pump(&mut self, account: &str) {
         let now = now_ms();
         let Some(entry) = self.accounts.get_mut(account) else {
             return;
@@ -159,7 +159,7 @@ impl OutboxState {
             );
         }
         if refill {
-            self.load(account);
+            self.load(account).await;
         }
     }
 }
@@ -178,8 +178,8 @@ impl Actor for Outbox {
             ctx,
             accounts: HashMap::new(),
         };
-        for account in state.ctx.store.held_accounts()? {
-            state.load(&account);
+        for account in state.ctx.store.held_accounts().await? {
+            state.load(&account).await;
         }
         let held: usize = state.accounts.values().map(|a| a.queue.len()).sum();
         info!(held, "outbox started");
@@ -202,12 +202,12 @@ impl Actor for Outbox {
                 } else if entry.keys.insert(item.key) {
                     entry.queue.push_back(item);
                 }
-                state.pump(&account);
+                state.pump(&account).await;
             }
             OutboxMsg::Bound { account, session } => {
                 let fresh = !state.accounts.contains_key(&account);
                 if fresh {
-                    state.load(&account);
+                    state.load(&account).await;
                 }
                 let entry = state.accounts.entry(account.clone()).or_default();
                 entry.receivers.push(session);
@@ -216,7 +216,7 @@ impl Actor for Outbox {
                     receivers = entry.receivers.len(),
                     "receiving bind up"
                 );
-                state.pump(&account);
+                state.pump(&account).await;
             }
             OutboxMsg::Unbound { account, session } => {
                 if let Some(entry) = state.accounts.get_mut(&account) {
@@ -224,7 +224,7 @@ impl Actor for Outbox {
                     // What the gone session had not answered goes back, to the front.
                     entry.requeue(|f| f.session == session.get_id());
                 }
-                state.pump(&account);
+                state.pump(&account).await;
             }
             OutboxMsg::Result {
                 account,
@@ -247,7 +247,7 @@ impl Actor for Outbox {
                         }],
                         Box::new(|_| {}),
                     );
-                    state.pump(&account);
+                    state.pump(&account).await;
                 } else {
                     // Back to the front, so the order of an account's receipts is kept; the
                     // next tick tries again rather than hammering a failing bind.
@@ -261,7 +261,7 @@ impl Actor for Outbox {
                     if let Some(entry) = state.accounts.get_mut(&account) {
                         entry.requeue(|f| now.saturating_sub(f.since_ms) >= IN_FLIGHT_TIMEOUT_MS);
                     }
-                    state.pump(&account);
+                    state.pump(&account).await;
                 }
             }
         }

@@ -53,7 +53,7 @@ pub fn transition(
 /// Ends a part that never reached a final receipt from the operator (permanent error,
 /// expiry, no route): the record, the pending entry, and the customer's receipt if this
 /// was the message's last open part.
-pub fn finish_locally(
+pub async fn finish_locally(
     ctx: &Context,
     record: &MessageRecord,
     state: RecordState,
@@ -82,7 +82,7 @@ pub fn finish_locally(
             part: record.part,
         },
     ];
-    let held = customer_receipt(ctx, &finished);
+    let held = customer_receipt(ctx, &finished).await;
     if let Some(held) = &held {
         ops.push(WriteOp::Hold(Box::new(held.clone())));
     }
@@ -92,7 +92,7 @@ pub fn finish_locally(
 /// The receipt owed to the customer for the message of `latest` once every part is final,
 /// aggregated per the configured policy; `None` while parts are open or when the customer
 /// asked for no receipt of this outcome.
-pub fn customer_receipt(ctx: &Context, latest: &MessageRecord) -> Option<HeldDelivery> {
+pub async fn customer_receipt(ctx: &Context, latest: &MessageRecord) -> Option<HeldDelivery> {
     let parts: Vec<MessageRecord> = if latest.parts <= 1 {
         if !latest.state.is_final() {
             return None;
@@ -100,8 +100,8 @@ pub fn customer_receipt(ctx: &Context, latest: &MessageRecord) -> Option<HeldDel
         vec![latest.clone()]
     } else {
         // The store may not have the newest writes of this or the other parts yet.
-        ctx.finals
-            .settle(latest, || ctx.store.message_parts(latest.id).ok())?
+        let stored = async { ctx.store.message_parts(latest.id).await.ok() };
+        ctx.finals.settle(latest, stored).await?
     };
     let delivered = |p: &MessageRecord| p.state == RecordState::Delivered;
     let report_state = report_state(final_state(ctx.settings.aggregate, &parts));

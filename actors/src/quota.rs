@@ -745,7 +745,7 @@ pub async fn settle_previous_leases(ctx: Weak<Context>, before: u64, watch: Dura
         let node = ctx.settings.node_id;
         let mine = move |id: LeaseId| id < before && MessageId(id).node() == node;
         for (lease, account) in ctx.ledger.unsettled_leases(&mine) {
-            let charged = match ctx.store.charged(lease) {
+            let charged = match ctx.store.charged(lease).await {
                 Ok(charged) => charged,
                 Err(error) => {
                     warn!(lease, %error, "charges of a previous lease cannot be read");

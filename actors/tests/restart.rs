@@ -32,6 +32,9 @@ fn record(id: u64) -> MessageRecord {
         accepted_ms: now,
         expires_ms: now + 60_000,
         wire_id: None,
+        route: None,
+        price: 0,
+        client_ref: None,
     }
 }
 
@@ -53,6 +56,7 @@ async fn wait_state(store: &EmbeddedStore, id: u64, state: RecordState) {
     for _ in 0..200 {
         if store
             .message(MessageId(id), 0)
+            .await
             .unwrap()
             .is_some_and(|r| r.state == state)
         {
@@ -101,7 +105,7 @@ async fn a_killed_dispatcher_restarts_and_picks_up_pending_work() {
     // Work that became durable after the restart is paged in too.
     put_pending(&store, 2).await;
     wait_state(&store, 2, RecordState::Failed).await;
-    assert!(store.pending(0, None, 10).unwrap().is_empty());
+    assert!(store.pending(0, None, 10).await.unwrap().is_empty());
     pipeline.stop().await;
 }
 

@@ -57,6 +57,9 @@ fn record(id: u64) -> MessageRecord {
         accepted_ms: now_ms,
         expires_ms: now_ms + 86_400_000,
         wire_id: None,
+        route: Some("de-mobile".into()),
+        price: 7,
+        client_ref: None,
     }
 }
 

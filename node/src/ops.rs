@@ -225,6 +225,7 @@ impl NodeOps for LocalOps {
             let parts = self
                 .store
                 .message_parts(MessageId(id))
+                .await
                 .map_err(|e| e.to_string())?;
             Ok(view(&parts))
         })
@@ -240,7 +241,8 @@ impl NodeOps for LocalOps {
         Box::pin(async move {
             let records = self
                 .store
-                .messages_by_account(&account, from_ms, to_ms, limit.saturating_mul(4))
+                .messages_by_account(&account, None, from_ms, to_ms, limit.saturating_mul(4))
+                .await
                 .map_err(|e| e.to_string())?;
             let mut by_id: BTreeMap<MessageId, Vec<MessageRecord>> = BTreeMap::new();
             for record in records {
@@ -261,7 +263,11 @@ impl NodeOps for LocalOps {
             if tern_actors::dispatcher::withdraw(ctx, id, "cancelled by an administrator").await? {
                 return Ok(CancelOutcome::Cancelled);
             }
-            let parts = self.store.message_parts(id).map_err(|e| e.to_string())?;
+            let parts = self
+                .store
+                .message_parts(id)
+                .await
+                .map_err(|e| e.to_string())?;
             let Some(message) = view(&parts) else {
                 return Ok(CancelOutcome::NotFound);
             };

@@ -40,7 +40,8 @@ async fn unreadable_submits_leave_a_rejected_cdr() {
 
     let store = EmbeddedStore::open(dir.path(), EmbeddedConfig::default()).unwrap();
     let mut errors: Vec<Option<u32>> = store
-        .messages_by_account("alice", 0, u64::MAX, 100)
+        .messages_by_account("alice", None, 0, u64::MAX, 100)
+        .await
         .unwrap()
         .into_iter()
         .filter(|r| r.state == RecordState::Rejected)

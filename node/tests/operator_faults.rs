@@ -203,7 +203,8 @@ async fn permanent_errors_fail_the_message_and_the_customer_hears_so() {
 
     let store = EmbeddedStore::open(dir.path(), EmbeddedConfig::default()).unwrap();
     let records = store
-        .messages_by_account("alice", 0, u64::MAX, 1000)
+        .messages_by_account("alice", None, 0, u64::MAX, 1000)
+        .await
         .unwrap();
     assert_eq!(records.len(), 20);
     let refusal = u32::from(CommandStatus::EsmeRinvdstadr);

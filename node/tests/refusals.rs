@@ -9,7 +9,7 @@ use tern_smpp::rusmpp::types::OctetString;
 use tern_smpp::rusmpp::values::DataCoding;
 use tern_smpp::session::BindKind;
 use tern_smpp::CommandStatus;
-use tern_storage::{EmbeddedConfig, EmbeddedStore, MessageStore, RecordState};
+use tern_storage::{EmbeddedConfig, EmbeddedStore, MessageRecord, MessageStore, RecordState};
 
 /// A route for German numbers only; `quota` may send two parts a day.
 fn toml(store: &std::path::Path, sim: std::net::SocketAddr) -> String {
@@ -135,10 +135,9 @@ async fn refused_submits_get_their_status_and_a_rejected_cdr() {
     sim.shutdown().await;
 
     let store = EmbeddedStore::open(dir.path(), EmbeddedConfig::default()).unwrap();
-    let rejected = |account: &str| -> Vec<(String, Option<u32>)> {
-        let mut found: Vec<(String, Option<u32>)> = store
-            .messages_by_account(account, 0, u64::MAX, 1000)
-            .unwrap()
+    let records = |account| store.messages_by_account(account, None, 0, u64::MAX, 1000);
+    let rejected = |records: Vec<MessageRecord>| -> Vec<(String, Option<u32>)> {
+        let mut found: Vec<(String, Option<u32>)> = records
             .into_iter()
             .filter(|r| r.state == RecordState::Rejected)
             .map(|r| {
@@ -151,7 +150,7 @@ async fn refused_submits_get_their_status_and_a_rejected_cdr() {
     };
     let status = |s: CommandStatus| Some(u32::from(s));
     assert_eq!(
-        rejected("quota"),
+        rejected(records("quota").await.unwrap()),
         vec![
             (
                 "4915112345678".into(),
@@ -163,7 +162,8 @@ async fn refused_submits_get_their_status_and_a_rejected_cdr() {
             ),
         ]
     );
-    let alice_rejected = rejected("alice");
+    let alice_records = records("alice").await.unwrap();
+    let alice_rejected = rejected(alice_records.clone());
     for expected in [
         ("33612345678".into(), status(CommandStatus::EsmeRinvdstadr)),
         (
@@ -174,9 +174,7 @@ async fn refused_submits_get_their_status_and_a_rejected_cdr() {
         assert!(alice_rejected.contains(&expected), "{alice_rejected:?}");
     }
     // Accepted messages are not Rejected.
-    let accepted_records = store
-        .messages_by_account("alice", 0, u64::MAX, 1000)
-        .unwrap()
+    let accepted_records = alice_records
         .into_iter()
         .filter(|r| accepted.contains(&r.id.to_decimal()))
         .count();

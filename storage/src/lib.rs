@@ -94,21 +94,33 @@ pub enum WriteOp {
 /// it must be quick and must not block (send on a channel, respond on a session).
 pub type Completion = Box<dyn FnOnce(Result<(), StoreError>) + Send + 'static>;
 
-/// The message store. Reads are synchronous point lookups and bounded scans; writes go
-/// through group commit: one fsync covers every batch queued while the previous one was
-/// being written.
+/// A read in flight. Reads never block the caller's thread: the embedded backend runs
+/// them on the blocking pool, the CQL backend awaits the database.
+pub type StoreFuture<'a, T> =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<T, StoreError>> + Send + 'a>>;
+
+/// Where a page of a CDR scan ends: the `(accepted_ms, id, part)` of its last record.
+pub type CdrCursor = (u64, MessageId, u8);
+
+/// The message store. Writes go through group commit: every batch queued while the
+/// previous round was being written shares the next round, and a batch is reported durable
+/// only once the backend has made it so (one fsync, or an acknowledgement at the
+/// configured consistency). Reads are async point lookups and bounded scans.
 pub trait MessageStore: Send + Sync + 'static {
     /// Queues a batch; `done` is called when it is durable. Returns `Overloaded` at once
     /// when the write queue is full: the caller sheds load. On any `Err` nothing was
     /// queued and `done` is dropped without being called. An empty batch is a barrier:
-    /// its `done` runs once every batch queued before it is durable.
+    /// its `done` runs once every batch queued before it is durable. A `done` with an
+    /// error means the batch may or may not have taken effect: the caller treats it as
+    /// not durable (the customer is told to retry), and every operation is idempotent so
+    /// that the retry is harmless.
     fn write(&self, ops: Vec<WriteOp>, done: Completion) -> Result<(), StoreError>;
 
     /// The record of one part.
-    fn message(&self, id: MessageId, part: u8) -> Result<Option<MessageRecord>, StoreError>;
+    fn message(&self, id: MessageId, part: u8) -> StoreFuture<'_, Option<MessageRecord>>;
 
     /// Every part of a message, in part order.
-    fn message_parts(&self, id: MessageId) -> Result<Vec<MessageRecord>, StoreError>;
+    fn message_parts(&self, id: MessageId) -> StoreFuture<'_, Vec<MessageRecord>>;
 
     /// Pending parts of `shard` in id order, starting after `after`, at most `limit`.
     fn pending(
@@ -116,47 +128,59 @@ pub trait MessageStore: Send + Sync + 'static {
         shard: u16,
         after: Option<(MessageId, u8)>,
         limit: usize,
-    ) -> Result<Vec<PendingEntry>, StoreError>;
+    ) -> StoreFuture<'_, Vec<PendingEntry>>;
 
     /// The part a receipt from `link` for `operator_id` belongs to.
-    fn receipt_owner(
-        &self,
-        link: &str,
-        operator_id: &str,
-    ) -> Result<Option<(MessageId, u8)>, StoreError>;
+    fn receipt_owner<'a>(
+        &'a self,
+        link: &'a str,
+        operator_id: &'a str,
+    ) -> StoreFuture<'a, Option<(MessageId, u8)>>;
 
     /// What is held for `account`, oldest first, at most `limit`.
-    fn held(&self, account: &str, limit: usize) -> Result<Vec<HeldDelivery>, StoreError>;
+    fn held<'a>(&'a self, account: &'a str, limit: usize) -> StoreFuture<'a, Vec<HeldDelivery>>;
 
-    /// Accounts that have something held.
-    fn held_accounts(&self) -> Result<Vec<String>, StoreError>;
+    /// Accounts that may have something held (an account listed may turn out to have
+    /// nothing left; one with something held is always listed).
+    fn held_accounts(&self) -> StoreFuture<'_, Vec<String>>;
 
-    /// Records of `account` accepted in `[from_ms, to_ms)`, at most `limit` (the CDR query).
-    fn messages_by_account(
-        &self,
-        account: &str,
+    /// Records of `account` accepted in `[from_ms, to_ms)`, oldest first, starting after
+    /// `after` (`None`: the first page), at most `limit`. A page shorter than `limit` is
+    /// the last. Callers that go through a whole day keep one page in memory at a time.
+    fn messages_by_account<'a>(
+        &'a self,
+        account: &'a str,
+        after: Option<CdrCursor>,
         from_ms: u64,
         to_ms: u64,
         limit: usize,
-    ) -> Result<Vec<MessageRecord>, StoreError>;
+    ) -> StoreFuture<'a, Vec<MessageRecord>>;
 
-    /// The page of [`Self::messages_by_account`] that follows `after`, the `(accepted_ms,
-    /// id, part)` of the last record of the previous page (`None`: the first page). A
-    /// page shorter than `limit` is the last. Callers that go through a whole day keep
-    /// one page in memory at a time.
-    fn messages_by_account_after(
-        &self,
-        account: &str,
-        after: Option<(u64, MessageId, u8)>,
+    /// Records last sent (or being sent) over `link`, accepted in `[from_ms, to_ms)`,
+    /// paged as [`Self::messages_by_account`]. A record is listed under the link named in
+    /// its current state only.
+    fn messages_by_link<'a>(
+        &'a self,
+        link: &'a str,
+        after: Option<CdrCursor>,
         from_ms: u64,
         to_ms: u64,
         limit: usize,
-    ) -> Result<Vec<MessageRecord>, StoreError>;
+    ) -> StoreFuture<'a, Vec<MessageRecord>>;
 
-    fn meta(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError>;
+    /// Messages of `account` the customer gave its own reference `client_ref`, newest
+    /// first, at most `limit` (references are the customer's and need not be unique).
+    fn messages_by_client_ref<'a>(
+        &'a self,
+        account: &'a str,
+        client_ref: &'a str,
+        limit: usize,
+    ) -> StoreFuture<'a, Vec<MessageId>>;
+
+    fn meta<'a>(&'a self, key: &'a str) -> StoreFuture<'a, Option<Vec<u8>>>;
 
     /// The parts and money charged to quota lease `lease` (see [`WriteOp::Charge`]).
-    fn charged(&self, lease: u64) -> Result<(u64, i64), StoreError>;
+    fn charged(&self, lease: u64) -> StoreFuture<'_, (u64, i64)>;
 }
 
 /// Writes a batch and waits for it to be durable.

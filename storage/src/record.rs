@@ -81,14 +81,22 @@ pub struct MessageRecord {
     /// After this the gateway stops trying (validity period).
     pub expires_ms: u64,
     /// The id the customer's protocol knows the message by, when that is not the
-    /// gateway's own id (a CMPP Msg_Id); receipts carry it back. Last, so that records
-    /// written before it existed are still read (see [`upgrade_legacy_record`]).
+    /// gateway's own id (a CMPP Msg_Id); receipts carry it back.
     pub wire_id: Option<u64>,
+    // Fields are only ever added at the end, so that records written before they existed
+    // are still read (see [`upgrade_legacy_record`]).
+    /// The route that chose the message's links, and the price of this part under it
+    /// (the account's currency, in its smallest unit): the CDR's billing fields.
+    pub route: Option<String>,
+    pub price: i64,
+    /// The customer's own reference for the message (SMPP `user_message_reference`, the
+    /// HTTP API's reference), by which it can look the message up.
+    pub client_ref: Option<String>,
 }
 
-/// A record as written before `wire_id` existed.
+/// The fields every layout of a record has, in their order: the layout before `wire_id`.
 #[derive(Deserialize)]
-struct LegacyRecord {
+struct RecordBeforeWireId {
     id: MessageId,
     part: u8,
     parts: u8,
@@ -105,26 +113,57 @@ struct LegacyRecord {
     expires_ms: u64,
 }
 
-/// The bytes of a record written before `wire_id` existed, re-encoded in today's layout;
-/// `None` when `bytes` are not such a record either.
+/// The layout with `wire_id`, before `route`, `price` and `client_ref`. postcard writes a
+/// struct as its fields one after the other, so this is the older layout plus one field.
+#[derive(Deserialize)]
+struct RecordBeforeBilling {
+    old: RecordBeforeWireId,
+    wire_id: Option<u64>,
+}
+
+impl RecordBeforeWireId {
+    fn upgrade(self, wire_id: Option<u64>) -> MessageRecord {
+        MessageRecord {
+            id: self.id,
+            part: self.part,
+            parts: self.parts,
+            account: self.account,
+            message: self.message,
+            state: self.state,
+            history: self.history,
+            attempts: self.attempts,
+            link: self.link,
+            operator_id: self.operator_id,
+            error: self.error,
+            receipt: self.receipt,
+            accepted_ms: self.accepted_ms,
+            expires_ms: self.expires_ms,
+            wire_id,
+            route: None,
+            price: 0,
+            client_ref: None,
+        }
+    }
+}
+
+/// `bytes` decoded as `T`, only when they are exactly one `T` with nothing left over: an
+/// older layout is a prefix of a newer one, so a lenient decode of a newer record as an
+/// older layout would succeed and lose its last fields.
+fn exactly<'a, T: Deserialize<'a>>(bytes: &'a [u8]) -> Option<T> {
+    match postcard::take_from_bytes(bytes) {
+        Ok((value, [])) => Some(value),
+        _ => None,
+    }
+}
+
+/// The bytes of a record written in an earlier layout (before the billing fields, or
+/// before `wire_id` too), re-encoded in today's layout; `None` when `bytes` are not such a
+/// record either. Each layout is the one before it plus trailing fields, so a record of
+/// one layout never decodes exactly as another.
 pub fn upgrade_legacy_record(bytes: &[u8]) -> Option<Vec<u8>> {
-    let old: LegacyRecord = postcard::from_bytes(bytes).ok()?;
-    let record = MessageRecord {
-        id: old.id,
-        part: old.part,
-        parts: old.parts,
-        account: old.account,
-        message: old.message,
-        state: old.state,
-        history: old.history,
-        attempts: old.attempts,
-        link: old.link,
-        operator_id: old.operator_id,
-        error: old.error,
-        receipt: old.receipt,
-        accepted_ms: old.accepted_ms,
-        expires_ms: old.expires_ms,
-        wire_id: None,
+    let record = match exactly::<RecordBeforeBilling>(bytes) {
+        Some(v2) => v2.old.upgrade(v2.wire_id),
+        None => exactly::<RecordBeforeWireId>(bytes)?.upgrade(None),
     };
     postcard::to_stdvec(&record).ok()
 }
@@ -201,7 +240,7 @@ mod legacy_tests {
 
     /// The layout before `wire_id`, as it was written.
     #[derive(Serialize)]
-    struct Written<'a> {
+    struct WrittenBeforeWireId<'a> {
         id: MessageId,
         part: u8,
         parts: u8,
@@ -218,19 +257,28 @@ mod legacy_tests {
         expires_ms: u64,
     }
 
-    #[test]
-    fn records_written_before_wire_ids_are_still_read() {
-        let message = Message::text(
+    /// The layout with `wire_id` and without the billing fields, as it was written.
+    #[derive(Serialize)]
+    struct WrittenBeforeBilling<'a> {
+        old: WrittenBeforeWireId<'a>,
+        wire_id: Option<u64>,
+    }
+
+    fn message() -> Message {
+        Message::text(
             tern_model::Address::international("4930123"),
             tern_model::Address::international("4915112345678"),
             "old",
-        );
-        let old = Written {
+        )
+    }
+
+    fn written(message: Message) -> WrittenBeforeWireId<'static> {
+        WrittenBeforeWireId {
             id: MessageId(42),
             part: 0,
             parts: 1,
             account: "acme",
-            message: message.clone(),
+            message,
             state: RecordState::Submitted,
             history: Vec::new(),
             attempts: 1,
@@ -240,15 +288,59 @@ mod legacy_tests {
             receipt: None,
             accepted_ms: 7,
             expires_ms: 9,
-        };
-        let bytes = postcard::to_stdvec(&old).unwrap();
-        assert!(postcard::from_bytes::<MessageRecord>(&bytes).is_err());
-        let upgraded = upgrade_legacy_record(&bytes).unwrap();
-        let record: MessageRecord = postcard::from_bytes(&upgraded).unwrap();
+        }
+    }
+
+    fn read(bytes: &[u8]) -> MessageRecord {
+        assert!(postcard::from_bytes::<MessageRecord>(bytes).is_err());
+        let upgraded = upgrade_legacy_record(bytes).unwrap();
+        postcard::from_bytes(&upgraded).unwrap()
+    }
+
+    #[test]
+    fn records_written_before_wire_ids_are_still_read() {
+        let bytes = postcard::to_stdvec(&written(message())).unwrap();
+        let record = read(&bytes);
         assert_eq!(record.id, MessageId(42));
         assert_eq!(record.operator_id.as_deref(), Some("x1"));
-        assert_eq!(record.message, message);
+        assert_eq!(record.message, message());
+        assert_eq!(record.expires_ms, 9);
         assert_eq!(record.wire_id, None);
-        assert!(upgrade_legacy_record(b"\\xff\\xff").is_none());
+        assert_eq!(
+            (record.route, record.price, record.client_ref),
+            (None, 0, None)
+        );
+        assert!(upgrade_legacy_record(b"\xff\xff").is_none());
+    }
+
+    #[test]
+    fn records_written_before_billing_fields_keep_their_wire_id() {
+        let old = WrittenBeforeBilling {
+            old: written(message()),
+            wire_id: Some(0x1234_5678_9abc),
+        };
+        let bytes = postcard::to_stdvec(&old).unwrap();
+        let record = read(&bytes);
+        assert_eq!(record.id, MessageId(42));
+        assert_eq!(record.link.as_deref(), Some("op"));
+        assert_eq!(record.message, message());
+        assert_eq!(record.wire_id, Some(0x1234_5678_9abc));
+        assert_eq!(
+            (record.route, record.price, record.client_ref),
+            (None, 0, None)
+        );
+    }
+
+    #[test]
+    fn todays_records_are_not_taken_for_an_older_layout() {
+        let mut record = read(&postcard::to_stdvec(&written(message())).unwrap());
+        record.wire_id = Some(5);
+        record.route = Some("de-mobile".into());
+        record.price = 7;
+        let bytes = postcard::to_stdvec(&record).unwrap();
+        assert!(upgrade_legacy_record(&bytes).is_none());
+        let mut cut = bytes.clone();
+        cut.pop();
+        assert!(upgrade_legacy_record(&cut).is_none());
     }
 }

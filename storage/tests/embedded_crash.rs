@@ -13,7 +13,7 @@ use std::process::{Command, Stdio};
 use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
-use common::{open, pending, put, record, temp_dir};
+use common::{open, pending, put, record, temp_dir, Wait};
 use tern_model::MessageId;
 use tern_storage::{MessageStore, StoreError, WriteOp};
 
@@ -85,6 +85,7 @@ fn acknowledged_batches_survive_sigkill() {
         pending_ids.extend(
             store
                 .pending(shard, None, usize::MAX)
+                .wait()
                 .unwrap()
                 .iter()
                 .map(|e| e.id.0),
@@ -92,7 +93,7 @@ fn acknowledged_batches_survive_sigkill() {
     }
     let mut missing = Vec::new();
     for &id in &acked {
-        let has_record = store.message(MessageId(id), 0).unwrap().is_some();
+        let has_record = store.message(MessageId(id), 0).wait().unwrap().is_some();
         if !(has_record && pending_ids.contains(&id)) {
             missing.push(id);
         }

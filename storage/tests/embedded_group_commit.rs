@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::Duration;
 
-use common::{open, pending, put, record, temp_dir, write};
+use common::{open, pending, put, record, temp_dir, write, Wait};
 use tern_model::MessageId;
 use tern_storage::{EmbeddedConfig, EmbeddedStore, MessageStore, StoreError, WriteOp};
 
@@ -47,12 +47,12 @@ fn concurrent_writers_all_complete_and_everything_survives_reopen() {
     let store = open(dir.path());
     for id in 0..THREADS * PER_THREAD {
         assert!(
-            store.message(MessageId(id), 0).unwrap().is_some(),
+            store.message(MessageId(id), 0).wait().unwrap().is_some(),
             "message {id} lost"
         );
     }
     let pending: usize = (0..64)
-        .map(|shard| store.pending(shard, None, 10_000).unwrap().len())
+        .map(|shard| store.pending(shard, None, 10_000).wait().unwrap().len())
         .sum();
     assert_eq!(pending as u64, THREADS * PER_THREAD);
 }
@@ -147,7 +147,7 @@ fn close_commits_everything_queued() {
     }
     assert_eq!(completed.load(Ordering::Relaxed), 3_000);
     let store = open(dir.path());
-    assert!(store.message(MessageId(2_999), 0).unwrap().is_some());
+    assert!(store.message(MessageId(2_999), 0).wait().unwrap().is_some());
 }
 
 #[test]
@@ -184,8 +184,8 @@ fn a_panicking_completion_does_not_stop_the_writer() {
         .write(batch(1), Box::new(|_| panic!("completion bug")))
         .unwrap();
     write(&store, batch(2)).unwrap();
-    assert!(store.message(MessageId(1), 0).unwrap().is_some());
-    assert!(store.message(MessageId(2), 0).unwrap().is_some());
+    assert!(store.message(MessageId(1), 0).wait().unwrap().is_some());
+    assert!(store.message(MessageId(2), 0).wait().unwrap().is_some());
 }
 
 #[test]
@@ -218,7 +218,7 @@ fn unsynced_mode_still_commits_and_survives_close() {
         store.close().unwrap();
     }
     let store = open(dir.path());
-    assert_eq!(store.pending(99 % 64, None, 10).unwrap().len(), 2);
+    assert_eq!(store.pending(99 % 64, None, 10).wait().unwrap().len(), 2);
 }
 
 #[test]

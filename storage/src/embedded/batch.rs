@@ -4,7 +4,7 @@
 use serde::Serialize;
 
 use super::keys;
-use crate::{Completion, RecordState, StoreError, WriteOp};
+use crate::{Completion, MessageRecord, RecordState, StoreError, WriteOp};
 
 /// The keyspaces of the store, one per access path.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -14,6 +14,8 @@ pub(super) enum Space {
     Receipts,
     Held,
     ByAccount,
+    ByLink,
+    ByClientRef,
     Meta,
     Submissions,
     Charges,
@@ -28,6 +30,8 @@ impl Space {
             Space::Receipts => "receipts",
             Space::Held => "held",
             Space::ByAccount => "messages_by_account",
+            Space::ByLink => "messages_by_link",
+            Space::ByClientRef => "messages_by_client_ref",
             Space::Meta => "meta",
             Space::Submissions => "submissions",
             Space::Charges => "charges",
@@ -45,7 +49,8 @@ pub(super) enum Change {
 /// One queued batch.
 pub(super) struct Job {
     pub(super) changes: Vec<Change>,
-    /// Operations as the caller counted them (a `PutMessage` is one, with two changes).
+    /// Operations as the caller counted them (a `PutMessage` is one, with up to five
+    /// changes).
     pub(super) ops: usize,
     /// Accounts that got something held, and accounts that had something released: the
     /// writer keeps its set of accounts with held items from these.
@@ -73,18 +78,7 @@ impl Job {
         let change = match op {
             WriteOp::PutMessage(record) => {
                 no_nul("account", &record.account)?;
-                // A record's account and acceptance time never change, so the index entry
-                // is written with the record's first state and not again with every step.
-                if matches!(record.state, RecordState::Accepted | RecordState::Rejected) {
-                    let index = keys::by_account(
-                        &record.account,
-                        record.accepted_ms,
-                        record.id,
-                        record.part,
-                    );
-                    self.changes
-                        .push(Change::Put(Space::ByAccount, index, Vec::new()));
-                }
+                self.index(&record)?;
                 let key = keys::message(record.id, record.part).to_vec();
                 if !matches!(record.state, RecordState::Accepted) {
                     // The record now holds everything the submission entry said.
@@ -148,6 +142,32 @@ impl Job {
             }
         };
         self.changes.push(change);
+        Ok(())
+    }
+
+    /// The index entries of a record. Written before the record itself (the order of
+    /// changes in a batch), but read only through the record, so an entry whose record is
+    /// not there yet, or no longer matches it, is skipped.
+    fn index(&mut self, record: &MessageRecord) -> Result<(), StoreError> {
+        // Every write indexes the record again, whatever its state: a record may be
+        // written first in any state (a refusal, an import), and an entry written twice is
+        // still one entry.
+        let key = keys::cdr(&record.account, record.accepted_ms, record.id, record.part);
+        self.changes
+            .push(Change::Put(Space::ByAccount, key, Vec::new()));
+        if let Some(client_ref) = &record.client_ref {
+            let key = keys::client_ref(&record.account, client_ref, record.id);
+            self.changes
+                .push(Change::Put(Space::ByClientRef, key, Vec::new()));
+        }
+        // The link changes from attempt to attempt; entries of earlier links are skipped
+        // when read.
+        if let Some(link) = &record.link {
+            no_nul("link", link)?;
+            let key = keys::cdr(link, record.accepted_ms, record.id, record.part);
+            self.changes
+                .push(Change::Put(Space::ByLink, key, Vec::new()));
+        }
         Ok(())
     }
 }

@@ -102,24 +102,52 @@ pub(super) fn held_after_account(account: &str) -> Vec<u8> {
     key
 }
 
-/// `account ‖ NUL ‖ accepted_ms`: where the account's records accepted at `ms` start.
-pub(super) fn by_account_from(account: &str, ms: u64) -> Vec<u8> {
-    let mut key = Vec::with_capacity(account.len() + 1 + 8 + 9);
-    key.extend_from_slice(account.as_bytes());
+/// `name ‖ NUL ‖ accepted_ms`: where the records of an account (or a link) accepted at
+/// `ms` start, in a CDR index.
+pub(super) fn cdr_from(name: &str, ms: u64) -> Vec<u8> {
+    let mut key = Vec::with_capacity(name.len() + 1 + 8 + 9);
+    key.extend_from_slice(name.as_bytes());
     key.push(SEP);
     key.extend_from_slice(&ms.to_be_bytes());
     key
 }
 
-/// `account ‖ NUL ‖ accepted_ms ‖ id ‖ part`: the CDR index, empty value.
-pub(super) fn by_account(account: &str, accepted_ms: u64, id: MessageId, part: u8) -> Vec<u8> {
-    let mut key = by_account_from(account, accepted_ms);
+/// `name ‖ NUL ‖ accepted_ms ‖ id ‖ part`: an entry of a CDR index (by account, by link),
+/// empty value.
+pub(super) fn cdr(name: &str, accepted_ms: u64, id: MessageId, part: u8) -> Vec<u8> {
+    let mut key = cdr_from(name, accepted_ms);
     key.extend_from_slice(&message(id, part));
     key
 }
 
+/// `account ‖ NUL ‖ client_ref ‖ NUL`: every message of the account with that reference.
+/// A reference may hold a NUL itself: only keys exactly one id longer than the prefix
+/// belong to it (see [`client_ref_id`]).
+pub(super) fn client_ref_prefix(account: &str, client_ref: &str) -> Vec<u8> {
+    let mut key = Vec::with_capacity(account.len() + client_ref.len() + 2 + 8);
+    key.extend_from_slice(account.as_bytes());
+    key.push(SEP);
+    key.extend_from_slice(client_ref.as_bytes());
+    key.push(SEP);
+    key
+}
+
+/// `account ‖ NUL ‖ client_ref ‖ NUL ‖ id`, empty value.
+pub(super) fn client_ref(account: &str, client_ref: &str, id: MessageId) -> Vec<u8> {
+    let mut key = client_ref_prefix(account, client_ref);
+    key.extend_from_slice(&message_prefix(id));
+    key
+}
+
+/// The id of a key found under `prefix` (from [`client_ref_prefix`]); `None` for a key of
+/// another reference that merely starts with the same bytes.
+pub(super) fn client_ref_id(prefix: &[u8], key: &[u8]) -> Option<MessageId> {
+    let tail: [u8; 8] = key.strip_prefix(prefix)?.try_into().ok()?;
+    Some(MessageId(u64::from_be_bytes(tail)))
+}
+
 /// Reads `accepted_ms` and `id ‖ part` from the tail of a CDR index key.
-pub(super) fn by_account_tail(key: &[u8]) -> Option<(u64, MessageId, u8)> {
+pub(super) fn cdr_tail(key: &[u8]) -> Option<(u64, MessageId, u8)> {
     let tail = key
         .len()
         .checked_sub(17)
@@ -154,20 +182,33 @@ mod tests {
         assert!(held("acme", 2) < held("acme", 256));
         assert!(held("acme", u64::MAX) < held_after_account("acme"));
         assert!(held_after_account("acme") <= held("acme0", 0));
-        assert!(by_account("a", 1, MessageId(9), 0) < by_account("a", 2, MessageId(1), 0));
+        assert!(cdr("a", 1, MessageId(9), 0) < cdr("a", 2, MessageId(1), 0));
+        assert!(client_ref("a", "r", MessageId(9)) < client_ref("a", "r", MessageId(256)));
     }
 
     #[test]
     fn tails_read_back() {
-        let key = by_account("acme", 1_700_000_000_000, MessageId(42), 3);
-        assert_eq!(
-            by_account_tail(&key),
-            Some((1_700_000_000_000, MessageId(42), 3))
-        );
-        assert_eq!(by_account_tail(b"short"), None);
+        let key = cdr("acme", 1_700_000_000_000, MessageId(42), 3);
+        assert_eq!(cdr_tail(&key), Some((1_700_000_000_000, MessageId(42), 3)));
+        assert_eq!(cdr_tail(b"short"), None);
         assert_eq!(id_part(&message(MessageId(7), 1)), Some((MessageId(7), 1)));
         assert_eq!(id_part(&[0; 8]), None);
         assert_eq!(held_account(&held("acme", 5)), Some("acme"));
+        let prefix = client_ref_prefix("acme", "r1");
+        let key = client_ref("acme", "r1", MessageId(42));
+        assert_eq!(client_ref_id(&prefix, &key), Some(MessageId(42)));
+    }
+
+    #[test]
+    fn a_reference_with_a_nul_is_not_taken_for_a_shorter_one() {
+        // "r" followed by an id whose first bytes are `NUL ‖ x` looks like "r\0x" at first.
+        let longer = client_ref("acme", "r\0x", MessageId(7));
+        let id = MessageId(u64::from_be_bytes([b'x', 0, 0, 0, 0, 0, 0, 1]));
+        let shorter = client_ref("acme", "r", id);
+        let prefix = client_ref_prefix("acme", "r\0x");
+        assert!(shorter.starts_with(&prefix));
+        assert_eq!(client_ref_id(&prefix, &shorter), None);
+        assert_eq!(client_ref_id(&prefix, &longer), Some(MessageId(7)));
     }
 
     #[test]

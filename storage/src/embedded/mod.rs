@@ -18,13 +18,22 @@
 //! - `messages_by_account`: `account ‖ 0x00 ‖ accepted_ms ‖ id ‖ part` → empty, written with
 //!   every `PutMessage`. An entry left behind by a record rewritten under another account
 //!   or acceptance time is skipped when read, because the record no longer matches it.
+//! - `messages_by_link`: `link ‖ 0x00 ‖ accepted_ms ‖ id ‖ part` → empty, written by every
+//!   `PutMessage` whose record names a link; the entries of the links a record named before
+//!   are skipped the same way. A part known as submitted from its submission entry alone
+//!   is listed once its record is next written (its receipt or its end).
+//! - `messages_by_client_ref`: `account ‖ 0x00 ‖ client_ref ‖ 0x00 ‖ id` → empty, written by
+//!   every `PutMessage` whose record has the customer's reference; newest first is the
+//!   prefix read backwards, ids being ordered in time
 //! - `meta`: key → bytes
 //! - `charges`: `lease ‖ id` → `parts ‖ amount`: what each message spent of a quota lease,
 //!   until the lease is settled for good
 //!
 //! Writes go through group commit (`writer`): callers queue batches on a bounded channel,
 //! one thread commits everything queued as one engine batch with one journal sync and then
-//! runs the completions in order. Reads go straight to the engine on the caller's thread.
+//! runs the completions in order. Reads run on tokio's blocking pool, each with its own
+//! clone of the keyspace handles, so that a read waiting for the disk never holds up a
+//! runtime thread.
 //! The set of accounts with held deliveries is kept in memory; it is rebuilt on open with
 //! one seek per account, not a scan of every held item.
 
@@ -46,8 +55,8 @@ use serde::{Deserialize, Serialize};
 use tern_model::MessageId;
 
 use crate::{
-    Completion, HeldDelivery, MessageRecord, MessageStore, PendingEntry, RecordState, StoreError,
-    Submission, WriteOp,
+    CdrCursor, Completion, HeldDelivery, MessageRecord, MessageStore, PendingEntry, RecordState,
+    StoreError, StoreFuture, Submission, WriteOp,
 };
 use batch::{Job, Space};
 use writer::{Counters, HeldAccounts, Writer};
@@ -110,10 +119,10 @@ pub struct StoreStats {
     pub write_errors: u64,
 }
 
-/// Handles of every keyspace.
 /// The largest memtable of a keyspace before it is flushed to disk.
 const MEMTABLE_BYTES: u64 = 16 * 1024 * 1024;
 
+/// Handles of every keyspace.
 #[derive(Clone)]
 pub(crate) struct Spaces {
     messages: Keyspace,
@@ -121,6 +130,8 @@ pub(crate) struct Spaces {
     receipts: Keyspace,
     held: Keyspace,
     by_account: Keyspace,
+    by_link: Keyspace,
+    by_client_ref: Keyspace,
     meta: Keyspace,
     submissions: Keyspace,
     charges: Keyspace,
@@ -128,8 +139,8 @@ pub(crate) struct Spaces {
 
 impl Spaces {
     fn open(db: &Database) -> fjall::Result<Self> {
-        // Memtables of 16 MiB instead of fjall's 64 MiB: seven keyspaces of full 64 MiB
-        // memtables would hold 448 MiB of RAM for what the journal already makes durable.
+        // Memtables of 16 MiB instead of fjall's 64 MiB: ten keyspaces of full 64 MiB
+        // memtables would hold 640 MiB of RAM for what the journal already makes durable.
         let options = || KeyspaceCreateOptions::default().max_memtable_size(MEMTABLE_BYTES);
         let open = |space: Space| db.keyspace(space.name(), options);
         Ok(Self {
@@ -138,6 +149,8 @@ impl Spaces {
             receipts: open(Space::Receipts)?,
             held: open(Space::Held)?,
             by_account: open(Space::ByAccount)?,
+            by_link: open(Space::ByLink)?,
+            by_client_ref: open(Space::ByClientRef)?,
             meta: open(Space::Meta)?,
             submissions: open(Space::Submissions)?,
             charges: open(Space::Charges)?,
@@ -151,6 +164,8 @@ impl Spaces {
             Space::Receipts => &self.receipts,
             Space::Held => &self.held,
             Space::ByAccount => &self.by_account,
+            Space::ByLink => &self.by_link,
+            Space::ByClientRef => &self.by_client_ref,
             Space::Meta => &self.meta,
             Space::Submissions => &self.submissions,
             Space::Charges => &self.charges,
@@ -158,11 +173,18 @@ impl Spaces {
     }
 }
 
+/// What a read needs: cheap handles, cloned into each read's blocking task.
+#[derive(Clone)]
+struct Reader {
+    spaces: Spaces,
+    path: Arc<Path>,
+}
+
 /// The embedded message store. Dropping it (or [`EmbeddedStore::close`]) stops taking
 /// writes, commits what is queued and joins the writer thread.
 pub struct EmbeddedStore {
     db: Database,
-    spaces: Spaces,
+    reader: Reader,
     queue: Option<Sender<Job>>,
     writer: Option<JoinHandle<()>>,
     counters: Arc<Counters>,
@@ -207,7 +229,10 @@ impl EmbeddedStore {
         tracing::info!(path = %dir.display(), fsync = config.fsync, "embedded store open");
         Ok(Self {
             db,
-            spaces,
+            reader: Reader {
+                spaces,
+                path: Arc::from(dir),
+            },
             queue: Some(queue),
             writer: Some(writer),
             counters,
@@ -250,16 +275,33 @@ impl EmbeddedStore {
             return Ok(());
         }
         if writer.join().is_err() {
-            return Err(self.io("the writer thread panicked"));
+            return Err(self.reader.io("the writer thread panicked"));
         }
         if !self.fsync {
             self.db
                 .persist(PersistMode::SyncAll)
-                .map_err(|e| self.io(e))?;
+                .map_err(|e| self.reader.io(e))?;
         }
         Ok(())
     }
 
+    /// Runs `read` on the blocking pool: the engine's reads may wait for the disk.
+    fn read<T, F>(&self, read: F) -> StoreFuture<'static, T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Reader) -> Result<T, StoreError> + Send + 'static,
+    {
+        let reader = self.reader.clone();
+        Box::pin(async move {
+            tokio::task::spawn_blocking(move || read(&reader))
+                .await
+                .map_err(|e| StoreError::Io(format!("a store read did not finish: {e}")))?
+        })
+    }
+}
+
+/// The synchronous reads, each run whole on a blocking thread.
+impl Reader {
     fn io(&self, e: impl std::fmt::Display) -> StoreError {
         StoreError::Io(format!("{}: {e}", self.path.display()))
     }
@@ -300,26 +342,6 @@ impl EmbeddedStore {
             }
         }
         Ok(out)
-    }
-}
-
-impl Drop for EmbeddedStore {
-    fn drop(&mut self) {
-        if let Err(e) = self.shut_down() {
-            tracing::error!(error = %e, "embedded store did not shut down cleanly");
-        }
-    }
-}
-
-impl MessageStore for EmbeddedStore {
-    fn write(&self, ops: Vec<WriteOp>, done: Completion) -> Result<(), StoreError> {
-        let queue = self.queue.as_ref().ok_or(StoreError::Closed)?;
-        let job = Job::encode(ops, done)?;
-        match queue.try_send(job) {
-            Ok(()) => Ok(()),
-            Err(TrySendError::Full(_)) => Err(StoreError::Overloaded),
-            Err(TrySendError::Disconnected(_)) => Err(StoreError::Closed),
-        }
     }
 
     fn message(&self, id: MessageId, part: u8) -> Result<Option<MessageRecord>, StoreError> {
@@ -390,62 +412,69 @@ impl MessageStore for EmbeddedStore {
         self.scan(Space::Held, range, limit)
     }
 
-    fn held_accounts(&self) -> Result<Vec<String>, StoreError> {
-        let accounts = self
-            .held_accounts
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        Ok(accounts.iter().cloned().collect())
-    }
-
-    fn messages_by_account(
+    /// A page of a CDR index (`ByAccount` or `ByLink`) under `name`: the records accepted in
+    /// `[from_ms, to_ms)` after `after` for which `current` holds, at most `limit`. An
+    /// entry whose record no longer matches it (see the module doc) is skipped.
+    fn cdr_page(
         &self,
-        account: &str,
-        from_ms: u64,
-        to_ms: u64,
+        space: Space,
+        name: &str,
+        after: Option<CdrCursor>,
+        (from_ms, to_ms): (u64, u64),
         limit: usize,
-    ) -> Result<Vec<MessageRecord>, StoreError> {
-        self.messages_by_account_after(account, None, from_ms, to_ms, limit)
-    }
-
-    fn messages_by_account_after(
-        &self,
-        account: &str,
-        after: Option<(u64, MessageId, u8)>,
-        from_ms: u64,
-        to_ms: u64,
-        limit: usize,
+        current: impl Fn(&MessageRecord) -> bool,
     ) -> Result<Vec<MessageRecord>, StoreError> {
         let mut out = Vec::new();
-        if limit == 0 || from_ms >= to_ms || account.as_bytes().contains(&keys::SEP) {
+        if limit == 0 || from_ms >= to_ms || name.as_bytes().contains(&keys::SEP) {
             return Ok(out);
         }
         let start = match after {
-            Some((ms, id, part)) if ms >= from_ms => {
-                Bound::Excluded(keys::by_account(account, ms, id, part))
-            }
-            _ => Bound::Included(keys::by_account_from(account, from_ms)),
+            Some((ms, id, part)) if ms >= from_ms => Bound::Excluded(keys::cdr(name, ms, id, part)),
+            _ => Bound::Included(keys::cdr_from(name, from_ms)),
         };
-        let range = (
-            start,
-            Bound::Excluded(keys::by_account_from(account, to_ms)),
-        );
-        for item in self.spaces.by_account.range(range) {
+        let range = (start, Bound::Excluded(keys::cdr_from(name, to_ms)));
+        for item in self.spaces.get(space).range(range) {
             let key = item.key().map_err(|e| self.io(e))?;
-            let (accepted_ms, id, part) = keys::by_account_tail(&key).ok_or_else(|| {
+            let (accepted_ms, id, part) = keys::cdr_tail(&key).ok_or_else(|| {
                 StoreError::Corrupt(format!(
                     "{}: too short for an index entry",
-                    keys::describe(Space::ByAccount.name(), &key)
+                    keys::describe(space.name(), &key)
                 ))
             })?;
             let Some(record) = self.message(id, part)? else {
                 continue;
             };
-            if record.account == account && record.accepted_ms == accepted_ms {
+            if record.accepted_ms == accepted_ms && current(&record) {
                 out.push(record);
                 if out.len() >= limit {
                     break;
                 }
+            }
+        }
+        Ok(out)
+    }
+
+    fn messages_by_client_ref(
+        &self,
+        account: &str,
+        client_ref: &str,
+        limit: usize,
+    ) -> Result<Vec<MessageId>, StoreError> {
+        let mut out = Vec::new();
+        if limit == 0 || account.as_bytes().contains(&keys::SEP) {
+            return Ok(out);
+        }
+        let prefix = keys::client_ref_prefix(account, client_ref);
+        // Ids grow with time: newest first is the prefix backwards.
+        for item in self.spaces.by_client_ref.prefix(&prefix).rev() {
+            let key = item.key().map_err(|e| self.io(e))?;
+            // A longer reference that starts with this one's bytes and a NUL is not it.
+            let Some(id) = keys::client_ref_id(&prefix, &key) else {
+                continue;
+            };
+            out.push(id);
+            if out.len() >= limit {
+                break;
             }
         }
         Ok(out)
@@ -472,6 +501,130 @@ impl MessageStore for EmbeddedStore {
             );
         }
         Ok(total)
+    }
+}
+
+impl Drop for EmbeddedStore {
+    fn drop(&mut self) {
+        if let Err(e) = self.shut_down() {
+            tracing::error!(error = %e, "embedded store did not shut down cleanly");
+        }
+    }
+}
+
+impl MessageStore for EmbeddedStore {
+    fn write(&self, ops: Vec<WriteOp>, done: Completion) -> Result<(), StoreError> {
+        let queue = self.queue.as_ref().ok_or(StoreError::Closed)?;
+        let job = Job::encode(ops, done)?;
+        match queue.try_send(job) {
+            Ok(()) => Ok(()),
+            Err(TrySendError::Full(_)) => Err(StoreError::Overloaded),
+            Err(TrySendError::Disconnected(_)) => Err(StoreError::Closed),
+        }
+    }
+
+    fn message(&self, id: MessageId, part: u8) -> StoreFuture<'_, Option<MessageRecord>> {
+        self.read(move |r| r.message(id, part))
+    }
+
+    fn message_parts(&self, id: MessageId) -> StoreFuture<'_, Vec<MessageRecord>> {
+        self.read(move |r| r.message_parts(id))
+    }
+
+    fn pending(
+        &self,
+        shard: u16,
+        after: Option<(MessageId, u8)>,
+        limit: usize,
+    ) -> StoreFuture<'_, Vec<PendingEntry>> {
+        self.read(move |r| r.pending(shard, after, limit))
+    }
+
+    fn receipt_owner<'a>(
+        &'a self,
+        link: &'a str,
+        operator_id: &'a str,
+    ) -> StoreFuture<'a, Option<(MessageId, u8)>> {
+        let (link, operator_id) = (link.to_owned(), operator_id.to_owned());
+        self.read(move |r| r.receipt_owner(&link, &operator_id))
+    }
+
+    fn held<'a>(&'a self, account: &'a str, limit: usize) -> StoreFuture<'a, Vec<HeldDelivery>> {
+        let account = account.to_owned();
+        self.read(move |r| r.held(&account, limit))
+    }
+
+    fn held_accounts(&self) -> StoreFuture<'_, Vec<String>> {
+        // Kept in memory: nothing to wait for.
+        let accounts = self
+            .held_accounts
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .cloned()
+            .collect();
+        Box::pin(std::future::ready(Ok(accounts)))
+    }
+
+    fn messages_by_account<'a>(
+        &'a self,
+        account: &'a str,
+        after: Option<CdrCursor>,
+        from_ms: u64,
+        to_ms: u64,
+        limit: usize,
+    ) -> StoreFuture<'a, Vec<MessageRecord>> {
+        let account = account.to_owned();
+        self.read(move |r| {
+            r.cdr_page(
+                Space::ByAccount,
+                &account,
+                after,
+                (from_ms, to_ms),
+                limit,
+                |record| record.account == account,
+            )
+        })
+    }
+
+    fn messages_by_link<'a>(
+        &'a self,
+        link: &'a str,
+        after: Option<CdrCursor>,
+        from_ms: u64,
+        to_ms: u64,
+        limit: usize,
+    ) -> StoreFuture<'a, Vec<MessageRecord>> {
+        let link = link.to_owned();
+        self.read(move |r| {
+            r.cdr_page(
+                Space::ByLink,
+                &link,
+                after,
+                (from_ms, to_ms),
+                limit,
+                |record| record.link.as_deref() == Some(link.as_str()),
+            )
+        })
+    }
+
+    fn messages_by_client_ref<'a>(
+        &'a self,
+        account: &'a str,
+        client_ref: &'a str,
+        limit: usize,
+    ) -> StoreFuture<'a, Vec<MessageId>> {
+        let (account, client_ref) = (account.to_owned(), client_ref.to_owned());
+        self.read(move |r| r.messages_by_client_ref(&account, &client_ref, limit))
+    }
+
+    fn meta<'a>(&'a self, key: &'a str) -> StoreFuture<'a, Option<Vec<u8>>> {
+        let key = key.to_owned();
+        self.read(move |r| r.meta(&key))
+    }
+
+    fn charged(&self, lease: u64) -> StoreFuture<'_, (u64, i64)> {
+        self.read(move |r| r.charged(lease))
     }
 }
 

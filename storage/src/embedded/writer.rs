@@ -96,6 +96,14 @@ impl Writer {
                         }
                         Change::Remove(space, key) => batch.remove(self.spaces.get(space), key),
                         Change::RemovePrefix(space, prefix) => {
+                            // The prefix is read from the engine, which does not see the
+                            // batch being built: what is queued so far goes in first, so
+                            // that keys put earlier in this commit are found too.
+                            std::mem::replace(
+                                &mut batch,
+                                self.db.batch().durability(Some(PersistMode::Buffer)),
+                            )
+                            .commit()?;
                             let keyspace = self.spaces.get(space);
                             for item in keyspace.prefix(&prefix) {
                                 batch.remove(keyspace, item.key()?);

@@ -2,14 +2,34 @@
 #![allow(dead_code)]
 
 use std::path::Path;
-use std::sync::mpsc;
+use std::sync::{mpsc, OnceLock};
 use std::time::Duration;
 
 use tern_model::{Address, DeliveryReport, Message, MessageId, MessageState};
 use tern_storage::{
     EmbeddedConfig, EmbeddedStore, HeldDelivery, HeldKind, MessageRecord, MessageStore,
-    PendingEntry, RecordState, StoreError, Transition, WriteOp,
+    PendingEntry, RecordState, StoreError, StoreFuture, Transition, WriteOp,
 };
+
+/// Waits for a read from a test that is not async itself. The store runs reads on tokio's
+/// blocking pool, so they need a runtime: one shared by every test of the binary.
+pub trait Wait<T> {
+    fn wait(self) -> Result<T, StoreError>;
+}
+
+impl<T> Wait<T> for StoreFuture<'_, T> {
+    fn wait(self) -> Result<T, StoreError> {
+        static RUNTIME: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
+        RUNTIME
+            .get_or_init(|| {
+                tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(1)
+                    .build()
+                    .expect("a runtime for the tests' reads")
+            })
+            .block_on(self)
+    }
+}
 
 /// A temporary directory on the disk the build uses (not a tmpfs), so fsync is real.
 pub fn temp_dir() -> tempfile::TempDir {
@@ -64,6 +84,9 @@ pub fn record(id: u64, part: u8, account: &str, accepted_ms: u64) -> MessageReco
         accepted_ms,
         expires_ms: accepted_ms + 86_400_000,
         wire_id: None,
+        route: Some("de-mobile".into()),
+        price: 7,
+        client_ref: None,
     }
 }
 
