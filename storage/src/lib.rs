@@ -10,6 +10,7 @@
 
 pub mod embedded;
 mod record;
+pub mod report;
 
 pub use embedded::{EmbeddedConfig, EmbeddedStore, StoreStats};
 pub use record::{
