@@ -13,9 +13,12 @@ use tern_actors::session::SessionSupervisorMsg;
 use tern_actors::PipelineHandle;
 use tern_cluster::Cluster;
 use tern_model::MessageId;
+use tern_storage::report::ReportConfig;
 use tern_storage::{MessageRecord, MessageStore, RecordState};
 
-use crate::admin::{BoxFut, CancelOutcome, LinkView, MessageView, NodeOps, QueueView, SessionView};
+use crate::admin::{
+    BoxFut, CancelOutcome, LinkView, MessageView, NodeOps, QueueView, ReportSource, SessionView,
+};
 use crate::config::SmppSection;
 use crate::replica;
 
@@ -63,6 +66,18 @@ fn error(record: &MessageRecord) -> Option<String> {
         (Some(reason), Some(status)) => Some(format!("{reason} ({status})")),
         (Some(reason), None) => Some(reason.to_owned()),
         (None, status) => status,
+    }
+}
+
+/// Receipts an operator sends after the message's validity ended still change its day.
+const LATE_RECEIPT_MARGIN: Duration = Duration::from_secs(24 * 3600);
+
+/// A day's records may change until the longest validity and the margin after it passed.
+fn report_config(settings: &tern_actors::Settings) -> ReportConfig {
+    let settle = settings.max_validity.saturating_add(LATE_RECEIPT_MARGIN);
+    ReportConfig {
+        settle_ms: u64::try_from(settle.as_millis()).unwrap_or(u64::MAX),
+        ..ReportConfig::default()
     }
 }
 
@@ -296,6 +311,13 @@ impl NodeOps for LocalOps {
         let upstream = replica::parse_upstream(toml).map_err(|e| e.to_string())?;
         crate::link_config(&self.smpp, &upstream).map_err(|e| format!("upstream: {e:#}"))?;
         Ok(upstream.name)
+    }
+
+    fn reports(&self) -> Option<ReportSource> {
+        Some(ReportSource {
+            store: self.store.clone(),
+            config: report_config(&self.pipeline.ctx.settings),
+        })
     }
 }
 

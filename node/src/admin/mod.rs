@@ -26,6 +26,7 @@ mod catalog;
 mod convert;
 mod local;
 mod mo;
+mod reports;
 mod service;
 
 use std::future::Future;
@@ -83,6 +84,17 @@ pub trait NodeOps: Send + Sync + 'static {
     /// checked and returns its name; Err names the key.
     fn check_route(&self, toml: &str) -> Result<String, String>;
     fn check_link(&self, toml: &str) -> Result<String, String>;
+    /// The store the CDR reports are made from; `None` on a node that keeps no CDRs.
+    fn reports(&self) -> Option<ReportSource> {
+        None
+    }
+}
+
+/// Where the reports read the CDRs, and how long a day's records may still change.
+#[derive(Clone)]
+pub struct ReportSource {
+    pub store: Arc<dyn tern_storage::MessageStore>,
+    pub config: tern_storage::report::ReportConfig,
 }
 
 /// The raft view of the answering node.

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use tern_ledger::{AccountSpec, Audit, Command, Request, Response, State};
 use tonic::Status;
 
-use super::{accounts, catalog, convert, local, mo, proto};
+use super::{accounts, catalog, convert, local, mo, proto, reports};
 use super::{now_ms, Control, NodeOps};
 
 pub(super) struct AdminService {
@@ -187,6 +187,11 @@ rpcs! {
     list_messages(ListMessagesRequest) -> MessageList = local::list_messages;
     cancel_message(IdRef) -> Done = local::cancel_message;
     list_queues(Empty) -> QueueList = local::list_queues;
+    traffic(TrafficRequest) -> TrafficReply = reports::traffic;
+    account_report(ReportRequest) -> ReportReply = reports::account_report;
+    link_report(ReportRequest) -> ReportReply = reports::link_report;
+    list_failed(ListFailedRequest) -> FailedList = reports::list_failed;
+    message_history(MessageHistoryRequest) -> MessageHistoryReply = reports::history;
     cluster_status(Empty) -> ClusterStatusReply = local::cluster_status;
     add_learner(AddLearnerRequest) -> Done = local::add_learner;
     promote(NodeIds) -> Done = local::promote;

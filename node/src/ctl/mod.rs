@@ -1,6 +1,6 @@
 //! `tern ctl`: the command line of the admin gRPC API. One subcommand group per area
 //! (`account`, `price`, `campaign`, `route`, `link`, `mo`, `session`, `message`, `queue`,
-//! `cluster`, `notify`, `audit`), each command one RPC.
+//! `cluster`, `notify`, `audit`, `report`), each command one RPC.
 //!
 //! Output is an aligned table or `name value` lines for people, or with `--json` the
 //! reply message as JSON for scripts. A failure prints one line, `error: <what>`, on
@@ -13,6 +13,7 @@ mod catalog;
 mod mo;
 mod node;
 mod render;
+mod report;
 mod table;
 mod time;
 
@@ -93,6 +94,10 @@ enum CtlCommand {
     /// The audit trail of changes.
     #[command(subcommand)]
     Audit(node::AuditCommand),
+    /// Reports from the CDRs: traffic, accounts and links by day or month (UTC), failed
+    /// parts, a message's history.
+    #[command(subcommand)]
+    Report(report::ReportCommand),
     /// Prints a shell completion script for `tern`.
     Completions { shell: clap_complete::Shell },
 }
@@ -272,6 +277,7 @@ async fn dispatch(args: CtlArgs) -> Result<(), CtlError> {
         CtlCommand::Cluster(command) => node::cluster(&ctl, command).await,
         CtlCommand::Notify(command) => node::notify(&ctl, command).await,
         CtlCommand::Audit(command) => node::audit(&ctl, command).await,
+        CtlCommand::Report(command) => report::run(&ctl, command).await,
         // Handled before connecting.
         CtlCommand::Completions { .. } => Ok(()),
     }
