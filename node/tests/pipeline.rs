@@ -2,8 +2,9 @@
 //! A message's life through a node in this process, with the simulated operator behind
 //! it: submits of every shape reach the operator, receipts come back to the customer (also
 //! across a restart while the customer is away, and when the operator's receipt follows
-//! its submit_sm_resp at once), MO goes to the account that owns the number, and the
-//! operator is sent a message's times as they stand when it leaves.
+//! its submit_sm_resp at once), MO goes to the account that owns the number, the
+//! operator is sent a message's times as they stand when it leaves, and the CDRs name the
+//! route, the price and the customer's own reference.
 
 mod common;
 
@@ -375,4 +376,102 @@ async fn the_operator_is_sent_the_schedule_and_validity_as_they_stand() {
 
     esme.unbind().await;
     node.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cdrs_carry_the_route_the_price_and_the_customers_reference() {
+    use tern_smpp::rusmpp::tlvs::MessageSubmissionRequestTlvValue;
+    use tern_smpp::rusmpp::values::UserMessageReference;
+    use tern_storage::{EmbeddedConfig, EmbeddedStore, MessageStore, RecordState};
+
+    init_tracing();
+    let dir = tempfile::tempdir().unwrap();
+    let sim = start_sim(sim_config()).await;
+    let toml = base_toml(dir.path())
+        + &account_toml("alice", "secret", "")
+        + &upstream_toml("op", sim.addr(), "")
+        + "\n[[route]]\nname = \"de\"\nprefixes = [\"49\"]\ngroups = [{ links = [\"op\"] }]\n"
+        + "\n[[price]]\nroute = \"de\"\nper_part = 3\n";
+    let node = start_node(&toml).await;
+    let esme = Esme::connect(smpp_addr(&node), BindKind::Transceiver, "alice", "secret").await;
+    let mut referenced = short_submit("4915112345678", "with a reference");
+    referenced.push_tlv(MessageSubmissionRequestTlvValue::UserMessageReference(
+        UserMessageReference::new(4711),
+    ));
+    let with_ref = esme.submit_ok(referenced).await;
+    let two_parts = esme
+        .submit_ok(payload_submit("4915112345678", &"z".repeat(200)))
+        .await;
+    // Refused after its route was chosen (too many parts), and refused for want of one.
+    let too_long = "x".repeat(255 * 153 + 1);
+    esme.submit_refused(payload_submit("4915112345678", &too_long))
+        .await;
+    esme.submit_refused(short_submit("33612345678", "to France"))
+        .await;
+    assert!(
+        esme.inbox
+            .wait_for_receipts([&with_ref, &two_parts], WAIT)
+            .await
+    );
+    esme.unbind().await;
+    node.shutdown().await;
+    sim.shutdown().await;
+
+    let store = EmbeddedStore::open(dir.path(), EmbeddedConfig::default()).unwrap();
+    let records = store
+        .messages_by_account("alice", None, 0, u64::MAX, 100)
+        .await
+        .unwrap();
+    let of = |id: &str| -> Vec<_> {
+        records
+            .iter()
+            .filter(|r| r.id.to_decimal() == id)
+            .map(|r| {
+                (
+                    r.state,
+                    r.route.as_deref(),
+                    r.price,
+                    r.client_ref.as_deref(),
+                )
+            })
+            .collect()
+    };
+    let delivered = RecordState::Delivered;
+    assert_eq!(of(&with_ref), [(delivered, Some("de"), 3, Some("4711"))]);
+    assert_eq!(
+        of(&two_parts),
+        [
+            (delivered, Some("de"), 3, None),
+            (delivered, Some("de"), 3, None)
+        ]
+    );
+    let mut rejected: Vec<_> = records
+        .iter()
+        .filter(|r| r.state == RecordState::Rejected)
+        .map(|r| {
+            (
+                r.message.destination.value.as_str(),
+                r.route.as_deref(),
+                r.price,
+            )
+        })
+        .collect();
+    rejected.sort();
+    assert_eq!(
+        rejected,
+        [("33612345678", None, 0), ("4915112345678", Some("de"), 0)]
+    );
+    let found = store
+        .messages_by_client_ref("alice", "4711", 10)
+        .await
+        .unwrap();
+    let found: Vec<String> = found.iter().map(|id| id.to_decimal()).collect();
+    assert_eq!(found, [with_ref]);
+    // Every delivered part went over the one link.
+    let over_op = store
+        .messages_by_link("op", None, 0, u64::MAX, 100)
+        .await
+        .unwrap();
+    assert_eq!(over_op.len(), 3, "{over_op:?}");
+    assert!(over_op.iter().all(|r| r.link.as_deref() == Some("op")));
 }

@@ -726,7 +726,7 @@ fn encoded_without_last_fields(record: &tern_storage::MessageRecord, fields: usi
         (&record.route, record.price, &record.client_ref),
         (&None, 0, &None)
     );
-    let mut bytes = postcard::to_stdvec(record).unwrap();
+    let mut bytes = postcard::to_stdvec(record).expect("a record encodes");
     bytes.truncate(bytes.len() - fields);
     bytes
 }
