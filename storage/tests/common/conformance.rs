@@ -46,6 +46,7 @@ macro_rules! conformance_tests {
             put_message_replaces_the_whole_record,
             message_parts_lists_every_part_in_part_order,
             every_write_op_applied_twice_equals_once,
+            ops_of_one_batch_take_effect_in_their_order,
             mark_submitted_is_merged_into_an_accepted_record,
             a_later_put_message_supersedes_mark_submitted,
             mark_submitted_after_a_final_state_changes_nothing,
@@ -91,6 +92,10 @@ macro_rules! conformance_tests {
 pub const DAY_MS: u64 = 86_400_000;
 /// 2026-03-01T00:00:00Z: the first of the UTC days the CDR scans cross.
 pub const DAY0_MS: u64 = 1_772_323_200_000;
+
+/// When the held deliveries of the tests expire: years after the clock of any run, so a
+/// backend that drops them at expiry (the CQL one, by TTL) still has them.
+pub const HELD_UNTIL_MS: u64 = DAY0_MS + 3_650 * DAY_MS;
 
 /// An id made the way the gateway makes them: ordered in time, so that `unix_millis` is
 /// the time it was accepted.
@@ -231,7 +236,7 @@ pub fn held(account: &str, key: u64, kind: HeldKind) -> HeldDelivery {
             text: "held".into(),
         }),
         held_ms: DAY0_MS + key % 1_000,
-        expires_ms: DAY0_MS + DAY_MS,
+        expires_ms: HELD_UNTIL_MS,
     }
 }
 
@@ -496,9 +501,8 @@ pub async fn message_parts_lists_every_part_in_part_order<B: Backend>(b: &mut B)
 }
 
 /// Every WriteOp is idempotent: batches of every kind applied twice (and each op repeated
-/// within its batch) leave what applying them once left, through every read. Ops that undo
-/// others go in a later batch: within one batch the order of two ops on the same key is
-/// not promised (a CQL batch applies its statements at one timestamp).
+/// within its batch) leave what applying them once left, through every read. (Ops that
+/// undo others go in a later batch here; their order within one batch is the next test's.)
 pub async fn every_write_op_applied_twice_equals_once<B: Backend>(b: &mut B) {
     let store = b.store();
     let t = DAY0_MS + 5 * 3_600_000;
@@ -605,6 +609,100 @@ pub async fn every_write_op_applied_twice_equals_once<B: Backend>(b: &mut B) {
         probe.seen(&*store).await,
         once,
         "every op twice within one batch"
+    );
+}
+
+/// A batch's ops take effect in their order: of two ops on the same key in one batch the
+/// later wins, whether it writes or removes (callers rely on the order of a batch, see the
+/// crate doc).
+pub async fn ops_of_one_batch_take_effect_in_their_order<B: Backend>(b: &mut B) {
+    let store = b.store();
+    let t = DAY0_MS + 6 * 3_600_000;
+    let (a, c) = (id_at(t, 1), id_at(t + 1, 2));
+    let first = accepted(a, 0, 1, "acme");
+    let second = delivered(submitted(first.clone(), "op-1", "A-1"));
+    let meta = |value: &[u8]| WriteOp::PutMeta {
+        key: "order".into(),
+        value: value.to_vec(),
+    };
+    let charge = |lease, id| WriteOp::Charge {
+        lease,
+        id,
+        parts: 1,
+        amount: 7,
+    };
+    let index = |id| WriteOp::IndexReceipt {
+        link: "op-1".into(),
+        operator_id: "R".into(),
+        id,
+        part: 0,
+    };
+    let unindex = || WriteOp::RemoveReceiptIndex {
+        link: "op-1".into(),
+        operator_id: "R".into(),
+    };
+    let hold = |key| WriteOp::Hold(Box::new(held("acme", key, HeldKind::Mo)));
+    let release = |key| WriteOp::Release {
+        account: "acme".into(),
+        key,
+    };
+    let add = |id| WriteOp::AddPending(pending(1, id, 0));
+    let remove = |id| WriteOp::RemovePending {
+        shard: 1,
+        id,
+        part: 0,
+    };
+    write(
+        &*store,
+        vec![
+            put(&first),
+            put(&second),
+            meta(b"one"),
+            meta(b"two"),
+            charge(5, a),
+            WriteOp::ForgetCharges { lease: 5 },
+            WriteOp::ForgetCharges { lease: 6 },
+            charge(6, c),
+            index(a),
+            unindex(),
+            add(a),
+            remove(a),
+            remove(c),
+            add(c),
+            hold(1),
+            release(1),
+            release(2),
+            hold(2),
+        ],
+    )
+    .await;
+    assert_eq!(store.message(a, 0).await.unwrap(), Some(second));
+    assert_eq!(store.meta("order").await.unwrap(), Some(b"two".to_vec()));
+    assert_eq!(
+        store.charged(5).await.unwrap(),
+        (0, 0),
+        "Charge, then ForgetCharges"
+    );
+    assert_eq!(
+        store.charged(6).await.unwrap(),
+        (1, 7),
+        "ForgetCharges, then Charge"
+    );
+    assert_eq!(store.receipt_owner("op-1", "R").await.unwrap(), None);
+    assert_eq!(
+        store.pending(1, None, 10).await.unwrap(),
+        vec![pending(1, c, 0)],
+        "AddPending then RemovePending of one, the other way round of the other"
+    );
+    assert_eq!(
+        store.held("acme", 10).await.unwrap(),
+        vec![held("acme", 2, HeldKind::Mo)],
+        "Hold then Release of one, the other way round of the other"
+    );
+    write(&*store, vec![unindex(), index(c)]).await;
+    assert_eq!(
+        store.receipt_owner("op-1", "R").await.unwrap(),
+        Some((c, 0))
     );
 }
 
