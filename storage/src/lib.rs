@@ -1,6 +1,6 @@
 //! The message and CDR store behind one trait, [`MessageStore`], with an embedded backend
-//! for a single node ([`embedded::EmbeddedStore`]) and, later, a ScyllaDB backend for a
-//! cluster. It knows nothing about actors or wire protocols.
+//! for a single node ([`embedded::EmbeddedStore`]) and a CQL backend (ScyllaDB, Cassandra)
+//! for a cluster ([`cql::CqlStore`]). It knows nothing about actors or wire protocols.
 //!
 //! The trait asks only for what both backends can give: access by key or by partition,
 //! idempotent writes keyed by message id and part, and durability reported per batch. A
@@ -8,10 +8,12 @@
 //! present, so callers order their operations so that every prefix is safe (index a receipt
 //! before dropping the pending entry, write the record before its index).
 
+pub mod cql;
 pub mod embedded;
 mod record;
 pub mod report;
 
+pub use cql::{CqlConfig, CqlStats, CqlStore};
 pub use embedded::{EmbeddedConfig, EmbeddedStore, StoreStats};
 pub use record::{
     HeldDelivery, HeldKind, MessageRecord, PendingEntry, RecordState, Submission, Transition,
@@ -19,7 +21,8 @@ pub use record::{
 
 use tern_model::MessageId;
 
-/// Why the store failed. Every variant means the operation did not take effect durably.
+/// Why the store failed. Every variant but `Unavailable` means the operation did not take
+/// effect durably.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("storage I/O: {0}")]
@@ -34,6 +37,12 @@ pub enum StoreError {
     /// with a NUL byte, a value that does not encode); nothing was queued.
     #[error("invalid input: {0}")]
     Invalid(String),
+    /// The database did not confirm the write (a timeout, an error, a lost connection): it
+    /// may or may not have taken effect. The caller treats it as not durable, as any
+    /// error, and may write again: every operation is idempotent. For a read: the database
+    /// did not answer; nothing was read. Reported by the CQL backend.
+    #[error("the database did not confirm (a write may or may not have taken effect): {0}")]
+    Unavailable(String),
 }
 
 /// One change. Every operation is idempotent: applying it twice leaves the same state.
