@@ -65,6 +65,8 @@ struct Call {
     /// Batches holding its rows not acknowledged yet.
     waiting: usize,
     error: Option<String>,
+    /// Completed with an error.
+    failed: bool,
 }
 
 /// Rows of one partition, or one batch, and the calls they belong to.
@@ -158,19 +160,16 @@ impl Writer {
                     call.error.get_or_insert_with(|| e.to_string());
                 }
             }
-            next = complete_ready(&mut calls, next);
+            next = complete_ready(&mut calls, next, &self.counters);
         }
         drop(sent);
-        complete_ready(&mut calls, next);
+        complete_ready(&mut calls, next, &self.counters);
 
-        let failed_calls = calls.iter().filter(|c| c.error.is_some()).count();
+        let failed_calls = calls.iter().filter(|c| c.failed).count();
         let c = &self.counters;
         c.rounds.fetch_add(1, Ordering::Relaxed);
         c.batches.fetch_add(batch_count as u64, Ordering::Relaxed);
         c.ops.fetch_add(ops as u64, Ordering::Relaxed);
-        c.writes.fetch_add(calls.len() as u64, Ordering::Relaxed);
-        c.failed_writes
-            .fetch_add(failed_calls as u64, Ordering::Relaxed);
         metrics::histogram!("tern_store_fsync_batch_ops").record(ops as f64);
         metrics::histogram!("tern_store_fsync_batch_writes").record(calls.len() as f64);
         metrics::histogram!("tern_store_cql_round_batches").record(batch_count as f64);
@@ -224,6 +223,7 @@ fn group(jobs: Vec<Job>, now_us: u64) -> (Vec<Call>, Vec<Rows>) {
             done: Some(job.done),
             waiting: 0,
             error: None,
+            failed: false,
         };
         if age_us > max_age_us && !job.write.rows.is_empty() {
             call.error = Some(format!(
@@ -297,15 +297,21 @@ fn pack(groups: Vec<Rows>, max_bytes: usize) -> Vec<Rows> {
 }
 
 /// Completes, in call order, every call from `next` on whose batches are all answered;
-/// returns the first call still waiting.
-fn complete_ready(calls: &mut [Call], mut next: usize) -> usize {
+/// returns the first call still waiting. A call is counted before its completion runs, so
+/// that what the completion's receiver reads of the counters includes it.
+fn complete_ready(calls: &mut [Call], mut next: usize, counters: &Counters) -> usize {
     while let Some(call) = calls.get_mut(next) {
         if call.waiting > 0 {
             break;
         }
+        counters.writes.fetch_add(1, Ordering::Relaxed);
         let result = match call.error.take() {
             None => Ok(()),
-            Some(e) => Err(StoreError::Unavailable(e)),
+            Some(e) => {
+                call.failed = true;
+                counters.failed_writes.fetch_add(1, Ordering::Relaxed);
+                Err(StoreError::Unavailable(e))
+            }
         };
         if let Some(done) = call.done.take() {
             if catch_unwind(AssertUnwindSafe(move || done(result))).is_err() {
@@ -482,17 +488,21 @@ mod tests {
                     })),
                     waiting: 1,
                     error: None,
+                    failed: false,
                 }
             })
             .collect();
         calls[2].waiting = 0;
         calls[1].waiting = 0;
         calls[1].error = Some("timed out".into());
-        assert_eq!(complete_ready(&mut calls, 0), 0);
+        let counters = Counters::default();
+        assert_eq!(complete_ready(&mut calls, 0, &counters), 0);
         assert!(log.lock().unwrap().is_empty());
         calls[0].waiting = 0;
-        assert_eq!(complete_ready(&mut calls, 0), 3);
+        assert_eq!(complete_ready(&mut calls, 0, &counters), 3);
         assert_eq!(*log.lock().unwrap(), [(0, true), (1, false), (2, true)]);
+        assert_eq!(counters.writes.load(Ordering::Relaxed), 3);
+        assert_eq!(counters.failed_writes.load(Ordering::Relaxed), 1);
     }
 
     #[test]
@@ -505,7 +515,7 @@ mod tests {
         ];
         let (mut calls, groups) = group(jobs, old);
         assert!(groups.is_empty());
-        assert_eq!(complete_ready(&mut calls, 0), 2);
+        assert_eq!(complete_ready(&mut calls, 0, &Counters::default()), 2);
         assert_eq!(*log.lock().unwrap(), [(0, false), (1, true)]);
     }
 }
