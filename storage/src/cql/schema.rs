@@ -10,6 +10,13 @@
 //! version and releases the lock; the others poll until the versions are there (or take
 //! the lock themselves once a dead winner's lock has expired). A keyspace with a version
 //! this build does not know was migrated by a newer build, and is refused.
+//!
+//! The two bookkeeping tables (`schema_migrations`, `schema_lock`) are created before any
+//! lock can exist, by every node that finds them missing. ScyllaDB (schema changes through
+//! Raft) and Cassandra 5.1 and later serialise such concurrent `CREATE TABLE IF NOT
+//! EXISTS`; on Cassandra 5.0 and earlier with several nodes, two coordinators creating the
+//! same table at once can give it two ids. On those, start one node first on a new
+//! keyspace (or create the keyspace and let one node migrate it) before the others.
 
 use std::collections::BTreeSet;
 use std::time::Duration;
