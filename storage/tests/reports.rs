@@ -11,10 +11,14 @@ mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
+use std::time::Duration;
 
 use tern_model::{Address, DeliveryReport, Message, MessageId, MessageState};
 use tern_storage::report::{Day, Month, ReportConfig, Reports, Subject};
-use tern_storage::{write_durable, MessageRecord, MessageStore, RecordState, Transition, WriteOp};
+use tern_storage::{
+    write_durable, CqlConfig, CqlStore, MessageRecord, MessageStore, RecordState, Transition,
+    WriteOp,
+};
 
 const DAY_MS: u64 = 86_400_000;
 /// Days of 2025-03 that hold records.
@@ -637,4 +641,53 @@ async fn embedded_reports_match_what_was_written() {
     days_and_months_match_what_was_written(&store).await;
     settled_days_are_read_from_meta(&store).await;
     failed_parts_and_histories(&store).await;
+}
+
+/// The database to test against, or `None` (skip) outside CI when none is given.
+fn cql_contact_point() -> Option<String> {
+    match std::env::var("TERN_CQL") {
+        Ok(v) if !v.trim().is_empty() => Some(v.trim().to_owned()),
+        _ if std::env::var_os("CI").is_some() => panic!(
+            "TERN_CQL is not set: start Cassandra with `scripts/cassandra start` and export \
+             the TERN_CQL=HOST:PORT line it prints (scripts/test does both)"
+        ),
+        _ => {
+            println!("skipped: TERN_CQL is not set (scripts/cassandra start prints it)");
+            None
+        }
+    }
+}
+
+/// The keyspace of this test, dropped before (what a failed run left) and after it.
+const CQL_KEYSPACE: &str = "reports_cdr";
+
+async fn drop_keyspace(contact_point: &str) {
+    let session = scylla::client::session_builder::SessionBuilder::new()
+        .known_node(contact_point)
+        .build()
+        .await
+        .expect("a session to drop the test keyspace");
+    session
+        .query_unpaged(format!("DROP KEYSPACE IF EXISTS {CQL_KEYSPACE}"), &[])
+        .await
+        .expect("the test keyspace is dropped");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cql_reports_match_what_was_written() {
+    let Some(contact_point) = cql_contact_point() else {
+        return;
+    };
+    drop_keyspace(&contact_point).await;
+    let config = CqlConfig::from_url(&format!("cql://{contact_point}/{CQL_KEYSPACE}"))
+        .expect("a valid CQL store URL");
+    let store = tokio::time::timeout(Duration::from_secs(120), CqlStore::connect(config))
+        .await
+        .expect("the CQL store connects within 120 s")
+        .expect("the CQL store connects");
+    days_and_months_match_what_was_written(&store).await;
+    settled_days_are_read_from_meta(&store).await;
+    failed_parts_and_histories(&store).await;
+    drop(store);
+    drop_keyspace(&contact_point).await;
 }
