@@ -16,7 +16,7 @@ use tern_smpp::net::{BindRequest, Handler, SessionEvent, SessionHandle};
 use tern_smpp::rusmpp::pdus::{CancelSm, QuerySm, SubmitSm, SubmitSmResp};
 use tern_smpp::session::{c_octet, error_response, BindKind};
 use tern_smpp::{Command, CommandId, CommandStatus, Pdu};
-use tern_storage::{HeldDelivery, HeldKind, MessageRecord, WriteOp};
+use tern_storage::{HeldDelivery, HeldKind, MessageRecord, StoreError, WriteOp};
 use tokio::sync::mpsc;
 use tracing::{debug, warn, Instrument};
 
@@ -260,6 +260,10 @@ impl CustomerState {
         let session = self.myself.clone();
         let accepted_at = std::time::Instant::now();
         let settle = charges.clone();
+        let protocol = match self.frontend {
+            Frontend::Smpp { .. } => "smpp",
+            Frontend::Cmpp { .. } => "cmpp",
+        };
         let written = self.ctx.store.write(
             ops,
             Box::new(move |result| match result {
@@ -288,7 +292,17 @@ impl CustomerState {
                 Err(error) => {
                     warn!(%error, "accepted records not stored");
                     settle.iter().for_each(Charge::cancel);
-                    respond(Err(CommandStatus::EsmeRsyserr));
+                    // Nothing is answered OK before it is durable. A database that did
+                    // not confirm in time is a reason to come back later, like a full
+                    // queue: the customer is throttled and retries.
+                    let refusal = match error {
+                        StoreError::Unavailable(_) | StoreError::Overloaded => {
+                            refuse(CommandStatus::EsmeRthrottled, "store_unavailable")
+                        }
+                        _ => refuse(CommandStatus::EsmeRsyserr, "store_failed"),
+                    };
+                    accept::count_refusal(&refusal, protocol);
+                    respond(Err(refusal.status));
                 }
             }),
         );

@@ -1,5 +1,5 @@
 //! `tern dev`: a complete one-node gateway for trying Tern out. An embedded store in a data
-//! directory, the simulated operator SMSC in-process as the default route (or a real SMSC
+//! directory (or a CQL database with `--store cql://...`), the simulated operator SMSC in-process as the default route (or a real SMSC
 //! given with `--upstream`), and a demo account, `demo` / `demo`, that also receives every
 //! MO.
 
@@ -12,9 +12,10 @@ use tern_bench::smsc::{Accounts, ReceiptDelay, Smsc, SmscConfig};
 
 use crate::config::{
     redact_url, AccountConfig, AdminSection, ClusterSection, CmppSection, ConcatConfig, Config,
-    IdFormatConfig, MetricsSection, MoRuleConfig, PeriodConfig, SmppSection, SmppUrl, StoreSection,
-    UpstreamBind, UpstreamConfig,
+    IdFormatConfig, MetricsSection, MoRuleConfig, PeriodConfig, SmppSection, SmppUrl, StoreBackend,
+    StoreSection, UpstreamBind, UpstreamConfig,
 };
+use tern_storage::cql::CqlConfig;
 
 /// The flags of `tern dev`.
 #[derive(Debug, Clone, clap::Args)]
@@ -51,6 +52,15 @@ pub struct DevArgs {
     /// Raft RPC (a one-node cluster needs no peers; port 0 picks a free one).
     #[arg(long, default_value = "127.0.0.1:0")]
     pub raft_listen: SocketAddr,
+    /// Messages, queues and CDRs in a ScyllaDB or Cassandra database instead of the
+    /// embedded store: cql://HOST:PORT/KEYSPACE (the keyspace is created if missing, with
+    /// one replica). The raft log stays in --data-dir.
+    #[arg(long, value_name = "URL", value_parser = parse_store_url)]
+    pub store: Option<CqlConfig>,
+}
+
+fn parse_store_url(url: &str) -> Result<CqlConfig, String> {
+    CqlConfig::from_url(url).map_err(|e| e.to_string())
 }
 
 /// The CMPP demo account: its Source_Addr; the shared secret is `demo`.
@@ -107,9 +117,13 @@ pub fn dev_config(args: &DevArgs, upstream_url: &str, token: &str) -> Config {
         metrics: MetricsSection {
             listen: Some(args.metrics_listen),
         },
-        store: StoreSection {
-            dir: args.data_dir.join("store"),
-            fsync: true,
+        store: match &args.store {
+            Some(cql) => StoreSection {
+                backend: StoreBackend::Scylla,
+                cql: Some(cql.clone()),
+                ..StoreSection::embedded(args.data_dir.join("store"))
+            },
+            None => StoreSection::embedded(args.data_dir.join("store")),
         },
         accounts: vec![
             demo_account("demo", None),
@@ -213,6 +227,13 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
         None => println!("  operator  {}", redact_url(&upstream_url)),
     }
     println!("  data      {}", args.data_dir.display());
+    if let Some(cql) = &args.store {
+        println!(
+            "  store     CQL keyspace {} at {}",
+            cql.keyspace,
+            cql.contact_points.join(",")
+        );
+    }
     println!("Ctrl-C to stop.");
     // Like `tern node`: a pipeline that stops on its own ends the process non-zero.
     let outcome = node.until_stopped(crate::wait_for_signal()).await;
@@ -248,6 +269,7 @@ mod tests {
             admin_token: None,
             raft_listen: "127.0.0.1:0".parse().unwrap(),
             cmpp_listen: "127.0.0.1:7890".parse().unwrap(),
+            store: None,
         };
         dev_config(&args, "smpp://tern:tern@127.0.0.1:1", "t")
             .validate()

@@ -26,6 +26,7 @@ use tern_smpp::net::{self as smpp_net, BindMode, ClientConfig, ServerConfig};
 use tern_smpp::receipt::IdFormat;
 use tern_smpp::session;
 use tern_storage::embedded::{EmbeddedConfig, EmbeddedStore};
+use tern_storage::MessageStore;
 use tern_transport::tls;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -224,7 +225,7 @@ pub struct Node {
     pipeline: Pipeline,
     background: Vec<tokio::task::JoinHandle<()>>,
     admin: Option<admin::Running>,
-    store: Arc<EmbeddedStore>,
+    store: Arc<dyn MessageStore>,
     customers: CancellationToken,
     customer_tasks: TaskTracker,
     accept_loops: Vec<tokio::task::JoinHandle<()>>,
@@ -241,18 +242,7 @@ impl Node {
             info!(%listen, "metrics at /metrics");
             metrics = Some(listen);
         }
-        std::fs::create_dir_all(&config.store.dir)
-            .with_context(|| format!("store.dir {}", config.store.dir.display()))?;
-        let store = Arc::new(
-            EmbeddedStore::open(
-                &config.store.dir,
-                EmbeddedConfig {
-                    fsync: config.store.fsync,
-                    ..EmbeddedConfig::default()
-                },
-            )
-            .with_context(|| format!("store.dir {}", config.store.dir.display()))?,
-        );
+        let store = open_store(&config.store).await?;
         let cluster = ledger::start_cluster(config).await?;
         let backend = Arc::new(ledger::ClusterLedger::new(cluster.clone()));
         let pipeline_config = cluster.read(|s| pipeline_config(config, s, backend.clone()));
@@ -430,8 +420,48 @@ impl Node {
         self.cluster.shutdown().await;
         // Link tasks finish their in-flight requests before the store goes.
         tokio::time::sleep(Duration::from_millis(200)).await;
+        // An empty write is a barrier: it is done once every write queued before it is.
+        if let Err(error) = tern_storage::write_durable(self.store.as_ref(), Vec::new()).await {
+            warn!(%error, "the store's last writes did not complete");
+        }
         drop(self.store);
         info!("stopped");
+    }
+}
+
+/// Opens the backend `[store]` names: the embedded store in `store.dir`, or the CQL
+/// database of `[store.cql]` (its schema migrated on the way).
+pub async fn open_store(section: &config::StoreSection) -> anyhow::Result<Arc<dyn MessageStore>> {
+    match (section.backend, &section.cql) {
+        (config::StoreBackend::Scylla, Some(cql)) => {
+            let store = tern_storage::cql::CqlStore::connect(cql.clone())
+                .await
+                .with_context(|| {
+                    format!(
+                        "store.cql: keyspace {} at {}",
+                        cql.keyspace,
+                        cql.contact_points.join(",")
+                    )
+                })?;
+            info!(keyspace = %cql.keyspace, "message store: CQL");
+            Ok(Arc::new(store))
+        }
+        (config::StoreBackend::Scylla, None) => {
+            anyhow::bail!("store.cql: needed with store.backend = \"scylla\"")
+        }
+        (config::StoreBackend::Embedded, _) => {
+            std::fs::create_dir_all(&section.dir)
+                .with_context(|| format!("store.dir {}", section.dir.display()))?;
+            let store = EmbeddedStore::open(
+                &section.dir,
+                EmbeddedConfig {
+                    fsync: section.fsync,
+                    ..EmbeddedConfig::default()
+                },
+            )
+            .with_context(|| format!("store.dir {}", section.dir.display()))?;
+            Ok(Arc::new(store))
+        }
     }
 }
 

@@ -9,7 +9,7 @@ use tern_smpp::rusmpp::types::OctetString;
 use tern_smpp::rusmpp::values::DataCoding;
 use tern_smpp::session::BindKind;
 use tern_smpp::CommandStatus;
-use tern_storage::{EmbeddedConfig, EmbeddedStore, MessageStore, RecordState};
+use tern_storage::RecordState;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unreadable_submits_leave_a_rejected_cdr() {
@@ -38,7 +38,7 @@ async fn unreadable_submits_leave_a_rejected_cdr() {
     node.shutdown().await;
     sim.shutdown().await;
 
-    let store = EmbeddedStore::open(dir.path(), EmbeddedConfig::default()).unwrap();
+    let store = reopen_store(&toml).await;
     let mut errors: Vec<Option<u32>> = store
         .messages_by_account("alice", None, 0, u64::MAX, 100)
         .await

@@ -15,7 +15,7 @@ use tern_model::MessageState;
 use tern_smpp::rusmpp::values::RegisteredDelivery;
 use tern_smpp::session::BindKind;
 use tern_smpp::CommandStatus;
-use tern_storage::{EmbeddedConfig, EmbeddedStore, MessageStore, RecordState};
+use tern_storage::RecordState;
 
 /// Every id has exactly one receipt, and it says DELIVRD.
 fn assert_delivered_once(inbox: &Inbox, ids: &[String]) {
@@ -201,7 +201,7 @@ async fn permanent_errors_fail_the_message_and_the_customer_hears_so() {
     node.shutdown().await;
     sim.shutdown().await;
 
-    let store = EmbeddedStore::open(dir.path(), EmbeddedConfig::default()).unwrap();
+    let store = reopen_store(&toml).await;
     let records = store
         .messages_by_account("alice", None, 0, u64::MAX, 1000)
         .await

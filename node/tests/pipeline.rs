@@ -382,7 +382,7 @@ async fn the_operator_is_sent_the_schedule_and_validity_as_they_stand() {
 async fn cdrs_carry_the_route_the_price_and_the_customers_reference() {
     use tern_smpp::rusmpp::tlvs::MessageSubmissionRequestTlvValue;
     use tern_smpp::rusmpp::values::UserMessageReference;
-    use tern_storage::{EmbeddedConfig, EmbeddedStore, MessageStore, RecordState};
+    use tern_storage::RecordState;
 
     init_tracing();
     let dir = tempfile::tempdir().unwrap();
@@ -417,7 +417,7 @@ async fn cdrs_carry_the_route_the_price_and_the_customers_reference() {
     node.shutdown().await;
     sim.shutdown().await;
 
-    let store = EmbeddedStore::open(dir.path(), EmbeddedConfig::default()).unwrap();
+    let store = reopen_store(&toml).await;
     let records = store
         .messages_by_account("alice", None, 0, u64::MAX, 100)
         .await

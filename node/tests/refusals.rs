@@ -9,7 +9,7 @@ use tern_smpp::rusmpp::types::OctetString;
 use tern_smpp::rusmpp::values::DataCoding;
 use tern_smpp::session::BindKind;
 use tern_smpp::CommandStatus;
-use tern_storage::{EmbeddedConfig, EmbeddedStore, MessageRecord, MessageStore, RecordState};
+use tern_storage::{MessageRecord, RecordState};
 
 /// A route for German numbers only; `quota` may send two parts a day.
 fn toml(store: &std::path::Path, sim: std::net::SocketAddr) -> String {
@@ -61,7 +61,8 @@ async fn refused_submits_get_their_status_and_a_rejected_cdr() {
     init_tracing();
     let dir = tempfile::tempdir().unwrap();
     let sim = start_sim(sim_config()).await;
-    let node = start_node(&toml(dir.path(), sim.addr())).await;
+    let config = toml(dir.path(), sim.addr());
+    let node = start_node(&config).await;
     let alice = Esme::connect(smpp_addr(&node), BindKind::Transceiver, "alice", "secret").await;
     let mut accepted = Vec::new();
     let mut valid = 0;
@@ -134,7 +135,7 @@ async fn refused_submits_get_their_status_and_a_rejected_cdr() {
     node.shutdown().await;
     sim.shutdown().await;
 
-    let store = EmbeddedStore::open(dir.path(), EmbeddedConfig::default()).unwrap();
+    let store = reopen_store(&config).await;
     let records = |account| store.messages_by_account(account, None, 0, u64::MAX, 1000);
     let rejected = |records: Vec<MessageRecord>| -> Vec<(String, Option<u32>)> {
         let mut found: Vec<(String, Option<u32>)> = records

@@ -14,12 +14,14 @@ mod cmpp;
 mod mo_rule;
 mod notify;
 mod secrets;
+mod store;
 pub use bind_lockout::BindLockoutSection;
 pub use cluster::{AdminSection, ClusterSection, PeerConfig, PeriodConfig, PriceConfig};
 pub use cmpp::CmppSection;
 pub use mo_rule::{mo_rule_names, validate_mo_rule, MoRuleConfig};
 pub use notify::NotifySection;
 pub use secrets::{redact_toml, redact_url};
+pub use store::{StoreBackend, StoreSection};
 
 /// The whole file.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -67,24 +69,6 @@ pub struct Config {
     /// Retries of webhook deliveries.
     #[serde(default)]
     pub notify: NotifySection,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct StoreSection {
-    /// Directory of the embedded store.
-    pub dir: PathBuf,
-    /// fsync before acknowledging; off survives a process crash but not a power loss.
-    pub fsync: bool,
-}
-
-impl Default for StoreSection {
-    fn default() -> Self {
-        Self {
-            dir: PathBuf::from("data"),
-            fsync: true,
-        }
-    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -595,6 +579,7 @@ impl Config {
             errors.push(invalid("smpp.max_connections", "must be at least 1"));
         }
         self.bind_lockout.validate(&mut errors);
+        self.store.validate(&mut errors);
         let mut ids = HashSet::new();
         for (i, account) in self.accounts.iter().enumerate() {
             let key = |field: &str| format!("account[{i}].{field}");

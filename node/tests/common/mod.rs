@@ -75,6 +75,10 @@ fn quoted(text: &str) -> String {
 
 /// The start of a node's configuration: SMPP on a free port, no metrics, the store in
 /// `store`, quick retries. Accounts, upstreams, routes and MO rules are appended.
+///
+/// With `TERN_TEST_STORE=scylla` the node keeps its messages in the CQL database at
+/// `TERN_CQL` instead (a keyspace of its own, created on start), so that the same tests
+/// prove both backends; `store` still holds the raft log.
 pub fn base_toml(store: &Path) -> String {
     format!(
         r#"
@@ -90,13 +94,42 @@ listen = "127.0.0.1:0"
 [store]
 dir = {}
 fsync = true
-
+{}
 [pipeline]
 shards = 2
 retry_min_ms = 50
 retry_max_secs = 1
 "#,
-        quoted(&store.display().to_string())
+        quoted(&store.display().to_string()),
+        cql_store_toml().unwrap_or_default()
+    )
+}
+
+/// The `[store]` lines of a CQL-backed test node, when `TERN_TEST_STORE=scylla`.
+fn cql_store_toml() -> Option<String> {
+    if std::env::var("TERN_TEST_STORE").ok()?.as_str() != "scylla" {
+        return None;
+    }
+    let contact = std::env::var("TERN_CQL")
+        .expect("TERN_TEST_STORE=scylla needs TERN_CQL=HOST:PORT (scripts/cassandra start)");
+    Some(format!(
+        "backend = \"scylla\"\n[store.cql]\ncontact_points = [{}]\nkeyspace = {}\n\
+         create_keyspace = true\nreplication = {{ strategy = \"SimpleStrategy\", factor = 1 }}\n",
+        quoted(&contact),
+        quoted(&test_keyspace())
+    ))
+}
+
+/// A keyspace name no other test of any run uses.
+pub fn test_keyspace() -> String {
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    format!(
+        "tern_t{}_{}_{nanos}",
+        std::process::id(),
+        NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
     )
 }
 
@@ -115,6 +148,12 @@ pub fn upstream_toml(name: &str, addr: SocketAddr, extra: &str) -> String {
         "\n[[upstream]]\nname = {}\nurl = \"smpp://{SIM_USER}:{SIM_PASSWORD}@{addr}\"\n{extra}\n",
         quoted(name)
     )
+}
+
+/// The store of a stopped node of configuration `toml`, whichever backend it names.
+pub async fn reopen_store(toml: &str) -> Arc<dyn tern_storage::MessageStore> {
+    let config = Config::parse(toml).unwrap();
+    tern_node::open_store(&config.store).await.unwrap()
 }
 
 pub async fn start_node(toml: &str) -> Node {
