@@ -282,8 +282,13 @@ impl CorrelatorState {
         let updated = Arc::new(updated);
         let mut ops = vec![WriteOp::PutMessage(updated.clone())];
         let mut held = None;
+        // The index entry goes only once the final state and the customer's receipt are
+        // durable, in a write of its own: a write whose outcome is unknown (a database
+        // that did not confirm) may have applied any part of it, and a receipt the
+        // operator sends again must still find its message then.
+        let mut forget = None;
         if report.state.is_final() {
-            ops.push(WriteOp::RemoveReceiptIndex {
+            forget = Some(WriteOp::RemoveReceiptIndex {
                 link: key.0.clone(),
                 operator_id: key.1.clone(),
             });
@@ -303,6 +308,11 @@ impl CorrelatorState {
                 Ok(()) => {
                     if let Some(reply) = ack {
                         reply.ok();
+                    }
+                    if let Some(forget) = forget {
+                        // Best effort: an entry left behind expires, and a receipt sent
+                        // again for it is matched again, harmlessly.
+                        let _ = ctx.store.write(vec![forget], Box::new(|_| {}));
                     }
                     outcome::hand_to_outbox(&ctx, held);
                 }

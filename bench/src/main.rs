@@ -1,6 +1,7 @@
 //! `tern-bench`: the simulated SMSC (`smsc`), the load generator against any SMPP or CMPP
 //! server (`load`), and the two together in one process with no gateway between them (`raw`),
-//! the harness's own ceiling that gateway results are divided by.
+//! the harness's own ceiling that gateway results are divided by; `cql-raw` is the same
+//! ceiling for a CQL database a node keeps its messages in.
 
 use std::io::Write as _;
 use std::net::SocketAddr;
@@ -10,8 +11,10 @@ use std::time::Duration;
 use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use mimalloc::MiMalloc;
+use scylla::statement::Consistency;
 use serde::Serialize;
 use tern_bench::compare::{self, CompareConfig, Overrides, Scenario, SystemKind};
+use tern_bench::cql::{self, CqlRawConfig, CqlRawError, CqlRawReport};
 use tern_bench::load::{
     self, CmppTarget, HttpTarget, LoadConfig, LoadError, LoadReport, MessageMix,
 };
@@ -79,6 +82,90 @@ enum Command {
         #[command(flatten)]
         output: OutputArgs,
     },
+    /// Insert rows into a CQL database (ScyllaDB, Cassandra) as fast as N requests in flight
+    /// allow: prepared single-row INSERTs of (id bigint, part tinyint, record blob), the
+    /// database's own rate that a node on the CQL store is divided by.
+    CqlRaw(CqlRawArgs),
+}
+
+#[derive(Args)]
+struct CqlRawArgs {
+    /// A node of the cluster, host:port; repeat for several.
+    #[arg(long = "contact", default_value = "127.0.0.1:9042")]
+    contact_points: Vec<String>,
+    /// The keyspace of the table.
+    #[arg(long)]
+    keyspace: String,
+    /// The table, created when missing.
+    #[arg(long, default_value = "raw_rows")]
+    table: String,
+    /// Create the keyspace when it is missing (SimpleStrategy, one replica).
+    #[arg(long)]
+    create_keyspace: bool,
+    /// Drop the keyspace at the end, whatever the outcome (with --count 0: only that).
+    #[arg(long)]
+    drop_keyspace: bool,
+    /// Binds of the SMPP load this is compared with; INSERTs in flight: binds x window.
+    #[arg(long, default_value_t = 4)]
+    binds: usize,
+    /// Window per bind of that load.
+    #[arg(long, default_value_t = 64)]
+    window: usize,
+    /// Rows to insert.
+    #[arg(long, default_value_t = 100_000)]
+    count: u64,
+    /// Longest the run may insert, whatever --count.
+    #[arg(long, default_value = "60s", value_parser = parse::duration)]
+    duration: Duration,
+    /// Bytes of each row's record.
+    #[arg(long, default_value_t = 250)]
+    record_bytes: usize,
+    /// Consistency of each INSERT (the CQL store's default is quorum).
+    #[arg(long, value_enum, default_value_t = ConsistencyArg::Quorum)]
+    consistency: ConsistencyArg,
+    /// The longest one INSERT may take before it counts as failed.
+    #[arg(long, default_value = "5s", value_parser = parse::duration)]
+    request_timeout: Duration,
+    /// Report CPU µs per row and peak RSS of this process (the database, when it runs on
+    /// this machine); repeat for several.
+    #[arg(long)]
+    pid: Vec<u32>,
+    #[command(flatten)]
+    seed: SeedArg,
+    #[command(flatten)]
+    output: OutputArgs,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum ConsistencyArg {
+    One,
+    Quorum,
+    All,
+}
+
+impl CqlRawArgs {
+    fn config(&self) -> CqlRawConfig {
+        CqlRawConfig {
+            contact_points: self.contact_points.clone(),
+            keyspace: self.keyspace.clone(),
+            table: self.table.clone(),
+            create_keyspace: self.create_keyspace,
+            drop_keyspace: self.drop_keyspace,
+            concurrency: self.binds.saturating_mul(self.window),
+            count: self.count,
+            duration: self.duration,
+            record_bytes: self.record_bytes,
+            consistency: match self.consistency {
+                ConsistencyArg::One => Consistency::One,
+                ConsistencyArg::Quorum => Consistency::Quorum,
+                ConsistencyArg::All => Consistency::All,
+            },
+            request_timeout: self.request_timeout,
+            seed: self.seed.seed,
+            pids: self.pid.clone(),
+            progress: !self.output.quiet,
+        }
+    }
 }
 
 #[derive(Args)]
@@ -461,6 +548,7 @@ impl SmscArgs {
             disconnect_probability: self.disconnect_probability,
             max_pending_receipts: self.max_pending_receipts,
             pending_receipt_ttl: self.pending_receipt_ttl,
+            retry_timed_out_delivers: false,
             receipt_window: self.receipt_window,
             submit_window: self.submit_window,
             duplicate_window: self.duplicate_window,
@@ -512,6 +600,8 @@ impl LoadArgs {
 fn flag(field: &str) -> String {
     match field {
         "accounts" => "--account".into(),
+        "contact_points" => "--contact".into(),
+        "concurrency" => "--binds x --window".into(),
         other => format!("--{}", other.replace('_', "-")),
     }
 }
@@ -519,6 +609,13 @@ fn flag(field: &str) -> String {
 fn smsc_error(error: SmscError) -> anyhow::Error {
     match error {
         SmscError::Config(e) => anyhow::anyhow!("{}: {}", flag(e.field), e.problem),
+        other => other.into(),
+    }
+}
+
+fn cql_error(error: CqlRawError) -> anyhow::Error {
+    match error {
+        CqlRawError::Config { field, problem } => anyhow::anyhow!("{}: {problem}", flag(field)),
         other => other.into(),
     }
 }
@@ -612,6 +709,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             );
             Ok(())
         }
+        Command::CqlRaw(args) => run_cql_raw(args).await,
         Command::Raw {
             smsc,
             load,
@@ -648,6 +746,58 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             )
         }
     }
+}
+
+async fn run_cql_raw(args: CqlRawArgs) -> anyhow::Result<()> {
+    #[derive(Serialize)]
+    struct CqlOutput<'a> {
+        command: &'static str,
+        config: &'a CqlRawConfig,
+        result: &'a CqlRawReport,
+    }
+    let config = args.config();
+    let report = cql::run(config.clone()).await.map_err(cql_error)?;
+    println!(
+        "{} INSERTs in flight into {}.{}: {} rows, {} errors in {:.3} s",
+        report.concurrency,
+        config.keyspace,
+        config.table,
+        report.rows,
+        report.errors,
+        report.elapsed_secs
+    );
+    println!("  throughput   {:.0} rows/s", report.rows_per_sec);
+    let l = &report.insert_latency;
+    println!(
+        "  insert       p50 {}  p90 {}  p99 {}  p99.9 {}  max {}  ({} samples)",
+        ms(l.p50_us),
+        ms(l.p90_us),
+        ms(l.p99_us),
+        ms(l.p999_us),
+        ms(l.max_us),
+        l.count
+    );
+    if let Some(error) = &report.first_error {
+        println!("  first error  {error}");
+    }
+    if let Some(p) = &report.process {
+        println!(
+            "  process {:?}  {:.2} µs CPU/row, {:.2} cores, peak RSS {} MiB",
+            p.pids,
+            p.cpu_micros_per_message,
+            p.cores,
+            p.peak_rss_kib / 1024
+        );
+    }
+    let Some(path) = &args.output.json else {
+        return Ok(());
+    };
+    let json = serde_json::to_string_pretty(&CqlOutput {
+        command: "cql-raw",
+        config: &config,
+        result: &report,
+    })?;
+    std::fs::write(path, json + "\n").with_context(|| format!("--json {}", path.display()))
 }
 
 async fn run_smsc(config: SmscConfig, quiet: bool) -> anyhow::Result<()> {

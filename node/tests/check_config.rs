@@ -40,3 +40,45 @@ fn check_config_names_every_error_and_exits_non_zero() {
         .unwrap()
         .ends_with(": ok\n"));
 }
+
+#[test]
+fn check_config_names_the_keys_of_a_wrong_cql_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("node.toml");
+    let check = |toml: &str| {
+        std::fs::write(&path, toml).unwrap();
+        let output = Command::new(env!("CARGO_BIN_EXE_tern"))
+            .args(["check-config", "--config"])
+            .arg(&path)
+            .output()
+            .unwrap();
+        (
+            output.status.code(),
+            String::from_utf8(output.stderr).unwrap(),
+        )
+    };
+    let (code, stderr) = check(
+        "[store]\nbackend = \"scylla\"\n[store.cql]\ncontact_points = [\"no-port\"]\n\
+         keyspace = \"Bad-Name\"\nconsistency = \"local_quorum\"\npool_size = 0\n",
+    );
+    assert_eq!(code, Some(EX_CONFIG), "{stderr}");
+    for key in [
+        "store.cql.contact_points",
+        "store.cql.keyspace",
+        "store.cql.local_datacenter",
+        "store.cql.pool_size",
+    ] {
+        assert!(stderr.contains(key), "{key} is not named: {stderr}");
+    }
+    let (code, stderr) = check("[store]\nbackend = \"scylla\"\n");
+    assert_eq!(code, Some(EX_CONFIG), "{stderr}");
+    assert!(stderr.contains("store.cql"), "{stderr}");
+    let (code, stderr) = check("[store.cql]\nkeyspace = \"tern\"\n");
+    assert_eq!(code, Some(EX_CONFIG), "{stderr}");
+    assert!(stderr.contains("store.cql"), "{stderr}");
+    let (code, stderr) = check(
+        "[store]\nbackend = \"scylla\"\n[store.cql]\ncontact_points = [\"10.0.0.1:9042\"]\n\
+         keyspace = \"tern\"\n",
+    );
+    assert_eq!(code, Some(0), "{stderr}");
+}

@@ -3,7 +3,10 @@
 //! window of deliver_sm in flight per bind. Items wait (bounded in count and in time) while
 //! the account has no receiving bind, and go out when one binds again. A deliver_sm that
 //! could not be written, or whose session closed under it, is queued again; one that timed
-//! out is counted and dropped, as its outcome is unknown.
+//! out is counted and dropped, as its outcome is unknown (or, with
+//! `retry_timed_out_delivers`, sent again, as most SMSCs do). One answered with a temporary error
+//! (throttled, queue full, system error, temporary application error) is sent again a second later, for as long as the
+//! pending receipt TTL allows.
 
 use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
@@ -204,6 +207,14 @@ pub(crate) async fn run(shared: Arc<Shared>, _name: String, mut rx: mpsc::Receiv
                     binds[index].inflight = binds[index].inflight.saturating_sub(1);
                 }
                 match sent.result {
+                    Ok(response) if is_temporary(response.status())
+                        && sent.item.due.elapsed() <= config.pending_receipt_ttl =>
+                    {
+                        // Refused for now (the gateway is throttled or its store is away):
+                        // sent again a little later, as an SMSC retries a deliver_sm.
+                        counters.deliver_retries.fetch_add(1, Ordering::Relaxed);
+                        delayed.insert(sent.item, DELIVER_RETRY);
+                    }
                     Ok(response) => {
                         let ok = response.status() == CommandStatus::EsmeRok;
                         let (sent_counter, acked) = match sent.item.kind {
@@ -218,7 +229,14 @@ pub(crate) async fn run(shared: Arc<Shared>, _name: String, mut rx: mpsc::Receiv
                     }
                     Err(RequestError::Timeout) => {
                         counters.deliver_timeouts.fetch_add(1, Ordering::Relaxed);
-                        counters.pending.fetch_sub(1, Ordering::Relaxed);
+                        if config.retry_timed_out_delivers
+                            && sent.item.due.elapsed() <= config.pending_receipt_ttl
+                        {
+                            counters.deliver_retries.fetch_add(1, Ordering::Relaxed);
+                            delayed.insert(sent.item, DELIVER_RETRY);
+                        } else {
+                            counters.pending.fetch_sub(1, Ordering::Relaxed);
+                        }
                     }
                     Err(RequestError::NotSent(_) | RequestError::Closed) => {
                         // The bind is going away: stop using it, and try the item again on
@@ -249,6 +267,21 @@ pub(crate) async fn run(shared: Arc<Shared>, _name: String, mut rx: mpsc::Receiv
 }
 
 /// The next bind with room in its window, round robin.
+/// How long a deliver_sm refused with a temporary error waits before it is sent again.
+const DELIVER_RETRY: Duration = Duration::from_secs(1);
+
+/// A deliver_sm_resp status that asks the SMSC to try again later (0x64 is SMPP's
+/// "ESME receiver temporary application error").
+fn is_temporary(status: CommandStatus) -> bool {
+    matches!(
+        status,
+        CommandStatus::EsmeRthrottled
+            | CommandStatus::EsmeRmsgqful
+            | CommandStatus::EsmeRsyserr
+            | CommandStatus::EsmeRxTAppn
+    )
+}
+
 fn pick(binds: &[Bind], cursor: &mut usize, window: usize) -> Option<usize> {
     for _ in 0..binds.len() {
         *cursor = (*cursor + 1) % binds.len();

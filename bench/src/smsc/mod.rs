@@ -135,6 +135,9 @@ pub struct SmscConfig {
     /// How long a due receipt waits for a receiving bind before it is dropped and counted.
     #[serde(serialize_with = "crate::parse::secs")]
     pub pending_receipt_ttl: Duration,
+    /// Send a deliver_sm that got no response in time again (a second later) instead of
+    /// dropping it; the ESME may then see it twice.
+    pub retry_timed_out_delivers: bool,
     /// deliver_sm in flight per bind.
     pub receipt_window: usize,
     /// submit_sm a bind may have unanswered; more get ESME_RTHROTTLED from the session.
@@ -174,6 +177,7 @@ impl Default for SmscConfig {
             disconnect_probability: 0.0,
             max_pending_receipts: 1_000_000,
             pending_receipt_ttl: Duration::from_secs(300),
+            retry_timed_out_delivers: false,
             receipt_window: 64,
             submit_window: 1024,
             duplicate_window: 1_000_000,

@@ -36,6 +36,8 @@ pub struct SmscStats {
     pub receipts_pending: u64,
     /// deliver_sm (receipt or MO) that got no response in time.
     pub deliver_timeouts: u64,
+    /// deliver_sm answered with a temporary error and queued to be sent again.
+    pub deliver_retries: u64,
     pub mo_sent: u64,
     pub mo_acked: u64,
     pub mo_dropped: u64,
@@ -94,6 +96,7 @@ pub(crate) struct Counters {
     pub receipts_dropped: AtomicU64,
     pub pending: AtomicI64,
     pub deliver_timeouts: AtomicU64,
+    pub deliver_retries: AtomicU64,
     pub mo_sent: AtomicU64,
     pub mo_acked: AtomicU64,
     pub mo_dropped: AtomicU64,
@@ -118,6 +121,7 @@ impl Counters {
             receipts_dropped: AtomicU64::new(0),
             pending: AtomicI64::new(0),
             deliver_timeouts: AtomicU64::new(0),
+            deliver_retries: AtomicU64::new(0),
             mo_sent: AtomicU64::new(0),
             mo_acked: AtomicU64::new(0),
             mo_dropped: AtomicU64::new(0),
@@ -153,6 +157,7 @@ impl Counters {
             receipts_dropped: get(&self.receipts_dropped),
             receipts_pending: self.pending.load(Ordering::Relaxed).max(0) as u64,
             deliver_timeouts: get(&self.deliver_timeouts),
+            deliver_retries: get(&self.deliver_retries),
             mo_sent: get(&self.mo_sent),
             mo_acked: get(&self.mo_acked),
             mo_dropped: get(&self.mo_dropped),

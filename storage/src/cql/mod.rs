@@ -142,7 +142,7 @@ use crate::{
     CdrCursor, Completion, HeldDelivery, MessageRecord, MessageStore, PendingEntry, RecordState,
     StoreError, StoreFuture, Submission, WriteOp,
 };
-use encode::{big, bucket, day, now_micros, Ttls, BUCKET_MS};
+use encode::{big, bucket, day, now_micros, Ttls, BUCKET_MS, DAY_MS};
 use statements::{Statements, PAGE_ROWS};
 use writer::{Counters, Job, Writer};
 
@@ -673,6 +673,11 @@ impl CqlStore {
         limit: usize,
     ) -> Result<Vec<MessageRecord>, StoreError> {
         let mut out = Vec::new();
+        // The day partitions to walk: none before the first id could be issued, none after
+        // tomorrow (no node accepts a message in the future), so that an open range such
+        // as `0..u64::MAX` is a walk over the days the gateway can have been running.
+        let from_ms = from_ms.max(MessageId::EPOCH_UNIX_MS);
+        let to_ms = to_ms.min(tern_model::now_ms().saturating_add(DAY_MS));
         if limit == 0 || from_ms >= to_ms {
             return Ok(out);
         }
