@@ -20,6 +20,8 @@ struct Cli {
 }
 
 #[derive(Debug, Subcommand)]
+// Parsed once at start: the size of the `dev` flags (with a CQL store) does not matter.
+#[allow(clippy::large_enum_variant)]
 enum Command {
     /// Runs a node from a TOML configuration file.
     Node {
