@@ -1,5 +1,6 @@
 //! Tern's test bench: a simulated operator SMSC ([`smsc`]), an SMPP, CMPP and HTTP load
-//! generator ([`load`]) and the comparison of gateways under the same load ([`compare`]), as a
+//! generator ([`load`]), the comparison of gateways under the same load ([`compare`]) and the
+//! raw rate of a CQL database ([`cql`]), as a
 //! library that tests and `tern dev` use in-process, and the `tern-bench`
 //! binary on top of them.
 //!
@@ -9,6 +10,7 @@
 //! is the ceiling of the harness itself, the denominator of every gateway ratio.
 
 pub mod compare;
+pub mod cql;
 pub mod load;
 pub mod parse;
 pub mod process;
