@@ -235,6 +235,7 @@ pub struct Node {
 impl Node {
     /// Opens the store, starts the pipeline and the listeners.
     pub async fn start(config: &Config) -> anyhow::Result<Self> {
+        use_ring_for_tls();
         let mut metrics = None;
         if let Some(listen) = config.metrics.listen {
             telemetry::init_metrics(listen).with_context(|| format!("metrics.listen {listen}"))?;
@@ -427,6 +428,13 @@ impl Node {
         drop(self.store);
         info!("stopped");
     }
+}
+
+/// Makes ring the process's TLS crypto provider. rustls picks one by itself only when one
+/// is compiled in, and the CQL driver brings a second (aws-lc): every TLS setup of the
+/// node calls this first. Installing it twice is harmless.
+pub fn use_ring_for_tls() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
 /// Opens the backend `[store]` names: the embedded store in `store.dir`, or the CQL

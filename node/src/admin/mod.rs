@@ -252,6 +252,7 @@ pub async fn spawn(
             })
         };
         let identity = Identity::from_pem(read(cert)?, read(key)?);
+        crate::use_ring_for_tls();
         builder = builder
             .tls_config(ServerTlsConfig::new().identity(identity))
             .map_err(AdminError::Tls)?;

@@ -209,6 +209,7 @@ impl Ctl {
             })?;
             let pem = std::fs::read(ca)
                 .map_err(|e| CtlError::Other(format!("--ca {}: {e}", ca.display())))?;
+            tern_node::use_ring_for_tls();
             endpoint = endpoint
                 .tls_config(ClientTlsConfig::new().ca_certificate(Certificate::from_pem(pem)))
                 .map_err(|e| CtlError::Other(format!("tls: {}", chain(&e))))?;
