@@ -88,6 +88,18 @@ fn serve_from_zero() {
     for name in rare {
         metrics::counter!(name).increment(0);
     }
+    // The store's throttling refusals, which `TernStoreBackPressure` watches.
+    for reason in ["store_overloaded", "store_unavailable"] {
+        for protocol in ["smpp", "cmpp"] {
+            metrics::counter!(
+                "tern_submits_refused_total",
+                "reason" => reason,
+                "status" => "0x58",
+                "protocol" => protocol
+            )
+            .increment(0);
+        }
+    }
 }
 
 #[cfg(test)]
