@@ -29,12 +29,39 @@ use crate::types::{Entry, LogId, SnapshotMeta, StorageError, StoredMembership, T
 
 /// The version of the snapshot encoding; bumped when `SnapshotBody` changes shape.
 /// 2: the state holds recalls of lease reservations, webhook deliveries and MO rules.
-/// Format 1 is still read (see [`StateV1`]).
-const SNAPSHOT_FORMAT: u32 = 2;
+/// 3: liveness and the ownership map follow the state.
+/// Formats 1 and 2 are still read (see [`StateV1`] and [`SnapshotBodyV2`]).
+const SNAPSHOT_FORMAT: u32 = 3;
 
-/// What a snapshot's data holds.
+/// What a snapshot's data holds. `State` leaves its `cluster` out of its own encoding;
+/// it travels here, after it.
 #[derive(Serialize, Deserialize)]
 struct SnapshotBody {
+    format: u32,
+    state: State,
+    cluster: tern_ledger::ClusterState,
+}
+
+impl SnapshotBody {
+    fn new(mut state: State) -> Self {
+        let cluster = std::mem::take(&mut state.cluster);
+        Self {
+            format: SNAPSHOT_FORMAT,
+            state,
+            cluster,
+        }
+    }
+
+    fn into_state(self) -> State {
+        let mut state = self.state;
+        state.cluster = self.cluster;
+        state
+    }
+}
+
+/// Format 2: the state alone.
+#[derive(Serialize, Deserialize)]
+struct SnapshotBodyV2 {
     format: u32,
     state: State,
 }
@@ -129,7 +156,7 @@ impl StateMachine {
                     "state restored from snapshot"
                 );
                 Applied {
-                    state: body.state,
+                    state: body.into_state(),
                     last_applied: stored.meta.last_log_id,
                     membership: stored.meta.last_membership,
                 }
@@ -238,15 +265,16 @@ fn decode_body(data: &[u8]) -> Result<SnapshotBody, DiskError> {
     let format: u32 = disk::decode(data)?;
     match format {
         SNAPSHOT_FORMAT => disk::decode(data),
+        2 => {
+            let body: SnapshotBodyV2 = disk::decode(data)?;
+            Ok(SnapshotBody::new(body.state))
+        }
         1 => {
             let body: SnapshotBodyV1 = disk::decode(data)?;
-            Ok(SnapshotBody {
-                format: SNAPSHOT_FORMAT,
-                state: body.state.into(),
-            })
+            Ok(SnapshotBody::new(body.state.into()))
         }
         other => Err(DiskError::Corrupt(format!(
-            "snapshot format {other} (this build reads 1 and {SNAPSHOT_FORMAT})"
+            "snapshot format {other} (this build reads 1 to {SNAPSHOT_FORMAT})"
         ))),
     }
 }
@@ -274,14 +302,9 @@ impl RaftSnapshotBuilder<TypeConfig> for StateMachine {
             snapshot_id,
         };
         let signature = Some(meta.signature());
-        let data = blocking(move || {
-            disk::encode(&SnapshotBody {
-                format: SNAPSHOT_FORMAT,
-                state,
-            })
-        })
-        .await
-        .map_err(|e| StorageIOError::read_state_machine(&e))?;
+        let data = blocking(move || disk::encode(&SnapshotBody::new(state)))
+            .await
+            .map_err(|e| StorageIOError::read_state_machine(&e))?;
         let bytes = data.len();
         let data = self
             .store_snapshot(StoredSnapshot {
@@ -364,7 +387,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         let config_version = body.state.config_version;
         {
             let mut applied = self.shared.write();
-            applied.state = body.state;
+            applied.state = body.into_state();
             applied.last_applied = meta.last_log_id;
             applied.membership = meta.last_membership.clone();
         }
@@ -428,21 +451,28 @@ mod tests {
     }
 
     #[test]
-    fn mo_rules_survive_a_snapshot_and_unknown_formats_are_refused() {
+    fn mo_rules_and_ownership_survive_a_snapshot_and_unknown_formats_are_refused() {
         let mut state = State::default();
         state.mo_rules.insert("shop".into(), spec("shop"));
-        let data = disk::encode(&SnapshotBody {
-            format: SNAPSHOT_FORMAT,
+        state.cluster.shards = 8;
+        state.cluster.epoch = 12;
+        let data = disk::encode(&SnapshotBody::new(state.clone())).unwrap();
+        assert_eq!(decode_body(&data).unwrap().into_state(), state);
+        // Format 2 carried no ownership.
+        let v2 = disk::encode(&SnapshotBodyV2 {
+            format: 2,
             state: state.clone(),
         })
         .unwrap();
-        assert_eq!(decode_body(&data).unwrap().state, state);
-        let future = disk::encode(&SnapshotBody {
-            format: SNAPSHOT_FORMAT + 1,
-            state,
-        })
-        .unwrap();
-        let error = decode_body(&future).err().unwrap().to_string();
-        assert!(error.contains("snapshot format 3"), "{error}");
+        let read = decode_body(&v2).unwrap().into_state();
+        assert_eq!(read.mo_rules, state.mo_rules);
+        assert_eq!(read.cluster, tern_ledger::ClusterState::default());
+        let mut future = SnapshotBody::new(state);
+        future.format = SNAPSHOT_FORMAT + 1;
+        let error = decode_body(&disk::encode(&future).unwrap())
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(error.contains("snapshot format 4"), "{error}");
     }
 }

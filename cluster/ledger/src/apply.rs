@@ -35,7 +35,11 @@ impl State {
                 routes,
                 links,
                 prices,
-            } => self.seed(at_ms, accounts, routes, links, prices),
+            } => {
+                let response = self.seed(at_ms, accounts, routes, links, prices)?;
+                self.spread(at_ms);
+                Ok(response)
+            }
             Command::CreateAccount { spec, credit } => self.create_account(at_ms, spec, *credit),
             Command::UpdateAccount { spec } => self.update_account(at_ms, spec),
             Command::DeleteAccount { id } => self.delete_account(id),
@@ -109,8 +113,16 @@ impl State {
             Command::SetPrices { prices } => self.set_prices(prices),
             Command::PutRoute { spec } => self.put_route(spec),
             Command::DeleteRoute { name } => self.delete_route(name),
-            Command::PutLink { spec } => self.put_link(spec),
-            Command::DeleteLink { name } => self.delete_link(name),
+            Command::PutLink { spec } => {
+                let response = self.put_link(spec)?;
+                self.spread(at_ms);
+                Ok(response)
+            }
+            Command::DeleteLink { name } => {
+                let response = self.delete_link(name)?;
+                self.spread(at_ms);
+                Ok(response)
+            }
             Command::PutWebhook { webhook } => self.put_webhook(webhook),
             Command::DeleteWebhook { id } => self.delete_webhook(id),
             Command::AckEvents { seq } => {
@@ -124,6 +136,18 @@ impl State {
             }
             Command::PutMoRule { spec } => self.put_mo_rule(spec),
             Command::DeleteMoRule { name } => self.delete_mo_rule(name),
+            Command::Heartbeat {
+                node,
+                shards,
+                receivers,
+            } => self.heartbeat(at_ms, *node, *shards, receivers.as_deref()),
+            Command::Drain { node, draining } => self.drain(at_ms, *node, *draining),
+            Command::Release {
+                node,
+                shards,
+                binds,
+            } => Ok(self.release(at_ms, *node, shards, binds)),
+            Command::ForgetNode { node } => self.forget_node(at_ms, *node),
         }
     }
 
@@ -137,6 +161,7 @@ impl State {
         self.end_campaigns(at_ms);
         self.forget_tombstones(at_ms);
         self.forget_recalls(at_ms);
+        self.check_liveness(at_ms);
     }
 
     /// Acknowledgements never go back, nor past the last event numbered.

@@ -24,7 +24,10 @@ mod config;
 mod lease;
 mod ledger;
 mod notify;
+pub mod ownership;
 mod topup;
+
+pub use ownership::{BindSlot, Claim, ClusterState, Liveness, Owned};
 
 /// Money in minor units (cents, fen, öre).
 pub type Minor = i64;
@@ -433,6 +436,28 @@ pub enum Command {
     DeleteMoRule {
         name: String,
     },
+    /// A node renews its liveness (see [`ownership`]); `receivers`, when given, replaces
+    /// the accounts it has receiving binds of. `shards` is its pipeline's shard count.
+    Heartbeat {
+        node: u64,
+        shards: u16,
+        receivers: Option<Vec<String>>,
+    },
+    /// Moves a node's shards and binds away (`draining`), or lets it take work again.
+    Drain {
+        node: u64,
+        draining: bool,
+    },
+    /// The old owner stopped acting on these claims (by epoch): their new owners may act.
+    Release {
+        node: u64,
+        shards: Vec<(u16, u64)>,
+        binds: Vec<(BindSlot, u64)>,
+    },
+    /// Forgets a node that left the cluster; its work moves to the others.
+    ForgetNode {
+        node: u64,
+    },
 }
 
 /// Why a command was refused.
@@ -499,6 +524,10 @@ pub struct State {
     /// The MO rules by name, as `[[mo_rule]]` TOML tables (see [`Spec`]).
     #[serde(default)]
     pub mo_rules: BTreeMap<String, Spec>,
+    /// Liveness and the ownership map. Kept out of the state's own encoding: snapshots
+    /// carry it beside the state (format 3), so older snapshots still decode.
+    #[serde(skip)]
+    pub cluster: ClusterState,
 }
 
 /// How long a recall stays in the state for nodes to see it.
