@@ -267,14 +267,11 @@ fn balance<K: Ord + Clone>(
             moves.push((key, node, from_live));
         }
     }
-    loop {
-        let Some(most) = held
-            .iter()
-            .max_by_key(|(node, v)| (v.len(), std::cmp::Reverse(**node)))
-            .map(|(node, v)| (*node, v.len()))
-        else {
-            break;
-        };
+    while let Some(most) = held
+        .iter()
+        .max_by_key(|(node, v)| (v.len(), std::cmp::Reverse(**node)))
+        .map(|(node, v)| (*node, v.len()))
+    {
         let Some(low) = least(&held) else { break };
         let low_len = held.get(&low).map_or(0, Vec::len);
         if most.1 <= low_len + 1 {
