@@ -695,7 +695,7 @@ mod tests {
                 draining: false,
             },
         );
-        assert!(!shard_counts(&state).get(&3).is_none());
+        assert!(shard_counts(&state).contains_key(&3));
     }
 
     #[test]
