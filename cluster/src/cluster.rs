@@ -1,6 +1,7 @@
 //! [`Cluster`]: the handle the rest of Tern holds on the raft group. It starts the node
 //! (storage, openraft, the RPC server, the tick proposer), sends proposals and membership
-//! changes to whichever node leads, and reads the applied state.
+//! changes to whichever node leads, reads the applied state, and relays the node's own
+//! messages to other members.
 //!
 //! A call that needs the leader runs it here when this node leads and forwards it
 //! otherwise, retrying only while that is safe: while no leader is known, when the
@@ -13,6 +14,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::Duration;
 
+use bytes::Bytes;
 use openraft::{BasicNode, ServerState};
 use tern_ledger::{Command, Request, Response, State};
 use tern_model::now_ms;
@@ -26,6 +28,7 @@ use crate::error::ClusterError;
 use crate::forward::{self, Forward, LeaderError, Outcome};
 use crate::log_store::LogStore;
 use crate::network::{CallError, NetworkFactory, Peers, Rpc};
+use crate::relay::{Relay, RelayError, RelayHandler, Target};
 use crate::state_machine::{Shared, StateMachine};
 use crate::telemetry;
 use crate::types::{NodeId, Raft, RaftMetrics};
@@ -74,6 +77,7 @@ struct Inner {
     raft: Raft,
     shared: Arc<Shared>,
     peers: Arc<Peers>,
+    relay: Arc<Relay>,
     stop: watch::Sender<bool>,
     tasks: Mutex<Vec<JoinHandle<()>>>,
     disk: Weak<Disk>,
@@ -138,9 +142,11 @@ impl Cluster {
         .await
         .map_err(|e| ClusterError::Fatal(e.to_string()))?;
 
+        let relay = Arc::new(Relay::new());
         let (stop, stopped) = watch::channel(false);
         let mut tasks = vec![tokio::spawn(crate::service::serve(
             raft.clone(),
+            Arc::clone(&relay),
             config.secret.clone(),
             listener,
             stopped.clone(),
@@ -158,6 +164,7 @@ impl Cluster {
                 raft,
                 shared,
                 peers,
+                relay,
                 stop,
                 tasks: Mutex::new(tasks),
                 disk: Arc::downgrade(&disk),
@@ -318,6 +325,47 @@ impl Cluster {
             .map(drop)
     }
 
+    /// Makes `handler` answer the relay calls that reach this node, from now on; until
+    /// then they are answered with the error "no relay handler yet".
+    pub fn set_relay_handler(&self, handler: Arc<dyn RelayHandler>) {
+        self.inner.relay.set_handler(Some(handler));
+    }
+
+    /// Sends `body` to the relay handler of member `target` under `kind` (a short name
+    /// such as `submit`; see [`RelayHandler`]) and returns its answer, within `timeout`.
+    /// A call to this node's own id runs the local handler without the network. There
+    /// are no retries: [`RelayError`] says whether the request went out.
+    #[tracing::instrument(level = "debug", skip(self, body), fields(bytes = body.len()))]
+    pub async fn relay(
+        &self,
+        target: u64,
+        kind: &str,
+        body: Vec<u8>,
+        timeout: Duration,
+    ) -> Result<Bytes, RelayError> {
+        let destination = if target == self.inner.node_id {
+            Target::Here
+        } else {
+            let metrics = self.inner.raft.metrics();
+            let m = metrics.borrow();
+            match m.membership_config.membership().get_node(&target) {
+                Some(node) => Target::Peer(target, node.addr.clone()),
+                None => Target::Unknown(target),
+            }
+        };
+        self.inner
+            .relay
+            .call(
+                &self.inner.peers,
+                self.inner.node_id,
+                destination,
+                kind,
+                body,
+                timeout,
+            )
+            .await
+    }
+
     /// openraft's own metrics of this node, for whoever wants more than `status`.
     pub fn raft_metrics(&self) -> watch::Receiver<RaftMetrics> {
         self.inner.raft.metrics()
@@ -361,6 +409,8 @@ impl Cluster {
         if self.inner.stop.send_replace(true) {
             return;
         }
+        // The handler may hold a clone of this `Cluster`: let go of it.
+        self.inner.relay.set_handler(None);
         if let Err(e) = self.inner.raft.shutdown().await {
             tracing::warn!(error = %e, "raft core ended badly");
         }

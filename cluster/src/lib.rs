@@ -3,10 +3,12 @@
 //! network over tonic. It knows nothing about actors or wire protocols.
 //!
 //! [`Cluster`] is the handle: start a node, propose `tern_ledger::Request`s from any
-//! node, read the applied `tern_ledger::State`, change the membership. The modules
+//! node, read the applied `tern_ledger::State`, change the membership, and relay the
+//! node's own messages to another member ([`RelayHandler`], outside raft). The modules
 //! follow openraft's own split: `types` (declared once), `log_store` and
 //! `state_machine` (storage, over one fjall database: `disk`), `network` and `service`
-//! (the two sides of the tonic transport) and `forward` (what only the leader runs).
+//! (the two sides of the tonic transport), `forward` (what only the leader runs) and
+//! `relay` (node-to-node calls whose payloads only the node understands).
 
 mod cluster;
 mod config;
@@ -15,6 +17,7 @@ mod error;
 mod forward;
 pub mod log_store;
 mod network;
+mod relay;
 mod service;
 pub mod state_machine;
 mod syncer;
@@ -31,6 +34,7 @@ pub use cluster::{Cluster, ClusterStatus, Member};
 pub use config::ClusterConfig;
 pub use error::ClusterError;
 pub use network::{NetworkFactory, PeerNetwork};
+pub use relay::{RelayError, RelayHandler};
 
 /// Opens the raft storage in `dir` on its own, without a running node: what the openraft
 /// storage suite and offline tools need.

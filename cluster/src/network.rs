@@ -1,12 +1,12 @@
 //! The client side of the raft transport: openraft's `RaftNetworkFactory` and
 //! `RaftNetwork` over the tonic service of `proto/tern/cluster/v1/raft.proto`, and the
-//! same channels for forwarding proposals to the leader.
+//! same channels for forwarding proposals to the leader and for relay calls.
 //!
 //! One tonic `Channel` per peer, created on first use and connected lazily, is shared by
 //! every replication stream and forward to that peer (HTTP/2 multiplexes them); a peer
 //! whose address changes gets a new channel. Every call has a deadline: openraft's
-//! per-RPC TTL for raft traffic, the caller's for forwards. A peer that cannot be
-//! connected to is reported as `Unreachable`, so openraft backs off instead of spinning.
+//! per-RPC TTL for raft traffic, the caller's for forwards and relays. A peer that cannot
+//! be connected to is reported as `Unreachable`, so openraft backs off instead of spinning.
 
 use std::collections::HashMap;
 use std::error::Error as _;
@@ -43,6 +43,7 @@ pub(crate) enum Rpc {
     Vote,
     InstallSnapshot,
     Forward,
+    Relay,
 }
 
 impl Rpc {
@@ -52,6 +53,7 @@ impl Rpc {
             Rpc::Vote => "vote",
             Rpc::InstallSnapshot => "install_snapshot",
             Rpc::Forward => "forward",
+            Rpc::Relay => "relay",
         }
     }
 }
@@ -163,6 +165,7 @@ impl Peers {
                 Rpc::Vote => client.vote(request).await,
                 Rpc::InstallSnapshot => client.install_snapshot(request).await,
                 Rpc::Forward => client.forward(request).await,
+                Rpc::Relay => client.relay(request).await,
             }
         };
         let answer = match tokio::time::timeout(timeout, call).await {
@@ -180,7 +183,10 @@ impl Peers {
             }
             Err(_) => {
                 metrics::counter!(telemetry::RPC_ERRORS_TOTAL, "rpc" => rpc.name()).increment(1);
-                return Err(failed(format!("no answer within {timeout:?}"), None));
+                return Err(failed(
+                    format!("no answer within {timeout:?}"),
+                    Some(Code::DeadlineExceeded),
+                ));
             }
         };
         metrics::histogram!(telemetry::RPC_SECONDS, "rpc" => rpc.name())

@@ -1,12 +1,15 @@
 //! The server side of the raft transport: decodes each payload, hands it to the local
-//! openraft node (or, for `Forward`, to [`forward::execute`]) and encodes the result,
-//! errors included, so the caller sees openraft's own error types.
+//! openraft node (or, for `Forward`, to [`forward::execute`]; for `Relay`, to the node's
+//! relay handler) and encodes the result, errors included, so the caller sees openraft's
+//! own error types.
 //!
 //! With a shared secret configured, an interceptor refuses every call whose
 //! `authorization` header is not `Bearer <secret>` before anything is decoded.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
+use bytes::Bytes;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use tokio::sync::watch;
@@ -19,15 +22,17 @@ use crate::forward::{self, Forward};
 use crate::network::MAX_MESSAGE_BYTES;
 use crate::pb::raft_server::{Raft as RaftRpc, RaftServer};
 use crate::pb::Payload;
+use crate::relay::{Envelope, Relay};
 use crate::telemetry;
 use crate::types::Raft;
 
 /// Calls in progress per connection; more wait until one finishes. Replication sends
 /// one call at a time per stream, so this bounds forwarded proposals from one peer.
-const CONCURRENCY_PER_CONNECTION: usize = 256;
+pub(crate) const CONCURRENCY_PER_CONNECTION: usize = 256;
 
 pub(crate) struct RaftService {
     raft: Raft,
+    relay: Arc<Relay>,
 }
 
 fn decode<T: DeserializeOwned>(request: Request<Payload>) -> Result<T, Status> {
@@ -73,6 +78,23 @@ impl RaftRpc for RaftService {
         metrics::counter!(telemetry::FORWARDED_TOTAL, "op" => op.kind()).increment(1);
         reply(&forward::execute(&self.raft, op).await)
     }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(from, kind))]
+    async fn relay(&self, request: Request<Payload>) -> Result<Response<Payload>, Status> {
+        let call: Envelope = decode(request)?;
+        let span = tracing::Span::current();
+        span.record("from", call.from);
+        span.record("kind", call.kind.as_str());
+        let answer = self
+            .relay
+            .serve(call.from, call.kind, Bytes::from(call.body))
+            .await;
+        let answer: Result<&[u8], &str> = match &answer {
+            Ok(body) => Ok(body),
+            Err(message) => Err(message),
+        };
+        reply(&answer)
+    }
 }
 
 /// Refuses calls without the shared secret.
@@ -109,13 +131,14 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 /// Serves the raft RPCs on `listener` until `shutdown` turns true.
 pub(crate) async fn serve(
     raft: Raft,
+    relay: Arc<Relay>,
     secret: Option<String>,
     listener: tokio::net::TcpListener,
     mut shutdown: watch::Receiver<bool>,
     addr: SocketAddr,
 ) {
     let check = CheckBearer(secret.map(|s| format!("Bearer {s}").into_bytes()));
-    let server = RaftServer::new(RaftService { raft })
+    let server = RaftServer::new(RaftService { raft, relay })
         .max_decoding_message_size(MAX_MESSAGE_BYTES)
         .max_encoding_message_size(MAX_MESSAGE_BYTES);
     let service = InterceptedService::new(server, check);
@@ -125,6 +148,11 @@ pub(crate) async fn serve(
     };
     let served = tonic::transport::Server::builder()
         .concurrency_limit_per_connection(CONCURRENCY_PER_CONNECTION)
+        // A call the client gives up on before the server took it counts against h2's
+        // guard against rapid resets (20 by default), which then drops the connection and
+        // every raft RPC on it. Timeouts of many relays at once must not do that; the
+        // callers' own caps keep such streams below this.
+        .http2_max_pending_accept_reset_streams(Some(CONCURRENCY_PER_CONNECTION))
         .add_service(service)
         .serve_with_incoming_shutdown(incoming, stopped)
         .await;
@@ -140,6 +168,7 @@ mod tests {
 
     use super::constant_time_eq;
     use crate::forward::Forward;
+    use crate::relay::{Answer, Envelope};
     use crate::types::TypeConfig;
 
     #[test]
@@ -163,6 +192,8 @@ mod tests {
             let _ = decodes::<openraft::raft::InstallSnapshotRequest<TypeConfig>>(&bytes);
             let _ = decodes::<Forward>(&bytes);
             let _ = decodes::<tern_ledger::Request>(&bytes);
+            let _ = decodes::<Envelope>(&bytes);
+            let _ = decodes::<Answer>(&bytes);
         }
     }
 }

@@ -1,7 +1,8 @@
 //! Every metric the cluster crate emits, named once, with its unit and meaning, so the
 //! node can describe them to its exporter and dashboards and alert rules can be checked
 //! against one list. Labels are bounded: `outcome`, `rpc` and `op` take the few values
-//! documented here.
+//! documented here; `kind` takes the node's relay kinds (short names from a fixed set, any
+//! other string counts as `invalid`).
 
 use metrics::Unit;
 
@@ -31,7 +32,7 @@ pub const APPENDS_PER_SYNC: &str = "tern_raft_sync_batch_appends";
 pub const SNAPSHOT_BUILD_SECONDS: &str = "tern_raft_snapshot_build_seconds";
 /// Size of the last snapshot built.
 pub const SNAPSHOT_BYTES: &str = "tern_raft_snapshot_bytes";
-/// Raft RPC round trips by `rpc`: append_entries, vote, install_snapshot, forward.
+/// Raft RPC round trips by `rpc`: append_entries, vote, install_snapshot, forward, relay.
 pub const RPC_SECONDS: &str = "tern_raft_rpc_seconds";
 /// Raft RPCs that failed, by `rpc`.
 pub const RPC_ERRORS_TOTAL: &str = "tern_raft_rpc_errors_total";
@@ -41,6 +42,14 @@ pub const FORWARDED_TOTAL: &str = "tern_raft_forwarded_total";
 pub const UNAUTHENTICATED_TOTAL: &str = "tern_raft_unauthenticated_total";
 /// `Command::Tick`s this node proposed and saw applied.
 pub const TICKS_TOTAL: &str = "tern_raft_ticks_total";
+/// Relay calls this node made, by `kind` and `outcome`: ok, refused (the target's handler
+/// or service said no), unreachable (not sent, unknown target included), failed (broke
+/// after sending), timeout.
+pub const RELAY_CALLS_TOTAL: &str = "tern_cluster_relay_calls_total";
+/// Time from `Cluster::relay` to its answer or error, by `kind`.
+pub const RELAY_CALL_SECONDS: &str = "tern_cluster_relay_call_seconds";
+/// Relay calls this node's service answered, by `kind` (refusals included).
+pub const RELAY_SERVED_TOTAL: &str = "tern_cluster_relay_served_total";
 
 /// Every metric above, for listings and checks.
 pub const METRICS: &[&str] = &[
@@ -62,6 +71,9 @@ pub const METRICS: &[&str] = &[
     FORWARDED_TOTAL,
     UNAUTHENTICATED_TOTAL,
     TICKS_TOTAL,
+    RELAY_CALLS_TOTAL,
+    RELAY_CALL_SECONDS,
+    RELAY_SERVED_TOTAL,
 ];
 
 /// Registers units and help texts with the installed recorder.
@@ -117,6 +129,21 @@ pub fn describe_metrics() {
         Unit::Count,
         "ledger ticks proposed by this leader"
     );
+    describe_counter!(
+        RELAY_CALLS_TOTAL,
+        Unit::Count,
+        "node-to-node relay calls made, by kind and outcome"
+    );
+    describe_histogram!(
+        RELAY_CALL_SECONDS,
+        Unit::Seconds,
+        "node-to-node relay call round trip by kind"
+    );
+    describe_counter!(
+        RELAY_SERVED_TOTAL,
+        Unit::Count,
+        "node-to-node relay calls answered, by kind"
+    );
 }
 
 #[cfg(test)]
@@ -124,10 +151,13 @@ mod tests {
     use super::METRICS;
 
     #[test]
-    fn metric_names_are_tern_raft_and_unique() {
+    fn metric_names_are_of_the_cluster_and_unique() {
         let mut seen = std::collections::BTreeSet::new();
         for name in METRICS {
-            assert!(name.starts_with("tern_raft_"), "{name}");
+            assert!(
+                name.starts_with("tern_raft_") || name.starts_with("tern_cluster_relay_"),
+                "{name}"
+            );
             assert!(seen.insert(name), "{name} twice");
         }
     }
