@@ -69,6 +69,10 @@ pub async fn accept(
     if !account.admit() {
         return Err((refuse(CommandStatus::EsmeRthrottled, "account_tps"), None));
     }
+    // A node outside its cluster lease cannot vouch for quota or hand the message on.
+    if !ctx.membership.lease_valid() {
+        return Err((refuse(CommandStatus::EsmeRthrottled, "cluster_lease"), None));
+    }
     if message.destination.validate(20).is_err() {
         return fail(CommandStatus::EsmeRinvdstadr, "bad_destination", &message);
     }

@@ -139,6 +139,8 @@ pub struct Context {
     pub links: RwLock<Arc<Vec<crate::link::LinkConfig>>>,
     /// The quota ledger.
     pub ledger: Arc<dyn crate::quota::Ledger>,
+    /// What this node may act for in the cluster.
+    pub membership: Arc<crate::membership::Membership>,
     /// Which account receives an MO; replaced when the configuration changes.
     pub mo_rules: RwLock<Arc<Vec<MoRule>>>,
     pub ids: Arc<IdGenerator>,

@@ -172,9 +172,18 @@ pub struct DispatcherState {
     /// messages are then left to the next page.
     cursor: Option<(MessageId, u8)>,
     backlog: bool,
+    /// The epoch this node dispatches the shard under; `None` while another node owns it
+    /// or the lease has run out (see [`crate::membership`]).
+    epoch: Option<u64>,
+    /// Where the sweep for parts accepted on other nodes goes on, and when it ran.
+    sweep: Option<(MessageId, u8)>,
+    swept_ms: u64,
 }
 
 const PAGE: usize = 1_000;
+/// How often an owner in a cluster looks through its shard's pending parts for any that
+/// another node accepted and could not tell it about.
+const SWEEP_MS: u64 = 5_000;
 /// Records of a page read at once: the reads of a page overlap instead of waiting for one
 /// another (the disk, or the database's round trips), and come back in page order.
 const PAGE_READS: usize = 32;
@@ -198,9 +207,32 @@ impl DispatcherState {
 
     /// Reads the next page of pending parts from the store into the ready queue.
     async fn page_in(&mut self) -> Result<(), ActorProcessingErr> {
+        let read = self.read_page(self.cursor).await?;
+        // Every message accepted while in backlog was durable before it was dropped here,
+        // so a short page has seen all of them.
+        self.backlog = read.0 == PAGE;
+        self.cursor = read.1.or(self.cursor);
+        Ok(())
+    }
+
+    /// Reads the next page of the sweep: parts accepted on other nodes whose notice did
+    /// not arrive. What is known already is skipped.
+    async fn sweep(&mut self) -> Result<(), ActorProcessingErr> {
+        let (count, last) = self.read_page(self.sweep).await?;
+        self.sweep = if count == PAGE { last } else { None };
+        self.swept_ms = now_ms();
+        Ok(())
+    }
+
+    /// Reads a page of pending parts after `after` into the queues; how many entries it
+    /// held and the last one.
+    async fn read_page(
+        &mut self,
+        after: Option<(MessageId, u8)>,
+    ) -> Result<(usize, Option<(MessageId, u8)>), ActorProcessingErr> {
         let ctx = Arc::clone(&self.ctx);
         let store = ctx.store.as_ref();
-        let entries = store.pending(self.shard, self.cursor, PAGE).await?;
+        let entries = store.pending(self.shard, after, PAGE).await?;
         let now = now_ms();
         let mut jobs: Vec<Job> = Vec::new();
         let mut unknown = 0u64;
@@ -238,10 +270,7 @@ impl DispatcherState {
                 unknown, "resending parts whose outcome at the operator is unknown"
             );
         }
-        // Every message accepted while in backlog was durable before it was dropped here,
-        // so a short page has seen all of them.
-        self.backlog = entries.len() == PAGE;
-        self.cursor = entries.last().map(|e| (e.id, e.part)).or(self.cursor);
+        let read = (entries.len(), entries.last().map(|e| (e.id, e.part)));
         for job in jobs {
             let Some(id) = job.first().map(|f| f.id) else {
                 continue;
@@ -261,7 +290,51 @@ impl DispatcherState {
                 self.ready.push_back(job);
             }
         }
+        Ok(read)
+    }
+
+    /// Looks at whether this node may dispatch the shard, and starts or stops doing so.
+    async fn follow_ownership(&mut self) -> Result<(), ActorProcessingErr> {
+        let now = self.ctx.membership.shard_epoch(self.shard);
+        if now != self.epoch {
+            self.forget_queues();
+            self.epoch = now;
+            match now {
+                Some(epoch) => {
+                    info!(shard = self.shard, epoch, "dispatching this shard");
+                    metrics::counter!("tern_cluster_shard_takeovers_total").increment(1);
+                    self.page_in().await?;
+                    self.backlog = true;
+                }
+                None => {
+                    warn!(
+                        shard = self.shard,
+                        "no longer dispatching this shard (moved away, or the lease ran out)"
+                    );
+                    metrics::counter!("tern_cluster_shards_fenced_total").increment(1);
+                }
+            }
+        }
+        if self.epoch.is_none() && self.in_flight.values().all(|n| *n == 0) {
+            // Work at links has settled: the new owner may start at once.
+            if let Some(epoch) = self.ctx.membership.shards_handing_off().get(&self.shard) {
+                self.ctx.membership.shard_released(self.shard, *epoch);
+            }
+        }
         Ok(())
+    }
+
+    /// Drops what is in memory: it is all in the store, for whoever dispatches next.
+    fn forget_queues(&mut self) {
+        self.ready.clear();
+        self.delayed.clear();
+        self.delayed_jobs.clear();
+        self.waiting.clear();
+        self.parked.clear();
+        self.known.clear();
+        self.cursor = None;
+        self.sweep = None;
+        self.backlog = false;
     }
 
     fn delay(&mut self, job: Job, delay: Duration) {
@@ -319,6 +392,10 @@ impl DispatcherState {
 
     /// Sends every ready job that has a usable link with room.
     async fn pump(&mut self) {
+        if self.ctx.membership.shard_epoch(self.shard).is_none() {
+            self.epoch = None;
+            return;
+        }
         self.release_due().await;
         let routes = self.ctx.routes();
         let mut parked = VecDeque::new();
@@ -534,11 +611,13 @@ impl Actor for Dispatcher {
             known: HashSet::new(),
             cursor: None,
             backlog: false,
+            epoch: None,
+            sweep: None,
+            swept_ms: now_ms(),
         };
-        state.page_in().await?;
         // Messages that became durable while this actor was starting were sent to no one:
-        // stay in backlog mode so the first ticks page them in.
-        state.backlog = true;
+        // backlog mode makes the first ticks page them in.
+        state.follow_ownership().await?;
         info!(
             shard,
             queued = state.queued(),
@@ -558,9 +637,12 @@ impl Actor for Dispatcher {
         match message {
             DispatcherMsg::Accepted(job) => {
                 // In backlog mode the store holds this job after the cursor and pages it
-                // in in turn.
+                // in in turn; a shard this node does not dispatch leaves it to its owner.
                 let id = job.first().map(|f| f.id);
-                if !state.backlog && id.is_some_and(|id| state.known.insert(id)) {
+                if state.epoch.is_some()
+                    && !state.backlog
+                    && id.is_some_and(|id| state.known.insert(id))
+                {
                     if state.queued() >= state.ctx.settings.max_queued_in_memory {
                         state.backlog = true;
                         debug!(
@@ -588,11 +670,24 @@ impl Actor for Dispatcher {
                     }
                 }
             }
-            DispatcherMsg::Retry { job, delay } => state.delay(job, delay),
+            DispatcherMsg::Retry { job, delay } => {
+                if state.epoch.is_some() {
+                    state.delay(job, delay);
+                }
+            }
             DispatcherMsg::Done { link, id, requeued } => state.link_done(&link, id, requeued),
             DispatcherMsg::Tick => {
-                if state.backlog && state.queued() < state.ctx.settings.max_queued_in_memory / 2 {
-                    state.page_in().await?;
+                state.follow_ownership().await?;
+                if state.epoch.is_some() {
+                    if state.backlog && state.queued() < state.ctx.settings.max_queued_in_memory / 2
+                    {
+                        state.page_in().await?;
+                    } else if !state.ctx.membership.is_standalone()
+                        && !state.backlog
+                        && now_ms().saturating_sub(state.swept_ms) >= SWEEP_MS
+                    {
+                        state.sweep().await?;
+                    }
                 }
             }
             DispatcherMsg::Depth(reply) => {

@@ -17,11 +17,13 @@ pub mod ids;
 pub mod link;
 pub mod link_cmpp;
 pub mod lookup;
+pub mod membership;
 pub mod mo;
 pub mod outbox;
 pub mod outcome;
 pub mod purse;
 pub mod quota;
+pub mod relay;
 pub mod routing;
 pub mod session;
 pub mod supervisor;
@@ -53,6 +55,8 @@ pub struct PipelineConfig {
     pub links: Vec<LinkConfig>,
     pub mo_rules: Vec<MoRule>,
     pub ledger: Arc<dyn Ledger>,
+    /// This node's part in a cluster; `None`: a node of its own, owning every shard and bind.
+    pub membership: Option<Arc<membership::Membership>>,
 }
 
 /// A running pipeline.
@@ -111,6 +115,12 @@ impl Pipeline {
             health,
             links: RwLock::new(Arc::new(config.links)),
             ledger: config.ledger,
+            membership: config.membership.unwrap_or_else(|| {
+                membership::Membership::standalone(
+                    u64::from(config.settings.node_id),
+                    config.settings.shards,
+                )
+            }),
             mo_rules: RwLock::new(Arc::new(config.mo_rules)),
             ids: Arc::new(IdGenerator::resuming(config.settings.node_id, floor)),
             // After a restart CMPP Msg_Ids start past the seconds the old ids may have used.

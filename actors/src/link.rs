@@ -1,9 +1,13 @@
-//! CarrierLink: one operator link (a transceiver or a TX+RX pair of binds), with its
-//! window, TPS cap, and an AIMD limit that halves when the operator throttles and grows
-//! back one step per window of successes. It sends each message's parts in order, records
-//! every attempt before the PDU leaves, classifies each response, and gives back to the
-//! dispatcher what must be retried. Receipts and MO from the operator go to the correlator
-//! and the MO dispatcher.
+//! CarrierLink: one operator link on this node. It holds the binds of the link this node
+//! owns in the cluster (each a transceiver or a TX+RX pair, with its window, TPS cap, and
+//! an AIMD limit that halves when the operator throttles and grows back one step per window
+//! of successes), and follows the ownership map as it changes: a bind this node no longer
+//! owns, or whose lease ran out, is closed before anything else is sent on it. It sends each
+//! message's parts in order, records every attempt before the PDU leaves, classifies each
+//! response, and gives back to the dispatcher what must be retried. A link of which this
+//! node holds no bind sends its jobs, in batches, to a node that holds one (see
+//! [`crate::membership`]). Receipts and MO from the operator go to the correlator and the MO
+//! dispatcher.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -72,6 +76,8 @@ pub struct LinkConfig {
     /// Changes when the link's settings change: a running link of another revision is
     /// restarted.
     pub revision: u64,
+    /// The binds the operator allows across the cluster (all of them on a node of its own).
+    pub binds: u16,
 }
 
 impl LinkConfig {
@@ -128,22 +134,172 @@ pub(crate) enum WireResult {
 pub enum LinkMsg {
     /// Send this message.
     Submit(Job),
-    /// Something the operator sent or the link's state changed.
-    Event(ClientEvent),
-    /// The same from a CMPP link.
-    CmppEvent(tern_cmpp::net::ClientEvent),
+    /// Send this message for another node; the outcome goes to `reply`.
+    SubmitFor(Job, tokio::sync::oneshot::Sender<JobEnd>),
+    /// Something the operator sent or a bind's state changed.
+    Event(u16, ClientEvent),
+    /// The same from a CMPP bind.
+    CmppEvent(u16, tern_cmpp::net::ClientEvent),
+    /// Look at the ownership map: open and close binds to match it.
+    Follow,
 }
 
+/// What became of a job: done, or give these parts back after a delay.
+pub type JobEnd = Option<(Job, Duration)>;
+
 pub struct CarrierLink;
+
+/// One bind of the link held by this node.
+struct Bind {
+    epoch: u64,
+    wire: Wire,
+    aimd: Arc<Aimd>,
+    up: bool,
+    stop: CancellationToken,
+    tasks: TaskTracker,
+}
 
 pub struct LinkState {
     ctx: Arc<Context>,
     config: Arc<LinkConfig>,
-    wire: Wire,
-    aimd: Arc<Aimd>,
+    myself: ActorRef<LinkMsg>,
+    binds: std::collections::BTreeMap<u16, Bind>,
     metrics: Arc<LinkMetrics>,
     stop: CancellationToken,
     tasks: TaskTracker,
+    /// Jobs for a node that holds a bind of the link, when this one holds none up.
+    forward: tokio::sync::mpsc::Sender<Job>,
+}
+
+/// Jobs waiting to be forwarded to another node; past this they are given back to the
+/// dispatcher for a little while.
+const FORWARD_QUEUE: usize = 1_024;
+/// Jobs per forwarded batch, and batches in flight per link.
+const FORWARD_BATCH: usize = 64;
+const FORWARD_CALLS: usize = 8;
+
+impl LinkState {
+    /// Opens the binds this node owns now and closes those it does not.
+    fn follow(&mut self) {
+        let wanted = self
+            .ctx
+            .membership
+            .bind_slots(&self.config.name, self.config.binds);
+        let gone: Vec<u16> = self
+            .binds
+            .iter()
+            .filter(|(slot, bind)| wanted.get(slot) != Some(&bind.epoch))
+            .map(|(slot, _)| *slot)
+            .collect();
+        for slot in gone {
+            if let Some(bind) = self.binds.remove(&slot) {
+                info!(
+                    link = self.config.name,
+                    slot, "closing a bind this node no longer holds"
+                );
+                metrics::counter!("tern_cluster_binds_closed_total", "link" => self.config.name.clone())
+                    .increment(1);
+                bind.stop.cancel();
+                bind.tasks.close();
+                let ctx = self.ctx.clone();
+                let name = self.config.name.clone();
+                self.tasks.spawn(async move {
+                    // Unbound (or given up on) before the new holder may bind.
+                    let _ = tokio::time::timeout(Duration::from_secs(5), bind.tasks.wait()).await;
+                    for ((link, s), epoch) in ctx.membership.binds_handing_off() {
+                        if link == name && s == slot {
+                            ctx.membership.bind_released((link, s), epoch);
+                        }
+                    }
+                });
+            }
+        }
+        for (slot, epoch) in wanted {
+            if !self.binds.contains_key(&slot) {
+                info!(link = self.config.name, slot, epoch, "opening a bind");
+                metrics::counter!("tern_cluster_binds_opened_total", "link" => self.config.name.clone())
+                    .increment(1);
+                let bind = open_bind(&self.config, &self.myself, slot, epoch);
+                self.binds.insert(slot, bind);
+            }
+        }
+        // Released by a bind closed before: nothing is left to wait for.
+        for ((link, slot), epoch) in self.ctx.membership.binds_handing_off() {
+            if link == self.config.name && !self.binds.contains_key(&slot) {
+                self.ctx.membership.bind_released((link, slot), epoch);
+            }
+        }
+        self.update_health();
+        metrics::gauge!("tern_cluster_binds_held", "link" => self.config.name.clone())
+            .set(self.binds.len() as f64);
+    }
+
+    /// The link is usable here when one of its binds is up, or when another node holds
+    /// one and this node holds none that is up.
+    fn update_health(&self) {
+        let up = self.binds.values().any(|b| b.up)
+            || self.ctx.membership.bind_holder(&self.config.name).is_some();
+        if let Some(health) = self.ctx.health.get(&self.config.name) {
+            health.set_up(up);
+        }
+    }
+
+    /// The bind a job goes out on: the one up with the least in flight.
+    fn pick(&self) -> Option<(u16, &Bind)> {
+        self.binds
+            .iter()
+            .filter(|(_, b)| b.up)
+            .min_by_key(|(_, b)| b.aimd.in_flight())
+            .map(|(slot, b)| (*slot, b))
+    }
+
+    fn bind_up(&mut self, slot: u16, up: bool) {
+        if let Some(bind) = self.binds.get_mut(&slot) {
+            bind.up = up;
+        }
+        self.update_health();
+    }
+}
+
+/// Starts the client of bind `slot`; its events come to the link tagged with the slot.
+fn open_bind(config: &LinkConfig, myself: &ActorRef<LinkMsg>, slot: u16, epoch: u64) -> Bind {
+    let stop = CancellationToken::new();
+    let tasks = TaskTracker::new();
+    let forward = myself.clone();
+    let (wire, window) = match &config.wire {
+        WireConfig::Smpp { client, options } => {
+            let window = client.session.window_out;
+            let (client, mut events) = Client::start(client.clone(), stop.clone(), &tasks);
+            tasks.spawn(async move {
+                while let Some(event) = events.recv().await {
+                    if forward.cast(LinkMsg::Event(slot, event)).is_err() {
+                        break;
+                    }
+                }
+            });
+            (Wire::Smpp(client, *options), window)
+        }
+        WireConfig::Cmpp(cmpp) => {
+            let (client, mut events) =
+                tern_cmpp::net::Client::start(cmpp.client.clone(), stop.clone(), &tasks);
+            tasks.spawn(async move {
+                while let Some(event) = events.recv().await {
+                    if forward.cast(LinkMsg::CmppEvent(slot, event)).is_err() {
+                        break;
+                    }
+                }
+            });
+            (Wire::Cmpp(client, cmpp.options.clone()), cmpp.client.window)
+        }
+    };
+    Bind {
+        epoch,
+        wire,
+        aimd: Arc::new(Aimd::new(window)),
+        up: false,
+        stop,
+        tasks,
+    }
 }
 
 /// An additive-increase, multiplicative-decrease limit on requests in flight.
@@ -302,45 +458,32 @@ impl Actor for CarrierLink {
     ) -> Result<LinkState, ActorProcessingErr> {
         let stop = CancellationToken::new();
         let tasks = TaskTracker::new();
-        let forward = myself.clone();
-        let (wire, window) = match &config.wire {
-            WireConfig::Smpp { client, options } => {
-                let window = client.session.window_out;
-                let (client, mut events) = Client::start(client.clone(), stop.clone(), &tasks);
-                tasks.spawn(async move {
-                    while let Some(event) = events.recv().await {
-                        if forward.cast(LinkMsg::Event(event)).is_err() {
-                            break;
-                        }
-                    }
-                });
-                (Wire::Smpp(client, *options), window)
-            }
-            WireConfig::Cmpp(cmpp) => {
-                let (client, mut events) =
-                    tern_cmpp::net::Client::start(cmpp.client.clone(), stop.clone(), &tasks);
-                tasks.spawn(async move {
-                    while let Some(event) = events.recv().await {
-                        if forward.cast(LinkMsg::CmppEvent(event)).is_err() {
-                            break;
-                        }
-                    }
-                });
-                (Wire::Cmpp(client, cmpp.options.clone()), cmpp.client.window)
-            }
-        };
-        info!(link = config.name, "carrier link started");
-        let aimd = Arc::new(Aimd::new(window));
+        let (forward, jobs) = tokio::sync::mpsc::channel(FORWARD_QUEUE);
+        tasks.spawn(forward_jobs(
+            ctx.clone(),
+            config.name.clone(),
+            jobs,
+            stop.clone(),
+        ));
+        info!(
+            link = config.name,
+            binds = config.binds,
+            "carrier link started"
+        );
         let metrics = Arc::new(LinkMetrics::new(&config.name));
-        Ok(LinkState {
+        let mut state = LinkState {
             ctx,
             metrics,
             config,
-            wire,
-            aimd,
+            myself: myself.clone(),
+            binds: Default::default(),
             stop,
             tasks,
-        })
+            forward,
+        };
+        state.follow();
+        myself.send_interval(Duration::from_millis(250), || LinkMsg::Follow);
+        Ok(state)
     }
 
     async fn post_stop(
@@ -348,6 +491,10 @@ impl Actor for CarrierLink {
         _myself: ActorRef<LinkMsg>,
         state: &mut LinkState,
     ) -> Result<(), ActorProcessingErr> {
+        for bind in state.binds.values() {
+            bind.stop.cancel();
+            bind.tasks.close();
+        }
         state.stop.cancel();
         state.tasks.close();
         if let Some(health) = state.ctx.health.get(&state.config.name) {
@@ -363,50 +510,227 @@ impl Actor for CarrierLink {
         state: &mut LinkState,
     ) -> Result<(), ActorProcessingErr> {
         match message {
-            LinkMsg::Submit(job) => {
-                let id = job.parts.first().map(|p| p.id);
-                let span =
-                    tracing::debug_span!("submit", link = state.config.name, message_id = ?id);
-                state.tasks.spawn(
-                    send_job(
-                        state.ctx.clone(),
-                        state.config.clone(),
-                        state.wire.clone(),
-                        state.aimd.clone(),
-                        state.metrics.clone(),
-                        job,
-                    )
-                    .instrument(span),
-                );
-            }
-            LinkMsg::Event(event) => handle_event(state, event),
-            LinkMsg::CmppEvent(event) => {
-                crate::link_cmpp::handle_event(&state.ctx, &state.config, event)
-            }
+            LinkMsg::Submit(job) => start_job(state, job, None),
+            LinkMsg::SubmitFor(job, reply) => start_job(state, job, Some(reply)),
+            LinkMsg::Event(slot, event) => handle_event(state, slot, event),
+            LinkMsg::CmppEvent(slot, event) => match event {
+                tern_cmpp::net::ClientEvent::Up => {
+                    info!(link = state.config.name, slot, "CMPP bind up");
+                    state.bind_up(slot, true);
+                }
+                tern_cmpp::net::ClientEvent::Down { reason } => {
+                    warn!(link = state.config.name, slot, ?reason, "CMPP bind down");
+                    state.bind_up(slot, false);
+                }
+                event => crate::link_cmpp::handle_event(&state.ctx, &state.config, event),
+            },
+            LinkMsg::Follow => state.follow(),
         }
-        state.metrics.window.set(state.aimd.limit() as f64);
-        state.metrics.in_use.set(state.aimd.in_flight() as f64);
+        let (limit, in_flight) = state.binds.values().fold((0, 0), |(l, f), b| {
+            (l + b.aimd.limit(), f + b.aimd.in_flight())
+        });
+        state.metrics.window.set(limit as f64);
+        state.metrics.in_use.set(in_flight as f64);
         Ok(())
     }
 }
 
-fn handle_event(state: &LinkState, event: ClientEvent) {
-    let link = &state.config.name;
-    match event {
-        ClientEvent::Up { kind } => {
-            info!(link, kind = kind.as_str(), "link up");
-            if kind.can_submit() {
-                if let Some(health) = state.ctx.health.get(link) {
-                    health.set_up(true);
+/// Sends `job` on a bind of this node that is up, or forwards it to a node holding one.
+/// `reply`: the job came from another node, which hears the outcome (it is never forwarded
+/// again).
+fn start_job(state: &LinkState, job: Job, reply: Option<tokio::sync::oneshot::Sender<JobEnd>>) {
+    let id = job.parts.first().map(|p| p.id);
+    let picked = state.pick().or_else(|| {
+        // No bind up: one that is down answers "not sent" at once, unless another node
+        // can take the job.
+        if reply.is_none()
+            && state
+                .ctx
+                .membership
+                .bind_holder(&state.config.name)
+                .is_some()
+        {
+            None
+        } else {
+            state.binds.iter().next().map(|(slot, b)| (*slot, b))
+        }
+    });
+    let Some((slot, bind)) = picked else {
+        match reply {
+            Some(reply) => {
+                // Not a holder (any more): the other node sends it elsewhere.
+                let _ = reply.send(Some((job, Duration::ZERO)));
+            }
+            None => {
+                if let Err(error) = state.forward.try_send(job) {
+                    let job = match error {
+                        tokio::sync::mpsc::error::TrySendError::Full(job)
+                        | tokio::sync::mpsc::error::TrySendError::Closed(job) => job,
+                    };
+                    finish_job(
+                        &state.ctx,
+                        &state.config.name,
+                        job.clone(),
+                        Some((job, Duration::from_millis(100))),
+                    );
                 }
             }
         }
-        ClientEvent::Down { kind, reason } => {
-            warn!(link, kind = kind.as_str(), ?reason, "link down");
-            if kind.can_submit() {
-                if let Some(health) = state.ctx.health.get(link) {
-                    health.set_up(false);
+        return;
+    };
+    let span = tracing::debug_span!("submit", link = state.config.name, slot, message_id = ?id);
+    let sender = BindSender {
+        slot,
+        epoch: bind.epoch,
+        wire: bind.wire.clone(),
+        aimd: bind.aimd.clone(),
+    };
+    let ctx = state.ctx.clone();
+    let config = state.config.clone();
+    let metrics = state.metrics.clone();
+    state.tasks.spawn(
+        async move {
+            let end = send_job(&ctx, &config, &sender, &metrics, &job).await;
+            match reply {
+                Some(reply) => {
+                    let _ = reply.send(end);
                 }
+                None => finish_job(&ctx, &config.name, job, end),
+            }
+        }
+        .instrument(span),
+    );
+}
+
+/// Tells the job's dispatcher how it ended: the rest to retry, if any, then that the link
+/// has room again.
+fn finish_job(ctx: &Context, link: &str, job: Job, end: JobEnd) {
+    let id = job
+        .parts
+        .first()
+        .map(|p| p.id)
+        .unwrap_or(tern_model::MessageId(0));
+    let shard = ctx.shard_of(id);
+    let requeued = match end {
+        Some((rest, delay)) => ctx
+            .refs
+            .dispatcher(shard)
+            .is_some_and(|d| d.cast(DispatcherMsg::Retry { job: rest, delay })),
+        None => false,
+    };
+    if let Some(dispatcher) = ctx.refs.dispatcher(shard) {
+        dispatcher.cast(DispatcherMsg::Done {
+            link: link.to_owned(),
+            id,
+            requeued,
+        });
+    }
+}
+
+/// Sends the jobs of a link this node holds no bind of to nodes that hold one, in batches,
+/// and gives the outcomes to the dispatchers.
+async fn forward_jobs(
+    ctx: Arc<Context>,
+    link: String,
+    mut jobs: tokio::sync::mpsc::Receiver<Job>,
+    stop: CancellationToken,
+) {
+    let calls = Arc::new(tokio::sync::Semaphore::new(FORWARD_CALLS));
+    loop {
+        let first = tokio::select! {
+            () = stop.cancelled() => return,
+            job = jobs.recv() => match job {
+                Some(job) => job,
+                None => return,
+            },
+        };
+        let mut batch = vec![first];
+        while batch.len() < FORWARD_BATCH {
+            match jobs.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        let Ok(permit) = calls.clone().acquire_owned().await else {
+            return;
+        };
+        let ctx = ctx.clone();
+        let link = link.clone();
+        tokio::spawn(async move {
+            forward_batch(&ctx, &link, batch).await;
+            drop(permit);
+        });
+    }
+}
+
+async fn forward_batch(ctx: &Context, link: &str, batch: Vec<Job>) {
+    let Some(node) = ctx.membership.bind_holder(link) else {
+        for job in batch {
+            finish_job(
+                ctx,
+                link,
+                job.clone(),
+                Some((job, Duration::from_millis(500))),
+            );
+        }
+        return;
+    };
+    let wire = crate::membership::SubmitBatch {
+        link: link.to_owned(),
+        jobs: batch
+            .iter()
+            .map(|job| crate::membership::WireJob {
+                parts: job.parts.iter().map(|p| MessageRecord::clone(p)).collect(),
+                exclude: job.exclude.clone(),
+            })
+            .collect(),
+    };
+    let count = batch.len() as u64;
+    match ctx.membership.submit_elsewhere(node, &wire).await {
+        Ok(outcomes) => {
+            metrics::counter!("tern_cluster_jobs_forwarded_total", "link" => link.to_owned(), "result" => "ok").increment(count);
+            for (job, outcome) in batch.into_iter().zip(outcomes) {
+                let end = outcome.retry.map(|(rest, delay)| {
+                    let mut back = Job::new(rest.parts.into_iter().map(Arc::new).collect());
+                    back.exclude = rest.exclude;
+                    (back, Duration::from_millis(delay))
+                });
+                finish_job(ctx, link, job, end);
+            }
+        }
+        Err(error) => {
+            let result = match error {
+                crate::membership::RelayError::NotSent(_) => "not_sent",
+                crate::membership::RelayError::Unknown(_) => "unknown",
+            };
+            metrics::counter!("tern_cluster_jobs_forwarded_total", "link" => link.to_owned(), "result" => result).increment(count);
+            warn!(link, node, %error, jobs = count, "jobs not forwarded; retried");
+            // Sent and unanswered: the other node may have submitted them. Sending again
+            // is at-least-once, after a pause.
+            let delay = match error {
+                crate::membership::RelayError::NotSent(_) => Duration::from_millis(200),
+                crate::membership::RelayError::Unknown(_) => Duration::from_secs(1),
+            };
+            for job in batch {
+                finish_job(ctx, link, job.clone(), Some((job, delay)));
+            }
+        }
+    }
+}
+
+fn handle_event(state: &mut LinkState, slot: u16, event: ClientEvent) {
+    let link = &state.config.name;
+    match event {
+        ClientEvent::Up { kind } => {
+            info!(link, slot, kind = kind.as_str(), "link up");
+            if kind.can_submit() {
+                state.bind_up(slot, true);
+            }
+        }
+        ClientEvent::Down { kind, reason } => {
+            warn!(link, slot, kind = kind.as_str(), ?reason, "link down");
+            if kind.can_submit() {
+                state.bind_up(slot, false);
             }
         }
         ClientEvent::Request { command, handle } => {
@@ -460,23 +784,24 @@ enum PartOutcome {
     Failed(Option<u32>, &'static str),
 }
 
-async fn send_job(
-    ctx: Arc<Context>,
-    config: Arc<LinkConfig>,
-    client: Wire,
+/// What a job is sent over: one bind of the link, under the epoch of its claim.
+struct BindSender {
+    slot: u16,
+    epoch: u64,
+    wire: Wire,
     aimd: Arc<Aimd>,
-    metrics: Arc<LinkMetrics>,
-    job: Job,
-) {
-    let id = job
-        .parts
-        .first()
-        .map(|p| p.id)
-        .unwrap_or(tern_model::MessageId(0));
-    let shard = ctx.shard_of(id);
-    let mut requeued = false;
+}
+
+/// Sends the parts of `job` in order; what is left to retry, if anything.
+async fn send_job(
+    ctx: &Arc<Context>,
+    config: &Arc<LinkConfig>,
+    bind: &BindSender,
+    metrics: &LinkMetrics,
+    job: &Job,
+) -> JobEnd {
     for (index, part) in job.parts.iter().enumerate() {
-        match send_part(&ctx, &config, &client, &aimd, &metrics, part).await {
+        match send_part(ctx, config, bind, metrics, part).await {
             PartOutcome::Submitted => {}
             PartOutcome::Retry(delay) => {
                 let mut rest = job.clone();
@@ -488,17 +813,13 @@ async fn send_job(
                 if !rest.exclude.contains(&config.name) && delay > Duration::ZERO {
                     rest.exclude.push(config.name.clone());
                 }
-                requeued = ctx
-                    .refs
-                    .dispatcher(shard)
-                    .is_some_and(|d| d.cast(DispatcherMsg::Retry { job: rest, delay }));
-                break;
+                return Some((rest, delay));
             }
             PartOutcome::Failed(error, detail) => {
                 // A message missing a part is useless: fail its remaining parts too.
                 for part in &job.parts[index..] {
                     let (ops, held) =
-                        outcome::finish_locally(&ctx, part, RecordState::Failed, error, detail)
+                        outcome::finish_locally(ctx, part, RecordState::Failed, error, detail)
                             .await;
                     let ctx2 = ctx.clone();
                     let _ = ctx.store.write(
@@ -511,28 +832,22 @@ async fn send_job(
                     );
                 }
                 metrics::counter!("tern_messages_finished_total", "state" => "failed").increment(1);
-                break;
+                return None;
             }
         }
     }
-    if let Some(dispatcher) = ctx.refs.dispatcher(shard) {
-        dispatcher.cast(DispatcherMsg::Done {
-            link: config.name.clone(),
-            id,
-            requeued,
-        });
-    }
+    None
 }
 
 async fn send_part(
     ctx: &Arc<Context>,
     config: &Arc<LinkConfig>,
-    client: &Wire,
-    aimd: &Aimd,
+    bind: &BindSender,
     metrics: &LinkMetrics,
     part: &MessageRecord,
 ) -> PartOutcome {
     let link = config.name.as_str();
+    let (client, aimd) = (&bind.wire, bind.aimd.as_ref());
     let prepared = match prepare(client, part) {
         Ok(prepared) => prepared,
         Err(status) => return PartOutcome::Failed(Some(status), "cannot be encoded for the link"),
@@ -555,6 +870,14 @@ async fn send_part(
         return PartOutcome::Retry(Duration::from_secs(1));
     }
     aimd.acquire().await;
+    // Fencing: nothing leaves on a bind this node no longer holds, or once its lease ran
+    // out (a node paused for longer than its lease finds it gone here).
+    if !ctx.membership.holds_bind(link, bind.slot, bind.epoch) {
+        aimd.release();
+        metrics::counter!("tern_cluster_submits_fenced_total", "link" => link.to_owned())
+            .increment(1);
+        return PartOutcome::Retry(Duration::ZERO);
+    }
     let started = Instant::now();
     let result = match prepared {
         Prepared::Smpp(pdu) => match client {

@@ -3,6 +3,12 @@
 //! after the customer's deliver_sm_resp. Items wait while an account has no receiving bind
 //! and expire after the held TTL. The outbox rebuilds itself from the store when it starts
 //! and whenever an account binds.
+//!
+//! In a cluster one node delivers to each account: the lowest live one with a receiving
+//! bind of it (its heartbeat tells the others which accounts it has). The others hand it
+//! what they hold for the account; it also reads the store every few seconds, so that
+//! what could not be handed over, and what waited while the account was bound nowhere,
+//! follows the customer to whichever node it binds.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
@@ -88,9 +94,25 @@ pub struct Outbox;
 pub struct OutboxState {
     ctx: Arc<Context>,
     accounts: HashMap<String, AccountBox>,
+    /// When the accounts delivered from here were last read from the store.
+    reloaded_ms: u64,
 }
 
+/// How often, in a cluster, the accounts delivered from this node are read from the store.
+const RELOAD_MS: u64 = 3_000;
+
 impl OutboxState {
+    /// Tells the membership which accounts have a receiving bind here.
+    fn publish_receivers(&self) {
+        let accounts = self
+            .accounts
+            .iter()
+            .filter(|(_, a)| !a.receivers.is_empty())
+            .map(|(name, _)| name.clone())
+            .collect();
+        self.ctx.membership.set_receivers(accounts);
+    }
+
     async fn load(&mut self, account: &str) {
         let held = match self.ctx.store.held(account, MAX_IN_MEMORY).await {
             Ok(held) => held,
@@ -111,9 +133,17 @@ impl OutboxState {
 
     async fn pump(&mut self, account: &str) {
         let now = now_ms();
+        let delivers = self.ctx.membership.delivers_to(account);
         let Some(entry) = self.accounts.get_mut(account) else {
             return;
         };
+        if !delivers {
+            // Another node delivers to this account: what waits here is in the store for it.
+            entry.keys.retain(|key| entry.in_flight.contains_key(key));
+            entry.queue.clear();
+            entry.more_in_store = true;
+            return;
+        }
         let mut expired = Vec::new();
         while entry.in_flight.len() < IN_FLIGHT && !entry.receivers.is_empty() {
             let Some(item) = entry.queue.pop_front() else {
@@ -177,9 +207,14 @@ impl Actor for Outbox {
         let mut state = OutboxState {
             ctx,
             accounts: HashMap::new(),
+            reloaded_ms: now_ms(),
         };
-        for account in state.ctx.store.held_accounts().await? {
-            state.load(&account).await;
+        // In a cluster every node would read every account: accounts are read when they
+        // bind here instead.
+        if state.ctx.membership.is_standalone() {
+            for account in state.ctx.store.held_accounts().await? {
+                state.load(&account).await;
+            }
         }
         let held: usize = state.accounts.values().map(|a| a.queue.len()).sum();
         info!(held, "outbox started");
@@ -256,6 +291,22 @@ impl Actor for Outbox {
             }
             OutboxMsg::Tick => {
                 let now = now_ms();
+                state.publish_receivers();
+                if !state.ctx.membership.is_standalone()
+                    && now.saturating_sub(state.reloaded_ms) >= RELOAD_MS
+                {
+                    state.reloaded_ms = now;
+                    let bound: Vec<String> = state
+                        .accounts
+                        .iter()
+                        .filter(|(_, a)| !a.receivers.is_empty())
+                        .map(|(name, _)| name.clone())
+                        .filter(|name| state.ctx.membership.delivers_to(name))
+                        .collect();
+                    for account in bound {
+                        state.load(&account).await;
+                    }
+                }
                 let accounts: Vec<String> = state.accounts.keys().cloned().collect();
                 for account in accounts {
                     if let Some(entry) = state.accounts.get_mut(&account) {

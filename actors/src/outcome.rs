@@ -179,6 +179,20 @@ fn customer_ids(parts: &[MessageRecord]) -> Option<String> {
 /// Tells the outbox about deliveries that just became durable.
 pub fn hand_to_outbox(ctx: &Context, held: Option<HeldDelivery>) {
     if let Some(held) = held {
+        if let Some(node) = ctx.membership.receiver_elsewhere(&held.account) {
+            // The account is bound on another node: it delivers. Should the call fail, that
+            // node's outbox finds the delivery in the store.
+            let membership = ctx.membership.clone();
+            tokio::spawn(async move {
+                if let Err(error) = membership.hand_held(node, &held).await {
+                    tracing::debug!(node, %error, account = held.account, "held delivery not handed over; it waits in the store");
+                    metrics::counter!("tern_outbox_handoff_missed_total").increment(1);
+                } else {
+                    metrics::counter!("tern_cluster_deliveries_handed_total").increment(1);
+                }
+            });
+            return;
+        }
         if !ctx
             .refs
             .outbox

@@ -736,6 +736,40 @@ impl Lease {
 /// leases are looked for again every few seconds during `watch`; each is settled once
 /// (a settled lease is no longer listed) and a settle that fails is tried again. The task
 /// holds the pipeline only weakly: it ends when the pipeline stops.
+/// Settles the leases of `node`, a node of the cluster that died, with what the shared
+/// store shows they charged. Each lease is settled once: a settled one is no longer listed.
+pub async fn settle_leases_of(ctx: &Context, node: u64) {
+    let theirs = move |id: LeaseId| u64::from(MessageId(id).node()) == node;
+    for (lease, account) in ctx.ledger.unsettled_leases(&theirs) {
+        let charged = match ctx.store.charged(lease).await {
+            Ok(charged) => charged,
+            Err(error) => {
+                warn!(lease, node, %error, "charges of a dead node's lease cannot be read");
+                continue;
+            }
+        };
+        let settle = Command::SettleLease {
+            lease,
+            used_parts: charged.0,
+            used_amount: charged.1,
+            ttl_ms: LEASE_TTL_MS,
+            close: true,
+        };
+        if let Some(response) = propose(ctx, &account, settle).await {
+            info!(
+                lease,
+                node,
+                account,
+                parts = charged.0,
+                amount = charged.1,
+                ?response,
+                "lease of a dead node settled from the store"
+            );
+            metrics::counter!("tern_quota_leases_recovered_total").increment(1);
+        }
+    }
+}
+
 pub async fn settle_previous_leases(ctx: Weak<Context>, before: u64, watch: Duration) {
     let deadline = Instant::now() + watch;
     loop {

@@ -396,9 +396,15 @@ fn parse_message_id(text: &str) -> Option<MessageId> {
     text.trim().parse::<u64>().ok().map(MessageId)
 }
 
-/// Hands a durable message to its shard's dispatcher. If the dispatcher is restarting it
-/// pages the message in from the store.
+/// Hands a durable message to its shard's dispatcher: here, or on the node that owns the
+/// shard. A dispatcher that is restarting, or an owner the notice does not reach, pages
+/// the message in from the store.
 pub(crate) fn dispatch(ctx: &Context, shard: u16, records: Vec<Arc<MessageRecord>>) {
+    if let Some(owner) = ctx.membership.shard_owner_elsewhere(shard) {
+        let parts = records.iter().map(|r| MessageRecord::clone(r)).collect();
+        ctx.membership.notify_accepted(owner, shard, parts);
+        return;
+    }
     if let Some(dispatcher) = ctx.refs.dispatcher(shard) {
         dispatcher.cast(DispatcherMsg::Accepted(Job::new(records)));
     }

@@ -86,6 +86,7 @@ async fn pipeline(
         links: Vec::new(),
         mo_rules: Vec::new(),
         ledger,
+        membership: None,
     };
     (Pipeline::start(store, config).await.unwrap(), dir)
 }

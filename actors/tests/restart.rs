@@ -84,6 +84,7 @@ async fn a_killed_dispatcher_restarts_and_picks_up_pending_work() {
         links: Vec::new(),
         mo_rules: Vec::new(),
         ledger: Arc::new(tern_actors::quota::LocalLedger::default()),
+        membership: None,
     };
     let pipeline = Pipeline::start(store.clone(), config).await.unwrap();
     wait_state(&store, 1, RecordState::Failed).await;
@@ -120,6 +121,7 @@ fn pipeline_config(accounts: Vec<tern_actors::accounts::AccountPolicy>) -> Pipel
         links: Vec::new(),
         mo_rules: Vec::new(),
         ledger: Arc::new(tern_actors::quota::LocalLedger::default()),
+        membership: None,
     }
 }
 

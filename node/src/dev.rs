@@ -145,6 +145,7 @@ pub fn dev_config(args: &DevArgs, upstream_url: &str, token: &str) -> Config {
             src_id: String::new(),
             signature_chars: 0,
             gbk: false,
+            binds: 1,
         }],
         mo_rules: vec![MoRuleConfig {
             account: "demo".into(),

@@ -7,6 +7,7 @@ pub mod config;
 mod control;
 pub mod dev;
 pub mod ledger;
+pub mod membership;
 pub mod notifier;
 mod ops;
 pub mod replica;
@@ -74,6 +75,7 @@ pub fn link_config(smpp: &SmppSection, upstream: &UpstreamConfig) -> anyhow::Res
         receipt_ids: id_format(upstream.receipt_id_format),
         credit: upstream.window.saturating_mul(2).max(2),
         revision: 0,
+        binds: upstream.binds.max(1),
     })
 }
 
@@ -174,6 +176,7 @@ pub fn pipeline_config(
     config: &Config,
     state: &tern_ledger::State,
     ledger: Arc<dyn tern_actors::quota::Ledger>,
+    membership: Option<Arc<tern_actors::membership::Membership>>,
 ) -> PipelineConfig {
     PipelineConfig {
         settings: settings(config),
@@ -182,6 +185,7 @@ pub fn pipeline_config(
         links: replica::links(state, &config.smpp),
         mo_rules: replica::mo_rules(state),
         ledger,
+        membership,
     }
 }
 
@@ -243,11 +247,34 @@ impl Node {
             info!(%listen, "metrics at /metrics");
             metrics = Some(listen);
         }
+        refuse_shared_nothing_cluster(config)?;
         let store = open_store(&config.store).await?;
         let cluster = ledger::start_cluster(config).await?;
         let backend = Arc::new(ledger::ClusterLedger::new(cluster.clone()));
-        let pipeline_config = cluster.read(|s| pipeline_config(config, s, backend.clone()));
+        let membership = tern_actors::membership::Membership::clustered(
+            u64::from(config.node.id),
+            config.pipeline.shards,
+        );
+        membership.set_relay(Arc::new(membership::ClusterRelay(cluster.clone())));
+        let pipeline_config =
+            cluster.read(|s| pipeline_config(config, s, backend.clone(), Some(membership.clone())));
         let pipeline = Pipeline::start(store.clone(), pipeline_config).await?;
+        membership::serve_relay(&cluster, &pipeline.handle());
+        let member = tokio::spawn(membership::run(cluster.clone(), pipeline.handle()));
+        // Customers are let in once the node holds its lease (it throttles them before).
+        if tokio::time::timeout(LEASE_WAIT, async {
+            while !membership.lease_valid() {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        })
+        .await
+        .is_err()
+        {
+            warn!(
+                waited_secs = LEASE_WAIT.as_secs(),
+                "no cluster lease yet: customers are throttled until the node holds one"
+            );
+        }
         let watcher = tokio::spawn(ledger::follow_changes(
             cluster.clone(),
             pipeline.handle(),
@@ -364,7 +391,7 @@ impl Node {
             endpoints,
             cluster,
             pipeline,
-            background: vec![watcher, notifier, peers],
+            background: vec![watcher, notifier, peers, member],
             admin,
             store,
             customers,
@@ -428,6 +455,23 @@ impl Node {
         drop(self.store);
         info!("stopped");
     }
+}
+
+/// How long a starting node waits for its cluster lease before it lets customers in.
+const LEASE_WAIT: Duration = Duration::from_secs(15);
+
+/// A cluster of several nodes keeps its queues in the shared CQL store, so that a
+/// survivor can take over a dead node's: one on embedded stores is refused.
+fn refuse_shared_nothing_cluster(config: &Config) -> anyhow::Result<()> {
+    let joins = !config.cluster.peers.is_empty() || !config.cluster.bootstrap;
+    if joins && config.store.backend == config::StoreBackend::Embedded {
+        anyhow::bail!(
+            "cluster: a cluster of several nodes needs the shared store ([store] backend = \"scylla\" with [store.cql]): \
+             with the embedded store a node's queue could not be taken over when it dies. \
+             One node on the embedded store needs no cluster.peers and cluster.bootstrap = true"
+        );
+    }
+    Ok(())
 }
 
 /// Makes ring the process's TLS crypto provider. rustls picks one by itself only when one

@@ -364,6 +364,14 @@ pub struct UpstreamConfig {
     /// carry it.
     #[serde(default)]
     pub gbk: bool,
+    /// The binds the operator allows: the cluster holds exactly this many, spread over its
+    /// nodes (a node of its own holds them all).
+    #[serde(default = "default_binds")]
+    pub binds: u16,
+}
+
+fn default_binds() -> u16 {
+    1
 }
 
 fn default_cmpp_version() -> String {
@@ -681,6 +689,12 @@ fn upstream_problems(at: &str, upstream: &UpstreamConfig, errors: &mut Vec<Confi
     }
     if !(1..=10_000).contains(&upstream.window) {
         errors.push(invalid(key("window"), "must be from 1 to 10000"));
+    }
+    if !(1..=tern_ledger::ownership::MAX_BINDS).contains(&upstream.binds) {
+        errors.push(invalid(
+            key("binds"),
+            format!("must be from 1 to {}", tern_ledger::ownership::MAX_BINDS),
+        ));
     }
     let url = match SmppUrl::parse(&upstream.url) {
         Ok(url) => url,

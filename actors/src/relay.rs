@@ -1,0 +1,125 @@
+//! The serving side of the calls between nodes (see [`crate::membership`]): parts
+//! accepted elsewhere for a shard dispatched here, jobs for a bind held here, and
+//! receipts or MO for an account delivered from here.
+//!
+//! Every payload is decoded before anything is done; one that does not decode is an error
+//! answer, never a panic. A call about work this node does not hold (a shard it does not
+//! dispatch, a link it holds no bind of) is answered so that the caller acts elsewhere.
+
+use std::sync::Arc;
+
+use tern_storage::HeldDelivery;
+use tokio::sync::oneshot;
+
+use crate::context::Context;
+use crate::dispatcher::{DispatcherMsg, Job};
+use crate::link::LinkMsg;
+use crate::membership::{AcceptedBatch, SubmitBatch, WireJob, WireOutcome, ACCEPTED, HELD, SUBMIT};
+
+/// Serves one call of kind `kind` from node `from`.
+pub async fn serve(
+    ctx: Arc<Context>,
+    from: u64,
+    kind: &str,
+    body: &[u8],
+) -> Result<bytes::Bytes, String> {
+    metrics::counter!("tern_cluster_calls_served_total", "kind" => kind.to_owned()).increment(1);
+    match kind {
+        ACCEPTED => {
+            let batch: AcceptedBatch = decode(body)?;
+            accepted(&ctx, batch);
+            Ok(bytes::Bytes::new())
+        }
+        SUBMIT => {
+            let batch: SubmitBatch = decode(body)?;
+            let outcomes = submit(&ctx, from, batch).await;
+            postcard::to_stdvec(&outcomes)
+                .map(bytes::Bytes::from)
+                .map_err(|e| e.to_string())
+        }
+        HELD => {
+            let item: HeldDelivery = decode(body)?;
+            // Durable already: an outbox that is restarting reads it from the store.
+            let _ = ctx
+                .refs
+                .outbox
+                .cast(crate::outbox::OutboxMsg::Held(Arc::new(item)));
+            Ok(bytes::Bytes::new())
+        }
+        other => Err(format!("unknown call {other:?}")),
+    }
+}
+
+fn decode<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, String> {
+    postcard::from_bytes(body).map_err(|e| format!("undecodable payload: {e}"))
+}
+
+/// Queues parts accepted on another node at this shard's dispatcher, if this node
+/// dispatches the shard; otherwise its owner pages them in.
+fn accepted(ctx: &Context, batch: AcceptedBatch) {
+    if ctx.membership.shard_epoch(batch.shard).is_none() {
+        return;
+    }
+    let Some(dispatcher) = ctx.refs.dispatcher(batch.shard) else {
+        return;
+    };
+    for parts in batch.messages {
+        if parts.is_empty() {
+            continue;
+        }
+        // A notice is only about parts of its own shard.
+        if parts.iter().any(|p| ctx.shard_of(p.id) != batch.shard) {
+            continue;
+        }
+        let job = Job::new(parts.into_iter().map(Arc::new).collect());
+        dispatcher.cast(DispatcherMsg::Accepted(job));
+    }
+}
+
+/// Sends each job on this node's binds of the link; the outcomes in order.
+async fn submit(ctx: &Context, from: u64, batch: SubmitBatch) -> Vec<WireOutcome> {
+    let link = ctx.refs.link(&batch.link);
+    let mut waiting = Vec::with_capacity(batch.jobs.len());
+    for wire in batch.jobs {
+        let mut job = Job::new(wire.parts.into_iter().map(Arc::new).collect());
+        job.exclude = wire.exclude;
+        let (tx, rx) = oneshot::channel();
+        let copy = job.clone();
+        let sent = match &link {
+            Some(link) => link.cast(LinkMsg::SubmitFor(job, tx)).is_ok(),
+            None => false,
+        };
+        waiting.push((copy, sent.then_some(rx)));
+    }
+    let mut outcomes = Vec::with_capacity(waiting.len());
+    for (copy, rx) in waiting {
+        let retry = match rx {
+            Some(rx) => match rx.await {
+                Ok(end) => end,
+                // The link stopped with the job, perhaps while sending it: the other node
+                // sends it again (at least once), after a pause.
+                Err(_) => Some((copy, std::time::Duration::from_secs(1))),
+            },
+            // No such link here (any more): the other node sends it elsewhere.
+            None => Some((copy, std::time::Duration::ZERO)),
+        };
+        outcomes.push(WireOutcome {
+            retry: retry.map(|(job, delay)| {
+                (
+                    WireJob {
+                        parts: job.parts.iter().map(|p| (**p).clone()).collect(),
+                        exclude: job.exclude,
+                    },
+                    delay.as_millis() as u64,
+                )
+            }),
+        });
+    }
+    tracing::debug!(
+        from,
+        link = batch.link,
+        jobs = outcomes.len(),
+        "jobs submitted for another node"
+    );
+    outcomes
+}
