@@ -1,0 +1,1011 @@
+//! A Tern cluster on this machine, as separate processes: N `tern node`s on one CQL
+//! keyspace of their own, a simulated operator (`tern-bench smsc`) or a real SMSC, and the
+//! Cassandra node of `scripts/cassandra` when no database is given. Newcomers start it to
+//! try a cluster out, tests and the chaos harness to break one.
+//!
+//! Everything is driven from outside: processes by PID and signal, nodes through their
+//! configuration files and `tern ctl`. What runs is described in `<run dir>/cluster.json`,
+//! so that another process (`tern-chaos cluster down`) can stop what `up` started; the
+//! processes run in process groups of their own and outlive the command that started them.
+
+mod config;
+mod operator;
+mod process;
+
+use std::collections::HashSet;
+use std::net::{SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use rand::Rng as _;
+use rustix::process::Signal;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use tokio::time::Instant;
+
+pub use config::{DEMO_ACCOUNT, UPSTREAM_BINDS, UPSTREAM_NAME};
+pub use operator::{OperatorStats, SIMULATOR_ACCOUNT};
+pub use process::ProcessId;
+
+use process::Children;
+
+/// Nodes of a cluster unless asked otherwise.
+pub const DEFAULT_NODES: u16 = 3;
+/// The state file in the run directory.
+pub const STATE_FILE: &str = "cluster.json";
+/// How long a node may take to stop after SIGTERM before it gets SIGKILL.
+pub const STOP_GRACE: Duration = Duration::from_secs(15);
+/// Ports are picked from here: below the kernel's ephemeral range (32768 and up), where
+/// an outgoing connection of another process could take a port between the pick and the
+/// bind, and above the usual fixed ones (Cassandra's 7000 and 9042, SMPP's 2775).
+const PORTS: std::ops::Range<u16> = 20_000..32_768;
+/// The longest one `tern ctl` call may take.
+const CTL_TIMEOUT: Duration = Duration::from_secs(10);
+/// Lines of a log quoted in an error.
+const LOG_TAIL: usize = 15;
+
+/// What `up` starts.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub nodes: u16,
+    /// A real SMSC, `smpp://USER:PASSWORD@HOST:PORT`, instead of the simulator.
+    pub upstream: Option<String>,
+    /// The run directory: the state file, and a directory per node and for the operator.
+    pub dir: PathBuf,
+    /// A CQL database, `host:port`; none: `scripts/cassandra` (started when it is not
+    /// running, and then stopped by `down`).
+    pub cql: Option<String>,
+    /// How long the nodes may take to answer and agree on the members.
+    pub deadline: Duration,
+    /// The programs; none: [`Binaries::find`].
+    pub binaries: Option<Binaries>,
+    /// Progress lines on stderr.
+    pub progress: bool,
+}
+
+impl Default for Options {
+    /// Three nodes on the simulator in `target/cluster`, on `TERN_CQL` when it is set.
+    fn default() -> Self {
+        Self {
+            nodes: DEFAULT_NODES,
+            upstream: None,
+            dir: workspace_root().join("target").join("cluster"),
+            cql: std::env::var("TERN_CQL").ok().filter(|v| !v.is_empty()),
+            deadline: Duration::from_secs(90),
+            binaries: None,
+            progress: true,
+        }
+    }
+}
+
+/// The programs a cluster runs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Binaries {
+    pub tern: PathBuf,
+    pub tern_bench: PathBuf,
+}
+
+impl Binaries {
+    /// `TERN_BIN` and `TERN_BENCH_BIN`; else beside this program (or one directory up:
+    /// a test program runs from `target/<profile>/deps`); else the newer of
+    /// `target/release` and `target/debug`.
+    pub fn find() -> anyhow::Result<Self> {
+        Ok(Self {
+            tern: find_binary("tern", "TERN_BIN")?,
+            tern_bench: find_binary("tern-bench", "TERN_BENCH_BIN")?,
+        })
+    }
+}
+
+fn find_binary(name: &str, variable: &str) -> anyhow::Result<PathBuf> {
+    if let Some(path) = std::env::var_os(variable).filter(|v| !v.is_empty()) {
+        let path = PathBuf::from(path);
+        anyhow::ensure!(
+            path.is_file(),
+            "{variable}={}: no such file",
+            path.display()
+        );
+        return Ok(path);
+    }
+    if let Some(dir) = std::env::current_exe()
+        .ok()
+        .and_then(|e| e.parent().map(Path::to_owned))
+    {
+        for dir in [Some(dir.as_path()), dir.parent()].into_iter().flatten() {
+            let path = dir.join(name);
+            if path.is_file() {
+                return Ok(path);
+            }
+        }
+    }
+    let target = workspace_root().join("target");
+    ["release", "debug"]
+        .iter()
+        .map(|profile| target.join(profile).join(name))
+        .filter_map(|path| Some((path.metadata().ok()?.modified().ok()?, path)))
+        .max()
+        .map(|(_, path)| path)
+        .ok_or_else(|| {
+            anyhow::anyhow!(
+                "no {name} binary: set {variable}, or build it (cargo build --release --bin {name})"
+            )
+        })
+}
+
+/// The repository this crate is in: `scripts/cassandra` and the default run directory.
+pub fn workspace_root() -> PathBuf {
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    manifest.parent().unwrap_or(manifest).to_owned()
+}
+
+/// Everything about a running cluster; `<run dir>/cluster.json`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ClusterState {
+    pub dir: PathBuf,
+    /// The admin API's token, the same on every node.
+    pub token: String,
+    /// The raft secret the nodes present to each other.
+    pub raft_secret: String,
+    /// The CQL database, `host:port`.
+    pub cql: String,
+    pub keyspace: String,
+    /// `up` started the database (`scripts/cassandra start`), and `down` stops it.
+    pub started_cassandra: bool,
+    /// The operator, `host:port`.
+    pub operator: String,
+    /// The simulator, when the operator is one.
+    pub simulator: Option<Simulator>,
+    pub nodes: Vec<NodeState>,
+    pub binaries: Binaries,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Simulator {
+    pub process: ProcessId,
+    pub log: PathBuf,
+}
+
+/// One node: its addresses, files and process.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct NodeState {
+    pub id: u16,
+    /// None until it is first started.
+    pub process: Option<ProcessId>,
+    /// Customers' SMPP.
+    pub smpp: SocketAddr,
+    /// The gRPC admin API (`tern ctl --server http://ADDR`).
+    pub admin: SocketAddr,
+    /// Prometheus text at `/metrics`.
+    pub metrics: SocketAddr,
+    /// Raft between the nodes.
+    pub raft: SocketAddr,
+    pub dir: PathBuf,
+    pub config: PathBuf,
+    pub log: PathBuf,
+}
+
+/// The line `tern-chaos cluster up` prints.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Summary {
+    pub nodes: Vec<NodeSummary>,
+    pub token: String,
+    pub operator: String,
+    pub cql: String,
+    pub keyspace: String,
+    pub dir: PathBuf,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct NodeSummary {
+    pub id: u16,
+    pub pid: Option<u32>,
+    pub smpp: SocketAddr,
+    pub admin: SocketAddr,
+    pub metrics: SocketAddr,
+}
+
+impl ClusterState {
+    pub fn summary(&self) -> Summary {
+        Summary {
+            nodes: self
+                .nodes
+                .iter()
+                .map(|n| NodeSummary {
+                    id: n.id,
+                    pid: n.process.map(|p| p.pid),
+                    smpp: n.smpp,
+                    admin: n.admin,
+                    metrics: n.metrics,
+                })
+                .collect(),
+            token: self.token.clone(),
+            operator: self.operator.clone(),
+            cql: self.cql.clone(),
+            keyspace: self.keyspace.clone(),
+            dir: self.dir.clone(),
+        }
+    }
+
+    /// Reads `<dir>/cluster.json`.
+    pub fn load(dir: &Path) -> anyhow::Result<Self> {
+        let path = dir.join(STATE_FILE);
+        let text = std::fs::read_to_string(&path).with_context(|| {
+            format!("no cluster runs from {}: {}", dir.display(), path.display())
+        })?;
+        serde_json::from_str(&text).with_context(|| format!("reading {}", path.display()))
+    }
+
+    fn save(&self) -> anyhow::Result<()> {
+        use std::io::Write as _;
+        use std::os::unix::fs::OpenOptionsExt as _;
+        let path = self.dir.join(STATE_FILE);
+        let part = self.dir.join(format!("{STATE_FILE}.part"));
+        let json = serde_json::to_string_pretty(self)? + "\n";
+        // It holds the admin token and the raft secret.
+        let mut file = std::fs::OpenOptions::new()
+            .create(true)
+            .write(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&part)
+            .with_context(|| format!("writing {}", part.display()))?;
+        file.write_all(json.as_bytes())
+            .with_context(|| format!("writing {}", part.display()))?;
+        std::fs::rename(&part, &path).with_context(|| format!("writing {}", path.display()))
+    }
+}
+
+/// What `down` found at the end.
+#[derive(Debug, Clone, Default)]
+pub struct DownReport {
+    /// The simulator's final counters, when it ran and printed them.
+    pub operator: Option<OperatorStats>,
+    /// The same, every counter it has (`submits_by_status`, ...).
+    pub operator_json: Option<Value>,
+}
+
+/// A running local cluster. Dropped, it stops what it started, unless
+/// [`LocalCluster::keep_running`] was called (or it was [`LocalCluster::attach`]ed).
+///
+/// `up` and `restart` are async: they wait for nodes over the network. Stopping is not
+/// (`Drop` has to do it too): `kill`, `stop`, `cont` return at once, `down` blocks until
+/// the processes are gone, up to [`STOP_GRACE`] and a few seconds more.
+pub struct LocalCluster {
+    state: ClusterState,
+    children: Children,
+    progress: bool,
+    /// Stop nothing when dropped.
+    keep: bool,
+    /// Everything was stopped (`down`, or `Drop` of a failed `up`).
+    stopped: bool,
+}
+
+impl LocalCluster {
+    /// Starts the database (if needed), the operator and the nodes, and waits until every
+    /// node answers and lists all the members. On failure, what was started is stopped.
+    pub async fn up(options: Options) -> anyhow::Result<Self> {
+        anyhow::ensure!(
+            (1..=1023).contains(&options.nodes),
+            "--nodes {}: from 1 to 1023",
+            options.nodes
+        );
+        let binaries = match options.binaries.clone() {
+            Some(binaries) => binaries,
+            None => Binaries::find()?,
+        };
+        let dir = absolute(&options.dir)?;
+        prepare_dir(&dir)?;
+        let mut cluster = LocalCluster {
+            state: ClusterState {
+                dir: dir.clone(),
+                token: random_hex(16),
+                raft_secret: random_hex(16),
+                cql: String::new(),
+                keyspace: format!("tern_cluster_{}", random_hex(6)),
+                started_cassandra: false,
+                operator: String::new(),
+                simulator: None,
+                nodes: Vec::new(),
+                binaries,
+            },
+            children: Children::default(),
+            progress: options.progress,
+            keep: false,
+            stopped: false,
+        };
+        cluster.state.save()?;
+        cluster.state.cql = match options.cql.clone() {
+            Some(cql) => cql,
+            None => cluster.cassandra_up().await?,
+        };
+        cluster.state.save()?;
+        let mut ports = PortPicker::default();
+        let upstream_url = match &options.upstream {
+            Some(url) => {
+                cluster.state.operator = operator::url_host_port(url)?;
+                url.clone()
+            }
+            None => cluster.start_simulator(&mut ports).await?,
+        };
+        cluster.state.save()?;
+        cluster.plan_nodes(options.nodes, &mut ports, &upstream_url)?;
+        cluster.state.save()?;
+        let deadline = Instant::now() + options.deadline;
+
+        // Node 1 first: it creates the keyspace and its tables, and starts the cluster.
+        cluster.start_node(1)?;
+        cluster.wait_answers(1, deadline).await?;
+        for id in 2..=options.nodes {
+            cluster.start_node(id)?;
+        }
+        cluster.wait_formed(deadline).await?;
+        cluster.note(format_args!(
+            "{} nodes form a cluster; files and logs in {}",
+            options.nodes,
+            cluster.state.dir.display()
+        ));
+        Ok(cluster)
+    }
+
+    /// The cluster described in `<dir>/cluster.json`, started by another process;
+    /// dropping it stops nothing.
+    pub fn attach(dir: &Path) -> anyhow::Result<Self> {
+        let state = ClusterState::load(&absolute(dir)?)?;
+        Ok(Self {
+            state,
+            children: Children::default(),
+            progress: true,
+            keep: true,
+            stopped: false,
+        })
+    }
+
+    pub fn state(&self) -> &ClusterState {
+        &self.state
+    }
+
+    pub fn summary(&self) -> Summary {
+        self.state.summary()
+    }
+
+    /// Node `id` (1..=N).
+    pub fn node(&self, id: u16) -> anyhow::Result<&NodeState> {
+        self.state
+            .nodes
+            .iter()
+            .find(|n| n.id == id)
+            .ok_or_else(|| anyhow::anyhow!("no node {id} (1..={})", self.state.nodes.len()))
+    }
+
+    /// The admin token of every node.
+    pub fn token(&self) -> &str {
+        &self.state.token
+    }
+
+    /// Leaves everything running when this value is dropped (`tern-chaos cluster up`).
+    pub fn keep_running(&mut self) {
+        self.keep = true;
+        self.children.release();
+    }
+
+    /// Whether node `id`'s process runs (a stopped one, SIGSTOP, counts as running).
+    pub fn running(&mut self, id: u16) -> bool {
+        match self.node(id).ok().and_then(|n| n.process) {
+            Some(process) => self.children.alive(process),
+            None => false,
+        }
+    }
+
+    /// SIGKILL to node `id`; returns once it is gone.
+    pub fn kill(&mut self, id: u16) -> anyhow::Result<()> {
+        let process = self.process_of(id)?;
+        self.note(format_args!("node {id}: SIGKILL"));
+        self.children.kill(&[process])
+    }
+
+    /// SIGSTOP to node `id`: it stays, silent, until [`LocalCluster::cont`].
+    pub fn stop(&mut self, id: u16) -> anyhow::Result<()> {
+        self.send(id, Signal::STOP)
+    }
+
+    /// SIGCONT to node `id`.
+    pub fn cont(&mut self, id: u16) -> anyhow::Result<()> {
+        self.send(id, Signal::CONT)
+    }
+
+    /// Stops node `id` if it runs (SIGTERM, SIGKILL after [`STOP_GRACE`]), starts it again
+    /// on its directory and files, and waits until its admin API answers with a leader.
+    pub async fn restart(&mut self, id: u16) -> anyhow::Result<()> {
+        if let Some(process) = self.node(id)?.process {
+            self.children.terminate(&[process], STOP_GRACE)?;
+        }
+        self.start_node(id)?;
+        self.state.save()?;
+        let deadline = Instant::now() + Duration::from_secs(60);
+        self.wait_answers(id, deadline).await
+    }
+
+    /// Node `id`'s `tern ctl --json cluster status`.
+    pub async fn cluster_status(&self, id: u16) -> anyhow::Result<Value> {
+        self.ctl(id, &["cluster", "status"]).await
+    }
+
+    /// `tern ctl --json ARGS` against node `id`'s admin API.
+    pub async fn ctl(&self, id: u16, args: &[&str]) -> anyhow::Result<Value> {
+        let node = self.node(id)?;
+        let run = tokio::process::Command::new(&self.state.binaries.tern)
+            .arg("ctl")
+            .args(["--server", &format!("http://{}", node.admin)])
+            .args(["--token", &self.state.token, "--json"])
+            .args(args)
+            .env_remove("TERN_TOKEN")
+            .env_remove("TERN_SERVER")
+            .stdin(Stdio::null())
+            .kill_on_drop(true)
+            .output();
+        let output = tokio::time::timeout(CTL_TIMEOUT, run)
+            .await
+            .map_err(|_| {
+                anyhow::anyhow!(
+                    "tern ctl {} on node {id}: no answer in {CTL_TIMEOUT:?}",
+                    args.join(" ")
+                )
+            })?
+            .context("running tern ctl")?;
+        anyhow::ensure!(
+            output.status.success(),
+            "tern ctl {} on node {id}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&output.stderr).trim()
+        );
+        serde_json::from_slice(&output.stdout)
+            .with_context(|| format!("tern ctl {} on node {id}: not JSON", args.join(" ")))
+    }
+
+    /// What the simulator has counted so far (from its progress line, up to a second
+    /// old); none when the operator is a real SMSC or the simulator printed nothing yet.
+    pub fn operator_stats(&self) -> Option<OperatorStats> {
+        let simulator = self.state.simulator.as_ref()?;
+        operator::last_progress(&operator::read_log(&simulator.log))
+    }
+
+    /// Stops the nodes (SIGTERM, SIGKILL after [`STOP_GRACE`]), then the simulator, drops
+    /// the keyspace on a database it did not start and stops the one it started, and
+    /// removes the state file. Node directories and logs stay for a look.
+    pub fn down(mut self) -> anyhow::Result<DownReport> {
+        self.stop_everything()
+    }
+
+    fn stop_everything(&mut self) -> anyhow::Result<DownReport> {
+        self.stopped = true;
+        let mut problems = Vec::new();
+        let nodes: Vec<ProcessId> = self.state.nodes.iter().filter_map(|n| n.process).collect();
+        if !nodes.is_empty() {
+            self.note(format_args!("stopping the nodes"));
+            if let Err(e) = self.children.terminate(&nodes, STOP_GRACE) {
+                problems.push(format!("nodes: {e:#}"));
+            }
+        }
+        let mut report = DownReport::default();
+        if let Some(simulator) = self.state.simulator.clone() {
+            self.note(format_args!("stopping the simulator"));
+            match self.children.terminate(&[simulator.process], STOP_GRACE) {
+                Ok(()) => {
+                    if let Some((stats, json)) =
+                        operator::final_stats(&operator::read_log(&simulator.log))
+                    {
+                        report.operator = Some(stats);
+                        report.operator_json = Some(json);
+                    }
+                }
+                Err(e) => problems.push(format!("simulator: {e:#}")),
+            }
+        }
+        if self.state.started_cassandra {
+            self.note(format_args!("stopping Cassandra (scripts/cassandra stop)"));
+            if let Err(e) = run_script("stop") {
+                problems.push(format!("cassandra: {e:#}"));
+            }
+        } else if self.state.nodes.iter().any(|n| n.process.is_some()) {
+            // Each `up` makes a keyspace; a database that outlives the cluster (a
+            // developer's, CI's) would otherwise keep a dozen tables of each on its heap.
+            if let Err(e) = self.drop_keyspace() {
+                self.note(format_args!(
+                    "keyspace {} not dropped (a node may have stopped before making it): {e:#}",
+                    self.state.keyspace
+                ));
+            }
+        }
+        if problems.is_empty() {
+            let _ = std::fs::remove_file(self.state.dir.join(STATE_FILE));
+            Ok(report)
+        } else {
+            anyhow::bail!("{}", problems.join("; "))
+        }
+    }
+
+    fn process_of(&self, id: u16) -> anyhow::Result<ProcessId> {
+        self.node(id)?
+            .process
+            .ok_or_else(|| anyhow::anyhow!("node {id} was never started"))
+    }
+
+    fn send(&mut self, id: u16, signal: Signal) -> anyhow::Result<()> {
+        let process = self.process_of(id)?;
+        anyhow::ensure!(
+            process::signal(process, signal)?,
+            "node {id} (PID {}) does not run",
+            process.pid
+        );
+        Ok(())
+    }
+
+    fn note(&self, line: std::fmt::Arguments<'_>) {
+        if self.progress {
+            eprintln!("cluster: {line}");
+        }
+    }
+
+    /// `scripts/cassandra`'s node: the running one, or one started now (and remembered,
+    /// so that `down` stops it).
+    async fn cassandra_up(&mut self) -> anyhow::Result<String> {
+        let script = workspace_root().join("scripts").join("cassandra");
+        let status = tokio::process::Command::new(&script)
+            .arg("status")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .await
+            .with_context(|| format!("running {} status", script.display()))?;
+        let command = if status.success() {
+            "env"
+        } else {
+            self.note(format_args!(
+                "no TERN_CQL: starting Cassandra (scripts/cassandra start, about a minute)"
+            ));
+            // Remembered before it is started: a start that fails half-way is stopped too.
+            self.state.started_cassandra = true;
+            self.state.save()?;
+            "start"
+        };
+        let output = tokio::process::Command::new(&script)
+            .arg(command)
+            .stdin(Stdio::null())
+            .stderr(if self.progress {
+                Stdio::inherit()
+            } else {
+                Stdio::null()
+            })
+            .output()
+            .await
+            .with_context(|| format!("running {} {command}", script.display()))?;
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        anyhow::ensure!(
+            output.status.success(),
+            "scripts/cassandra {command} failed: {}",
+            stdout.trim()
+        );
+        let cql = stdout
+            .lines()
+            .find_map(|l| l.strip_prefix("TERN_CQL="))
+            .ok_or_else(|| anyhow::anyhow!("scripts/cassandra {command} printed no TERN_CQL"))?;
+        Ok(cql.trim().to_owned())
+    }
+
+    /// Starts `tern-bench smsc` and waits until it listens; returns the URL the nodes
+    /// bind to.
+    async fn start_simulator(&mut self, ports: &mut PortPicker) -> anyhow::Result<String> {
+        let dir = self.state.dir.join("operator");
+        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        let listen = SocketAddr::from(([127, 0, 0, 1], ports.pick()?));
+        let (user, password) = SIMULATOR_ACCOUNT;
+        let args: Vec<String> = [
+            "smsc",
+            "--listen",
+            &listen.to_string(),
+            "--account",
+            &format!("{user}:{password}"),
+            "--receipt-delay",
+            "100ms",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        let log = dir.join("smsc.log");
+        let child = process::spawn(&self.state.binaries.tern_bench, &args, &dir, &log)?;
+        let id = process::id_of(&child)?;
+        self.children.adopt(child);
+        self.state.simulator = Some(Simulator {
+            process: id,
+            log: log.clone(),
+        });
+        self.state.operator = listen.to_string();
+        self.state.save()?;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if operator::listening(&operator::read_log(&log)) {
+                break;
+            }
+            anyhow::ensure!(
+                self.children.alive(id),
+                "the simulator ended at once:\n{}",
+                tail(&log)
+            );
+            anyhow::ensure!(
+                Instant::now() < deadline,
+                "the simulator does not listen after 10 s:\n{}",
+                tail(&log)
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        self.note(format_args!("simulated operator on {listen}"));
+        Ok(format!("smpp://{user}:{password}@{listen}"))
+    }
+
+    /// Picks every node's ports and writes its directory and file, checked by `tern
+    /// check-config`.
+    fn plan_nodes(
+        &mut self,
+        n: u16,
+        ports: &mut PortPicker,
+        upstream_url: &str,
+    ) -> anyhow::Result<()> {
+        let local = |port| SocketAddr::from(([127, 0, 0, 1], port));
+        let mut nodes = Vec::new();
+        for id in 1..=n {
+            let dir = self.state.dir.join(format!("node{id}"));
+            nodes.push(NodeState {
+                id,
+                process: None,
+                smpp: local(ports.pick()?),
+                admin: local(ports.pick()?),
+                metrics: local(ports.pick()?),
+                raft: local(ports.pick()?),
+                config: dir.join("tern.toml"),
+                log: dir.join("node.log"),
+                dir,
+            });
+        }
+        let peers: Vec<(u16, SocketAddr)> = nodes.iter().skip(1).map(|n| (n.id, n.raft)).collect();
+        for node in &nodes {
+            std::fs::create_dir_all(&node.dir)
+                .with_context(|| format!("creating {}", node.dir.display()))?;
+            let file = config::NodeFile {
+                id: node.id,
+                smpp: node.smpp,
+                admin: node.admin,
+                metrics: node.metrics,
+                raft: node.raft,
+                data_dir: &node.dir.join("data"),
+                token: &self.state.token,
+                secret: &self.state.raft_secret,
+                cql: &self.state.cql,
+                keyspace: &self.state.keyspace,
+                bootstrap: node.id == 1,
+                peers: &peers,
+                upstream_url,
+            };
+            std::fs::write(&node.config, file.render())
+                .with_context(|| format!("writing {}", node.config.display()))?;
+            let check = std::process::Command::new(&self.state.binaries.tern)
+                .arg("check-config")
+                .arg("--config")
+                .arg(&node.config)
+                .stdin(Stdio::null())
+                .output()
+                .context("running tern check-config")?;
+            anyhow::ensure!(
+                check.status.success(),
+                "{} is refused: {}",
+                node.config.display(),
+                String::from_utf8_lossy(&check.stderr).trim()
+            );
+        }
+        self.state.nodes = nodes;
+        Ok(())
+    }
+
+    fn start_node(&mut self, id: u16) -> anyhow::Result<()> {
+        let tern = self.state.binaries.tern.clone();
+        let node = self
+            .state
+            .nodes
+            .iter_mut()
+            .find(|n| n.id == id)
+            .ok_or_else(|| anyhow::anyhow!("no node {id}"))?;
+        let args = vec![
+            "node".to_owned(),
+            "--config".to_owned(),
+            node.config.display().to_string(),
+        ];
+        let child = process::spawn(&tern, &args, &node.dir, &node.log)?;
+        node.process = Some(process::id_of(&child)?);
+        self.children.adopt(child);
+        self.state.save()?;
+        self.note(format_args!("node {id} started"));
+        Ok(())
+    }
+
+    /// Fails when node `id` has ended, quoting its log.
+    fn check_running(&mut self, id: u16) -> anyhow::Result<()> {
+        let node = self.node(id)?;
+        let (process, log) = (node.process, node.log.clone());
+        let Some(process) = process else {
+            anyhow::bail!("node {id} was never started");
+        };
+        if let Some(status) = self.children.exit_status(process) {
+            anyhow::bail!("node {id} ended ({status}):\n{}", tail(&log));
+        }
+        anyhow::ensure!(
+            self.children.alive(process),
+            "node {id} ended:\n{}",
+            tail(&log)
+        );
+        Ok(())
+    }
+
+    /// Waits until node `id` answers `cluster status` naming a leader.
+    async fn wait_answers(&mut self, id: u16, deadline: Instant) -> anyhow::Result<()> {
+        loop {
+            self.check_running(id)?;
+            let last = match self.cluster_status(id).await {
+                Ok(status) if status["leader"].as_u64().is_some() => {
+                    self.note(format_args!("node {id} answers"));
+                    return Ok(());
+                }
+                Ok(status) => format!("no leader yet: {status}"),
+                Err(e) => format!("{e:#}"),
+            };
+            if Instant::now() >= deadline {
+                anyhow::bail!(
+                    "node {id} does not answer in time ({last}); its log ends:\n{}",
+                    tail(&self.node(id)?.log)
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+
+    /// Waits until every node lists every member as a voter and names the same leader.
+    async fn wait_formed(&mut self, deadline: Instant) -> anyhow::Result<()> {
+        let ids: Vec<u16> = self.state.nodes.iter().map(|n| n.id).collect();
+        let want: HashSet<u64> = ids.iter().map(|id| u64::from(*id)).collect();
+        loop {
+            let mut views = Vec::new();
+            for id in &ids {
+                self.check_running(*id)?;
+                let view = match self.cluster_status(*id).await {
+                    Ok(status) => describe(&status, &want),
+                    Err(e) => Err(format!("{e:#}")),
+                };
+                views.push((*id, view));
+            }
+            let leaders: HashSet<u64> = views
+                .iter()
+                .filter_map(|(_, v)| v.as_ref().ok().copied())
+                .collect();
+            if leaders.len() == 1 && views.iter().all(|(_, v)| v.is_ok()) {
+                return Ok(());
+            }
+            if Instant::now() >= deadline {
+                let views: Vec<String> = views
+                    .iter()
+                    .map(|(id, v)| match v {
+                        Ok(leader) => format!("node {id}: all members, leader {leader}"),
+                        Err(e) => format!("node {id}: {e}"),
+                    })
+                    .collect();
+                anyhow::bail!(
+                    "the cluster did not form in time (logs in {}):\n  {}",
+                    self.state.dir.display(),
+                    views.join("\n  ")
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+
+    fn drop_keyspace(&self) -> anyhow::Result<()> {
+        let mut command = std::process::Command::new(&self.state.binaries.tern_bench);
+        command
+            .args(["cql-raw", "--contact", &self.state.cql])
+            .args(["--keyspace", &self.state.keyspace])
+            .args(["--count", "0", "--drop-keyspace", "--quiet"]);
+        let output = output_within(command, Duration::from_secs(60))
+            .context("tern-bench cql-raw --drop-keyspace")?;
+        anyhow::ensure!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr).trim()
+        );
+        Ok(())
+    }
+}
+
+impl Drop for LocalCluster {
+    fn drop(&mut self) {
+        if self.keep || self.stopped {
+            return;
+        }
+        if let Err(e) = self.stop_everything() {
+            eprintln!("cluster: stopping {}: {e:#}", self.state.dir.display());
+        }
+    }
+}
+
+/// The leader a node names when it lists exactly the members of `want`, all voters.
+fn describe(status: &Value, want: &HashSet<u64>) -> Result<u64, String> {
+    let members = status["members"].as_array().cloned().unwrap_or_default();
+    let voters: HashSet<u64> = members
+        .iter()
+        .filter(|m| m["voter"] == true)
+        .filter_map(|m| m["id"].as_u64())
+        .collect();
+    if voters != *want || members.len() != want.len() {
+        let mut ids: Vec<u64> = voters.into_iter().collect();
+        ids.sort_unstable();
+        return Err(format!("voters {ids:?} of {} members", members.len()));
+    }
+    status["leader"]
+        .as_u64()
+        .ok_or_else(|| "all members, no leader".to_owned())
+}
+
+/// Refuses a directory a cluster still runs from; clears what an earlier run left.
+fn prepare_dir(dir: &Path) -> anyhow::Result<()> {
+    if let Ok(state) = ClusterState::load(dir) {
+        let running = state
+            .nodes
+            .iter()
+            .filter_map(|n| n.process)
+            .chain(state.simulator.iter().map(|s| s.process))
+            .any(process::alive);
+        anyhow::ensure!(
+            !running,
+            "a cluster runs from {} already: `tern-chaos cluster down --dir {}` first",
+            dir.display(),
+            dir.display()
+        );
+    }
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    // Only what `up` makes: node<N>/, operator/ and the state file.
+    for entry in std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
+        let entry = entry?;
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        let ours = name == "operator"
+            || name
+                .strip_prefix("node")
+                .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
+        if ours && entry.file_type()?.is_dir() {
+            std::fs::remove_dir_all(entry.path())
+                .with_context(|| format!("removing {}", entry.path().display()))?;
+        }
+    }
+    let _ = std::fs::remove_file(dir.join(STATE_FILE));
+    Ok(())
+}
+
+fn absolute(path: &Path) -> anyhow::Result<PathBuf> {
+    std::path::absolute(path).with_context(|| format!("{}", path.display()))
+}
+
+/// Runs `command` to its end, or kills it after `limit`: `down` (and `Drop`) must not
+/// hang on a database that does not answer. Its output must fit in the pipes' buffers.
+fn output_within(
+    mut command: std::process::Command,
+    limit: Duration,
+) -> anyhow::Result<std::process::Output> {
+    let mut child = command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    let deadline = std::time::Instant::now() + limit;
+    while child.try_wait()?.is_none() {
+        if std::time::Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            anyhow::bail!("no end after {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Ok(child.wait_with_output()?)
+}
+
+/// `scripts/cassandra COMMAND`, its output on stderr.
+fn run_script(command: &str) -> anyhow::Result<()> {
+    let script = workspace_root().join("scripts").join("cassandra");
+    let status = std::process::Command::new(&script)
+        .arg(command)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .status()
+        .with_context(|| format!("running {} {command}", script.display()))?;
+    anyhow::ensure!(status.success(), "scripts/cassandra {command}: {status}");
+    Ok(())
+}
+
+/// Free ports below the ephemeral range, each handed out once.
+#[derive(Default)]
+struct PortPicker {
+    given: HashSet<u16>,
+}
+
+impl PortPicker {
+    fn pick(&mut self) -> anyhow::Result<u16> {
+        let mut rng = rand::thread_rng();
+        for _ in 0..500 {
+            let port = rng.gen_range(PORTS);
+            if self.given.contains(&port) {
+                continue;
+            }
+            if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+                self.given.insert(port);
+                return Ok(port);
+            }
+        }
+        anyhow::bail!("no free port in {PORTS:?} after 500 tries")
+    }
+}
+
+fn random_hex(bytes: usize) -> String {
+    let mut rng = rand::thread_rng();
+    (0..bytes)
+        .map(|_| format!("{:02x}", rng.gen::<u8>()))
+        .collect()
+}
+
+/// The last lines of a log.
+fn tail(path: &Path) -> String {
+    let text = operator::read_log(path);
+    let lines: Vec<&str> = text.lines().collect();
+    let start = lines.len().saturating_sub(LOG_TAIL);
+    format!("--- {} ---\n{}", path.display(), lines[start..].join("\n"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_member_list_is_complete_only_with_every_node_a_voter_and_a_leader() {
+        let want: HashSet<u64> = [1, 2, 3].into();
+        let member =
+            |id: u64, voter: bool| serde_json::json!({ "id": id, "addr": "x", "voter": voter });
+        let status = |members: Vec<Value>, leader: Value| serde_json::json!({ "node_id": 1, "leader": leader, "members": members });
+        let all = vec![member(1, true), member(2, true), member(3, true)];
+        assert_eq!(describe(&status(all.clone(), 2.into()), &want), Ok(2));
+        assert!(describe(&status(all, Value::Null), &want).is_err());
+        let learner = vec![member(1, true), member(2, true), member(3, false)];
+        assert!(describe(&status(learner, 1.into()), &want).is_err());
+        assert!(describe(&status(vec![member(1, true)], 1.into()), &want).is_err());
+    }
+
+    #[test]
+    fn an_earlier_run_is_cleared_but_nothing_else() {
+        let dir = std::env::temp_dir().join(format!("tern-chaos-dir-{}", std::process::id()));
+        for sub in ["node1/data", "node12", "operator", "notes", "node"] {
+            std::fs::create_dir_all(dir.join(sub)).unwrap();
+        }
+        prepare_dir(&dir).unwrap();
+        let mut left: Vec<String> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        left.sort();
+        assert_eq!(left, ["node", "notes"]);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn picked_ports_are_below_the_ephemeral_range_and_distinct() {
+        let mut picker = PortPicker::default();
+        let ports: HashSet<u16> = (0..20).map(|_| picker.pick().unwrap()).collect();
+        assert_eq!(ports.len(), 20);
+        assert!(ports.iter().all(|p| PORTS.contains(p)));
+    }
+}
