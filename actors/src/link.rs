@@ -219,7 +219,7 @@ impl LinkState {
                 info!(link = self.config.name, slot, epoch, "opening a bind");
                 metrics::counter!("tern_cluster_binds_opened_total", "link" => self.config.name.clone())
                     .increment(1);
-                let bind = open_bind(&self.config, &self.myself, slot, epoch);
+                let bind = open_bind(&self.ctx, &self.config, &self.myself, slot, epoch);
                 self.binds.insert(slot, bind);
             }
         }
@@ -230,8 +230,7 @@ impl LinkState {
             }
         }
         self.update_health();
-        metrics::gauge!("tern_cluster_binds_held", "link" => self.config.name.clone())
-            .set(self.binds.len() as f64);
+        self.export_binds();
     }
 
     /// The link is usable here when one of its binds is up, or when another node holds
@@ -258,18 +257,41 @@ impl LinkState {
             bind.up = up;
         }
         self.update_health();
+        self.export_binds();
+    }
+
+    fn export_binds(&self) {
+        let up = self.binds.values().filter(|b| b.up).count();
+        metrics::gauge!("tern_link_binds_up", "link" => self.config.name.clone()).set(up as f64);
+        metrics::gauge!("tern_cluster_binds_held", "link" => self.config.name.clone())
+            .set(self.binds.len() as f64);
     }
 }
 
 /// Starts the client of bind `slot`; its events come to the link tagged with the slot.
-fn open_bind(config: &LinkConfig, myself: &ActorRef<LinkMsg>, slot: u16, epoch: u64) -> Bind {
+fn open_bind(
+    ctx: &Arc<Context>,
+    config: &LinkConfig,
+    myself: &ActorRef<LinkMsg>,
+    slot: u16,
+    epoch: u64,
+) -> Bind {
     let stop = CancellationToken::new();
     let tasks = TaskTracker::new();
     let forward = myself.clone();
+    // Nothing is written on the bind once this node no longer holds it, even what was
+    // queued before the node noticed (it may have been paused).
+    let gate = {
+        let membership = ctx.membership.clone();
+        let name = config.name.clone();
+        tern_transport::Gate::new(move || membership.holds_bind(&name, slot, epoch))
+    };
     let (wire, window) = match &config.wire {
         WireConfig::Smpp { client, options } => {
             let window = client.session.window_out;
-            let (client, mut events) = Client::start(client.clone(), stop.clone(), &tasks);
+            let mut client = client.clone();
+            client.gate = Some(gate);
+            let (client, mut events) = Client::start(client, stop.clone(), &tasks);
             tasks.spawn(async move {
                 while let Some(event) = events.recv().await {
                     if forward.cast(LinkMsg::Event(slot, event)).is_err() {
@@ -280,8 +302,9 @@ fn open_bind(config: &LinkConfig, myself: &ActorRef<LinkMsg>, slot: u16, epoch: 
             (Wire::Smpp(client, *options), window)
         }
         WireConfig::Cmpp(cmpp) => {
-            let (client, mut events) =
-                tern_cmpp::net::Client::start(cmpp.client.clone(), stop.clone(), &tasks);
+            let mut client = cmpp.client.clone();
+            client.gate = Some(gate);
+            let (client, mut events) = tern_cmpp::net::Client::start(client, stop.clone(), &tasks);
             tasks.spawn(async move {
                 while let Some(event) = events.recv().await {
                     if forward.cast(LinkMsg::CmppEvent(slot, event)).is_err() {

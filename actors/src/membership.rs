@@ -448,11 +448,7 @@ impl Membership {
 }
 
 /// Sends notifications of accepted parts to one node, as many as are waiting at once.
-async fn send_accepted(
-    relay: Arc<dyn Relay>,
-    node: u64,
-    mut rx: mpsc::Receiver<Notice>,
-) {
+async fn send_accepted(relay: Arc<dyn Relay>, node: u64, mut rx: mpsc::Receiver<Notice>) {
     while let Some(first) = rx.recv().await {
         let mut by_shard: BTreeMap<u16, Vec<Vec<MessageRecord>>> = BTreeMap::new();
         by_shard.entry(first.0).or_default().push(first.1);

@@ -23,7 +23,6 @@ pub async fn serve(
     kind: &str,
     body: &[u8],
 ) -> Result<bytes::Bytes, String> {
-    metrics::counter!("tern_cluster_calls_served_total", "kind" => kind.to_owned()).increment(1);
     match kind {
         ACCEPTED => {
             let batch: AcceptedBatch = decode(body)?;

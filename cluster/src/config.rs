@@ -62,7 +62,7 @@ impl ClusterConfig {
             heartbeat_ms: 100,
             election_timeout_ms: (400, 800),
             snapshot_logs: 10_000,
-            tick_ms: 2_000,
+            tick_ms: 1_000,
             secret: None,
         }
     }

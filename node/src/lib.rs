@@ -261,20 +261,6 @@ impl Node {
         let pipeline = Pipeline::start(store.clone(), pipeline_config).await?;
         membership::serve_relay(&cluster, &pipeline.handle());
         let member = tokio::spawn(membership::run(cluster.clone(), pipeline.handle()));
-        // Customers are let in once the node holds its lease (it throttles them before).
-        if tokio::time::timeout(LEASE_WAIT, async {
-            while !membership.lease_valid() {
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-        })
-        .await
-        .is_err()
-        {
-            warn!(
-                waited_secs = LEASE_WAIT.as_secs(),
-                "no cluster lease yet: customers are throttled until the node holds one"
-            );
-        }
         let watcher = tokio::spawn(ledger::follow_changes(
             cluster.clone(),
             pipeline.handle(),
@@ -359,6 +345,20 @@ impl Node {
             }
             None => None,
         };
+        // Customers are let in once the node holds its lease (it throttles them before).
+        if tokio::time::timeout(LEASE_WAIT, async {
+            while !membership.lease_valid() {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        })
+        .await
+        .is_err()
+        {
+            warn!(
+                waited_secs = LEASE_WAIT.as_secs(),
+                "no cluster lease yet: customers are throttled until the node holds one"
+            );
+        }
         let mut accept_loops: Vec<tokio::task::JoinHandle<()>> = listeners
             .into_iter()
             .map(|(listener, acceptor)| {

@@ -98,6 +98,7 @@ pub async fn run(cluster: Cluster, pipeline: PipelineHandle) {
                     changed.then_some(receivers),
                 )));
                 propose_releases(&cluster, &membership).await;
+                export_map(&cluster, node);
                 if cluster.is_leader() {
                     settle_dead_leases(&cluster, &pipeline).await;
                 }
@@ -127,6 +128,54 @@ pub async fn run(cluster: Cluster, pipeline: PipelineHandle) {
             }
         }
         metrics::gauge!("tern_cluster_lease_valid").set(if valid { 1.0 } else { 0.0 });
+    }
+}
+
+/// The ownership map as this node's replica has it, for dashboards and alert rules (every
+/// node exports the same figures; rules take the maximum over nodes).
+fn export_map(cluster: &Cluster, node: u64) {
+    let figures = cluster.read(|s| {
+        let map = &s.cluster;
+        let mut nodes = [0usize; 3];
+        for member in map.members.values() {
+            match (member.alive, member.draining) {
+                (false, _) => nodes[1] += 1,
+                (true, true) => nodes[2] += 1,
+                (true, false) => nodes[0] += 1,
+            }
+        }
+        let unowned = (0..map.shards)
+            .filter(|shard| {
+                map.shard_owner(*shard)
+                    .is_none_or(|claim| !map.is_alive(claim.node))
+            })
+            .count();
+        let mine = map
+            .shard_owners
+            .values()
+            .filter(|claim| claim.node == node)
+            .count();
+        let links: Vec<(String, u16, usize)> = s
+            .links
+            .values()
+            .map(|spec| {
+                let configured = tern_ledger::ownership::bind_count(spec);
+                let owned = map.bind_holders(&spec.name).values().sum::<usize>();
+                (spec.name.clone(), configured, owned)
+            })
+            .collect();
+        (nodes, unowned, mine, links)
+    });
+    let (nodes, unowned, mine, links) = figures;
+    for (state, count) in ["alive", "dead", "draining"].into_iter().zip(nodes) {
+        metrics::gauge!("tern_cluster_nodes", "state" => state).set(count as f64);
+    }
+    metrics::gauge!("tern_cluster_shards_unowned").set(unowned as f64);
+    metrics::gauge!("tern_cluster_shards_owned").set(mine as f64);
+    for (link, configured, owned) in links {
+        metrics::gauge!("tern_cluster_link_binds_configured", "link" => link.clone())
+            .set(f64::from(configured));
+        metrics::gauge!("tern_cluster_link_binds_owned", "link" => link).set(owned as f64);
     }
 }
 

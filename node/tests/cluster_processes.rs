@@ -92,9 +92,14 @@ impl Member {
 
     /// Writes the node's file: its own ports and store, the shared secret, and with `sim`
     /// the operator link and a route to it (only the bootstrapping node's file seeds them).
-    fn write_config(&self, bootstrap: bool, sim: Option<SocketAddr>) {
+    fn write_config(
+        &self,
+        bootstrap: bool,
+        sim: Option<SocketAddr>,
+        (cql, keyspace): (&str, &str),
+    ) {
         let any = "listen = \"127.0.0.1:0\"";
-        let mut toml = base_toml(&self.dir.join("store"))
+        let mut toml = cluster_base_toml(&self.dir.join("store"), cql, keyspace)
             .replace(
                 "[node]\n",
                 &format!("[log]\nlevel = \"info\"\n\n[node]\nid = {}\n", self.id),
@@ -416,6 +421,12 @@ async fn settled_ledger(admin: SocketAddr, account: &str) -> Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_processes_share_a_limit_and_survive_losing_the_leader() {
     init_tracing();
+    let Some(cql) = cql_or_skip("three_processes_share_a_limit_and_survive_losing_the_leader")
+    else {
+        return;
+    };
+    let keyspace = test_keyspace();
+    let db = (cql.as_str(), keyspace.as_str());
     let started = Instant::now();
     let sim = start_sim(sim_config()).await;
     let root = tempfile::tempdir().unwrap();
@@ -423,14 +434,14 @@ async fn three_processes_share_a_limit_and_survive_losing_the_leader() {
 
     // 1. Node 1 bootstraps with the operator link and the route; 2 and 3 join through
     // tern ctl as learners and are promoted.
-    nodes[0].write_config(true, Some(sim.addr()));
+    nodes[0].write_config(true, Some(sim.addr()), db);
     nodes[0].start();
     poll("node 1 leads", WAIT, || async {
         (leader_and_voters(&nodes[0].status().await).0 == Some(1)).then_some(())
     })
     .await;
     for node in &mut nodes[1..] {
-        node.write_config(false, None);
+        node.write_config(false, None, db);
         node.start();
     }
     for node in &nodes[1..] {
@@ -632,7 +643,7 @@ async fn three_processes_share_a_limit_and_survive_losing_the_leader() {
 
     // The killed node restarts on its directory and raft address and catches up.
     let restarted = Instant::now();
-    nodes[leader_index].write_config(false, None);
+    nodes[leader_index].write_config(false, None, db);
     nodes[leader_index].start();
     let (a, back) = (&nodes[survivors[0]], &nodes[leader_index]);
     // Every account, with its ledger, as the survivors see it.

@@ -7,3 +7,25 @@ mod stream;
 pub mod tls;
 
 pub use stream::Stream;
+
+/// A check a connection makes before it writes anything: once it says no, nothing more
+/// leaves and the connection closes. A cluster node gates an operator bind on its claim,
+/// so that a node that lost the claim (paused, cut off) sends nothing more on it.
+#[derive(Clone)]
+pub struct Gate(std::sync::Arc<dyn Fn() -> bool + Send + Sync>);
+
+impl Gate {
+    pub fn new(open: impl Fn() -> bool + Send + Sync + 'static) -> Self {
+        Self(std::sync::Arc::new(open))
+    }
+
+    pub fn is_open(&self) -> bool {
+        (self.0)()
+    }
+}
+
+impl std::fmt::Debug for Gate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Gate")
+    }
+}

@@ -80,6 +80,10 @@ fn quoted(text: &str) -> String {
 /// `TERN_CQL` instead (a keyspace of its own, created on start), so that the same tests
 /// prove both backends; `store` still holds the raft log.
 pub fn base_toml(store: &Path) -> String {
+    base_toml_with(store, &cql_store_toml().unwrap_or_default())
+}
+
+fn base_toml_with(store: &Path, cql: &str) -> String {
     format!(
         r#"
 [node]
@@ -101,7 +105,7 @@ retry_min_ms = 50
 retry_max_secs = 1
 "#,
         quoted(&store.display().to_string()),
-        cql_store_toml().unwrap_or_default()
+        cql
     )
 }
 
@@ -112,12 +116,39 @@ fn cql_store_toml() -> Option<String> {
     }
     let contact = std::env::var("TERN_CQL")
         .expect("TERN_TEST_STORE=scylla needs TERN_CQL=HOST:PORT (scripts/cassandra start)");
-    Some(format!(
+    Some(cql_lines(&contact, &test_keyspace()))
+}
+
+fn cql_lines(contact: &str, keyspace: &str) -> String {
+    format!(
         "backend = \"scylla\"\n[store.cql]\ncontact_points = [{}]\nkeyspace = {}\n\
          create_keyspace = true\nreplication = {{ strategy = \"SimpleStrategy\", factor = 1 }}\n",
-        quoted(&contact),
-        quoted(&test_keyspace())
-    ))
+        quoted(contact),
+        quoted(keyspace)
+    )
+}
+
+/// The CQL database of the tests that need one (a cluster of several nodes keeps its
+/// queues there): `TERN_CQL`. Without it the test is skipped, except under CI, where it
+/// fails.
+pub fn cql_or_skip(test: &str) -> Option<String> {
+    match std::env::var("TERN_CQL") {
+        Ok(contact) if !contact.is_empty() => Some(contact),
+        _ => {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "{test} needs TERN_CQL=HOST:PORT (scripts/cassandra start)"
+            );
+            eprintln!("{test}: skipped, TERN_CQL is not set (scripts/cassandra start)");
+            None
+        }
+    }
+}
+
+/// The start of the configuration of one node of a cluster: like [`base_toml`], with its
+/// messages in the CQL database at `contact`, in `keyspace`, which the cluster shares.
+pub fn cluster_base_toml(store: &Path, contact: &str, keyspace: &str) -> String {
+    base_toml_with(store, &cql_lines(contact, keyspace))
 }
 
 /// A keyspace name no other test of any run uses.

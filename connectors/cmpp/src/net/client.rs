@@ -59,6 +59,9 @@ pub struct ClientConfig {
     pub ready_timeout: Duration,
     /// Largest PDU accepted, header included.
     pub max_pdu_bytes: usize,
+    /// Asked before anything is written to the socket: once it says no, nothing more
+    /// leaves and the connection closes (a cluster node that lost its claim on the bind).
+    pub gate: Option<tern_transport::Gate>,
 }
 
 impl ClientConfig {
@@ -81,6 +84,7 @@ impl ClientConfig {
             connect_timeout: Duration::from_secs(10),
             ready_timeout: Duration::from_secs(5),
             max_pdu_bytes: DEFAULT_MAX_LEN,
+            gate: None,
         }
     }
 
@@ -263,7 +267,8 @@ async fn run_link(
                 let parts = session_parts(config.window, config.version);
                 let now = tokio::time::Instant::now().into_std();
                 let session = Session::new(config.session(), now, CONNECT_SEQUENCE);
-                let conn = Conn::new(session, decoder, rbuf, parts.events_tx, "client");
+                let mut conn = Conn::new(session, decoder, rbuf, parts.events_tx, "client");
+                conn.gate = config.gate.clone();
                 inner.link.send_replace(Some(parts.handle.clone()));
                 stats::link_up(&config.name, true);
                 emit(&events, ClientEvent::Up, &shutdown).await;

@@ -51,6 +51,8 @@ pub(crate) struct Conn {
     pending: HashMap<u32, Pending>,
     /// When a frame started arriving and has not been completed since.
     partial_since: Option<Instant>,
+    /// Asked before each write; closed, nothing more leaves (see `ClientConfig::gate`).
+    pub gate: Option<tern_transport::Gate>,
 }
 
 fn std_now() -> std::time::Instant {
@@ -76,6 +78,7 @@ impl Conn {
             role,
             pending: HashMap::new(),
             partial_since: None,
+            gate: None,
         }
     }
 
@@ -91,6 +94,7 @@ impl Conn {
         let (mut rd, mut wr) = tokio::io::split(stream);
         let mut shutting_down = false;
         let mut controls_open = true;
+        let mut fenced = false;
         if !self.rbuf.is_empty() {
             self.decode_frames();
         }
@@ -100,6 +104,16 @@ impl Conn {
             }
             self.flush_session();
             stats::session_counters(self.role, self.session.take_counters());
+            if !self.wbuf.is_empty() && self.gate.as_ref().is_some_and(|g| !g.is_open()) {
+                // Whatever waits to be written stays unwritten: the requests among it
+                // fail with the connection.
+                tracing::warn!("the gate closed: closing without writing");
+                metrics::counter!("tern_cmpp_gate_closes_total", "role" => self.role).increment(1);
+                self.wbuf.clear();
+                fenced = true;
+                self.session.close(CloseReason::ByUs);
+                continue;
+            }
             let deadline = self.next_deadline();
             let writable = !self.wbuf.is_empty();
             let room = self.wbuf.len() < WRITE_HIGH_WATER;
@@ -138,8 +152,11 @@ impl Conn {
             }
         };
         // The last PDUs (TERMINATE_RESP, an error response) still leave before the socket
-        // shuts.
+        // shuts, unless the gate closed.
         self.flush_session();
+        if fenced || self.gate.as_ref().is_some_and(|g| !g.is_open()) {
+            self.wbuf.clear();
+        }
         let _ = tokio::time::timeout(FINAL_FLUSH, async {
             let _ = wr.write_all(&self.wbuf).await;
             let _ = wr.shutdown().await;

@@ -59,6 +59,9 @@ pub struct ClientConfig {
     pub connect_timeout: Duration,
     /// How long a submit waits for the link to be up before giving up.
     pub ready_timeout: Duration,
+    /// Asked before anything is written to the socket: once it says no, nothing more
+    /// leaves and the connection closes (a cluster node that lost its claim on the bind).
+    pub gate: Option<crate::net::Gate>,
 }
 
 impl ClientConfig {
@@ -83,6 +86,7 @@ impl ClientConfig {
             reconnect_max: Duration::from_secs(30),
             connect_timeout: Duration::from_secs(10),
             ready_timeout: Duration::from_secs(5),
+            gate: None,
         }
     }
 }
@@ -303,6 +307,7 @@ async fn run_bind(
                     events_tx,
                     labels.clone(),
                 );
+                conn.gate = config.gate.clone();
                 conn.send_bind(kind, bind_pdu(config, kind));
                 let forward =
                     tokio::spawn(forward_events(events_rx, handle.clone(), events.clone()));

@@ -60,6 +60,8 @@ pub(crate) struct Conn {
     wbuf: BytesMut,
     /// When a frame started arriving and has not been completed since.
     partial_since: Option<Instant>,
+    /// Asked before each write; closed, nothing more leaves (see `ClientConfig::gate`).
+    pub gate: Option<crate::net::Gate>,
 }
 
 impl Conn {
@@ -79,6 +81,7 @@ impl Conn {
             pending: HashMap::new(),
             wbuf: BytesMut::with_capacity(8 * 1024),
             partial_since: None,
+            gate: None,
         }
     }
 
@@ -104,6 +107,7 @@ impl Conn {
     ) -> CloseReason {
         let (mut rd, mut wr) = tokio::io::split(stream);
         let mut shutting_down = false;
+        let mut fenced = false;
         let mut controls_open = true;
         // Octets that arrived with a PROXY header are already buffered.
         if !self.rbuf.is_empty() {
@@ -114,6 +118,17 @@ impl Conn {
                 break reason;
             }
             self.flush_session();
+            if !self.wbuf.is_empty() && self.gate.as_ref().is_some_and(|g| !g.is_open()) {
+                // Whatever waits to be written stays unwritten: the requests among it
+                // fail with the connection.
+                warn!(peer = %self.labels.peer, "the gate closed: closing without writing");
+                metrics::counter!("tern_smpp_gate_closes_total", "role" => self.labels.role)
+                    .increment(1);
+                self.wbuf.clear();
+                fenced = true;
+                self.session.close(CloseReason::Local);
+                continue;
+            }
             let deadline = self.next_deadline();
             let writable = !self.wbuf.is_empty();
             let room = self.wbuf.len() < WRITE_HIGH_WATER;
@@ -154,8 +169,12 @@ impl Conn {
                 }
             }
         };
-        // The last responses (unbind_resp, generic_nack) still leave before the socket shuts.
+        // The last responses (unbind_resp, generic_nack) still leave before the socket shuts,
+        // unless the gate closed.
         self.flush_session();
+        if fenced || self.gate.as_ref().is_some_and(|g| !g.is_open()) {
+            self.wbuf.clear();
+        }
         let _ = tokio::time::timeout(FINAL_FLUSH, async {
             let _ = wr.write_all(&self.wbuf).await;
             let _ = wr.shutdown().await;

@@ -11,6 +11,9 @@ use rusmpp::{Command, CommandId, Pdu};
 use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit, Semaphore};
 
 pub use client::{BindMode, Client, ClientConfig, ClientEvent, LinkState};
+
+pub use tern_transport::Gate;
+
 pub use server::{serve, BindRequest, Handler, ServerConfig};
 
 use crate::session::{CloseReason, SendError};
