@@ -50,6 +50,9 @@ enum Command {
         smsc: SmscArgs,
         #[command(flatten)]
         seed: SeedArg,
+        /// Answer GET /stats, GET /sessions and POST /mark over HTTP on this address.
+        #[arg(long, value_name = "ADDR")]
+        stats_listen: Option<SocketAddr>,
         /// No progress line on stderr.
         #[arg(long)]
         quiet: bool,
@@ -333,6 +336,10 @@ struct SmscArgs {
     /// The account MOs go to (default: every account with a receiving bind, in turn).
     #[arg(long)]
     mo_account: Option<String>,
+    /// Transmitter and transceiver binds an account may have open at once; one more is
+    /// refused with ESME_RBINDFAIL (default: no limit).
+    #[arg(long, value_name = "N")]
+    max_binds: Option<u32>,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -558,6 +565,7 @@ impl SmscArgs {
                 source_prefix: self.mo_source.clone(),
                 system_id: self.mo_account.clone(),
             }),
+            max_binds: self.max_binds,
             seed,
             ..SmscConfig::default()
         }
@@ -662,8 +670,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             listen,
             smsc,
             seed,
+            stats_listen,
             quiet,
-        } => run_smsc(smsc.config(listen, seed.seed), quiet).await,
+        } => run_smsc(smsc.config(listen, seed.seed), stats_listen, quiet).await,
         Command::Load {
             target,
             load,
@@ -800,9 +809,17 @@ async fn run_cql_raw(args: CqlRawArgs) -> anyhow::Result<()> {
     std::fs::write(path, json + "\n").with_context(|| format!("--json {}", path.display()))
 }
 
-async fn run_smsc(config: SmscConfig, quiet: bool) -> anyhow::Result<()> {
+async fn run_smsc(
+    config: SmscConfig,
+    stats_listen: Option<SocketAddr>,
+    quiet: bool,
+) -> anyhow::Result<()> {
     let smsc = Smsc::start(config).await.map_err(smsc_error)?;
     println!("tern-bench smsc listening on {}", smsc.addr());
+    if let Some(addr) = stats_listen {
+        let addr = smsc.listen_stats(addr).await.context("--stats-listen")?;
+        println!("tern-bench smsc stats on http://{addr}/stats");
+    }
     std::io::stdout().flush()?;
     let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .context("installing the SIGTERM handler")?;

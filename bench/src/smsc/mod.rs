@@ -2,7 +2,10 @@
 //! to it over SMPP, it answers submit_sm with a message id or an injected error, and sends
 //! the delivery receipts back as deliver_sm after a configurable delay, on a receiving bind
 //! of the same account. It also injects disconnects, throttling and mobile-originated
-//! messages, and counts everything a test wants to assert on, duplicates included.
+//! messages, and counts everything a test wants to assert on, duplicates included. It can
+//! hold each account to a number of binds, as operators do, and logs every bind with the
+//! submits it carried ([`SmscHandle::sessions`]), so a test can prove that a gateway cluster
+//! never held more binds than allowed and that a paused node sent nothing on its old binds.
 //!
 //! Built for speed on one core: a submit costs no task and no allocation beyond its
 //! response; each account has one task that holds its receipts in a [`DelayQueue`]
@@ -14,7 +17,9 @@
 //! [`DelayQueue`]: tokio_util::time::DelayQueue
 
 mod account;
+mod binds;
 mod dedup;
+mod http;
 mod session;
 mod stats;
 
@@ -34,9 +39,11 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+pub use binds::{SessionLog, LOG_CAPACITY};
 pub use stats::SmscStats;
 
 use account::AccountMsg;
+use binds::{BindSlot, Binds};
 use dedup::Dedup;
 use stats::Counters;
 
@@ -147,6 +154,10 @@ pub struct SmscConfig {
     pub mo: Option<MoConfig>,
     /// Distinct system_ids that may bind (bounds memory under `Accounts::Any`).
     pub max_accounts: usize,
+    /// Binds that can submit (transmitters and transceivers; the receiver of a pair does not
+    /// count) a system_id may have open at once; one more is refused with ESME_RBINDFAIL.
+    /// `None`: no limit.
+    pub max_binds: Option<u32>,
     pub seed: u64,
 }
 
@@ -183,6 +194,7 @@ impl Default for SmscConfig {
             duplicate_window: 1_000_000,
             mo: None,
             max_accounts: 1024,
+            max_binds: None,
             seed: 1,
         }
     }
@@ -250,6 +262,9 @@ impl SmscConfig {
         if self.tps_cap == Some(0) {
             return Err(invalid("tps_cap", "must be at least 1"));
         }
+        if self.max_binds == Some(0) {
+            return Err(invalid("max_binds", "must be at least 1"));
+        }
         if self.disconnect_every == Some(0) {
             return Err(invalid("disconnect_every", "must be at least 1"));
         }
@@ -297,9 +312,10 @@ pub(crate) struct Shared {
     counters: Counters,
     dedup: Dedup,
     accounts: Mutex<HashMap<String, Arc<AccountRef>>>,
+    /// Open binds, their peaks and the session log.
+    binds: Arc<Binds>,
     /// Submits seen so far: the sequence number that seeds each submit's random choices.
     submit_seq: AtomicU64,
-    next_bind: AtomicU64,
     shutdown: CancellationToken,
     tracker: TaskTracker,
 }
@@ -326,6 +342,12 @@ impl Shared {
         Some(account)
     }
 
+    fn stats(&self) -> SmscStats {
+        let mut stats = self.counters.snapshot();
+        self.binds.fill(&mut stats);
+        stats
+    }
+
     fn check_credentials(&self, request: &BindRequest) -> Result<(), CommandStatus> {
         match &self.config.accounts {
             Accounts::Any => Ok(()),
@@ -344,19 +366,37 @@ struct SmscHandler {
     shared: Arc<Shared>,
 }
 
+/// What an accepted bind holds until its session is gone.
+pub(crate) struct Grant {
+    account: Arc<AccountRef>,
+    slot: BindSlot,
+}
+
 impl Handler for SmscHandler {
-    type Grant = Arc<AccountRef>;
+    type Grant = Grant;
 
     async fn bind(&self, request: BindRequest) -> Result<(Self::Grant, String), CommandStatus> {
-        let checked = self.shared.check_credentials(&request).and_then(|()| {
-            self.shared
+        let shared = &self.shared;
+        let checked = shared.check_credentials(&request).and_then(|()| {
+            let account = shared
                 .account(&request.system_id)
-                .ok_or(CommandStatus::EsmeRbindfail)
+                .ok_or(CommandStatus::EsmeRbindfail)?;
+            let Some(slot) = shared
+                .binds
+                .open(&request.system_id, request.kind, request.peer)
+            else {
+                shared
+                    .counters
+                    .binds_over_limit
+                    .fetch_add(1, Ordering::Relaxed);
+                return Err(CommandStatus::EsmeRbindfail);
+            };
+            Ok(Grant { account, slot })
         });
         match checked {
-            Ok(account) => Ok((account, self.shared.config.system_id.clone())),
+            Ok(grant) => Ok((grant, shared.config.system_id.clone())),
             Err(status) => {
-                self.shared
+                shared
                     .counters
                     .binds_rejected
                     .fetch_add(1, Ordering::Relaxed);
@@ -367,14 +407,15 @@ impl Handler for SmscHandler {
 
     fn session(
         self: &Arc<Self>,
-        account: Self::Grant,
+        grant: Self::Grant,
         kind: BindKind,
         handle: SessionHandle,
         events: mpsc::Receiver<SessionEvent>,
     ) {
         self.shared.tracker.spawn(session::run(
             self.shared.clone(),
-            account,
+            grant.account,
+            grant.slot,
             kind,
             handle,
             events,
@@ -414,10 +455,10 @@ impl Smsc {
         let shared = Arc::new(Shared {
             dedup: Dedup::new(config.duplicate_window),
             counters: Counters::new(&config),
+            binds: Arc::new(Binds::new(config.max_binds)),
             config,
             accounts: Mutex::new(HashMap::new()),
             submit_seq: AtomicU64::new(0),
-            next_bind: AtomicU64::new(0),
             shutdown: shutdown.clone(),
             tracker: tracker.clone(),
         });
@@ -456,7 +497,36 @@ impl SmscHandle {
 
     /// The counters as they stand.
     pub fn stats(&self) -> SmscStats {
-        self.shared.counters.snapshot()
+        self.shared.stats()
+    }
+
+    /// The last [`LOG_CAPACITY`] binds and every older one still open, oldest first.
+    pub fn sessions(&self) -> Vec<SessionLog> {
+        self.shared.binds.sessions()
+    }
+
+    /// Sets every bind's [`SessionLog::submits_after_mark`] to 0: from now on it counts the
+    /// submits handled after this call returned, exactly. Returns the time of the mark, unix
+    /// milliseconds.
+    pub fn set_mark(&self) -> u64 {
+        self.shared.binds.set_mark()
+    }
+
+    /// Answers `GET /stats` ([`SmscStats`] as JSON), `GET /sessions` (the
+    /// [`sessions`](Self::sessions) as JSON) and `POST /mark` ([`set_mark`](Self::set_mark),
+    /// answered with `{"mark_ms": ...}`) over HTTP on `addr` until shutdown, for tools that
+    /// run the simulator as a process. Returns the address it listens on.
+    pub async fn listen_stats(&self, addr: SocketAddr) -> Result<SocketAddr, SmscError> {
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|source| SmscError::Listen { addr, source })?;
+        let local = listener
+            .local_addr()
+            .map_err(|source| SmscError::Listen { addr, source })?;
+        self.shared
+            .tracker
+            .spawn(http::serve(self.shared.clone(), listener));
+        Ok(local)
     }
 
     /// Waits until `done(stats)` holds or `timeout` passes; returns the last stats either way.

@@ -1,6 +1,8 @@
 //! One bound ESME: its submits are answered in batches (every event already queued is taken
 //! at once), with the status the submit's fate and the bind's TPS cap decide; accepted
 //! submits that ask for a receipt hand it to the account's queue, one batch per turn.
+//! The bind's slot goes back as soon as the session's close is seen, before anything else
+//! that could wait.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -20,6 +22,7 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use super::account::{unix_now, AccountMsg, Addr, Deliverable, Kind, Short};
+use super::binds::BindSlot;
 use super::dedup::fingerprint;
 use super::{AccountRef, Shared};
 
@@ -141,6 +144,7 @@ impl Tally {
 pub(crate) async fn run(
     shared: Arc<Shared>,
     account: Arc<AccountRef>,
+    slot: BindSlot,
     kind: BindKind,
     handle: SessionHandle,
     mut events: mpsc::Receiver<SessionEvent>,
@@ -148,7 +152,8 @@ pub(crate) async fn run(
     let counters = &shared.counters;
     counters.binds_open.fetch_add(1, Ordering::Relaxed);
     counters.binds_total.fetch_add(1, Ordering::Relaxed);
-    let bind = shared.next_bind.fetch_add(1, Ordering::Relaxed);
+    let bind = slot.id();
+    let mut slot = Some(slot);
     if kind.can_receive() {
         account.receivers.fetch_add(1, Ordering::Relaxed);
         let bound = AccountMsg::Bound {
@@ -212,6 +217,13 @@ pub(crate) async fn run(
             }
         }
         tally.flush(&shared);
+        if let Some(slot) = &slot {
+            slot.submitted(submits);
+        }
+        if closed {
+            // The session is gone: the account may bind again at once.
+            drop(slot.take());
+        }
         if !receipts.is_empty() {
             let count = receipts.len() as u64;
             counters

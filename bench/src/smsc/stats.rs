@@ -4,19 +4,28 @@
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tern_smpp::CommandStatus;
 
 use super::SmscConfig;
 
 /// What the simulator has seen and done so far.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SmscStats {
     /// Binds open now.
     pub binds: u64,
     /// Binds accepted since the start.
     pub binds_total: u64,
+    /// Binds refused, for any reason.
     pub binds_rejected: u64,
+    /// Binds refused because their account had `max_binds` binds that can submit open
+    /// (also counted in `binds_rejected`).
+    pub binds_refused_over_limit: u64,
+    /// The most binds that can submit (transmitters and transceivers) open at once, over all
+    /// accounts. A bind counts from its acceptance until its session is gone.
+    pub binds_peak: u64,
+    /// The same per system_id.
+    pub binds_peak_by_account: BTreeMap<String, u64>,
     /// submit_sm answered, whatever the status.
     pub submits: u64,
     pub submits_by_status: BTreeMap<String, u64>,
@@ -85,6 +94,7 @@ pub(crate) struct Counters {
     pub binds_open: AtomicI64,
     pub binds_total: AtomicU64,
     pub binds_rejected: AtomicU64,
+    pub binds_over_limit: AtomicU64,
     pub submits: AtomicU64,
     pub slots: StatusSlots,
     pub by_status: Vec<AtomicU64>,
@@ -112,6 +122,7 @@ impl Counters {
             binds_open: AtomicI64::new(0),
             binds_total: AtomicU64::new(0),
             binds_rejected: AtomicU64::new(0),
+            binds_over_limit: AtomicU64::new(0),
             submits: AtomicU64::new(0),
             unique_submits: AtomicU64::new(0),
             duplicates: AtomicU64::new(0),
@@ -129,6 +140,7 @@ impl Counters {
         }
     }
 
+    /// The counters; the peaks are the bind table's ([`super::binds::Binds::fill`]).
     pub(crate) fn snapshot(&self) -> SmscStats {
         let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
         let mut submits_by_status = BTreeMap::new();
@@ -147,6 +159,9 @@ impl Counters {
             binds: self.binds_open.load(Ordering::Relaxed).max(0) as u64,
             binds_total: get(&self.binds_total),
             binds_rejected: get(&self.binds_rejected),
+            binds_refused_over_limit: get(&self.binds_over_limit),
+            binds_peak: 0,
+            binds_peak_by_account: BTreeMap::new(),
             submits: get(&self.submits),
             submits_by_status,
             unique_submits: get(&self.unique_submits),
