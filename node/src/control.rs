@@ -26,6 +26,10 @@ impl crate::admin::Control for ClusterLedger {
         })
     }
 
+    fn read_local(&self, f: &mut dyn FnMut(&tern_ledger::State)) {
+        self.cluster().read(|s| f(s));
+    }
+
     fn status(&self) -> crate::admin::ClusterView {
         let status = self.cluster().status();
         crate::admin::ClusterView {

@@ -319,6 +319,10 @@ impl NodeOps for LocalOps {
             config: report_config(&self.pipeline.ctx.settings),
         })
     }
+
+    fn lease_valid(&self) -> bool {
+        self.pipeline.ctx.membership.lease_valid()
+    }
 }
 
 #[cfg(test)]

@@ -604,3 +604,153 @@ async fn prices_campaigns_and_notifications_through_the_cli() {
     assert_eq!(tagged.stdout.lines().count(), 4, "{tagged:?}");
     server.stop().await;
 }
+
+/// Applies `command` to the server's state at `at_ms`, as raft would.
+fn apply(server: &Server, at_ms: u64, command: tern_ledger::Command) {
+    let request = tern_ledger::Request {
+        at_ms,
+        audit: None,
+        command,
+    };
+    let response = server.control.state.lock().unwrap().apply(&request);
+    assert_eq!(response, tern_ledger::Response::Ok);
+}
+
+fn heartbeat(server: &Server, at_ms: u64, node: u64) {
+    let command = tern_ledger::Command::Heartbeat {
+        node,
+        shards: 20,
+        receivers: None,
+    };
+    apply(server, at_ms, command);
+}
+
+/// Node `node` lets go of every claim moved away from it.
+fn release_all(control: &support::LedgerControl, at_ms: u64, node: u64) {
+    let mut state = control.state.lock().unwrap();
+    let command = {
+        let cluster = &state.cluster;
+        let (shards, binds) = cluster.handing_off(node);
+        tern_ledger::Command::Release {
+            node,
+            shards: shards
+                .into_iter()
+                .map(|s| (s, cluster.shard_owners[&s].epoch))
+                .collect(),
+            binds: binds
+                .into_iter()
+                .map(|b| {
+                    let epoch = cluster.bind_owners[&b].epoch;
+                    (b, epoch)
+                })
+                .collect(),
+        }
+    };
+    let request = tern_ledger::Request {
+        at_ms,
+        audit: None,
+        command,
+    };
+    assert_eq!(state.apply(&request), tern_ledger::Response::Ok);
+}
+
+fn wall_ms() -> u64 {
+    let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
+    u64::try_from(since.unwrap().as_millis()).unwrap()
+}
+
+/// Node 1 (the raft member) and node 2 (known only to the ownership map) share 20 shards
+/// and the two binds of a link; draining node 1 waits for its releases, then says it is
+/// safe to stop.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_drain_waits_for_the_hand_offs_and_a_dead_node_is_forgotten() {
+    let server = Server::start().await;
+    let t0 = wall_ms();
+    let spec = tern_ledger::Spec {
+        name: "carrier-a".into(),
+        toml: "name = \"carrier-a\"\nurl = \"smpp://u:p@127.0.0.1:2775\"\nbinds = 2\n".into(),
+        enabled: true,
+    };
+    apply(&server, t0, tern_ledger::Command::PutLink { spec });
+    heartbeat(&server, t0, 1);
+    heartbeat(&server, t0, 2);
+
+    // Half the shards and one bind wait for node 1 to hand them to node 2.
+    let status = server
+        .ctl(&["--json", "cluster", "status"])
+        .await
+        .ok()
+        .json();
+    let members = status["members"].as_array().unwrap();
+    assert_eq!(members.len(), 2, "{status}");
+    assert_eq!(members[1]["id"], 2);
+    assert_eq!(members[1]["raft"], false);
+    assert_eq!(members[1]["liveness"]["alive"], true);
+    assert_eq!(members[0]["shards"], 10);
+    assert_eq!(members[1]["shards"], 10);
+    assert_eq!(members[0]["binds"], 1);
+    assert_eq!(members[1]["binds"], 1);
+    let waiting = status["shards"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["from"] == 1)
+        .count();
+    assert_eq!(waiting, 10, "{status}");
+    let text = server.ctl(&["cluster", "status"]).await.ok().stdout;
+    assert!(text.contains("(not in raft)"), "{text}");
+    assert!(text.contains("NODE  COUNT  SHARDS"), "{text}");
+    assert!(text.contains("hand-offs waiting:"), "{text}");
+    assert!(text.contains("2 ← from 1"), "{text}");
+    let link = server.ctl(&["--json", "link", "show", "carrier-a"]).await;
+    let binds = link.ok().json()["binds"].clone();
+    assert_eq!(binds.as_array().unwrap().len(), 2, "{binds}");
+    release_all(&server.control, t0, 1);
+
+    // Draining node 1 moves everything to node 2, as hand-offs node 1 must release.
+    let proposed = server
+        .ctl(&["cluster", "drain", "1", "--wait", "0"])
+        .await
+        .ok()
+        .stdout;
+    assert!(
+        proposed.starts_with("node 1 is not drained: it still holds 10 shards and 1 bind\n"),
+        "{proposed}"
+    );
+    assert!(proposed.contains("node 1 to release it"), "{proposed}");
+    assert!(!proposed.contains("no other live node"), "{proposed}");
+    let control = server.control.clone();
+    let late_release = async move {
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        release_all(&control, wall_ms(), 1);
+    };
+    let drain = server.ctl(&["cluster", "drain", "1", "--wait", "20"]);
+    let (drained, ()) = tokio::join!(drain, late_release);
+    let drained = drained.ok();
+    assert_eq!(drained.stdout, "node 1 is drained: safe to stop\n");
+    assert!(server.control.state.lock().unwrap().cluster.is_drained(1));
+
+    // Node 1 takes work again; node 2 stops heartbeating and is dead 6 s later, then
+    // forgotten: its work is node 1's at once.
+    server.ctl(&["cluster", "drain", "1", "--undo"]).await.ok();
+    server
+        .ctl(&["cluster", "forget", "2"])
+        .await
+        .fails_with("node 2 is alive");
+    let later = wall_ms() + tern_ledger::ownership::DEAD_AFTER_MS + 1;
+    heartbeat(&server, later, 1);
+    apply(&server, later, tern_ledger::Command::Tick);
+    server.ctl(&["cluster", "forget", "2"]).await.ok();
+    let status = server
+        .ctl(&["--json", "cluster", "status"])
+        .await
+        .ok()
+        .json();
+    assert_eq!(status["members"].as_array().unwrap().len(), 1, "{status}");
+    assert_eq!(status["members"][0]["shards"], 20, "{status}");
+    assert_eq!(status["members"][0]["binds"], 2, "{status}");
+    let audit = server.ctl(&["audit", "list"]).await.ok().stdout;
+    assert!(audit.contains("Drain 1 undo"), "{audit}");
+    assert!(audit.contains("ForgetNode 2"), "{audit}");
+    server.stop().await;
+}

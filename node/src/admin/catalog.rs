@@ -3,6 +3,8 @@
 //! same checks as the configuration file) before they are proposed, so a table that
 //! would not load never reaches the log.
 
+use std::collections::HashSet;
+
 use tern_ledger::{Command, Spec, State, Webhook};
 use tonic::Status;
 
@@ -347,25 +349,31 @@ pub(super) async fn delete_link(
     delete(svc, Table::Link, req.name).await
 }
 
-/// The stored links with this node's live state, then the links this node runs that
-/// the state does not hold (from its configuration file).
+/// The stored links with their binds' owners and this node's live state, then the links
+/// this node runs that the state does not hold (from its configuration file).
 pub(super) async fn list_links(
     svc: &AdminService,
     _: proto::Empty,
 ) -> Result<proto::LinkList, Status> {
     let live = svc.ops.links().await.map_err(Status::unavailable)?;
-    let specs = svc.read(|state| state.links.clone()).await?;
-    let mut links: Vec<proto::Link> = specs
-        .values()
-        .map(|spec| {
-            let running = live.iter().find(|l| l.name == spec.name);
-            convert::link(Some(spec), &spec.name, running)
+    let mut links: Vec<proto::Link> = svc
+        .read(|state| {
+            state
+                .links
+                .values()
+                .map(|spec| {
+                    let running = live.iter().find(|l| l.name == spec.name);
+                    let binds = convert::link_binds(&state.cluster, &spec.name);
+                    convert::link(Some(spec), &spec.name, running, binds)
+                })
+                .collect()
         })
-        .collect();
+        .await?;
+    let stored: HashSet<String> = links.iter().map(|l| l.name.clone()).collect();
     links.extend(
         live.iter()
-            .filter(|l| !specs.contains_key(&l.name))
-            .map(|l| convert::link(None, &l.name, Some(l))),
+            .filter(|l| !stored.contains(&l.name))
+            .map(|l| convert::link(None, &l.name, Some(l), Vec::new())),
     );
     Ok(proto::LinkList { links })
 }

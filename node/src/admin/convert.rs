@@ -3,8 +3,8 @@
 //! tag filters, CIDR blocks).
 
 use tern_ledger::{
-    Account, Audit, Campaign, Delivery, DeliveryState, Event, EventKind, Limits, Period, Price,
-    Refusal, Spec, State, Webhook,
+    Account, Audit, BindSlot, Campaign, Claim, ClusterState, Delivery, DeliveryState, Event,
+    EventKind, Limits, Period, Price, Refusal, Spec, State, Webhook,
 };
 use tonic::Status;
 
@@ -253,7 +253,13 @@ pub(super) fn route(state: &State, spec: &Spec) -> proto::Spec {
     view
 }
 
-pub(super) fn link(spec: Option<&Spec>, name: &str, live: Option<&LinkView>) -> proto::Link {
+/// A link as shown; `binds` are its slots' owners.
+pub(super) fn link(
+    spec: Option<&Spec>,
+    name: &str,
+    live: Option<&LinkView>,
+    binds: Vec<proto::BindOwner>,
+) -> proto::Link {
     proto::Link {
         name: name.to_owned(),
         stored: spec.is_some(),
@@ -264,6 +270,7 @@ pub(super) fn link(spec: Option<&Spec>, name: &str, live: Option<&LinkView>) -> 
             window_in_use: l.window_in_use,
             queued: l.queued,
         }),
+        binds,
     }
 }
 
@@ -379,7 +386,85 @@ pub(super) fn message(message: MessageView) -> proto::Message {
     }
 }
 
-pub(super) fn cluster(view: ClusterView) -> proto::ClusterStatusReply {
+pub(super) fn shard_owner(cluster: &ClusterState, shard: u16, claim: &Claim) -> proto::ShardOwner {
+    proto::ShardOwner {
+        shard: u32::from(shard),
+        node: claim.node,
+        epoch: claim.epoch,
+        since_ms: claim.since_ms,
+        from: claim.from,
+        alive: cluster.is_alive(claim.node),
+    }
+}
+
+pub(super) fn bind_owner(
+    cluster: &ClusterState,
+    slot: &BindSlot,
+    claim: &Claim,
+) -> proto::BindOwner {
+    proto::BindOwner {
+        link: slot.0.clone(),
+        slot: u32::from(slot.1),
+        node: claim.node,
+        epoch: claim.epoch,
+        since_ms: claim.since_ms,
+        from: claim.from,
+        alive: cluster.is_alive(claim.node),
+    }
+}
+
+/// The owners of `link`'s bind slots, by slot.
+pub(super) fn link_binds(cluster: &ClusterState, link: &str) -> Vec<proto::BindOwner> {
+    cluster
+        .bind_owners
+        .iter()
+        .filter(|((name, _), _)| name == link)
+        .map(|(slot, claim)| bind_owner(cluster, slot, claim))
+        .collect()
+}
+
+/// How many of `claims` are `node`'s.
+fn owned<'a>(claims: impl Iterator<Item = &'a Claim>, node: u64) -> u32 {
+    u32::try_from(claims.filter(|c| c.node == node).count()).unwrap_or(u32::MAX)
+}
+
+/// What the answering node says of the cluster: its raft view, and the ownership map as
+/// of `at_ms` (its clock).
+pub(super) fn cluster(
+    view: ClusterView,
+    cluster: &ClusterState,
+    lease_valid: bool,
+    at_ms: u64,
+) -> proto::ClusterStatusReply {
+    let member = |id: u64| proto::Member {
+        id,
+        liveness: cluster.members.get(&id).map(|m| proto::Liveness {
+            alive: m.alive,
+            draining: m.draining,
+            renewed_ms: m.renewed_ms,
+            changed_ms: m.changed_ms,
+        }),
+        shards: owned(cluster.shard_owners.values(), id),
+        binds: owned(cluster.bind_owners.values(), id),
+        ..proto::Member::default()
+    };
+    let mut members: Vec<proto::Member> = view
+        .members
+        .iter()
+        .map(|m| proto::Member {
+            addr: m.addr.clone(),
+            voter: m.voter,
+            raft: true,
+            ..member(m.id)
+        })
+        .collect();
+    members.extend(
+        cluster
+            .members
+            .keys()
+            .filter(|id| !view.members.iter().any(|m| m.id == **id))
+            .map(|id| member(*id)),
+    );
     proto::ClusterStatusReply {
         node_id: view.node_id,
         leader: view.leader,
@@ -387,16 +472,57 @@ pub(super) fn cluster(view: ClusterView) -> proto::ClusterStatusReply {
         role: view.role,
         last_log_index: view.last_log_index,
         applied_index: view.applied_index,
-        members: view
-            .members
-            .into_iter()
-            .map(|m| proto::Member {
-                id: m.id,
-                addr: m.addr,
-                voter: m.voter,
-            })
+        members,
+        shards: cluster
+            .shard_owners
+            .iter()
+            .map(|(shard, claim)| shard_owner(cluster, *shard, claim))
             .collect(),
+        binds: cluster
+            .bind_owners
+            .iter()
+            .map(|(slot, claim)| bind_owner(cluster, slot, claim))
+            .collect(),
+        lease_valid,
+        at_ms,
+        shard_count: u32::from(cluster.shards),
     }
+}
+
+/// What `node` still owns or hands off; `None` for a node the map has never heard of
+/// (or forgot) and that is in no claim.
+pub(super) fn drain_state(cluster: &ClusterState, node: u64) -> Option<proto::DrainState> {
+    let involved = |c: &Claim| c.node == node || c.from == Some(node);
+    let shards: Vec<proto::ShardOwner> = cluster
+        .shard_owners
+        .iter()
+        .filter(|(_, c)| involved(c))
+        .map(|(shard, claim)| shard_owner(cluster, *shard, claim))
+        .collect();
+    let binds: Vec<proto::BindOwner> = cluster
+        .bind_owners
+        .iter()
+        .filter(|(_, c)| involved(c))
+        .map(|(slot, claim)| bind_owner(cluster, slot, claim))
+        .collect();
+    let member = cluster.members.get(&node);
+    if member.is_none() && shards.is_empty() && binds.is_empty() {
+        return None;
+    }
+    Some(proto::DrainState {
+        node,
+        alive: member.is_some_and(|m| m.alive),
+        draining: member.is_some_and(|m| m.draining),
+        drained: cluster.is_drained(node),
+        shards,
+        binds,
+        takers: cluster
+            .members
+            .iter()
+            .filter(|(id, m)| **id != node && m.alive && !m.draining)
+            .map(|(id, _)| *id)
+            .collect(),
+    })
 }
 
 #[cfg(test)]

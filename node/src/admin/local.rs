@@ -1,5 +1,5 @@
-//! What the answering node knows itself (sessions, messages, queues, its raft view),
-//! cluster membership changes, and the event and audit trails of the state.
+//! What the answering node knows itself (sessions, messages, queues), and the event and
+//! audit trails of the state.
 
 use tonic::Status;
 
@@ -102,96 +102,6 @@ pub(super) async fn list_queues(
     Ok(proto::QueueList {
         queues: queues.into_iter().map(convert::queue).collect(),
     })
-}
-
-pub(super) async fn cluster_status(
-    svc: &AdminService,
-    _: proto::Empty,
-) -> Result<proto::ClusterStatusReply, Status> {
-    Ok(convert::cluster(svc.control.status()))
-}
-
-fn membership_result(outcome: Result<(), String>) -> Result<proto::Done, Status> {
-    outcome
-        .map(|()| proto::Done {})
-        .map_err(Status::unavailable)
-}
-
-pub(super) async fn add_learner(
-    svc: &AdminService,
-    req: proto::AddLearnerRequest,
-) -> Result<proto::Done, Status> {
-    check_raft_addr(&req.addr)?;
-    let what = format!("AddLearner {} {}", req.id, req.addr);
-    let outcome = svc.control.add_learner(req.id, req.addr).await;
-    svc.audit_local(&what, &outcome);
-    membership_result(outcome)
-}
-
-/// A node's raft address: `HOST:PORT`, as the other nodes will dial it.
-fn check_raft_addr(addr: &str) -> Result<(), Status> {
-    let valid = addr.rsplit_once(':').is_some_and(|(host, port)| {
-        let host = host.trim_start_matches('[').trim_end_matches(']');
-        !host.is_empty()
-            && !host.contains(char::is_whitespace)
-            && port.parse::<u16>().is_ok_and(|p| p != 0)
-    });
-    if valid {
-        Ok(())
-    } else {
-        Err(Status::invalid_argument(format!(
-            "addr: {addr:?} is not HOST:PORT (the node's raft address)"
-        )))
-    }
-}
-
-fn check_ids(ids: &[u64]) -> Result<(), Status> {
-    if ids.is_empty() {
-        return Err(Status::invalid_argument("ids: none given"));
-    }
-    Ok(())
-}
-
-/// Removing a node that is not in the cluster would change nothing: say so.
-fn check_members(svc: &AdminService, ids: &[u64]) -> Result<(), Status> {
-    let members = svc.control.status().members;
-    let strangers: Vec<String> = ids
-        .iter()
-        .filter(|id| !members.iter().any(|m| m.id == **id))
-        .map(u64::to_string)
-        .collect();
-    if strangers.is_empty() {
-        return Ok(());
-    }
-    let known: Vec<String> = members.iter().map(|m| m.id.to_string()).collect();
-    Err(Status::not_found(format!(
-        "node {} is not a member of the cluster (members: {})",
-        strangers.join(", "),
-        known.join(", ")
-    )))
-}
-
-pub(super) async fn promote(
-    svc: &AdminService,
-    req: proto::NodeIds,
-) -> Result<proto::Done, Status> {
-    check_ids(&req.ids)?;
-    let what = format!("Promote {:?}", req.ids);
-    let outcome = svc.control.promote(req.ids).await;
-    svc.audit_local(&what, &outcome);
-    membership_result(outcome)
-}
-
-pub(super) async fn remove_node(
-    svc: &AdminService,
-    req: proto::NodeIds,
-) -> Result<proto::Done, Status> {
-    check_ids(&req.ids)?;
-    check_members(svc, &req.ids)?;
-    let what = format!("RemoveNode {:?}", req.ids);
-    let outcome = svc.control.remove(req.ids).await;
-    svc.audit_local(&what, &outcome);
-    membership_result(outcome)
 }
 
 pub(super) async fn list_events(

@@ -2,9 +2,9 @@
 //!
 //! The API knows the cluster only through two traits: [`Control`], the replicated state
 //! (changes are proposed through raft, reads see the applied state) and [`NodeOps`], the
-//! pipeline of the node answering (sessions, messages, queues, live link state). Keeping
-//! them as traits lets the API be tested against a state behind a mutex and lets the node
-//! wire in raft and the pipeline without this module knowing either.
+//! pipeline of the node answering (sessions, messages, queues, live link state, its
+//! lease). Keeping them as traits lets the API be tested against a state behind a mutex
+//! and lets the node wire in raft and the pipeline without this module knowing either.
 //!
 //! Every call needs `authorization: Bearer <token>`. Every change carries an [`Audit`]
 //! record (`who` names the token by a hash prefix, never the token) that the state
@@ -23,6 +23,7 @@ pub mod proto;
 mod accounts;
 mod auth;
 mod catalog;
+mod cluster;
 mod convert;
 mod local;
 mod mo;
@@ -54,6 +55,9 @@ pub trait Control: Send + Sync + 'static {
         &'a self,
         f: &'a mut (dyn FnMut(&tern_ledger::State) + Send),
     ) -> BoxFut<'a, Result<(), String>>;
+    /// Reads the state as this node has applied it, without asking the leader: at once,
+    /// even while no leader can be reached (for the node's own view of the cluster).
+    fn read_local(&self, f: &mut dyn FnMut(&tern_ledger::State));
     fn status(&self) -> ClusterView;
     fn add_learner(&self, id: u64, addr: String) -> BoxFut<'_, Result<(), String>>;
     fn promote(&self, ids: Vec<u64>) -> BoxFut<'_, Result<(), String>>;
@@ -87,6 +91,11 @@ pub trait NodeOps: Send + Sync + 'static {
     /// The store the CDR reports are made from; `None` on a node that keeps no CDRs.
     fn reports(&self) -> Option<ReportSource> {
         None
+    }
+    /// Whether this node's cluster lease runs now (it may act on the shards and binds it
+    /// owns); false on a node without a pipeline.
+    fn lease_valid(&self) -> bool {
+        false
     }
 }
 

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use tern_ledger::{AccountSpec, Audit, Command, Request, Response, State};
 use tonic::Status;
 
-use super::{accounts, catalog, convert, local, mo, proto, reports};
+use super::{accounts, catalog, cluster, convert, local, mo, proto, reports};
 use super::{now_ms, Control, NodeOps};
 
 pub(super) struct AdminService {
@@ -40,6 +40,18 @@ impl AdminService {
                 .map_err(Status::unavailable)?;
         }
         out.ok_or_else(|| Status::unavailable("the state could not be read"))
+    }
+
+    /// Runs `f` on the state as this node has applied it (see [`Control::read_local`]).
+    pub(super) fn read_local<T>(&self, f: impl FnOnce(&State) -> T) -> Option<T> {
+        let mut f = Some(f);
+        let mut out = None;
+        self.control.read_local(&mut |state: &State| {
+            if let Some(f) = f.take() {
+                out = Some(f(state));
+            }
+        });
+        out
     }
 
     /// Proposes `command` with an audit record saying `what`; a refusal becomes the
@@ -192,10 +204,13 @@ rpcs! {
     link_report(ReportRequest) -> ReportReply = reports::link_report;
     list_failed(ListFailedRequest) -> FailedList = reports::list_failed;
     message_history(MessageHistoryRequest) -> MessageHistoryReply = reports::history;
-    cluster_status(Empty) -> ClusterStatusReply = local::cluster_status;
-    add_learner(AddLearnerRequest) -> Done = local::add_learner;
-    promote(NodeIds) -> Done = local::promote;
-    remove_node(NodeIds) -> Done = local::remove_node;
+    cluster_status(Empty) -> ClusterStatusReply = cluster::cluster_status;
+    add_learner(AddLearnerRequest) -> Done = cluster::add_learner;
+    promote(NodeIds) -> Done = cluster::promote;
+    remove_node(NodeIds) -> Done = cluster::remove_node;
+    drain(DrainRequest) -> DrainState = cluster::drain;
+    drain_status(NodeRef) -> DrainState = cluster::drain_status;
+    forget_node(NodeRef) -> Done = cluster::forget_node;
     list_events(ListEventsRequest) -> EventList = local::list_events;
     list_audit(ListAuditRequest) -> AuditList = local::list_audit;
 }

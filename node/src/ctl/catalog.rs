@@ -207,6 +207,10 @@ pub enum SpecCommand {
         name: String,
     },
     List,
+    /// Shows one: its table, and for a link the owners of its binds.
+    Show {
+        name: String,
+    },
 }
 
 pub(crate) async fn route(ctl: &Ctl, command: SpecCommand) -> Result<(), CtlError> {
@@ -239,6 +243,16 @@ pub(crate) async fn route(ctl: &Ctl, command: SpecCommand) -> Result<(), CtlErro
             let list = client.list_routes(ctl.req(proto::Empty {})).await?;
             return ctl.show(&list.into_inner(), render::specs);
         }
+        SpecCommand::Show { name } => {
+            let list = client.list_routes(ctl.req(proto::Empty {})).await?;
+            let route = list
+                .into_inner()
+                .specs
+                .into_iter()
+                .find(|s| s.name == name)
+                .ok_or_else(|| CtlError::Other(format!("route {name} not found")))?;
+            return ctl.show(&route, render::route);
+        }
     };
     ctl.show(&spec.into_inner(), render::spec)
 }
@@ -268,6 +282,16 @@ pub(crate) async fn link(ctl: &Ctl, command: SpecCommand) -> Result<(), CtlError
         SpecCommand::List => {
             let list = client.list_links(ctl.req(proto::Empty {})).await?;
             return ctl.show(&list.into_inner(), render::links);
+        }
+        SpecCommand::Show { name } => {
+            let list = client.list_links(ctl.req(proto::Empty {})).await?;
+            let link = list
+                .into_inner()
+                .links
+                .into_iter()
+                .find(|l| l.name == name)
+                .ok_or_else(|| CtlError::Other(format!("link {name} not found")))?;
+            return ctl.show(&link, render::link);
         }
     };
     ctl.show(&spec.into_inner(), render::spec)

@@ -1,6 +1,7 @@
 //! `tern ctl`: the command line of the admin gRPC API. One subcommand group per area
 //! (`account`, `price`, `campaign`, `route`, `link`, `mo`, `session`, `message`, `queue`,
-//! `cluster`, `notify`, `audit`, `report`), each command one RPC.
+//! `cluster`, `notify`, `audit`, `report`), each command one RPC (`cluster drain` then
+//! asks again until the node is drained).
 //!
 //! Output is an aligned table or `name value` lines for people, or with `--json` the
 //! reply message as JSON for scripts. A failure prints one line, `error: <what>`, on

@@ -1,7 +1,10 @@
 //! `tern ctl session|message|queue|cluster|notify|audit ...`: what the answering node
 //! runs, the cluster's membership, and the notification and audit trails.
 
+use std::time::Duration;
+
 use clap::Subcommand;
+use tokio::time::Instant;
 
 use super::proto;
 use super::render;
@@ -94,7 +97,8 @@ pub(crate) async fn queue(ctl: &Ctl, command: QueueCommand) -> Result<(), CtlErr
 
 #[derive(Debug, Subcommand)]
 pub enum ClusterCommand {
-    /// The node's view of raft: leader, term, indexes, members.
+    /// The node's view of raft (leader, term, indexes, members), every node's liveness,
+    /// and who owns which shard and which bind.
     Status,
     /// Adds a node that receives the log without voting.
     AddLearner { id: u64, addr: String },
@@ -108,6 +112,21 @@ pub enum ClusterCommand {
         #[arg(required = true)]
         ids: Vec<u64>,
     },
+    /// Moves a node's shards and binds to the other live nodes and waits until it holds
+    /// nothing: then it can be stopped without a pause in the work. Fails when the node
+    /// is not drained in time.
+    Drain {
+        node: u64,
+        /// Seconds to wait for the node to be drained; 0 proposes and returns.
+        #[arg(long, default_value_t = 60)]
+        wait: u64,
+        /// Lets the node take work again.
+        #[arg(long)]
+        undo: bool,
+    },
+    /// Forgets a node removed for good (dead, not coming back): its work moves to the
+    /// others and it is no longer listed.
+    Forget { node: u64 },
 }
 
 pub(crate) async fn cluster(ctl: &Ctl, command: ClusterCommand) -> Result<(), CtlError> {
@@ -127,8 +146,52 @@ pub(crate) async fn cluster(ctl: &Ctl, command: ClusterCommand) -> Result<(), Ct
         ClusterCommand::Remove { ids } => {
             client.remove_node(ctl.req(proto::NodeIds { ids })).await?;
         }
+        ClusterCommand::Drain { node, wait, undo } => {
+            let request = proto::DrainRequest { node, undo };
+            let state = client.drain(ctl.req(request)).await?.into_inner();
+            if undo || wait == 0 {
+                return ctl.show(&state, render::drain);
+            }
+            return wait_drained(ctl, state, Duration::from_secs(wait)).await;
+        }
+        ClusterCommand::Forget { node } => {
+            client.forget_node(ctl.req(proto::NodeRef { node })).await?;
+        }
     }
     ctl.done()
+}
+
+/// How often `cluster drain` asks whether the node is drained.
+const DRAIN_POLL: Duration = Duration::from_millis(500);
+
+/// Asks every [`DRAIN_POLL`] until the node is drained or `wait` has passed, then prints
+/// how it stands; not drained in time is a failure. A node that cannot be reached for a
+/// moment (a leader election) is asked again.
+async fn wait_drained(
+    ctl: &Ctl,
+    mut state: proto::DrainState,
+    wait: Duration,
+) -> Result<(), CtlError> {
+    let mut client = ctl.client();
+    let node = state.node;
+    let deadline = Instant::now() + wait;
+    while !state.drained {
+        let now = Instant::now();
+        if now >= deadline {
+            ctl.show(&state, render::drain)?;
+            return Err(CtlError::Other(format!(
+                "node {node} is not drained after {} s",
+                wait.as_secs()
+            )));
+        }
+        tokio::time::sleep(DRAIN_POLL.min(deadline - now)).await;
+        match client.drain_status(ctl.req(proto::NodeRef { node })).await {
+            Ok(reply) => state = reply.into_inner(),
+            Err(status) if status.code() == tonic::Code::Unavailable => {}
+            Err(status) => return Err(status.into()),
+        }
+    }
+    ctl.show(&state, render::drain)
 }
 
 #[derive(Debug, Subcommand)]

@@ -263,6 +263,42 @@ pub fn mo_rules(list: &proto::MoRuleList) -> String {
     table.render()
 }
 
+/// One route: its row of `route list`, then its table.
+pub fn route(route: &proto::Spec) -> String {
+    let row = specs(&proto::SpecList {
+        specs: vec![route.clone()],
+    });
+    format!("{row}\n{}", spec(route))
+}
+
+/// One link: its row of `link list`, the owners of its binds, then its table.
+pub fn link(link: &proto::Link) -> String {
+    let mut out = links(&proto::LinkList {
+        links: vec![link.clone()],
+    });
+    out.push('\n');
+    if link.binds.is_empty() {
+        out.push_str("no binds (a disabled link, or one from the configuration file)\n");
+    } else {
+        let mut table = Table::new(&["SLOT", "NODE", "EPOCH", "ALIVE"]);
+        for b in &link.binds {
+            table.row(vec![
+                b.slot.to_string(),
+                owner(b.node, b.from),
+                b.epoch.to_string(),
+                yes_no(b.alive),
+            ]);
+        }
+        out.push_str(&table.render());
+    }
+    if link.stored {
+        out.push('\n');
+        out.push_str(link.toml.trim_end());
+        out.push('\n');
+    }
+    out
+}
+
 pub fn links(list: &proto::LinkList) -> String {
     let mut table = Table::new(&["NAME", "ENABLED", "UP", "WINDOW", "QUEUED", "SOURCE"]);
     for l in &list.links {
@@ -350,6 +386,8 @@ pub fn queues(list: &proto::QueueList) -> String {
     table.render()
 }
 
+/// The raft view, the members with their liveness, then the owners of the shards and of
+/// the binds.
 pub fn cluster(status: &proto::ClusterStatusReply) -> String {
     let mut out = pairs(&[
         ("node", status.node_id.to_string()),
@@ -358,13 +396,218 @@ pub fn cluster(status: &proto::ClusterStatusReply) -> String {
         ("term", status.term.to_string()),
         ("last log index", or_dash(status.last_log_index)),
         ("applied index", or_dash(status.applied_index)),
+        (
+            "lease",
+            if status.lease_valid {
+                "valid"
+            } else {
+                "not held"
+            }
+            .into(),
+        ),
     ]);
     out.push('\n');
-    let mut table = Table::new(&["ID", "ADDR", "VOTER"]);
+    out.push_str(&members(status));
+    out.push('\n');
+    out.push_str(&shard_owners(status));
+    if !status.binds.is_empty() {
+        out.push('\n');
+        let mut table = Table::new(&["LINK", "SLOT", "NODE", "EPOCH"]);
+        for b in &status.binds {
+            table.row(vec![
+                b.link.clone(),
+                b.slot.to_string(),
+                owner(b.node, b.from),
+                b.epoch.to_string(),
+            ]);
+        }
+        out.push_str(&table.render());
+    }
+    out
+}
+
+fn members(status: &proto::ClusterStatusReply) -> String {
+    let mut table = Table::new(&[
+        "ID",
+        "ADDR",
+        "VOTER",
+        "ALIVE",
+        "DRAINING",
+        "LAST HEARTBEAT",
+        "SHARDS",
+        "BINDS",
+    ]);
     for m in &status.members {
-        table.row(vec![m.id.to_string(), m.addr.clone(), yes_no(m.voter)]);
+        let live = m.liveness.as_ref();
+        let (addr, voter) = if m.raft {
+            (m.addr.clone(), yes_no(m.voter))
+        } else {
+            ("(not in raft)".to_owned(), "-".to_owned())
+        };
+        table.row(vec![
+            m.id.to_string(),
+            addr,
+            voter,
+            live.map_or_else(|| "-".to_owned(), |l| yes_no(l.alive)),
+            live.map_or_else(|| "-".to_owned(), |l| yes_no(l.draining)),
+            live.map_or_else(|| "never".to_owned(), |l| age(status.at_ms, l.renewed_ms)),
+            m.shards.to_string(),
+            m.binds.to_string(),
+        ]);
+    }
+    table.render()
+}
+
+/// `2`, or `2 ← from 1` while node 1 has not handed the claim off yet.
+fn owner(node: u64, from: Option<u64>) -> String {
+    match from {
+        Some(from) => format!("{node} ← from {from}"),
+        None => node.to_string(),
+    }
+}
+
+/// How long before `now_ms` `then_ms` was: `0.4s ago`, `35s ago`, `12m ago`, `3h ago`.
+fn age(now_ms: u64, then_ms: u64) -> String {
+    let ms = now_ms.saturating_sub(then_ms);
+    match ms {
+        0..=9_999 => format!("{}.{}s ago", ms / 1000, ms % 1000 / 100),
+        10_000..=119_999 => format!("{}s ago", ms / 1000),
+        120_000..=7_199_999 => format!("{}m ago", ms / 60_000),
+        _ => format!("{}h ago", ms / 3_600_000),
+    }
+}
+
+/// Past this many shards the table shows one row per node with its shards' numbers.
+const SHARD_ROWS: usize = 16;
+
+fn shard_owners(status: &proto::ClusterStatusReply) -> String {
+    let mut out = String::new();
+    if status.shards.len() <= SHARD_ROWS {
+        let mut table = Table::new(&["SHARD", "NODE", "EPOCH"]);
+        for s in &status.shards {
+            table.row(vec![
+                s.shard.to_string(),
+                owner(s.node, s.from),
+                s.epoch.to_string(),
+            ]);
+        }
+        out.push_str(&table.render());
+    } else {
+        let mut by_node: std::collections::BTreeMap<u64, Vec<u32>> = Default::default();
+        for s in &status.shards {
+            by_node.entry(s.node).or_default().push(s.shard);
+        }
+        let mut table = Table::new(&["NODE", "COUNT", "SHARDS"]);
+        for (node, shards) in &by_node {
+            table.row(vec![
+                node.to_string(),
+                shards.len().to_string(),
+                numbers(shards),
+            ]);
+        }
+        out.push_str(&table.render());
+        let mut waiting = Table::new(&["SHARD", "NODE", "EPOCH"]);
+        let mut any = false;
+        for s in status.shards.iter().filter(|s| s.from.is_some()) {
+            any = true;
+            waiting.row(vec![
+                s.shard.to_string(),
+                owner(s.node, s.from),
+                s.epoch.to_string(),
+            ]);
+        }
+        if any {
+            out.push_str("\nhand-offs waiting:\n");
+            out.push_str(&waiting.render());
+        }
+    }
+    let owned: std::collections::BTreeSet<u32> = status.shards.iter().map(|s| s.shard).collect();
+    let unowned: Vec<u32> = (0..status.shard_count)
+        .filter(|s| !owned.contains(s))
+        .collect();
+    if !unowned.is_empty() {
+        out.push_str(&format!("unowned shards: {}\n", numbers(&unowned)));
+    }
+    out
+}
+
+/// Sorted numbers with runs of three or more as ranges: `0-3,6,9`.
+fn numbers(values: &[u32]) -> String {
+    let mut sorted = values.to_vec();
+    sorted.sort_unstable();
+    let mut parts = Vec::new();
+    let mut i = 0;
+    while i < sorted.len() {
+        let mut j = i;
+        while j + 1 < sorted.len() && sorted[j + 1] == sorted[j] + 1 {
+            j += 1;
+        }
+        if j >= i + 2 {
+            parts.push(format!("{}-{}", sorted[i], sorted[j]));
+        } else {
+            parts.extend(sorted[i..=j].iter().map(u32::to_string));
+        }
+        i = j + 1;
+    }
+    parts.join(",")
+}
+
+/// `1 shard`, `2 shards`.
+fn counted(n: usize, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
+}
+
+/// How a drain stands: safe to stop, or what the node still holds and why.
+pub fn drain(state: &proto::DrainState) -> String {
+    let node = state.node;
+    let held = format!(
+        "{} and {}",
+        counted(state.shards.len(), "shard"),
+        counted(state.binds.len(), "bind")
+    );
+    if !state.draining {
+        return format!("node {node} is not draining: it takes work ({held} now)\n");
+    }
+    if state.drained {
+        return format!("node {node} is drained: safe to stop\n");
+    }
+    let mut out = format!("node {node} is not drained: it still holds {held}\n");
+    let mut table = Table::new(&["WHAT", "NODE", "EPOCH", "WAITS FOR"]);
+    let waits = |claim_node: u64, from: Option<u64>, since_ms: u64| match from {
+        Some(from) => format!(
+            "node {from} to release it (at the latest {})",
+            format_time(since_ms)
+        ),
+        None if claim_node == node => "another node to take it".to_owned(),
+        None => "-".to_owned(),
+    };
+    for s in &state.shards {
+        table.row(vec![
+            format!("shard {}", s.shard),
+            owner(s.node, s.from),
+            s.epoch.to_string(),
+            waits(s.node, s.from, s.since_ms),
+        ]);
+    }
+    for b in &state.binds {
+        table.row(vec![
+            format!("bind {}#{}", b.link, b.slot),
+            owner(b.node, b.from),
+            b.epoch.to_string(),
+            waits(b.node, b.from, b.since_ms),
+        ]);
     }
     out.push_str(&table.render());
+    if state.takers.is_empty() {
+        out.push_str(
+            "no other live node that is not draining can take its work: \
+             start one, or undo the drain of another\n",
+        );
+    }
     out
 }
 
@@ -470,4 +713,62 @@ pub fn audit(list: &proto::AuditList) -> String {
         ]);
     }
     table.render()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shard_numbers_read_as_ranges() {
+        assert_eq!(numbers(&[9, 0, 1, 2, 3, 6]), "0-3,6,9");
+        assert_eq!(numbers(&[4, 5]), "4,5");
+        assert_eq!(numbers(&[]), "");
+    }
+
+    #[test]
+    fn heartbeat_ages() {
+        assert_eq!(age(10_000, 9_600), "0.4s ago");
+        assert_eq!(age(100_000, 65_000), "35s ago");
+        assert_eq!(age(1_000_000, 280_000), "12m ago");
+        assert_eq!(age(20_000_000, 5_000_000), "4h ago");
+        // A heartbeat stamped by a clock a little ahead.
+        assert_eq!(age(1_000, 1_500), "0.0s ago");
+    }
+
+    #[test]
+    fn a_drain_in_progress_names_what_is_left_and_who_could_take_it() {
+        let state = proto::DrainState {
+            node: 1,
+            alive: true,
+            draining: true,
+            drained: false,
+            shards: vec![proto::ShardOwner {
+                shard: 3,
+                node: 1,
+                epoch: 7,
+                since_ms: 0,
+                from: None,
+                alive: true,
+            }],
+            binds: Vec::new(),
+            takers: Vec::new(),
+        };
+        let text = drain(&state);
+        assert!(
+            text.starts_with("node 1 is not drained: it still holds 1 shard and 0 binds\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("shard 3  1     7      another node to take it"),
+            "{text}"
+        );
+        assert!(text.contains("no other live node"), "{text}");
+        let done = proto::DrainState {
+            drained: true,
+            shards: Vec::new(),
+            ..state
+        };
+        assert_eq!(drain(&done), "node 1 is drained: safe to stop\n");
+    }
 }

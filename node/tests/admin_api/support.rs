@@ -38,6 +38,10 @@ impl Control for LedgerControl {
         })
     }
 
+    fn read_local(&self, f: &mut dyn FnMut(&State)) {
+        f(&self.state.lock().unwrap());
+    }
+
     fn status(&self) -> ClusterView {
         ClusterView {
             node_id: 1,
