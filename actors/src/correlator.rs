@@ -11,6 +11,9 @@
 //! never match (for the operator's second copy of a message resent after a crash) do not
 //! stall the operator's window. Past the hold it is acknowledged and kept, unanswered no
 //! longer, for a late match until `EARLY_TTL`; only a crash inside that late window loses it.
+//! In a cluster the part may have been submitted by another node, whose report of it
+//! reaches only its own correlator: early receipts are then looked up in the shared store
+//! again every tick.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::Ordering;
@@ -37,6 +40,8 @@ const EARLY_TTL: Duration = Duration::from_secs(120);
 /// How long an early receipt's deliver_sm stays unanswered.
 const EARLY_HOLD: Duration = Duration::from_secs(2);
 const MAX_EARLY: usize = 20_000;
+/// Early receipts looked up again per tick in a cluster (see `recheck_early`).
+const RECHECK_PER_TICK: usize = 256;
 
 // Messages move once into the mailbox; boxing the large variant would cost an allocation
 // per receipt.
@@ -189,6 +194,32 @@ impl CorrelatorState {
                     operator_id = key.1,
                     "receipt matched no message"
                 );
+            }
+        }
+    }
+
+    /// In a cluster a receipt may come in on a bind of another node than the one that
+    /// submitted its part, and that node's report of the part reaches only its own
+    /// correlator: early receipts here are looked up in the store again.
+    async fn recheck_early(&mut self) {
+        let keys: Vec<(String, String)> = self
+            .early_order
+            .iter()
+            .filter(|(at, key)| self.early.get(key).is_some_and(|e| e.at == *at))
+            .take(RECHECK_PER_TICK)
+            .map(|(_, key)| key.clone())
+            .collect();
+        for key in keys {
+            if !matches!(
+                self.ctx.store.receipt_owner(&key.0, &key.1).await,
+                Ok(Some(_))
+            ) {
+                continue;
+            }
+            if let Some(early) = self.early.remove(&key) {
+                self.ctx.early_receipts.fetch_sub(1, Ordering::SeqCst);
+                metrics::counter!("tern_receipts_early_matched_total").increment(1);
+                self.apply(key, early.report, early.ack).await;
             }
         }
     }
@@ -375,7 +406,12 @@ impl Actor for Correlator {
                     state.apply(key, early.report, early.ack).await;
                 }
             }
-            CorrelatorMsg::Tick => state.expire_early(),
+            CorrelatorMsg::Tick => {
+                state.expire_early();
+                if !state.ctx.membership.is_standalone() {
+                    state.recheck_early().await;
+                }
+            }
         }
         Ok(())
     }
