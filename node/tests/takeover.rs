@@ -61,7 +61,7 @@ impl Member {
         }
     }
 
-    fn write_config(&self, peers: &[&Member], sim: SocketAddr, db: (&str, &str)) {
+    fn write_config(&self, peers: &[&Member], sim: SocketAddr, db: (&str, &str), links: &[Link]) {
         let any = "listen = \"127.0.0.1:0\"";
         let peers: Vec<String> = peers
             .iter()
@@ -88,13 +88,13 @@ impl Member {
                 self.admin, self.metrics
             );
         toml += &account_toml("acme", PASSWORD, "max_binds = 20");
-        for (name, binds, (user, password)) in [("one", 1, ONE), ("four", 4, FOUR)] {
+        for link in links {
+            let (name, binds, (user, password), prefix) = *link;
             toml += &format!(
-                "\n[[upstream]]\nname = \"{name}\"\nurl = \"smpp://{user}:{password}@{sim}\"\nwindow = 32\nbinds = {binds}\n"
+                "\n[[upstream]]\nname = \"{name}\"\nurl = \"smpp://{user}:{password}@{sim}\"\nwindow = 32\nbinds = {binds}\n\
+                 \n[[route]]\nname = \"to-{name}\"\nprefixes = [\"{prefix}\"]\ngroups = [{{ links = [\"{name}\"] }}]\n"
             );
         }
-        toml += "\n[[route]]\nname = \"to-one\"\nprefixes = [\"491\"]\ngroups = [{ links = [\"one\"] }]\n";
-        toml += "\n[[route]]\nname = \"to-four\"\nprefixes = [\"492\"]\ngroups = [{ links = [\"four\"] }]\n";
         std::fs::write(self.dir.join("tern.toml"), toml).unwrap();
     }
 
@@ -121,8 +121,8 @@ impl Member {
         run.ok().then(|| run.json())
     }
 
-    /// The sum of a counter over all its series on this node.
-    async fn counter(&self, name: &str) -> f64 {
+    /// The sum of a counter over its series on this node whose labels contain `having`.
+    async fn counter(&self, name: &str, having: &str) -> f64 {
         let Ok(Ok(text)) = tokio::time::timeout(
             Duration::from_secs(5),
             tokio::spawn(scrape_metrics(self.metrics)),
@@ -132,11 +132,22 @@ impl Member {
             return 0.0;
         };
         text.lines()
-            .filter(|l| l.starts_with(name) && !l.starts_with('#'))
+            .filter(|l| l.starts_with(name) && !l.starts_with('#') && l.contains(having))
             .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
             .sum()
     }
 }
+
+/// A link of the test: name, binds, the operator's credentials, the prefix routed to it.
+type Link = (
+    &'static str,
+    u16,
+    (&'static str, &'static str),
+    &'static str,
+);
+
+/// The two links of the kill test: one bind and four.
+const ONE_AND_FOUR: [Link; 2] = [("one", 1, ONE, "491"), ("four", 4, FOUR, "492")];
 
 /// Calls `attempt` every 100 ms until it gives a value; panics after `timeout`.
 async fn poll<T, F, Fut>(what: &str, timeout: Duration, mut attempt: F) -> T
@@ -167,7 +178,7 @@ fn owners(status: &Value) -> Vec<u64> {
 
 /// Whether `status` shows every shard and every slot owned by a live node other than
 /// `dead`, with nothing waiting for a hand-off.
-fn taken_over(status: &Value, dead: u64) -> bool {
+fn taken_over(status: &Value, dead: u64, slots: usize) -> bool {
     let alive: Vec<u64> = status["members"]
         .as_array()
         .map(|m| {
@@ -178,11 +189,78 @@ fn taken_over(status: &Value, dead: u64) -> bool {
         })
         .unwrap_or_default();
     let owned = owners(status);
-    let slots = status["binds"].as_array().map_or(0, Vec::len);
-    slots == 5
+    status["binds"].as_array().map_or(0, Vec::len) == slots
         && !owned.is_empty()
         && owned.iter().all(|n| *n != dead && alive.contains(n))
         && !alive.contains(&dead)
+}
+
+/// Starts three nodes, node 1 bootstrapping with the others as peers, and waits until all
+/// three are alive, each owns work, and the operator has `binds` binds.
+async fn start_cluster(
+    root: &Path,
+    sim: &tern_bench::smsc::SmscHandle,
+    db: (&str, &str),
+    links: &[Link],
+    binds: u64,
+) -> Vec<Member> {
+    let mut nodes: Vec<Member> = (1..=3).map(|id| Member::new(root, id)).collect();
+    {
+        let peers: Vec<&Member> = nodes[1..].iter().collect();
+        nodes[0].write_config(&peers, sim.addr(), db, links);
+    }
+    for node in &nodes[1..] {
+        node.write_config(&[], sim.addr(), db, links);
+    }
+    for node in &mut nodes {
+        node.start();
+    }
+    let formed = Instant::now();
+    poll("three live nodes own the work", SLOW, || async {
+        let status = nodes[0].status().await?;
+        let alive = status["members"]
+            .as_array()?
+            .iter()
+            .filter(|m| m["liveness"]["alive"] == true)
+            .count();
+        let spread: std::collections::BTreeSet<u64> = owners(&status).into_iter().collect();
+        (alive == 3 && spread.len() == 3 && sim.stats().binds == binds).then_some(())
+    })
+    .await;
+    eprintln!("cluster formed and spread in {:.1?}", formed.elapsed());
+    nodes
+}
+
+/// The local TCP ports of the sockets process `pid` has open.
+fn tcp_ports_of(pid: u32) -> std::collections::HashSet<u16> {
+    let inodes: std::collections::HashSet<String> = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .filter_map(|fd| std::fs::read_link(fd.ok()?.path()).ok())
+        .filter_map(|target| {
+            let target = target.to_string_lossy().into_owned();
+            Some(
+                target
+                    .strip_prefix("socket:[")?
+                    .strip_suffix(']')?
+                    .to_owned(),
+            )
+        })
+        .collect();
+    let mut ports = std::collections::HashSet::new();
+    for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
+        let text = std::fs::read_to_string(table).unwrap_or_default();
+        for line in text.lines().skip(1) {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            if fields.len() > 9 && inodes.contains(fields[9]) {
+                if let Some(port) = fields[1].rsplit(':').next() {
+                    if let Ok(port) = u16::from_str_radix(port, 16) {
+                        ports.insert(port);
+                    }
+                }
+            }
+        }
+    }
+    ports
 }
 
 /// What the customers sent and what became of it.
@@ -267,7 +345,7 @@ async fn kill_and_measure(
     let survivor = survivors[0];
     poll(&format!("node {dead}'s work taken over"), SLOW, || async {
         let status = survivor.status().await?;
-        taken_over(&status, dead).then_some(())
+        taken_over(&status, dead, 5).then_some(())
     })
     .await;
     let owned = killed.elapsed();
@@ -294,30 +372,7 @@ async fn killing_a_follower_then_the_leader_loses_nothing() {
     })
     .await;
     let root = tempfile::tempdir().unwrap();
-    let mut nodes: Vec<Member> = (1..=3).map(|id| Member::new(root.path(), id)).collect();
-    {
-        let peers: Vec<&Member> = nodes[1..].iter().collect();
-        nodes[0].write_config(&peers, sim.addr(), (&cql, &keyspace));
-    }
-    for node in &nodes[1..] {
-        node.write_config(&[], sim.addr(), (&cql, &keyspace));
-    }
-    for node in &mut nodes {
-        node.start();
-    }
-    let formed = Instant::now();
-    poll("three live nodes own the work", SLOW, || async {
-        let status = nodes[0].status().await?;
-        let alive = status["members"]
-            .as_array()?
-            .iter()
-            .filter(|m| m["liveness"]["alive"] == true)
-            .count();
-        let spread: std::collections::BTreeSet<u64> = owners(&status).into_iter().collect();
-        (alive == 3 && spread.len() == 3 && sim.stats().binds == 5).then_some(())
-    })
-    .await;
-    eprintln!("cluster formed and spread in {:.1?}", formed.elapsed());
+    let mut nodes = start_cluster(root.path(), &sim, (&cql, &keyspace), &ONE_AND_FOUR, 5).await;
 
     // A customer on every node.
     let inbox = Arc::new(Inbox::default());
@@ -441,6 +496,17 @@ async fn killing_a_follower_then_the_leader_loses_nothing() {
         "{} duplicates at the operator, {resent} resends reported",
         stats.duplicates
     );
+    // Never more binds than a link allows, before, during or after the takeovers.
+    assert_eq!(
+        stats.binds_peak_by_account.get("one"),
+        Some(&1),
+        "{stats:?}"
+    );
+    assert_eq!(
+        stats.binds_peak_by_account.get("four"),
+        Some(&4),
+        "{stats:?}"
+    );
     rebind.unbind().await;
     for node in &mut nodes {
         node.kill();
@@ -453,12 +519,186 @@ async fn resends(node: &Member) -> f64 {
     if node.process.is_none() {
         return 0.0;
     }
-    node.counter("tern_dispatch_resent_unknown_outcome_total")
+    node.counter("tern_dispatch_resent_unknown_outcome_total", "")
         .await
         + node
-            .counter("tern_cluster_jobs_forwarded_total{link=\"four\",result=\"unknown\"}")
+            .counter("tern_cluster_jobs_forwarded_total", "result=\"unknown\"")
             .await
-        + node
-            .counter("tern_cluster_jobs_forwarded_total{link=\"one\",result=\"unknown\"}")
-            .await
+}
+
+/// The one link of the pause test: two binds, which the operator enforces.
+const TWO: [Link; 1] = [("op", 2, ("op", "pwop"), "49")];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_paused_node_sends_nothing_on_binds_it_lost() {
+    init_tracing();
+    let Some(cql) = cql_or_skip("a_paused_node_sends_nothing_on_binds_it_lost") else {
+        return;
+    };
+    let keyspace = test_keyspace();
+    let sim = start_sim(SmscConfig {
+        accounts: Accounts::List(vec![("op".into(), "pwop".into())]),
+        // Like an operator that allows two binds: a third waits until one is gone.
+        max_binds: Some(2),
+        ..sim_config()
+    })
+    .await;
+    let root = tempfile::tempdir().unwrap();
+    let mut nodes = start_cluster(root.path(), &sim, (&cql, &keyspace), &TWO, 2).await;
+
+    // The node to pause: a follower holding a bind.
+    let status = nodes[0].status().await.unwrap();
+    let lead = leader(&status).unwrap();
+    let holders: Vec<u64> = status["binds"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|b| b["node"].as_u64())
+        .collect();
+    let paused = nodes
+        .iter()
+        .position(|n| u64::from(n.id) != lead && holders.contains(&u64::from(n.id)))
+        .unwrap();
+    let paused_id = u64::from(nodes[paused].id);
+    let others: Vec<usize> = (0..3).filter(|i| *i != paused).collect();
+
+    // Customers on the two other nodes.
+    let inbox = Arc::new(Inbox::default());
+    let ledger = Arc::new(Ledger::default());
+    let stop = Arc::new(AtomicBool::new(false));
+    let addrs: Vec<SocketAddr> = others.iter().map(|i| nodes[*i].smpp).collect();
+    let customers: Vec<_> = (0..2)
+        .map(|home| {
+            tokio::spawn(customer(
+                home,
+                addrs.clone(),
+                inbox.clone(),
+                ledger.clone(),
+                stop.clone(),
+            ))
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+
+    let process = nodes[paused].process.as_ref().unwrap();
+    let ports = tcp_ports_of(process.pid());
+    let mine: Vec<u64> = sim
+        .sessions()
+        .iter()
+        .filter(|s| s.closed_ms.is_none() && ports.contains(&s.peer.port()))
+        .map(|s| s.id)
+        .collect();
+    assert!(
+        !mine.is_empty(),
+        "node {paused_id} holds a bind at the operator"
+    );
+    process.signal("STOP");
+    let stopped = Instant::now();
+    let survivor = &nodes[others[0]];
+    poll("the paused node's work taken over", SLOW, || async {
+        let status = survivor.status().await?;
+        taken_over(&status, paused_id, 2).then_some(())
+    })
+    .await;
+    eprintln!(
+        "node {paused_id} paused: its work owned again after {:.1?}",
+        stopped.elapsed()
+    );
+    // Past the takeover; the operator still holds the paused node's binds.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let mark = sim.set_mark();
+    nodes[paused].process.as_ref().unwrap().signal("CONT");
+    let woke = Instant::now();
+    poll("the survivors hold both binds", SLOW, || async {
+        let sessions = sim.sessions();
+        let open_theirs = sessions
+            .iter()
+            .filter(|s| s.closed_ms.is_none() && !ports.contains(&s.peer.port()))
+            .count();
+        (open_theirs == 2).then_some(())
+    })
+    .await;
+    eprintln!(
+        "binds back at the survivors {:.1?} after the paused node woke",
+        woke.elapsed()
+    );
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    stop.store(true, Ordering::Relaxed);
+    for customer in customers {
+        customer.await.unwrap();
+    }
+
+    // Not one submit on the old binds after the node woke.
+    for session in sim.sessions().iter().filter(|s| mine.contains(&s.id)) {
+        assert_eq!(
+            session.submits_after_mark, 0,
+            "node {paused_id} sent on bind {} after it woke (mark {mark}): {session:?}",
+            session.id
+        );
+        assert!(session.closed_ms.is_some(), "{session:?}");
+    }
+    let stats = sim.stats();
+    assert!(
+        stats
+            .binds_peak_by_account
+            .get("op")
+            .is_some_and(|p| *p <= 2),
+        "{stats:?}"
+    );
+    // And everything accepted got through.
+    let accepted: Vec<String> = ledger.accepted.lock().unwrap().keys().cloned().collect();
+    assert!(accepted.len() > 100, "too few messages: {}", accepted.len());
+    // The customers unbound; a receiver takes what was still held for them.
+    let receiver = Esme::bind_into(
+        nodes[others[1]].smpp,
+        BindKind::Receiver,
+        "acme",
+        PASSWORD,
+        inbox.clone(),
+    )
+    .await
+    .unwrap();
+    let all = inbox.wait_for_receipts(&accepted, SLOW).await;
+    receiver.unbind().await;
+    if !all {
+        let by_id = inbox.receipts_by_id();
+        let missing: Vec<&String> = accepted
+            .iter()
+            .filter(|id| !by_id.contains_key(*id))
+            .collect();
+        eprintln!("{} of {} have no receipt", missing.len(), accepted.len());
+        for id in missing.iter().take(3) {
+            let run = nodes[others[0]].ctl(&format!("report message {id}")).await;
+            eprintln!("history of {id}: {}", run.stdout);
+        }
+        for node in &nodes {
+            let text = scrape_metrics(node.metrics).await;
+            for line in text.lines().filter(|l| {
+                (l.starts_with("tern_outbox")
+                    || l.starts_with("tern_receipts")
+                    || l.starts_with("tern_cluster_deliveries"))
+                    && !l.starts_with('#')
+            }) {
+                eprintln!("node {}: {line}", node.id);
+            }
+        }
+    }
+    assert!(all, "receipts missing; operator: {:?}", sim.stats());
+    assert!(
+        stats.duplicates as f64 <= total_resends(&nodes).await,
+        "duplicates beyond the resends reported: {stats:?}"
+    );
+    for node in &mut nodes {
+        node.kill();
+    }
+    sim.shutdown().await;
+}
+
+/// The resends every running node reports.
+async fn total_resends(nodes: &[Member]) -> f64 {
+    let mut total = 0.0;
+    for node in nodes {
+        total += resends(node).await;
+    }
+    total
 }

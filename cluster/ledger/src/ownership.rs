@@ -236,6 +236,7 @@ fn balance<K: Ord + Clone>(
     keys: &[K],
     eligible: &[u64],
     alive: &dyn Fn(u64) -> bool,
+    load: &mut BTreeMap<u64, usize>,
 ) -> Vec<(K, u64, bool)> {
     if eligible.is_empty() {
         return Vec::new();
@@ -253,17 +254,25 @@ fn balance<K: Ord + Clone>(
             None => loose.push((key.clone(), false)),
         }
     }
-    let least = |held: &BTreeMap<u64, Vec<K>>| {
+    // Ties go to the node with the least work of every kind, then the lowest id.
+    let least = |held: &BTreeMap<u64, Vec<K>>, load: &BTreeMap<u64, usize>| {
         held.iter()
-            .min_by_key(|(node, v)| (v.len(), **node))
+            .min_by_key(|(node, v)| (v.len(), load.get(*node).copied().unwrap_or(0), **node))
             .map(|(node, _)| *node)
+    };
+    let moved = |load: &mut BTreeMap<u64, usize>, from: Option<u64>, to: u64| {
+        if let Some(n) = from.and_then(|f| load.get_mut(&f)) {
+            *n = n.saturating_sub(1);
+        }
+        *load.entry(to).or_default() += 1;
     };
     let mut moves = Vec::new();
     for (key, from_live) in loose {
-        if let Some(node) = least(&held) {
+        if let Some(node) = least(&held, load) {
             if let Some(v) = held.get_mut(&node) {
                 v.push(key.clone());
             }
+            moved(load, owners.get(&key).map(|c| c.node), node);
             moves.push((key, node, from_live));
         }
     }
@@ -272,7 +281,7 @@ fn balance<K: Ord + Clone>(
         .max_by_key(|(node, v)| (v.len(), std::cmp::Reverse(**node)))
         .map(|(node, v)| (*node, v.len()))
     {
-        let Some(low) = least(&held) else { break };
+        let Some(low) = least(&held, load) else { break };
         let low_len = held.get(&low).map_or(0, Vec::len);
         if most.1 <= low_len + 1 {
             break;
@@ -283,6 +292,7 @@ fn balance<K: Ord + Clone>(
         if let Some(v) = held.get_mut(&low) {
             v.push(key.clone());
         }
+        moved(load, Some(most.0), low);
         moves.push((key, low, true));
     }
     moves
@@ -441,7 +451,21 @@ impl State {
         let members = cluster.members.clone();
         let alive = |node: u64| members.get(&node).is_some_and(|m| m.alive);
         let shards: Vec<u16> = (0..cluster.shards).collect();
-        let moves = balance(&mut cluster.shard_owners, &shards, &eligible, &alive);
+        let mut load: BTreeMap<u64, usize> = BTreeMap::new();
+        for claim in cluster
+            .shard_owners
+            .values()
+            .chain(cluster.bind_owners.values())
+        {
+            *load.entry(claim.node).or_default() += 1;
+        }
+        let moves = balance(
+            &mut cluster.shard_owners,
+            &shards,
+            &eligible,
+            &alive,
+            &mut load,
+        );
         for (shard, node, handoff) in moves {
             let epoch = cluster.next_epoch();
             let claim = cluster.shard_owners.entry(shard).or_insert(Claim {
@@ -457,7 +481,13 @@ impl State {
             links.entry(slot.0.as_str()).or_default().push(slot.clone());
         }
         for link_slots in links.values() {
-            let moves = balance(&mut cluster.bind_owners, link_slots, &eligible, &alive);
+            let moves = balance(
+                &mut cluster.bind_owners,
+                link_slots,
+                &eligible,
+                &alive,
+                &mut load,
+            );
             for (slot, node, handoff) in moves {
                 let epoch = cluster.next_epoch();
                 let claim = cluster.bind_owners.entry(slot).or_insert(Claim {
@@ -467,6 +497,80 @@ impl State {
                     from: None,
                 });
                 assign(claim, node, epoch, at_ms, handoff);
+            }
+        }
+        cluster.even_out(&eligible, at_ms);
+    }
+}
+
+impl ClusterState {
+    /// Moves single claims from the busiest eligible node to the idlest while their
+    /// totals differ by more than one, taking only claims of a kind (the shards, or the
+    /// binds of one link) the busy node holds more of than the idle one: each kind stays
+    /// spread within one.
+    fn even_out(&mut self, eligible: &[u64], at_ms: u64) {
+        let limit = self.shard_owners.len() + self.bind_owners.len();
+        for _ in 0..limit {
+            let total = |node: u64| {
+                self.shard_owners
+                    .values()
+                    .chain(self.bind_owners.values())
+                    .filter(|c| c.node == node)
+                    .count()
+            };
+            let Some(busy) = eligible
+                .iter()
+                .copied()
+                .max_by_key(|n| (total(*n), std::cmp::Reverse(*n)))
+            else {
+                return;
+            };
+            let Some(idle) = eligible.iter().copied().min_by_key(|n| (total(*n), *n)) else {
+                return;
+            };
+            if total(busy) <= total(idle) + 1 {
+                return;
+            }
+            let shard_count = |node: u64| {
+                self.shard_owners
+                    .values()
+                    .filter(|c| c.node == node)
+                    .count()
+            };
+            let link_count = |node: u64, link: &str| {
+                self.bind_owners
+                    .iter()
+                    .filter(|((l, _), c)| l == link && c.node == node)
+                    .count()
+            };
+            let epoch = self.epoch + 1;
+            if shard_count(busy) > shard_count(idle) {
+                let shard = self
+                    .shard_owners
+                    .iter()
+                    .rev()
+                    .find(|(_, c)| c.node == busy)
+                    .map(|(s, _)| *s);
+                if let Some(claim) = shard.and_then(|s| self.shard_owners.get_mut(&s)) {
+                    assign(claim, idle, epoch, at_ms, true);
+                    self.epoch = epoch;
+                    continue;
+                }
+            }
+            let slot = self
+                .bind_owners
+                .iter()
+                .rev()
+                .find(|((link, _), c)| {
+                    c.node == busy && link_count(busy, link) > link_count(idle, link)
+                })
+                .map(|(slot, _)| slot.clone());
+            match slot.and_then(|s| self.bind_owners.get_mut(&s)) {
+                Some(claim) => {
+                    assign(claim, idle, epoch, at_ms, true);
+                    self.epoch = epoch;
+                }
+                None => return,
             }
         }
     }
@@ -696,6 +800,37 @@ mod tests {
             },
         );
         assert!(shard_counts(&state).contains_key(&3));
+    }
+
+    #[test]
+    fn little_work_still_reaches_every_node() {
+        let mut state = State::default();
+        run(
+            &mut state,
+            1,
+            Command::PutLink {
+                spec: link("two", Some(2)),
+            },
+        );
+        for node in 1..=3 {
+            run(
+                &mut state,
+                1_000,
+                Command::Heartbeat {
+                    node,
+                    shards: 2,
+                    receivers: None,
+                },
+            );
+        }
+        let busy: BTreeSet<u64> = state
+            .cluster
+            .shard_owners
+            .values()
+            .chain(state.cluster.bind_owners.values())
+            .map(|c| c.node)
+            .collect();
+        assert_eq!(busy.len(), 3, "{:?}", state.cluster);
     }
 
     #[test]
