@@ -87,7 +87,12 @@ impl Member {
                 "\n[admin]\nlisten = \"{}\"\ntoken = \"{TOKEN}\"\n\n[metrics]\nlisten = \"{}\"\n",
                 self.admin, self.metrics
             );
-        toml += &account_toml("acme", PASSWORD, "max_binds = 20");
+        // Metered, so that every node spends through quota leases.
+        toml += &account_toml(
+            "acme",
+            PASSWORD,
+            "max_binds = 20\nmax_messages = 10000000\nperiod = \"day\"",
+        );
         for link in links {
             let (name, binds, (user, password), prefix) = *link;
             toml += &format!(
@@ -495,6 +500,25 @@ async fn killing_a_follower_then_the_leader_loses_nothing() {
         stats.duplicates as f64 <= resent,
         "{} duplicates at the operator, {resent} resends reported",
         stats.duplicates
+    );
+    // The dead leader's quota lease is settled from what the store shows it accepted,
+    // not counted as used in full: once no lease is open, the ledger counts what was
+    // accepted (plus submits whose answers were lost with their node, which it may have
+    // accepted).
+    let live = nodes.iter().find(|n| n.process.is_some()).unwrap();
+    let ledger_now = poll("no quota lease open", SLOW, || async {
+        let run = live.ctl("account show acme").await;
+        let ledger = run.ok().then(|| run.json()["ledger"].clone())?;
+        (ledger["reserved_parts"] == 0).then_some(ledger)
+    })
+    .await;
+    let used = ledger_now["period_used"].as_u64().unwrap();
+    let lost = ledger.lost.load(Ordering::Relaxed);
+    eprintln!("ledger counts {used} parts used for {} accepted ({lost} answers lost)", accepted.len());
+    assert!(
+        used >= accepted.len() as u64 && used <= accepted.len() as u64 + lost,
+        "ledger {ledger_now} for {} accepted and {lost} lost",
+        accepted.len()
     );
     // Never more binds than a link allows, before, during or after the takeovers.
     assert_eq!(
