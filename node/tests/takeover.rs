@@ -514,7 +514,10 @@ async fn killing_a_follower_then_the_leader_loses_nothing() {
     .await;
     let used = ledger_now["period_used"].as_u64().unwrap();
     let lost = ledger.lost.load(Ordering::Relaxed);
-    eprintln!("ledger counts {used} parts used for {} accepted ({lost} answers lost)", accepted.len());
+    eprintln!(
+        "ledger counts {used} parts used for {} accepted ({lost} answers lost)",
+        accepted.len()
+    );
     assert!(
         used >= accepted.len() as u64 && used <= accepted.len() as u64 + lost,
         "ledger {ledger_now} for {} accepted and {lost} lost",
@@ -725,4 +728,134 @@ async fn total_resends(nodes: &[Member]) -> f64 {
         total += resends(node).await;
     }
     total
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_rolling_restart_with_drain_loses_nothing() {
+    init_tracing();
+    let Some(cql) = cql_or_skip("a_rolling_restart_with_drain_loses_nothing") else {
+        return;
+    };
+    let keyspace = test_keyspace();
+    let sim = start_sim(SmscConfig {
+        accounts: Accounts::List(vec![
+            (ONE.0.into(), ONE.1.into()),
+            (FOUR.0.into(), FOUR.1.into()),
+        ]),
+        ..sim_config()
+    })
+    .await;
+    let root = tempfile::tempdir().unwrap();
+    let mut nodes = start_cluster(root.path(), &sim, (&cql, &keyspace), &ONE_AND_FOUR, 5).await;
+    let inbox = Arc::new(Inbox::default());
+    let ledger = Arc::new(Ledger::default());
+    let stop = Arc::new(AtomicBool::new(false));
+    let addrs: Vec<SocketAddr> = nodes.iter().map(|n| n.smpp).collect();
+    let customers: Vec<_> = (0..3)
+        .map(|home| {
+            tokio::spawn(customer(
+                home,
+                addrs.clone(),
+                inbox.clone(),
+                ledger.clone(),
+                stop.clone(),
+            ))
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+
+    // Followers first, the leader last.
+    let lead = leader(&nodes[0].status().await.unwrap()).unwrap();
+    let mut order: Vec<usize> = (0..3).filter(|i| u64::from(nodes[*i].id) != lead).collect();
+    order.extend((0..3).filter(|i| u64::from(nodes[*i].id) == lead));
+    for i in order {
+        let id = nodes[i].id;
+        let other = (i + 1) % 3;
+        let started = Instant::now();
+        let drained = nodes[other]
+            .ctl(&format!("cluster drain {id} --wait 60"))
+            .await;
+        assert!(
+            drained.ok(),
+            "drain {id}: {} {}",
+            drained.stdout,
+            drained.stderr
+        );
+        let drain_time = started.elapsed();
+        let process = nodes[i].process.as_mut().unwrap();
+        process.signal("TERM");
+        assert!(
+            process.wait_exit(Duration::from_secs(30)),
+            "node {id} did not stop"
+        );
+        nodes[i].process = None;
+        let stopped = started.elapsed();
+        nodes[i].start();
+        // The new process answers and holds its lease.
+        poll(&format!("node {id} back"), SLOW, || async {
+            let status = nodes[i].status().await?;
+            (status["lease_valid"] == true).then_some(())
+        })
+        .await;
+        let undone = nodes[other]
+            .ctl(&format!("cluster drain {id} --undo --wait 0"))
+            .await;
+        assert!(undone.ok(), "undo {id}: {}", undone.stderr);
+        poll(&format!("node {id} owns work again"), SLOW, || async {
+            let status = nodes[other].status().await?;
+            owners(&status).contains(&u64::from(id)).then_some(())
+        })
+        .await;
+        eprintln!(
+            "node {id}: drained in {drain_time:.1?}, stopped at {stopped:.1?}, working again at {:.1?}",
+            started.elapsed()
+        );
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    stop.store(true, Ordering::Relaxed);
+    for customer in customers {
+        customer.await.unwrap();
+    }
+    let accepted: Vec<String> = ledger.accepted.lock().unwrap().keys().cloned().collect();
+    let receiver = Esme::bind_into(
+        nodes[0].smpp,
+        BindKind::Receiver,
+        "acme",
+        PASSWORD,
+        inbox.clone(),
+    )
+    .await
+    .unwrap();
+    let all = inbox.wait_for_receipts(&accepted, SLOW).await;
+    receiver.unbind().await;
+    let stats = sim.stats();
+    eprintln!(
+        "accepted {}, refused {}, lost answers {}; operator: {} submits, {} duplicates",
+        accepted.len(),
+        ledger.refused.load(Ordering::Relaxed),
+        ledger.lost.load(Ordering::Relaxed),
+        stats.submits,
+        stats.duplicates
+    );
+    assert!(all, "receipts missing; operator: {stats:?}");
+    // Customers saw disconnects at most: no submit was answered with an error.
+    assert_eq!(ledger.refused.load(Ordering::Relaxed), 0);
+    assert!(
+        stats.duplicates as f64 <= total_resends(&nodes).await,
+        "{stats:?}"
+    );
+    assert_eq!(
+        stats.binds_peak_by_account.get("one"),
+        Some(&1),
+        "{stats:?}"
+    );
+    assert_eq!(
+        stats.binds_peak_by_account.get("four"),
+        Some(&4),
+        "{stats:?}"
+    );
+    for node in &mut nodes {
+        node.kill();
+    }
+    sim.shutdown().await;
 }
