@@ -178,6 +178,8 @@ pub struct DispatcherState {
     /// Where the sweep for parts accepted on other nodes goes on, and when it ran.
     sweep: Option<(MessageId, u8)>,
     swept_ms: u64,
+    /// The last read of pending parts failed.
+    read_failing: bool,
 }
 
 const PAGE: usize = 1_000;
@@ -303,7 +305,10 @@ impl DispatcherState {
                 Some(epoch) => {
                     info!(shard = self.shard, epoch, "dispatching this shard");
                     metrics::counter!("tern_cluster_shard_takeovers_total").increment(1);
-                    self.page_in().await?;
+                    // Everything pending is read in from the start, page by page; a read
+                    // that fails is tried again on the next tick.
+                    let read = self.page_in().await;
+                    self.note_read(read);
                     self.backlog = true;
                 }
                 None => {
@@ -322,6 +327,25 @@ impl DispatcherState {
             }
         }
         Ok(())
+    }
+
+    /// Logs the first failed read of a run of them and the recovery; a failed read is tried
+    /// again on the next tick (the store is down or slow: nothing here can do better).
+    fn note_read(&mut self, read: Result<(), ActorProcessingErr>) {
+        match read {
+            Ok(()) if self.read_failing => {
+                self.read_failing = false;
+                info!(shard = self.shard, "pending parts readable again");
+            }
+            Ok(()) => {}
+            Err(error) => {
+                if !self.read_failing {
+                    warn!(shard = self.shard, %error, "pending parts unreadable; trying again");
+                }
+                self.read_failing = true;
+                self.backlog = true;
+            }
+        }
     }
 
     /// Drops what is in memory: it is all in the store, for whoever dispatches next.
@@ -614,6 +638,7 @@ impl Actor for Dispatcher {
             epoch: None,
             sweep: None,
             swept_ms: now_ms(),
+            read_failing: false,
         };
         // Messages that became durable while this actor was starting were sent to no one:
         // backlog mode makes the first ticks page them in.
@@ -681,12 +706,15 @@ impl Actor for Dispatcher {
                 if state.epoch.is_some() {
                     if state.backlog && state.queued() < state.ctx.settings.max_queued_in_memory / 2
                     {
-                        state.page_in().await?;
+                        let read = state.page_in().await;
+                        state.note_read(read);
                     } else if !state.ctx.membership.is_standalone()
                         && !state.backlog
                         && now_ms().saturating_sub(state.swept_ms) >= SWEEP_MS
                     {
-                        state.sweep().await?;
+                        let read = state.sweep().await;
+                        state.swept_ms = now_ms();
+                        state.note_read(read);
                     }
                 }
             }

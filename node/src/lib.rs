@@ -557,6 +557,29 @@ pub async fn wait_for_signal() {
 mod tests {
     use super::*;
 
+    /// A node that would join others, or name peers, on the embedded store is refused with
+    /// a message that says why and what to configure; one node on its own is not.
+    #[test]
+    #[allow(clippy::unwrap_used)]
+    fn a_cluster_on_embedded_stores_is_refused() {
+        let alone = Config::parse("[cluster]\nlisten = \"127.0.0.1:0\"\n").unwrap();
+        assert!(refuse_shared_nothing_cluster(&alone).is_ok());
+        for cluster in [
+            "bootstrap = false",
+            "peers = [{ id = 2, addr = \"127.0.0.1:7001\" }]",
+        ] {
+            let toml = format!("[cluster]\nlisten = \"127.0.0.1:0\"\n{cluster}\n");
+            let config = Config::parse(&toml).unwrap();
+            let error = refuse_shared_nothing_cluster(&config)
+                .unwrap_err()
+                .to_string();
+            assert!(
+                error.contains("backend = \"scylla\"") && error.contains("taken over"),
+                "{error}"
+            );
+        }
+    }
+
     /// What `tern node` and `tern dev` do when the pipeline's supervisor gives up: the wait
     /// ends with an error (the process then exits non-zero), without any signal.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

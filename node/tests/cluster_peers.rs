@@ -36,6 +36,8 @@ fn node_toml(
         );
     if bootstrap {
         toml += &upstream_toml("op", sim, "");
+        toml += &account_toml("alice", "secret", "");
+        toml += "\n[[mo_rule]]\naccount = \"alice\"\nnumbers = [\"4915550001\"]\n";
     }
     toml
 }
@@ -49,7 +51,17 @@ async fn a_cluster_forms_from_its_files_and_shares_accounts() {
     let keyspace = test_keyspace();
     let db = (cql.as_str(), keyspace.as_str());
     let dir = tempfile::tempdir().unwrap();
-    let sim = start_sim(sim_config()).await;
+    // The operator also sends MO for alice's number.
+    let sim = start_sim(tern_bench::smsc::SmscConfig {
+        mo: Some(tern_bench::smsc::MoConfig {
+            rate: 10.0,
+            destination: "4915550001".into(),
+            source_prefix: "49170".into(),
+            system_id: Some(SIM_USER.into()),
+        }),
+        ..sim_config()
+    })
+    .await;
     let ports = [free_port(), free_port(), free_port()];
     let first = start_node(&node_toml(
         dir.path(),
@@ -108,16 +120,44 @@ async fn a_cluster_forms_from_its_files_and_shares_accounts() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let carol = carol.expect("carol binds on the second node");
+    let mut ids = Vec::new();
     for i in 0..10 {
-        carol
-            .submit_ok(short_submit("4915112345678", &format!("hello cluster {i}")))
-            .await;
+        ids.push(
+            carol
+                .submit_ok(short_submit("4915112345678", &format!("hello cluster {i}")))
+                .await,
+        );
     }
     // Whichever node holds the bind sends them all, over the one bind.
     let sent = sim.wait_for(WAIT, |s| s.submits >= 10).await;
     assert_eq!(sent.submits, 10, "{sent:?}");
     assert_eq!(sent.binds, 1, "{sent:?}");
     assert_eq!(sent.binds_total, 1, "{sent:?}");
+    // Receipts come in on the bind's node and reach carol on hers.
+    assert!(
+        carol.inbox.wait_for_receipts(&ids, WAIT).await,
+        "receipts: {:?}",
+        carol.inbox.all()
+    );
+    // MO come in on the bind's node and reach alice on a node that holds no bind.
+    let holder = *first
+        .cluster
+        .read(|s| s.cluster.bind_holders("op"))
+        .keys()
+        .next()
+        .unwrap();
+    let elsewhere = [&first, &second, &third]
+        .into_iter()
+        .find(|n| n.cluster.node_id() != holder)
+        .unwrap();
+    let alice = Esme::connect(smpp_addr(elsewhere), BindKind::Receiver, "alice", "secret").await;
+    assert!(
+        eventually(WAIT, || alice.inbox.mos().len() >= 5).await,
+        "MO for alice on node {}: {:?}",
+        elsewhere.cluster.node_id(),
+        alice.inbox.all()
+    );
+    alice.unbind().await;
     carol.unbind().await;
     for node in [third, second, first] {
         node.shutdown().await;

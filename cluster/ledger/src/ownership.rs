@@ -34,7 +34,15 @@
 //!   ticks every second) plus the time to apply: 6 to 7.5 s, within the 10 s aimed at.
 //!
 //! A node that cannot reach a majority cannot renew, so it stops within LEASE; one that is
-//! paused (SIGSTOP) finds its lease gone when it runs again, before it sends anything.
+//! paused (SIGSTOP) finds its lease gone when it runs again, before it sends anything: an
+//! operator bind's connection asks whether the claim still holds right before each write to
+//! its socket (`tern_transport::Gate`), so even what was queued before the pause stays
+//! unwritten. What remains is the instant between that check and the write system call; a
+//! pause that falls exactly there lets at most the one buffer it was writing out.
+//!
+//! A claim says nothing about the operator's side: a paused node's connections stay open
+//! until the operator drops them or the node wakes and closes them, so the new owner of a
+//! bind retries its bind (with backoff) until the operator accepts it.
 
 use std::collections::{BTreeMap, BTreeSet};
 
