@@ -523,6 +523,8 @@ impl Actor for CarrierLink {
         if let Some(health) = state.ctx.health.get(&state.config.name) {
             health.set_up(false);
         }
+        state.binds.clear();
+        state.export_binds();
         Ok(())
     }
 

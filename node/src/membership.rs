@@ -78,6 +78,7 @@ pub async fn run(cluster: Cluster, pipeline: PipelineHandle) {
     let mut told: Option<BTreeSet<String>> = None;
     let mut inflight: Option<tokio::task::JoinHandle<Option<BTreeSet<String>>>> = None;
     let mut lease_held = false;
+    let mut exported = BTreeSet::new();
     loop {
         tokio::select! {
             _ = beat.tick() => {
@@ -98,7 +99,7 @@ pub async fn run(cluster: Cluster, pipeline: PipelineHandle) {
                     changed.then_some(receivers),
                 )));
                 propose_releases(&cluster, &membership).await;
-                export_map(&cluster, node);
+                export_map(&cluster, node, &mut exported);
                 if cluster.is_leader() {
                     settle_dead_leases(&cluster, &pipeline).await;
                 }
@@ -133,7 +134,7 @@ pub async fn run(cluster: Cluster, pipeline: PipelineHandle) {
 
 /// The ownership map as this node's replica has it, for dashboards and alert rules (every
 /// node exports the same figures; rules take the maximum over nodes).
-fn export_map(cluster: &Cluster, node: u64) {
+fn export_map(cluster: &Cluster, node: u64, exported: &mut BTreeSet<String>) {
     let figures = cluster.read(|s| {
         let map = &s.cluster;
         let mut nodes = [0usize; 3];
@@ -172,6 +173,13 @@ fn export_map(cluster: &Cluster, node: u64) {
     }
     metrics::gauge!("tern_cluster_shards_unowned").set(unowned as f64);
     metrics::gauge!("tern_cluster_shards_owned").set(mine as f64);
+    let now: BTreeSet<String> = links.iter().map(|(link, ..)| link.clone()).collect();
+    // A link that is gone has no binds to want any more.
+    for gone in exported.difference(&now) {
+        metrics::gauge!("tern_cluster_link_binds_configured", "link" => gone.clone()).set(0.0);
+        metrics::gauge!("tern_cluster_link_binds_owned", "link" => gone.clone()).set(0.0);
+    }
+    *exported = now;
     for (link, configured, owned) in links {
         metrics::gauge!("tern_cluster_link_binds_configured", "link" => link.clone())
             .set(f64::from(configured));

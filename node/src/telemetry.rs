@@ -84,6 +84,13 @@ fn serve_from_zero() {
         "tern_outbox_handoff_missed_total",
         "tern_dispatch_resent_unknown_outcome_total",
         "tern_link_throttled_total",
+        "tern_cluster_lease_lapses_total",
+        "tern_cluster_shard_takeovers_total",
+        "tern_cluster_shards_fenced_total",
+        "tern_cluster_claims_released_total",
+        "tern_cluster_notices_sent_total",
+        "tern_cluster_notices_dropped_total",
+        "tern_cluster_deliveries_handed_total",
     ];
     for name in rare {
         metrics::counter!(name).increment(0);

@@ -221,17 +221,28 @@ async fn start_cluster(
         node.start();
     }
     let formed = Instant::now();
-    poll("three live nodes own the work", SLOW, || async {
-        let status = nodes[0].status().await?;
-        let alive = status["members"]
-            .as_array()?
-            .iter()
-            .filter(|m| m["liveness"]["alive"] == true)
-            .count();
-        let spread: std::collections::BTreeSet<u64> = owners(&status).into_iter().collect();
-        (alive == 3 && spread.len() == 3 && sim.stats().binds == binds).then_some(())
-    })
+    let last = Mutex::new(Value::Null);
+    let ready = tokio::time::timeout(
+        SLOW,
+        poll("three live nodes own the work", SLOW * 2, || async {
+            let status = nodes[0].status().await?;
+            *last.lock().unwrap() = status.clone();
+            let alive = status["members"]
+                .as_array()?
+                .iter()
+                .filter(|m| m["liveness"]["alive"] == true)
+                .count();
+            let spread: std::collections::BTreeSet<u64> = owners(&status).into_iter().collect();
+            (alive == 3 && spread.len() == 3 && sim.stats().binds == binds).then_some(())
+        }),
+    )
     .await;
+    assert!(
+        ready.is_ok(),
+        "three live nodes owning the work and {binds} binds: not within {SLOW:?}; last status {}; operator {:?}",
+        last.lock().unwrap(),
+        sim.stats()
+    );
     eprintln!("cluster formed and spread in {:.1?}", formed.elapsed());
     nodes
 }
