@@ -262,8 +262,8 @@ impl LinkState {
 
     fn export_binds(&self) {
         let up = self.binds.values().filter(|b| b.up).count();
-        metrics::gauge!("tern_link_binds_up", "link" => self.config.name.clone()).set(up as f64);
-        metrics::gauge!("tern_cluster_binds_held", "link" => self.config.name.clone())
+        metrics::gauge!("tern_link_bound_binds", "link" => self.config.name.clone()).set(up as f64);
+        metrics::gauge!("tern_cluster_held_binds", "link" => self.config.name.clone())
             .set(self.binds.len() as f64);
     }
 }

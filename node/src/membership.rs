@@ -128,7 +128,7 @@ pub async fn run(cluster: Cluster, pipeline: PipelineHandle) {
                 metrics::counter!("tern_cluster_lease_lapses_total").increment(1);
             }
         }
-        metrics::gauge!("tern_cluster_lease_valid").set(if valid { 1.0 } else { 0.0 });
+        metrics::gauge!("tern_cluster_lease_is_valid").set(if valid { 1.0 } else { 0.0 });
     }
 }
 
@@ -171,19 +171,19 @@ fn export_map(cluster: &Cluster, node: u64, exported: &mut BTreeSet<String>) {
     for (state, count) in ["alive", "dead", "draining"].into_iter().zip(nodes) {
         metrics::gauge!("tern_cluster_nodes", "state" => state).set(count as f64);
     }
-    metrics::gauge!("tern_cluster_shards_unowned").set(unowned as f64);
-    metrics::gauge!("tern_cluster_shards_owned").set(mine as f64);
+    metrics::gauge!("tern_cluster_unowned_shards").set(unowned as f64);
+    metrics::gauge!("tern_cluster_owned_shards").set(mine as f64);
     let now: BTreeSet<String> = links.iter().map(|(link, ..)| link.clone()).collect();
     // A link that is gone has no binds to want any more.
     for gone in exported.difference(&now) {
-        metrics::gauge!("tern_cluster_link_binds_configured", "link" => gone.clone()).set(0.0);
-        metrics::gauge!("tern_cluster_link_binds_owned", "link" => gone.clone()).set(0.0);
+        metrics::gauge!("tern_cluster_link_configured_binds", "link" => gone.clone()).set(0.0);
+        metrics::gauge!("tern_cluster_link_owned_binds", "link" => gone.clone()).set(0.0);
     }
     *exported = now;
     for (link, configured, owned) in links {
-        metrics::gauge!("tern_cluster_link_binds_configured", "link" => link.clone())
+        metrics::gauge!("tern_cluster_link_configured_binds", "link" => link.clone())
             .set(f64::from(configured));
-        metrics::gauge!("tern_cluster_link_binds_owned", "link" => link).set(owned as f64);
+        metrics::gauge!("tern_cluster_link_owned_binds", "link" => link).set(owned as f64);
     }
 }
 
@@ -200,7 +200,10 @@ async fn heartbeat(
 ) -> Option<BTreeSet<String>> {
     let node = membership.node();
     let sent = Instant::now();
-    let at_ms = now_ms();
+    // Past every heartbeat of this node the replica knows, even if the clock stepped back:
+    // the wait below must not be satisfied by an earlier heartbeat.
+    let last = cluster.read(|s| s.cluster.members.get(&node).map_or(0, |m| m.renewed_ms));
+    let at_ms = now_ms().max(last + 1);
     let request = Request {
         at_ms,
         audit: None,

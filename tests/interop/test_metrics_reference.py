@@ -24,7 +24,7 @@ ROW = re.compile(r"^\|\s*`([^`]+)`\s*\|\s*([a-z]+)\s*\|\s*([^|]+?)\s*\|\s*([^|]*
 
 # What a gauge or a histogram of a count may count; the unit column then names it.
 COUNTED = {"messages", "sessions", "parts", "leases", "submits", "deliveries", "writes", "ops",
-           "entries", "appends", "batches"}
+           "entries", "appends", "batches", "binds", "shards", "nodes"}
 MEASURED = {"seconds", "bytes", "ratio"}
 
 
