@@ -340,6 +340,45 @@ struct SmscArgs {
     /// refused with ESME_RBINDFAIL (default: no limit).
     #[arg(long, value_name = "N")]
     max_binds: Option<u32>,
+    /// Write what the operator saw and did to FILE, one JSON object a line (bind, submit,
+    /// receipt, close); flushed every 100 ms and at exit.
+    #[arg(long, value_name = "FILE")]
+    history: Option<PathBuf>,
+    /// Throttling storms: for --storm-length at the start of every DUR from the start, every
+    /// submit is refused with --storm-status.
+    #[arg(long, value_name = "DUR", value_parser = parse::duration, requires = "storm_length")]
+    storm_every: Option<Duration>,
+    /// How long each storm lasts.
+    #[arg(long, value_name = "DUR", value_parser = parse::duration, requires = "storm_every")]
+    storm_length: Option<Duration>,
+    /// What a storm answers (ESME_RTHROTTLED, ESME_RMSGQFUL, ...).
+    #[arg(long, default_value = "ESME_RTHROTTLED", value_parser = status::parse)]
+    storm_status: CommandStatus,
+    /// Refuse part K of every concatenated message (by destination and reference) the first
+    /// time it comes, with --refuse-part-status; accept it when sent again.
+    #[arg(long, value_name = "K")]
+    refuse_part: Option<u8>,
+    #[arg(long, default_value = "ESME_RTHROTTLED", value_parser = status::parse)]
+    refuse_part_status: CommandStatus,
+    /// Share of accepted submits whose receipt is sent, and answered, before their
+    /// submit_sm_resp.
+    #[arg(long, value_name = "P", default_value_t = 0.0, value_parser = parse::fraction)]
+    receipt_before_resp: f64,
+    /// Share of receipts sent on another receiving bind of the account than the one that
+    /// submitted (the others go back on the submitting bind).
+    #[arg(long, value_name = "P", default_value_t = 0.0, value_parser = parse::fraction)]
+    receipt_other_bind: f64,
+    /// Share of receipts sent twice.
+    #[arg(long, value_name = "P", default_value_t = 0.0, value_parser = parse::fraction)]
+    duplicate_receipts: f64,
+    /// Share of submits after which the connection is closed without answering them.
+    #[arg(long, value_name = "P", default_value_t = 0.0, value_parser = parse::fraction)]
+    drop_after_read: f64,
+    /// Share of submits answered only after --slow-answer-delay.
+    #[arg(long, value_name = "P", default_value_t = 0.0, value_parser = parse::fraction)]
+    slow_answer: f64,
+    #[arg(long, value_name = "DUR", default_value = "5s", value_parser = parse::duration)]
+    slow_answer_delay: Duration,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -566,6 +605,18 @@ impl SmscArgs {
                 system_id: self.mo_account.clone(),
             }),
             max_binds: self.max_binds,
+            storm_every: self.storm_every,
+            storm_length: self.storm_length,
+            storm_status: self.storm_status,
+            refuse_part: self.refuse_part,
+            refuse_part_status: self.refuse_part_status,
+            receipt_before_resp: self.receipt_before_resp,
+            receipt_other_bind: self.receipt_other_bind,
+            duplicate_receipts: self.duplicate_receipts,
+            drop_after_read: self.drop_after_read,
+            slow_answer: self.slow_answer,
+            slow_answer_delay: self.slow_answer_delay,
+            history: self.history.clone(),
             seed,
             ..SmscConfig::default()
         }
@@ -849,8 +900,8 @@ async fn run_smsc(
             }
         }
     }
-    let stats = smsc.stats();
-    smsc.shutdown().await;
+    // The counters once every session has ended and the history is written out.
+    let stats = smsc.shutdown().await;
     eprintln!("{}", serde_json::to_string_pretty(&stats)?);
     Ok(())
 }
@@ -979,6 +1030,32 @@ mod tests {
             .map(|e| e.to_string())
             .unwrap_or_default();
         assert!(error.contains("--target"), "{error}");
+        let error = Cli::try_parse_from(["tern-bench", "smsc", "--storm-every", "4s"])
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(error.contains("--storm-length"), "{error}");
+        let error = Cli::try_parse_from(["tern-bench", "smsc", "--drop-after-read", "1.5"])
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(error.contains("--drop-after-read"), "{error}");
+        assert!(Cli::try_parse_from([
+            "tern-bench",
+            "smsc",
+            "--storm-every",
+            "4s",
+            "--storm-length",
+            "1s",
+            "--storm-status",
+            "ESME_RMSGQFUL",
+            "--refuse-part",
+            "2",
+            "--history",
+            "h.jsonl",
+        ])
+        .is_ok());
+        assert_eq!(flag("refuse_part_status"), "--refuse-part-status");
     }
 
     #[test]

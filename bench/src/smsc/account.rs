@@ -7,6 +7,11 @@
 //! `retry_timed_out_delivers`, sent again, as most SMSCs do). One answered with a temporary error
 //! (throttled, queue full, system error, temporary application error) is sent again a second later, for as long as the
 //! pending receipt TTL allows.
+//!
+//! A receipt may be bound for the bind that submitted its message, or for any other
+//! (`receipt_other_bind`); it then waits for that bind's window rather than go elsewhere,
+//! unless the bind is gone. One whose submit_sm_resp waits for it (`receipt_before_resp`)
+//! tells the session once a deliver_sm of it has been answered, timed out or given up.
 
 use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
@@ -27,10 +32,12 @@ use tern_smpp::rusmpp::values::{
 };
 use tern_smpp::session::c_octet;
 use tern_smpp::{Command, CommandStatus, Pdu};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 use tokio_util::time::DelayQueue;
 
+use super::binds::unix_ms;
+use super::history::{Event, Fault};
 use super::{AccountRef, MoConfig, Shared, SmscConfig};
 
 /// Batches a session may queue towards its account before it waits.
@@ -65,7 +72,7 @@ impl<const N: usize> Short<N> {
         &self.bytes[..usize::from(self.len)]
     }
 
-    fn as_str(&self) -> &str {
+    pub(crate) fn as_str(&self) -> &str {
         std::str::from_utf8(self.as_bytes()).unwrap_or("")
     }
 }
@@ -88,6 +95,17 @@ pub(crate) enum Kind {
     Mo,
 }
 
+/// Which of the account's receiving binds may carry a receipt.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Route {
+    /// Any, in turn.
+    Any,
+    /// This bind while it is there (the one that submitted), else any.
+    Same(u64),
+    /// Any but this one, unless it is the only one.
+    Other(u64),
+}
+
 /// A receipt or MO waiting to go out.
 pub(crate) struct Deliverable {
     pub due: Instant,
@@ -96,6 +114,12 @@ pub(crate) struct Deliverable {
     pub destination: Addr,
     /// Receipt: the echoed start of the message (ASCII); MO: the whole text.
     pub text: Short<20>,
+    pub route: Route,
+    /// The injected fault this receipt shows, for the history.
+    pub fault: Option<Fault>,
+    /// Told once a deliver_sm of this item has been answered or timed out (or dropped
+    /// with the item): a submit_sm_resp waits for it.
+    pub answered: Option<oneshot::Sender<()>>,
 }
 
 pub(crate) enum AccountMsg {
@@ -103,6 +127,7 @@ pub(crate) enum AccountMsg {
     /// A receiving bind of the account is up.
     Bound {
         bind: u64,
+        conn: u64,
         handle: SessionHandle,
     },
     Unbound {
@@ -112,21 +137,30 @@ pub(crate) enum AccountMsg {
 
 struct Bind {
     id: u64,
+    conn: u64,
     handle: SessionHandle,
     inflight: usize,
 }
 
 struct Sent {
     bind: u64,
+    conn: u64,
     item: Deliverable,
     result: Result<Command, RequestError>,
 }
 
-async fn send(bind: u64, handle: SessionHandle, pdu: Pdu, item: Deliverable) -> Sent {
-    Sent {
-        bind,
-        item,
-        result: handle.request(pdu).await,
+/// The deliver_sm on `bind`. Not an `async fn`: the future must not borrow the bind list,
+/// which changes while it runs.
+fn send(bind: &Bind, pdu: Pdu, item: Deliverable) -> impl std::future::Future<Output = Sent> {
+    let handle = bind.handle.clone();
+    let (bind, conn) = (bind.id, bind.conn);
+    async move {
+        Sent {
+            bind,
+            conn,
+            item,
+            result: handle.request(pdu).await,
+        }
     }
 }
 
@@ -145,8 +179,8 @@ pub(crate) async fn run(shared: Arc<Shared>, _name: String, mut rx: mpsc::Receiv
     let mut open = true;
     loop {
         let now_unix = unix_now();
-        while !ready.is_empty() {
-            let Some(index) = pick(&binds, &mut cursor, config.receipt_window) else {
+        while let Some((_, front)) = ready.front() {
+            let Some(index) = pick(&binds, &mut cursor, config.receipt_window, front.route) else {
                 break;
             };
             let Some((since, item)) = ready.pop_front() else {
@@ -159,7 +193,7 @@ pub(crate) async fn run(shared: Arc<Shared>, _name: String, mut rx: mpsc::Receiv
             let bind = &mut binds[index];
             bind.inflight += 1;
             let pdu = deliver_pdu(config, &item, now_unix);
-            inflight.push(send(bind.id, bind.handle.clone(), pdu, item));
+            inflight.push(send(bind, pdu, item));
         }
         tokio::select! {
             received = rx.recv_many(&mut messages, 64), if open => {
@@ -184,8 +218,9 @@ pub(crate) async fn run(shared: Arc<Shared>, _name: String, mut rx: mpsc::Receiv
                                 }
                             }
                         }
-                        AccountMsg::Bound { bind, handle } => binds.push(Bind {
+                        AccountMsg::Bound { bind, conn, handle } => binds.push(Bind {
                             id: bind,
+                            conn,
                             handle,
                             inflight: 0,
                         }),
@@ -201,10 +236,18 @@ pub(crate) async fn run(shared: Arc<Shared>, _name: String, mut rx: mpsc::Receiv
                     ready.push_back((now, expired.into_inner()));
                 }
             }
-            Some(sent) = inflight.next(), if !inflight.is_empty() => {
+            Some(mut sent) = inflight.next(), if !inflight.is_empty() => {
                 let bind = binds.iter_mut().position(|b| b.id == sent.bind);
                 if let Some(index) = bind {
                     binds[index].inflight = binds[index].inflight.saturating_sub(1);
+                }
+                if shared.history.is_some() {
+                    record_attempt(&shared, &sent).await;
+                }
+                if !matches!(sent.result, Err(RequestError::NotSent(_) | RequestError::Closed)) {
+                    if let Some(answered) = sent.item.answered.take() {
+                        let _ = answered.send(());
+                    }
                 }
                 match sent.result {
                     Ok(response) if is_temporary(response.status())
@@ -266,7 +309,35 @@ pub(crate) async fn run(shared: Arc<Shared>, _name: String, mut rx: mpsc::Receiv
     counters.pending.fetch_sub(left as i64, Ordering::Relaxed);
 }
 
-/// The next bind with room in its window, round robin.
+/// Writes the history line of a receipt's deliver_sm attempt (MOs have none). An attempt
+/// that was never handed to the connection is none.
+async fn record_attempt(shared: &Shared, sent: &Sent) {
+    let Kind::Receipt { id, state, .. } = sent.item.kind else {
+        return;
+    };
+    let acked = match &sent.result {
+        Ok(response) => response.status() == CommandStatus::EsmeRok,
+        Err(RequestError::Timeout | RequestError::Closed) => false,
+        Err(RequestError::NotSent(_)) => return,
+    };
+    let fault = match (sent.item.fault, sent.item.route) {
+        // Asked for another bind, but only the submitting one was there.
+        (Some(Fault::ReceiptOtherBind), Route::Other(from)) if from == sent.bind => None,
+        (fault, _) => fault,
+    };
+    shared
+        .record(|| Event::Receipt {
+            t_ms: unix_ms(),
+            conn: sent.conn,
+            id: shared.config.id_format.render(id),
+            stat: state.stat_word(),
+            dst: sent.item.source.value.as_str().to_owned(),
+            acked,
+            fault,
+        })
+        .await;
+}
+
 /// How long a deliver_sm refused with a temporary error waits before it is sent again.
 const DELIVER_RETRY: Duration = Duration::from_secs(1);
 
@@ -282,11 +353,21 @@ fn is_temporary(status: CommandStatus) -> bool {
     )
 }
 
-fn pick(binds: &[Bind], cursor: &mut usize, window: usize) -> Option<usize> {
+/// The bind the next item of `route` goes to: round robin among those the route allows
+/// that have room in their window. `None`: wait for room.
+fn pick(binds: &[Bind], cursor: &mut usize, window: usize, route: Route) -> Option<usize> {
+    let open = |b: &Bind| !b.handle.is_closed();
+    // (bind, whether it must be that one or must not be), when the route can be kept.
+    let only = match route {
+        Route::Same(id) if binds.iter().any(|b| b.id == id && open(b)) => Some((id, true)),
+        Route::Other(id) if binds.iter().any(|b| b.id != id && open(b)) => Some((id, false)),
+        _ => None,
+    };
+    let allowed = |b: &Bind| only.is_none_or(|(id, same)| (b.id == id) == same);
     for _ in 0..binds.len() {
         *cursor = (*cursor + 1) % binds.len();
         let bind = &binds[*cursor];
-        if bind.inflight < window && !bind.handle.is_closed() {
+        if allowed(bind) && bind.inflight < window && open(bind) {
             return Some(*cursor);
         }
     }
@@ -427,6 +508,9 @@ pub(crate) async fn generate_mo(shared: Arc<Shared>, mo: MoConfig) {
                     source: address(&source),
                     destination,
                     text: Short::new(text.as_bytes()),
+                    route: Route::Any,
+                    fault: None,
+                    answered: None,
                 });
             }
         }

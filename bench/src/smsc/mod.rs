@@ -7,24 +7,33 @@
 //! submits it carried ([`SmscHandle::sessions`]), so a test can prove that a gateway cluster
 //! never held more binds than allowed and that a paused node sent nothing on its old binds.
 //!
+//! For a harness that checks a gateway from outside, it records what it saw and did in a
+//! history file ([`history`]) and injects the faults operators are known for: throttling
+//! storms, a part of every long message refused once, receipts before the submit_sm_resp,
+//! on another bind or twice, connections closed with a submit unanswered, and answers that
+//! come late.
+//!
 //! Built for speed on one core: a submit costs no task and no allocation beyond its
 //! response; each account has one task that holds its receipts in a [`DelayQueue`]
 //! (receipt data is copied into a fixed-size record, so no read buffer stays pinned) and
 //! keeps a window of deliver_sm in flight per bind. Every random choice is derived from the
 //! seed and the submit's sequence number, so the totals of a run do not depend on how the
-//! binds interleave.
+//! binds interleave; of the operator faults, only the storms (which follow the clock) and a
+//! refused part (its first copy to arrive) do not.
 //!
 //! [`DelayQueue`]: tokio_util::time::DelayQueue
 
 mod account;
 mod binds;
 mod dedup;
+pub mod history;
 mod http;
 mod session;
 mod stats;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -36,6 +45,7 @@ use tern_smpp::session::{self as smpp_session, BindKind, Role};
 use tern_smpp::CommandStatus;
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -43,8 +53,9 @@ pub use binds::{SessionLog, LOG_CAPACITY};
 pub use stats::SmscStats;
 
 use account::AccountMsg;
-use binds::{BindSlot, Binds};
+use binds::{unix_ms, BindSlot, Binds};
 use dedup::Dedup;
+use history::{By, Event, Recorder, Writer};
 use stats::Counters;
 
 /// How message ids are written in submit_sm_resp and in receipts.
@@ -158,6 +169,40 @@ pub struct SmscConfig {
     /// count) a system_id may have open at once; one more is refused with ESME_RBINDFAIL.
     /// `None`: no limit.
     pub max_binds: Option<u32>,
+    /// Throttling storms: for `storm_length` at the start of every `storm_every` (counted
+    /// from the start), every submit is refused with `storm_status`. Both or neither.
+    #[serde(serialize_with = "crate::parse::opt_secs")]
+    pub storm_every: Option<Duration>,
+    #[serde(serialize_with = "crate::parse::opt_secs")]
+    pub storm_length: Option<Duration>,
+    #[serde(serialize_with = "status_name")]
+    pub storm_status: CommandStatus,
+    /// The first submit of part K of a concatenated message (known by its destination and
+    /// reference) is refused with `refuse_part_status`; the same part sent again is
+    /// answered as any other submit.
+    pub refuse_part: Option<u8>,
+    #[serde(serialize_with = "status_name")]
+    pub refuse_part_status: CommandStatus,
+    /// Share of accepted submits whose receipt is sent at once, and its deliver_sm answered
+    /// (or failed), before their submit_sm_resp is written; only while the account has a
+    /// receiving bind.
+    pub receipt_before_resp: f64,
+    /// Share of receipts sent on a receiving bind of the account other than the one that
+    /// submitted (when there is one). When above 0, the others go back on the submitting
+    /// bind when it can receive.
+    pub receipt_other_bind: f64,
+    /// Share of receipts sent twice.
+    pub duplicate_receipts: f64,
+    /// Share of submits after which the connection is closed (unbound) without answering
+    /// them, nor any later submit on it.
+    pub drop_after_read: f64,
+    /// Share of submits whose submit_sm_resp is written only after `slow_answer_delay`;
+    /// other submits of the bind are answered meanwhile.
+    pub slow_answer: f64,
+    #[serde(serialize_with = "crate::parse::secs")]
+    pub slow_answer_delay: Duration,
+    /// Write the history of binds, submits, receipts and closes here ([`history`]).
+    pub history: Option<PathBuf>,
     pub seed: u64,
 }
 
@@ -195,6 +240,18 @@ impl Default for SmscConfig {
             mo: None,
             max_accounts: 1024,
             max_binds: None,
+            storm_every: None,
+            storm_length: None,
+            storm_status: CommandStatus::EsmeRthrottled,
+            refuse_part: None,
+            refuse_part_status: CommandStatus::EsmeRthrottled,
+            receipt_before_resp: 0.0,
+            receipt_other_bind: 0.0,
+            duplicate_receipts: 0.0,
+            drop_after_read: 0.0,
+            slow_answer: 0.0,
+            slow_answer_delay: Duration::from_secs(5),
+            history: None,
             seed: 1,
         }
     }
@@ -222,6 +279,11 @@ impl SmscConfig {
             ("transient_error_rate", self.transient_error_rate),
             ("throttle_rate", self.throttle_rate),
             ("disconnect_probability", self.disconnect_probability),
+            ("receipt_before_resp", self.receipt_before_resp),
+            ("receipt_other_bind", self.receipt_other_bind),
+            ("duplicate_receipts", self.duplicate_receipts),
+            ("drop_after_read", self.drop_after_read),
+            ("slow_answer", self.slow_answer),
         ] {
             if !(0.0..=1.0).contains(&rate) {
                 return Err(invalid(field, format!("{rate} is not between 0 and 1")));
@@ -234,8 +296,33 @@ impl SmscConfig {
                 format!("the three error rates add up to {errors}, more than 1"),
             ));
         }
-        if self.permanent_error_status == CommandStatus::EsmeRok {
-            return Err(invalid("permanent_error_status", "must not be ESME_ROK"));
+        for (field, status) in [
+            ("permanent_error_status", self.permanent_error_status),
+            ("storm_status", self.storm_status),
+            ("refuse_part_status", self.refuse_part_status),
+        ] {
+            if status == CommandStatus::EsmeRok {
+                return Err(invalid(field, "must not be ESME_ROK"));
+            }
+        }
+        match (self.storm_every, self.storm_length) {
+            (None, None) => {}
+            (Some(_), None) => return Err(invalid("storm_length", "needed with storm_every")),
+            (None, Some(_)) => return Err(invalid("storm_every", "needed with storm_length")),
+            (Some(every), Some(length)) => {
+                if length.is_zero() {
+                    return Err(invalid("storm_length", "must be above 0"));
+                }
+                if length > every {
+                    return Err(invalid("storm_length", "longer than storm_every"));
+                }
+            }
+        }
+        if self.refuse_part == Some(0) {
+            return Err(invalid("refuse_part", "parts count from 1"));
+        }
+        if self.slow_answer > 0.0 && self.slow_answer_delay.is_zero() {
+            return Err(invalid("slow_answer_delay", "must be above 0"));
         }
         if let Accounts::List(list) = &self.accounts {
             if list.is_empty() {
@@ -296,6 +383,11 @@ pub enum SmscError {
         addr: SocketAddr,
         source: std::io::Error,
     },
+    #[error("cannot write the history to {path}: {source}")]
+    History {
+        path: PathBuf,
+        source: std::io::Error,
+    },
 }
 
 /// One account's receipt queue, as the sessions see it.
@@ -316,6 +408,13 @@ pub(crate) struct Shared {
     binds: Arc<Binds>,
     /// Submits seen so far: the sequence number that seeds each submit's random choices.
     submit_seq: AtomicU64,
+    /// The number of the next connection whose bind request comes in.
+    next_conn: AtomicU64,
+    /// Parts `refuse_part` has refused once (empty without it).
+    parts_seen: Dedup,
+    /// Storms are counted from here.
+    started: Instant,
+    history: Option<Recorder>,
     shutdown: CancellationToken,
     tracker: TaskTracker,
 }
@@ -348,6 +447,12 @@ impl Shared {
         stats
     }
 
+    async fn record(&self, event: impl FnOnce() -> Event) {
+        if let Some(history) = &self.history {
+            history.record(event()).await;
+        }
+    }
+
     fn check_credentials(&self, request: &BindRequest) -> Result<(), CommandStatus> {
         match &self.config.accounts {
             Accounts::Any => Ok(()),
@@ -370,6 +475,16 @@ struct SmscHandler {
 pub(crate) struct Grant {
     account: Arc<AccountRef>,
     slot: BindSlot,
+    conn: u64,
+}
+
+/// A bind kind as the history writes it.
+fn kind_name(kind: BindKind) -> &'static str {
+    match kind {
+        BindKind::Transmitter => "tx",
+        BindKind::Receiver => "rx",
+        BindKind::Transceiver => "trx",
+    }
 }
 
 impl Handler for SmscHandler {
@@ -377,6 +492,8 @@ impl Handler for SmscHandler {
 
     async fn bind(&self, request: BindRequest) -> Result<(Self::Grant, String), CommandStatus> {
         let shared = &self.shared;
+        // A refused bind closes its connection, so every connection asks at most once.
+        let conn = shared.next_conn.fetch_add(1, Ordering::Relaxed);
         let checked = shared.check_credentials(&request).and_then(|()| {
             let account = shared
                 .account(&request.system_id)
@@ -391,8 +508,22 @@ impl Handler for SmscHandler {
                     .fetch_add(1, Ordering::Relaxed);
                 return Err(CommandStatus::EsmeRbindfail);
             };
-            Ok(Grant { account, slot })
+            Ok(Grant {
+                account,
+                slot,
+                conn,
+            })
         });
+        let ok = checked.is_ok();
+        shared
+            .record(|| Event::Bind {
+                t_ms: unix_ms(),
+                conn,
+                system_id: request.system_id.clone(),
+                kind: kind_name(request.kind),
+                ok,
+            })
+            .await;
         match checked {
             Ok(grant) => Ok((grant, shared.config.system_id.clone())),
             Err(status) => {
@@ -400,6 +531,13 @@ impl Handler for SmscHandler {
                     .counters
                     .binds_rejected
                     .fetch_add(1, Ordering::Relaxed);
+                shared
+                    .record(|| Event::Close {
+                        t_ms: unix_ms(),
+                        conn,
+                        by: By::Smsc,
+                    })
+                    .await;
                 Err(status)
             }
         }
@@ -416,6 +554,7 @@ impl Handler for SmscHandler {
             self.shared.clone(),
             grant.account,
             grant.slot,
+            grant.conn,
             kind,
             handle,
             events,
@@ -450,15 +589,36 @@ impl Smsc {
             },
             ..ServerConfig::default()
         };
+        let counters = Counters::new(&config);
+        let (history, writer) = match &config.history {
+            Some(path) => {
+                let (recorder, writer) = Writer::open(path, counters.history_events.clone())
+                    .await
+                    .map_err(|source| SmscError::History {
+                        path: path.clone(),
+                        source,
+                    })?;
+                (Some(recorder), Some(writer))
+            }
+            None => (None, None),
+        };
         let shutdown = CancellationToken::new();
         let tracker = TaskTracker::new();
         let shared = Arc::new(Shared {
             dedup: Dedup::new(config.duplicate_window),
-            counters: Counters::new(&config),
+            parts_seen: Dedup::new(if config.refuse_part.is_some() {
+                PARTS_REMEMBERED
+            } else {
+                0
+            }),
+            counters,
             binds: Arc::new(Binds::new(config.max_binds)),
             config,
             accounts: Mutex::new(HashMap::new()),
             submit_seq: AtomicU64::new(0),
+            next_conn: AtomicU64::new(1),
+            started: Instant::now(),
+            history,
             shutdown: shutdown.clone(),
             tracker: tracker.clone(),
         });
@@ -475,14 +635,23 @@ impl Smsc {
         if let Some(mo) = shared.config.mo.clone() {
             tracker.spawn(account::generate_mo(shared.clone(), mo));
         }
-        Ok(SmscHandle { addr, shared })
+        Ok(SmscHandle {
+            addr,
+            shared,
+            history: writer,
+        })
     }
 }
 
-/// A running simulator. Dropping it stops the simulator without waiting.
+/// Concatenated messages whose refused part `refuse_part` remembers.
+const PARTS_REMEMBERED: usize = 1_000_000;
+
+/// A running simulator. Dropping it stops the simulator without waiting (and without
+/// flushing the history's last lines: [`SmscHandle::shutdown`] does).
 pub struct SmscHandle {
     addr: SocketAddr,
     shared: Arc<Shared>,
+    history: Option<Writer>,
 }
 
 impl SmscHandle {
@@ -545,11 +714,16 @@ impl SmscHandle {
         }
     }
 
-    /// Unbinds every session (outstanding deliver_sm get up to 5 s to be answered) and stops.
-    pub async fn shutdown(self) {
+    /// Unbinds every session (outstanding deliver_sm get up to 5 s to be answered), writes
+    /// the history's last lines and stops. Returns the counters as they end.
+    pub async fn shutdown(mut self) -> SmscStats {
         self.shared.shutdown.cancel();
         self.shared.tracker.close();
         let _ = tokio::time::timeout(Duration::from_secs(5), self.shared.tracker.wait()).await;
+        if let Some(writer) = self.history.take() {
+            let _ = tokio::time::timeout(Duration::from_secs(5), writer.close()).await;
+        }
+        self.shared.stats()
     }
 }
 

@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use tern_smpp::CommandStatus;
@@ -33,7 +34,8 @@ pub struct SmscStats {
     pub unique_submits: u64,
     /// Accepted submits whose (source, destination, short_message) had been accepted before.
     pub duplicates: u64,
-    /// Receipts due to be sent (the submit asked for one).
+    /// Receipts due to be sent (the submit asked for one), second copies
+    /// (`duplicate_receipts`) included.
     pub receipts_scheduled: u64,
     /// Receipt deliver_sm answered by the ESME, whatever the status.
     pub receipts_sent: u64,
@@ -52,6 +54,33 @@ pub struct SmscStats {
     pub mo_dropped: u64,
     /// Binds the simulator unbound on purpose.
     pub disconnects_injected: u64,
+    /// Submits refused by a throttling storm (`storm_every`).
+    #[serde(default)]
+    pub storm_refusals: u64,
+    /// Parts refused the first time they came (`refuse_part`).
+    #[serde(default)]
+    pub parts_refused: u64,
+    /// Submits read and never answered: the connection was closed under them on purpose
+    /// (`drop_after_read`, counting every later submit the connection still delivered).
+    /// Not in `submits`.
+    #[serde(default)]
+    pub submits_dropped: u64,
+    /// Submits whose response was held back by `slow_answer`.
+    #[serde(default)]
+    pub slow_answers: u64,
+    /// Submits whose response waited for their receipt (`receipt_before_resp`).
+    #[serde(default)]
+    pub receipts_before_resp: u64,
+    /// Receipts sent to a bind other than the submitting one on purpose
+    /// (`receipt_other_bind`).
+    #[serde(default)]
+    pub receipts_other_bind: u64,
+    /// Receipts scheduled twice (`duplicate_receipts`).
+    #[serde(default)]
+    pub receipts_duplicated: u64,
+    /// Lines written to the history file (`history`).
+    #[serde(default)]
+    pub history_events: u64,
 }
 
 /// The statuses the simulator answers submits with; each has its own counter.
@@ -71,8 +100,14 @@ pub(crate) struct StatusSlots {
 impl StatusSlots {
     fn new(config: &SmscConfig) -> Self {
         let mut codes = FIXED_STATUSES.to_vec();
-        if !codes.contains(&config.permanent_error_status) {
-            codes.push(config.permanent_error_status);
+        for status in [
+            config.permanent_error_status,
+            config.storm_status,
+            config.refuse_part_status,
+        ] {
+            if !codes.contains(&status) {
+                codes.push(status);
+            }
         }
         Self { codes }
     }
@@ -111,6 +146,15 @@ pub(crate) struct Counters {
     pub mo_acked: AtomicU64,
     pub mo_dropped: AtomicU64,
     pub disconnects: AtomicU64,
+    pub storm_refusals: AtomicU64,
+    pub parts_refused: AtomicU64,
+    pub submits_dropped: AtomicU64,
+    pub slow_answers: AtomicU64,
+    pub receipts_before_resp: AtomicU64,
+    pub receipts_other_bind: AtomicU64,
+    pub receipts_duplicated: AtomicU64,
+    /// Shared with the history's writer.
+    pub history_events: Arc<AtomicU64>,
 }
 
 impl Counters {
@@ -137,6 +181,14 @@ impl Counters {
             mo_acked: AtomicU64::new(0),
             mo_dropped: AtomicU64::new(0),
             disconnects: AtomicU64::new(0),
+            storm_refusals: AtomicU64::new(0),
+            parts_refused: AtomicU64::new(0),
+            submits_dropped: AtomicU64::new(0),
+            slow_answers: AtomicU64::new(0),
+            receipts_before_resp: AtomicU64::new(0),
+            receipts_other_bind: AtomicU64::new(0),
+            receipts_duplicated: AtomicU64::new(0),
+            history_events: Arc::new(AtomicU64::new(0)),
         }
     }
 
@@ -177,6 +229,14 @@ impl Counters {
             mo_acked: get(&self.mo_acked),
             mo_dropped: get(&self.mo_dropped),
             disconnects_injected: get(&self.disconnects),
+            storm_refusals: get(&self.storm_refusals),
+            parts_refused: get(&self.parts_refused),
+            submits_dropped: get(&self.submits_dropped),
+            slow_answers: get(&self.slow_answers),
+            receipts_before_resp: get(&self.receipts_before_resp),
+            receipts_other_bind: get(&self.receipts_other_bind),
+            receipts_duplicated: get(&self.receipts_duplicated),
+            history_events: get(&self.history_events),
         }
     }
 }
