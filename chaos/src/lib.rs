@@ -3,3 +3,4 @@
 //! internals.
 
 pub mod cluster;
+pub mod proxy;
