@@ -12,6 +12,7 @@ pub mod cmpp_parts;
 pub mod context;
 pub mod correlator;
 pub mod dispatcher;
+pub mod failpoints;
 pub mod finals;
 pub mod ids;
 pub mod link;

@@ -986,6 +986,9 @@ async fn send_part(
                     warn!(link, message_id = %part.id, %error, "SUBMITTED state not stored");
                 }
             }
+            if crate::failpoints::on(crate::failpoints::LINK_RESEND_KNOWN) {
+                resend_known(client, aimd, part).await;
+            }
             PartOutcome::Submitted
         }
         Verdict::Throttled => {
@@ -1009,6 +1012,24 @@ async fn send_part(
             PartOutcome::Failed(Some(status), "refused by the operator")
         }
     }
+}
+
+/// A bug planted for the chaos checker's own tests (failpoint builds only): `part`, which
+/// the operator has just accepted, is submitted to it a second time and the answer is
+/// dropped. The resend does not pass the failpoint, so a part goes out twice, not more.
+async fn resend_known(wire: &Wire, aimd: &Aimd, part: &MessageRecord) {
+    let Ok(prepared) = prepare(wire, part) else {
+        return;
+    };
+    aimd.acquire().await;
+    let _ = match (prepared, wire) {
+        (Prepared::Smpp(pdu), Wire::Smpp(client, _)) => smpp_result(client.request(pdu).await),
+        (Prepared::Cmpp(submit), Wire::Cmpp(client, _)) => {
+            crate::link_cmpp::submit(client, submit).await
+        }
+        _ => WireResult::NotSent,
+    };
+    aimd.release();
 }
 
 /// A part encoded for the link's protocol.

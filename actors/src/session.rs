@@ -264,6 +264,14 @@ impl CustomerState {
             Frontend::Smpp { .. } => "smpp",
             Frontend::Cmpp { .. } => "cmpp",
         };
+        if crate::failpoints::on(crate::failpoints::ACCEPT_ACK_BEFORE_DURABLE) {
+            // A bug planted for the chaos checker's own tests (failpoint builds only): the
+            // customer hears OK and the records are never written, as when a node dies
+            // between an early answer and the write.
+            charges.iter().for_each(Charge::cancel);
+            respond(Ok(first));
+            return Ok(());
+        }
         let written = self.ctx.store.write(
             ops,
             Box::new(move |result| match result {

@@ -64,12 +64,46 @@ fn run_on_runtime(work: impl std::future::Future<Output = anyhow::Result<()>>) -
     }
 }
 
+/// A build with the `failpoints` feature turns on the bugs `FAILPOINTS` names, and says
+/// so loudly: such a node loses or repeats messages on purpose.
+#[cfg(feature = "failpoints")]
+fn failpoints() -> Result<(), ExitCode> {
+    match tern_actors::failpoints::configure_from_env() {
+        Ok(active) if active.is_empty() => {
+            tracing::warn!("built with failpoints (for tests only); none active");
+            Ok(())
+        }
+        Ok(active) => {
+            let names: Vec<String> = active
+                .iter()
+                .map(|(name, actions)| format!("{name}={actions}"))
+                .collect();
+            let names = names.join(";");
+            tracing::warn!(
+                failpoints = names,
+                "FAILPOINTS ACTIVE: bugs planted on purpose are on, this node loses or \
+                 repeats messages (for the chaos checker's tests only)"
+            );
+            eprintln!("tern: FAILPOINTS ACTIVE: {names}");
+            Ok(())
+        }
+        Err(error) => {
+            eprintln!("tern: {error}");
+            Err(ExitCode::from(EX_CONFIG))
+        }
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Ctl(args) => ctl::run(args, Cli::command),
         Command::Dev(args) => {
             tern_node::telemetry::init_tracing(&tern_node::config::LogSection::default());
+            #[cfg(feature = "failpoints")]
+            if let Err(code) = failpoints() {
+                return code;
+            }
             run_on_runtime(tern_node::dev::run(args))
         }
         Command::CheckConfig { config } => match Config::load(&config) {
@@ -91,6 +125,10 @@ fn main() -> ExitCode {
                 }
             };
             tern_node::telemetry::init_tracing(&config.log);
+            #[cfg(feature = "failpoints")]
+            if let Err(code) = failpoints() {
+                return code;
+            }
             run_on_runtime(tern_node::run(config))
         }
     }

@@ -15,6 +15,11 @@ pub struct NodeProcess {
 impl NodeProcess {
     /// Runs `tern node --config config`, appending its output to `log`.
     pub fn start(config: &Path, log: PathBuf) -> Self {
+        Self::start_with_env(config, log, &[])
+    }
+
+    /// The same with `env` added to its environment.
+    pub fn start_with_env(config: &Path, log: PathBuf, env: &[(&str, &str)]) -> Self {
         let out = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -23,6 +28,7 @@ impl NodeProcess {
         let child = Command::new(env!("CARGO_BIN_EXE_tern"))
             .args(["node", "--config"])
             .arg(config)
+            .envs(env.iter().copied())
             .stdout(Stdio::from(out.try_clone().unwrap()))
             .stderr(Stdio::from(out))
             .spawn()
