@@ -10,7 +10,7 @@
 
 mod config;
 mod operator;
-mod process;
+pub mod process;
 
 use std::collections::HashSet;
 use std::net::{SocketAddr, TcpListener};
@@ -63,6 +63,8 @@ pub struct Options {
     pub binaries: Option<Binaries>,
     /// Progress lines on stderr.
     pub progress: bool,
+    /// More flags for the simulator (`--history FILE`, operator faults).
+    pub operator_args: Vec<String>,
 }
 
 impl Default for Options {
@@ -76,6 +78,7 @@ impl Default for Options {
             deadline: Duration::from_secs(90),
             binaries: None,
             progress: true,
+            operator_args: Vec::new(),
         }
     }
 }
@@ -327,7 +330,11 @@ impl LocalCluster {
                 cluster.state.operator = operator::url_host_port(url)?;
                 url.clone()
             }
-            None => cluster.start_simulator(&mut ports).await?,
+            None => {
+                cluster
+                    .start_simulator(&mut ports, &options.operator_args)
+                    .await?
+            }
         };
         cluster.state.save()?;
         cluster.plan_nodes(options.nodes, &mut ports, &upstream_url)?;
@@ -597,7 +604,11 @@ impl LocalCluster {
 
     /// Starts `tern-bench smsc` and waits until it listens; returns the URL the nodes
     /// bind to.
-    async fn start_simulator(&mut self, ports: &mut PortPicker) -> anyhow::Result<String> {
+    async fn start_simulator(
+        &mut self,
+        ports: &mut PortPicker,
+        more: &[String],
+    ) -> anyhow::Result<String> {
         let dir = self.state.dir.join("operator");
         std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
         let listen = SocketAddr::from(([127, 0, 0, 1], ports.pick()?));
@@ -613,6 +624,7 @@ impl LocalCluster {
         ]
         .iter()
         .map(|s| s.to_string())
+        .chain(more.iter().cloned())
         .collect();
         let log = dir.join("smsc.log");
         let child = process::spawn(&self.state.binaries.tern_bench, &args, &dir, &log)?;

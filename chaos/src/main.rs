@@ -1,6 +1,8 @@
-//! `tern-chaos`: a local Tern cluster for trying Tern out, tests and the chaos harness.
-//! `cluster up` starts it and prints one JSON line that says where everything is;
-//! `cluster down` stops what `up` started, `cluster status` shows how it is.
+//! `tern-chaos`: fault scenarios against real Tern processes, with a checker of the
+//! invariants over what every party saw (`list`, `run`, `suite`, `check`), and a local Tern
+//! cluster for trying Tern out and for tests: `cluster up` starts it and prints one JSON
+//! line that says where everything is; `cluster down` stops what `up` started, `cluster
+//! status` shows how it is.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -8,7 +10,11 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use serde_json::json;
-use tern_chaos::cluster::{LocalCluster, Options, DEFAULT_NODES};
+use tern_chaos::checker::check;
+use tern_chaos::cluster::{Binaries, LocalCluster, Options, DEFAULT_NODES};
+use tern_chaos::history::History;
+use tern_chaos::report::{self, ScenarioResult, Summary};
+use tern_chaos::scenario::{self, catalogue, RunOptions, Scenario};
 
 #[derive(Parser)]
 #[command(
@@ -26,6 +32,62 @@ enum Command {
     /// A local cluster of `tern node` processes.
     #[command(subcommand)]
     Cluster(ClusterCommand),
+    /// The scenarios: their faults, the invariants they check, whether they need a cluster.
+    List {
+        /// One JSON object per line.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Runs scenarios by name and checks their invariants; exits 1 on a violation.
+    Run {
+        #[arg(required = true)]
+        names: Vec<String>,
+        #[command(flatten)]
+        run: RunArgs,
+    },
+    /// Runs the quick subset (CI, a few minutes) or every scenario.
+    Suite {
+        #[arg(long, conflicts_with = "full", required_unless_present = "full")]
+        quick: bool,
+        #[arg(long)]
+        full: bool,
+        #[command(flatten)]
+        run: RunArgs,
+    },
+    /// Checks a history saved by an earlier run again (`DIR/<scenario>/history`).
+    Check { dir: PathBuf },
+}
+
+#[derive(Args)]
+struct RunArgs {
+    /// Seed of every random choice; printed in the report, and a run with it replays the
+    /// same schedule. Default: from the clock.
+    #[arg(long)]
+    seed: Option<u64>,
+    /// How long traffic runs in each scenario: 20s, 2m.
+    #[arg(long, default_value = "20s", value_parser = duration)]
+    duration: Duration,
+    /// Submits per second.
+    #[arg(long, default_value_t = 50.0)]
+    rate: f64,
+    /// Where histories and reports go (default: target/chaos/<time>).
+    #[arg(long)]
+    out: Option<PathBuf>,
+}
+
+fn duration(text: &str) -> Result<Duration, String> {
+    let (number, unit) = text
+        .find(|c: char| !c.is_ascii_digit())
+        .map_or((text, "s"), |at| text.split_at(at));
+    let n: u64 = number
+        .parse()
+        .map_err(|_| format!("{text:?}: a number and s, m or h"))?;
+    match unit {
+        "s" => Ok(Duration::from_secs(n)),
+        "m" => Ok(Duration::from_secs(n * 60)),
+        "h" => Ok(Duration::from_secs(n * 3600)),
+        _ => Err(format!("{text:?}: a number and s, m or h")),
+    }
 }
 
 #[derive(Subcommand)]
@@ -72,10 +134,27 @@ impl DirArg {
     }
 }
 
-#[tokio::main(flavor = "current_thread")]
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> ExitCode {
-    let Command::Cluster(command) = Cli::parse().command;
-    match run(command).await {
+    let outcome = match Cli::parse().command {
+        Command::Cluster(command) => run(command).await,
+        Command::List { json } => list(json),
+        Command::Run { names, run } => scenarios(names, run).await,
+        Command::Suite {
+            quick,
+            full: _,
+            run,
+        } => {
+            let names = catalogue()
+                .into_iter()
+                .filter(|s| !quick || s.quick)
+                .map(|s| s.name.to_owned())
+                .collect();
+            scenarios(names, run).await
+        }
+        Command::Check { dir } => check_again(&dir),
+    };
+    match outcome {
         Ok(code) => code,
         Err(error) => {
             eprintln!("tern-chaos: {error:#}");
@@ -172,4 +251,169 @@ async fn run(command: ClusterCommand) -> anyhow::Result<ExitCode> {
             })
         }
     }
+}
+
+fn list(json: bool) -> anyhow::Result<ExitCode> {
+    for s in catalogue() {
+        let invariants: Vec<String> = s.invariants.iter().map(ToString::to_string).collect();
+        if json {
+            println!(
+                "{}",
+                json!({
+                    "name": s.name,
+                    "about": s.about,
+                    "faults": s.faults,
+                    "invariants": invariants,
+                    "cluster": s.cluster,
+                    "quick": s.quick,
+                })
+            );
+        } else {
+            println!(
+                "{:<26} {:<8} {:<6} {}\n{:<26} checks {}\n",
+                s.name,
+                if s.faults.is_empty() {
+                    "-".to_owned()
+                } else {
+                    s.faults.join(",")
+                },
+                if s.quick { "quick" } else { "full" },
+                s.about,
+                if s.cluster { "(cluster)" } else { "" },
+                invariants.join(" ")
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Runs `names` one after the other, writes the report, and says whether all held.
+async fn scenarios(names: Vec<String>, args: RunArgs) -> anyhow::Result<ExitCode> {
+    let all = catalogue();
+    let mut chosen: Vec<Scenario> = Vec::new();
+    for name in &names {
+        let scenario = all
+            .iter()
+            .find(|s| s.name == name)
+            .ok_or_else(|| anyhow::anyhow!("no scenario {name:?} (tern-chaos list)"))?;
+        chosen.push(scenario.clone());
+    }
+    let seed = args.seed.unwrap_or_else(|| {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(1, |d| d.as_secs())
+    });
+    let out = args.out.unwrap_or_else(|| {
+        tern_chaos::cluster::workspace_root()
+            .join("target")
+            .join("chaos")
+            .join(format!("{seed}"))
+    });
+    let binaries = Binaries::find()?;
+    eprintln!(
+        "tern-chaos: {} scenario(s), seed {seed}, {:?} of traffic each, into {}",
+        chosen.len(),
+        args.duration,
+        out.display()
+    );
+    let mut results = Vec::new();
+    for s in &chosen {
+        let dir = out.join(s.name);
+        let _ = std::fs::remove_dir_all(&dir);
+        let options = RunOptions {
+            seed,
+            duration: args.duration,
+            rate: args.rate,
+            dir: dir.join("run"),
+            binaries: binaries.clone(),
+            progress: true,
+            node_env: Vec::new(),
+        };
+        eprintln!("tern-chaos: {} ...", s.name);
+        let started = std::time::Instant::now();
+        // The whole scenario is bounded; dropping it on a timeout or Ctrl-C stops what it
+        // started.
+        let limit = args.duration + Duration::from_secs(240);
+        let outcome = tokio::select! {
+            outcome = tokio::time::timeout(limit, scenario::run(s, &options)) => {
+                outcome.unwrap_or_else(|_| Err(anyhow::anyhow!("not done within {limit:?}")))
+            }
+            _ = tokio::signal::ctrl_c() => anyhow::bail!("interrupted; what was started is stopped"),
+        };
+        let seconds = started.elapsed().as_secs_f64();
+        let result = match outcome {
+            Ok(history) => {
+                history.save(&dir.join("history"))?;
+                ScenarioResult {
+                    scenario: s.name.into(),
+                    seed,
+                    seconds,
+                    error: None,
+                    verdicts: check(&history, s.invariants),
+                    figures: Summary::of(&history),
+                }
+            }
+            Err(error) => ScenarioResult {
+                scenario: s.name.into(),
+                seed,
+                seconds,
+                error: Some(format!("{error:#}")),
+                verdicts: Vec::new(),
+                figures: Summary::default(),
+            },
+        };
+        eprintln!(
+            "tern-chaos: {} {} in {seconds:.0} s",
+            s.name,
+            if result.violated() { "FAILED" } else { "held" }
+        );
+        results.push(result);
+    }
+    let title = format!("tern-chaos, seed {seed}");
+    report::write(&out, &title, &results)?;
+    println!("{}", report::table(&results));
+    for r in results.iter().filter(|r| r.violated()) {
+        if let Some(error) = &r.error {
+            println!("{}: {error}", r.scenario);
+        }
+        for (invariant, verdict) in &r.verdicts {
+            if let tern_chaos::checker::Verdict::Violated { detail, evidence } = verdict {
+                println!("{}: {invariant} violated: {detail}", r.scenario);
+                for e in evidence.iter().take(5) {
+                    println!("  {e}");
+                }
+            }
+        }
+    }
+    println!("report: {}", out.join("report.md").display());
+    Ok(if results.iter().any(ScenarioResult::violated) {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+fn check_again(dir: &std::path::Path) -> anyhow::Result<ExitCode> {
+    let history = History::load(&dir.join("history")).or_else(|_| History::load(dir))?;
+    let scenario = catalogue()
+        .into_iter()
+        .find(|s| s.name == history.scenario)
+        .ok_or_else(|| anyhow::anyhow!("no scenario {:?}", history.scenario))?;
+    let result = ScenarioResult {
+        scenario: history.scenario.clone(),
+        seed: history.seed,
+        seconds: 0.0,
+        error: None,
+        verdicts: check(&history, scenario.invariants),
+        figures: Summary::of(&history),
+    };
+    println!(
+        "{}",
+        report::markdown("tern-chaos check", std::slice::from_ref(&result))
+    );
+    Ok(if result.violated() {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
 }

@@ -34,6 +34,17 @@ impl ProcessId {
 /// Runs `program` with `args` in `cwd`, in a new process group, stdin from /dev/null and
 /// stdout and stderr appended to `log`.
 pub fn spawn(program: &Path, args: &[String], cwd: &Path, log: &Path) -> anyhow::Result<Child> {
+    spawn_with(program, args, cwd, log, &[])
+}
+
+/// [`spawn`] with more environment variables.
+pub fn spawn_with(
+    program: &Path,
+    args: &[String],
+    cwd: &Path,
+    log: &Path,
+    env: &[(String, String)],
+) -> anyhow::Result<Child> {
     let out = OpenOptions::new()
         .create(true)
         .append(true)
@@ -44,6 +55,7 @@ pub fn spawn(program: &Path, args: &[String], cwd: &Path, log: &Path) -> anyhow:
         .with_context(|| format!("opening {}", log.display()))?;
     Command::new(program)
         .args(args)
+        .envs(env.iter().map(|(k, v)| (k, v)))
         .current_dir(cwd)
         .stdin(Stdio::null())
         .stdout(out)

@@ -1,0 +1,253 @@
+//! The cluster scenarios: three `tern node` processes on the CQL database (TERN_CQL, or
+//! `scripts/cassandra`), the simulated operator with a link of fewer binds than nodes, a
+//! customer bound to every node that submits through whichever bind is up, and a
+//! receiver bound to every node. The faults are the ones a cluster exists to survive: the
+//! raft leader killed, a node paused past its lease, every node restarted in turn.
+
+use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rand::rngs::StdRng;
+use rand::{Rng as _, SeedableRng as _};
+use tern_smpp::net::BindMode;
+
+use super::{settle, traffic, Injection, RunOptions, Scenario, RESPONSE_TIMEOUT};
+use crate::cluster::{LocalCluster, Options, DEMO_ACCOUNT};
+use crate::customer::{Answering, Customer, CustomerConfig};
+use crate::env::{figures_via, scrape, sum_metric};
+use crate::history::{now_ms, read_lines, FaultEvent, History, Outcome, Recovery};
+
+const NODES: u16 = 3;
+/// A survivor must take a customer's submits within this (I7).
+const TAKEOVER_LIMIT: f64 = 10.0;
+
+pub async fn run(scenario: &Scenario, options: &RunOptions) -> anyhow::Result<History> {
+    let mut rng = StdRng::seed_from_u64(options.seed);
+    let operator_history = options.dir.join("operator-history.jsonl");
+    let mut operator_args = vec![
+        "--history".to_owned(),
+        operator_history.display().to_string(),
+        "--seed".to_owned(),
+        options.seed.to_string(),
+    ];
+    operator_args.extend(scenario.operator_flags.iter().map(|s| s.to_string()));
+    let mut cluster = LocalCluster::up(Options {
+        nodes: NODES,
+        dir: options.dir.join("cluster"),
+        binaries: Some(options.binaries.clone()),
+        progress: options.progress,
+        operator_args,
+        ..Options::default()
+    })
+    .await?;
+    let say = |text: String| {
+        if options.progress {
+            eprintln!("  [{}] {text}", scenario.name);
+        }
+    };
+    let nodes: Vec<(u16, std::net::SocketAddr)> = cluster
+        .summary()
+        .nodes
+        .iter()
+        .map(|n| (n.id, n.smpp))
+        .collect();
+    let ops = Arc::new(AtomicU64::new(0));
+    let customer = |name: &str, number: u8, bind: BindMode| {
+        Customer::start(
+            CustomerConfig {
+                name: name.into(),
+                nodes: nodes.clone(),
+                system_id: DEMO_ACCOUNT.0.into(),
+                password: DEMO_ACCOUNT.1.into(),
+                bind,
+                window: 16,
+                response_timeout: RESPONSE_TIMEOUT,
+                answering: Answering::Always,
+                number,
+            },
+            ops.clone(),
+        )
+    };
+    let sender = customer("sender", 1, BindMode::Transceiver);
+    let receiver = customer("receiver", 2, BindMode::Transceiver);
+    anyhow::ensure!(
+        sender.wait_up(Duration::from_secs(30)).await,
+        "the sender does not bind"
+    );
+    say(format!("cluster of {NODES} up, seed {}", options.seed));
+
+    let mut history = History {
+        scenario: scenario.name.into(),
+        seed: options.seed,
+        ambiguity_ms: 2000,
+        ..History::default()
+    };
+    let at = options.duration.mul_f64(rng.gen_range(0.25..0.4));
+    let sender = Arc::new(sender);
+    let load = tokio::spawn(traffic(
+        sender.clone(),
+        rng.gen(),
+        options.duration,
+        options.rate,
+    ));
+    tokio::time::sleep(at).await;
+    inject(
+        scenario,
+        &mut cluster,
+        &mut history,
+        &mut rng,
+        &sender,
+        &say,
+    )
+    .await?;
+    load.await?;
+    let sender = Arc::try_unwrap(sender)
+        .map_err(|_| anyhow::anyhow!("the sender is still in use after the traffic"))?;
+
+    let queued = || async {
+        let mut total = 0;
+        for (id, _) in &nodes {
+            if let Ok(queues) = cluster.ctl(*id, &["queue", "list"]).await {
+                total += queues["queues"]
+                    .as_array()
+                    .map(|q| q.iter().filter_map(|q| q["depth"].as_u64()).sum::<u64>())
+                    .unwrap_or(0);
+            }
+        }
+        anyhow::Ok(total)
+    };
+    settle(&[&receiver], queued, || {}).await;
+
+    let sent = sender.finish().await;
+    let ids: Vec<String> = sent
+        .ops
+        .iter()
+        .filter_map(|op| match &op.outcome {
+            Outcome::Ok { id } => Some(id.clone()),
+            _ => None,
+        })
+        .collect();
+    let cluster_ref = &cluster;
+    let nodes_ref = &nodes;
+    let ctl = move |args: Vec<String>| async move {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let mut last = Err(anyhow::anyhow!("no node answers"));
+        for (id, _) in nodes_ref {
+            last = cluster_ref.ctl(*id, &args).await;
+            if last.is_ok() {
+                break;
+            }
+        }
+        last
+    };
+    history.figures = figures_via(ctl, DEMO_ACCOUNT.0, &ids, 100).await;
+    history.figures.queued = queued().await.unwrap_or(u64::MAX);
+    let mut unmatched = 0.0;
+    for node in cluster.summary().nodes {
+        if let Ok(page) = scrape(node.metrics).await {
+            unmatched += sum_metric(&page, "tern_receipts_unmatched_total");
+        }
+    }
+    history.figures.unmatched_receipts = Some(unmatched as u64);
+    history.ops = sent.ops;
+    history.receipts.extend(sent.receipts);
+    history.receipts.extend(receiver.finish().await.receipts);
+    tokio::task::spawn_blocking(move || cluster.down()).await??;
+    history.operator = read_lines(&operator_history)?;
+    Ok(history)
+}
+
+/// The raft leader as node `asked` sees it.
+async fn leader(cluster: &LocalCluster) -> Option<u16> {
+    for id in 1..=NODES {
+        if let Ok(status) = cluster.cluster_status(id).await {
+            if let Some(leader) = status["leader"].as_u64() {
+                return u16::try_from(leader).ok();
+            }
+        }
+    }
+    None
+}
+
+async fn inject(
+    scenario: &Scenario,
+    cluster: &mut LocalCluster,
+    history: &mut History,
+    rng: &mut StdRng,
+    sender: &Customer,
+    say: &impl Fn(String),
+) -> anyhow::Result<()> {
+    let mut record = |fault: &str, what: String| {
+        say(what.clone());
+        history.faults.push(FaultEvent {
+            t_ms: now_ms(),
+            fault: fault.into(),
+            what,
+        });
+    };
+    match scenario.injection {
+        Injection::KillLeader => {
+            let victim = leader(cluster).await.unwrap_or(1);
+            record("F1", format!("kill -9 of the raft leader, node {victim}"));
+            let killed = now_ms();
+            cluster.kill(victim)?;
+            let first = super::first_ok_after(sender, killed).await;
+            tokio::time::sleep(Duration::from_secs(rng.gen_range(5..10))).await;
+            record("F1", format!("node {victim} restarted"));
+            cluster.restart(victim).await?;
+            history.recoveries.push(Recovery {
+                what: "leader killed to the next submit accepted by a survivor".into(),
+                seconds: first,
+                limit_seconds: TAKEOVER_LIMIT,
+            });
+        }
+        Injection::PauseNode => {
+            let leader = leader(cluster).await.unwrap_or(1);
+            let followers: Vec<u16> = (1..=NODES).filter(|id| *id != leader).collect();
+            let victim = followers[rng.gen_range(0..followers.len())];
+            let pause = Duration::from_millis(rng.gen_range(9_000..12_000));
+            record(
+                "F11",
+                format!("SIGSTOP of node {victim} for {pause:?}, past its lease"),
+            );
+            let stopped = now_ms();
+            cluster.stop(victim)?;
+            let first = super::first_ok_after(sender, stopped).await;
+            let left = pause.saturating_sub(Duration::from_millis(now_ms() - stopped));
+            tokio::time::sleep(left).await;
+            cluster.cont(victim)?;
+            record("F11", format!("SIGCONT of node {victim}"));
+            history.recoveries.push(Recovery {
+                what: "node paused to the next submit accepted by another".into(),
+                seconds: first,
+                limit_seconds: TAKEOVER_LIMIT,
+            });
+        }
+        Injection::RollingRestart => {
+            let leader = leader(cluster).await.unwrap_or(NODES);
+            let mut order: Vec<u16> = (1..=NODES).filter(|id| *id != leader).collect();
+            order.push(leader);
+            for id in order {
+                let other = if id == 1 { 2 } else { 1 };
+                let node = id.to_string();
+                record("F18", format!("node {id}: drain, SIGTERM, start, undrain"));
+                let started = now_ms();
+                cluster
+                    .ctl(other, &["cluster", "drain", &node, "--wait", "60"])
+                    .await?;
+                cluster.restart(id).await?;
+                cluster
+                    .ctl(other, &["cluster", "drain", &node, "--undo"])
+                    .await?;
+                history.recoveries.push(Recovery {
+                    what: format!("node {id} drained, restarted and back"),
+                    seconds: Some((now_ms() - started) as f64 / 1000.0),
+                    limit_seconds: 90.0,
+                });
+            }
+        }
+        other => anyhow::bail!("{other:?} is not a cluster fault"),
+    }
+    Ok(())
+}

@@ -1,0 +1,120 @@
+#![allow(clippy::unwrap_used)]
+//! The checker catches planted bugs. A `tern` built with `--features failpoints` carries
+//! two deliberate bugs that its `FAILPOINTS` variable turns on: a submit answered OK and
+//! never written (`accept_ack_before_durable`), and a part sent to the operator again after
+//! its answer came back (`link_resend_known`). The baseline scenario run on that build must
+//! report I1 and I2a violated, with the messages involved as evidence; the same scenario
+//! without them holds.
+//!
+//! The test build's binary comes from `TERN_FAILPOINTS_BIN` (`scripts/test` builds it:
+//! `cargo build -p tern-node --bin tern --features failpoints --target-dir
+//! target/failpoints`, then `cargo test -p tern-chaos --test planted -- --ignored`).
+//! Without it the test says so and passes; under CI it fails.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use tern_chaos::checker::{check, Invariant, Verdict};
+use tern_chaos::cluster::Binaries;
+use tern_chaos::scenario::{catalogue, run, RunOptions};
+
+fn failpoint_build() -> Option<Binaries> {
+    let Some(tern) = std::env::var_os("TERN_FAILPOINTS_BIN").filter(|v| !v.is_empty()) else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI is set and TERN_FAILPOINTS_BIN is not: the planted bugs have to be caught"
+        );
+        eprintln!("skipped: TERN_FAILPOINTS_BIN is not set");
+        return None;
+    };
+    let found = Binaries::find().unwrap();
+    Some(Binaries {
+        tern: PathBuf::from(tern),
+        tern_bench: found.tern_bench,
+    })
+}
+
+/// The baseline scenario with `failpoints`, checked.
+async fn baseline(binaries: Binaries, failpoints: &str, name: &str) -> Vec<(Invariant, Verdict)> {
+    let scenario = catalogue()
+        .into_iter()
+        .find(|s| s.name == "baseline")
+        .unwrap();
+    let dir =
+        std::env::temp_dir().join(format!("tern-chaos-planted-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let options = RunOptions {
+        seed: 42,
+        duration: Duration::from_secs(6),
+        rate: 30.0,
+        dir: dir.clone(),
+        binaries,
+        progress: true,
+        node_env: vec![("FAILPOINTS".into(), failpoints.into())],
+    };
+    let history = tokio::time::timeout(Duration::from_secs(180), run(&scenario, &options))
+        .await
+        .expect("the scenario ends in time")
+        .unwrap();
+    let verdicts = check(&history, scenario.invariants);
+    for (invariant, verdict) in &verdicts {
+        eprintln!("{name}: {invariant} {verdict:?}");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+    verdicts
+}
+
+fn verdict(verdicts: &[(Invariant, Verdict)], invariant: Invariant) -> &Verdict {
+    &verdicts.iter().find(|(i, _)| *i == invariant).unwrap().1
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs a failpoints build: scripts/test runs it with TERN_FAILPOINTS_BIN"]
+async fn an_answer_before_the_write_is_caught_as_loss() {
+    let Some(binaries) = failpoint_build() else {
+        return;
+    };
+    let verdicts = baseline(binaries, "accept_ack_before_durable=10%return", "ack").await;
+    match verdict(&verdicts, Invariant::I1) {
+        Verdict::Violated { evidence, .. } => {
+            assert!(
+                evidence.iter().any(|e| e.contains("no final receipt")),
+                "{evidence:?}"
+            );
+        }
+        other => panic!("I1 not caught: {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs a failpoints build: scripts/test runs it with TERN_FAILPOINTS_BIN"]
+async fn a_resend_after_a_known_answer_is_caught() {
+    let Some(binaries) = failpoint_build() else {
+        return;
+    };
+    let verdicts = baseline(binaries, "link_resend_known=10%return", "resend").await;
+    match verdict(&verdicts, Invariant::I2a) {
+        Verdict::Violated { evidence, .. } => {
+            assert!(
+                evidence.iter().any(|e| e.contains("sent again")),
+                "{evidence:?}"
+            );
+        }
+        other => panic!("I2a not caught: {other:?}"),
+    }
+    assert!(
+        verdict(&verdicts, Invariant::I2b).is_violated(),
+        "duplicates with nothing ambiguous"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs a failpoints build: scripts/test runs it with TERN_FAILPOINTS_BIN"]
+async fn the_same_build_without_failpoints_holds() {
+    let Some(binaries) = failpoint_build() else {
+        return;
+    };
+    let verdicts = baseline(binaries, "", "clean").await;
+    let violated: Vec<_> = verdicts.iter().filter(|(_, v)| v.is_violated()).collect();
+    assert!(violated.is_empty(), "{violated:?}");
+}
