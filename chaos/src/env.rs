@@ -405,7 +405,8 @@ where
                 .map(|parts| {
                     parts
                         .iter()
-                        .filter_map(|p| p["part"].as_u64().and_then(|n| u32::try_from(n).ok()))
+                        // The admin API numbers parts from 0.
+                        .filter_map(|p| p["part"].as_u64().and_then(|n| u32::try_from(n + 1).ok()))
                         .collect()
                 })
                 .unwrap_or_default(),
