@@ -37,17 +37,23 @@ def log(*args):
 # ------------------------------------------------------------------ ports
 
 def free_ports(n):
-    """n distinct free TCP ports on 127.0.0.1 (held open together, then released)."""
-    socks = []
-    try:
-        for _ in range(n):
-            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            s.bind(("127.0.0.1", 0))
-            socks.append(s)
-        return [s.getsockname()[1] for s in socks]
-    finally:
-        for s in socks:
-            s.close()
+    """n distinct free TCP ports on 127.0.0.1, from below the kernel's ephemeral range
+    (20000..32768, starting at a place drawn from the process id): a port the kernel hands
+    out for a probe can be taken by an outgoing connection before the server binds it."""
+    first, span = 20000, 12768
+    start = os.getpid() * 7919 % span
+    ports = []
+    for i in range(span):
+        port = first + (start + i) % span
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        ports.append(port)
+        if len(ports) == n:
+            return ports
+    raise RuntimeError("not enough free ports in 20000..32768")
 
 
 def port_open(port, host="127.0.0.1"):

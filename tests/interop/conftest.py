@@ -37,21 +37,24 @@ _live = []  # every Proc started, for the session-end safety net
 
 # ---------------------------------------------------------------- helpers
 
-# Every port handed out in this run. The kernel may offer a port again as soon as the probe
-# socket is closed, so two servers of one test (say admin and metrics) could be given the
-# same one; a port is never handed out twice.
-_HANDED_OUT = set()
+# Ports come from below the kernel's ephemeral range, starting at a place drawn from the
+# process id, each handed out once: a port the kernel hands out for a probe can be taken by
+# an outgoing connection before the server binds it.
+_FIRST, _SPAN = 20000, 12768
+_next = [os.getpid() * 7919 % _SPAN]
 
 
 def free_port():
-    for _ in range(100):
+    for _ in range(_SPAN):
+        port = _FIRST + _next[0] % _SPAN
+        _next[0] = (_next[0] + 1) % _SPAN
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        if port not in _HANDED_OUT:
-            _HANDED_OUT.add(port)
-            return port
-    raise RuntimeError("no free port not handed out before")
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        return port
+    raise RuntimeError("no free port in 20000..32768")
 
 
 def port_open(port, host="127.0.0.1"):

@@ -122,22 +122,26 @@ struct PeerInfo {
 }
 
 /// A free port on 127.0.0.1 (free when asked; the system binds it a moment later), never
-/// one handed out before in this run: the kernel may offer a port again once its probe is
-/// closed, and two servers of one system must not be given the same one.
+/// one handed out before in this run, from below the kernel's ephemeral range (20000..32768,
+/// starting at a place drawn from the process id): a port the kernel hands out for a probe
+/// can be taken by an outgoing connection before the server binds it.
 pub fn free_port() -> anyhow::Result<u16> {
-    static HANDED_OUT: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
-    let mut handed_out = HANDED_OUT
+    const FIRST: u32 = 20_000;
+    const SPAN: u32 = 12_768;
+    static NEXT: std::sync::Mutex<Option<u32>> = std::sync::Mutex::new(None);
+    let mut next = NEXT
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
-    for _ in 0..100 {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").context("finding a free port")?;
-        let port = listener.local_addr()?.port();
-        if !handed_out.contains(&port) {
-            handed_out.push(port);
+    let mut at = next.unwrap_or_else(|| std::process::id().wrapping_mul(7_919) % SPAN);
+    for _ in 0..SPAN {
+        let port = (FIRST + at % SPAN) as u16;
+        at = (at + 1) % SPAN;
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            *next = Some(at);
             return Ok(port);
         }
     }
-    anyhow::bail!("no free port that was not handed out before")
+    anyhow::bail!("no free port in 20000..32768")
 }
 
 /// Waits until something listens on `port`, or `child` exits, or the timeout passes.

@@ -197,20 +197,24 @@ pub fn smpp_addr(node: &Node) -> SocketAddr {
 }
 
 /// A port on 127.0.0.1 that was free a moment ago, and never handed out before in this
-/// process: the kernel may offer a port again once its probe is closed, and two servers of
-/// one test must not be given the same one.
+/// process. Ports come from below the kernel's ephemeral range (20000..32768, starting at a
+/// place drawn from the process id): a port the kernel hands out for a probe can be taken
+/// by an outgoing connection before the server binds it.
 pub fn free_port() -> u16 {
-    static HANDED_OUT: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
-    let mut handed_out = HANDED_OUT.lock().unwrap();
-    for _ in 0..100 {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = listener.local_addr().unwrap().port();
-        if !handed_out.contains(&port) {
-            handed_out.push(port);
+    const FIRST: u32 = 20_000;
+    const SPAN: u32 = 12_768;
+    static NEXT: std::sync::Mutex<Option<u32>> = std::sync::Mutex::new(None);
+    let mut next = NEXT.lock().unwrap();
+    let mut at = next.unwrap_or_else(|| std::process::id().wrapping_mul(7_919) % SPAN);
+    for _ in 0..SPAN {
+        let port = (FIRST + at % SPAN) as u16;
+        at = (at + 1) % SPAN;
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            *next = Some(at);
             return port;
         }
     }
-    panic!("no free port that was not handed out before");
+    panic!("no free port in 20000..32768");
 }
 
 /// Polls `done` every 20 ms until it holds or `timeout` passes; returns whether it held.
