@@ -14,10 +14,17 @@
 //! In a cluster the part may have been submitted by another node, whose report of it
 //! reaches only its own correlator: early receipts are then looked up in the shared store
 //! again every tick.
+//!
+//! Operators send a receipt again (a lost deliver_sm_resp, a reconnect, a plain duplicate).
+//! A part that already has its final state keeps it: a second final receipt for it is
+//! acknowledged and dropped, so the customer hears of each message once. The check is on
+//! the stored record, and, for a copy that comes while the first copy's write is still in
+//! flight, on the keys this node made final in the last `FINAL_TTL`; a key whose write
+//! failed is taken out again, so the operator's resend of it is not dropped.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use ractor::{Actor, ActorProcessingErr, ActorRef};
@@ -42,6 +49,9 @@ const EARLY_HOLD: Duration = Duration::from_secs(2);
 const MAX_EARLY: usize = 20_000;
 /// Early receipts looked up again per tick in a cluster (see `recheck_early`).
 const RECHECK_PER_TICK: usize = 256;
+/// How long a key made final is remembered in memory (the stored record covers the rest).
+const FINAL_TTL: Duration = Duration::from_secs(600);
+const MAX_FINALS: usize = 200_000;
 
 // Messages move once into the mailbox; boxing the large variant would cost an allocation
 // per receipt.
@@ -148,6 +158,39 @@ pub struct CorrelatorState {
     early_order: VecDeque<(Instant, (String, String))>,
     /// Early receipts still unanswered, in arrival order.
     holds: VecDeque<(Instant, (String, String))>,
+    finals: Arc<Mutex<Finals>>,
+}
+
+/// Receipt keys this node made final lately, bounded in count and age.
+#[derive(Default)]
+struct Finals {
+    at: HashMap<(String, String), Instant>,
+    order: VecDeque<(Instant, (String, String))>,
+}
+
+impl Finals {
+    fn insert(&mut self, key: (String, String)) {
+        let now = Instant::now();
+        self.at.insert(key.clone(), now);
+        self.order.push_back((now, key));
+        while let Some((at, key)) = self.order.front() {
+            if now.duration_since(*at) < FINAL_TTL && self.at.len() <= MAX_FINALS {
+                break;
+            }
+            if self.at.get(key) == Some(at) {
+                self.at.remove(key);
+            }
+            self.order.pop_front();
+        }
+    }
+
+    fn contains(&self, key: &(String, String)) -> bool {
+        self.at.get(key).is_some_and(|at| at.elapsed() < FINAL_TTL)
+    }
+
+    fn remove(&mut self, key: &(String, String)) {
+        self.at.remove(key);
+    }
 }
 
 fn ok_response(command: &Command) -> Command {
@@ -158,7 +201,27 @@ fn ok_response(command: &Command) -> Command {
     }
 }
 
+/// A final receipt for a part that has its final state already: acknowledged, dropped.
+fn duplicate(key: &(String, String), ack: Ack) {
+    metrics::counter!("tern_receipts_duplicate_total", "link" => key.0.clone()).increment(1);
+    debug!(
+        link = key.0,
+        operator_id = key.1,
+        "receipt for a final part dropped"
+    );
+    if let Some(reply) = ack {
+        reply.ok();
+    }
+}
+
 impl CorrelatorState {
+    fn made_final(&self, key: &(String, String)) -> bool {
+        self.finals
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .contains(key)
+    }
+
     fn expire_early(&mut self) {
         let now = Instant::now();
         while let Some((at, key)) = self.holds.front() {
@@ -255,6 +318,9 @@ impl CorrelatorState {
                 reply.refuse();
             }
         };
+        if report.state.is_final() && self.made_final(&key) {
+            return duplicate(&key, ack);
+        }
         // Counted before the index is read: a link that makes the index entry durable after
         // this read then sees the count and reports the part (SeqCst orders the two).
         self.ctx.early_receipts.fetch_add(1, Ordering::SeqCst);
@@ -298,6 +364,12 @@ impl CorrelatorState {
                 return refuse(ack);
             }
         };
+        if report.state.is_final()
+            && record.state.is_final()
+            && record.receipt.as_ref().is_some_and(|r| r.state.is_final())
+        {
+            return duplicate(&key, ack);
+        }
         let state = outcome::record_state(report.state);
         let next = if state == RecordState::Submitted {
             record.state
@@ -318,7 +390,13 @@ impl CorrelatorState {
         // that did not confirm) may have applied any part of it, and a receipt the
         // operator sends again must still find its message then.
         let mut forget = None;
+        let mut finals = None;
         if report.state.is_final() {
+            self.finals
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .insert(key.clone());
+            finals = Some((self.finals.clone(), key.clone()));
             forget = Some(WriteOp::RemoveReceiptIndex {
                 link: key.0.clone(),
                 operator_id: key.1.clone(),
@@ -347,7 +425,16 @@ impl CorrelatorState {
                     }
                     outcome::hand_to_outbox(&ctx, held);
                 }
-                Err(_) => refuse(ack),
+                Err(_) => {
+                    // Not final after all: the operator's resend must be matched.
+                    if let Some((finals, key)) = finals {
+                        finals
+                            .lock()
+                            .unwrap_or_else(PoisonError::into_inner)
+                            .remove(&key);
+                    }
+                    refuse(ack)
+                }
             }),
         );
         if written.is_err() {
@@ -372,6 +459,7 @@ impl Actor for Correlator {
             early: HashMap::new(),
             early_order: VecDeque::new(),
             holds: VecDeque::new(),
+            finals: Arc::default(),
         })
     }
 

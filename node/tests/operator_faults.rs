@@ -217,3 +217,44 @@ async fn permanent_errors_fail_the_message_and_the_customer_hears_so() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operator_that_sends_every_receipt_twice_is_heard_once() {
+    init_tracing();
+    let dir = tempfile::tempdir().unwrap();
+    let sim = start_sim(SmscConfig {
+        duplicate_receipts: 1.0,
+        receipt_before_resp: 0.3,
+        seed: 11,
+        ..sim_config()
+    })
+    .await;
+    let toml = base_toml(dir.path())
+        + &account_toml("alice", "secret", "")
+        + &upstream_toml("op", sim.addr(), "");
+    let node = start_node(&toml).await;
+    let esme =
+        Arc::new(Esme::connect(smpp_addr(&node), BindKind::Transceiver, "alice", "secret").await);
+    const N: usize = 40;
+    let ids = submit_windowed(&esme, distinct_submits(N, "twice"), 8).await;
+    assert!(
+        esme.inbox
+            .wait_for_receipts(&ids, Duration::from_secs(20))
+            .await,
+        "{} of {N} receipts; operator: {:?}",
+        esme.inbox.receipts_by_id().len(),
+        sim.stats()
+    );
+    // Time for second copies to come through, were they passed on.
+    let stats = sim
+        .wait_for(WAIT, |s| {
+            s.receipts_duplicated >= N as u64 && s.receipts_pending == 0
+        })
+        .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(stats.receipts_duplicated, N as u64, "{stats:?}");
+    assert_delivered_once(&esme.inbox, &ids);
+    Arc::try_unwrap(esme).ok().unwrap().unbind().await;
+    node.shutdown().await;
+    sim.shutdown().await;
+}
