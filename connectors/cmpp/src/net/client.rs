@@ -43,7 +43,8 @@ pub struct ClientConfig {
     pub version: Version,
     /// Requests outstanding per direction.
     pub window: usize,
-    /// Requests per second; `None` is unlimited.
+    /// Requests per second, never more in any one second (no burst: operators count per
+    /// second and throttle past it); `None` is unlimited.
     pub tps: Option<NonZeroU32>,
     /// Idle time after which we send ACTIVE_TEST.
     pub active_test_interval: Duration,
@@ -142,7 +143,7 @@ impl Client {
     ) -> (Client, mpsc::Receiver<ClientEvent>) {
         let limiter = config
             .tps
-            .map(|tps| RateLimiter::direct(Quota::per_second(tps)));
+            .map(|tps| RateLimiter::direct(Quota::per_second(tps).allow_burst(NonZeroU32::MIN)));
         let (events, events_rx) = mpsc::channel(config.window.max(1) * 2 + 64);
         let span = tracing::info_span!("cmpp_link", link = %config.name, role = "client");
         let inner = Arc::new(Inner {

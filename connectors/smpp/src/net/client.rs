@@ -52,7 +52,8 @@ pub struct ClientConfig {
     pub bind: BindMode,
     pub session: session::Config,
     pub max_pdu_bytes: usize,
-    /// Submits per second; `None` is unlimited.
+    /// Submits per second, never more in any one second (no burst: operators count per
+    /// second and throttle past it); `None` is unlimited.
     pub tps: Option<NonZeroU32>,
     pub reconnect_min: Duration,
     pub reconnect_max: Duration,
@@ -151,7 +152,7 @@ impl Client {
     ) -> (Client, mpsc::Receiver<ClientEvent>) {
         let limiter = config
             .tps
-            .map(|tps| RateLimiter::direct(Quota::per_second(tps)));
+            .map(|tps| RateLimiter::direct(Quota::per_second(tps).allow_burst(NonZeroU32::MIN)));
         let (transmitter, _) = watch::channel(None);
         let inner = Arc::new(Inner {
             config,
