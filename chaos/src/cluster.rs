@@ -13,13 +13,12 @@ mod operator;
 pub mod process;
 
 use std::collections::HashSet;
-use std::net::{SocketAddr, TcpListener};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use rand::Rng as _;
 use rustix::process::Signal;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -31,21 +30,14 @@ pub use process::ProcessId;
 
 use process::Children;
 
+use crate::support::{self, local, random_hex, tail, PortPicker};
+
 /// Nodes of a cluster unless asked otherwise.
 pub const DEFAULT_NODES: u16 = 3;
 /// The state file in the run directory.
 pub const STATE_FILE: &str = "cluster.json";
 /// How long a node may take to stop after SIGTERM before it gets SIGKILL.
 pub const STOP_GRACE: Duration = Duration::from_secs(15);
-/// Ports are picked from here: below the kernel's ephemeral range (32768 and up), where
-/// an outgoing connection of another process could take a port between the pick and the
-/// bind, and above the usual fixed ones (Cassandra's 7000 and 9042, SMPP's 2775).
-const PORTS: std::ops::Range<u16> = 20_000..32_768;
-/// The longest one `tern ctl` call may take.
-const CTL_TIMEOUT: Duration = Duration::from_secs(10);
-/// Lines of a log quoted in an error.
-const LOG_TAIL: usize = 15;
-
 /// What `up` starts.
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -442,33 +434,15 @@ impl LocalCluster {
     /// `tern ctl --json ARGS` against node `id`'s admin API.
     pub async fn ctl(&self, id: u16, args: &[&str]) -> anyhow::Result<Value> {
         let node = self.node(id)?;
-        let run = tokio::process::Command::new(&self.state.binaries.tern)
-            .arg("ctl")
-            .args(["--server", &format!("http://{}", node.admin)])
-            .args(["--token", &self.state.token, "--json"])
-            .args(args)
-            .env_remove("TERN_TOKEN")
-            .env_remove("TERN_SERVER")
-            .stdin(Stdio::null())
-            .kill_on_drop(true)
-            .output();
-        let output = tokio::time::timeout(CTL_TIMEOUT, run)
-            .await
-            .map_err(|_| {
-                anyhow::anyhow!(
-                    "tern ctl {} on node {id}: no answer in {CTL_TIMEOUT:?}",
-                    args.join(" ")
-                )
-            })?
-            .context("running tern ctl")?;
-        anyhow::ensure!(
-            output.status.success(),
-            "tern ctl {} on node {id}: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&output.stderr).trim()
-        );
-        serde_json::from_slice(&output.stdout)
-            .with_context(|| format!("tern ctl {} on node {id}: not JSON", args.join(" ")))
+        let who = format!("node {id}");
+        support::ctl(
+            &self.state.binaries.tern,
+            node.admin,
+            &self.state.token,
+            &who,
+            args,
+        )
+        .await
     }
 
     /// What the simulator has counted so far (from its progress line, up to a second
@@ -665,7 +639,6 @@ impl LocalCluster {
         ports: &mut PortPicker,
         upstream_url: &str,
     ) -> anyhow::Result<()> {
-        let local = |port| SocketAddr::from(([127, 0, 0, 1], port));
         let mut nodes = Vec::new();
         for id in 1..=n {
             let dir = self.state.dir.join(format!("node{id}"));
@@ -941,44 +914,6 @@ fn run_script(command: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Free ports below the ephemeral range, each handed out once.
-#[derive(Default)]
-struct PortPicker {
-    given: HashSet<u16>,
-}
-
-impl PortPicker {
-    fn pick(&mut self) -> anyhow::Result<u16> {
-        let mut rng = rand::thread_rng();
-        for _ in 0..500 {
-            let port = rng.gen_range(PORTS);
-            if self.given.contains(&port) {
-                continue;
-            }
-            if TcpListener::bind(("127.0.0.1", port)).is_ok() {
-                self.given.insert(port);
-                return Ok(port);
-            }
-        }
-        anyhow::bail!("no free port in {PORTS:?} after 500 tries")
-    }
-}
-
-fn random_hex(bytes: usize) -> String {
-    let mut rng = rand::thread_rng();
-    (0..bytes)
-        .map(|_| format!("{:02x}", rng.gen::<u8>()))
-        .collect()
-}
-
-/// The last lines of a log.
-fn tail(path: &Path) -> String {
-    let text = operator::read_log(path);
-    let lines: Vec<&str> = text.lines().collect();
-    let start = lines.len().saturating_sub(LOG_TAIL);
-    format!("--- {} ---\n{}", path.display(), lines[start..].join("\n"))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1011,13 +946,5 @@ mod tests {
         left.sort();
         assert_eq!(left, ["node", "notes"]);
         std::fs::remove_dir_all(dir).unwrap();
-    }
-
-    #[test]
-    fn picked_ports_are_below_the_ephemeral_range_and_distinct() {
-        let mut picker = PortPicker::default();
-        let ports: HashSet<u16> = (0..20).map(|_| picker.pick().unwrap()).collect();
-        assert_eq!(ports.len(), 20);
-        assert!(ports.iter().all(|p| PORTS.contains(p)));
     }
 }

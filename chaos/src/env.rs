@@ -4,13 +4,11 @@
 //! and everything started is stopped by PID when the environment is dropped, also on an
 //! error or an interrupt.
 
-use std::net::{SocketAddr, TcpListener};
-use std::path::{Path, PathBuf};
-use std::process::Stdio;
+use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use rand::Rng as _;
 use rustix::process::Signal;
 use serde_json::Value;
 
@@ -18,6 +16,7 @@ use crate::cluster::process::{self, Children, ProcessId};
 use crate::cluster::Binaries;
 use crate::history::{read_lines, Figures, OperatorEvent};
 use crate::proxy::Proxy;
+use crate::support::{self, local, random_hex, tail, PortPicker};
 
 /// The customers' account.
 pub const ACCOUNT: (&str, &str) = ("chaos", "chaos");
@@ -25,10 +24,8 @@ pub const ACCOUNT: (&str, &str) = ("chaos", "chaos");
 const OPERATOR_ACCOUNT: (&str, &str) = ("tern", "tern");
 /// The one link, and the route to it.
 pub const LINK: &str = "op";
-const CTL_TIMEOUT: Duration = Duration::from_secs(15);
 /// How long a node may take to answer after it was started.
 const START_LIMIT: Duration = Duration::from_secs(60);
-const PORTS: std::ops::Range<u16> = 20_000..32_768;
 
 /// How the environment is set up.
 #[derive(Debug, Clone)]
@@ -73,12 +70,7 @@ impl SingleNode {
         std::fs::create_dir_all(&options.dir)
             .with_context(|| format!("creating {}", options.dir.display()))?;
         let mut ports = PortPicker::default();
-        let token: String = {
-            let mut rng = rand::thread_rng();
-            (0..16)
-                .map(|_| format!("{:02x}", rng.gen::<u8>()))
-                .collect()
-        };
+        let token = random_hex(16);
         let mut env = Self {
             smpp: local(ports.pick()?),
             admin: local(ports.pick()?),
@@ -266,30 +258,14 @@ impl SingleNode {
 
     /// `tern ctl --json ARGS` against the node.
     pub async fn ctl(&self, args: &[&str]) -> anyhow::Result<Value> {
-        let run = tokio::process::Command::new(&self.options.binaries.tern)
-            .arg("ctl")
-            .args(["--server", &format!("http://{}", self.admin)])
-            .args(["--token", &self.token, "--json"])
-            .args(args)
-            .env_remove("TERN_TOKEN")
-            .env_remove("TERN_SERVER")
-            .stdin(Stdio::null())
-            .kill_on_drop(true)
-            .output();
-        let output = tokio::time::timeout(CTL_TIMEOUT, run)
-            .await
-            .map_err(|_| {
-                anyhow::anyhow!("tern ctl {}: no answer in {CTL_TIMEOUT:?}", args.join(" "))
-            })?
-            .context("running tern ctl")?;
-        anyhow::ensure!(
-            output.status.success(),
-            "tern ctl {}: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&output.stderr).trim()
-        );
-        serde_json::from_slice(&output.stdout)
-            .with_context(|| format!("tern ctl {}: not JSON", args.join(" ")))
+        support::ctl(
+            &self.options.binaries.tern,
+            self.admin,
+            &self.token,
+            "the node",
+            args,
+        )
+        .await
     }
 
     /// The node's /metrics page.
@@ -371,10 +347,6 @@ impl Drop for SingleNode {
     }
 }
 
-fn local(port: u16) -> SocketAddr {
-    SocketAddr::from(([127, 0, 0, 1], port))
-}
-
 /// The ledger's figures of `account` and the CDR parts of at most `sample` of `ids`, through
 /// `ctl` (`tern ctl --json ARGS` against a node).
 pub async fn figures_via<F>(
@@ -443,33 +415,6 @@ pub fn sum_metric(page: &str, name: &str) -> f64 {
         })
         .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
         .sum()
-}
-
-/// The last lines of a log, for an error.
-pub fn tail(path: &Path) -> String {
-    let text = std::fs::read_to_string(path).unwrap_or_default();
-    let lines: Vec<&str> = text.lines().collect();
-    let start = lines.len().saturating_sub(15);
-    format!("--- {} ---\n{}", path.display(), lines[start..].join("\n"))
-}
-
-/// Free ports below the ephemeral range, each handed out once.
-#[derive(Default)]
-struct PortPicker {
-    given: std::collections::HashSet<u16>,
-}
-
-impl PortPicker {
-    fn pick(&mut self) -> anyhow::Result<u16> {
-        let mut rng = rand::thread_rng();
-        for _ in 0..500 {
-            let port = rng.gen_range(PORTS);
-            if self.given.insert(port) && TcpListener::bind(("127.0.0.1", port)).is_ok() {
-                return Ok(port);
-            }
-        }
-        anyhow::bail!("no free port in {PORTS:?} after 500 tries")
-    }
 }
 
 #[cfg(test)]

@@ -161,6 +161,16 @@ pub struct Figures {
     pub rss_mib: Vec<f64>,
 }
 
+/// The ids of the submits that were answered OK.
+pub fn accepted_ids(ops: &[SubmitOp]) -> Vec<String> {
+    ops.iter()
+        .filter_map(|op| match &op.outcome {
+            Outcome::Ok { id } => Some(id.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
 /// Everything a run recorded.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct History {
@@ -180,6 +190,24 @@ pub struct History {
 }
 
 impl History {
+    /// Records a fault injected now.
+    pub fn fault(&mut self, fault: &str, what: String) {
+        self.faults.push(FaultEvent {
+            t_ms: now_ms(),
+            fault: fault.into(),
+            what,
+        });
+    }
+
+    /// Records how long a recovery took (`None`: not within its wait), against its limit.
+    pub fn recovered(&mut self, what: impl Into<String>, seconds: Option<f64>, limit_seconds: f64) {
+        self.recoveries.push(Recovery {
+            what: what.into(),
+            seconds,
+            limit_seconds,
+        });
+    }
+
     /// Writes the history as `DIR/*.jsonl` files and `DIR/figures.json`.
     pub fn save(&self, dir: &Path) -> anyhow::Result<()> {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;

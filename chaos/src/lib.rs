@@ -10,3 +10,4 @@ pub mod history;
 pub mod proxy;
 pub mod report;
 pub mod scenario;
+pub mod support;

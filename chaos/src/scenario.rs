@@ -20,7 +20,7 @@ use crate::checker::Invariant::{self, *};
 use crate::cluster::Binaries;
 use crate::customer::{Answering, Customer, CustomerConfig};
 use crate::env::{EnvOptions, SingleNode, ACCOUNT};
-use crate::history::{now_ms, FaultEvent, History, Outcome, Recovery};
+use crate::history::{accepted_ids, now_ms, History};
 use crate::proxy::{Direction, Fault};
 
 /// What a scenario does to the system under test.
@@ -379,11 +379,10 @@ pub async fn run(scenario: &Scenario, options: &RunOptions) -> anyhow::Result<Hi
         || scenario.injection == Injection::Operator
         || scenario.injection == Injection::Quota;
     if scenario.injection == Injection::Operator {
-        history.faults.push(FaultEvent {
-            t_ms: now_ms(),
-            fault: scenario.faults.join(","),
-            what: format!("operator flags {}", scenario.operator_flags.join(" ")),
-        });
+        history.fault(
+            &scenario.faults.join(","),
+            format!("operator flags {}", scenario.operator_flags.join(" ")),
+        );
     }
 
     let sender = Arc::new(sender);
@@ -421,11 +420,10 @@ pub async fn run(scenario: &Scenario, options: &RunOptions) -> anyhow::Result<Hi
             let record = old.finish().await;
             history.receipts.extend(record.receipts);
         }
-        history.faults.push(FaultEvent {
-            t_ms: now_ms(),
-            fault: "F8".into(),
-            what: "the deaf receiver unbound; a receiver that answers binds".into(),
-        });
+        history.fault(
+            "F8",
+            "the deaf receiver unbound; a receiver that answers binds".into(),
+        );
         receiver = Some(customer(
             "receiver",
             2,
@@ -446,14 +444,7 @@ pub async fn run(scenario: &Scenario, options: &RunOptions) -> anyhow::Result<Hi
     settle(&receivers, || env.queued(), || rss.extend(env.rss_mib())).await;
 
     let sent = sender.finish().await;
-    let ids: Vec<String> = sent
-        .ops
-        .iter()
-        .filter_map(|op| match &op.outcome {
-            Outcome::Ok { id } => Some(id.clone()),
-            _ => None,
-        })
-        .collect();
+    let ids = accepted_ids(&sent.ops);
     history.figures = env.figures(&ids, 100).await;
     history.figures.rss_mib = rss;
     history.ops = sent.ops;
@@ -523,14 +514,6 @@ async fn inject(
     sender: &Customer,
     say: &impl Fn(String),
 ) -> anyhow::Result<()> {
-    let mut record = |fault: &str, what: String| {
-        say(what.clone());
-        history.faults.push(FaultEvent {
-            t_ms: now_ms(),
-            fault: fault.into(),
-            what,
-        });
-    };
     match scenario.injection {
         Injection::None
         | Injection::Operator
@@ -538,7 +521,9 @@ async fn inject(
         | Injection::KillLeader
         | Injection::RollingRestart => {}
         Injection::KillNode => {
-            record(
+            note(
+                history,
+                say,
                 "F1",
                 format!(
                     "kill -9 of the node with {} submits in flight",
@@ -548,53 +533,66 @@ async fn inject(
             let killed = now_ms();
             env.kill_node()?;
             env.start_node().await?;
-            record("F1", "the node restarted".into());
+            note(history, say, "F1", "the node restarted".into());
             let first = first_ok_after(sender, killed).await;
-            history.recoveries.push(Recovery {
-                what: "kill -9 to the first submit accepted after it".into(),
-                seconds: first,
-                limit_seconds: 20.0,
-            });
+            history.recovered("kill -9 to the first submit accepted after it", first, 20.0);
         }
         Injection::RestartNode => {
             for n in 1..=2 {
-                record("F18", format!("SIGTERM to the node ({n} of 2)"));
+                note(
+                    history,
+                    say,
+                    "F18",
+                    format!("SIGTERM to the node ({n} of 2)"),
+                );
                 let stopped = now_ms();
                 env.stop_node()?;
                 env.start_node().await?;
                 let first = first_ok_after(sender, stopped).await;
-                history.recoveries.push(Recovery {
-                    what: format!("restart {n} to the first submit accepted after it"),
-                    seconds: first,
-                    limit_seconds: 20.0,
-                });
+                history.recovered(
+                    format!("restart {n} to the first submit accepted after it"),
+                    first,
+                    20.0,
+                );
                 tokio::time::sleep(Duration::from_secs(2)).await;
             }
         }
         Injection::PauseNode => {
             let pause = Duration::from_millis(rng.gen_range(6_000..9_000));
-            record("F11", format!("SIGSTOP of the node for {pause:?}"));
+            note(
+                history,
+                say,
+                "F11",
+                format!("SIGSTOP of the node for {pause:?}"),
+            );
             env.signal_node(Signal::STOP)?;
             tokio::time::sleep(pause).await;
             env.signal_node(Signal::CONT)?;
             let woke = now_ms();
-            record("F11", "SIGCONT".into());
-            history.recoveries.push(Recovery {
-                what: "SIGCONT to the first submit accepted after it".into(),
-                seconds: first_ok_after(sender, woke).await,
-                limit_seconds: 10.0,
-            });
+            note(history, say, "F11", "SIGCONT".into());
+            history.recovered(
+                "SIGCONT to the first submit accepted after it",
+                first_ok_after(sender, woke).await,
+                10.0,
+            );
         }
         Injection::CustomerNetwork => {
             let Some(proxy) = env.customer_proxy.as_ref() else {
                 return Ok(());
             };
-            record("net", "every customer connection reset".into());
+            note(
+                history,
+                say,
+                "net",
+                "every customer connection reset".into(),
+            );
             let reset = now_ms();
             proxy.reset_all();
             tokio::time::sleep(Duration::from_secs(2)).await;
             let bytes = rng.gen_range(200..2000);
-            record(
+            note(
+                history,
+                say,
                 "net",
                 format!("customer connections cut after {bytes} more bytes each way"),
             );
@@ -611,21 +609,26 @@ async fn inject(
             });
             tokio::time::sleep(Duration::from_secs(3)).await;
             proxy.clear();
-            record("net", "customer network clean again".into());
-            history.recoveries.push(Recovery {
-                what: "reset to the first submit accepted after it".into(),
-                seconds: first_ok_after(sender, reset).await,
-                limit_seconds: 10.0,
-            });
+            note(history, say, "net", "customer network clean again".into());
+            history.recovered(
+                "reset to the first submit accepted after it",
+                first_ok_after(sender, reset).await,
+                10.0,
+            );
         }
         Injection::OperatorNetwork => {
             let Some(proxy) = env.operator_proxy.as_ref() else {
                 return Ok(());
             };
-            record("net", "the node's binds to the operator reset".into());
+            note(
+                history,
+                say,
+                "net",
+                "the node's binds to the operator reset".into(),
+            );
             proxy.reset_all();
             tokio::time::sleep(Duration::from_secs(2)).await;
-            record("net", "operator blackholed for 4 s".into());
+            note(history, say, "net", "operator blackholed for 4 s".into());
             proxy.set(Fault {
                 blackhole: true,
                 ..Fault::default()
@@ -637,7 +640,9 @@ async fn inject(
                 jitter: Duration::from_millis(100),
                 ..Direction::default()
             };
-            record(
+            note(
+                history,
+                say,
                 "net",
                 "operator reachable again, 300 ms ± 100 ms each way".into(),
             );
@@ -648,27 +653,36 @@ async fn inject(
             });
         }
         Injection::DeafCustomer => {
-            record(
+            note(
+                history,
+                say,
                 "F8",
                 "the receiver is deaf from the start; it comes back after the traffic".into(),
             );
         }
         Injection::ReconnectStorm => {
-            record("F19", "1,000 binds within a second".into());
+            note(history, say, "F19", "1,000 binds within a second".into());
             let started = now_ms();
             storm(env.customer_addr(), 1000).await;
-            record("F19", format!("storm over after {} ms", now_ms() - started));
-            history.recoveries.push(Recovery {
-                what: "storm to the first submit accepted after it".into(),
-                seconds: first_ok_after(sender, started).await,
-                limit_seconds: 10.0,
-            });
+            note(
+                history,
+                say,
+                "F19",
+                format!("storm over after {} ms", now_ms() - started),
+            );
+            history.recovered(
+                "storm to the first submit accepted after it",
+                first_ok_after(sender, started).await,
+                10.0,
+            );
         }
         Injection::SlowConsumer => {
             let Some(proxy) = env.customer_proxy.as_ref() else {
                 return Ok(());
             };
-            record(
+            note(
+                history,
+                say,
                 "F20",
                 "the receiver's window goes to zero (it stops reading)".into(),
             );
@@ -690,15 +704,21 @@ async fn inject(
                     break;
                 }
             }
-            history.recoveries.push(Recovery {
-                what: "the other receiver's next receipts while one is stalled".into(),
+            history.recovered(
+                "the other receiver's next receipts while one is stalled",
                 seconds,
-                limit_seconds: 5.0,
-            });
+                5.0,
+            );
             let _ = receiver;
         }
     }
     Ok(())
+}
+
+/// Records a fault injected now, and says so.
+fn note(history: &mut History, say: &impl Fn(String), fault: &str, what: String) {
+    say(what.clone());
+    history.fault(fault, what);
 }
 
 /// Seconds from `since_ms` until the first submit started after it is accepted; `None`

@@ -12,11 +12,11 @@ use rand::rngs::StdRng;
 use rand::{Rng as _, SeedableRng as _};
 use tern_smpp::net::BindMode;
 
-use super::{settle, traffic, Injection, RunOptions, Scenario, RESPONSE_TIMEOUT};
+use super::{note, settle, traffic, Injection, RunOptions, Scenario, RESPONSE_TIMEOUT};
 use crate::cluster::{LocalCluster, Options, DEMO_ACCOUNT};
 use crate::customer::{Answering, Customer, CustomerConfig};
 use crate::env::{figures_via, scrape, sum_metric};
-use crate::history::{now_ms, read_lines, FaultEvent, History, Outcome, Recovery};
+use crate::history::{accepted_ids, now_ms, read_lines, History};
 
 const NODES: u16 = 3;
 /// A survivor must take a customer's submits within this (I7).
@@ -120,14 +120,7 @@ pub async fn run(scenario: &Scenario, options: &RunOptions) -> anyhow::Result<Hi
     settle(&[&receiver], queued, || {}).await;
 
     let sent = sender.finish().await;
-    let ids: Vec<String> = sent
-        .ops
-        .iter()
-        .filter_map(|op| match &op.outcome {
-            Outcome::Ok { id } => Some(id.clone()),
-            _ => None,
-        })
-        .collect();
+    let ids = accepted_ids(&sent.ops);
     let cluster_ref = &cluster;
     let nodes_ref = &nodes;
     let ctl = move |args: Vec<String>| async move {
@@ -178,36 +171,35 @@ async fn inject(
     sender: &Customer,
     say: &impl Fn(String),
 ) -> anyhow::Result<()> {
-    let mut record = |fault: &str, what: String| {
-        say(what.clone());
-        history.faults.push(FaultEvent {
-            t_ms: now_ms(),
-            fault: fault.into(),
-            what,
-        });
-    };
     match scenario.injection {
         Injection::KillLeader => {
             let victim = leader(cluster).await.unwrap_or(1);
-            record("F1", format!("kill -9 of the raft leader, node {victim}"));
+            note(
+                history,
+                say,
+                "F1",
+                format!("kill -9 of the raft leader, node {victim}"),
+            );
             let killed = now_ms();
             cluster.kill(victim)?;
             let first = super::first_ok_after(sender, killed).await;
             tokio::time::sleep(Duration::from_secs(rng.gen_range(5..10))).await;
-            record("F1", format!("node {victim} restarted"));
+            note(history, say, "F1", format!("node {victim} restarted"));
             cluster.restart(victim).await?;
-            history.recoveries.push(Recovery {
-                what: "leader killed to the next submit accepted by a survivor".into(),
-                seconds: first,
-                limit_seconds: TAKEOVER_LIMIT,
-            });
+            history.recovered(
+                "leader killed to the next submit accepted by a survivor",
+                first,
+                TAKEOVER_LIMIT,
+            );
         }
         Injection::PauseNode => {
             let leader = leader(cluster).await.unwrap_or(1);
             let followers: Vec<u16> = (1..=NODES).filter(|id| *id != leader).collect();
             let victim = followers[rng.gen_range(0..followers.len())];
             let pause = Duration::from_millis(rng.gen_range(9_000..12_000));
-            record(
+            note(
+                history,
+                say,
                 "F11",
                 format!("SIGSTOP of node {victim} for {pause:?}, past its lease"),
             );
@@ -217,12 +209,12 @@ async fn inject(
             let left = pause.saturating_sub(Duration::from_millis(now_ms() - stopped));
             tokio::time::sleep(left).await;
             cluster.cont(victim)?;
-            record("F11", format!("SIGCONT of node {victim}"));
-            history.recoveries.push(Recovery {
-                what: "node paused to the next submit accepted by another".into(),
-                seconds: first,
-                limit_seconds: TAKEOVER_LIMIT,
-            });
+            note(history, say, "F11", format!("SIGCONT of node {victim}"));
+            history.recovered(
+                "node paused to the next submit accepted by another",
+                first,
+                TAKEOVER_LIMIT,
+            );
         }
         Injection::RollingRestart => {
             let leader = leader(cluster).await.unwrap_or(NODES);
@@ -231,7 +223,12 @@ async fn inject(
             for id in order {
                 let other = if id == 1 { 2 } else { 1 };
                 let node = id.to_string();
-                record("F18", format!("node {id}: drain, SIGTERM, start, undrain"));
+                note(
+                    history,
+                    say,
+                    "F18",
+                    format!("node {id}: drain, SIGTERM, start, undrain"),
+                );
                 let started = now_ms();
                 cluster
                     .ctl(other, &["cluster", "drain", &node, "--wait", "60"])
@@ -240,11 +237,11 @@ async fn inject(
                 cluster
                     .ctl(other, &["cluster", "drain", &node, "--undo"])
                     .await?;
-                history.recoveries.push(Recovery {
-                    what: format!("node {id} drained, restarted and back"),
-                    seconds: Some((now_ms() - started) as f64 / 1000.0),
-                    limit_seconds: 90.0,
-                });
+                history.recovered(
+                    format!("node {id} drained, restarted and back"),
+                    Some((now_ms() - started) as f64 / 1000.0),
+                    90.0,
+                );
             }
         }
         other => anyhow::bail!("{other:?} is not a cluster fault"),
