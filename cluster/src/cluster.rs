@@ -131,7 +131,7 @@ impl Cluster {
         if config.advertise.is_none() && raft_addr.ip().is_unspecified() {
             tracing::warn!(%raft_addr, "no advertise address: peers cannot reach a wildcard address");
         }
-        let peers = Arc::new(Peers::new(config.secret.as_deref())?);
+        let peers = Arc::new(Peers::new(config.secret.as_deref(), config.dial.clone())?);
         let raft = Raft::new(
             config.node_id,
             raft_config,

@@ -1,6 +1,7 @@
 //! How a node takes part in the raft group: its id, where it listens, where its log
 //! lives and the timing of elections, heartbeats, snapshots and ledger ticks.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
@@ -31,6 +32,9 @@ pub struct ClusterConfig {
     /// When set, every raft RPC carries `authorization: Bearer <secret>` and RPCs
     /// without it are refused.
     pub secret: Option<String>,
+    /// Where this node dials a peer instead of the address the peer advertises (a NAT, a
+    /// tunnel, a fault proxy between two nodes); raft and the relay both use it.
+    pub dial: HashMap<u64, String>,
 }
 
 impl std::fmt::Debug for ClusterConfig {
@@ -46,6 +50,7 @@ impl std::fmt::Debug for ClusterConfig {
             .field("snapshot_logs", &self.snapshot_logs)
             .field("tick_ms", &self.tick_ms)
             .field("secret", &self.secret.as_ref().map(|_| "<redacted>"))
+            .field("dial", &self.dial)
             .finish()
     }
 }
@@ -64,6 +69,7 @@ impl ClusterConfig {
             snapshot_logs: 10_000,
             tick_ms: 1_000,
             secret: None,
+            dial: HashMap::new(),
         }
     }
 

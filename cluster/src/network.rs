@@ -95,10 +95,15 @@ pub(crate) enum CallError {
 pub(crate) struct Peers {
     channels: Mutex<HashMap<NodeId, (String, Channel)>>,
     bearer: Bearer,
+    /// Addresses dialled instead of the advertised ones (`ClusterConfig::dial`).
+    dial: HashMap<NodeId, String>,
 }
 
 impl Peers {
-    pub(crate) fn new(secret: Option<&str>) -> Result<Self, crate::ClusterError> {
+    pub(crate) fn new(
+        secret: Option<&str>,
+        dial: HashMap<NodeId, String>,
+    ) -> Result<Self, crate::ClusterError> {
         let bearer = match secret {
             Some(secret) => Some(format!("Bearer {secret}").parse().map_err(|_| {
                 crate::ClusterError::Config("secret must be printable ASCII".into())
@@ -108,6 +113,7 @@ impl Peers {
         Ok(Self {
             channels: Mutex::new(HashMap::new()),
             bearer: Bearer(bearer),
+            dial,
         })
     }
 
@@ -146,6 +152,7 @@ impl Peers {
         request: &Req,
         timeout: Duration,
     ) -> Result<Resp, CallError> {
+        let addr = self.dial.get(&target).map_or(addr, String::as_str);
         let started = Instant::now();
         let failed = |message: String, code: Option<Code>| CallError::Failed {
             addr: addr.to_string(),
@@ -319,13 +326,52 @@ mod tests {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap().to_string();
         drop(listener);
-        let peers = Peers::new(None).unwrap();
+        let peers = Peers::new(None, HashMap::new()).unwrap();
         let answer: Result<u64, CallError> = peers
             .call(7, &addr, Rpc::Vote, &1u64, Duration::from_secs(2))
             .await;
         assert!(
             matches!(answer, Err(CallError::Unreachable { .. })),
             "{answer:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_peer_is_dialled_where_the_node_is_told_to() {
+        // Something listens at the dial address (not a raft node: the call fails there),
+        // and nothing at the advertised one.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let dial = listener.local_addr().unwrap().to_string();
+        tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((socket, _)) = listener.accept().await {
+                held.push(socket);
+            }
+        });
+        let peers = Peers::new(None, HashMap::from([(7, dial.clone())])).unwrap();
+        let answer: Result<u64, CallError> = peers
+            .call(
+                7,
+                "127.0.0.1:1",
+                Rpc::Vote,
+                &1u64,
+                Duration::from_millis(500),
+            )
+            .await;
+        let error = answer.unwrap_err().to_string();
+        assert!(error.contains(&dial), "{error}");
+        let other: Result<u64, CallError> = peers
+            .call(
+                8,
+                "127.0.0.1:1",
+                Rpc::Vote,
+                &1u64,
+                Duration::from_millis(500),
+            )
+            .await;
+        assert!(
+            matches!(other, Err(CallError::Unreachable { .. })),
+            "{other:?}"
         );
     }
 
@@ -337,6 +383,6 @@ mod tests {
 
     #[test]
     fn a_secret_that_is_not_a_header_value_is_a_config_error() {
-        assert!(Peers::new(Some("line\nbreak")).is_err());
+        assert!(Peers::new(Some("line\nbreak"), HashMap::new()).is_err());
     }
 }

@@ -311,7 +311,7 @@ mod tests {
     #[tokio::test]
     async fn a_call_before_a_handler_is_set_is_refused_and_one_after_is_answered() {
         let relay = Relay::new();
-        let peers = Peers::new(None).unwrap();
+        let peers = Peers::new(None, std::collections::HashMap::new()).unwrap();
         let early = relay
             .call(
                 &peers,

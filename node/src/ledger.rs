@@ -31,6 +31,7 @@ pub async fn start_cluster(config: &Config) -> anyhow::Result<Cluster> {
     cluster_config.heartbeat_ms = c.heartbeat_ms;
     cluster_config.election_timeout_ms = (c.election_timeout_min_ms, c.election_timeout_max_ms);
     cluster_config.snapshot_logs = c.snapshot_logs;
+    cluster_config.dial = c.dial.iter().map(|d| (d.id, d.addr.clone())).collect();
     let cluster = Cluster::start(cluster_config)
         .await
         .with_context(|| format!("cluster.listen {}", c.listen))?;

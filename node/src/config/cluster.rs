@@ -44,6 +44,9 @@ pub struct ClusterSection {
     /// it answers and then promotes it, so a cluster forms from its files alone; without
     /// this, nodes are added with `tern ctl cluster add-learner` and `promote`.
     pub peers: Vec<PeerConfig>,
+    /// Where this node dials other nodes instead of the addresses they advertise (a NAT, a
+    /// tunnel, a fault proxy): raft and the relay between nodes both use it.
+    pub dial: Vec<PeerConfig>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -68,6 +71,7 @@ impl Default for ClusterSection {
             election_timeout_max_ms: 800,
             snapshot_logs: 10_000,
             peers: Vec::new(),
+            dial: Vec::new(),
         }
     }
 }
@@ -194,13 +198,24 @@ impl Config {
                     "must be another node's id (0..=1023), once",
                 ));
             }
-            if peer
-                .addr
-                .rsplit_once(':')
-                .is_none_or(|(_, port)| port.parse::<u16>().is_err())
-            {
+            if !is_host_port(&peer.addr) {
                 errors.push(invalid(
                     format!("cluster.peers[{i}].addr"),
+                    "must be HOST:PORT",
+                ));
+            }
+        }
+        let mut dial_ids = HashSet::new();
+        for (i, dial) in c.dial.iter().enumerate() {
+            if dial.id == u64::from(self.node.id) || !dial_ids.insert(dial.id) || dial.id > 1023 {
+                errors.push(invalid(
+                    format!("cluster.dial[{i}].id"),
+                    "must be another node's id (0..=1023), once",
+                ));
+            }
+            if !is_host_port(&dial.addr) {
+                errors.push(invalid(
+                    format!("cluster.dial[{i}].addr"),
                     "must be HOST:PORT",
                 ));
             }
@@ -218,4 +233,9 @@ impl Config {
             ));
         }
     }
+}
+
+fn is_host_port(addr: &str) -> bool {
+    addr.rsplit_once(':')
+        .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok())
 }

@@ -821,6 +821,13 @@ mod tests {
                 .contains("`upstream[0].url`")
         );
         assert!(error_of("[log]\nlevel = \"[[[\"\n").contains("`log.level`"));
+        let dial = "[node]\nid = 1\n[cluster]\ndial = [{ id = 1, addr = \"x:1\" }, \
+                    { id = 2, addr = \"nowhere\" }]\n";
+        let message = error_of(dial);
+        assert!(message.contains("`cluster.dial[0].id`"), "{message}");
+        assert!(message.contains("`cluster.dial[1].addr`"), "{message}");
+        let good = "[node]\nid = 1\n[cluster]\ndial = [{ id = 2, addr = \"127.0.0.1:7102\" }]\n";
+        assert_eq!(Config::parse(good).unwrap().cluster.dial.len(), 1);
     }
 
     #[test]
