@@ -12,7 +12,7 @@ mod config;
 mod operator;
 pub mod process;
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -30,6 +30,7 @@ pub use process::ProcessId;
 
 use process::Children;
 
+use crate::proxy::{Fault, Proxy};
 use crate::support::{self, local, random_hex, tail, PortPicker};
 
 /// Nodes of a cluster unless asked otherwise.
@@ -57,6 +58,11 @@ pub struct Options {
     pub progress: bool,
     /// More flags for the simulator (`--history FILE`, operator faults).
     pub operator_args: Vec<String>,
+    /// A fault proxy on every path from one node to another (raft and the relay), for
+    /// partitions; they live in this process (see [`LocalCluster::cut`]).
+    pub node_proxies: bool,
+    /// `[cluster] snapshot_logs` of every node; none: the node's default.
+    pub snapshot_logs: Option<u64>,
 }
 
 impl Default for Options {
@@ -71,6 +77,8 @@ impl Default for Options {
             binaries: None,
             progress: true,
             operator_args: Vec::new(),
+            node_proxies: false,
+            snapshot_logs: None,
         }
     }
 }
@@ -275,6 +283,8 @@ pub struct LocalCluster {
     keep: bool,
     /// Everything was stopped (`down`, or `Drop` of a failed `up`).
     stopped: bool,
+    /// The proxy on the path from node `a` to node `b` (`a` dials through it), by `(a, b)`.
+    paths: BTreeMap<(u16, u16), Proxy>,
 }
 
 impl LocalCluster {
@@ -309,6 +319,7 @@ impl LocalCluster {
             progress: options.progress,
             keep: false,
             stopped: false,
+            paths: BTreeMap::new(),
         };
         cluster.state.save()?;
         cluster.state.cql = match options.cql.clone() {
@@ -329,7 +340,9 @@ impl LocalCluster {
             }
         };
         cluster.state.save()?;
-        cluster.plan_nodes(options.nodes, &mut ports, &upstream_url)?;
+        cluster
+            .plan_nodes(options.nodes, &mut ports, &upstream_url, &options)
+            .await?;
         cluster.state.save()?;
         let deadline = Instant::now() + options.deadline;
 
@@ -358,6 +371,7 @@ impl LocalCluster {
             progress: true,
             keep: true,
             stopped: false,
+            paths: BTreeMap::new(),
         })
     }
 
@@ -394,6 +408,42 @@ impl LocalCluster {
         match self.node(id).ok().and_then(|n| n.process) {
             Some(process) => self.children.alive(process),
             None => false,
+        }
+    }
+
+    /// Puts `fault` on the path from node `from` to node `to`: the connections `from` opens
+    /// to `to` (its raft requests and relay calls, and `to`'s answers on them). The other
+    /// direction, `to` dialling `from`, is a path of its own. Needs `node_proxies`.
+    pub fn cut(&self, from: u16, to: u16, fault: Fault) -> anyhow::Result<()> {
+        let path = self
+            .paths
+            .get(&(from, to))
+            .ok_or_else(|| anyhow::anyhow!("no proxy from node {from} to node {to}"))?;
+        self.note(format_args!("path node {from} → node {to}: {fault:?}"));
+        path.set(fault);
+        Ok(())
+    }
+
+    /// Cuts every path between a node of `side` and one outside it, both ways: nothing
+    /// passes (bytes are held, as TCP would retransmit them once the network is back).
+    pub fn partition(&self, side: &[u16]) -> anyhow::Result<()> {
+        let blackhole = Fault {
+            blackhole: true,
+            ..Fault::default()
+        };
+        for (from, to) in self.paths.keys() {
+            if side.contains(from) != side.contains(to) {
+                self.cut(*from, *to, blackhole.clone())?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Every path clean again.
+    pub fn heal(&self) {
+        self.note(format_args!("every path between the nodes clean"));
+        for proxy in self.paths.values() {
+            proxy.clear();
         }
     }
 
@@ -633,11 +683,12 @@ impl LocalCluster {
 
     /// Picks every node's ports and writes its directory and file, checked by `tern
     /// check-config`.
-    fn plan_nodes(
+    async fn plan_nodes(
         &mut self,
         n: u16,
         ports: &mut PortPicker,
         upstream_url: &str,
+        options: &Options,
     ) -> anyhow::Result<()> {
         let mut nodes = Vec::new();
         for id in 1..=n {
@@ -655,7 +706,25 @@ impl LocalCluster {
             });
         }
         let peers: Vec<(u16, SocketAddr)> = nodes.iter().skip(1).map(|n| (n.id, n.raft)).collect();
+        if options.node_proxies {
+            for from in &nodes {
+                for to in nodes.iter().filter(|to| to.id != from.id) {
+                    let name = format!("node{}-node{}", from.id, to.id);
+                    let seed = u64::from(from.id) << 16 | u64::from(to.id);
+                    let proxy = Proxy::start(&name, to.raft, seed)
+                        .await
+                        .with_context(|| format!("starting the proxy {name}"))?;
+                    self.paths.insert((from.id, to.id), proxy);
+                }
+            }
+        }
         for node in &nodes {
+            let dial: Vec<(u16, SocketAddr)> = self
+                .paths
+                .iter()
+                .filter(|((from, _), _)| *from == node.id)
+                .map(|((_, to), proxy)| (*to, proxy.addr()))
+                .collect();
             std::fs::create_dir_all(&node.dir)
                 .with_context(|| format!("creating {}", node.dir.display()))?;
             let file = config::NodeFile {
@@ -671,6 +740,8 @@ impl LocalCluster {
                 keyspace: &self.state.keyspace,
                 bootstrap: node.id == 1,
                 peers: &peers,
+                dial: &dial,
+                snapshot_logs: options.snapshot_logs,
                 upstream_url,
             };
             std::fs::write(&node.config, file.render())

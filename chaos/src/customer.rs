@@ -56,7 +56,7 @@ pub enum Answering {
 #[derive(Debug, Clone)]
 pub struct CustomerConfig {
     pub name: String,
-    /// The customer's binds, one per address; a submit goes through the first one up.
+    /// The customer's binds, one per address; submits take turns over those that are up.
     pub nodes: Vec<(u16, SocketAddr)>,
     pub system_id: String,
     pub password: String,
@@ -171,9 +171,12 @@ impl Customer {
         };
         let op = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
         let dst = format!("49{:02}{op:08}", self.config.number);
-        let up = self
-            .clients
-            .iter()
+        // Round the binds that are up, so that every node takes submits (a node cut off
+        // from the others, too).
+        let n = self.clients.len().max(1);
+        let first = usize::try_from(op).unwrap_or_default() % n;
+        let up = (0..n)
+            .filter_map(|k| self.clients.get((first + k) % n))
             .find(|(_, c)| c.state() == LinkState::Up)
             .or_else(|| self.clients.first())
             .cloned();

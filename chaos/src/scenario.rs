@@ -52,6 +52,17 @@ pub enum Injection {
     KillLeader,
     /// Cluster: every node drained, stopped and started in turn, the leader last.
     RollingRestart,
+    /// The operator unreachable, so accepted messages wait; kill -9 and a restart; the
+    /// operator back.
+    KillBeforeUpstream,
+    /// Cluster: the raft leader cut off from the others (both ways) while customers stay
+    /// bound to it, then the network heals.
+    PartitionLeader,
+    /// Cluster: paths between nodes cut and healed at random, one way or both.
+    FlappingPartitions,
+    /// Cluster: a follower killed while the others snapshot and purge their logs under
+    /// load, then restarted: it catches up from a snapshot.
+    SnapshotRestart,
 }
 
 /// One scenario of the catalogue.
@@ -103,6 +114,14 @@ pub fn catalogue() -> Vec<Scenario> {
             invariants: &[I1, I2b, I3, I5, I6, I7, I8, I11, I12],
             quick: true,
             injection: Injection::KillNode,
+            ..base.clone()
+        },
+        Scenario {
+            name: "kill-before-upstream",
+            about: "the operator unreachable (binds reset, connections refused) so accepted messages wait in the node; kill -9, restart, then the operator is back: each reaches it once",
+            faults: &["F2"],
+            invariants: &[I1, I2a, I2b, I3, I5, I6, I7, I8, I11, I12],
+            injection: Injection::KillBeforeUpstream,
             ..base.clone()
         },
         Scenario {
@@ -239,6 +258,33 @@ pub fn catalogue() -> Vec<Scenario> {
             ..base.clone()
         },
         Scenario {
+            name: "cluster-partition-leader",
+            about: "three nodes: the raft leader cut off from the other two (both ways) for 12-15 s while customers stay bound to it; it stops, the majority takes over, then the network heals",
+            faults: &["F9"],
+            invariants: &[I1, I2a, I2b, I3, I5, I6, I7, I8, I11, I12],
+            cluster: true,
+            injection: Injection::PartitionLeader,
+            ..base.clone()
+        },
+        Scenario {
+            name: "cluster-flapping",
+            about: "three nodes: for 15 s, paths between nodes cut and healed every 1-3 s, one way (the receiver stops reading) or both (blackhole)",
+            faults: &["F10"],
+            invariants: &[I1, I2a, I2b, I3, I5, I6, I7, I8, I11, I12],
+            cluster: true,
+            injection: Injection::FlappingPartitions,
+            ..base.clone()
+        },
+        Scenario {
+            name: "cluster-snapshot-restart",
+            about: "three nodes snapshotting every 30 log entries: a follower killed for 10 s while the others snapshot and purge under load, then restarted: it catches up from a snapshot",
+            faults: &["F16", "F22"],
+            invariants: &[I1, I2b, I3, I5, I6, I7, I8, I11, I12],
+            cluster: true,
+            injection: Injection::SnapshotRestart,
+            ..base.clone()
+        },
+        Scenario {
             name: "quota-runs-out",
             about: "the account's quota of parts runs out under load: nothing past it is accepted or charged",
             faults: &[],
@@ -294,7 +340,10 @@ pub async fn run(scenario: &Scenario, options: &RunOptions) -> anyhow::Result<Hi
             scenario.injection,
             Injection::CustomerNetwork | Injection::SlowConsumer
         ),
-        operator_proxy: scenario.injection == Injection::OperatorNetwork,
+        operator_proxy: matches!(
+            scenario.injection,
+            Injection::OperatorNetwork | Injection::KillBeforeUpstream
+        ),
         node_env: options.node_env.clone(),
     })
     .await?;
@@ -519,7 +568,53 @@ async fn inject(
         | Injection::Operator
         | Injection::Quota
         | Injection::KillLeader
-        | Injection::RollingRestart => {}
+        | Injection::RollingRestart
+        | Injection::PartitionLeader
+        | Injection::FlappingPartitions
+        | Injection::SnapshotRestart => {}
+        Injection::KillBeforeUpstream => {
+            // Out of the environment while the node is killed and started; back after.
+            let Some(proxy) = env.operator_proxy.take() else {
+                return Ok(());
+            };
+            note(
+                history,
+                say,
+                "F2",
+                "the operator unreachable: binds reset, new connections refused".into(),
+            );
+            proxy.set(Fault {
+                refuse: true,
+                ..Fault::default()
+            });
+            proxy.reset_all();
+            tokio::time::sleep(Duration::from_secs(3)).await;
+            note(
+                history,
+                say,
+                "F2",
+                format!(
+                    "kill -9 of the node with accepted messages not yet at the operator, {} submits in flight",
+                    sender.in_flight()
+                ),
+            );
+            let killed = now_ms();
+            env.kill_node()?;
+            let started = env.start_node_unbound().await;
+            if started.is_ok() {
+                // The restarted node finds its queue and no operator, for a while.
+                tokio::time::sleep(Duration::from_secs(2)).await;
+            }
+            proxy.clear();
+            env.operator_proxy = Some(proxy);
+            started?;
+            note(history, say, "F2", "the operator reachable again".into());
+            history.recovered(
+                "kill -9 to the first submit accepted after it",
+                first_ok_after(sender, killed).await,
+                20.0,
+            );
+        }
         Injection::KillNode => {
             note(
                 history,

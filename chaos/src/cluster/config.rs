@@ -37,6 +37,10 @@ pub struct NodeFile<'a> {
     pub bootstrap: bool,
     /// The other members, `(id, raft address)`.
     pub peers: &'a [(u16, SocketAddr)],
+    /// Where this node dials the others instead, `(id, address)`: the fault proxies.
+    pub dial: &'a [(u16, SocketAddr)],
+    /// `snapshot_logs`, when not the node's default.
+    pub snapshot_logs: Option<u64>,
     pub upstream_url: &'a str,
 }
 
@@ -88,6 +92,25 @@ impl NodeFile<'_> {
             );
         } else {
             toml.push_str("# Node 1 adds this one to the cluster.\nbootstrap = false\n");
+        }
+        if let Some(logs) = self.snapshot_logs {
+            let _ = writeln!(
+                toml,
+                "# A snapshot, and the log behind it purged, this often.\nsnapshot_logs = {logs}"
+            );
+        }
+        if !self.dial.is_empty() {
+            let dial: Vec<String> = self
+                .dial
+                .iter()
+                .map(|(id, addr)| format!("{{ id = {id}, addr = {} }}", quoted(&addr.to_string())))
+                .collect();
+            let _ = write!(
+                toml,
+                "# The other nodes are dialled through fault proxies.\n\
+                 dial = [{}]\n",
+                dial.join(", ")
+            );
         }
         let _ = write!(
             toml,
@@ -192,6 +215,8 @@ mod tests {
             keyspace: "tern_cluster_x",
             bootstrap: true,
             peers: &peers,
+            dial: &[],
+            snapshot_logs: None,
             upstream_url: "smpp://tern:tern@127.0.0.1:7",
         };
         let first = file.render();
@@ -205,5 +230,11 @@ mod tests {
         assert!(second.contains("bootstrap = false"));
         assert!(!second.contains("[[account]]"));
         assert!(!second.contains("peers"));
+        assert!(!second.contains("dial"));
+        let dial = [(1, local(9))];
+        file.dial = &dial;
+        assert!(file
+            .render()
+            .contains("dial = [{ id = 1, addr = \"127.0.0.1:9\" }]"));
     }
 }

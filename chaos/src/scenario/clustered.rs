@@ -17,6 +17,7 @@ use crate::cluster::{LocalCluster, Options, DEMO_ACCOUNT};
 use crate::customer::{Answering, Customer, CustomerConfig};
 use crate::env::{figures_via, scrape, sum_metric};
 use crate::history::{accepted_ids, now_ms, read_lines, History};
+use crate::proxy::{Direction, Fault};
 
 const NODES: u16 = 3;
 /// A survivor must take a customer's submits within this (I7).
@@ -38,6 +39,11 @@ pub async fn run(scenario: &Scenario, options: &RunOptions) -> anyhow::Result<Hi
         binaries: Some(options.binaries.clone()),
         progress: options.progress,
         operator_args,
+        node_proxies: matches!(
+            scenario.injection,
+            Injection::PartitionLeader | Injection::FlappingPartitions
+        ),
+        snapshot_logs: (scenario.injection == Injection::SnapshotRestart).then_some(30),
         ..Options::default()
     })
     .await?;
@@ -151,6 +157,58 @@ pub async fn run(scenario: &Scenario, options: &RunOptions) -> anyhow::Result<Hi
     Ok(history)
 }
 
+/// Seconds from now until one of `nodes` names a leader other than `old`; `None` within
+/// `limit`.
+async fn new_leader(
+    cluster: &LocalCluster,
+    nodes: &[u16],
+    old: u16,
+    limit: Duration,
+) -> Option<f64> {
+    let started = now_ms();
+    while now_ms() - started < limit.as_millis() as u64 {
+        for id in nodes {
+            if let Ok(status) = cluster.cluster_status(*id).await {
+                if status["leader"]
+                    .as_u64()
+                    .is_some_and(|l| l != u64::from(old))
+                {
+                    return Some((now_ms() - started) as f64 / 1000.0);
+                }
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    None
+}
+
+/// Seconds from `since_ms` until every node says it holds its lease; `None` within 60 s.
+async fn all_leases(cluster: &LocalCluster, since_ms: u64) -> Option<f64> {
+    while now_ms() - since_ms < 60_000 {
+        let mut held = 0;
+        for id in 1..=NODES {
+            if let Ok(status) = cluster.cluster_status(id).await {
+                if status["lease_valid"] == true {
+                    held += 1;
+                }
+            }
+        }
+        if held == NODES {
+            return Some((now_ms() - since_ms) as f64 / 1000.0);
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    None
+}
+
+/// The log index node `id` has applied, 0 when it does not answer.
+async fn applied(cluster: &LocalCluster, id: u16) -> u64 {
+    match cluster.cluster_status(id).await {
+        Ok(status) => status["applied_index"].as_u64().unwrap_or(0),
+        Err(_) => 0,
+    }
+}
+
 /// The raft leader as node `asked` sees it.
 async fn leader(cluster: &LocalCluster) -> Option<u16> {
     for id in 1..=NODES {
@@ -243,6 +301,112 @@ async fn inject(
                     90.0,
                 );
             }
+        }
+        Injection::PartitionLeader => {
+            let victim = leader(cluster).await.unwrap_or(1);
+            let cut = Duration::from_millis(rng.gen_range(12_000..15_000));
+            note(
+                history,
+                say,
+                "F9",
+                format!("node {victim}, the raft leader, cut off from the others for {cut:?}"),
+            );
+            let started = now_ms();
+            cluster.partition(&[victim])?;
+            let others: Vec<u16> = (1..=NODES).filter(|id| *id != victim).collect();
+            let elected = new_leader(cluster, &others, victim, cut).await;
+            let left = cut.saturating_sub(Duration::from_millis(now_ms() - started));
+            tokio::time::sleep(left).await;
+            cluster.heal();
+            note(history, say, "F9", "the network healed".into());
+            history.recovered(
+                "leader cut off to a leader elected by the majority",
+                elected,
+                TAKEOVER_LIMIT,
+            );
+            let healed = now_ms();
+            history.recovered(
+                "network healed to every node holding its lease",
+                all_leases(cluster, healed).await,
+                TAKEOVER_LIMIT,
+            );
+        }
+        Injection::FlappingPartitions => {
+            let until = now_ms() + 15_000;
+            while now_ms() < until {
+                cluster.heal();
+                let from = rng.gen_range(1..=NODES);
+                let to = (from + rng.gen_range(0..NODES - 1)) % NODES + 1;
+                let (fault, how) = if rng.gen_bool(0.5) {
+                    (
+                        Fault {
+                            to_upstream: Direction {
+                                bandwidth: Some(0),
+                                ..Direction::default()
+                            },
+                            ..Fault::default()
+                        },
+                        format!("one way: node {to} stops reading node {from}'s calls"),
+                    )
+                } else {
+                    (
+                        Fault {
+                            blackhole: true,
+                            ..Fault::default()
+                        },
+                        "both ways: blackhole".to_owned(),
+                    )
+                };
+                let hold = Duration::from_millis(rng.gen_range(1_000..3_000));
+                note(
+                    history,
+                    say,
+                    "F10",
+                    format!("path node {from} → node {to} cut for {hold:?}, {how}"),
+                );
+                cluster.cut(from, to, fault)?;
+                tokio::time::sleep(hold).await;
+            }
+            cluster.heal();
+            note(history, say, "F10", "the network healed".into());
+            let healed = now_ms();
+            history.recovered(
+                "network healed to every node holding its lease",
+                all_leases(cluster, healed).await,
+                TAKEOVER_LIMIT,
+            );
+        }
+        Injection::SnapshotRestart => {
+            let leader = leader(cluster).await.unwrap_or(1);
+            let followers: Vec<u16> = (1..=NODES).filter(|id| *id != leader).collect();
+            let victim = followers[rng.gen_range(0..followers.len())];
+            note(
+                history,
+                say,
+                "F22",
+                format!("kill -9 of node {victim}, a follower, for 10 s of snapshots and purges"),
+            );
+            let before = applied(cluster, leader).await;
+            cluster.kill(victim)?;
+            tokio::time::sleep(Duration::from_secs(10)).await;
+            let after = applied(cluster, leader).await;
+            note(
+                history,
+                say,
+                "F16",
+                format!(
+                    "the leader applied {} entries meanwhile (a snapshot every 30)",
+                    after.saturating_sub(before)
+                ),
+            );
+            let restarted = now_ms();
+            cluster.restart(victim).await?;
+            note(history, say, "F22", format!("node {victim} restarted"));
+            history.recovered(
+                "restart to the node holding its lease again",
+                all_leases(cluster, restarted).await,
+                TAKEOVER_LIMIT * 3.0,
+            );
         }
         other => anyhow::bail!("{other:?} is not a cluster fault"),
     }
