@@ -28,7 +28,7 @@ use tokio::sync::{mpsc, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::history::{now_ms, Outcome, ReceiptSeen, SubmitOp};
+use crate::history::{now_ms, Outcome, ReceiptSeen, SubmitOp, ANSWER_AMBIGUITY_MS};
 
 /// Characters a single-part GSM message may have; above it the node splits into parts of
 /// [`PART_CHARS`].
@@ -74,8 +74,6 @@ pub struct CustomerConfig {
 pub struct Record {
     pub ops: Vec<SubmitOp>,
     pub receipts: Vec<ReceiptSeen>,
-    /// Times a bind went down.
-    pub downs: Vec<u64>,
 }
 
 /// A running customer.
@@ -345,8 +343,17 @@ async fn listen(
                 }
             }
             ClientEvent::Down { .. } => {
+                // Answers written just before may not have reached the node.
+                let since = now_ms().saturating_sub(ANSWER_AMBIGUITY_MS);
                 if let Ok(mut record) = record.lock() {
-                    record.downs.push(now_ms());
+                    for seen in record.receipts.iter_mut().rev() {
+                        if seen.t_ms < since {
+                            break;
+                        }
+                        if seen.node == node && seen.customer == customer && seen.answered {
+                            seen.answer_lost = true;
+                        }
+                    }
                 }
             }
             _ => {}
@@ -387,6 +394,7 @@ fn receipt(customer: &str, node: u16, command: &Command, answered: bool) -> Opti
         id,
         stat,
         answered,
+        answer_lost: false,
     })
 }
 

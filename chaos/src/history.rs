@@ -69,7 +69,14 @@ pub struct ReceiptSeen {
     pub stat: String,
     /// Whether the customer answered it (a receipt left unanswered may come again).
     pub answered: bool,
+    /// Answered, but the bind went down within [`ANSWER_AMBIGUITY_MS`] after: the node
+    /// may not have read the answer, and may send the receipt again.
+    #[serde(default)]
+    pub answer_lost: bool,
 }
+
+/// How long after a customer's answer a bind that goes down leaves the answer in doubt.
+pub const ANSWER_AMBIGUITY_MS: u64 = 2_000;
 
 /// A fault as it was injected.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -63,7 +63,20 @@ pub enum Injection {
     /// Cluster: a follower killed while the others snapshot and purge their logs under
     /// load, then restarted: it catches up from a snapshot.
     SnapshotRestart,
+    /// A soak: the single-node faults at random moments, one at a time, for as long as
+    /// the traffic runs.
+    Schedule,
 }
+
+/// The faults a soak draws from.
+const SOAK_FAULTS: [Injection; 6] = [
+    Injection::KillNode,
+    Injection::RestartNode,
+    Injection::PauseNode,
+    Injection::CustomerNetwork,
+    Injection::OperatorNetwork,
+    Injection::KillBeforeUpstream,
+];
 
 /// One scenario of the catalogue.
 #[derive(Debug, Clone)]
@@ -285,6 +298,14 @@ pub fn catalogue() -> Vec<Scenario> {
             ..base.clone()
         },
         Scenario {
+            name: "soak",
+            about: "a long run (F21: give it --duration 24h --rate 20): kill -9, restarts, pauses and network faults to the customers and the operator at random moments, about one every duration/8 (20 s to 5 min apart)",
+            faults: &["F21", "F1", "F2", "F3", "F11", "F18"],
+            invariants: &[I1, I2b, I3, I5, I6, I7, I8, I9, I11, I12],
+            injection: Injection::Schedule,
+            ..base.clone()
+        },
+        Scenario {
             name: "quota-runs-out",
             about: "the account's quota of parts runs out under load: nothing past it is accepted or charged",
             faults: &[],
@@ -338,11 +359,11 @@ pub async fn run(scenario: &Scenario, options: &RunOptions) -> anyhow::Result<Hi
         quota: (scenario.injection == Injection::Quota).then_some(QUOTA_PARTS),
         customer_proxy: matches!(
             scenario.injection,
-            Injection::CustomerNetwork | Injection::SlowConsumer
+            Injection::CustomerNetwork | Injection::SlowConsumer | Injection::Schedule
         ),
         operator_proxy: matches!(
             scenario.injection,
-            Injection::OperatorNetwork | Injection::KillBeforeUpstream
+            Injection::OperatorNetwork | Injection::KillBeforeUpstream | Injection::Schedule
         ),
         node_env: options.node_env.clone(),
     })
@@ -424,9 +445,10 @@ pub async fn run(scenario: &Scenario, options: &RunOptions) -> anyhow::Result<Hi
     // The fault's moment: somewhere in the second and third fifths of the traffic.
     let total = options.duration;
     let at = total.mul_f64(rng.gen_range(0.3..0.6));
-    let mut fault_done = scenario.injection == Injection::None
-        || scenario.injection == Injection::Operator
-        || scenario.injection == Injection::Quota;
+    let mut fault_done = matches!(
+        scenario.injection,
+        Injection::None | Injection::Operator | Injection::Quota | Injection::Schedule
+    );
     if scenario.injection == Injection::Operator {
         history.fault(
             &scenario.faults.join(","),
@@ -438,9 +460,45 @@ pub async fn run(scenario: &Scenario, options: &RunOptions) -> anyhow::Result<Hi
     let traffic = tokio::spawn(traffic(sender.clone(), rng.gen(), total, options.rate));
     let started = tokio::time::Instant::now();
     let mut rss = Vec::new();
+    let mut ticks = 0u64;
+    // A soak's faults: one about every eighth of the run, 20 s to 5 min apart.
+    let soak_gap = (total / 8).clamp(Duration::from_secs(20), Duration::from_secs(300));
+    let mut next_soak_fault = soak_gap.mul_f64(rng.gen_range(0.5..1.5));
     while !traffic.is_finished() {
         tokio::time::sleep(Duration::from_millis(500)).await;
-        rss.extend(env.rss_mib());
+        ticks += 1;
+        // Every sample for the first 1,000, then one in 20 (a long run stays small).
+        if rss.len() < 1000 || ticks.is_multiple_of(20) {
+            rss.extend(env.rss_mib());
+        }
+        if scenario.injection == Injection::Schedule
+            && started.elapsed() >= next_soak_fault
+            && started.elapsed() + Duration::from_secs(30) < total
+        {
+            let pick = SOAK_FAULTS[rng.gen_range(0..SOAK_FAULTS.len())];
+            let one = Scenario {
+                injection: pick,
+                ..scenario.clone()
+            };
+            inject(
+                &one,
+                &mut env,
+                &mut history,
+                &mut rng,
+                &mut receiver,
+                &mut bystander,
+                &sender,
+                &say,
+            )
+            .await?;
+            for proxy in [&env.customer_proxy, &env.operator_proxy]
+                .into_iter()
+                .flatten()
+            {
+                proxy.clear();
+            }
+            next_soak_fault = started.elapsed() + soak_gap.mul_f64(rng.gen_range(0.5..1.5));
+        }
         if !fault_done && started.elapsed() >= at {
             fault_done = true;
             inject(
@@ -571,7 +629,8 @@ async fn inject(
         | Injection::RollingRestart
         | Injection::PartitionLeader
         | Injection::FlappingPartitions
-        | Injection::SnapshotRestart => {}
+        | Injection::SnapshotRestart
+        | Injection::Schedule => {}
         Injection::KillBeforeUpstream => {
             // Out of the environment while the node is killed and started; back after.
             let Some(proxy) = env.operator_proxy.take() else {

@@ -8,7 +8,9 @@
 //! (a part sent, a part charged) is allowed but bounded. At the operator the same holds
 //! for a submit whose answer the node may not have read: one left unanswered, answered
 //! past the node's window timeout (`slow_answer`), or answered just before its connection
-//! closed (within the history's `ambiguity_ms`).
+//! closed (within the history's `ambiguity_ms`). A customer's answer to a receipt is in
+//! doubt the same way when its bind went down just after (`answer_lost`): the node may
+//! deliver that receipt again, as at-least-once delivery does.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
@@ -248,7 +250,10 @@ impl<'a> View<'a> {
             receipts
                 .entry(receipt.id.as_str())
                 .or_default()
-                .push((receipt.stat.as_str(), receipt.answered));
+                .push((
+                    receipt.stat.as_str(),
+                    receipt.answered && !receipt.answer_lost,
+                ));
         }
         Self {
             history,

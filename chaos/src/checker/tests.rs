@@ -73,6 +73,7 @@ fn an_acknowledged_message_the_operator_never_saw_is_lost() {
         id: "b".into(),
         stat: "UNDELIV".into(),
         answered: true,
+        answer_lost: false,
     });
     assert!(!verdict_of(&history, Invariant::I1).is_violated());
 }
@@ -158,6 +159,7 @@ fn receipts_twice_need_an_unanswered_delivery_and_never_regress() {
         id: "a".into(),
         stat: stat.into(),
         answered,
+        answer_lost: false,
     };
     let mut history = History {
         ops: vec![op(1, ok("a"))],
@@ -165,6 +167,10 @@ fn receipts_twice_need_an_unanswered_delivery_and_never_regress() {
         ..History::default()
     };
     assert!(verdict_of(&history, Invariant::I5).is_violated());
+    // Answered, but the bind went down at once: the node may not have read the answer.
+    history.receipts[0].answer_lost = true;
+    assert!(!verdict_of(&history, Invariant::I5).is_violated());
+    history.receipts[0].answer_lost = false;
     history.receipts[0].answered = false;
     assert!(!verdict_of(&history, Invariant::I5).is_violated());
     history.receipts.push(receipt(3, "ENROUTE", true));
