@@ -63,6 +63,9 @@ pub struct Options {
     pub node_proxies: bool,
     /// `[cluster] snapshot_logs` of every node; none: the node's default.
     pub snapshot_logs: Option<u64>,
+    /// A fault proxy between each node and the CQL database (see
+    /// [`LocalCluster::cut_database`]).
+    pub database_proxies: bool,
 }
 
 impl Default for Options {
@@ -79,6 +82,7 @@ impl Default for Options {
             operator_args: Vec::new(),
             node_proxies: false,
             snapshot_logs: None,
+            database_proxies: false,
         }
     }
 }
@@ -285,6 +289,8 @@ pub struct LocalCluster {
     stopped: bool,
     /// The proxy on the path from node `a` to node `b` (`a` dials through it), by `(a, b)`.
     paths: BTreeMap<(u16, u16), Proxy>,
+    /// The proxy between node `id` and the database, by `id`.
+    databases: BTreeMap<u16, Proxy>,
 }
 
 impl LocalCluster {
@@ -320,6 +326,7 @@ impl LocalCluster {
             keep: false,
             stopped: false,
             paths: BTreeMap::new(),
+            databases: BTreeMap::new(),
         };
         cluster.state.save()?;
         cluster.state.cql = match options.cql.clone() {
@@ -372,6 +379,7 @@ impl LocalCluster {
             keep: true,
             stopped: false,
             paths: BTreeMap::new(),
+            databases: BTreeMap::new(),
         })
     }
 
@@ -439,10 +447,34 @@ impl LocalCluster {
         Ok(())
     }
 
-    /// Every path clean again.
+    /// Puts `fault` on the path between node `id` and the database. Needs
+    /// `database_proxies`.
+    pub fn cut_database(&self, id: u16, fault: Fault) -> anyhow::Result<()> {
+        let path = self
+            .databases
+            .get(&id)
+            .ok_or_else(|| anyhow::anyhow!("no proxy from node {id} to the database"))?;
+        self.note(format_args!("path node {id} → database: {fault:?}"));
+        path.set(fault);
+        Ok(())
+    }
+
+    /// Resets every connection between node `id` and the database.
+    pub fn reset_database(&self, id: u16) -> anyhow::Result<()> {
+        let path = self
+            .databases
+            .get(&id)
+            .ok_or_else(|| anyhow::anyhow!("no proxy from node {id} to the database"))?;
+        path.reset_all();
+        Ok(())
+    }
+
+    /// Every path clean again, between the nodes and to the database.
     pub fn heal(&self) {
-        self.note(format_args!("every path between the nodes clean"));
-        for proxy in self.paths.values() {
+        self.note(format_args!(
+            "every path between the nodes and to the database clean"
+        ));
+        for proxy in self.paths.values().chain(self.databases.values()) {
             proxy.clear();
         }
     }
@@ -718,7 +750,25 @@ impl LocalCluster {
                 }
             }
         }
+        if options.database_proxies {
+            let database = tokio::net::lookup_host(self.state.cql.as_str())
+                .await
+                .ok()
+                .and_then(|mut addrs| addrs.next())
+                .ok_or_else(|| anyhow::anyhow!("the database {} has no address", self.state.cql))?;
+            for node in &nodes {
+                let name = format!("node{}-database", node.id);
+                let proxy = Proxy::start(&name, database, u64::from(node.id) << 32)
+                    .await
+                    .with_context(|| format!("starting the proxy {name}"))?;
+                self.databases.insert(node.id, proxy);
+            }
+        }
         for node in &nodes {
+            let cql = self
+                .databases
+                .get(&node.id)
+                .map_or_else(|| self.state.cql.clone(), |p| p.addr().to_string());
             let dial: Vec<(u16, SocketAddr)> = self
                 .paths
                 .iter()
@@ -736,7 +786,7 @@ impl LocalCluster {
                 data_dir: &node.dir.join("data"),
                 token: &self.state.token,
                 secret: &self.state.raft_secret,
-                cql: &self.state.cql,
+                cql: &cql,
                 keyspace: &self.state.keyspace,
                 bootstrap: node.id == 1,
                 peers: &peers,

@@ -63,6 +63,8 @@ pub enum Injection {
     /// Cluster: a follower killed while the others snapshot and purge their logs under
     /// load, then restarted: it catches up from a snapshot.
     SnapshotRestart,
+    /// Cluster: the database out of reach of every node, then of one, then slow.
+    DatabaseOutage,
     /// A soak: the single-node faults at random moments, one at a time, for as long as
     /// the traffic runs.
     Schedule,
@@ -295,6 +297,15 @@ pub fn catalogue() -> Vec<Scenario> {
             invariants: &[I1, I2b, I3, I5, I6, I7, I8, I11, I12],
             cluster: true,
             injection: Injection::SnapshotRestart,
+            ..base.clone()
+        },
+        Scenario {
+            name: "cluster-database-outage",
+            about: "three nodes: the CQL database out of reach of every node for 8 s (requests unanswered), then one node's connections to it cut and refused for 8 s, then 100 ms ± 50 ms each way for 5 s: customers are throttled, nothing acknowledged is lost",
+            faults: &["F15"],
+            invariants: &[I1, I2a, I2b, I3, I5, I6, I7, I8, I11, I12],
+            cluster: true,
+            injection: Injection::DatabaseOutage,
             ..base.clone()
         },
         Scenario {
@@ -630,6 +641,7 @@ async fn inject(
         | Injection::PartitionLeader
         | Injection::FlappingPartitions
         | Injection::SnapshotRestart
+        | Injection::DatabaseOutage
         | Injection::Schedule => {}
         Injection::KillBeforeUpstream => {
             // Out of the environment while the node is killed and started; back after.

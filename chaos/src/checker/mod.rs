@@ -247,13 +247,10 @@ impl<'a> View<'a> {
         let mut ordered: Vec<_> = history.receipts.iter().collect();
         ordered.sort_by_key(|r| r.t_ms);
         for receipt in ordered {
-            receipts
-                .entry(receipt.id.as_str())
-                .or_default()
-                .push((
-                    receipt.stat.as_str(),
-                    receipt.answered && !receipt.answer_lost,
-                ));
+            receipts.entry(receipt.id.as_str()).or_default().push((
+                receipt.stat.as_str(),
+                receipt.answered && !receipt.answer_lost,
+            ));
         }
         Self {
             history,

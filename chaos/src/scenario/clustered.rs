@@ -44,6 +44,7 @@ pub async fn run(scenario: &Scenario, options: &RunOptions) -> anyhow::Result<Hi
             Injection::PartitionLeader | Injection::FlappingPartitions
         ),
         snapshot_logs: (scenario.injection == Injection::SnapshotRestart).then_some(30),
+        database_proxies: scenario.injection == Injection::DatabaseOutage,
         ..Options::default()
     })
     .await?;
@@ -407,6 +408,76 @@ async fn inject(
                 all_leases(cluster, restarted).await,
                 TAKEOVER_LIMIT * 3.0,
             );
+        }
+        Injection::DatabaseOutage => {
+            let blackhole = Fault {
+                blackhole: true,
+                ..Fault::default()
+            };
+            note(
+                history,
+                say,
+                "F15",
+                "the database out of reach of every node for 8 s (requests unanswered)".into(),
+            );
+            for id in 1..=NODES {
+                cluster.cut_database(id, blackhole.clone())?;
+            }
+            tokio::time::sleep(Duration::from_secs(8)).await;
+            cluster.heal();
+            // Requests held by the blackhole have timed out at the nodes: start afresh.
+            for id in 1..=NODES {
+                cluster.reset_database(id)?;
+            }
+            let back = now_ms();
+            note(history, say, "F15", "the database reachable again".into());
+            history.recovered(
+                "database back to the next submit accepted",
+                super::first_ok_after(sender, back).await,
+                TAKEOVER_LIMIT,
+            );
+            tokio::time::sleep(Duration::from_secs(3)).await;
+            let victim = rng.gen_range(1..=NODES);
+            note(
+                history,
+                say,
+                "F15",
+                format!("node {victim}'s connections to the database cut and refused for 8 s"),
+            );
+            cluster.cut_database(
+                victim,
+                Fault {
+                    refuse: true,
+                    ..Fault::default()
+                },
+            )?;
+            cluster.reset_database(victim)?;
+            tokio::time::sleep(Duration::from_secs(8)).await;
+            cluster.heal();
+            let slow = Direction {
+                latency: Duration::from_millis(100),
+                jitter: Duration::from_millis(50),
+                ..Direction::default()
+            };
+            note(
+                history,
+                say,
+                "F15",
+                "the database 100 ms ± 50 ms each way for every node, 5 s".into(),
+            );
+            for id in 1..=NODES {
+                cluster.cut_database(
+                    id,
+                    Fault {
+                        to_upstream: slow.clone(),
+                        to_client: slow.clone(),
+                        ..Fault::default()
+                    },
+                )?;
+            }
+            tokio::time::sleep(Duration::from_secs(5)).await;
+            cluster.heal();
+            note(history, say, "F15", "the database clean again".into());
         }
         other => anyhow::bail!("{other:?} is not a cluster fault"),
     }
