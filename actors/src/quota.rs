@@ -52,6 +52,12 @@ pub trait Ledger: Send + Sync + 'static {
     /// Leases of this node's earlier runs that may still owe a settle (local read): those
     /// whose id `mine` claims, with their accounts.
     fn unsettled_leases(&self, mine: &(dyn Fn(LeaseId) -> bool + Sync)) -> Vec<(LeaseId, String)>;
+    /// Of those, the ones reclaimed in full that wait for the settle giving back their
+    /// unused rest (local read).
+    fn reclaimed_leases(&self, mine: &(dyn Fn(LeaseId) -> bool + Sync)) -> Vec<(LeaseId, String)> {
+        let _ = mine;
+        Vec::new()
+    }
 }
 
 /// The ledger of a single process without replication: the state machine behind a mutex.
@@ -97,6 +103,10 @@ impl Ledger for LocalLedger {
 
     fn unsettled_leases(&self, mine: &(dyn Fn(LeaseId) -> bool + Sync)) -> Vec<(LeaseId, String)> {
         self.read(|s| s.unsettled_leases(mine)).unwrap_or_default()
+    }
+
+    fn reclaimed_leases(&self, mine: &(dyn Fn(LeaseId) -> bool + Sync)) -> Vec<(LeaseId, String)> {
+        self.read(|s| s.reclaimed_leases(mine)).unwrap_or_default()
     }
 }
 
@@ -225,9 +235,18 @@ impl CounterState {
             else {
                 return Settled::Failed;
             };
-            // Gone at the ledger (reclaimed while this node could not reach it): a late
-            // settle is all it takes, so it is forgotten like a closed one.
+            // Gone at the ledger (reclaimed and forgotten while this node could not reach
+            // it): nothing more can be counted, so it is forgotten like a closed one.
             let gone = matches!(response, Response::Refused(_));
+            // Ended at the ledger (reclaimed past its time: this node did not settle it
+            // for a lease's TTL, or its clock ran ahead of the leader's): nothing more is
+            // spent from it, and it is closed with its final use once nothing is pending,
+            // which the ledger then counts exactly.
+            let ended = matches!(response, Response::Ended { .. });
+            if ended {
+                metrics::counter!("tern_quota_leases_ended_total").increment(1);
+                warn!(lease = id, account = %self.account, "lease ended at the ledger while in use; closing it");
+            }
             let mut state = self.purse.lock();
             if close || gone {
                 state.slots.retain(|s| s.id != id);
@@ -236,6 +255,7 @@ impl CounterState {
             } else if let Some(slot) = state.slots.iter_mut().find(|s| s.id == id) {
                 slot.settled_parts = parts;
                 slot.settled_amount = amount;
+                slot.closing |= ended;
             }
         }
         Settled::Done
@@ -727,20 +747,16 @@ impl Lease {
     }
 }
 
-/// Settles the leases this node held before it last stopped with what the store shows
-/// they were charged, so the ledger counts exactly what was accepted and gives the rest
-/// back (also for leases it already reclaimed in full). `before` is the first id of this
-/// run: every lease id of an earlier run is below it.
-///
-/// The node's replica of the ledger may still be catching up when the node starts, so the
-/// leases are looked for again every few seconds during `watch`; each is settled once
-/// (a settled lease is no longer listed) and a settle that fails is tried again. The task
-/// holds the pipeline only weakly: it ends when the pipeline stops.
 /// Settles the leases of `node`, a node of the cluster that died, with what the shared
-/// store shows they charged. Each lease is settled once: a settled one is no longer listed.
+/// store shows they charged, once the ledger has reclaimed them (counted in full, a
+/// lease's TTL after their last settle): the settle gives back what they did not use.
+/// An open lease is left alone, since a node held dead may be alive after all (paused,
+/// cut off, its clock stepped) and still spend from it; if it comes back before the TTL
+/// its own settles count its use, and if later, it is told its leases ended. Each lease is
+/// settled once: a settled one is no longer listed.
 pub async fn settle_leases_of(ctx: &Context, node: u64) {
     let theirs = move |id: LeaseId| u64::from(MessageId(id).node()) == node;
-    for (lease, account) in ctx.ledger.unsettled_leases(&theirs) {
+    for (lease, account) in ctx.ledger.reclaimed_leases(&theirs) {
         let charged = match ctx.store.charged(lease).await {
             Ok(charged) => charged,
             Err(error) => {
@@ -770,6 +786,15 @@ pub async fn settle_leases_of(ctx: &Context, node: u64) {
     }
 }
 
+/// Settles the leases this node held before it last stopped with what the store shows
+/// they were charged, so the ledger counts exactly what was accepted and gives the rest
+/// back (also for leases it already reclaimed in full). `before` is the first id of this
+/// run: every lease id of an earlier run is below it.
+///
+/// The node's replica of the ledger may still be catching up when the node starts, so the
+/// leases are looked for again every few seconds during `watch`; each is settled once
+/// (a settled lease is no longer listed) and a settle that fails is tried again. The task
+/// holds the pipeline only weakly: it ends when the pipeline stops.
 pub async fn settle_previous_leases(ctx: Weak<Context>, before: u64, watch: Duration) {
     let deadline = Instant::now() + watch;
     loop {

@@ -157,6 +157,13 @@ impl Ledger for ClusterLedger {
     ) -> Vec<(tern_ledger::LeaseId, String)> {
         self.cluster.read(|s| s.unsettled_leases(mine))
     }
+
+    fn reclaimed_leases(
+        &self,
+        mine: &(dyn Fn(tern_ledger::LeaseId) -> bool + Sync),
+    ) -> Vec<(tern_ledger::LeaseId, String)> {
+        self.cluster.read(|s| s.reclaimed_leases(mine))
+    }
 }
 
 /// Applies every change of the replicated configuration to the pipeline.

@@ -275,15 +275,18 @@ async fn propose_releases(cluster: &Cluster, membership: &Membership) {
     }
 }
 
-/// On the leader: the quota leases of dead nodes, settled with what the shared store shows
-/// they charged, so that a dead node's lease is not counted as used in full. A lease that
-/// was reclaimed meanwhile gets the difference back through its tombstone.
+/// On the leader: the quota leases of dead nodes, once reclaimed, settled with what the
+/// shared store shows they charged, so that a dead node's lease is not counted as used in
+/// full: the ledger gives the difference back through its tombstone.
 async fn settle_dead_leases(cluster: &Cluster, pipeline: &PipelineHandle) {
+    // This node runs: whatever the map says of it (a heartbeat that lagged behind a
+    // stepped clock), its leases are its own to settle.
+    let me = u64::from(pipeline.ctx.settings.node_id);
     let dead: Vec<u64> = cluster.read(|s| {
         s.cluster
             .members
             .iter()
-            .filter(|(_, m)| !m.alive)
+            .filter(|(id, m)| !m.alive && **id != me)
             .map(|(id, _)| *id)
             .collect()
     });

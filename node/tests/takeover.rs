@@ -513,18 +513,26 @@ async fn killing_a_follower_then_the_leader_loses_nothing() {
         stats.duplicates
     );
     // The dead leader's quota lease is settled from what the store shows it accepted,
-    // not counted as used in full: once no lease is open, the ledger counts what was
-    // accepted (plus submits whose answers were lost with their node, which it may have
-    // accepted).
+    // not counted as used in full: once it is reclaimed (a lease's TTL after its last
+    // settle) and settled, no lease is open and the ledger counts what was accepted (plus
+    // submits whose answers were lost with their node, which it may have accepted).
     let live = nodes.iter().find(|n| n.process.is_some()).unwrap();
-    let ledger_now = poll("no quota lease open", SLOW, || async {
-        let run = live.ctl("account show acme").await;
-        let ledger = run.ok().then(|| run.json()["ledger"].clone())?;
-        (ledger["reserved_parts"] == 0).then_some(ledger)
-    })
+    let lost = ledger.lost.load(Ordering::Relaxed);
+    let most = accepted.len() as u64 + lost;
+    let ledger_now = poll(
+        "no quota lease open, the dead one settled",
+        SLOW,
+        || async {
+            let run = live.ctl("account show acme").await;
+            let ledger = run.ok().then(|| run.json()["ledger"].clone())?;
+            let settled = ledger["period_used"]
+                .as_u64()
+                .is_some_and(|used| used <= most);
+            (ledger["reserved_parts"] == 0 && settled).then_some(ledger)
+        },
+    )
     .await;
     let used = ledger_now["period_used"].as_u64().unwrap();
-    let lost = ledger.lost.load(Ordering::Relaxed);
     eprintln!(
         "ledger counts {used} parts used for {} accepted ({lost} answers lost)",
         accepted.len()

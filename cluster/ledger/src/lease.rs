@@ -182,12 +182,22 @@ impl State {
         counted
     }
 
-    /// A settle for a lease that ended. After a reclaim it gives back what was counted
-    /// beyond the reported use, once; otherwise it only answers what was counted.
+    /// A settle for a lease that ended. One that is not closing is told so
+    /// ([`Response::Ended`]): the node stops spending from it and closes it with its final
+    /// use once nothing is pending. After a reclaim (counted in full past its time), that
+    /// closing settle gives back what was counted beyond the use, once; otherwise a late
+    /// settle only answers what was counted. Copies and stale reports change nothing.
     fn settle_late(&mut self, at_ms: u64, report: &Report) -> Response {
         let Some(tomb) = self.tombstones.get_mut(&report.lease) else {
             return NOTHING;
         };
+        if !report.close {
+            return Response::Ended {
+                counted_parts: tomb.counted_parts,
+                counted_amount: tomb.counted_amount,
+            };
+        }
+        let period_start_ms = tomb.period_start_ms;
         if tomb.reclaimed {
             let parts = report
                 .used_parts
@@ -204,7 +214,6 @@ impl State {
             tomb.reported_parts = parts;
             tomb.reported_amount = amount;
             tomb.reclaimed = false;
-            let period_start_ms = tomb.period_start_ms;
             if let Some(account) = self.accounts.get_mut(&tomb.account) {
                 account.roll(at_ms);
                 account.refund(refund_parts, refund_amount, period_start_ms);
@@ -271,6 +280,16 @@ impl State {
             .filter(|(id, tomb)| tomb.reclaimed && mine(**id))
             .map(|(id, tomb)| (*id, tomb.account.clone()));
         open.chain(reclaimed).collect()
+    }
+
+    /// Leases for which `mine` holds that were reclaimed in full and still wait for the
+    /// settle that gives back what they did not use.
+    pub fn reclaimed_leases(&self, mine: impl Fn(LeaseId) -> bool) -> Vec<(LeaseId, String)> {
+        self.tombstones
+            .iter()
+            .filter(|(id, tomb)| tomb.reclaimed && mine(**id))
+            .map(|(id, tomb)| (*id, tomb.account.clone()))
+            .collect()
     }
 
     /// Forgets the ended leases whose late settles are no longer expected.

@@ -487,6 +487,14 @@ pub enum Response {
         counted_parts: u64,
         counted_amount: Minor,
     },
+    /// A settle that is not the closing one, for a lease the ledger ended without it
+    /// (reclaimed in full past its time): what the ledger counts. The node must stop
+    /// spending from it and close it with its final use, which the ledger then counts
+    /// exactly, giving back the rest.
+    Ended {
+        counted_parts: u64,
+        counted_amount: Minor,
+    },
     Refused(Refusal),
 }
 

@@ -115,9 +115,12 @@ pub struct Owned {
 
 impl ClusterState {
     /// The shards and binds `node` owns and may act on at `now_ms` (its wall clock),
-    /// each with its epoch.
+    /// each with its epoch. Only a claim in a hand-off (`from` set) waits for its
+    /// `since_ms`; any other is the node's at once, so a node whose clock was stepped back
+    /// does not stop acting on claims stamped before the step (the leader's tick ends a
+    /// hand-off by its own clock once `since_ms` has passed).
     pub fn owned_by(&self, node: u64, now_ms: u64) -> Owned {
-        let mine = |c: &Claim| c.node == node && c.since_ms <= now_ms;
+        let mine = |c: &Claim| c.node == node && (c.from.is_none() || c.since_ms <= now_ms);
         Owned {
             shards: self
                 .shard_owners
@@ -743,6 +746,10 @@ mod tests {
         // Not yet for the new owner; node 1 no longer counts them as its own.
         assert!(state.cluster.owned_by(2, 2_500).shards.is_empty());
         assert_eq!(state.cluster.owned_by(1, 2_500).shards.len(), 4);
+        // A clock stepped back an hour stops no node acting on the claims it holds
+        // outright; one in a hand-off still waits.
+        assert_eq!(state.cluster.owned_by(1, 0).shards.len(), 4);
+        assert!(state.cluster.owned_by(2, 0).shards.is_empty());
         assert_eq!(state.cluster.handing_off(1).0.len(), 4);
         // Node 1 releases one (a stale epoch changes nothing).
         let (shard, claim) = &moved[0];

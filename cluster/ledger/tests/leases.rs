@@ -165,9 +165,13 @@ fn close_releases_the_rest_and_leaves_a_tombstone() {
         ok(&mut state, T0 + 20, settle(1, 20, 80, true)),
         settled(20, 80)
     );
+    // A stale settle that is not closing is told the lease ended.
     assert_eq!(
         ok(&mut state, T0 + 20, settle(1, 5, 5, false)),
-        settled(20, 80)
+        Response::Ended {
+            counted_parts: 20,
+            counted_amount: 80
+        }
     );
     assert_eq!(state, closed);
 }
@@ -248,9 +252,9 @@ fn late_settle_never_refunds_below_what_was_reported_before() {
     ok(&mut state, T0, acquire(1, "a", 50, 200));
     ok(&mut state, T0 + 1, settle(1, 10, 40, false));
     ok(&mut state, T0 + 1 + TTL, Command::Tick);
-    // A stale report below the 10/40 already settled only refunds down to 10/40.
+    // A stale closing report below the 10/40 already settled only refunds down to 10/40.
     assert_eq!(
-        ok(&mut state, T0 + 2 + TTL, settle(1, 2, 8, false)),
+        ok(&mut state, T0 + 2 + TTL, settle(1, 2, 8, true)),
         settled(10, 40)
     );
     let ledger = &state.accounts["a"].ledger;
@@ -354,4 +358,38 @@ fn a_nodes_unsettled_leases_are_its_open_and_reclaimed_ones() {
     ok(&mut state, T0 + TTL, settle(2, 4, 0, true));
     assert_eq!(state.unsettled_leases(|id| id != 3), vec![]);
     assert_eq!(state.accounts["a"].ledger.period_used, 5 + 4 + 1);
+}
+
+#[test]
+fn a_lease_reclaimed_while_in_use_is_told_it_ended_and_its_final_use_is_counted() {
+    let mut state = with_accounts(vec![(prepaid("a", Some(100)), 500)]);
+    let lease = (3 << 48) | 7;
+    ok(&mut state, T0, acquire(lease, "a", 50, 0));
+    ok(&mut state, T0 + 1, settle(lease, 10, 0, false));
+    // Not settled within its TTL (the node paused, or its clock ran ahead): reclaimed in
+    // full.
+    ok(&mut state, T0 + 1 + TTL, Command::Tick);
+    assert_eq!(state.accounts["a"].ledger.period_used, 50);
+    // The node still spends from it; a settle that is not closing is told it ended, and
+    // nothing is given back yet.
+    let r = ok(&mut state, T0 + 2 + TTL, settle(lease, 20, 0, false));
+    assert_eq!(
+        r,
+        Response::Ended {
+            counted_parts: 50,
+            counted_amount: 0
+        }
+    );
+    assert_eq!(state.accounts["a"].ledger.period_used, 50);
+    // It closes the lease with its final use, which is what the ledger counts.
+    let r = ok(&mut state, T0 + 3 + TTL, settle(lease, 27, 0, true));
+    assert_eq!(r, settled(27, 0));
+    assert_eq!(state.accounts["a"].ledger.period_used, 27);
+    assert_eq!(state.accounts["a"].ledger.reserved_parts, 0);
+    // Later copies change nothing.
+    assert_eq!(
+        ok(&mut state, T0 + 4 + TTL, settle(lease, 27, 0, true)),
+        settled(27, 0)
+    );
+    assert_eq!(state.accounts["a"].ledger.period_used, 27);
 }
