@@ -238,6 +238,7 @@ impl DispatcherState {
         let now = now_ms();
         let mut jobs: Vec<Job> = Vec::new();
         let mut unknown = 0u64;
+        let mut unsure = std::collections::HashSet::new();
         // Owned keys: a stream over borrowed entries would not prove the handler `Send`.
         let keys: Vec<(MessageId, u8)> = entries.iter().map(|e| (e.id, e.part)).collect();
         let mut records = futures::stream::iter(keys)
@@ -251,9 +252,7 @@ impl DispatcherState {
                 continue;
             }
             if entry.attempts > 0 {
-                // Sent before, and its SUBMITTED state never became durable: the operator
-                // may have it. Sending again is at-least-once; count it.
-                unknown += 1;
+                unsure.insert((entry.id, entry.part));
             }
             let mut record = record;
             record.attempts = record.attempts.max(entry.attempts);
@@ -265,21 +264,22 @@ impl DispatcherState {
                 _ => jobs.push(Job::new(vec![record])),
             }
         }
-        if unknown > 0 {
-            metrics::counter!("tern_dispatch_resent_unknown_outcome_total").increment(unknown);
-            warn!(
-                shard = self.shard,
-                unknown, "resending parts whose outcome at the operator is unknown"
-            );
-        }
         let read = (entries.len(), entries.last().map(|e| (e.id, e.part)));
         for job in jobs {
             let Some(id) = job.first().map(|f| f.id) else {
                 continue;
             };
+            // Already queued or in flight here: not sent again.
             if !self.known.insert(id) {
                 continue;
             }
+            // Sent before, and its SUBMITTED state never became durable: the operator may
+            // have it. Sending again is at-least-once; count it.
+            unknown += job
+                .parts
+                .iter()
+                .filter(|p| unsure.contains(&(p.id, p.part)))
+                .count() as u64;
             let retry_due = entries
                 .iter()
                 .find(|e| job.first().is_some_and(|f| f.id == e.id))
@@ -291,6 +291,13 @@ impl DispatcherState {
             } else {
                 self.ready.push_back(job);
             }
+        }
+        if unknown > 0 {
+            metrics::counter!("tern_dispatch_resent_unknown_outcome_total").increment(unknown);
+            warn!(
+                shard = self.shard,
+                unknown, "resending parts whose outcome at the operator is unknown"
+            );
         }
         Ok(read)
     }
