@@ -46,6 +46,9 @@ pub struct EnvOptions {
     pub operator_proxy: bool,
     /// More environment variables of the node (`FAILPOINTS` of a test build).
     pub node_env: Vec<(String, String)>,
+    /// The node reads its clock's step and drift from a file ([`SingleNode::set_clock`]);
+    /// needs a `tern` built with `--features failpoints`.
+    pub test_clock: bool,
 }
 
 /// A running node and operator.
@@ -86,6 +89,13 @@ impl SingleNode {
             operator_proxy: None,
         };
         let raft = local(ports.pick()?);
+        if env.options.test_clock {
+            let clock = env.clock_path();
+            env.set_clock(0, 0)?;
+            env.options
+                .node_env
+                .push(("TERN_TEST_CLOCK".into(), clock.display().to_string()));
+        }
         env.start_operator().await?;
         if env.options.operator_proxy {
             env.operator_proxy =
@@ -104,6 +114,20 @@ impl SingleNode {
             .with_context(|| format!("writing {}", env.config_path().display()))?;
         env.start_node().await?;
         Ok(env)
+    }
+
+    fn clock_path(&self) -> PathBuf {
+        self.options.dir.join("clock")
+    }
+
+    /// Steps the node's clock to `offset_ms` off the real one, drifting `drift_ppm`
+    /// millionths from now (a test build reads it within 50 ms).
+    pub fn set_clock(&self, offset_ms: i64, drift_ppm: i64) -> anyhow::Result<()> {
+        let path = self.clock_path();
+        let part = path.with_extension("part");
+        std::fs::write(&part, format!("{offset_ms} {drift_ppm}\n"))
+            .with_context(|| format!("writing {}", part.display()))?;
+        std::fs::rename(&part, &path).with_context(|| format!("writing {}", path.display()))
     }
 
     fn config_path(&self) -> PathBuf {

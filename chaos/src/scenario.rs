@@ -65,6 +65,9 @@ pub enum Injection {
     SnapshotRestart,
     /// Cluster: the database out of reach of every node, then of one, then slow.
     DatabaseOutage,
+    /// The node's clock stepped an hour forward, then an hour back, then drifting 1% fast
+    /// (a test build's clock, `TERN_TEST_CLOCK`).
+    ClockStep,
     /// A soak: the single-node faults at random moments, one at a time, for as long as
     /// the traffic runs.
     Schedule,
@@ -97,6 +100,8 @@ pub struct Scenario {
     /// Submits per second per bind of the link (0: unlimited), and its binds.
     pub tps: u32,
     pub binds: u16,
+    /// Needs a `tern` built with `--features failpoints` (`TERN_FAILPOINTS_BIN`).
+    pub test_build: bool,
 }
 
 const COMMON: &[Invariant] = &[I1, I2a, I2b, I3, I5, I6, I8, I11, I12];
@@ -114,6 +119,7 @@ pub fn catalogue() -> Vec<Scenario> {
         operator_flags: &[],
         tps: 0,
         binds: 1,
+        test_build: false,
     };
     vec![
         Scenario {
@@ -137,6 +143,16 @@ pub fn catalogue() -> Vec<Scenario> {
             faults: &["F2"],
             invariants: &[I1, I2a, I2b, I3, I5, I6, I7, I8, I11, I12],
             injection: Injection::KillBeforeUpstream,
+            ..base.clone()
+        },
+        Scenario {
+            name: "clock-step",
+            about: "the node's clock stepped an hour forward, then an hour back, then drifting 1% fast, under load with a TPS cap (a test build's clock: TERN_FAILPOINTS_BIN)",
+            faults: &["F12"],
+            invariants: &[I1, I2a, I2b, I3, I5, I6, I8, I10, I11, I12],
+            injection: Injection::ClockStep,
+            tps: 40,
+            test_build: true,
             ..base.clone()
         },
         Scenario {
@@ -377,6 +393,7 @@ pub async fn run(scenario: &Scenario, options: &RunOptions) -> anyhow::Result<Hi
             Injection::OperatorNetwork | Injection::KillBeforeUpstream | Injection::Schedule
         ),
         node_env: options.node_env.clone(),
+        test_clock: scenario.injection == Injection::ClockStep,
     })
     .await?;
     let say = |text: String| {
@@ -643,6 +660,28 @@ async fn inject(
         | Injection::SnapshotRestart
         | Injection::DatabaseOutage
         | Injection::Schedule => {}
+        Injection::ClockStep => {
+            const HOUR_MS: i64 = 3_600_000;
+            for (offset, drift, what) in [
+                (HOUR_MS, 0, "the node's clock stepped an hour forward"),
+                (
+                    -HOUR_MS,
+                    0,
+                    "the node's clock stepped two hours back (an hour behind)",
+                ),
+                (
+                    0,
+                    10_000,
+                    "the node's clock right again, then drifting 1% fast",
+                ),
+            ] {
+                note(history, say, "F12", what.into());
+                env.set_clock(offset, drift)?;
+                tokio::time::sleep(Duration::from_secs(4)).await;
+            }
+            env.set_clock(0, 0)?;
+            note(history, say, "F12", "the node's clock right again".into());
+        }
         Injection::KillBeforeUpstream => {
             // Out of the environment while the node is killed and started; back after.
             let Some(proxy) = env.operator_proxy.take() else {

@@ -6,10 +6,10 @@
 //! report I1 and I2a violated, with the messages involved as evidence; the same scenario
 //! without them holds.
 //!
-//! The test build's binary comes from `TERN_FAILPOINTS_BIN` (`scripts/test` builds it:
-//! `cargo build -p tern-node --bin tern --features failpoints --target-dir
-//! target/failpoints`, then `cargo test -p tern-chaos --test planted`). Without it the
-//! test says so and passes.
+//! The test build's binary comes from `TERN_FAILPOINTS_BIN` (`scripts/test` builds it with
+//! `cargo build -p tern-node --bin tern --features failpoints` and keeps it as
+//! `target/debug/tern-failpoints`, then runs `cargo test -p tern-chaos --test planted`).
+//! Without it the test says so and passes.
 
 use std::path::PathBuf;
 use std::time::Duration;

@@ -68,6 +68,7 @@ fn run_on_runtime(work: impl std::future::Future<Output = anyhow::Result<()>>) -
 /// so loudly: such a node loses or repeats messages on purpose.
 #[cfg(feature = "failpoints")]
 fn failpoints() -> Result<(), ExitCode> {
+    test_clock();
     match tern_actors::failpoints::configure_from_env() {
         Ok(active) if active.is_empty() => {
             tracing::warn!("built with failpoints (for tests only); none active");
@@ -91,6 +92,45 @@ fn failpoints() -> Result<(), ExitCode> {
             eprintln!("tern: {error}");
             Err(ExitCode::from(EX_CONFIG))
         }
+    }
+}
+
+/// A failpoints build whose `TERN_TEST_CLOCK` names a file reads its clock's step and drift
+/// from it (`OFFSET_MS DRIFT_PPM`), again whenever the file changes: the chaos scenarios
+/// step the clock of a running node this way.
+#[cfg(feature = "failpoints")]
+fn test_clock() {
+    let Some(path) = std::env::var_os("TERN_TEST_CLOCK").filter(|p| !p.is_empty()) else {
+        return;
+    };
+    tracing::warn!(path = %std::path::Path::new(&path).display(), "TEST CLOCK: this node's clock is stepped and drifted by a file");
+    let spawned = std::thread::Builder::new()
+        .name("test-clock".into())
+        .spawn(move || {
+            let mut last = String::new();
+            loop {
+                if let Ok(text) = std::fs::read_to_string(&path) {
+                    if text != last {
+                        let mut fields = text.split_whitespace().map(str::parse::<i64>);
+                        match (fields.next(), fields.next()) {
+                            (Some(Ok(offset)), Some(Ok(drift))) => {
+                                tern_model::clock::test_clock::set(offset, drift);
+                                tracing::warn!(
+                                    offset_ms = offset,
+                                    drift_ppm = drift,
+                                    "TEST CLOCK set"
+                                );
+                            }
+                            _ => tracing::warn!(text, "TEST CLOCK: not OFFSET_MS DRIFT_PPM"),
+                        }
+                        last = text;
+                    }
+                }
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+        });
+    if let Err(error) = spawned {
+        tracing::warn!(%error, "TEST CLOCK: no thread to read it");
     }
 }
 

@@ -5,7 +5,8 @@
 //! its damage. Runs that binary as a child process against an operator that records every
 //! submit_sm.
 //!
-//! `cargo test -p tern-node --features failpoints --target-dir target/failpoints --test failpoints`
+//! `cargo test -p tern-node --features failpoints --test failpoints` (the chaos step of
+//! `scripts/test` runs it).
 
 mod common;
 

@@ -4,7 +4,7 @@
 //! The one clock read of the whole system is here too ([`now_ms`]).
 
 mod address;
-mod clock;
+pub mod clock;
 mod message;
 mod receipt;
 
