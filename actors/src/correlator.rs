@@ -406,6 +406,9 @@ impl CorrelatorState {
                 ops.push(WriteOp::Hold(Box::new(h.clone())));
             }
         }
+        // A long message's last open part may have finished on another node just now.
+        let recheck = report.state.is_final() && held.is_none() && updated.parts > 1;
+        let updated_again = updated.clone();
         metrics::counter!("tern_receipts_matched_total", "link" => key.0.clone()).increment(1);
         debug!(message_id = %id, part, state = report.state.stat_word(), "receipt matched");
         let ctx = self.ctx.clone();
@@ -417,6 +420,9 @@ impl CorrelatorState {
                 Ok(()) => {
                     if let Some(reply) = ack {
                         reply.ok();
+                    }
+                    if recheck {
+                        outcome::recheck_receipt(ctx.clone(), updated_again);
                     }
                     if let Some(forget) = forget {
                         // Best effort: an entry left behind expires, and a receipt sent

@@ -68,6 +68,39 @@ struct AccountBox {
     next_receiver: usize,
     /// The store may hold more than is in memory.
     more_in_store: bool,
+    /// Keys the customer took lately: a second copy of one (two nodes of a cluster made
+    /// the same message's receipt) is dropped instead of delivered again.
+    taken: Taken,
+}
+
+/// Keys delivered lately, bounded in count and age.
+#[derive(Default)]
+struct Taken {
+    keys: HashSet<u64>,
+    order: VecDeque<(u64, u64)>,
+}
+
+/// How long, and how many, delivered keys are remembered per account.
+const TAKEN_TTL_MS: u64 = 600_000;
+const MAX_TAKEN: usize = 50_000;
+
+impl Taken {
+    fn insert(&mut self, key: u64, now: u64) {
+        if self.keys.insert(key) {
+            self.order.push_back((now, key));
+        }
+        while let Some(&(at, old)) = self.order.front() {
+            if now.saturating_sub(at) < TAKEN_TTL_MS && self.keys.len() <= MAX_TAKEN {
+                break;
+            }
+            self.keys.remove(&old);
+            self.order.pop_front();
+        }
+    }
+
+    fn contains(&self, key: u64) -> bool {
+        self.keys.contains(&key)
+    }
 }
 
 impl AccountBox {
@@ -123,12 +156,32 @@ impl OutboxState {
         };
         let full = held.len() >= MAX_IN_MEMORY;
         let entry = self.accounts.entry(account.to_owned()).or_default();
+        let mut again = Vec::new();
         for item in held {
-            if entry.keys.insert(item.key) {
+            if entry.taken.contains(item.key) {
+                again.push(item.key);
+            } else if entry.keys.insert(item.key) {
                 entry.queue.push_back(Arc::new(item));
             }
         }
         entry.more_in_store = full;
+        self.drop_copies(account, again);
+    }
+
+    /// Copies of deliveries the customer already took: out of the store, not delivered.
+    fn drop_copies(&self, account: &str, keys: Vec<u64>) {
+        if keys.is_empty() {
+            return;
+        }
+        metrics::counter!("tern_outbox_copies_dropped_total").increment(keys.len() as u64);
+        let ops = keys
+            .into_iter()
+            .map(|key| WriteOp::Release {
+                account: account.to_owned(),
+                key,
+            })
+            .collect();
+        let _ = self.ctx.store.write(ops, Box::new(|_| {}));
     }
 
     async fn pump(&mut self, account: &str) {
@@ -232,6 +285,10 @@ impl Actor for Outbox {
             OutboxMsg::Held(item) => {
                 let account = item.account.clone();
                 let entry = state.accounts.entry(account.clone()).or_default();
+                if entry.taken.contains(item.key) {
+                    state.drop_copies(&account, vec![item.key]);
+                    return Ok(());
+                }
                 if entry.queue.len() >= MAX_IN_MEMORY {
                     entry.more_in_store = true;
                 } else if entry.keys.insert(item.key) {
@@ -274,6 +331,7 @@ impl Actor for Outbox {
                 };
                 if delivered {
                     entry.keys.remove(&key);
+                    entry.taken.insert(key, now_ms());
                     metrics::counter!("tern_outbox_delivered_total", "kind" => format!("{:?}", item.kind)).increment(1);
                     let _ = state.ctx.store.write(
                         vec![WriteOp::Release {

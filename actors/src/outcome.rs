@@ -103,6 +103,56 @@ pub async fn customer_receipt(ctx: &Context, latest: &MessageRecord) -> Option<H
         let stored = async { ctx.store.message_parts(latest.id).await.ok() };
         ctx.finals.settle(latest, stored).await?
     };
+    receipt_of(ctx, latest, &parts)
+}
+
+/// How long after its own final write a node reads a long message's parts again.
+const RECHECK_AFTER: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// In a cluster the parts of one long message can finish on different nodes at the same
+/// moment (their receipts came on binds of different nodes), each before the other's
+/// write is durable, so that neither sees every part final and no receipt is made. A node
+/// whose final write of such a part found parts still open reads them again a moment
+/// after that write is durable, and makes the receipt if every part is final by then. Two
+/// nodes may both do so: the receipt's key is the message id, and the node delivering to
+/// the account drops the second copy.
+pub fn recheck_receipt(ctx: Arc<Context>, latest: Arc<MessageRecord>) {
+    if latest.parts <= 1 || ctx.membership.is_standalone() {
+        return;
+    }
+    tokio::spawn(async move {
+        tokio::time::sleep(RECHECK_AFTER).await;
+        let Ok(parts) = ctx.store.message_parts(latest.id).await else {
+            return;
+        };
+        let complete =
+            parts.len() >= usize::from(latest.parts) && parts.iter().all(|p| p.state.is_final());
+        if !complete {
+            return;
+        }
+        let Some(held) = receipt_of(&ctx, &latest, &parts) else {
+            return;
+        };
+        metrics::counter!("tern_receipts_rechecked_total").increment(1);
+        let handed = ctx.clone();
+        let _ = ctx.store.write(
+            vec![WriteOp::Hold(Box::new(held.clone()))],
+            Box::new(move |result| {
+                if result.is_ok() {
+                    hand_to_outbox(&handed, Some(held));
+                }
+            }),
+        );
+    });
+}
+
+/// The receipt of a message whose `parts` are all final, as `latest`'s customer wants it.
+fn receipt_of(
+    ctx: &Context,
+    latest: &MessageRecord,
+    parts: &[MessageRecord],
+) -> Option<HeldDelivery> {
+    let parts = parts.to_vec();
     let delivered = |p: &MessageRecord| p.state == RecordState::Delivered;
     let report_state = report_state(final_state(ctx.settings.aggregate, &parts));
     if !latest.message.receipt.wants(report_state.is_delivered()) {

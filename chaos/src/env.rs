@@ -327,6 +327,12 @@ impl SingleNode {
         Some(kib / 1024.0)
     }
 
+    /// Receipts and MO held for customers, from the node's metrics.
+    pub async fn held(&self) -> anyhow::Result<u64> {
+        let page = self.metrics().await?;
+        Ok(sum_metric(&page, "tern_outbox_held_deliveries") as u64)
+    }
+
     /// Queued parts over every queue, from `tern ctl queue list`.
     pub async fn queued(&self) -> anyhow::Result<u64> {
         let queues = self.ctl(&["queue", "list"]).await?;

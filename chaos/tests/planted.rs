@@ -9,7 +9,8 @@
 //! The test build's binary comes from `TERN_FAILPOINTS_BIN` (`scripts/test` builds it with
 //! `cargo build -p tern-node --bin tern --features failpoints` and keeps it as
 //! `target/debug/tern-failpoints`, then runs `cargo test -p tern-chaos --test planted`).
-//! Without it the test says so and passes.
+//! Without it the test says so and passes. The same build steps its clock for the
+//! clock-step scenario (F12), which must hold every invariant.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -32,16 +33,31 @@ fn failpoint_build() -> Option<Binaries> {
 
 /// The baseline scenario with `failpoints`, checked.
 async fn baseline(binaries: Binaries, failpoints: &str, name: &str) -> Vec<(Invariant, Verdict)> {
-    let scenario = catalogue()
-        .into_iter()
-        .find(|s| s.name == "baseline")
-        .unwrap();
+    scenario(
+        "baseline",
+        Duration::from_secs(6),
+        binaries,
+        failpoints,
+        name,
+    )
+    .await
+}
+
+/// Scenario `which` on the test build with `failpoints`, checked.
+async fn scenario(
+    which: &str,
+    duration: Duration,
+    binaries: Binaries,
+    failpoints: &str,
+    name: &str,
+) -> Vec<(Invariant, Verdict)> {
+    let scenario = catalogue().into_iter().find(|s| s.name == which).unwrap();
     let dir =
         std::env::temp_dir().join(format!("tern-chaos-planted-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     let options = RunOptions {
         seed: 42,
-        duration: Duration::from_secs(6),
+        duration,
         rate: 30.0,
         dir: dir.clone(),
         binaries,
@@ -108,6 +124,16 @@ async fn the_same_build_without_failpoints_holds() {
         return;
     };
     let verdicts = baseline(binaries, "", "clean").await;
+    let violated: Vec<_> = verdicts.iter().filter(|(_, v)| v.is_violated()).collect();
+    assert!(violated.is_empty(), "{violated:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_clock_stepped_an_hour_each_way_and_drifting_breaks_no_invariant() {
+    let Some(binaries) = failpoint_build() else {
+        return;
+    };
+    let verdicts = scenario("clock-step", Duration::from_secs(16), binaries, "", "clock").await;
     let violated: Vec<_> = verdicts.iter().filter(|(_, v)| v.is_violated()).collect();
     assert!(violated.is_empty(), "{violated:?}");
 }

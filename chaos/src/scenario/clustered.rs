@@ -124,7 +124,19 @@ pub async fn run(scenario: &Scenario, options: &RunOptions) -> anyhow::Result<Hi
         }
         anyhow::Ok(total)
     };
-    settle(&[&receiver], queued, || {}).await;
+    // Settled also means no receipt held for a customer on any node.
+    let metrics: Vec<std::net::SocketAddr> =
+        cluster.summary().nodes.iter().map(|n| n.metrics).collect();
+    let waiting = || async {
+        let mut total = queued().await?;
+        for addr in &metrics {
+            if let Ok(page) = scrape(*addr).await {
+                total += sum_metric(&page, "tern_outbox_held_deliveries") as u64;
+            }
+        }
+        anyhow::Ok(total)
+    };
+    settle(&[&sender, &receiver], waiting, || {}).await;
 
     let sent = sender.finish().await;
     let ids = accepted_ids(&sent.ops);
