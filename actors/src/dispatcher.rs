@@ -32,6 +32,10 @@ pub struct Job {
     /// when it comes due, since it may have been finished meanwhile (a held part joined
     /// into another message, see [`crate::cmpp_parts`]).
     recheck: bool,
+    /// Handed to another node whose answer was lost: before it is sent again, the parts
+    /// the store shows submitted or final (that node sent them and recorded so) are left
+    /// out.
+    reread: bool,
 }
 
 impl Job {
@@ -40,7 +44,14 @@ impl Job {
             parts,
             exclude: Vec::new(),
             recheck: false,
+            reread: false,
         }
+    }
+
+    /// This job as it goes back after a forwarded batch's answer was lost.
+    pub(crate) fn after_lost_answer(mut self) -> Self {
+        self.reread = true;
+        self
     }
 
     fn first(&self) -> Option<&MessageRecord> {
@@ -398,15 +409,48 @@ impl DispatcherState {
             }
             self.delayed.pop();
             if let Some(job) = self.delayed_jobs.remove(&seq) {
+                let id = job.first().map(|f| f.id);
                 if job.recheck && self.finished_meanwhile(&job).await {
-                    if let Some(first) = job.first() {
-                        self.known.remove(&first.id);
+                    if let Some(id) = id {
+                        self.known.remove(&id);
                     }
                     continue;
                 }
+                let job = if job.reread {
+                    match self.still_open(job).await {
+                        Some(job) => job,
+                        None => {
+                            if let Some(id) = id {
+                                self.known.remove(&id);
+                            }
+                            continue;
+                        }
+                    }
+                } else {
+                    job
+                };
                 self.ready.push_back(job);
             }
         }
+    }
+
+    /// The parts of `job` the store does not show submitted or final; `None` when there
+    /// are none left. A part that cannot be read stays: sending again is at-least-once.
+    async fn still_open(&self, mut job: Job) -> Option<Job> {
+        let mut open = Vec::with_capacity(job.parts.len());
+        for part in &job.parts {
+            match self.ctx.store.message(part.id, part.part).await {
+                Ok(Some(record))
+                    if record.state.is_final() || record.state == RecordState::Submitted =>
+                {
+                    metrics::counter!("tern_cluster_resends_avoided_total").increment(1);
+                }
+                _ => open.push(Arc::clone(part)),
+            }
+        }
+        job.reread = false;
+        job.parts = open;
+        (!job.parts.is_empty()).then_some(job)
     }
 
     /// Whether the store says the job's message reached a final state after it was read.

@@ -737,7 +737,8 @@ async fn forward_batch(ctx: &Context, link: &str, batch: Vec<Job>) {
                 crate::membership::RelayError::Unknown(_) => Duration::from_secs(1),
             };
             for job in batch {
-                finish_job(ctx, link, job.clone(), Some((job, delay)));
+                let back = job.clone().after_lost_answer();
+                finish_job(ctx, link, job, Some((back, delay)));
             }
         }
     }

@@ -71,6 +71,8 @@ struct AccountBox {
     /// Keys the customer took lately: a second copy of one (two nodes of a cluster made
     /// the same message's receipt) is dropped instead of delivered again.
     taken: Taken,
+    /// In a cluster, since when this node is the one to deliver to the account.
+    delivering_since: Option<u64>,
 }
 
 /// Keys delivered lately, bounded in count and age.
@@ -79,6 +81,12 @@ struct Taken {
     keys: HashSet<u64>,
     order: VecDeque<(u64, u64)>,
 }
+
+/// In a cluster, how long a node that has just become the one delivering to an account
+/// waits before it delivers, and then reads what waits in the store afresh: the node that
+/// delivered before may still be delivering what it held (its view of who delivers lags by
+/// up to a heartbeat), and what it delivers meanwhile leaves the store.
+const HANDOVER_MS: u64 = 2_000;
 
 /// How long, and how many, delivered keys are remembered per account.
 const TAKEN_TTL_MS: u64 = 600_000;
@@ -195,7 +203,20 @@ impl OutboxState {
             entry.keys.retain(|key| entry.in_flight.contains_key(key));
             entry.queue.clear();
             entry.more_in_store = true;
+            entry.delivering_since = None;
             return;
+        }
+        if !self.ctx.membership.is_standalone() {
+            let since = *entry.delivering_since.get_or_insert_with(|| {
+                // Just became the one: what is queued here is read again after the wait.
+                entry.keys.retain(|key| entry.in_flight.contains_key(key));
+                entry.queue.clear();
+                entry.more_in_store = true;
+                now
+            });
+            if now < since.saturating_add(HANDOVER_MS) {
+                return;
+            }
         }
         let mut expired = Vec::new();
         while entry.in_flight.len() < IN_FLIGHT && !entry.receivers.is_empty() {
