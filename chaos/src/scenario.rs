@@ -151,7 +151,7 @@ pub fn catalogue() -> Vec<Scenario> {
             faults: &["F12"],
             invariants: &[I1, I2a, I2b, I3, I5, I6, I8, I10, I11, I12],
             injection: Injection::ClockStep,
-            tps: 40,
+            tps: 80,
             test_build: true,
             ..base.clone()
         },
@@ -200,7 +200,7 @@ pub fn catalogue() -> Vec<Scenario> {
                 "--throttle-rate", "0.03",
                 "--refuse-part", "2",
             ],
-            tps: 40,
+            tps: 80,
             invariants: &[I1, I2a, I2b, I3, I5, I6, I8, I10, I11, I12],
             ..base.clone()
         },
@@ -362,7 +362,7 @@ pub struct RunOptions {
 }
 
 /// The most the end of a run waits for everything to settle.
-const SETTLE: Duration = Duration::from_secs(60);
+const SETTLE: Duration = Duration::from_secs(120);
 /// The customers' response timer.
 const RESPONSE_TIMEOUT: Duration = Duration::from_secs(5);
 /// The quota of `quota-runs-out`.
