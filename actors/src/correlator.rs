@@ -409,6 +409,7 @@ impl CorrelatorState {
         // A long message's last open part may have finished on another node just now.
         let recheck = report.state.is_final() && held.is_none() && updated.parts > 1;
         let updated_again = updated.clone();
+        let runtime = tokio::runtime::Handle::current();
         metrics::counter!("tern_receipts_matched_total", "link" => key.0.clone()).increment(1);
         debug!(message_id = %id, part, state = report.state.stat_word(), "receipt matched");
         let ctx = self.ctx.clone();
@@ -421,15 +422,15 @@ impl CorrelatorState {
                     if let Some(reply) = ack {
                         reply.ok();
                     }
-                    if recheck {
-                        outcome::recheck_receipt(ctx.clone(), updated_again);
-                    }
                     if let Some(forget) = forget {
                         // Best effort: an entry left behind expires, and a receipt sent
                         // again for it is matched again, harmlessly.
                         let _ = ctx.store.write(vec![forget], Box::new(|_| {}));
                     }
                     outcome::hand_to_outbox(&ctx, held);
+                    if recheck {
+                        outcome::recheck_receipt(&runtime, ctx, updated_again);
+                    }
                 }
                 Err(_) => {
                     // Not final after all: the operator's resend must be matched.

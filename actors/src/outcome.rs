@@ -116,11 +116,17 @@ const RECHECK_AFTER: std::time::Duration = std::time::Duration::from_secs(1);
 /// after that write is durable, and makes the receipt if every part is final by then. Two
 /// nodes may both do so: the receipt's key is the message id, and the node delivering to
 /// the account drops the second copy.
-pub fn recheck_receipt(ctx: Arc<Context>, latest: Arc<MessageRecord>) {
+pub fn recheck_receipt(
+    runtime: &tokio::runtime::Handle,
+    ctx: Arc<Context>,
+    latest: Arc<MessageRecord>,
+) {
     if latest.parts <= 1 || ctx.membership.is_standalone() {
         return;
     }
-    tokio::spawn(async move {
+    // Called from a store's completion, which may run on the store's own thread: the task
+    // goes to the runtime the caller named.
+    runtime.spawn(async move {
         tokio::time::sleep(RECHECK_AFTER).await;
         let Ok(parts) = ctx.store.message_parts(latest.id).await else {
             return;
@@ -134,15 +140,13 @@ pub fn recheck_receipt(ctx: Arc<Context>, latest: Arc<MessageRecord>) {
             return;
         };
         metrics::counter!("tern_receipts_rechecked_total").increment(1);
-        let handed = ctx.clone();
-        let _ = ctx.store.write(
-            vec![WriteOp::Hold(Box::new(held.clone()))],
-            Box::new(move |result| {
-                if result.is_ok() {
-                    hand_to_outbox(&handed, Some(held));
-                }
-            }),
-        );
+        let hold = vec![WriteOp::Hold(Box::new(held.clone()))];
+        if tern_storage::write_durable(ctx.store.as_ref(), hold)
+            .await
+            .is_ok()
+        {
+            hand_to_outbox(&ctx, Some(held));
+        }
     });
 }
 
