@@ -62,7 +62,7 @@ impl View<'_> {
                     continue;
                 };
                 known += 1;
-                for again in seen.iter().filter(|s| s.t_ms > first.t_ms) {
+                for again in seen.iter().filter(|s| s.read_after(first)) {
                     resent.push(format!(
                         "dst {dst} part {part}: answered {} (id {}) on conn {} at {}, sent again on conn {} at {}",
                         first.status,

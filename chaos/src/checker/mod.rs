@@ -170,8 +170,13 @@ fn is_transient(status: &str) -> bool {
 /// One submit the operator read.
 #[derive(Debug, Clone)]
 struct Seen {
+    /// When the operator read it, or, for a slow answer, when it answered (the read was
+    /// earlier).
     t_ms: u64,
     conn: u64,
+    /// The submit's sequence number on its connection: the order of reads there.
+    seq: u32,
+    slow: bool,
     part: u32,
     status: String,
     id: Option<String>,
@@ -208,6 +213,7 @@ impl<'a> View<'a> {
                 OperatorEvent::Submit {
                     t_ms,
                     conn,
+                    seq,
                     dst,
                     part,
                     status,
@@ -226,6 +232,8 @@ impl<'a> View<'a> {
                     operator.entry(dst.as_str()).or_default().push(Seen {
                         t_ms: *t_ms,
                         conn: *conn,
+                        seq: *seq,
+                        slow,
                         part: part.unwrap_or(1),
                         status: status.clone(),
                         id: id.clone(),
@@ -289,6 +297,19 @@ impl<'a> View<'a> {
             Invariant::I10 => self.throttle_kept(),
             Invariant::I11 => self.ids_unique(),
             Invariant::I12 => self.cdrs_complete(),
+        }
+    }
+}
+
+impl Seen {
+    /// Whether the operator read `self` after `earlier`: by sequence number on one
+    /// connection, by time across connections, where a slow answer's time says nothing of
+    /// when it was read.
+    fn read_after(&self, earlier: &Seen) -> bool {
+        if self.conn == earlier.conn && self.seq != 0 && earlier.seq != 0 {
+            self.seq > earlier.seq
+        } else {
+            !self.slow && self.t_ms > earlier.t_ms
         }
     }
 }

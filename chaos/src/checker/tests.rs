@@ -217,3 +217,36 @@ fn inapplicable_invariants_say_so() {
     assert_eq!(Invariant::parse("i2a"), Some(Invariant::I2a));
     assert_eq!(Invariant::I2b.to_string(), "I2b");
 }
+
+#[test]
+fn a_slow_answer_stamped_after_the_resend_it_caused_is_not_a_resend() {
+    // Read first (seq 3), answered only after the node timed it out and sent it again
+    // (seq 9), which was answered at once.
+    let slow = OperatorEvent::Submit {
+        t_ms: 900,
+        conn: 1,
+        seq: 3,
+        src: String::new(),
+        dst: "491".into(),
+        reference: None,
+        part: None,
+        parts: None,
+        registered: 1,
+        status: "ESME_ROK".into(),
+        id: Some("late".into()),
+        answered: true,
+        fault: Some("slow_answer".into()),
+    };
+    let mut again = submit(800, 1, "491", "ESME_ROK", true);
+    if let OperatorEvent::Submit { seq, .. } = &mut again {
+        *seq = 9;
+    }
+    let history = History {
+        ops: vec![op(1, ok("a"))],
+        operator: vec![slow, again],
+        ambiguity_ms: 1000,
+        ..History::default()
+    };
+    assert!(!verdict_of(&history, Invariant::I2a).is_violated());
+    assert!(!verdict_of(&history, Invariant::I2b).is_violated());
+}
