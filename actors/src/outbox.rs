@@ -75,11 +75,12 @@ struct AccountBox {
     delivering_since: Option<u64>,
 }
 
-/// Keys delivered lately, bounded in count and age.
+/// Keys delivered lately, bounded in count and age (on the monotonic clock: a wall clock
+/// stepped forward must not forget them).
 #[derive(Default)]
 struct Taken {
     keys: HashSet<u64>,
-    order: VecDeque<(u64, u64)>,
+    order: VecDeque<(std::time::Instant, u64)>,
 }
 
 /// In a cluster, how long a node that has just become the one delivering to an account
@@ -89,16 +90,17 @@ struct Taken {
 const HANDOVER_MS: u64 = 2_000;
 
 /// How long, and how many, delivered keys are remembered per account.
-const TAKEN_TTL_MS: u64 = 600_000;
+const TAKEN_TTL: Duration = Duration::from_secs(600);
 const MAX_TAKEN: usize = 50_000;
 
 impl Taken {
-    fn insert(&mut self, key: u64, now: u64) {
+    fn insert(&mut self, key: u64) {
+        let now = std::time::Instant::now();
         if self.keys.insert(key) {
             self.order.push_back((now, key));
         }
         while let Some(&(at, old)) = self.order.front() {
-            if now.saturating_sub(at) < TAKEN_TTL_MS && self.keys.len() <= MAX_TAKEN {
+            if now.duration_since(at) < TAKEN_TTL && self.keys.len() <= MAX_TAKEN {
                 break;
             }
             self.keys.remove(&old);
@@ -352,7 +354,7 @@ impl Actor for Outbox {
                 };
                 if delivered {
                     entry.keys.remove(&key);
-                    entry.taken.insert(key, now_ms());
+                    entry.taken.insert(key);
                     metrics::counter!("tern_outbox_delivered_total", "kind" => format!("{:?}", item.kind)).increment(1);
                     let _ = state.ctx.store.write(
                         vec![WriteOp::Release {
