@@ -78,17 +78,12 @@ impl NodeFile<'_> {
             secret = quoted(self.secret),
         );
         if self.bootstrap {
-            let peers: Vec<String> = self
-                .peers
-                .iter()
-                .map(|(id, addr)| format!("{{ id = {id}, addr = {} }}", quoted(&addr.to_string())))
-                .collect();
             let _ = write!(
                 toml,
                 "# This node starts the cluster and adds the others as they answer.\n\
                  bootstrap = true\n\
                  peers = [{}]\n",
-                peers.join(", ")
+                node_list(self.peers)
             );
         } else {
             toml.push_str("# Node 1 adds this one to the cluster.\nbootstrap = false\n");
@@ -100,16 +95,11 @@ impl NodeFile<'_> {
             );
         }
         if !self.dial.is_empty() {
-            let dial: Vec<String> = self
-                .dial
-                .iter()
-                .map(|(id, addr)| format!("{{ id = {id}, addr = {} }}", quoted(&addr.to_string())))
-                .collect();
             let _ = write!(
                 toml,
                 "# The other nodes are dialled through fault proxies.\n\
                  dial = [{}]\n",
-                dial.join(", ")
+                node_list(self.dial)
             );
         }
         let _ = write!(
@@ -187,6 +177,15 @@ pub fn quoted(text: &str) -> String {
     }
     out.push('"');
     out
+}
+
+/// `{ id = N, addr = "HOST:PORT" }, ...`: a `peers` or `dial` list.
+fn node_list(nodes: &[(u16, SocketAddr)]) -> String {
+    nodes
+        .iter()
+        .map(|(id, addr)| format!("{{ id = {id}, addr = {} }}", quoted(&addr.to_string())))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 #[cfg(test)]

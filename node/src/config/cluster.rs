@@ -190,36 +190,9 @@ impl Config {
                 "must exceed twice heartbeat_ms, and be below election_timeout_max_ms",
             ));
         }
-        let mut peer_ids = HashSet::new();
-        for (i, peer) in c.peers.iter().enumerate() {
-            if peer.id == u64::from(self.node.id) || !peer_ids.insert(peer.id) || peer.id > 1023 {
-                errors.push(invalid(
-                    format!("cluster.peers[{i}].id"),
-                    "must be another node's id (0..=1023), once",
-                ));
-            }
-            if !is_host_port(&peer.addr) {
-                errors.push(invalid(
-                    format!("cluster.peers[{i}].addr"),
-                    "must be HOST:PORT",
-                ));
-            }
-        }
-        let mut dial_ids = HashSet::new();
-        for (i, dial) in c.dial.iter().enumerate() {
-            if dial.id == u64::from(self.node.id) || !dial_ids.insert(dial.id) || dial.id > 1023 {
-                errors.push(invalid(
-                    format!("cluster.dial[{i}].id"),
-                    "must be another node's id (0..=1023), once",
-                ));
-            }
-            if !is_host_port(&dial.addr) {
-                errors.push(invalid(
-                    format!("cluster.dial[{i}].addr"),
-                    "must be HOST:PORT",
-                ));
-            }
-        }
+        let me = u64::from(self.node.id);
+        check_node_list("cluster.peers", &c.peers, me, errors);
+        check_node_list("cluster.dial", &c.dial, me, errors);
         if c.snapshot_logs < 10 {
             errors.push(invalid("cluster.snapshot_logs", "must be at least 10"));
         }
@@ -238,4 +211,21 @@ impl Config {
 fn is_host_port(addr: &str) -> bool {
     addr.rsplit_once(':')
         .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok())
+}
+
+/// A list of other nodes (`peers`, `dial`): each id another node's, once; each address
+/// HOST:PORT.
+fn check_node_list(key: &str, list: &[PeerConfig], me: u64, errors: &mut Vec<ConfigError>) {
+    let mut ids = HashSet::new();
+    for (i, node) in list.iter().enumerate() {
+        if node.id == me || !ids.insert(node.id) || node.id > 1023 {
+            errors.push(invalid(
+                format!("{key}[{i}].id"),
+                "must be another node's id (0..=1023), once",
+            ));
+        }
+        if !is_host_port(&node.addr) {
+            errors.push(invalid(format!("{key}[{i}].addr"), "must be HOST:PORT"));
+        }
+    }
 }
