@@ -32,9 +32,9 @@ pub struct Job {
     /// when it comes due, since it may have been finished meanwhile (a held part joined
     /// into another message, see [`crate::cmpp_parts`]).
     recheck: bool,
-    /// Handed to another node whose answer was lost: before it is sent again, the parts
-    /// the store shows submitted or final (that node sent them and recorded so) are left
-    /// out.
+    /// Sent without an answer (to the operator, or to another node whose answer was
+    /// lost): before it is sent again, the parts the store shows submitted or final (a
+    /// late answer, or the other node, recorded so) are left out.
     reread: bool,
 }
 
@@ -48,7 +48,8 @@ impl Job {
         }
     }
 
-    /// This job as it goes back after a forwarded batch's answer was lost.
+    /// This job as it goes back after an answer was lost: the operator's, or a forwarded
+    /// batch's.
     pub(crate) fn after_lost_answer(mut self) -> Self {
         self.reread = true;
         self
@@ -177,6 +178,8 @@ pub struct DispatcherState {
     parked_epoch: u64,
     parked_since_ms: u64,
     in_flight: HashMap<String, usize>,
+    /// Messages at a link (sent, not yet done).
+    at_links: HashSet<MessageId>,
     /// Messages in memory or at a link, so that no message is queued twice.
     known: HashSet<MessageId>,
     /// The store may hold pending entries after `cursor` that are not in memory; accepted
@@ -366,14 +369,18 @@ impl DispatcherState {
         }
     }
 
-    /// Drops what is in memory: it is all in the store, for whoever dispatches next.
+    /// Drops what is in memory: it is all in the store, for whoever dispatches next. What
+    /// is at a link stays known: its pending entry goes only once the operator's answer is
+    /// recorded, so a read of the shard meanwhile (the lease came back at once) would find
+    /// it and send it again; its outcome comes back here as for any job.
     fn forget_queues(&mut self) {
         self.ready.clear();
         self.delayed.clear();
         self.delayed_jobs.clear();
         self.waiting.clear();
         self.parked.clear();
-        self.known.clear();
+        let at_links = &self.at_links;
+        self.known.retain(|id| at_links.contains(id));
         self.cursor = None;
         self.sweep = None;
         self.backlog = false;
@@ -528,8 +535,12 @@ impl DispatcherState {
             self.delay(job, Duration::from_millis(500));
             return;
         };
+        let id = job.first().map(|f| f.id);
         match actor.cast(LinkMsg::Submit(job)) {
-            Ok(()) => *self.in_flight.entry(link).or_default() += 1,
+            Ok(()) => {
+                *self.in_flight.entry(link).or_default() += 1;
+                self.at_links.extend(id);
+            }
             Err(error) => {
                 // The link is restarting; the job comes back through its error.
                 if let ractor::MessagingErr::SendErr(LinkMsg::Submit(job)) = error {
@@ -540,6 +551,7 @@ impl DispatcherState {
     }
 
     fn link_done(&mut self, link: &str, id: MessageId, requeued: bool) {
+        self.at_links.remove(&id);
         if !requeued {
             self.known.remove(&id);
         }
@@ -683,6 +695,7 @@ impl Actor for Dispatcher {
             parked_epoch: 0,
             parked_since_ms: 0,
             in_flight: HashMap::new(),
+            at_links: HashSet::new(),
             known: HashSet::new(),
             cursor: None,
             backlog: false,
@@ -749,6 +762,9 @@ impl Actor for Dispatcher {
             DispatcherMsg::Retry { job, delay } => {
                 if state.epoch.is_some() {
                     state.delay(job, delay);
+                } else if let Some(first) = job.first() {
+                    // Back in the store for whoever dispatches the shard next.
+                    state.known.remove(&first.id);
                 }
             }
             DispatcherMsg::Done { link, id, requeued } => state.link_done(&link, id, requeued),

@@ -15,6 +15,7 @@ pub mod dispatcher;
 pub mod failpoints;
 pub mod finals;
 pub mod ids;
+mod late;
 pub mod link;
 pub mod link_cmpp;
 pub mod lookup;

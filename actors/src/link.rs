@@ -27,6 +27,7 @@ use tracing::{debug, info, warn, Instrument};
 
 use crate::context::{now_ms, Context};
 use crate::dispatcher::{DispatcherMsg, Job};
+use crate::late::{Awaited, LateAnswers};
 use crate::outcome;
 
 /// The link's metric handles, registered once instead of on every message.
@@ -124,8 +125,9 @@ pub(crate) enum WireResult {
     Refused(Verdict, u32),
     /// Never left: the link is down.
     NotSent,
-    /// Sent, no answer: the operator may have it.
-    Unknown(String),
+    /// Sent, no answer: the operator may have it. With the request's sequence number when
+    /// an answer may still come late.
+    Unknown(String, Option<u32>),
 }
 
 // Messages move once into the mailbox; boxing would cost an allocation per message.
@@ -154,6 +156,8 @@ struct Bind {
     epoch: u64,
     wire: Wire,
     aimd: Arc<Aimd>,
+    /// The parts of submits that timed out on this bind, for their late answers.
+    late: Arc<LateAnswers>,
     up: bool,
     stop: CancellationToken,
     tasks: TaskTracker,
@@ -319,6 +323,7 @@ fn open_bind(
         epoch,
         wire,
         aimd: Arc::new(Aimd::new(window)),
+        late: Arc::default(),
         up: false,
         stop,
         tasks,
@@ -547,6 +552,11 @@ impl Actor for CarrierLink {
                     warn!(link = state.config.name, slot, ?reason, "CMPP bind down");
                     state.bind_up(slot, false);
                 }
+                tern_cmpp::net::ClientEvent::LateResponse(pdu) => {
+                    let sequence = pdu.sequence_id;
+                    let accepted = crate::link_cmpp::late_acceptance(&state.config.name, pdu);
+                    late_answer(state, slot, sequence, accepted);
+                }
                 event => crate::link_cmpp::handle_event(&state.ctx, &state.config, event),
             },
             LinkMsg::Follow => state.follow(),
@@ -609,6 +619,7 @@ fn start_job(state: &LinkState, job: Job, reply: Option<tokio::sync::oneshot::Se
         epoch: bind.epoch,
         wire: bind.wire.clone(),
         aimd: bind.aimd.clone(),
+        late: bind.late.clone(),
     };
     let ctx = state.ctx.clone();
     let config = state.config.clone();
@@ -718,6 +729,11 @@ async fn forward_batch(ctx: &Context, link: &str, batch: Vec<Job>) {
                 let end = outcome.retry.map(|(rest, delay)| {
                     let mut back = Job::new(rest.parts.into_iter().map(Arc::new).collect());
                     back.exclude = rest.exclude;
+                    // A pause means an error or an unknown outcome there: a late answer
+                    // may yet record a part submitted, so it is read again first.
+                    if delay > 0 {
+                        back = back.after_lost_answer();
+                    }
                     (back, Duration::from_millis(delay))
                 });
                 finish_job(ctx, link, job, end);
@@ -797,6 +813,13 @@ fn handle_event(state: &mut LinkState, slot: u16, event: ClientEvent) {
             metrics::counter!("tern_link_late_responses_total", "link" => link.clone())
                 .increment(1);
             debug!(link, sequence = command.sequence_number(), "late response");
+            let accepted = match command.pdu() {
+                Some(Pdu::SubmitSmResp(r)) if verdict(command.status()) == Verdict::Accepted => {
+                    Some(r.message_id().as_str().to_owned())
+                }
+                _ => None,
+            };
+            late_answer(state, slot, command.sequence_number(), accepted);
         }
     }
 }
@@ -806,6 +829,9 @@ enum PartOutcome {
     Submitted,
     /// Give the rest of the message back after this delay.
     Retry(Duration),
+    /// Sent without an answer: give the rest back after this delay, to be read again
+    /// before it is sent (a late answer may have recorded the part submitted).
+    Unknown(Duration),
     /// The message cannot be sent.
     Failed(Option<u32>, &'static str),
 }
@@ -816,6 +842,7 @@ struct BindSender {
     epoch: u64,
     wire: Wire,
     aimd: Arc<Aimd>,
+    late: Arc<LateAnswers>,
 }
 
 /// Sends the parts of `job` in order; what is left to retry, if anything.
@@ -827,10 +854,14 @@ async fn send_job(
     job: &Job,
 ) -> JobEnd {
     for (index, part) in job.parts.iter().enumerate() {
-        match send_part(ctx, config, bind, metrics, part).await {
+        let outcome = send_part(ctx, config, bind, metrics, part).await;
+        match outcome {
             PartOutcome::Submitted => {}
-            PartOutcome::Retry(delay) => {
+            PartOutcome::Retry(delay) | PartOutcome::Unknown(delay) => {
                 let mut rest = job.clone();
+                if matches!(outcome, PartOutcome::Unknown(_)) {
+                    rest = rest.after_lost_answer();
+                }
                 rest.parts = job.parts[index..].to_vec();
                 // The next attempt counts from this one.
                 let mut tried = MessageRecord::clone(part);
@@ -922,14 +953,24 @@ async fn send_part(
             metrics.link_down.increment(1);
             return PartOutcome::Retry(Duration::ZERO);
         }
-        WireResult::Unknown(error) => {
+        WireResult::Unknown(error, sequence) => {
             aimd.release();
             if let Some(h) = health {
                 h.failure();
             }
             metrics.unknown.increment(1);
             warn!(link, message_id = %part.id, %error, "outcome unknown; resending later");
-            return PartOutcome::Retry(backoff(ctx, attempts));
+            if let Some(sequence) = sequence {
+                bind.late.expect(
+                    sequence,
+                    Awaited {
+                        id: part.id,
+                        part: part.part,
+                        attempts,
+                    },
+                );
+            }
+            return PartOutcome::Unknown(backoff(ctx, attempts));
         }
         WireResult::Accepted(operator_id) => (operator_id, Verdict::Accepted, 0),
         WireResult::Refused(verdict, status) => (String::new(), verdict, status),
@@ -941,52 +982,15 @@ async fn send_part(
             if let Some(h) = health {
                 h.success();
             }
-            let key = receipt::normalise(&operator_id, config.submit_ids);
-            // A small submission entry, not a rewrite of the record; reads merge it.
-            let submitted = Submission {
-                id: part.id,
-                part: part.part,
-                link: link.to_owned(),
-                operator_id,
-                attempts,
-                at_ms: now_ms(),
-            };
-            // Index before dropping the pending entry: any prefix of this batch is safe.
-            let ops = vec![
-                WriteOp::MarkSubmitted(submitted),
-                WriteOp::IndexReceipt {
-                    link: link.to_owned(),
-                    operator_id: key.clone(),
-                    id: part.id,
-                    part: part.part,
-                },
-                WriteOp::RemovePending {
-                    shard: ctx.shard_of(part.id),
-                    id: part.id,
-                    part: part.part,
-                },
-            ];
             metrics.ok.increment(1);
             // The job is not done before SUBMITTED is durable: a dispatcher paging its
             // backlog in would otherwise still find the pending entry and send it again.
-            match tern_storage::write_durable(ctx.store.as_ref(), ops).await {
-                Ok(()) => {
-                    // Only a receipt that came early needs telling (see `early_receipts`).
-                    if ctx.early_receipts.load(std::sync::atomic::Ordering::SeqCst) > 0 {
-                        ctx.refs
-                            .correlator
-                            .cast(crate::correlator::CorrelatorMsg::Submitted {
-                                link: link.to_owned(),
-                                operator_id: key,
-                            });
-                    }
-                }
-                Err(error) => {
-                    // The operator has the part; after a restart it is resent and counted
-                    // as an unknown outcome.
-                    warn!(link, message_id = %part.id, %error, "SUBMITTED state not stored");
-                }
-            }
+            let awaited = Awaited {
+                id: part.id,
+                part: part.part,
+                attempts,
+            };
+            record_submitted(ctx, config, awaited, operator_id).await;
             if crate::failpoints::on(crate::failpoints::LINK_RESEND_KNOWN) {
                 resend_known(client, aimd, part).await;
             }
@@ -1013,6 +1017,84 @@ async fn send_part(
             PartOutcome::Failed(Some(status), "refused by the operator")
         }
     }
+}
+
+/// Records `part` as submitted under the operator's id, indexes its receipt and drops its
+/// pending entry, once durable.
+async fn record_submitted(ctx: &Context, config: &LinkConfig, part: Awaited, operator_id: String) {
+    let link = config.name.as_str();
+    let key = receipt::normalise(&operator_id, config.submit_ids);
+    // A small submission entry, not a rewrite of the record; reads merge it.
+    let submitted = Submission {
+        id: part.id,
+        part: part.part,
+        link: link.to_owned(),
+        operator_id,
+        attempts: part.attempts,
+        at_ms: now_ms(),
+    };
+    // Index before dropping the pending entry: any prefix of this batch is safe.
+    let ops = vec![
+        WriteOp::MarkSubmitted(submitted),
+        WriteOp::IndexReceipt {
+            link: link.to_owned(),
+            operator_id: key.clone(),
+            id: part.id,
+            part: part.part,
+        },
+        WriteOp::RemovePending {
+            shard: ctx.shard_of(part.id),
+            id: part.id,
+            part: part.part,
+        },
+    ];
+    match tern_storage::write_durable(ctx.store.as_ref(), ops).await {
+        Ok(()) => {
+            // Only a receipt that came early needs telling (see `early_receipts`).
+            if ctx.early_receipts.load(std::sync::atomic::Ordering::SeqCst) > 0 {
+                ctx.refs
+                    .correlator
+                    .cast(crate::correlator::CorrelatorMsg::Submitted {
+                        link: link.to_owned(),
+                        operator_id: key,
+                    });
+            }
+        }
+        Err(error) => {
+            // The operator has the part; after a restart it is resent and counted as an
+            // unknown outcome.
+            warn!(link, message_id = %part.id, %error, "SUBMITTED state not stored");
+        }
+    }
+}
+
+/// An answer to the submit with `sequence` on bind `slot` came after it had timed out:
+/// an acceptance (with the operator's id) records the part as submitted (see
+/// [`crate::late`]).
+fn late_answer(state: &LinkState, slot: u16, sequence: u32, accepted: Option<String>) {
+    let Some(part) = state
+        .binds
+        .get(&slot)
+        .and_then(|bind| bind.late.take(sequence))
+    else {
+        return;
+    };
+    let Some(operator_id) = accepted else {
+        return;
+    };
+    metrics::counter!("tern_link_late_acceptances_total", "link" => state.config.name.clone())
+        .increment(1);
+    info!(
+        link = state.config.name,
+        slot,
+        message_id = %part.id,
+        part = part.part,
+        "accepted late; recorded as submitted"
+    );
+    let (ctx, config) = (state.ctx.clone(), state.config.clone());
+    state
+        .tasks
+        .spawn(async move { record_submitted(&ctx, &config, part, operator_id).await });
 }
 
 /// A bug planted for the chaos checker's own tests (failpoint builds only): `part`, which
@@ -1063,7 +1145,10 @@ fn smpp_result(result: Result<tern_smpp::Command, RequestError>) -> WireResult {
     let response = match result {
         Ok(response) => response,
         Err(RequestError::NotSent(_)) => return WireResult::NotSent,
-        Err(error) => return WireResult::Unknown(error.to_string()),
+        Err(error @ RequestError::Timeout { sequence }) => {
+            return WireResult::Unknown(error.to_string(), Some(sequence))
+        }
+        Err(error) => return WireResult::Unknown(error.to_string(), None),
     };
     let status = response.status();
     match verdict(status) {

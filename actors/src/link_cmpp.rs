@@ -57,9 +57,25 @@ pub(crate) async fn submit(client: &tern_cmpp::net::Client, submit: Submit) -> W
             Verdict::Accepted => WireResult::Accepted(resp.msg_id.to_string()),
             other => WireResult::Refused(other, resp.result),
         },
-        Ok(other) => WireResult::Unknown(format!("not a SUBMIT_RESP: {other:?}")),
+        Ok(other) => WireResult::Unknown(format!("not a SUBMIT_RESP: {other:?}"), None),
         Err(RequestError::NotSent(_)) => WireResult::NotSent,
-        Err(error) => WireResult::Unknown(error.to_string()),
+        Err(error @ RequestError::Timeout { sequence }) => {
+            WireResult::Unknown(error.to_string(), Some(sequence))
+        }
+        Err(error) => WireResult::Unknown(error.to_string(), None),
+    }
+}
+
+/// A response that came after its request had timed out: the operator's id when it is a
+/// SUBMIT_RESP that accepted the part.
+pub(crate) fn late_acceptance(link: &str, pdu: Pdu) -> Option<String> {
+    metrics::counter!("tern_link_late_responses_total", "link" => link.to_owned()).increment(1);
+    tracing::debug!(link, sequence = pdu.sequence_id, "late response");
+    match pdu.body {
+        Body::SubmitResp(resp) if verdict(resp.result) == Verdict::Accepted => {
+            Some(resp.msg_id.to_string())
+        }
+        _ => None,
     }
 }
 
@@ -141,10 +157,7 @@ pub(crate) fn handle_event(ctx: &Arc<Context>, config: &Arc<LinkConfig>, event: 
                 answer(&handle, result::FLOW_CONTROL);
             }
         }
-        ClientEvent::LateResponse(pdu) => {
-            metrics::counter!("tern_link_late_responses_total", "link" => link.clone())
-                .increment(1);
-            tracing::debug!(link, sequence = pdu.sequence_id, "late response");
-        }
+        // The link takes these, since it knows the bind (see `late_acceptance`).
+        ClientEvent::LateResponse(_) => {}
     }
 }

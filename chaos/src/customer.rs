@@ -272,7 +272,7 @@ fn outcome(answer: Result<Command, RequestError>) -> Outcome {
             name: format!("{:?}", command.status()),
         },
         Err(RequestError::NotSent(_)) => not_sent(),
-        Err(RequestError::Timeout) => Outcome::Unknown {
+        Err(RequestError::Timeout { .. }) => Outcome::Unknown {
             why: "no answer in time".into(),
         },
         Err(RequestError::Closed) => Outcome::Unknown {

@@ -2,7 +2,8 @@
 //! The operator misbehaves: it throttles and fails transiently (every message still gets
 //! there once), the first link of a route fails or is down (the next group takes over), or
 //! it refuses everything for good (the customer hears so in a receipt and the CDR says
-//! Failed).
+//! Failed), it sends every receipt twice (the customer hears one), or it answers late (the
+//! late acceptance is recorded and the resend left out).
 
 mod common;
 
@@ -253,6 +254,62 @@ async fn an_operator_that_sends_every_receipt_twice_is_heard_once() {
         .await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(stats.receipts_duplicated, N as u64, "{stats:?}");
+    assert_delivered_once(&esme.inbox, &ids);
+    Arc::try_unwrap(esme).ok().unwrap().unbind().await;
+    node.shutdown().await;
+    sim.shutdown().await;
+}
+
+/// The operator answers some submits only after the link's response timer ran out: the late
+/// acceptance is recorded (the part is submitted, under the id the receipt carries), so the
+/// resend due later is left out and each message reaches the operator once and gets its
+/// one receipt.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_late_acceptance_is_recorded_and_saves_the_resend() {
+    init_tracing();
+    let dir = tempfile::tempdir().unwrap();
+    let sim = start_sim(SmscConfig {
+        slow_answer: 0.3,
+        slow_answer_delay: Duration::from_secs(2),
+        seed: 13,
+        ..sim_config()
+    })
+    .await;
+    // Timer 1 s, late answers at 2 s, resends due 4 s after the timer.
+    let toml = base_toml(dir.path())
+        .replacen(
+            "[smpp]\nlisten = \"127.0.0.1:0\"\n",
+            "[smpp]\nlisten = \"127.0.0.1:0\"\nresponse_timeout_secs = 1\n",
+            1,
+        )
+        .replacen("retry_min_ms = 50", "retry_min_ms = 4000", 1)
+        .replacen("retry_max_secs = 1", "retry_max_secs = 10", 1)
+        + &account_toml("alice", "secret", "")
+        + &upstream_toml("op", sim.addr(), "");
+    assert!(toml.contains("response_timeout_secs = 1\n") && toml.contains("retry_min_ms = 4000"));
+    let node = start_node(&toml).await;
+    let esme =
+        Arc::new(Esme::connect(smpp_addr(&node), BindKind::Transceiver, "alice", "secret").await);
+    const N: usize = 30;
+    let ids = submit_windowed(&esme, distinct_submits(N, "late"), 8).await;
+    assert!(
+        esme.inbox
+            .wait_for_receipts(&ids, Duration::from_secs(30))
+            .await,
+        "{} of {N} receipts; operator: {:?}",
+        esme.inbox.receipts_by_id().len(),
+        sim.stats()
+    );
+    // Past the resends' due time: none may come.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let stats = sim.stats();
+    eprintln!("operator saw {stats:?}");
+    assert!(
+        stats.slow_answers > 0,
+        "slow answers were injected: {stats:?}"
+    );
+    assert_eq!(stats.duplicates, 0, "{stats:?}");
+    assert_eq!(stats.unique_submits, N as u64, "{stats:?}");
     assert_delivered_once(&esme.inbox, &ids);
     Arc::try_unwrap(esme).ok().unwrap().unbind().await;
     node.shutdown().await;

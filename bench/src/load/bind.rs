@@ -197,7 +197,7 @@ fn record(run: &Run, out: &mut BindOutcome, done: Done, now: Instant) {
                 }
             }
         }
-        Err(RequestError::Timeout) => out.timeouts += 1,
+        Err(RequestError::Timeout { .. }) => out.timeouts += 1,
         Err(RequestError::Closed) => out.closed += 1,
         Err(RequestError::NotSent(_)) => out.not_sent += 1,
     }

@@ -272,7 +272,7 @@ fn record(run: &Run, out: &mut BindOutcome, done: Done, now: Instant) {
                 out.last_receipt = out.last_receipt.max(Some(done.start + latency));
             }
         }
-        Err(RequestError::Timeout) => out.timeouts += 1,
+        Err(RequestError::Timeout { .. }) => out.timeouts += 1,
         Err(RequestError::Closed) => out.closed += 1,
         Err(RequestError::NotSent(_)) => out.not_sent += 1,
     }

@@ -270,7 +270,7 @@ pub(crate) async fn run(shared: Arc<Shared>, _name: String, mut rx: mpsc::Receiv
                         }
                         counters.pending.fetch_sub(1, Ordering::Relaxed);
                     }
-                    Err(RequestError::Timeout) => {
+                    Err(RequestError::Timeout { .. }) => {
                         counters.deliver_timeouts.fetch_add(1, Ordering::Relaxed);
                         if config.retry_timed_out_delivers
                             && sent.item.due.elapsed() <= config.pending_receipt_ttl
@@ -317,7 +317,7 @@ async fn record_attempt(shared: &Shared, sent: &Sent) {
     };
     let acked = match &sent.result {
         Ok(response) => response.status() == CommandStatus::EsmeRok,
-        Err(RequestError::Timeout | RequestError::Closed) => false,
+        Err(RequestError::Timeout { .. } | RequestError::Closed) => false,
         Err(RequestError::NotSent(_)) => return,
     };
     let fault = match (sent.item.fault, sent.item.route) {

@@ -345,7 +345,9 @@ impl Conn {
                 Event::ResponseTimeout(request) => {
                     stats::response_timeout(self.role, request.command);
                     if let Some(pending) = self.pending.remove(&request.sequence_id) {
-                        let _ = pending.reply.send(Err(RequestError::Timeout));
+                        let _ = pending.reply.send(Err(RequestError::Timeout {
+                            sequence: request.sequence_id,
+                        }));
                     }
                 }
                 Event::Closed(reason) => {

@@ -73,9 +73,10 @@ pub enum RequestError {
     /// Never written: safe to send again elsewhere.
     #[error("request not sent: {0}")]
     NotSent(String),
-    /// The outcome is unknown: the peer may have acted on it.
-    #[error("no response within the response timeout")]
-    Timeout,
+    /// The outcome is unknown: the peer may have acted on it. A response that still comes
+    /// is a late response with this sequence number.
+    #[error("no response within the response timeout (sequence {sequence})")]
+    Timeout { sequence: u32 },
     /// The session closed after the request was written: the outcome is unknown.
     #[error("the session closed before the response arrived")]
     Closed,

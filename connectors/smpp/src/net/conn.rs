@@ -346,7 +346,9 @@ impl Conn {
                     metrics::counter!("tern_smpp_response_timeouts_total", "role" => self.labels.role)
                         .increment(1);
                     if let Some((reply, _permit)) = self.pending.remove(&request.sequence_number) {
-                        let _ = reply.send(Err(RequestError::Timeout));
+                        let _ = reply.send(Err(RequestError::Timeout {
+                            sequence: request.sequence_number,
+                        }));
                     }
                 }
                 Event::Closed { reason, .. } => {

@@ -37,9 +37,10 @@ pub enum SessionEvent {
 pub enum RequestError {
     #[error("request not sent: {0}")]
     NotSent(SendError),
-    /// The outcome is unknown: the peer may have acted on it.
-    #[error("no response within the response timeout")]
-    Timeout,
+    /// The outcome is unknown: the peer may have acted on it. A response that still comes
+    /// is a late response with this sequence number.
+    #[error("no response within the response timeout (sequence {sequence})")]
+    Timeout { sequence: u32 },
     /// The outcome is unknown if the request had been written.
     #[error("the session closed before the response arrived")]
     Closed,
