@@ -319,15 +319,19 @@ impl Membership {
             .filter(|node| *node != self.node)
     }
 
-    /// Whether this node delivers to `account` now: no live node with a lower id has a
-    /// receiving bind of it.
+    /// Whether this node delivers to `account` now: its lease runs, and no live node with
+    /// a lower id has a receiving bind of it.
     pub fn delivers_to(&self, account: &str) -> bool {
+        // Only under a running lease: a node cut off from the others (or paused) would
+        // otherwise go on delivering what the store holds while the rest of the cluster,
+        // which no longer sees it, has another node deliver the same.
         self.standalone
-            || self
-                .view()
-                .cluster
-                .receiver_node(account)
-                .is_none_or(|node| node >= self.node)
+            || (self.lease_valid()
+                && self
+                    .view()
+                    .cluster
+                    .receiver_node(account)
+                    .is_none_or(|node| node >= self.node))
     }
 
     /// The owner of `shard` when it is another node.
