@@ -314,12 +314,14 @@ impl CustomerState {
                 }
             }),
         );
-        if written.is_err() {
+        if let Err(error) = written {
             charges.iter().for_each(Charge::cancel);
-            return Err((
-                refuse(CommandStatus::EsmeRthrottled, "store_overloaded"),
-                None,
-            ));
+            // A full queue sheds load; a store that failed for good is a system error.
+            let refusal = match error {
+                StoreError::Io(_) => refuse(CommandStatus::EsmeRsyserr, "store_failed"),
+                _ => refuse(CommandStatus::EsmeRthrottled, "store_overloaded"),
+            };
+            return Err((refusal, None));
         }
         Ok(())
     }

@@ -416,6 +416,13 @@ impl Node {
                 );
                 Err(anyhow::anyhow!("the message pipeline stopped: {reason}"))
             }
+            failure = store_failed(self.store.as_ref()) => {
+                error!(
+                    failure,
+                    "the message store failed and takes no more writes; the node shuts down and exits non-zero so that a restart recovers the store"
+                );
+                Err(anyhow::anyhow!("the message store failed: {failure}"))
+            }
         }
     }
 
@@ -513,6 +520,18 @@ pub async fn open_store(section: &config::StoreSection) -> anyhow::Result<Arc<dy
             )
             .with_context(|| format!("store.dir {}", section.dir.display()))?;
             Ok(Arc::new(store))
+        }
+    }
+}
+
+/// Resolves with the store's failure once it has failed for good (fail-stop, see
+/// [`MessageStore::failure`]).
+async fn store_failed(store: &dyn MessageStore) -> String {
+    let mut tick = tokio::time::interval(Duration::from_millis(200));
+    loop {
+        tick.tick().await;
+        if let Some(failure) = store.failure() {
+            return failure;
         }
     }
 }

@@ -69,6 +69,7 @@ fn run_on_runtime(work: impl std::future::Future<Output = anyhow::Result<()>>) -
 #[cfg(feature = "failpoints")]
 fn failpoints() -> Result<(), ExitCode> {
     test_clock();
+    test_disk();
     match tern_actors::failpoints::configure_from_env() {
         Ok(active) if active.is_empty() => {
             tracing::warn!("built with failpoints (for tests only); none active");
@@ -100,29 +101,51 @@ fn failpoints() -> Result<(), ExitCode> {
 /// step the clock of a running node this way.
 #[cfg(feature = "failpoints")]
 fn test_clock() {
-    let Some(path) = std::env::var_os("TERN_TEST_CLOCK").filter(|p| !p.is_empty()) else {
+    watch_test_file("TERN_TEST_CLOCK", "TEST CLOCK", |text| {
+        let mut fields = text.split_whitespace().map(str::parse::<i64>);
+        match (fields.next(), fields.next()) {
+            (Some(Ok(offset)), Some(Ok(drift))) => {
+                tern_model::clock::test_clock::set(offset, drift);
+                tracing::warn!(offset_ms = offset, drift_ppm = drift, "TEST CLOCK set");
+            }
+            _ => tracing::warn!(text, "TEST CLOCK: not OFFSET_MS DRIFT_PPM"),
+        }
+    });
+}
+
+/// A failpoints build whose `TERN_TEST_DISK` names a file takes the embedded store's disk
+/// mode from it (`healthy`, `failing` or `power-loss`), again whenever the file changes:
+/// the chaos scenarios of disk errors and power loss fail the disk of a running node so.
+#[cfg(feature = "failpoints")]
+fn test_disk() {
+    use tern_storage::embedded::test_disk::{self, Mode};
+    watch_test_file("TERN_TEST_DISK", "TEST DISK", |text| {
+        match Mode::parse(text) {
+            Some(mode) => {
+                tracing::warn!(?mode, "TEST DISK set");
+                test_disk::set(mode);
+            }
+            None => tracing::warn!(text, "TEST DISK: not healthy, failing or power-loss"),
+        }
+    });
+}
+
+/// Reads the file the environment variable `var` names every 50 ms, and gives its text to
+/// `apply` whenever it changed; nothing when the variable is not set.
+#[cfg(feature = "failpoints")]
+fn watch_test_file(var: &str, what: &'static str, apply: impl Fn(&str) + Send + 'static) {
+    let Some(path) = std::env::var_os(var).filter(|p| !p.is_empty()) else {
         return;
     };
-    tracing::warn!(path = %std::path::Path::new(&path).display(), "TEST CLOCK: this node's clock is stepped and drifted by a file");
+    tracing::warn!(path = %std::path::Path::new(&path).display(), "{what}: set by a file (tests only)");
     let spawned = std::thread::Builder::new()
-        .name("test-clock".into())
+        .name(what.to_lowercase().replace(' ', "-"))
         .spawn(move || {
             let mut last = String::new();
             loop {
                 if let Ok(text) = std::fs::read_to_string(&path) {
                     if text != last {
-                        let mut fields = text.split_whitespace().map(str::parse::<i64>);
-                        match (fields.next(), fields.next()) {
-                            (Some(Ok(offset)), Some(Ok(drift))) => {
-                                tern_model::clock::test_clock::set(offset, drift);
-                                tracing::warn!(
-                                    offset_ms = offset,
-                                    drift_ppm = drift,
-                                    "TEST CLOCK set"
-                                );
-                            }
-                            _ => tracing::warn!(text, "TEST CLOCK: not OFFSET_MS DRIFT_PPM"),
-                        }
+                        apply(&text);
                         last = text;
                     }
                 }
@@ -130,7 +153,7 @@ fn test_clock() {
             }
         });
     if let Err(error) = spawned {
-        tracing::warn!(%error, "TEST CLOCK: no thread to read it");
+        tracing::warn!(%error, "{what}: no thread to read it");
     }
 }
 

@@ -126,6 +126,13 @@ pub trait MessageStore: Send + Sync + 'static {
     /// that the retry is harmless.
     fn write(&self, ops: Vec<WriteOp>, done: Completion) -> Result<(), StoreError>;
 
+    /// Why the store stopped taking writes for good, if it did: a store that can no longer
+    /// make anything durable (the embedded store after a failed commit) stops, and the node
+    /// stops with it so that a restart recovers it. `None` while it works.
+    fn failure(&self) -> Option<String> {
+        None
+    }
+
     /// The record of one part.
     fn message(&self, id: MessageId, part: u8) -> StoreFuture<'_, Option<MessageRecord>>;
 

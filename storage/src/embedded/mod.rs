@@ -39,6 +39,8 @@
 
 mod batch;
 mod keys;
+#[cfg(feature = "test-disk")]
+pub mod test_disk;
 mod writer;
 
 use std::collections::BTreeSet;
@@ -515,12 +517,22 @@ impl Drop for EmbeddedStore {
 impl MessageStore for EmbeddedStore {
     fn write(&self, ops: Vec<WriteOp>, done: Completion) -> Result<(), StoreError> {
         let queue = self.queue.as_ref().ok_or(StoreError::Closed)?;
+        if let Some(failure) = self.counters.failure.get() {
+            return Err(StoreError::Io(format!(
+                "{}: the store failed earlier ({failure})",
+                self.path.display()
+            )));
+        }
         let job = Job::encode(ops, done)?;
         match queue.try_send(job) {
             Ok(()) => Ok(()),
             Err(TrySendError::Full(_)) => Err(StoreError::Overloaded),
             Err(TrySendError::Disconnected(_)) => Err(StoreError::Closed),
         }
+    }
+
+    fn failure(&self) -> Option<String> {
+        self.counters.failure.get().cloned()
     }
 
     fn message(&self, id: MessageId, part: u8) -> StoreFuture<'_, Option<MessageRecord>> {

@@ -28,6 +28,25 @@ pub(super) struct Counters {
     pub(super) batches: AtomicU64,
     pub(super) ops: AtomicU64,
     pub(super) write_errors: AtomicU64,
+    /// Why the store stopped taking writes, once a commit failed (see [`Writer::commit`]).
+    pub(super) failure: std::sync::OnceLock<String>,
+}
+
+/// A fault of the test build's disk for this commit (see [`super::test_disk`]): the error to
+/// report, or the end of the process for a power loss. Always `None` without the feature.
+fn injected_fault() -> Option<String> {
+    #[cfg(feature = "test-disk")]
+    match super::test_disk::mode() {
+        super::test_disk::Mode::Healthy => {}
+        super::test_disk::Mode::Failing => {
+            return Some("TEST DISK: no space left on device (injected)".into())
+        }
+        super::test_disk::Mode::PowerLoss => {
+            tracing::error!("TEST DISK: power lost; nothing more reaches the disk");
+            std::process::abort();
+        }
+    }
+    None
 }
 
 /// Accounts with at least one held delivery, kept by the writer and read by `held_accounts`.
@@ -69,7 +88,20 @@ impl Writer {
         tracing::debug!(path = %self.path, "store writer stopped");
     }
 
+    /// Commits `jobs` and reports to each. A commit that fails leaves the engine's journal
+    /// in an unknown state: a failed fsync may have dropped pages the kernel will not write
+    /// again, and a later sync that succeeds would not bring them back. So after the first
+    /// failure nothing is acknowledged again (every later write fails at once): the store
+    /// stops, and the node with it, until a restart recovers the journal to its last good
+    /// sync. Acknowledging a write past such a gap could lose it at the next start.
     fn commit(&self, jobs: &mut Vec<Job>, ops: usize) {
+        if let Some(failure) = self.counters.failure.get() {
+            let message = format!("{}: the store failed earlier ({failure})", self.path);
+            for job in jobs.drain(..) {
+                complete(job, Err(StoreError::Io(message.clone())));
+            }
+            return;
+        }
         let started = Instant::now();
         let mode = if self.fsync {
             PersistMode::SyncAll
@@ -79,45 +111,10 @@ impl Writer {
         // Engine batches of bounded size, then one sync for all of them: a single batch of
         // a whole commit would allocate (and the allocator zero) a large buffer every time.
         // Batches are not transactions (see the trait), so splitting between jobs is safe.
-        let result = (|| {
-            let mut batch = self.db.batch().durability(Some(PersistMode::Buffer));
-            for job in jobs.iter_mut() {
-                if batch.len() >= ENGINE_BATCH {
-                    std::mem::replace(
-                        &mut batch,
-                        self.db.batch().durability(Some(PersistMode::Buffer)),
-                    )
-                    .commit()?;
-                }
-                for change in job.changes.drain(..) {
-                    match change {
-                        Change::Put(space, key, value) => {
-                            batch.insert(self.spaces.get(space), key, value);
-                        }
-                        Change::Remove(space, key) => batch.remove(self.spaces.get(space), key),
-                        Change::RemovePrefix(space, prefix) => {
-                            // The prefix is read from the engine, which does not see the
-                            // batch being built: what is queued so far goes in first, so
-                            // that keys put earlier in this commit are found too.
-                            std::mem::replace(
-                                &mut batch,
-                                self.db.batch().durability(Some(PersistMode::Buffer)),
-                            )
-                            .commit()?;
-                            let keyspace = self.spaces.get(space);
-                            for item in keyspace.prefix(&prefix) {
-                                batch.remove(keyspace, item.key()?);
-                            }
-                        }
-                    }
-                }
-            }
-            batch.commit()?;
-            if self.fsync {
-                self.db.persist(mode)?;
-            }
-            Ok::<(), fjall::Error>(())
-        })();
+        let result = match injected_fault() {
+            Some(fault) => Err(fault),
+            None => self.apply(jobs, mode).map_err(|e| e.to_string()),
+        };
 
         let batches = jobs.len();
         self.counters.commits.fetch_add(1, Ordering::Relaxed);
@@ -139,7 +136,14 @@ impl Writer {
             }
             Err(e) => {
                 let message = format!("{}: commit failed: {e}", self.path);
-                tracing::error!(error = %message, batches, ops, "store commit failed");
+                tracing::error!(
+                    error = %message,
+                    batches,
+                    ops,
+                    "store commit failed; the store takes no more writes until a restart"
+                );
+                let _ = self.counters.failure.set(e);
+                metrics::gauge!("tern_store_is_failed").set(1.0);
                 self.counters.write_errors.fetch_add(1, Ordering::Relaxed);
                 metrics::counter!("tern_store_write_errors_total").increment(1);
                 for job in jobs.drain(..) {
@@ -147,6 +151,47 @@ impl Writer {
                 }
             }
         }
+    }
+
+    /// Writes the changes of `jobs` as engine batches, then syncs once when `fsync` is on.
+    fn apply(&self, jobs: &mut [Job], mode: PersistMode) -> Result<(), fjall::Error> {
+        let mut batch = self.db.batch().durability(Some(PersistMode::Buffer));
+        for job in jobs.iter_mut() {
+            if batch.len() >= ENGINE_BATCH {
+                std::mem::replace(
+                    &mut batch,
+                    self.db.batch().durability(Some(PersistMode::Buffer)),
+                )
+                .commit()?;
+            }
+            for change in job.changes.drain(..) {
+                match change {
+                    Change::Put(space, key, value) => {
+                        batch.insert(self.spaces.get(space), key, value);
+                    }
+                    Change::Remove(space, key) => batch.remove(self.spaces.get(space), key),
+                    Change::RemovePrefix(space, prefix) => {
+                        // The prefix is read from the engine, which does not see the
+                        // batch being built: what is queued so far goes in first, so
+                        // that keys put earlier in this commit are found too.
+                        std::mem::replace(
+                            &mut batch,
+                            self.db.batch().durability(Some(PersistMode::Buffer)),
+                        )
+                        .commit()?;
+                        let keyspace = self.spaces.get(space);
+                        for item in keyspace.prefix(&prefix) {
+                            batch.remove(keyspace, item.key()?);
+                        }
+                    }
+                }
+            }
+        }
+        batch.commit()?;
+        if self.fsync {
+            self.db.persist(mode)?;
+        }
+        Ok(())
     }
 
     /// Brings the set of accounts with held deliveries up to date with what was just
