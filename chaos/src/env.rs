@@ -46,9 +46,10 @@ pub struct EnvOptions {
     pub operator_proxy: bool,
     /// More environment variables of the node (`FAILPOINTS` of a test build).
     pub node_env: Vec<(String, String)>,
-    /// The node reads its clock's step and drift from a file ([`SingleNode::set_clock`]);
-    /// needs a `tern` built with `--features failpoints`.
-    pub test_clock: bool,
+    /// The node reads its clock's step and drift ([`SingleNode::set_clock`]) and its disk's
+    /// mode ([`SingleNode::set_disk`]) from files; needs a `tern` built with `--features
+    /// failpoints`.
+    pub test_files: bool,
 }
 
 /// A running node and operator.
@@ -89,12 +90,14 @@ impl SingleNode {
             operator_proxy: None,
         };
         let raft = local(ports.pick()?);
-        if env.options.test_clock {
-            let clock = env.clock_path();
+        if env.options.test_files {
             env.set_clock(0, 0)?;
-            env.options
-                .node_env
-                .push(("TERN_TEST_CLOCK".into(), clock.display().to_string()));
+            env.set_disk("healthy")?;
+            let (clock, disk) = (env.test_file("clock"), env.test_file("disk"));
+            env.options.node_env.extend([
+                ("TERN_TEST_CLOCK".into(), clock.display().to_string()),
+                ("TERN_TEST_DISK".into(), disk.display().to_string()),
+            ]);
         }
         env.start_operator().await?;
         if env.options.operator_proxy {
@@ -116,22 +119,46 @@ impl SingleNode {
         Ok(env)
     }
 
-    fn clock_path(&self) -> PathBuf {
-        self.options.dir.join("clock")
+    fn config_path(&self) -> PathBuf {
+        self.options.dir.join("tern.toml")
+    }
+
+    fn test_file(&self, name: &str) -> PathBuf {
+        self.options.dir.join(name)
+    }
+
+    /// Writes a test file whole (a rename), so the node never reads half of it.
+    fn write_test_file(&self, name: &str, text: &str) -> anyhow::Result<()> {
+        let path = self.test_file(name);
+        let part = path.with_extension("part");
+        std::fs::write(&part, text).with_context(|| format!("writing {}", part.display()))?;
+        std::fs::rename(&part, &path).with_context(|| format!("writing {}", path.display()))
     }
 
     /// Steps the node's clock to `offset_ms` off the real one, drifting `drift_ppm`
     /// millionths from now (a test build reads it within 50 ms).
     pub fn set_clock(&self, offset_ms: i64, drift_ppm: i64) -> anyhow::Result<()> {
-        let path = self.clock_path();
-        let part = path.with_extension("part");
-        std::fs::write(&part, format!("{offset_ms} {drift_ppm}\n"))
-            .with_context(|| format!("writing {}", part.display()))?;
-        std::fs::rename(&part, &path).with_context(|| format!("writing {}", path.display()))
+        self.write_test_file("clock", &format!("{offset_ms} {drift_ppm}\n"))
     }
 
-    fn config_path(&self) -> PathBuf {
-        self.options.dir.join("tern.toml")
+    /// Sets what the node's embedded store meets at its next commits: `healthy`, `failing`
+    /// (a full disk, a failed fsync) or `power-loss` (a test build reads it within 50 ms).
+    pub fn set_disk(&self, mode: &str) -> anyhow::Result<()> {
+        self.write_test_file("disk", &format!("{mode}\n"))
+    }
+
+    /// Waits up to `limit` for the node to end by itself; whether it did, and how.
+    pub async fn node_ended(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
+        let id = self.node?;
+        let deadline = tokio::time::Instant::now() + limit;
+        while tokio::time::Instant::now() < deadline {
+            if let Some(status) = self.children.exit_status(id) {
+                self.node = None;
+                return Some(status);
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        None
     }
 
     /// Where customers bind: the proxy when there is one.
@@ -331,6 +358,12 @@ impl SingleNode {
     pub async fn held(&self) -> anyhow::Result<u64> {
         let page = self.metrics().await?;
         Ok(sum_metric(&page, "tern_outbox_held_deliveries") as u64)
+    }
+
+    /// Submits sent to the operator and not yet answered, from the node's metrics.
+    pub async fn at_operator(&self) -> anyhow::Result<u64> {
+        let page = self.metrics().await?;
+        Ok(sum_metric(&page, "tern_link_window_in_use_submits") as u64)
     }
 
     /// Queued parts over every queue, from `tern ctl queue list`.

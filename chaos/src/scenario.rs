@@ -68,6 +68,12 @@ pub enum Injection {
     /// The node's clock stepped an hour forward, then an hour back, then drifting 1% fast
     /// (a test build's clock, `TERN_TEST_CLOCK`).
     ClockStep,
+    /// The node's disk fails (every commit errors) under load; it stops by itself, the disk
+    /// is repaired and the node restarted (a test build's disk, `TERN_TEST_DISK`).
+    DiskFailure,
+    /// Power lost under load: nothing more reaches the node's disk and the process ends at
+    /// once; restarted on what was synced (a test build's disk).
+    PowerLoss,
     /// A soak: the single-node faults at random moments, one at a time, for as long as
     /// the traffic runs.
     Schedule,
@@ -152,6 +158,24 @@ pub fn catalogue() -> Vec<Scenario> {
             invariants: &[I1, I2a, I2b, I3, I5, I6, I8, I10, I11, I12],
             injection: Injection::ClockStep,
             tps: 80,
+            test_build: true,
+            ..base.clone()
+        },
+        Scenario {
+            name: "disk-fails",
+            about: "the node's disk fails under load (every commit errors, as with a full disk or a failed fsync): no submit is answered OK past the failure, the node stops by itself, the disk is repaired and the node restarted (a test build's disk: TERN_FAILPOINTS_BIN)",
+            faults: &["F14"],
+            invariants: &[I1, I2b, I3, I5, I6, I7, I8, I11, I12],
+            injection: Injection::DiskFailure,
+            test_build: true,
+            ..base.clone()
+        },
+        Scenario {
+            name: "power-loss",
+            about: "power lost under load: from that instant nothing reaches the node's disk and the process ends; restarted on what was synced (a test build's disk: TERN_FAILPOINTS_BIN)",
+            faults: &["F13"],
+            invariants: &[I1, I2b, I3, I5, I6, I7, I8, I11, I12],
+            injection: Injection::PowerLoss,
             test_build: true,
             ..base.clone()
         },
@@ -395,7 +419,7 @@ pub async fn run(scenario: &Scenario, options: &RunOptions) -> anyhow::Result<Hi
             Injection::OperatorNetwork | Injection::KillBeforeUpstream | Injection::Schedule
         ),
         node_env: options.node_env.clone(),
-        test_clock: scenario.injection == Injection::ClockStep,
+        test_files: scenario.test_build,
     })
     .await?;
     let say = |text: String| {
@@ -578,8 +602,10 @@ pub async fn run(scenario: &Scenario, options: &RunOptions) -> anyhow::Result<Hi
 
     // Settled: every answer in, queues empty, and receipts no longer coming.
     let receivers: Vec<&Customer> = receiver.iter().chain(bystander.iter()).collect();
-    // Settled also means no receipt held for a customer.
-    let waiting = || async { Ok(env.queued().await? + env.held().await?) };
+    // Settled also means no receipt held for a customer, and no submit awaiting its answer
+    // (a slow one may yet time out and be sent again).
+    let waiting =
+        || async { Ok(env.queued().await? + env.held().await? + env.at_operator().await?) };
     settle(&receivers, waiting, || rss.extend(env.rss_mib())).await;
 
     let sent = sender.finish().await;
@@ -745,6 +771,62 @@ async fn inject(
             note(history, say, "F1", "the node restarted".into());
             let first = first_ok_after(sender, killed).await;
             history.recovered("kill -9 to the first submit accepted after it", first, 20.0);
+        }
+        Injection::DiskFailure | Injection::PowerLoss => {
+            let (fault, mode, what) = if scenario.injection == Injection::DiskFailure {
+                ("F14", "failing", "the node's disk fails")
+            } else {
+                ("F13", "power-loss", "power lost")
+            };
+            note(
+                history,
+                say,
+                fault,
+                format!("{what} with {} submits in flight", sender.in_flight()),
+            );
+            let failed = now_ms();
+            env.set_disk(mode)?;
+            let ended = env.node_ended(Duration::from_secs(30)).await;
+            let stopped = (now_ms() - failed) as f64 / 1000.0;
+            match ended {
+                Some(status) => note(
+                    history,
+                    say,
+                    fault,
+                    format!("the node stopped by itself after {stopped:.1} s ({status})"),
+                ),
+                None => {
+                    note(
+                        history,
+                        say,
+                        fault,
+                        "the node did not stop by itself within 30 s; killed".into(),
+                    );
+                    env.kill_node()?;
+                }
+            }
+            history.recovered(
+                format!("{what} to the node's own stop"),
+                ended.map(|_| stopped),
+                30.0,
+            );
+            // The customers' submits meanwhile were refused or unanswered: the recovery
+            // counts from the node's end, when a restart can begin.
+            let down = now_ms();
+            env.set_disk("healthy")?;
+            env.start_node().await?;
+            note(
+                history,
+                say,
+                fault,
+                "the disk is healthy again and the node restarted".into(),
+            );
+            let first = first_ok_after(sender, down).await;
+            history.recovered(
+                "the node's end to the first submit accepted after its restart",
+                first,
+                30.0,
+            );
         }
         Injection::RestartNode => {
             for n in 1..=2 {

@@ -10,7 +10,8 @@
 //! `cargo build -p tern-node --bin tern --features failpoints` and keeps it as
 //! `target/debug/tern-failpoints`, then runs `cargo test -p tern-chaos --test planted`).
 //! Without it the test says so and passes. The same build steps its clock for the
-//! clock-step scenario (F12), which must hold every invariant.
+//! clock-step scenario (F12), and fails its disk for the disk-fails (F14) and power-loss
+//! (F13) scenarios; each must hold every invariant.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -134,6 +135,26 @@ async fn a_clock_stepped_an_hour_each_way_and_drifting_breaks_no_invariant() {
         return;
     };
     let verdicts = scenario("clock-step", Duration::from_secs(16), binaries, "", "clock").await;
+    let violated: Vec<_> = verdicts.iter().filter(|(_, v)| v.is_violated()).collect();
+    assert!(violated.is_empty(), "{violated:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_disk_that_fails_stops_the_node_and_loses_nothing_acknowledged() {
+    let Some(binaries) = failpoint_build() else {
+        return;
+    };
+    let verdicts = scenario("disk-fails", Duration::from_secs(12), binaries, "", "disk").await;
+    let violated: Vec<_> = verdicts.iter().filter(|(_, v)| v.is_violated()).collect();
+    assert!(violated.is_empty(), "{violated:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_power_loss_loses_nothing_acknowledged() {
+    let Some(binaries) = failpoint_build() else {
+        return;
+    };
+    let verdicts = scenario("power-loss", Duration::from_secs(12), binaries, "", "power").await;
     let violated: Vec<_> = verdicts.iter().filter(|(_, v)| v.is_violated()).collect();
     assert!(violated.is_empty(), "{violated:?}");
 }

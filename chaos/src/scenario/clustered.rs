@@ -124,7 +124,8 @@ pub async fn run(scenario: &Scenario, options: &RunOptions) -> anyhow::Result<Hi
         }
         anyhow::Ok(total)
     };
-    // Settled also means no receipt held for a customer on any node.
+    // Settled also means no receipt held for a customer on any node, and no submit
+    // awaiting the operator's answer.
     let metrics: Vec<std::net::SocketAddr> =
         cluster.summary().nodes.iter().map(|n| n.metrics).collect();
     let waiting = || async {
@@ -132,6 +133,7 @@ pub async fn run(scenario: &Scenario, options: &RunOptions) -> anyhow::Result<Hi
         for addr in &metrics {
             if let Ok(page) = scrape(*addr).await {
                 total += sum_metric(&page, "tern_outbox_held_deliveries") as u64;
+                total += sum_metric(&page, "tern_link_window_in_use_submits") as u64;
             }
         }
         anyhow::Ok(total)
