@@ -1048,25 +1048,43 @@ async fn record_submitted(ctx: &Context, config: &LinkConfig, part: Awaited, ope
             part: part.part,
         },
     ];
-    match tern_storage::write_durable(ctx.store.as_ref(), ops).await {
-        Ok(()) => {
-            // Only a receipt that came early needs telling (see `early_receipts`).
-            if ctx.early_receipts.load(std::sync::atomic::Ordering::SeqCst) > 0 {
-                ctx.refs
-                    .correlator
-                    .cast(crate::correlator::CorrelatorMsg::Submitted {
-                        link: link.to_owned(),
-                        operator_id: key,
-                    });
+    // The outcome is known: writing it again (the operations are idempotent) beats a
+    // resend, which the pending entry left behind would cause. Meanwhile the job stays at
+    // the link, so its dispatcher does not read it from the store and send it again.
+    let mut pause = SUBMITTED_RETRY_FIRST;
+    let deadline = Instant::now() + SUBMITTED_RETRY_FOR;
+    loop {
+        match tern_storage::write_durable(ctx.store.as_ref(), ops.clone()).await {
+            Ok(()) => break,
+            Err(error) if Instant::now() + pause < deadline => {
+                warn!(link, message_id = %part.id, %error, "SUBMITTED state not stored; writing it again");
+                metrics::counter!("tern_link_submitted_rewrites_total", "link" => link.to_owned())
+                    .increment(1);
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_secs(5));
+            }
+            Err(error) => {
+                // The operator has the part; it is sent again later, counted as of unknown
+                // outcome.
+                warn!(link, message_id = %part.id, %error, "SUBMITTED state not stored; giving up");
+                return;
             }
         }
-        Err(error) => {
-            // The operator has the part; after a restart it is resent and counted as an
-            // unknown outcome.
-            warn!(link, message_id = %part.id, %error, "SUBMITTED state not stored");
-        }
+    }
+    // Only a receipt that came early needs telling (see `early_receipts`).
+    if ctx.early_receipts.load(std::sync::atomic::Ordering::SeqCst) > 0 {
+        ctx.refs
+            .correlator
+            .cast(crate::correlator::CorrelatorMsg::Submitted {
+                link: link.to_owned(),
+                operator_id: key,
+            });
     }
 }
+
+/// How soon, and for how long, a SUBMITTED state the store did not take is written again.
+const SUBMITTED_RETRY_FIRST: Duration = Duration::from_millis(500);
+const SUBMITTED_RETRY_FOR: Duration = Duration::from_secs(60);
 
 /// An answer to the submit with `sequence` on bind `slot` came after it had timed out:
 /// an acceptance (with the operator's id) records the part as submitted (see

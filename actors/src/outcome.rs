@@ -2,9 +2,11 @@
 //! make it durable, and the receipt owed to the customer.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use tern_model::{DeliveryReport, MessageState};
 use tern_storage::{HeldDelivery, HeldKind, MessageRecord, RecordState, Transition, WriteOp};
+use tracing::{debug, warn};
 
 use crate::context::{now_ms, AggregatePolicy, Context};
 
@@ -107,7 +109,7 @@ pub async fn customer_receipt(ctx: &Context, latest: &MessageRecord) -> Option<H
 }
 
 /// How long after its own final write a node reads a long message's parts again.
-const RECHECK_AFTER: std::time::Duration = std::time::Duration::from_secs(1);
+const RECHECK_AFTER: Duration = Duration::from_secs(1);
 
 /// In a cluster the parts of one long message can finish on different nodes at the same
 /// moment (their receipts came on binds of different nodes), each before the other's
@@ -130,27 +132,46 @@ pub fn recheck_receipt(
     // goes to the runtime the caller named.
     runtime.spawn(async move {
         tokio::time::sleep(RECHECK_AFTER).await;
-        let Ok(parts) = ctx.store.message_parts(latest.id).await else {
-            return;
-        };
-        let complete =
-            parts.len() >= usize::from(latest.parts) && parts.iter().all(|p| p.state.is_final());
-        if !complete {
-            return;
+        // A store that does not answer (a database out of reach) is asked again: giving up
+        // would leave the message without its receipt for good.
+        let mut pause = RECHECK_AFTER;
+        for _ in 0..RECHECK_TRIES {
+            let parts = match ctx.store.message_parts(latest.id).await {
+                Ok(parts) => parts,
+                Err(error) => {
+                    debug!(message_id = %latest.id, %error, "parts unreadable; asking again");
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(Duration::from_secs(10));
+                    continue;
+                }
+            };
+            let complete = parts.len() >= usize::from(latest.parts)
+                && parts.iter().all(|p| p.state.is_final());
+            if !complete {
+                return;
+            }
+            let Some(held) = receipt_of(&ctx, &latest, &parts) else {
+                return;
+            };
+            let hold = vec![WriteOp::Hold(Box::new(held.clone()))];
+            if tern_storage::write_durable(ctx.store.as_ref(), hold)
+                .await
+                .is_ok()
+            {
+                metrics::counter!("tern_receipts_rechecked_total").increment(1);
+                hand_to_outbox(&ctx, Some(held));
+                return;
+            }
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(Duration::from_secs(10));
         }
-        let Some(held) = receipt_of(&ctx, &latest, &parts) else {
-            return;
-        };
-        metrics::counter!("tern_receipts_rechecked_total").increment(1);
-        let hold = vec![WriteOp::Hold(Box::new(held.clone()))];
-        if tern_storage::write_durable(ctx.store.as_ref(), hold)
-            .await
-            .is_ok()
-        {
-            hand_to_outbox(&ctx, Some(held));
-        }
+        warn!(message_id = %latest.id, "the receipt of a long message could not be made: the store did not answer");
     });
 }
+
+/// How many times the second look is tried while the store does not answer (about five
+/// minutes with the pauses doubling up to 10 s).
+const RECHECK_TRIES: u32 = 36;
 
 /// The receipt of a message whose `parts` are all final, as `latest`'s customer wants it.
 fn receipt_of(
