@@ -33,8 +33,9 @@ pub struct Job {
     /// into another message, see [`crate::cmpp_parts`]).
     recheck: bool,
     /// Sent without an answer (to the operator, or to another node whose answer was
-    /// lost): before it is sent again, the parts the store shows submitted or final (a
-    /// late answer, or the other node, recorded so) are left out.
+    /// lost), or told by a notice that was held up: before it is sent, the parts the store
+    /// shows submitted or final (a late answer, another node, or this one after a sweep
+    /// recorded so) are left out.
     reread: bool,
 }
 
@@ -48,9 +49,10 @@ impl Job {
         }
     }
 
-    /// This job as it goes back after an answer was lost: the operator's, or a forwarded
-    /// batch's.
-    pub(crate) fn after_lost_answer(mut self) -> Self {
+    /// This job, to be read from the store again before it is sent: an answer was lost
+    /// (the operator's, or a forwarded batch's), or it comes from a notice that was held
+    /// up. The parts the store shows submitted or final are then left out.
+    pub(crate) fn read_again(mut self) -> Self {
         self.reread = true;
         self
     }
@@ -755,6 +757,8 @@ impl Actor for Dispatcher {
                             job.recheck = true;
                             state.delay(job, Duration::from_millis(wait));
                         }
+                        // Read again when it comes due, at once.
+                        _ if job.reread => state.delay(job, Duration::ZERO),
                         _ => state.ready.push_back(job),
                     }
                 }

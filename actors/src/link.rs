@@ -732,7 +732,7 @@ async fn forward_batch(ctx: &Context, link: &str, batch: Vec<Job>) {
                     // A pause means an error or an unknown outcome there: a late answer
                     // may yet record a part submitted, so it is read again first.
                     if delay > 0 {
-                        back = back.after_lost_answer();
+                        back = back.read_again();
                     }
                     (back, Duration::from_millis(delay))
                 });
@@ -753,7 +753,7 @@ async fn forward_batch(ctx: &Context, link: &str, batch: Vec<Job>) {
                 crate::membership::RelayError::Unknown(_) => Duration::from_secs(1),
             };
             for job in batch {
-                let back = job.clone().after_lost_answer();
+                let back = job.clone().read_again();
                 finish_job(ctx, link, job, Some((back, delay)));
             }
         }
@@ -860,7 +860,7 @@ async fn send_job(
             PartOutcome::Retry(delay) | PartOutcome::Unknown(delay) => {
                 let mut rest = job.clone();
                 if matches!(outcome, PartOutcome::Unknown(_)) {
-                    rest = rest.after_lost_answer();
+                    rest = rest.read_again();
                 }
                 rest.parts = job.parts[index..].to_vec();
                 // The next attempt counts from this one.

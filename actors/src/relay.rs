@@ -11,7 +11,7 @@ use std::sync::Arc;
 use tern_storage::HeldDelivery;
 use tokio::sync::oneshot;
 
-use crate::context::Context;
+use crate::context::{now_ms, Context};
 use crate::dispatcher::{DispatcherMsg, Job};
 use crate::link::LinkMsg;
 use crate::membership::{AcceptedBatch, SubmitBatch, WireJob, WireOutcome, ACCEPTED, HELD, SUBMIT};
@@ -53,6 +53,11 @@ fn decode<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, String> {
     postcard::from_bytes(body).map_err(|e| format!("undecodable payload: {e}"))
 }
 
+/// A notice of parts accepted this long ago (by their ids' time) or earlier may have been
+/// overtaken by the owner's sweep; more than the nodes' clocks may differ, far less than
+/// the sweep's period.
+const NOTICE_FRESH_MS: u64 = 2_000;
+
 /// Queues parts accepted on another node at this shard's dispatcher, if this node
 /// dispatches the shard; otherwise its owner pages them in.
 fn accepted(ctx: &Context, batch: AcceptedBatch) {
@@ -70,8 +75,31 @@ fn accepted(ctx: &Context, batch: AcceptedBatch) {
         if parts.iter().any(|p| ctx.shard_of(p.id) != batch.shard) {
             continue;
         }
-        let job = Job::new(parts.into_iter().map(Arc::new).collect());
+        // A notice held up (by a partition, say) may come after a sweep found the parts
+        // and sent them: it is read from the store again before anything is sent.
+        let stale = parts
+            .first()
+            .is_some_and(|p| now_ms().saturating_sub(p.id.unix_millis()) > NOTICE_FRESH_MS);
+        let mut job = Job::new(parts.into_iter().map(Arc::new).collect());
+        if stale {
+            job = job.read_again();
+        }
         dispatcher.cast(DispatcherMsg::Accepted(job));
+    }
+}
+
+/// Whether node `from` still dispatches the shard of `job` as this node sees the ownership
+/// map: it owns the shard, or hands it off and has not released it yet (its jobs in flight
+/// are still its own).
+fn sender_dispatches(ctx: &Context, from: u64, job: &Job) -> bool {
+    let Some(first) = job.parts.first() else {
+        return true;
+    };
+    let shard = ctx.shard_of(first.id);
+    match ctx.membership.view().cluster.shard_owner(shard) {
+        Some(claim) => claim.node == from || claim.from == Some(from),
+        // Not in the map (yet): nothing to go by.
+        None => true,
     }
 }
 
@@ -84,23 +112,40 @@ async fn submit(ctx: &Context, from: u64, batch: SubmitBatch) -> Vec<WireOutcome
         job.exclude = wire.exclude;
         let (tx, rx) = oneshot::channel();
         let copy = job.clone();
+        if !sender_dispatches(ctx, from, &job) {
+            // A request from before its sender lost the shard (held up by a partition,
+            // say): the shard's owner now sends these parts; sending them here too would
+            // send them twice. The sender drops the job, or tries again if it still
+            // dispatches the shard by then.
+            metrics::counter!("tern_cluster_jobs_fenced_total", "link" => batch.link.clone())
+                .increment(1);
+            waiting.push((copy, Err(std::time::Duration::from_secs(1))));
+            continue;
+        }
         let sent = match &link {
             Some(link) => link.cast(LinkMsg::SubmitFor(job, tx)).is_ok(),
             None => false,
         };
-        waiting.push((copy, sent.then_some(rx)));
+        // No such link here (any more): the other node sends it elsewhere.
+        waiting.push((
+            copy,
+            if sent {
+                Ok(rx)
+            } else {
+                Err(std::time::Duration::ZERO)
+            },
+        ));
     }
     let mut outcomes = Vec::with_capacity(waiting.len());
     for (copy, rx) in waiting {
         let retry = match rx {
-            Some(rx) => match rx.await {
+            Ok(rx) => match rx.await {
                 Ok(end) => end,
                 // The link stopped with the job, perhaps while sending it: the other node
                 // sends it again (at least once), after a pause.
                 Err(_) => Some((copy, std::time::Duration::from_secs(1))),
             },
-            // No such link here (any more): the other node sends it elsewhere.
-            None => Some((copy, std::time::Duration::ZERO)),
+            Err(delay) => Some((copy, delay)),
         };
         outcomes.push(WireOutcome {
             retry: retry.map(|(job, delay)| {
