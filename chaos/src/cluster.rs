@@ -66,6 +66,9 @@ pub struct Options {
     /// A fault proxy between each node and the CQL database (see
     /// [`LocalCluster::cut_database`]).
     pub database_proxies: bool,
+    /// Nodes planned beyond `nodes` (ids `nodes + 1`...), with their files and proxies,
+    /// but neither started nor members: [`LocalCluster::join`] adds one.
+    pub spare: u16,
 }
 
 impl Default for Options {
@@ -83,6 +86,7 @@ impl Default for Options {
             node_proxies: false,
             snapshot_logs: None,
             database_proxies: false,
+            spare: 0,
         }
     }
 }
@@ -348,7 +352,13 @@ impl LocalCluster {
         };
         cluster.state.save()?;
         cluster
-            .plan_nodes(options.nodes, &mut ports, &upstream_url, &options)
+            .plan_nodes(
+                options.nodes,
+                options.nodes.saturating_add(options.spare),
+                &mut ports,
+                &upstream_url,
+                &options,
+            )
             .await?;
         cluster.state.save()?;
         let deadline = Instant::now() + options.deadline;
@@ -494,6 +504,40 @@ impl LocalCluster {
     /// SIGCONT to node `id`.
     pub fn cont(&mut self, id: u16) -> anyhow::Result<()> {
         self.send(id, Signal::CONT)
+    }
+
+    /// SIGTERM to node `id` (SIGKILL after [`STOP_GRACE`]); returns once it is gone.
+    pub fn terminate(&mut self, id: u16) -> anyhow::Result<()> {
+        let process = self.process_of(id)?;
+        self.note(format_args!("node {id}: SIGTERM"));
+        self.children.terminate(&[process], STOP_GRACE)
+    }
+
+    /// Starts spare node `id` (see [`Options::spare`]) and makes it a voter through node
+    /// `via`: `tern ctl cluster add-learner`, then `promote`, as an operator adds a node.
+    /// Returns once the new node answers with a leader.
+    pub async fn join(&mut self, id: u16, via: u16) -> anyhow::Result<()> {
+        let raft = self.node(id)?.raft;
+        self.start_node(id)?;
+        self.state.save()?;
+        let deadline = Instant::now() + Duration::from_secs(60);
+        // Its admin API first: a node that is no member yet answers without a leader.
+        while self.ctl(id, &["cluster", "status"]).await.is_err() {
+            self.check_running(id)?;
+            anyhow::ensure!(
+                Instant::now() < deadline,
+                "node {id} did not answer in time"
+            );
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+        let node = id.to_string();
+        self.ctl(via, &["cluster", "add-learner", &node, &raft.to_string()])
+            .await?;
+        self.ctl(via, &["cluster", "promote", &node]).await?;
+        self.note(format_args!(
+            "node {id} added through node {via} and promoted"
+        ));
+        self.wait_answers(id, deadline).await
     }
 
     /// Stops node `id` if it runs (SIGTERM, SIGKILL after [`STOP_GRACE`]), starts it again
@@ -715,15 +759,17 @@ impl LocalCluster {
 
     /// Picks every node's ports and writes its directory and file, checked by `tern
     /// check-config`.
+    /// Plans nodes 1..=`planned`; the first `members` form the cluster.
     async fn plan_nodes(
         &mut self,
-        n: u16,
+        members: u16,
+        planned: u16,
         ports: &mut PortPicker,
         upstream_url: &str,
         options: &Options,
     ) -> anyhow::Result<()> {
         let mut nodes = Vec::new();
-        for id in 1..=n {
+        for id in 1..=planned {
             let dir = self.state.dir.join(format!("node{id}"));
             nodes.push(NodeState {
                 id,
@@ -737,7 +783,12 @@ impl LocalCluster {
                 dir,
             });
         }
-        let peers: Vec<(u16, SocketAddr)> = nodes.iter().skip(1).map(|n| (n.id, n.raft)).collect();
+        let peers: Vec<(u16, SocketAddr)> = nodes
+            .iter()
+            .skip(1)
+            .take(usize::from(members.saturating_sub(1)))
+            .map(|n| (n.id, n.raft))
+            .collect();
         if options.node_proxies {
             for from in &nodes {
                 for to in nodes.iter().filter(|to| to.id != from.id) {
@@ -877,7 +928,14 @@ impl LocalCluster {
 
     /// Waits until every node lists every member as a voter and names the same leader.
     async fn wait_formed(&mut self, deadline: Instant) -> anyhow::Result<()> {
-        let ids: Vec<u16> = self.state.nodes.iter().map(|n| n.id).collect();
+        // The nodes started; spares are not members yet.
+        let ids: Vec<u16> = self
+            .state
+            .nodes
+            .iter()
+            .filter(|n| n.process.is_some())
+            .map(|n| n.id)
+            .collect();
         let want: HashSet<u64> = ids.iter().map(|id| u64::from(*id)).collect();
         loop {
             let mut views = Vec::new();

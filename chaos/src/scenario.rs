@@ -65,6 +65,9 @@ pub enum Injection {
     SnapshotRestart,
     /// Cluster: the database out of reach of every node, then of one, then slow.
     DatabaseOutage,
+    /// Cluster: a fourth node added under load (add-learner, promote), a follower cut off
+    /// for a while, then another drained, removed and stopped: N+1 replaced.
+    Membership,
     /// The node's clock stepped an hour forward, then an hour back, then drifting 1% fast
     /// (a test build's clock, `TERN_TEST_CLOCK`).
     ClockStep,
@@ -321,6 +324,15 @@ pub fn catalogue() -> Vec<Scenario> {
             invariants: &[I1, I2a, I2b, I3, I5, I6, I7, I8, I11, I12],
             cluster: true,
             injection: Injection::PartitionLeader,
+            ..base.clone()
+        },
+        Scenario {
+            name: "cluster-membership",
+            about: "three nodes under load: a fourth added (tern ctl cluster add-learner, promote), a follower cut off from the others for 5-8 s, then a node drained, removed from the cluster and stopped; customers bind to every node, the new one included",
+            faults: &["F17", "F9"],
+            invariants: &[I1, I2a, I2b, I3, I5, I6, I7, I8, I11, I12],
+            cluster: true,
+            injection: Injection::Membership,
             ..base.clone()
         },
         Scenario {
@@ -689,6 +701,7 @@ async fn inject(
         | Injection::FlappingPartitions
         | Injection::SnapshotRestart
         | Injection::DatabaseOutage
+        | Injection::Membership
         | Injection::Schedule => {}
         Injection::ClockStep => {
             const HOUR_MS: i64 = 3_600_000;

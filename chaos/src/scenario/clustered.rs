@@ -41,8 +41,9 @@ pub async fn run(scenario: &Scenario, options: &RunOptions) -> anyhow::Result<Hi
         operator_args,
         node_proxies: matches!(
             scenario.injection,
-            Injection::PartitionLeader | Injection::FlappingPartitions
+            Injection::PartitionLeader | Injection::FlappingPartitions | Injection::Membership
         ),
+        spare: u16::from(scenario.injection == Injection::Membership),
         snapshot_logs: (scenario.injection == Injection::SnapshotRestart).then_some(30),
         database_proxies: scenario.injection == Injection::DatabaseOutage,
         ..Options::default()
@@ -316,6 +317,75 @@ async fn inject(
                     90.0,
                 );
             }
+        }
+        Injection::Membership => {
+            let new = NODES + 1;
+            let via = leader(cluster).await.unwrap_or(1);
+            note(
+                history,
+                say,
+                "F17",
+                format!("node {new} added under load through node {via}: add-learner, promote"),
+            );
+            let started = now_ms();
+            cluster.join(new, via).await?;
+            history.recovered(
+                format!("node {new} added and a voter"),
+                Some((now_ms() - started) as f64 / 1000.0),
+                60.0,
+            );
+            let leader_now = leader(cluster).await;
+            let victim = (1..=NODES).find(|id| Some(*id) != leader_now).unwrap_or(2);
+            let cut = Duration::from_millis(rng.gen_range(5_000..8_000));
+            note(
+                history,
+                say,
+                "F9",
+                format!("node {victim}, a follower, cut off from the others for {cut:?}"),
+            );
+            cluster.partition(&[victim])?;
+            tokio::time::sleep(cut).await;
+            cluster.heal();
+            note(history, say, "F9", "the network healed".into());
+            let healed = now_ms();
+            let leased = all_leases(cluster, healed).await;
+            history.recovered(
+                "network healed to every node holding its lease",
+                leased,
+                TAKEOVER_LIMIT,
+            );
+            // N+1 replaced: one of the first nodes leaves for good, not the leader.
+            let leader_now = leader(cluster).await;
+            let gone = (1..=NODES)
+                .rev()
+                .find(|id| Some(*id) != leader_now)
+                .unwrap_or(NODES);
+            let other = if gone == new - 1 { 1 } else { new - 1 };
+            let node = gone.to_string();
+            note(
+                history,
+                say,
+                "F17",
+                format!("node {gone} drained, removed from the cluster and stopped"),
+            );
+            let started = now_ms();
+            cluster
+                .ctl(other, &["cluster", "drain", &node, "--wait", "60"])
+                .await?;
+            cluster.ctl(other, &["cluster", "remove", &node]).await?;
+            cluster.terminate(gone)?;
+            // Its liveness entry goes once the others hold it dead (6 s without a
+            // heartbeat), as an operator would find.
+            let deadline = now_ms() + 30_000;
+            while let Err(error) = cluster.ctl(other, &["cluster", "forget", &node]).await {
+                anyhow::ensure!(now_ms() < deadline, "node {gone} not forgotten: {error:#}");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+            history.recovered(
+                format!("node {gone} drained, removed and stopped"),
+                Some((now_ms() - started) as f64 / 1000.0),
+                90.0,
+            );
         }
         Injection::PartitionLeader => {
             let victim = leader(cluster).await.unwrap_or(1);
