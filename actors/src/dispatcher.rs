@@ -180,8 +180,6 @@ pub struct DispatcherState {
     parked_epoch: u64,
     parked_since_ms: u64,
     in_flight: HashMap<String, usize>,
-    /// Messages at a link (sent, not yet done).
-    at_links: HashSet<MessageId>,
     /// Messages in memory or at a link, so that no message is queued twice.
     known: HashSet<MessageId>,
     /// The store may hold pending entries after `cursor` that are not in memory; accepted
@@ -376,13 +374,22 @@ impl DispatcherState {
     /// recorded, so a read of the shard meanwhile (the lease came back at once) would find
     /// it and send it again; its outcome comes back here as for any job.
     fn forget_queues(&mut self) {
+        let dropped = self
+            .ready
+            .iter()
+            .chain(&self.parked)
+            .chain(self.delayed_jobs.values())
+            .chain(self.waiting.values().flatten());
+        for job in dropped {
+            if let Some(first) = job.first() {
+                self.known.remove(&first.id);
+            }
+        }
         self.ready.clear();
         self.delayed.clear();
         self.delayed_jobs.clear();
         self.waiting.clear();
         self.parked.clear();
-        let at_links = &self.at_links;
-        self.known.retain(|id| at_links.contains(id));
         self.cursor = None;
         self.sweep = None;
         self.backlog = false;
@@ -537,12 +544,8 @@ impl DispatcherState {
             self.delay(job, Duration::from_millis(500));
             return;
         };
-        let id = job.first().map(|f| f.id);
         match actor.cast(LinkMsg::Submit(job)) {
-            Ok(()) => {
-                *self.in_flight.entry(link).or_default() += 1;
-                self.at_links.extend(id);
-            }
+            Ok(()) => *self.in_flight.entry(link).or_default() += 1,
             Err(error) => {
                 // The link is restarting; the job comes back through its error.
                 if let ractor::MessagingErr::SendErr(LinkMsg::Submit(job)) = error {
@@ -553,7 +556,6 @@ impl DispatcherState {
     }
 
     fn link_done(&mut self, link: &str, id: MessageId, requeued: bool) {
-        self.at_links.remove(&id);
         if !requeued {
             self.known.remove(&id);
         }
@@ -697,7 +699,6 @@ impl Actor for Dispatcher {
             parked_epoch: 0,
             parked_since_ms: 0,
             in_flight: HashMap::new(),
-            at_links: HashSet::new(),
             known: HashSet::new(),
             cursor: None,
             backlog: false,

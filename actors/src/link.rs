@@ -554,7 +554,7 @@ impl Actor for CarrierLink {
                 }
                 tern_cmpp::net::ClientEvent::LateResponse(pdu) => {
                     let sequence = pdu.sequence_id;
-                    let accepted = crate::link_cmpp::late_acceptance(&state.config.name, pdu);
+                    let accepted = crate::link_cmpp::late_acceptance(pdu);
                     late_answer(state, slot, sequence, accepted);
                 }
                 event => crate::link_cmpp::handle_event(&state.ctx, &state.config, event),
@@ -810,9 +810,6 @@ fn handle_event(state: &mut LinkState, slot: u16, event: ClientEvent) {
             }
         }
         ClientEvent::LateResponse { command, .. } => {
-            metrics::counter!("tern_link_late_responses_total", "link" => link.clone())
-                .increment(1);
-            debug!(link, sequence = command.sequence_number(), "late response");
             let accepted = match command.pdu() {
                 Some(Pdu::SubmitSmResp(r)) if verdict(command.status()) == Verdict::Accepted => {
                     Some(r.message_id().as_str().to_owned())
@@ -1090,6 +1087,9 @@ const SUBMITTED_RETRY_FOR: Duration = Duration::from_secs(60);
 /// an acceptance (with the operator's id) records the part as submitted (see
 /// [`crate::late`]).
 fn late_answer(state: &LinkState, slot: u16, sequence: u32, accepted: Option<String>) {
+    let link = &state.config.name;
+    metrics::counter!("tern_link_late_responses_total", "link" => link.clone()).increment(1);
+    debug!(link, sequence, "late response");
     let Some(part) = state
         .binds
         .get(&slot)
@@ -1100,10 +1100,9 @@ fn late_answer(state: &LinkState, slot: u16, sequence: u32, accepted: Option<Str
     let Some(operator_id) = accepted else {
         return;
     };
-    metrics::counter!("tern_link_late_acceptances_total", "link" => state.config.name.clone())
-        .increment(1);
+    metrics::counter!("tern_link_late_acceptances_total", "link" => link.clone()).increment(1);
     info!(
-        link = state.config.name,
+        link,
         slot,
         message_id = %part.id,
         part = part.part,

@@ -68,9 +68,7 @@ pub(crate) async fn submit(client: &tern_cmpp::net::Client, submit: Submit) -> W
 
 /// A response that came after its request had timed out: the operator's id when it is a
 /// SUBMIT_RESP that accepted the part.
-pub(crate) fn late_acceptance(link: &str, pdu: Pdu) -> Option<String> {
-    metrics::counter!("tern_link_late_responses_total", "link" => link.to_owned()).increment(1);
-    tracing::debug!(link, sequence = pdu.sequence_id, "late response");
+pub(crate) fn late_acceptance(pdu: Pdu) -> Option<String> {
     match pdu.body {
         Body::SubmitResp(resp) if verdict(resp.result) == Verdict::Accepted => {
             Some(resp.msg_id.to_string())

@@ -136,31 +136,29 @@ pub fn recheck_receipt(
         // would leave the message without its receipt for good.
         let mut pause = RECHECK_AFTER;
         for _ in 0..RECHECK_TRIES {
-            let parts = match ctx.store.message_parts(latest.id).await {
-                Ok(parts) => parts,
-                Err(error) => {
-                    debug!(message_id = %latest.id, %error, "parts unreadable; asking again");
-                    tokio::time::sleep(pause).await;
-                    pause = (pause * 2).min(Duration::from_secs(10));
-                    continue;
+            match ctx.store.message_parts(latest.id).await {
+                Ok(parts) => {
+                    let complete = parts.len() >= usize::from(latest.parts)
+                        && parts.iter().all(|p| p.state.is_final());
+                    if !complete {
+                        return;
+                    }
+                    let Some(held) = receipt_of(&ctx, &latest, &parts) else {
+                        return;
+                    };
+                    let hold = vec![WriteOp::Hold(Box::new(held.clone()))];
+                    if tern_storage::write_durable(ctx.store.as_ref(), hold)
+                        .await
+                        .is_ok()
+                    {
+                        metrics::counter!("tern_receipts_rechecked_total").increment(1);
+                        hand_to_outbox(&ctx, Some(held));
+                        return;
+                    }
                 }
-            };
-            let complete = parts.len() >= usize::from(latest.parts)
-                && parts.iter().all(|p| p.state.is_final());
-            if !complete {
-                return;
-            }
-            let Some(held) = receipt_of(&ctx, &latest, &parts) else {
-                return;
-            };
-            let hold = vec![WriteOp::Hold(Box::new(held.clone()))];
-            if tern_storage::write_durable(ctx.store.as_ref(), hold)
-                .await
-                .is_ok()
-            {
-                metrics::counter!("tern_receipts_rechecked_total").increment(1);
-                hand_to_outbox(&ctx, Some(held));
-                return;
+                Err(error) => {
+                    debug!(message_id = %latest.id, %error, "parts unreadable; asking again")
+                }
             }
             tokio::time::sleep(pause).await;
             pause = (pause * 2).min(Duration::from_secs(10));

@@ -77,6 +77,13 @@ async fn scenario(
     verdicts
 }
 
+/// Scenario `which` on the test build, with no failpoint on, holds every invariant.
+async fn holds_every_invariant(which: &str, duration: Duration, binaries: Binaries, name: &str) {
+    let verdicts = scenario(which, duration, binaries, "", name).await;
+    let violated: Vec<_> = verdicts.iter().filter(|(_, v)| v.is_violated()).collect();
+    assert!(violated.is_empty(), "{violated:?}");
+}
+
 fn verdict(verdicts: &[(Invariant, Verdict)], invariant: Invariant) -> &Verdict {
     &verdicts.iter().find(|(i, _)| *i == invariant).unwrap().1
 }
@@ -124,9 +131,7 @@ async fn the_same_build_without_failpoints_holds() {
     let Some(binaries) = failpoint_build() else {
         return;
     };
-    let verdicts = baseline(binaries, "", "clean").await;
-    let violated: Vec<_> = verdicts.iter().filter(|(_, v)| v.is_violated()).collect();
-    assert!(violated.is_empty(), "{violated:?}");
+    holds_every_invariant("baseline", Duration::from_secs(6), binaries, "clean").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -134,9 +139,7 @@ async fn a_clock_stepped_an_hour_each_way_and_drifting_breaks_no_invariant() {
     let Some(binaries) = failpoint_build() else {
         return;
     };
-    let verdicts = scenario("clock-step", Duration::from_secs(16), binaries, "", "clock").await;
-    let violated: Vec<_> = verdicts.iter().filter(|(_, v)| v.is_violated()).collect();
-    assert!(violated.is_empty(), "{violated:?}");
+    holds_every_invariant("clock-step", Duration::from_secs(16), binaries, "clock").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -144,9 +147,7 @@ async fn a_disk_that_fails_stops_the_node_and_loses_nothing_acknowledged() {
     let Some(binaries) = failpoint_build() else {
         return;
     };
-    let verdicts = scenario("disk-fails", Duration::from_secs(12), binaries, "", "disk").await;
-    let violated: Vec<_> = verdicts.iter().filter(|(_, v)| v.is_violated()).collect();
-    assert!(violated.is_empty(), "{violated:?}");
+    holds_every_invariant("disk-fails", Duration::from_secs(12), binaries, "disk").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -154,7 +155,5 @@ async fn a_power_loss_loses_nothing_acknowledged() {
     let Some(binaries) = failpoint_build() else {
         return;
     };
-    let verdicts = scenario("power-loss", Duration::from_secs(12), binaries, "", "power").await;
-    let violated: Vec<_> = verdicts.iter().filter(|(_, v)| v.is_violated()).collect();
-    assert!(violated.is_empty(), "{violated:?}");
+    holds_every_invariant("power-loss", Duration::from_secs(12), binaries, "power").await;
 }

@@ -198,6 +198,18 @@ async fn new_leader(
     None
 }
 
+/// Heals every path, and records how long until every node holds its lease again.
+async fn heal(cluster: &LocalCluster, history: &mut History, say: &impl Fn(String), fault: &str) {
+    cluster.heal();
+    note(history, say, fault, "the network healed".into());
+    let healed = now_ms();
+    history.recovered(
+        "network healed to every node holding its lease",
+        all_leases(cluster, healed).await,
+        TAKEOVER_LIMIT,
+    );
+}
+
 /// Seconds from `since_ms` until every node says it holds its lease; `None` within 60 s.
 async fn all_leases(cluster: &LocalCluster, since_ms: u64) -> Option<f64> {
     while now_ms() - since_ms < 60_000 {
@@ -345,15 +357,7 @@ async fn inject(
             );
             cluster.partition(&[victim])?;
             tokio::time::sleep(cut).await;
-            cluster.heal();
-            note(history, say, "F9", "the network healed".into());
-            let healed = now_ms();
-            let leased = all_leases(cluster, healed).await;
-            history.recovered(
-                "network healed to every node holding its lease",
-                leased,
-                TAKEOVER_LIMIT,
-            );
+            heal(cluster, history, say, "F9").await;
             // N+1 replaced: one of the first nodes leaves for good, not the leader.
             let leader_now = leader(cluster).await;
             let gone = (1..=NODES)
@@ -402,19 +406,12 @@ async fn inject(
             let elected = new_leader(cluster, &others, victim, cut).await;
             let left = cut.saturating_sub(Duration::from_millis(now_ms() - started));
             tokio::time::sleep(left).await;
-            cluster.heal();
-            note(history, say, "F9", "the network healed".into());
             history.recovered(
                 "leader cut off to a leader elected by the majority",
                 elected,
                 TAKEOVER_LIMIT,
             );
-            let healed = now_ms();
-            history.recovered(
-                "network healed to every node holding its lease",
-                all_leases(cluster, healed).await,
-                TAKEOVER_LIMIT,
-            );
+            heal(cluster, history, say, "F9").await;
         }
         Injection::FlappingPartitions => {
             let until = now_ms() + 15_000;
@@ -452,14 +449,7 @@ async fn inject(
                 cluster.cut(from, to, fault)?;
                 tokio::time::sleep(hold).await;
             }
-            cluster.heal();
-            note(history, say, "F10", "the network healed".into());
-            let healed = now_ms();
-            history.recovered(
-                "network healed to every node holding its lease",
-                all_leases(cluster, healed).await,
-                TAKEOVER_LIMIT,
-            );
+            heal(cluster, history, say, "F10").await;
         }
         Injection::SnapshotRestart => {
             let leader = leader(cluster).await.unwrap_or(1);
