@@ -5,6 +5,7 @@
 
 pub mod accept;
 pub mod accounts;
+pub mod aimd;
 pub mod allowlist;
 pub mod bind_guard;
 pub mod cmpp;
