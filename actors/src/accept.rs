@@ -184,6 +184,7 @@ pub async fn accept(
                 route: Some(route.name.clone()),
                 price,
                 client_ref: client_ref.clone(),
+                receipt_made_ms: None,
             })
         })
         .collect();
@@ -259,6 +260,7 @@ pub fn rejected_cdr(ctx: &Context, account: &str, message: Message, refusal: Ref
         route,
         price: 0,
         client_ref,
+        receipt_made_ms: None,
     };
     let _ = ctx.store.write(
         vec![WriteOp::PutMessage(Arc::new(record))],

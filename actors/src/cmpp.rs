@@ -526,6 +526,7 @@ mod tests {
             route: Some("cn".into()),
             price: 5,
             client_ref: None,
+            receipt_made_ms: None,
         }))
     }
 

@@ -382,8 +382,6 @@ impl CorrelatorState {
             format!("receipt {}", report.state.stat_word()),
         );
         updated.receipt = Some(report.clone());
-        let updated = Arc::new(updated);
-        let mut ops = vec![WriteOp::PutMessage(updated.clone())];
         let mut held = None;
         // The index entry goes only once the final state and the customer's receipt are
         // durable, in a write of its own: a write whose outcome is unknown (a database
@@ -402,10 +400,8 @@ impl CorrelatorState {
                 operator_id: key.1.clone(),
             });
             held = outcome::customer_receipt(&self.ctx, &updated).await;
-            if let Some(h) = &held {
-                ops.push(WriteOp::Hold(Box::new(h.clone())));
-            }
         }
+        let (updated, ops) = outcome::with_receipt(updated, held.as_ref());
         // A long message's last open part may have finished on another node just now.
         let recheck = report.state.is_final() && held.is_none() && updated.parts > 1;
         let updated_again = updated.clone();

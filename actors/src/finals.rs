@@ -136,6 +136,7 @@ mod tests {
             route: None,
             price: 0,
             client_ref: None,
+            receipt_made_ms: None,
         }
     }
 

@@ -75,20 +75,32 @@ pub async fn finish_locally(
         text: String::new(),
     };
     finished.receipt = Some(report);
-    let shard = ctx.shard_of(record.id);
-    let mut ops = vec![
-        WriteOp::PutMessage(std::sync::Arc::new(finished.clone())),
-        WriteOp::RemovePending {
-            shard,
-            id: record.id,
-            part: record.part,
-        },
-    ];
     let held = customer_receipt(ctx, &finished).await;
-    if let Some(held) = &held {
+    let (_, mut ops) = with_receipt(finished, held.as_ref());
+    ops.push(WriteOp::RemovePending {
+        shard: ctx.shard_of(record.id),
+        id: record.id,
+        part: record.part,
+    });
+    (ops, held)
+}
+
+/// The writes that make `record` durable with the customer's receipt `held`, when this
+/// step made it: the record notes then, in the same write, that the receipt was made, so
+/// that a second look at a long message's parts (see [`recheck_receipt`]) makes no copy.
+pub fn with_receipt(
+    mut record: MessageRecord,
+    held: Option<&HeldDelivery>,
+) -> (Arc<MessageRecord>, Vec<WriteOp>) {
+    if let Some(held) = held {
+        record.receipt_made_ms = Some(held.held_ms);
+    }
+    let record = Arc::new(record);
+    let mut ops = vec![WriteOp::PutMessage(record.clone())];
+    if let Some(held) = held {
         ops.push(WriteOp::Hold(Box::new(held.clone())));
     }
-    (ops, held)
+    (record, ops)
 }
 
 /// The receipt owed to the customer for the message of `latest` once every part is final,
@@ -115,9 +127,16 @@ const RECHECK_AFTER: Duration = Duration::from_secs(1);
 /// moment (their receipts came on binds of different nodes), each before the other's
 /// write is durable, so that neither sees every part final and no receipt is made. A node
 /// whose final write of such a part found parts still open reads them again a moment
-/// after that write is durable, and makes the receipt if every part is final by then. Two
-/// nodes may both do so: the receipt's key is the message id, and the node delivering to
-/// the account drops the second copy.
+/// after that write is durable, and makes the receipt if every part is final by then and
+/// no part says the receipt was made.
+///
+/// The mark matters: the other node's finish may have seen every part final and made the
+/// receipt, which may be delivered and released by now; a second copy held then would be
+/// delivered again. The copy made here is held first and marked after, so a hold that
+/// fails is tried again rather than found marked. Two nodes looking again at once could
+/// both make it; each waits a time of its own part's (`RECHECK_AFTER` plus
+/// `RECHECK_STAGGER` per part number), so one finds the other's mark, and copies made
+/// before either is delivered are one row (the key is the message id).
 pub fn recheck_receipt(
     runtime: &tokio::runtime::Handle,
     ctx: Arc<Context>,
@@ -131,7 +150,7 @@ pub fn recheck_receipt(
     // Called from a store's completion, which may run on the store's own thread: the task
     // goes to the runtime the caller named.
     runtime.spawn(async move {
-        tokio::time::sleep(RECHECK_AFTER).await;
+        tokio::time::sleep(RECHECK_AFTER + RECHECK_STAGGER * u32::from(latest.part)).await;
         // A store that does not answer (a database out of reach) is asked again: giving up
         // would leave the message without its receipt for good.
         let mut pause = RECHECK_AFTER;
@@ -140,7 +159,8 @@ pub fn recheck_receipt(
                 Ok(parts) => {
                     let complete = parts.len() >= usize::from(latest.parts)
                         && parts.iter().all(|p| p.state.is_final());
-                    if !complete {
+                    let made = parts.iter().any(|p| p.receipt_made_ms.is_some());
+                    if !complete || made {
                         return;
                     }
                     let Some(held) = receipt_of(&ctx, &latest, &parts) else {
@@ -152,6 +172,7 @@ pub fn recheck_receipt(
                         .is_ok()
                     {
                         metrics::counter!("tern_receipts_rechecked_total").increment(1);
+                        mark_made(&ctx, &parts, latest.part, &held).await;
                         hand_to_outbox(&ctx, Some(held));
                         return;
                     }
@@ -166,6 +187,24 @@ pub fn recheck_receipt(
         warn!(message_id = %latest.id, "the receipt of a long message could not be made: the store did not answer");
     });
 }
+
+/// Notes on this node's part, as read, that the message's receipt was made. Best effort:
+/// without the mark another node's second look may make a copy of its own.
+async fn mark_made(ctx: &Context, parts: &[MessageRecord], part: u8, held: &HeldDelivery) {
+    let Some(record) = parts.iter().find(|p| p.part == part) else {
+        return;
+    };
+    let mut marked = record.clone();
+    marked.receipt_made_ms = Some(held.held_ms);
+    let mark = vec![WriteOp::PutMessage(Arc::new(marked))];
+    if let Err(error) = tern_storage::write_durable(ctx.store.as_ref(), mark).await {
+        debug!(message_id = %record.id, %error, "the receipt's mark was not written");
+    }
+}
+
+/// Between the second looks of a long message's parts, so that two nodes do not look at
+/// the same moment.
+const RECHECK_STAGGER: Duration = Duration::from_millis(300);
 
 /// How many times the second look is tried while the store does not answer (about five
 /// minutes with the pauses doubling up to 10 s).

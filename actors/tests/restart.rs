@@ -35,6 +35,7 @@ fn record(id: u64) -> MessageRecord {
         route: None,
         price: 0,
         client_ref: None,
+        receipt_made_ms: None,
     }
 }
 

@@ -60,6 +60,7 @@ fn record(id: u64) -> MessageRecord {
         route: Some("de-mobile".into()),
         price: 7,
         client_ref: None,
+        receipt_made_ms: None,
     }
 }
 

@@ -92,6 +92,10 @@ pub struct MessageRecord {
     /// The customer's own reference for the message (SMPP `user_message_reference`, the
     /// HTTP API's reference), by which it can look the message up.
     pub client_ref: Option<String>,
+    /// When the customer's receipt of the whole message was made, set on the part whose
+    /// final write held it (or whose second look at a long message's parts made it): a
+    /// later look at the parts finds the receipt made and makes no second copy.
+    pub receipt_made_ms: Option<u64>,
 }
 
 /// The fields every layout of a record has, in their order: the layout before `wire_id`.
@@ -121,8 +125,27 @@ struct RecordBeforeBilling {
     wire_id: Option<u64>,
 }
 
+/// The layout with the billing fields, before `receipt_made_ms`.
+#[derive(Deserialize)]
+struct RecordBeforeReceiptMade {
+    old: RecordBeforeWireId,
+    wire_id: Option<u64>,
+    route: Option<String>,
+    price: i64,
+    client_ref: Option<String>,
+}
+
+/// What later layouts added, as an older record has it.
+#[derive(Default)]
+struct Added {
+    wire_id: Option<u64>,
+    route: Option<String>,
+    price: i64,
+    client_ref: Option<String>,
+}
+
 impl RecordBeforeWireId {
-    fn upgrade(self, wire_id: Option<u64>) -> MessageRecord {
+    fn upgrade(self, added: Added) -> MessageRecord {
         MessageRecord {
             id: self.id,
             part: self.part,
@@ -138,10 +161,11 @@ impl RecordBeforeWireId {
             receipt: self.receipt,
             accepted_ms: self.accepted_ms,
             expires_ms: self.expires_ms,
-            wire_id,
-            route: None,
-            price: 0,
-            client_ref: None,
+            wire_id: added.wire_id,
+            route: added.route,
+            price: added.price,
+            client_ref: added.client_ref,
+            receipt_made_ms: None,
         }
     }
 }
@@ -156,14 +180,25 @@ fn exactly<'a, T: Deserialize<'a>>(bytes: &'a [u8]) -> Option<T> {
     }
 }
 
-/// The bytes of a record written in an earlier layout (before the billing fields, or
-/// before `wire_id` too), re-encoded in today's layout; `None` when `bytes` are not such a
-/// record either. Each layout is the one before it plus trailing fields, so a record of
-/// one layout never decodes exactly as another.
+/// The bytes of a record written in an earlier layout (before `receipt_made_ms`, before
+/// the billing fields, or before `wire_id` too), re-encoded in today's layout; `None` when
+/// `bytes` are not such a record either. Each layout is the one before it plus trailing
+/// fields, so a record of one layout never decodes exactly as another.
 pub fn upgrade_legacy_record(bytes: &[u8]) -> Option<Vec<u8>> {
-    let record = match exactly::<RecordBeforeBilling>(bytes) {
-        Some(v2) => v2.old.upgrade(v2.wire_id),
-        None => exactly::<RecordBeforeWireId>(bytes)?.upgrade(None),
+    let record = if let Some(v3) = exactly::<RecordBeforeReceiptMade>(bytes) {
+        v3.old.upgrade(Added {
+            wire_id: v3.wire_id,
+            route: v3.route,
+            price: v3.price,
+            client_ref: v3.client_ref,
+        })
+    } else if let Some(v2) = exactly::<RecordBeforeBilling>(bytes) {
+        v2.old.upgrade(Added {
+            wire_id: v2.wire_id,
+            ..Added::default()
+        })
+    } else {
+        exactly::<RecordBeforeWireId>(bytes)?.upgrade(Added::default())
     };
     postcard::to_stdvec(&record).ok()
 }
@@ -264,6 +299,16 @@ mod legacy_tests {
         wire_id: Option<u64>,
     }
 
+    /// The layout with the billing fields and without `receipt_made_ms`, as it was written.
+    #[derive(Serialize)]
+    struct WrittenBeforeReceiptMade<'a> {
+        old: WrittenBeforeWireId<'a>,
+        wire_id: Option<u64>,
+        route: Option<String>,
+        price: i64,
+        client_ref: Option<String>,
+    }
+
     fn message() -> Message {
         Message::text(
             tern_model::Address::international("4930123"),
@@ -332,11 +377,35 @@ mod legacy_tests {
     }
 
     #[test]
+    fn records_written_before_the_receipt_mark_keep_their_billing_fields() {
+        let old = WrittenBeforeReceiptMade {
+            old: written(message()),
+            wire_id: Some(9),
+            route: Some("de-mobile".into()),
+            price: 12,
+            client_ref: Some("ref-1".into()),
+        };
+        let record = read(&postcard::to_stdvec(&old).unwrap());
+        assert_eq!(record.id, MessageId(42));
+        assert_eq!(record.wire_id, Some(9));
+        assert_eq!(
+            (
+                record.route.as_deref(),
+                record.price,
+                record.client_ref.as_deref()
+            ),
+            (Some("de-mobile"), 12, Some("ref-1"))
+        );
+        assert_eq!(record.receipt_made_ms, None);
+    }
+
+    #[test]
     fn todays_records_are_not_taken_for_an_older_layout() {
         let mut record = read(&postcard::to_stdvec(&written(message())).unwrap());
         record.wire_id = Some(5);
         record.route = Some("de-mobile".into());
         record.price = 7;
+        record.receipt_made_ms = Some(11);
         let bytes = postcard::to_stdvec(&record).unwrap();
         assert!(upgrade_legacy_record(&bytes).is_none());
         let mut cut = bytes.clone();

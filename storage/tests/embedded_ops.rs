@@ -719,21 +719,27 @@ fn charges_add_up_per_lease_survive_a_reopen_and_are_forgotten() {
 
 /// `record` as it was encoded before today's last fields existed: postcard writes a struct
 /// as its fields in order, so an earlier layout is today's encoding without its tail.
-/// `route: None`, `price: 0` and `client_ref: None` are one byte each, and so is `wire_id:
-/// None` before them.
+/// `receipt_made_ms: None`, `client_ref: None`, `price: 0` and `route: None` are one byte
+/// each, and so is `wire_id: None` before them.
 fn encoded_without_last_fields(record: &tern_storage::MessageRecord, fields: usize) -> Vec<u8> {
-    assert_eq!(
-        (&record.route, record.price, &record.client_ref),
-        (&None, 0, &None)
-    );
+    assert_eq!(record.receipt_made_ms, None);
+    if fields > 1 {
+        assert_eq!(
+            (&record.route, record.price, &record.client_ref),
+            (&None, 0, &None)
+        );
+    }
     let mut bytes = postcard::to_stdvec(record).expect("a record encodes");
     bytes.truncate(bytes.len() - fields);
     bytes
 }
 
 #[test]
-fn records_of_both_earlier_layouts_are_read_in_todays() {
+fn records_of_every_earlier_layout_are_read_in_todays() {
     let dir = temp_dir();
+    let mut billed = record(3, 0, "acme", 999);
+    billed.wire_id = Some(0x1234);
+    billed.client_ref = Some("r".into());
     let mut with_wire_id = record(1, 0, "acme", 1_000);
     with_wire_id.wire_id = Some(0xabcdef);
     let mut before_wire_id = record(2, 0, "acme", 1_001);
@@ -746,7 +752,11 @@ fn records_of_both_earlier_layouts_are_read_in_todays() {
         let store = open(dir.path());
         write(
             &store,
-            vec![put(with_wire_id.clone()), put(before_wire_id.clone())],
+            vec![
+                put(billed.clone()),
+                put(with_wire_id.clone()),
+                put(before_wire_id.clone()),
+            ],
         )
         .unwrap();
     }
@@ -757,14 +767,21 @@ fn records_of_both_earlier_layouts_are_read_in_todays() {
             .unwrap();
         let key = |id: u64| [&id.to_be_bytes()[..], &[0]].concat();
         messages
-            .insert(key(1), encoded_without_last_fields(&with_wire_id, 3))
+            .insert(key(3), encoded_without_last_fields(&billed, 1))
             .unwrap();
         messages
-            .insert(key(2), encoded_without_last_fields(&before_wire_id, 4))
+            .insert(key(1), encoded_without_last_fields(&with_wire_id, 4))
+            .unwrap();
+        messages
+            .insert(key(2), encoded_without_last_fields(&before_wire_id, 5))
             .unwrap();
         db.persist(fjall::PersistMode::SyncAll).unwrap();
     }
     let store = open(dir.path());
+    assert_eq!(
+        store.message(MessageId(3), 0).wait().unwrap(),
+        Some(billed.clone())
+    );
     assert_eq!(
         store.message(MessageId(1), 0).wait().unwrap(),
         Some(with_wire_id.clone())
@@ -780,7 +797,7 @@ fn records_of_both_earlier_layouts_are_read_in_todays() {
             .messages_by_account("acme", None, 0, 10_000, 10)
             .wait()
             .unwrap(),
-        vec![with_wire_id, read]
+        vec![billed, with_wire_id, read]
     );
 }
 

@@ -146,6 +146,7 @@ fn make(
         route: Some("de".into()),
         price,
         client_ref,
+        receipt_made_ms: None,
     };
     let submitted = |r: &mut MessageRecord| {
         r.attempts = 1;

@@ -137,6 +137,7 @@ pub fn accepted(id: MessageId, part: u8, parts: u8, account: &str) -> MessageRec
         route: Some("de-mobile".into()),
         price: 7,
         client_ref: None,
+        receipt_made_ms: None,
     }
 }
 

@@ -87,6 +87,7 @@ pub fn record(id: u64, part: u8, account: &str, accepted_ms: u64) -> MessageReco
         route: Some("de-mobile".into()),
         price: 7,
         client_ref: None,
+        receipt_made_ms: None,
     }
 }
 

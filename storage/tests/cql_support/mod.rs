@@ -178,6 +178,7 @@ pub fn accepted(id: MessageId, part: u8, account: &str) -> MessageRecord {
         route: Some("de-mobile".into()),
         price: 7,
         client_ref: None,
+        receipt_made_ms: None,
     }
 }
 
