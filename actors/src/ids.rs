@@ -5,6 +5,12 @@
 //! mark ahead of the clock every second ([`persist_mark`]). A restart resumes above the
 //! stored mark, so even a crash right after a failed write cannot repeat an id: past the
 //! durable mark the generator refuses, and the caller answers with a temporary error.
+//! Each node keeps its own mark ([`mark_key`]), since the nodes of a cluster share the store.
+//!
+//! An id's time is the clock's at issue only roughly: a node restarted within
+//! [`MARK_LEAD`] of its last mark issues ids up to that far (and two seconds more) ahead
+//! of the clock until the clock catches up. Decisions that need the time of acceptance
+//! read the record's `accepted_ms`.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -14,8 +20,37 @@ use tern_model::MessageId;
 use tern_storage::{MessageStore, WriteOp};
 use tracing::warn;
 
-/// The key under which the id generator's high-water mark is kept.
-pub const ID_HWM_KEY: &str = "ids/high_water";
+/// The key of the high-water mark as one node kept it before marks were kept per node
+/// (read at a start, so that an upgraded node stays above it; never written).
+const SHARED_MARK_KEY: &str = "ids/high_water";
+
+/// The key under which node `node` keeps its id generator's high-water mark. One per node:
+/// in a cluster the nodes share the store, and a node that took another's mark would
+/// start its ids that far ahead of the clock (each start adding the lead again), or, were
+/// the other's mark the lower, below ids it had issued already.
+pub fn mark_key(node: u16) -> String {
+    format!("{SHARED_MARK_KEY}/{node}")
+}
+
+/// The id a node restarting on `store` must stay above: its stored mark (and the older
+/// shared mark), with two seconds more, which covers a mark an earlier version wrote as
+/// the last id issued, up to a second behind. Zero on a new store.
+pub async fn stored_floor(
+    store: &dyn MessageStore,
+    node: u16,
+) -> Result<MessageId, tern_storage::StoreError> {
+    let mut floor = MessageId(0);
+    for key in [mark_key(node), SHARED_MARK_KEY.to_owned()] {
+        let mark = store
+            .meta(&key)
+            .await?
+            .and_then(|v| <[u8; 8]>::try_from(v.as_slice()).ok())
+            .map(u64::from_be_bytes)
+            .map(|hwm| MessageId(hwm.saturating_add(2000 << 22)));
+        floor = floor.max(mark.unwrap_or(MessageId(0)));
+    }
+    Ok(floor)
+}
 
 /// How far ahead of the clock a new mark is put: ids keep coming for this long while the
 /// store cannot write a new one.
@@ -132,7 +167,7 @@ pub fn persist_mark(ids: &Arc<IdGenerator>, store: &dyn MessageStore) {
     let mark = ids.next_mark();
     let generator = ids.clone();
     let queued = store.write(
-        vec![mark_op(mark)],
+        vec![mark_op(ids.node, mark)],
         Box::new(move |result| match result {
             Ok(()) => generator.mark_durable(mark),
             Err(error) => mark_failed(&error),
@@ -149,14 +184,14 @@ pub async fn persist_first_mark(
     store: &dyn MessageStore,
 ) -> Result<(), tern_storage::StoreError> {
     let mark = ids.next_mark();
-    tern_storage::write_durable(store, vec![mark_op(mark)]).await?;
+    tern_storage::write_durable(store, vec![mark_op(ids.node, mark)]).await?;
     ids.mark_durable(mark);
     Ok(())
 }
 
-fn mark_op(mark: MessageId) -> WriteOp {
+fn mark_op(node: u16, mark: MessageId) -> WriteOp {
     WriteOp::PutMeta {
-        key: ID_HWM_KEY.to_owned(),
+        key: mark_key(node),
         value: mark.0.to_be_bytes().to_vec(),
     }
 }
@@ -332,7 +367,7 @@ mod tests {
     }
 
     async fn stored_mark(store: &FailingStore) -> Option<MessageId> {
-        let value = store.meta(ID_HWM_KEY).await.unwrap()?;
+        let value = store.meta(&mark_key(7)).await.unwrap()?;
         Some(MessageId(u64::from_be_bytes(value.try_into().unwrap())))
     }
 
@@ -375,5 +410,46 @@ mod tests {
         wait_for("the mark was not renewed", || ids.durable() > first).await;
         assert_eq!(stored_mark(&store).await, Some(ids.durable()));
         assert!(ids.try_next().unwrap() >= first);
+    }
+
+    /// Two nodes on one store: each restarts above the ids it issued, whatever the other
+    /// wrote, and a node whose ids ran ahead does not pull the other's ahead with it.
+    #[tokio::test]
+    async fn each_node_restarts_above_its_own_mark() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = tern_storage::EmbeddedStore::open(dir.path(), Default::default()).unwrap();
+        // Node 2's ids run a minute ahead of the clock (a burst borrowing, or marks of
+        // earlier starts); node 1 writes its mark after it.
+        let ahead = crate::context::now_ms() - MessageId::EPOCH_UNIX_MS + 60_000;
+        let two = IdGenerator::resuming(2, MessageId::from_parts(ahead, 2, 0));
+        persist_first_mark(&two, &store).await.unwrap();
+        let issued = two.try_next().unwrap();
+        let one = IdGenerator::resuming(1, MessageId(0));
+        persist_first_mark(&one, &store).await.unwrap();
+
+        assert!(stored_floor(&store, 2).await.unwrap() > issued);
+        let floor = stored_floor(&store, 1).await.unwrap();
+        assert!(floor > one.high_water());
+        assert!(
+            floor.unix_millis() < issued.unix_millis() - 30_000,
+            "node 1 starts near the clock, not at node 2's mark"
+        );
+        assert_eq!(stored_floor(&store, 3).await.unwrap(), MessageId(0));
+    }
+
+    /// A mark written under the shared key before marks were per node is still honoured.
+    #[tokio::test]
+    async fn the_shared_mark_of_an_earlier_version_is_a_floor_too() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = tern_storage::EmbeddedStore::open(dir.path(), Default::default()).unwrap();
+        let old = MessageId::from_parts(1 << 40, 4, 0);
+        let put = WriteOp::PutMeta {
+            key: SHARED_MARK_KEY.to_owned(),
+            value: old.0.to_be_bytes().to_vec(),
+        };
+        tern_storage::write_durable(&store, vec![put])
+            .await
+            .unwrap();
+        assert!(stored_floor(&store, 4).await.unwrap() > old);
     }
 }

@@ -34,7 +34,6 @@ pub mod supervisor;
 use std::sync::{Arc, OnceLock, RwLock};
 
 use ractor::{Actor, ActorRef};
-use tern_model::MessageId;
 use tern_storage::MessageStore;
 use tokio_util::sync::CancellationToken;
 
@@ -43,7 +42,7 @@ pub use session::SmppFrontend;
 
 use crate::accounts::{AccountPolicy, Accounts};
 use crate::context::{Refs, Slot};
-use crate::ids::{IdGenerator, ID_HWM_KEY};
+use crate::ids::IdGenerator;
 use crate::link::LinkConfig;
 use crate::mo::MoRule;
 use crate::quota::Ledger;
@@ -93,15 +92,8 @@ impl Pipeline {
         config: PipelineConfig,
     ) -> Result<Self, StartError> {
         // Ids stay above anything handed out before a restart, even if the clock went back:
-        // every id was below the stored mark. (A mark written by an earlier version was the
-        // last id issued, up to a second behind: two seconds past it covers that too.)
-        let floor = store
-            .meta(ID_HWM_KEY)
-            .await?
-            .and_then(|v| <[u8; 8]>::try_from(v.as_slice()).ok())
-            .map(u64::from_be_bytes)
-            .map(|hwm| MessageId(hwm.saturating_add(2000 << 22)))
-            .unwrap_or(MessageId(0));
+        // every id was below the stored mark.
+        let floor = crate::ids::stored_floor(store.as_ref(), config.settings.node_id).await?;
         let routes = RouteTable::new(config.routes);
         let health = Health::new(config.links.iter().map(|l| l.name.as_str()));
         let refs = Refs {

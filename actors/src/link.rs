@@ -823,6 +823,7 @@ async fn send_part(
             .increment(1);
         return PartOutcome::Retry(Duration::ZERO);
     }
+    debug!(link, slot = bind.slot, message_id = %part.id, part = part.part, attempts, "part sent");
     let started = Instant::now();
     let result = match prepared {
         Prepared::Smpp(pdu) => match client {

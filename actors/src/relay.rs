@@ -53,9 +53,8 @@ fn decode<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, String> {
     postcard::from_bytes(body).map_err(|e| format!("undecodable payload: {e}"))
 }
 
-/// A notice of parts accepted this long ago (by their ids' time) or earlier may have been
-/// overtaken by the owner's sweep; more than the nodes' clocks may differ, far less than
-/// the sweep's period.
+/// A notice of parts accepted this long ago or earlier may have been overtaken by the
+/// owner's sweep; more than the nodes' clocks may differ, far less than the sweep's period.
 const NOTICE_FRESH_MS: u64 = 2_000;
 
 /// Queues parts accepted on another node at this shard's dispatcher, if this node
@@ -76,12 +75,17 @@ fn accepted(ctx: &Context, batch: AcceptedBatch) {
             continue;
         }
         // A notice held up (by a partition, say) may come after a sweep found the parts
-        // and sent them: it is read from the store again before anything is sent.
+        // and sent them: it is read from the store again before anything is sent. By the
+        // time of acceptance, not the id's: ids run up to a few seconds ahead of the clock
+        // after a restart (see `crate::ids`).
         let stale = parts
             .first()
-            .is_some_and(|p| now_ms().saturating_sub(p.id.unix_millis()) > NOTICE_FRESH_MS);
+            .is_some_and(|p| now_ms().saturating_sub(p.accepted_ms) > NOTICE_FRESH_MS);
         let mut job = Job::new(parts.into_iter().map(Arc::new).collect());
         if stale {
+            if let Some(first) = job.parts.first() {
+                tracing::debug!(shard = batch.shard, message_id = %first.id, "a notice held up: its parts are read again");
+            }
             job = job.read_again();
         }
         dispatcher.cast(DispatcherMsg::Accepted(job));
