@@ -517,6 +517,13 @@ impl LocalCluster {
     /// `via`: `tern ctl cluster add-learner`, then `promote`, as an operator adds a node.
     /// Returns once the new node answers with a leader.
     pub async fn join(&mut self, id: u16, via: u16) -> anyhow::Result<()> {
+        self.add_learner(id, via).await?;
+        self.promote(id, via).await
+    }
+
+    /// Starts spare node `id` and adds it as a learner through node `via` (`tern ctl
+    /// cluster add-learner`): it takes the log but does not vote yet.
+    pub async fn add_learner(&mut self, id: u16, via: u16) -> anyhow::Result<()> {
         let raft = self.node(id)?.raft;
         self.start_node(id)?;
         self.state.save()?;
@@ -530,13 +537,24 @@ impl LocalCluster {
             );
             tokio::time::sleep(Duration::from_millis(250)).await;
         }
-        let node = id.to_string();
-        self.ctl(via, &["cluster", "add-learner", &node, &raft.to_string()])
-            .await?;
-        self.ctl(via, &["cluster", "promote", &node]).await?;
+        self.ctl(
+            via,
+            &["cluster", "add-learner", &id.to_string(), &raft.to_string()],
+        )
+        .await?;
         self.note(format_args!(
-            "node {id} added through node {via} and promoted"
+            "node {id} added as a learner through node {via}"
         ));
+        Ok(())
+    }
+
+    /// Makes learner `id` a voter through node `via` (`tern ctl cluster promote`); returns
+    /// once it answers with a leader.
+    pub async fn promote(&mut self, id: u16, via: u16) -> anyhow::Result<()> {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        self.ctl(via, &["cluster", "promote", &id.to_string()])
+            .await?;
+        self.note(format_args!("node {id} promoted through node {via}"));
         self.wait_answers(id, deadline).await
     }
 

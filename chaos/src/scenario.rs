@@ -64,6 +64,10 @@ pub enum Injection {
     /// Cluster: a fourth node added under load (add-learner, promote), a follower cut off
     /// for a while, then another drained, removed and stopped: N+1 replaced.
     Membership,
+    /// Cluster: a fourth node added as a learner, the leader cut off before it is promoted
+    /// (promoted through the new leader), then the leader of the day drained, removed and
+    /// stopped.
+    ReplaceLeader,
     /// The node's clock stepped an hour forward, then an hour back, then drifting 1% fast
     /// (a test build's clock, `TERN_TEST_CLOCK`).
     ClockStep,
@@ -319,6 +323,15 @@ pub fn catalogue() -> Vec<Scenario> {
             invariants: &[I1, I2a, I2b, I3, I5, I6, I7, I8, I11, I12],
             cluster: true,
             injection: Injection::Membership,
+            ..base.clone()
+        },
+        Scenario {
+            name: "cluster-replace-leader",
+            about: "three nodes under load: a fourth added as a learner, the raft leader cut off from the others for 6-9 s in the middle of the change (the learner promoted through the majority's new leader), then the leader of the day drained, removed from the cluster and stopped",
+            faults: &["F17", "F9"],
+            invariants: &[I1, I2a, I2b, I3, I5, I6, I7, I8, I11, I12],
+            cluster: true,
+            injection: Injection::ReplaceLeader,
             ..base.clone()
         },
         Scenario {

@@ -41,9 +41,15 @@ pub async fn run(scenario: &Scenario, options: &RunOptions) -> anyhow::Result<Hi
         operator_args,
         node_proxies: matches!(
             scenario.injection,
-            Injection::PartitionLeader | Injection::FlappingPartitions | Injection::Membership
+            Injection::PartitionLeader
+                | Injection::FlappingPartitions
+                | Injection::Membership
+                | Injection::ReplaceLeader
         ),
-        spare: u16::from(scenario.injection == Injection::Membership),
+        spare: u16::from(matches!(
+            scenario.injection,
+            Injection::Membership | Injection::ReplaceLeader
+        )),
         snapshot_logs: (scenario.injection == Injection::SnapshotRestart).then_some(30),
         database_proxies: scenario.injection == Injection::DatabaseOutage,
         ..Options::default()
@@ -237,9 +243,15 @@ async fn applied(cluster: &LocalCluster, id: u16) -> u64 {
     }
 }
 
-/// The raft leader as node `asked` sees it.
+/// The raft leader as the first of the three first nodes that answers sees it.
 async fn leader(cluster: &LocalCluster) -> Option<u16> {
-    for id in 1..=NODES {
+    let first: Vec<u16> = (1..=NODES).collect();
+    leader_among(cluster, &first).await
+}
+
+/// The raft leader as the first of `nodes` that names one sees it.
+async fn leader_among(cluster: &LocalCluster, nodes: &[u16]) -> Option<u16> {
+    for &id in nodes {
         if let Ok(status) = cluster.cluster_status(id).await {
             if let Some(leader) = status["leader"].as_u64() {
                 return u16::try_from(leader).ok();
@@ -388,6 +400,92 @@ async fn inject(
             history.recovered(
                 format!("node {gone} drained, removed and stopped"),
                 Some((now_ms() - started) as f64 / 1000.0),
+                90.0,
+            );
+        }
+        Injection::ReplaceLeader => {
+            let new = NODES + 1;
+            let first = leader(cluster).await.unwrap_or(1);
+            note(
+                history,
+                say,
+                "F17",
+                format!("node {new} added as a learner through node {first}, the leader"),
+            );
+            cluster.add_learner(new, first).await?;
+            let cut = Duration::from_millis(rng.gen_range(6_000..9_000));
+            note(
+                history,
+                say,
+                "F9",
+                format!("node {first}, the raft leader, cut off from the others for {cut:?} before the learner is promoted"),
+            );
+            let started = now_ms();
+            cluster.partition(&[first])?;
+            let others: Vec<u16> = (1..=NODES).filter(|id| *id != first).collect();
+            let elected = new_leader(cluster, &others, first, cut).await;
+            history.recovered(
+                "leader cut off to a leader elected by the majority",
+                elected,
+                TAKEOVER_LIMIT,
+            );
+            let via = match leader_among(cluster, &others).await {
+                Some(id) if id != first => id,
+                _ => others[0],
+            };
+            note(
+                history,
+                say,
+                "F17",
+                format!("node {new} promoted through node {via} while node {first} is cut off"),
+            );
+            let promoting = now_ms();
+            cluster.promote(new, via).await?;
+            history.recovered(
+                format!("node {new} a voter, with the old leader cut off"),
+                Some((now_ms() - promoting) as f64 / 1000.0),
+                60.0,
+            );
+            let left = cut.saturating_sub(Duration::from_millis(now_ms() - started));
+            tokio::time::sleep(left).await;
+            heal(cluster, history, say, "F9").await;
+            // The leader of the day leaves for good: it must hand the cluster over.
+            let members: Vec<u16> = (1..=new).collect();
+            let gone = leader_among(cluster, &members).await.unwrap_or(via);
+            let other = members
+                .iter()
+                .copied()
+                .find(|id| *id != gone)
+                .unwrap_or(new);
+            let node = gone.to_string();
+            note(
+                history,
+                say,
+                "F17",
+                format!(
+                    "node {gone}, the raft leader, drained, removed from the cluster and stopped"
+                ),
+            );
+            let removing = now_ms();
+            cluster
+                .ctl(other, &["cluster", "drain", &node, "--wait", "60"])
+                .await?;
+            cluster.ctl(other, &["cluster", "remove", &node]).await?;
+            cluster.terminate(gone)?;
+            let rest: Vec<u16> = members.iter().copied().filter(|id| *id != gone).collect();
+            history.recovered(
+                format!("node {gone}, the leader, removed to a leader among the rest"),
+                new_leader(cluster, &rest, gone, Duration::from_secs(30)).await,
+                TAKEOVER_LIMIT,
+            );
+            let deadline = now_ms() + 30_000;
+            while let Err(error) = cluster.ctl(other, &["cluster", "forget", &node]).await {
+                anyhow::ensure!(now_ms() < deadline, "node {gone} not forgotten: {error:#}");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+            history.recovered(
+                format!("node {gone} drained, removed and stopped"),
+                Some((now_ms() - removing) as f64 / 1000.0),
                 90.0,
             );
         }

@@ -282,6 +282,7 @@ async fn inject(
         | Injection::SnapshotRestart
         | Injection::DatabaseOutage
         | Injection::Membership
+        | Injection::ReplaceLeader
         | Injection::Schedule => {}
         Injection::ClockStep => {
             const HOUR_MS: i64 = 3_600_000;
