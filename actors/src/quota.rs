@@ -756,11 +756,33 @@ impl Lease {
 /// settled once: a settled one is no longer listed.
 pub async fn settle_leases_of(ctx: &Context, node: u64) {
     let theirs = move |id: LeaseId| u64::from(MessageId(id).node()) == node;
-    for (lease, account) in ctx.ledger.reclaimed_leases(&theirs) {
+    let leases = ctx.ledger.reclaimed_leases(&theirs);
+    settle_from_store(ctx, leases, "lease of a dead node settled from the store").await;
+}
+
+/// Settles every lease of the nodes `departed` names (nodes that left the cluster for
+/// good), open ones included, with what the shared store shows they charged. A node
+/// removed while it was the raft leader cannot close its own leases when it stops (it
+/// knows no leader any more); without this the ledger would count its last lease in full
+/// once the lease's time ran out, and never give the rest back.
+pub async fn settle_leases_of_departed(ctx: &Context, departed: &(dyn Fn(u64) -> bool + Sync)) {
+    let theirs = |id: LeaseId| departed(u64::from(MessageId(id).node()));
+    let leases = ctx.ledger.unsettled_leases(&theirs);
+    settle_from_store(
+        ctx,
+        leases,
+        "lease of a node that left settled from the store",
+    )
+    .await;
+}
+
+/// Closes each of `leases` with the use the store shows charged to it.
+async fn settle_from_store(ctx: &Context, leases: Vec<(LeaseId, String)>, what: &str) {
+    for (lease, account) in leases {
         let charged = match ctx.store.charged(lease).await {
             Ok(charged) => charged,
             Err(error) => {
-                warn!(lease, node, %error, "charges of a dead node's lease cannot be read");
+                warn!(lease, %error, "charges of a lease cannot be read: {what}");
                 continue;
             }
         };
@@ -774,12 +796,11 @@ pub async fn settle_leases_of(ctx: &Context, node: u64) {
         if let Some(response) = propose(ctx, &account, settle).await {
             info!(
                 lease,
-                node,
                 account,
                 parts = charged.0,
                 amount = charged.1,
                 ?response,
-                "lease of a dead node settled from the store"
+                "{what}"
             );
             metrics::counter!("tern_quota_leases_recovered_total").increment(1);
         }

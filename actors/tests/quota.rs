@@ -131,6 +131,53 @@ async fn sessions_spend_exactly_up_to_the_message_limit() {
     assert_eq!(figures(&ledger, "acme"), (100, 0, 0));
 }
 
+/// A node that left the cluster for good (forgotten after it stopped, maybe as the raft
+/// leader, unable to close its own lease): the leader closes its open leases with what the
+/// store shows charged, and leaves the leases of the others alone.
+#[tokio::test]
+async fn the_open_lease_of_a_node_that_left_is_settled_from_the_store() {
+    let ledger = Arc::new(LocalLedger::new(State::default()));
+    limited(&ledger, "acme", 1_000);
+    let (pipeline, _dir) = pipeline(ledger.clone(), &["acme"]).await;
+    let lease_of = |node: u16| tern_model::MessageId::from_parts(1_000, node, 1).0;
+    for node in [8u16, 9] {
+        apply(
+            &ledger,
+            Command::AcquireLease {
+                lease: lease_of(node),
+                account: "acme".into(),
+                node: u64::from(node),
+                parts: 100,
+                amount: 0,
+                ttl_ms: 60_000,
+            },
+        );
+    }
+    let charges = (0..7u64)
+        .map(|n| tern_storage::WriteOp::Charge {
+            lease: lease_of(9),
+            id: tern_model::MessageId::from_parts(2_000 + n, 9, 0),
+            parts: 1,
+            amount: 0,
+        })
+        .collect();
+    tern_storage::write_durable(pipeline.ctx.store.as_ref(), charges)
+        .await
+        .unwrap();
+    assert_eq!(figures(&ledger, "acme"), (0, 200, 2));
+
+    tern_actors::quota::settle_leases_of_departed(&pipeline.ctx, &|node| node == 9).await;
+    assert_eq!(
+        figures(&ledger, "acme"),
+        (7, 100, 1),
+        "node 9's lease counted as charged and closed; node 8's still open"
+    );
+    // Settled once: it is no longer listed.
+    tern_actors::quota::settle_leases_of_departed(&pipeline.ctx, &|node| node == 9).await;
+    assert_eq!(figures(&ledger, "acme"), (7, 100, 1));
+    pipeline.stop().await;
+}
+
 #[tokio::test]
 async fn money_runs_out_at_the_price_and_cancelled_charges_go_back() {
     let ledger = Arc::new(LocalLedger::new(State::default()));

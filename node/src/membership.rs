@@ -277,20 +277,30 @@ async fn propose_releases(cluster: &Cluster, membership: &Membership) {
 
 /// On the leader: the quota leases of dead nodes, once reclaimed, settled with what the
 /// shared store shows they charged, so that a dead node's lease is not counted as used in
-/// full: the ledger gives the difference back through its tombstone.
+/// full: the ledger gives the difference back through its tombstone. The leases of nodes
+/// that left the cluster for good (forgotten, which the cluster allows only of a node held
+/// dead) are settled in full at once, open ones included: nobody else ever would, and an
+/// open one would be counted in full when its time ran out.
 async fn settle_dead_leases(cluster: &Cluster, pipeline: &PipelineHandle) {
     // This node runs: whatever the map says of it (a heartbeat that lagged behind a
     // stepped clock), its leases are its own to settle.
     let me = u64::from(pipeline.ctx.settings.node_id);
-    let dead: Vec<u64> = cluster.read(|s| {
-        s.cluster
-            .members
-            .iter()
-            .filter(|(id, m)| !m.alive && **id != me)
-            .map(|(id, _)| *id)
-            .collect()
+    let (dead, members): (Vec<u64>, BTreeSet<u64>) = cluster.read(|s| {
+        let members = &s.cluster.members;
+        (
+            members
+                .iter()
+                .filter(|(id, m)| !m.alive && **id != me)
+                .map(|(id, _)| *id)
+                .collect(),
+            members.keys().copied().collect(),
+        )
     });
     for node in dead {
         tern_actors::quota::settle_leases_of(&pipeline.ctx, node).await;
     }
+    tern_actors::quota::settle_leases_of_departed(&pipeline.ctx, &|node| {
+        node != me && !members.contains(&node)
+    })
+    .await;
 }
