@@ -29,7 +29,10 @@ use crate::dispatcher::{DispatcherMsg, Job};
 use crate::late::{Awaited, LateAnswers};
 use crate::outcome;
 
+mod claims;
 mod forward;
+
+use claims::Claims;
 
 /// The link's metric handles, registered once instead of on every message.
 #[derive(Debug, Clone)]
@@ -174,6 +177,8 @@ pub struct LinkState {
     tasks: TaskTracker,
     /// Jobs for a node that holds a bind of the link, when this one holds none up.
     forward: tokio::sync::mpsc::Sender<Job>,
+    /// The parts being sent on this node's binds, or accepted a moment ago.
+    claims: Arc<Claims>,
 }
 
 /// Jobs waiting to be forwarded to another node; past this they are given back to the
@@ -397,6 +402,7 @@ impl Actor for CarrierLink {
             stop,
             tasks,
             forward,
+            claims: Arc::default(),
         };
         state.follow();
         myself.send_interval(Duration::from_millis(250), || LinkMsg::Follow);
@@ -509,6 +515,7 @@ fn start_job(state: &LinkState, job: Job, reply: Option<tokio::sync::oneshot::Se
         wire: bind.wire.clone(),
         aimd: bind.aimd.clone(),
         late: bind.late.clone(),
+        claims: state.claims.clone(),
     };
     let ctx = state.ctx.clone();
     let config = state.config.clone();
@@ -632,6 +639,7 @@ struct BindSender {
     wire: Wire,
     aimd: Arc<Aimd>,
     late: Arc<LateAnswers>,
+    claims: Arc<Claims>,
 }
 
 /// Sends the parts of `job` in order; what is left to retry, if anything.
@@ -643,7 +651,16 @@ async fn send_job(
     job: &Job,
 ) -> JobEnd {
     for (index, part) in job.parts.iter().enumerate() {
+        let Some(claim) = bind.claims.claim(part.id, part.part) else {
+            // Another job sends this message, or this part was accepted a moment ago: a
+            // copy of a forwarded job, held up with the first (see `claims`).
+            debug!(link = config.name, message_id = %part.id, part = part.part, "part sent by another job; this copy ends");
+            metrics::counter!("tern_link_duplicate_jobs_dropped_total", "link" => config.name.clone())
+                .increment(1);
+            return None;
+        };
         let outcome = send_part(ctx, config, bind, metrics, part).await;
+        claim.settle(matches!(outcome, PartOutcome::Submitted));
         match outcome {
             PartOutcome::Submitted => {}
             PartOutcome::Retry(delay) | PartOutcome::Unknown(delay) => {
