@@ -211,12 +211,34 @@ impl Cluster {
     /// while there is no leader, up to a deadline of ~10 s); returns what the state
     /// machine answered. `at_ms` 0 is replaced by this node's clock.
     #[tracing::instrument(level = "debug", skip_all, fields(node_id = self.inner.node_id))]
-    pub async fn propose(&self, mut request: Request) -> Result<Response, ClusterError> {
+    pub async fn propose(&self, request: Request) -> Result<Response, ClusterError> {
+        self.propose_with(request, None).await
+    }
+
+    /// [`Self::propose`] for a request that may be applied any number of times with the
+    /// effect of once (a heartbeat, which carries its time): each attempt waits at most
+    /// `attempt`, and one without an answer is tried again at the leader known then,
+    /// instead of waiting out the deadline on a leader that was cut off.
+    pub async fn propose_repeatable(
+        &self,
+        request: Request,
+        attempt: Duration,
+    ) -> Result<Response, ClusterError> {
+        self.propose_with(request, Some(attempt)).await
+    }
+
+    async fn propose_with(
+        &self,
+        mut request: Request,
+        repeatable: Option<Duration>,
+    ) -> Result<Response, ClusterError> {
         if request.at_ms == 0 {
             request.at_ms = now_ms();
         }
         let started = std::time::Instant::now();
-        let result = self.leader_call(Forward::Propose(Box::new(request))).await;
+        let result = self
+            .leader_call_with(Forward::Propose(Box::new(request)), repeatable)
+            .await;
         metrics::histogram!(telemetry::PROPOSE_SECONDS).record(started.elapsed().as_secs_f64());
         let outcome = match &result {
             Ok(Outcome::Applied(Response::Refused(_))) => "refused",
@@ -439,6 +461,17 @@ impl Cluster {
 
     /// Runs `op` on the leader, wherever it is, retrying while that is safe.
     async fn leader_call(&self, op: Forward) -> Result<Outcome, ClusterError> {
+        self.leader_call_with(op, None).await
+    }
+
+    /// `repeatable`: `op` may be applied more than once, so an attempt is given at most
+    /// this long and one without an answer is tried again rather than reported
+    /// indeterminate.
+    async fn leader_call_with(
+        &self,
+        op: Forward,
+        repeatable: Option<Duration>,
+    ) -> Result<Outcome, ClusterError> {
         let deadline = Instant::now() + LEADER_DEADLINE;
         let mut metrics = self.inner.raft.metrics();
         let mut pause = Duration::from_millis(10);
@@ -449,13 +482,21 @@ impl Cluster {
             }
             let target = leader_and_addr(&metrics.borrow_and_update(), hint.take());
             let remaining = deadline.saturating_duration_since(Instant::now());
+            let within = repeatable.map_or(remaining, |limit| limit.min(remaining));
             let tried = target.as_ref().map(|(leader, _)| *leader);
             let attempt = match target {
                 None => Attempt::Retry("no leader known".into(), None),
                 Some((leader, _)) if leader == self.inner.node_id => {
-                    self.run_here(op.clone(), remaining).await
+                    self.run_here(op.clone(), within).await
                 }
-                Some((leader, addr)) => self.run_there(leader, &addr, &op, remaining).await,
+                Some((leader, addr)) => self.run_there(leader, &addr, &op, within).await,
+            };
+            let attempt = match attempt {
+                // Applied once or more, as the caller allows: try again.
+                Attempt::Failed(ClusterError::Indeterminate(reason)) if repeatable.is_some() => {
+                    Attempt::Retry(reason, None)
+                }
+                other => other,
             };
             match attempt {
                 Attempt::Done(outcome) => return Ok(outcome),

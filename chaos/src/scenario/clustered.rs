@@ -31,6 +31,9 @@ pub async fn run(scenario: &Scenario, options: &RunOptions) -> anyhow::Result<Hi
         operator_history.display().to_string(),
         "--seed".to_owned(),
         options.seed.to_string(),
+        // As a real SMSC: a receipt a node did not answer in time (paused, cut off) is sent
+        // again, not dropped.
+        "--retry-timed-out-delivers".to_owned(),
     ];
     operator_args.extend(scenario.operator_flags.iter().map(|s| s.to_string()));
     let mut cluster = LocalCluster::up(Options {
@@ -202,6 +205,36 @@ async fn new_leader(
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     None
+}
+
+/// What [`longest_lapse`] measures while the leader is cut off: the majority's nodes
+/// must renew their leases through the new leader before they run out.
+const MAJORITY_LAPSE: &str =
+    "longest a node of the majority went without its lease while the leader was cut off";
+/// A lapse no longer than this is a blip between two looks; the lease is 3 s.
+const LAPSE_LIMIT: f64 = 1.0;
+
+/// Watches `nodes` for `span`: the longest any of them said it held no lease, in seconds
+/// (each looked at about every half second).
+async fn longest_lapse(cluster: &LocalCluster, nodes: &[u16], span: Duration) -> f64 {
+    let until = now_ms() + span.as_millis() as u64;
+    let mut since: std::collections::HashMap<u16, u64> = std::collections::HashMap::new();
+    let mut longest = 0;
+    while now_ms() < until {
+        for &id in nodes {
+            let valid =
+                matches!(cluster.cluster_status(id).await, Ok(s) if s["lease_valid"] == true);
+            let now = now_ms();
+            if valid {
+                since.remove(&id);
+            } else {
+                let start = *since.entry(id).or_insert(now);
+                longest = longest.max(now - start);
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    longest as f64 / 1000.0
 }
 
 /// Heals every path, and records how long until every node holds its lease again.
@@ -447,7 +480,9 @@ async fn inject(
                 60.0,
             );
             let left = cut.saturating_sub(Duration::from_millis(now_ms() - started));
-            tokio::time::sleep(left).await;
+            let voters: Vec<u16> = others.iter().copied().chain([new]).collect();
+            let lapse = longest_lapse(cluster, &voters, left).await;
+            history.recovered(MAJORITY_LAPSE, Some(lapse), LAPSE_LIMIT);
             heal(cluster, history, say, "F9").await;
             // The leader of the day leaves for good: it must hand the cluster over.
             let members: Vec<u16> = (1..=new).collect();
@@ -498,17 +533,18 @@ async fn inject(
                 "F9",
                 format!("node {victim}, the raft leader, cut off from the others for {cut:?}"),
             );
-            let started = now_ms();
             cluster.partition(&[victim])?;
             let others: Vec<u16> = (1..=NODES).filter(|id| *id != victim).collect();
-            let elected = new_leader(cluster, &others, victim, cut).await;
-            let left = cut.saturating_sub(Duration::from_millis(now_ms() - started));
-            tokio::time::sleep(left).await;
+            let (elected, lapse) = tokio::join!(
+                new_leader(cluster, &others, victim, cut),
+                longest_lapse(cluster, &others, cut)
+            );
             history.recovered(
                 "leader cut off to a leader elected by the majority",
                 elected,
                 TAKEOVER_LIMIT,
             );
+            history.recovered(MAJORITY_LAPSE, Some(lapse), LAPSE_LIMIT);
             heal(cluster, history, say, "F9").await;
         }
         Injection::FlappingPartitions => {
