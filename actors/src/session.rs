@@ -349,11 +349,15 @@ impl CustomerState {
         let ctx = self.ctx.clone();
         let account = self.account.id.clone();
         tokio::spawn(async move {
+            // Asked again once the customer's window has room: a node whose lease ran out
+            // meanwhile (cut off from the others) leaves the delivery to the node that
+            // took over, instead of delivering it beside that one.
+            let delivers = || ctx.membership.delivers_to(&account);
             let delivered = match pdus {
                 Ok(pdus) => {
                     let mut ok = true;
                     for pdu in pdus {
-                        match handle.request(pdu).await {
+                        match handle.request_if(pdu, delivers).await {
                             Ok(response) if response.status() == CommandStatus::EsmeRok => {}
                             _ => {
                                 ok = false;

@@ -74,12 +74,27 @@ impl SessionHandle {
     /// Sends a request and waits for its response. Waits first for a free slot in the
     /// window: that wait is the back-pressure towards the caller.
     pub async fn request(&self, pdu: Pdu) -> Result<Command, RequestError> {
+        self.request_if(pdu, || true).await
+    }
+
+    /// [`Self::request`], sent only if `still()` holds once the window has room: a caller
+    /// whose right to send may lapse while it waits (a cluster node delivering under a
+    /// lease) asks again at the last moment. Otherwise nothing is written and the answer
+    /// is `NotSent(Withdrawn)`.
+    pub async fn request_if(
+        &self,
+        pdu: Pdu,
+        still: impl FnOnce() -> bool,
+    ) -> Result<Command, RequestError> {
         let permit = if crate::session::is_message_request(pdu.command_id()) {
             let permit = self.window.clone().acquire_owned().await;
             Some(permit.map_err(|_| RequestError::Closed)?)
         } else {
             None
         };
+        if !still() {
+            return Err(RequestError::NotSent(crate::session::SendError::Withdrawn));
+        }
         let (reply, response) = oneshot::channel();
         self.controls
             .send(Control::Request { pdu, reply, permit })

@@ -92,6 +92,10 @@ pub enum SendError {
     WindowFull(usize),
     #[error("the session is not bound for this operation (state {0:?})")]
     NotBound(State),
+    /// The caller no longer wanted it sent by the time the window had room (see
+    /// `SessionHandle::request_if`).
+    #[error("withdrawn by the caller before it was written")]
+    Withdrawn,
 }
 
 /// Why a session ended.
