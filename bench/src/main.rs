@@ -379,6 +379,10 @@ struct SmscArgs {
     slow_answer: f64,
     #[arg(long, value_name = "DUR", default_value = "5s", value_parser = parse::duration)]
     slow_answer_delay: Duration,
+    /// Send a deliver_sm that got no answer in time again (a second later), as most SMSCs
+    /// do, instead of dropping it; the ESME may then see it twice.
+    #[arg(long)]
+    retry_timed_out_delivers: bool,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -594,7 +598,7 @@ impl SmscArgs {
             disconnect_probability: self.disconnect_probability,
             max_pending_receipts: self.max_pending_receipts,
             pending_receipt_ttl: self.pending_receipt_ttl,
-            retry_timed_out_delivers: false,
+            retry_timed_out_delivers: self.retry_timed_out_delivers,
             receipt_window: self.receipt_window,
             submit_window: self.submit_window,
             duplicate_window: self.duplicate_window,

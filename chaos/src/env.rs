@@ -212,6 +212,9 @@ impl SingleNode {
             self.options.seed.to_string(),
             "--receipt-delay".into(),
             "20ms..300ms".into(),
+            // As a real SMSC: a receipt the node did not answer in time (paused, cut off) is
+            // sent again, not dropped.
+            "--retry-timed-out-delivers".into(),
         ];
         args.extend(self.options.operator_flags.iter().cloned());
         let log = self.options.dir.join("operator.log");
