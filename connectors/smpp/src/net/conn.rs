@@ -132,18 +132,24 @@ impl Conn {
             let deadline = self.next_deadline();
             let writable = !self.wbuf.is_empty();
             let room = self.wbuf.len() < WRITE_HIGH_WATER;
+            // Biased, in this order: what is written goes out first, then what came in
+            // is read, and only then do timers fire. A node that was paused (or starved
+            // of CPU) reads the responses waiting in its socket before it holds their
+            // requests timed out, instead of picking either at random and redelivering
+            // what the peer had answered.
             tokio::select! {
+                biased;
+                written = wr.write_buf(&mut self.wbuf), if writable => {
+                    if written.is_err() {
+                        self.session.close(CloseReason::PeerGone);
+                    }
+                }
                 read = rd.read_buf(&mut self.rbuf), if room => match read {
                     Ok(0) | Err(_) => {
                         self.session.close(CloseReason::PeerGone);
                     }
                     Ok(_) => self.decode_frames(),
                 },
-                written = wr.write_buf(&mut self.wbuf), if writable => {
-                    if written.is_err() {
-                        self.session.close(CloseReason::PeerGone);
-                    }
-                }
                 control = controls.recv(), if room && controls_open => match control {
                     Some(control) => {
                         self.handle_control(control);
