@@ -207,6 +207,44 @@ async fn new_leader(
     None
 }
 
+/// Takes node `gone` out of the cluster for good through node `via`, as an operator does:
+/// drained, removed, stopped, and forgotten once the others hold it dead (6 s without a
+/// heartbeat). When it was the leader, `rest` names the members left, and the time until
+/// one of them names a new leader is recorded too.
+async fn retire(
+    cluster: &mut LocalCluster,
+    history: &mut History,
+    gone: u16,
+    via: u16,
+    rest: Option<&[u16]>,
+) -> anyhow::Result<()> {
+    let node = gone.to_string();
+    let started = now_ms();
+    cluster
+        .ctl(via, &["cluster", "drain", &node, "--wait", "60"])
+        .await?;
+    cluster.ctl(via, &["cluster", "remove", &node]).await?;
+    cluster.terminate(gone)?;
+    if let Some(rest) = rest {
+        history.recovered(
+            format!("node {gone}, the leader, removed to a leader among the rest"),
+            new_leader(cluster, rest, gone, Duration::from_secs(30)).await,
+            TAKEOVER_LIMIT,
+        );
+    }
+    let deadline = now_ms() + 30_000;
+    while let Err(error) = cluster.ctl(via, &["cluster", "forget", &node]).await {
+        anyhow::ensure!(now_ms() < deadline, "node {gone} not forgotten: {error:#}");
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    history.recovered(
+        format!("node {gone} drained, removed and stopped"),
+        Some((now_ms() - started) as f64 / 1000.0),
+        90.0,
+    );
+    Ok(())
+}
+
 /// What [`longest_lapse`] measures while the leader is cut off: the majority's nodes
 /// must renew their leases through the new leader before they run out.
 const MAJORITY_LAPSE: &str =
@@ -410,31 +448,13 @@ async fn inject(
                 .find(|id| Some(*id) != leader_now)
                 .unwrap_or(NODES);
             let other = if gone == new - 1 { 1 } else { new - 1 };
-            let node = gone.to_string();
             note(
                 history,
                 say,
                 "F17",
                 format!("node {gone} drained, removed from the cluster and stopped"),
             );
-            let started = now_ms();
-            cluster
-                .ctl(other, &["cluster", "drain", &node, "--wait", "60"])
-                .await?;
-            cluster.ctl(other, &["cluster", "remove", &node]).await?;
-            cluster.terminate(gone)?;
-            // Its liveness entry goes once the others hold it dead (6 s without a
-            // heartbeat), as an operator would find.
-            let deadline = now_ms() + 30_000;
-            while let Err(error) = cluster.ctl(other, &["cluster", "forget", &node]).await {
-                anyhow::ensure!(now_ms() < deadline, "node {gone} not forgotten: {error:#}");
-                tokio::time::sleep(Duration::from_secs(1)).await;
-            }
-            history.recovered(
-                format!("node {gone} drained, removed and stopped"),
-                Some((now_ms() - started) as f64 / 1000.0),
-                90.0,
-            );
+            retire(cluster, history, gone, other, None).await?;
         }
         Injection::ReplaceLeader => {
             let new = NODES + 1;
@@ -492,7 +512,6 @@ async fn inject(
                 .copied()
                 .find(|id| *id != gone)
                 .unwrap_or(new);
-            let node = gone.to_string();
             note(
                 history,
                 say,
@@ -501,28 +520,8 @@ async fn inject(
                     "node {gone}, the raft leader, drained, removed from the cluster and stopped"
                 ),
             );
-            let removing = now_ms();
-            cluster
-                .ctl(other, &["cluster", "drain", &node, "--wait", "60"])
-                .await?;
-            cluster.ctl(other, &["cluster", "remove", &node]).await?;
-            cluster.terminate(gone)?;
             let rest: Vec<u16> = members.iter().copied().filter(|id| *id != gone).collect();
-            history.recovered(
-                format!("node {gone}, the leader, removed to a leader among the rest"),
-                new_leader(cluster, &rest, gone, Duration::from_secs(30)).await,
-                TAKEOVER_LIMIT,
-            );
-            let deadline = now_ms() + 30_000;
-            while let Err(error) = cluster.ctl(other, &["cluster", "forget", &node]).await {
-                anyhow::ensure!(now_ms() < deadline, "node {gone} not forgotten: {error:#}");
-                tokio::time::sleep(Duration::from_secs(1)).await;
-            }
-            history.recovered(
-                format!("node {gone} drained, removed and stopped"),
-                Some((now_ms() - removing) as f64 / 1000.0),
-                90.0,
-            );
+            retire(cluster, history, gone, other, Some(&rest)).await?;
         }
         Injection::PartitionLeader => {
             let victim = leader(cluster).await.unwrap_or(1);
