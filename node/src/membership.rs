@@ -70,11 +70,6 @@ const INSTALL_EVERY: Duration = Duration::from_millis(250);
 /// again, to the leader known then, when none came.
 const HEARTBEAT_ATTEMPT: Duration = Duration::from_millis(500);
 
-/// How long a heartbeat may be on its way before another is sent: half the lease, so that
-/// a node whose heartbeat went to a leader that was just cut off renews its lease through
-/// the new one before it runs out (a call to the old leader would wait up to ten seconds).
-const HEARTBEAT_PATIENCE: Duration = Duration::from_millis(LEASE_MS / 2);
-
 /// Runs until the node stops.
 pub async fn run(cluster: Cluster, pipeline: PipelineHandle) {
     let membership = pipeline.ctx.membership.clone();
@@ -85,42 +80,28 @@ pub async fn run(cluster: Cluster, pipeline: PipelineHandle) {
     let mut install = tokio::time::interval(INSTALL_EVERY);
     install.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut told: Option<BTreeSet<String>> = None;
-    let mut inflight: Option<(Instant, tokio::task::JoinHandle<Option<BTreeSet<String>>>)> = None;
+    let mut inflight: Option<tokio::task::JoinHandle<Option<BTreeSet<String>>>> = None;
     let mut lease_held = false;
     let mut exported = BTreeSet::new();
     loop {
         tokio::select! {
             _ = beat.tick() => {
-                if let Some((since, running)) = &inflight {
-                    if !running.is_finished() {
-                        if since.elapsed() < HEARTBEAT_PATIENCE {
-                            // Not back yet: the lease runs out by itself if none comes.
-                            continue;
-                        }
-                        // Sent to a leader that is gone (cut off, its calls held up for as
-                        // long as a call may wait): a new one goes to the leader of now.
-                        // Heartbeats carry their time, so the old one applied late changes
-                        // nothing.
-                        running.abort();
-                        metrics::counter!("tern_cluster_heartbeats_abandoned_total").increment(1);
-                        inflight = None;
-                    }
+                if inflight.as_ref().is_some_and(|h| !h.is_finished()) {
+                    // The last heartbeat has not come back: the lease runs out by itself.
+                    continue;
                 }
-                if let Some((_, done)) = inflight.take() {
+                if let Some(done) = inflight.take() {
                     if let Ok(Some(sent)) = done.await {
                         told = Some(sent);
                     }
                 }
                 let receivers = membership.receivers();
                 let changed = told.as_ref() != Some(&receivers);
-                inflight = Some((
-                    Instant::now(),
-                    tokio::spawn(heartbeat(
-                        cluster.clone(),
-                        membership.clone(),
-                        changed.then_some(receivers),
-                    )),
-                ));
+                inflight = Some(tokio::spawn(heartbeat(
+                    cluster.clone(),
+                    membership.clone(),
+                    changed.then_some(receivers),
+                )));
                 propose_releases(&cluster, &membership).await;
                 export_map(&cluster, node, &mut exported);
                 if cluster.is_leader() {
