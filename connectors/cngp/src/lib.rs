@@ -1,0 +1,1 @@
+//! CNGP (placeholder until the codec lands).

@@ -1,0 +1,3 @@
+#![no_main]
+// Filled in with the SMGP codec.
+libfuzzer_sys::fuzz_target!(|_data: &[u8]| {});

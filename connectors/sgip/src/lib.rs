@@ -1,0 +1,1 @@
+//! SGIP (placeholder until the codec lands).

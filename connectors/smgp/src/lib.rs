@@ -1,0 +1,1 @@
+//! SMGP (placeholder until the codec lands).
