@@ -8,24 +8,23 @@
 use std::sync::Arc;
 
 use tern_encoding::{Alphabet, ChoosePolicy};
-use tern_model::{Body, Coding, Message, MessageId};
-use tern_smpp::mapping::{self, LinkOptions};
-use tern_smpp::CommandStatus;
+use tern_model::{Body, Coding, Message, MessageId, Rejection};
 use tern_storage::{MessageRecord, PendingEntry, RecordState, Transition, WriteOp};
 
 use crate::accounts::Account;
 use crate::context::{now_ms, Context};
 use crate::quota::{Charge, Lease, Spend};
 
-/// Why a message was refused, with the SMPP status for it (other protocols map it).
+/// Why a message was refused: its kind, which each protocol answers with its own status,
+/// and the reason metrics and CDRs name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Refusal {
-    pub status: CommandStatus,
+    pub kind: Rejection,
     pub reason: &'static str,
 }
 
-pub fn refuse(status: CommandStatus, reason: &'static str) -> Refusal {
-    Refusal { status, reason }
+pub fn refuse(kind: Rejection, reason: &'static str) -> Refusal {
+    Refusal { kind, reason }
 }
 
 /// A refusal, and the message for its CDR when there is one worth keeping.
@@ -54,7 +53,6 @@ pub async fn accept(
     account: &Account,
     lease: &mut Lease,
     mut message: Message,
-    options: &LinkOptions,
     wire_ids: &[u64],
     prepaid: (u64, i64),
 ) -> Result<Accepted, Refused> {
@@ -64,52 +62,31 @@ pub async fn accept(
     };
     let policy = account.policy();
     if !policy.enabled {
-        return fail(CommandStatus::EsmeRsubmitfail, "account_disabled", &message);
+        return fail(Rejection::NotAllowed, "account_disabled", &message);
     }
     if !account.admit() {
-        return Err((refuse(CommandStatus::EsmeRthrottled, "account_tps"), None));
+        return Err((refuse(Rejection::Throttled, "account_tps"), None));
     }
     // A node outside its cluster lease cannot vouch for quota or hand the message on.
     if !ctx.membership.lease_valid() {
-        return Err((refuse(CommandStatus::EsmeRthrottled, "cluster_lease"), None));
+        return Err((refuse(Rejection::Throttled, "cluster_lease"), None));
     }
     if message.destination.validate(20).is_err() {
-        return fail(CommandStatus::EsmeRinvdstadr, "bad_destination", &message);
+        return fail(Rejection::InvalidDestination, "bad_destination", &message);
     }
     if message.source.validate(20).is_err() || !policy.sender_allowed(&message.source) {
-        return fail(
-            CommandStatus::EsmeRinvsrcadr,
-            "sender_not_allowed",
-            &message,
-        );
+        return fail(Rejection::InvalidSource, "sender_not_allowed", &message);
     }
     if policy.transliterate {
         transliterate(&mut message);
     }
     let routes = ctx.routes();
     let Some(route) = routes.route_for(&account.id, message.destination.digits()) else {
-        return fail(CommandStatus::EsmeRinvdstadr, "no_route", &message);
+        return fail(Rejection::InvalidDestination, "no_route", &message);
     };
-    // A route with a CMPP link splits as CMPP does, leaving room for the operator's
-    // signature: the parts then fit every link of the route.
-    let links = ctx.links();
-    let cmpp = route
-        .groups
-        .iter()
-        .flat_map(|g| g.links.iter())
-        .find_map(|l| {
-            links
-                .iter()
-                .find(|c| c.name == l.link)
-                .and_then(|c| c.cmpp().map(|cmpp| cmpp.options.clone()))
-        });
-    let parts = match &cmpp {
-        Some(cmpp) => split_cmpp(&message, cmpp, now),
-        None => split(&message, options),
-    };
-    let parts = match parts {
+    let parts = match split(ctx, &route.groups, &message, now) {
         Ok(parts) => parts,
-        Err(status) => return fail(status, "cannot_split", &message),
+        Err(kind) => return fail(kind, "cannot_split", &message),
     };
     let price = ctx
         .ledger
@@ -123,27 +100,17 @@ pub async fn accept(
     );
     // The id comes before the charge: when none can be issued, nothing is to be given back.
     let Ok(id) = ctx.ids.try_next() else {
-        return Err((
-            refuse(CommandStatus::EsmeRthrottled, "ids_not_durable"),
-            None,
-        ));
+        return Err((refuse(Rejection::Throttled, "ids_not_durable"), None));
     };
     let charge = if due_parts == 0 && due_amount == 0 {
         Charge::none()
     } else {
         match lease.spend(ctx, due_parts, due_amount).await {
             Ok(charge) => charge,
-            Err(Spend::OverQuota) => {
-                return fail(CommandStatus::EsmeRsubmitfail, "over_quota", &message)
-            }
-            Err(Spend::NoCredit) => {
-                return fail(CommandStatus::EsmeRsubmitfail, "no_credit", &message)
-            }
+            Err(Spend::OverQuota) => return fail(Rejection::NotAllowed, "over_quota", &message),
+            Err(Spend::NoCredit) => return fail(Rejection::NotAllowed, "no_credit", &message),
             Err(Spend::Unavailable) => {
-                return Err((
-                    refuse(CommandStatus::EsmeRthrottled, "quota_unavailable"),
-                    None,
-                ))
+                return Err((refuse(Rejection::Throttled, "quota_unavailable"), None))
             }
         }
     };
@@ -227,7 +194,8 @@ fn client_ref(message: &Message) -> Option<String> {
 
 /// Writes the CDR of a refused message. Best effort: the customer already has its answer.
 /// It names the route the message falls under, if any, and no price: nothing was charged.
-pub fn rejected_cdr(ctx: &Context, account: &str, message: Message, refusal: Refusal) {
+/// `status` is the protocol's status the customer was answered with.
+pub fn rejected_cdr(ctx: &Context, account: &str, message: Message, refusal: Refusal, status: u32) {
     let Ok(id) = ctx.ids.try_next() else {
         return;
     };
@@ -252,7 +220,7 @@ pub fn rejected_cdr(ctx: &Context, account: &str, message: Message, refusal: Ref
         attempts: 0,
         link: None,
         operator_id: None,
-        error: Some(u32::from(refusal.status)),
+        error: Some(status),
         receipt: None,
         accepted_ms: now,
         expires_ms: now,
@@ -269,11 +237,12 @@ pub fn rejected_cdr(ctx: &Context, account: &str, message: Message, refusal: Ref
 }
 
 /// Counts a refusal in the metrics.
-pub fn count_refusal(refusal: &Refusal, protocol: &'static str) {
+/// `status` is the protocol's status for it.
+pub fn count_refusal(refusal: &Refusal, protocol: &'static str, status: u32) {
     metrics::counter!(
         "tern_submits_refused_total",
         "reason" => refusal.reason,
-        "status" => format!("{:#04x}", u32::from(refusal.status)),
+        "status" => format!("{status:#04x}"),
         "protocol" => protocol
     )
     .increment(1);
@@ -302,69 +271,36 @@ fn transliterate(message: &mut Message) {
     }
 }
 
-/// The parts of `message` as a CMPP link sends them: one when the customer already sent a
-/// part, otherwise the CMPP split (140 octets a part, less the signature room).
-fn split_cmpp(
+/// The parts of `message` as the links of its route bill it: one when the customer already
+/// sent a part (UDH or SAR), otherwise the split that makes the most parts of the links'
+/// protocols, so that every part fits every link the message may take (an operator that
+/// appends a signature leaves less room in each part).
+fn split(
+    ctx: &Context,
+    groups: &[crate::routing::LinkGroup],
     message: &Message,
-    options: &tern_cmpp::mapping::LinkOptions,
     now: u64,
-) -> Result<Vec<Message>, CommandStatus> {
+) -> Result<Vec<Message>, Rejection> {
     if message.udh.is_some() || message.concat.is_some() {
         return Ok(vec![message.clone()]);
     }
-    let reference = (now & 0xff) as u8;
-    let submits = tern_cmpp::mapping::message_to_submits(message, options, reference)
-        .map_err(|_| CommandStatus::EsmeRinvmsglen)?;
-    if submits.len() <= 1 {
-        return Ok(vec![message.clone()]);
-    }
-    let mut parts = Vec::with_capacity(submits.len());
-    for submit in &submits {
-        let decoded =
-            tern_cmpp::mapping::submit_to_messages(submit, options.version, (now / 1000) as i64)
-                .map_err(|_| CommandStatus::EsmeRinvmsglen)?;
-        for mut part in decoded {
-            // The addresses and options are the customer's, not the rendering's.
-            part.source = message.source.clone();
-            part.destination = message.destination.clone();
-            part.receipt = message.receipt;
-            part.validity_unix = message.validity_unix;
-            part.schedule_unix = message.schedule_unix;
-            part.priority = message.priority;
-            parts.push(part);
+    let links = ctx.links();
+    let mut best: Option<Vec<Message>> = None;
+    let mut tried: Vec<*const ()> = Vec::new();
+    for name in groups.iter().flat_map(|g| g.links.iter()) {
+        let Some(config) = links.iter().find(|c| c.name == name.link) else {
+            continue;
+        };
+        // Links of one protocol and settings split alike: each is asked once.
+        let carrier = Arc::as_ptr(&config.carrier).cast::<()>();
+        if tried.contains(&carrier) {
+            continue;
+        }
+        tried.push(carrier);
+        let parts = config.carrier.split(message, now)?;
+        if best.as_ref().is_none_or(|b| parts.len() > b.len()) {
+            best = Some(parts);
         }
     }
-    Ok(parts)
-}
-
-/// The parts an operator bills for `message`: one when the customer already sent a part
-/// (UDH or SAR), otherwise the split of the text.
-fn split(message: &Message, options: &LinkOptions) -> Result<Vec<Message>, CommandStatus> {
-    if message.udh.is_some() || message.concat.is_some() {
-        return Ok(vec![message.clone()]);
-    }
-    // One part without splitting: 160 septets of GSM, 70 UCS-2 units, 140 octets.
-    let one_part = match (&message.body, message.coding) {
-        (Body::Text(text), Coding::Gsm7) => {
-            tern_encoding::gsm7::septet_len(text).is_some_and(|n| n <= 160)
-        }
-        (Body::Text(text), Coding::Ucs2) => text.encode_utf16().count() <= 70,
-        (Body::Text(text), _) => text.len() <= 140,
-        (Body::Binary(data), _) => data.len() <= 140,
-    };
-    if one_part {
-        return Ok(vec![message.clone()]);
-    }
-    let now = now_ms();
-    let reference = (now & 0xffff) as u16;
-    // One clock reading for both ways, so that the times come back as they were.
-    let now_unix = (now / 1000) as i64;
-    let pdus = mapping::message_to_submit_sm(message, options, reference, now_unix)
-        .map_err(|e| e.status())?;
-    if pdus.len() <= 1 {
-        return Ok(vec![message.clone()]);
-    }
-    pdus.iter()
-        .map(|pdu| mapping::submit_sm_to_message(pdu, options, now_unix).map_err(|e| e.status()))
-        .collect()
+    Ok(best.unwrap_or_else(|| vec![message.clone()]))
 }

@@ -17,7 +17,6 @@ use std::sync::{Arc, Mutex, RwLock};
 
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use tern_model::{Address, Ton};
-use tern_smpp::CommandStatus;
 
 use crate::allowlist::{self, IpNet};
 use crate::bind_guard::{BindGuard, BindGuardConfig, Scope};
@@ -208,16 +207,6 @@ pub enum BindRefusal {
 }
 
 impl BindRefusal {
-    /// The SMPP status of the refusal: a lockout reads as any other bind failure (0x0D),
-    /// so that it tells a guesser nothing about the password.
-    pub fn smpp_status(self) -> CommandStatus {
-        match self {
-            BindRefusal::UnknownAccount => CommandStatus::EsmeRinvsysid,
-            BindRefusal::BadPassword => CommandStatus::EsmeRinvpaswd,
-            BindRefusal::LockedOut(_) | BindRefusal::NotAllowed => CommandStatus::EsmeRbindfail,
-        }
-    }
-
     /// The `result` label of the bind metrics.
     pub fn label(self) -> &'static str {
         match self {

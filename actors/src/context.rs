@@ -83,8 +83,6 @@ pub struct Settings {
     pub aggregate: AggregatePolicy,
     /// Messages a dispatcher shard keeps in memory; the rest wait in the store.
     pub max_queued_in_memory: usize,
-    /// The 22-bit gateway code in the CMPP Msg_Ids this node issues; unique per node.
-    pub cmpp_gateway_code: u32,
     /// Failed binds per source and account before a lockout, and its length.
     pub bind_guard: crate::bind_guard::BindGuardConfig,
 }
@@ -101,7 +99,6 @@ impl Default for Settings {
             retry_max: Duration::from_secs(300),
             aggregate: AggregatePolicy::AllDelivered,
             max_queued_in_memory: 20_000,
-            cmpp_gateway_code: 1,
             bind_guard: crate::bind_guard::BindGuardConfig::default(),
         }
     }
@@ -144,8 +141,9 @@ pub struct Context {
     /// Which account receives an MO; replaced when the configuration changes.
     pub mo_rules: RwLock<Arc<Vec<MoRule>>>,
     pub ids: Arc<IdGenerator>,
-    /// CMPP Msg_Ids for CMPP customers, under this node's gateway code.
-    pub cmpp_ids: tern_cmpp::msgid::MsgIdGenerator,
+    /// Every id handed out before this start was below this one (see [`crate::ids`]):
+    /// connectors with ids of their own start theirs past its time.
+    pub id_floor: tern_model::MessageId,
     pub settings: Settings,
     pub refs: Refs,
     /// Receipts the correlator holds unmatched, plus lookups in progress: a link tells the

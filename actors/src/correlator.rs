@@ -1,12 +1,12 @@
 //! DlrCorrelator: an operator's receipt, matched by (link, operator message id) to the part
 //! it reports on, gives that part its state; when the message's last part is final, the
-//! customer's receipt is held durably and handed to the outbox. The operator's
-//! deliver_sm_resp is sent only after all that is durable, so a crash makes the operator
-//! send the receipt again instead of losing it.
+//! customer's receipt is held durably and handed to the outbox. The operator's receipt is
+//! answered (deliver_sm_resp, DELIVER_RESP, ...) only after all that is durable, so a crash
+//! makes the operator send the receipt again instead of losing it.
 //!
-//! A receipt can overtake the submit_sm_resp of its own message (the operator answers the
+//! A receipt can overtake the answer to its own message's submit (the operator answers the
 //! submit late, or on another bind). Such a receipt waits here for the link to report the
-//! part submitted, its deliver_sm unanswered, for at most `EARLY_HOLD`: long enough for
+//! part submitted, unanswered, for at most `EARLY_HOLD`: long enough for
 //! the SUBMITTED write it races (a group commit), short enough that receipts which can
 //! never match (for the operator's second copy of a message resent after a crash) do not
 //! stall the operator's window. Past the hold it is acknowledged and kept, unanswered no
@@ -15,7 +15,7 @@
 //! reaches only its own correlator: early receipts are then looked up in the shared store
 //! again every tick.
 //!
-//! Operators send a receipt again (a lost deliver_sm_resp, a reconnect, a plain duplicate).
+//! Operators send a receipt again (a lost answer, a reconnect, a plain duplicate).
 //! A part that already has its final state keeps it: a second final receipt for it is
 //! acknowledged and dropped, so the customer hears of each message once. The check is on
 //! the stored record, and, for a copy that comes while the first copy's write is still in
@@ -29,22 +29,16 @@ use std::time::Duration;
 
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 use tern_model::DeliveryReport;
-use tern_smpp::mapping;
-use tern_smpp::net::SessionHandle;
-use tern_smpp::receipt;
-use tern_smpp::rusmpp::pdus::{DataSmResp, DeliverSmResp};
-use tern_smpp::{Command, CommandStatus, Pdu};
 use tern_storage::{RecordState, WriteOp};
 use tokio::time::Instant;
 use tracing::{debug, warn};
 
 use crate::context::Context;
-use crate::link::LinkConfig;
-use crate::link_cmpp::deliver_resp;
 use crate::outcome;
+use crate::protocol::ReceiptReply;
 
 const EARLY_TTL: Duration = Duration::from_secs(120);
-/// How long an early receipt's deliver_sm stays unanswered.
+/// How long an early receipt stays unanswered.
 const EARLY_HOLD: Duration = Duration::from_secs(2);
 const MAX_EARLY: usize = 20_000;
 /// Early receipts looked up again per tick in a cluster (see `recheck_early`).
@@ -53,22 +47,15 @@ const RECHECK_PER_TICK: usize = 256;
 const FINAL_TTL: Duration = Duration::from_secs(600);
 const MAX_FINALS: usize = 200_000;
 
-// Messages move once into the mailbox; boxing the large variant would cost an allocation
-// per receipt.
-#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 pub enum CorrelatorMsg {
-    /// A receipt from an operator; answer it through `handle`.
-    Receipt {
-        link: Arc<LinkConfig>,
-        command: Command,
-        handle: SessionHandle,
-    },
-    /// A status report from a CMPP operator, already read; answer it through `reply`.
+    /// A receipt from an operator's link, keyed as its part was indexed; answered through
+    /// `reply` once its effect is durable.
     Report {
-        link: Arc<LinkConfig>,
+        link: String,
+        key: String,
         report: DeliveryReport,
-        reply: Reply,
+        reply: Box<dyn ReceiptReply>,
     },
     /// A part was submitted and indexed: receipts that came early can match now.
     Submitted { link: String, operator_id: String },
@@ -85,72 +72,8 @@ struct Early {
     ack: Ack,
 }
 
-/// How a receipt is answered, while it is unanswered: the operator's PDU and the session
-/// to answer it on, in the link's protocol.
-// SMPP receipts are the common case; boxing them would cost an allocation per receipt.
-#[allow(clippy::large_enum_variant)]
-pub enum Reply {
-    Smpp(Command, SessionHandle),
-    Cmpp {
-        sequence_id: u32,
-        msg_id: u64,
-        handle: tern_cmpp::net::SessionHandle,
-    },
-}
-
-impl std::fmt::Debug for Reply {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Reply::Smpp(..) => "Reply::Smpp",
-            Reply::Cmpp { .. } => "Reply::Cmpp",
-        })
-    }
-}
-
-impl Reply {
-    /// Acknowledges the receipt.
-    fn ok(self) {
-        match self {
-            Reply::Smpp(command, handle) => {
-                handle.respond(ok_response(&command));
-            }
-            Reply::Cmpp {
-                sequence_id,
-                msg_id,
-                handle,
-            } => {
-                handle.respond(deliver_resp(sequence_id, msg_id, tern_cmpp::result::OK));
-            }
-        }
-    }
-
-    /// Refuses it with a temporary error, so that the operator sends it again.
-    fn refuse(self) {
-        match self {
-            Reply::Smpp(command, handle) => {
-                handle.respond(tern_smpp::session::error_response(
-                    command.id(),
-                    command.sequence_number(),
-                    CommandStatus::EsmeRxTAppn,
-                ));
-            }
-            Reply::Cmpp {
-                sequence_id,
-                msg_id,
-                handle,
-            } => {
-                // "Flow control": the gateway resends the report later.
-                handle.respond(deliver_resp(
-                    sequence_id,
-                    msg_id,
-                    tern_cmpp::result::FLOW_CONTROL,
-                ));
-            }
-        }
-    }
-}
-
-type Ack = Option<Reply>;
+/// How a receipt is answered, while it is unanswered.
+type Ack = Option<Box<dyn ReceiptReply>>;
 
 pub struct CorrelatorState {
     ctx: Arc<Context>,
@@ -190,14 +113,6 @@ impl Finals {
 
     fn remove(&mut self, key: &(String, String)) {
         self.at.remove(key);
-    }
-}
-
-fn ok_response(command: &Command) -> Command {
-    let seq = command.sequence_number();
-    match command.pdu() {
-        Some(Pdu::DataSm(_)) => Command::new(CommandStatus::EsmeRok, seq, DataSmResp::default()),
-        _ => Command::new(CommandStatus::EsmeRok, seq, DeliverSmResp::default()),
     }
 }
 
@@ -287,35 +202,10 @@ impl CorrelatorState {
         }
     }
 
-    async fn receipt(&mut self, link: &LinkConfig, command: Command, handle: SessionHandle) {
-        let report = match command.pdu() {
-            Some(Pdu::DeliverSm(d)) => mapping::deliver_sm_to_report(d),
-            Some(Pdu::DataSm(d)) => mapping::data_sm_to_report(d),
-            _ => return,
-        };
-        let report = match report {
-            Ok(report) => report,
-            Err(error) => {
-                metrics::counter!("tern_receipts_unparsable_total", "link" => link.name.clone())
-                    .increment(1);
-                warn!(link = link.name, %error, "receipt not understood");
-                // Acknowledged: resending it would not make it readable.
-                handle.respond(ok_response(&command));
-                return;
-            }
-        };
-        let key = (
-            link.name.clone(),
-            receipt::normalise(&report.message_id, link.receipt_ids),
-        );
-        self.apply(key, report, Some(Reply::Smpp(command, handle)))
-            .await;
-    }
-
     async fn apply(&mut self, key: (String, String), report: DeliveryReport, ack: Ack) {
         let refuse = |ack: Ack| {
             if let Some(reply) = ack {
-                reply.refuse();
+                reply.retry();
             }
         };
         if report.state.is_final() && self.made_final(&key) {
@@ -473,22 +363,12 @@ impl Actor for Correlator {
         state: &mut CorrelatorState,
     ) -> Result<(), ActorProcessingErr> {
         match message {
-            CorrelatorMsg::Receipt {
-                link,
-                command,
-                handle,
-            } => state.receipt(&link, command, handle).await,
             CorrelatorMsg::Report {
                 link,
+                key,
                 report,
                 reply,
-            } => {
-                let key = (
-                    link.name.clone(),
-                    receipt::normalise(&report.message_id, link.receipt_ids),
-                );
-                state.apply(key, report, Some(reply)).await;
-            }
+            } => state.apply((link, key), report, Some(reply)).await,
             CorrelatorMsg::Submitted { link, operator_id } => {
                 let key = (link, operator_id);
                 if let Some(early) = state.early.remove(&key) {

@@ -30,7 +30,7 @@ pub struct Job {
     pub exclude: Vec<String>,
     /// Read from the store with a pending entry not yet due: the record is read again
     /// when it comes due, since it may have been finished meanwhile (a held part joined
-    /// into another message, see [`crate::cmpp_parts`]).
+    /// into another message, see [`crate::parts`]).
     recheck: bool,
     /// Sent without an answer (to the operator, or to another node whose answer was
     /// lost), or told by a notice that was held up: before it is sent, the parts the store

@@ -1,15 +1,14 @@
 //! The supervised actor tree of a Tern node: customer sessions, carrier links, quota
 //! counters, routing, the receipt correlator, the MO dispatcher, the dispatcher shards and
-//! the outbox. It speaks to the wire only through the connectors and to disk only through
-//! the storage trait; it never installs a runtime, a subscriber or an exporter.
+//! the outbox. It speaks only the domain: each wire protocol's connector plugs in through
+//! the traits of [`protocol`], and this crate depends on none of them. It reaches disk only
+//! through the storage trait, and never installs a runtime, a subscriber or an exporter.
 
 pub mod accept;
 pub mod accounts;
 pub mod aimd;
 pub mod allowlist;
 pub mod bind_guard;
-pub mod cmpp;
-pub mod cmpp_parts;
 pub mod context;
 pub mod correlator;
 pub mod dispatcher;
@@ -18,12 +17,13 @@ pub mod finals;
 pub mod ids;
 mod late;
 pub mod link;
-pub mod link_cmpp;
 pub mod lookup;
 pub mod membership;
 pub mod mo;
 pub mod outbox;
 pub mod outcome;
+pub mod parts;
+pub mod protocol;
 pub mod purse;
 pub mod quota;
 pub mod relay;
@@ -38,7 +38,7 @@ use tern_storage::MessageStore;
 use tokio_util::sync::CancellationToken;
 
 pub use context::{AggregatePolicy, Context, Settings};
-pub use session::SmppFrontend;
+pub use session::Sessions;
 
 use crate::accounts::{AccountPolicy, Accounts};
 use crate::context::{Refs, Slot};
@@ -118,15 +118,7 @@ impl Pipeline {
             }),
             mo_rules: RwLock::new(Arc::new(config.mo_rules)),
             ids: Arc::new(IdGenerator::resuming(config.settings.node_id, floor)),
-            // After a restart CMPP Msg_Ids start past the seconds the old ids may have used.
-            cmpp_ids: match floor.0 {
-                0 => tern_cmpp::msgid::MsgIdGenerator::new(config.settings.cmpp_gateway_code),
-                _ => tern_cmpp::msgid::MsgIdGenerator::resume(
-                    config.settings.cmpp_gateway_code,
-                    (floor.unix_millis() / 1000) as i64,
-                ),
-            }
-            .ok_or(StartError::Setting("cmpp_gateway_code must fit 22 bits"))?,
+            id_floor: floor,
             settings: config.settings,
             refs,
             early_receipts: std::sync::atomic::AtomicUsize::new(0),
@@ -177,13 +169,13 @@ impl Pipeline {
             .unwrap_or_else(|| "the node supervisor stopped".to_owned())
     }
 
-    /// The handler for the SMPP server.
-    pub fn smpp_frontend(&self) -> Result<Arc<SmppFrontend>, StartError> {
+    /// What the connectors' front ends start customer sessions with.
+    pub fn sessions(&self) -> Result<Sessions, StartError> {
         self.sessions.get().ok_or(StartError::NoSessions)?;
-        Ok(Arc::new(SmppFrontend {
+        Ok(Sessions {
             ctx: self.ctx.clone(),
-            sessions: self.sessions.clone(),
-        }))
+            supervisor: self.sessions.clone(),
+        })
     }
 
     /// A handle that changes the pipeline's accounts, routes, links and MO rules while it
@@ -193,19 +185,6 @@ impl Pipeline {
             ctx: self.ctx.clone(),
             sessions: self.sessions.clone(),
         }
-    }
-
-    /// The handler for the CMPP server.
-    pub fn cmpp_frontend(
-        &self,
-        options: tern_cmpp::mapping::LinkOptions,
-    ) -> Result<Arc<cmpp::CmppFrontend>, StartError> {
-        self.sessions.get().ok_or(StartError::NoSessions)?;
-        Ok(Arc::new(cmpp::CmppFrontend {
-            ctx: self.ctx.clone(),
-            sessions: self.sessions.clone(),
-            options,
-        }))
     }
 
     /// Stops every actor.

@@ -13,10 +13,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ractor::{Actor, ActorProcessingErr, ActorRef};
-use tern_smpp::mapping::{self, LinkOptions};
-use tern_smpp::net::{Client, ClientConfig, ClientEvent, RequestError};
-use tern_smpp::receipt::{self, IdFormat};
-use tern_smpp::{CommandStatus, Pdu};
 use tern_storage::{MessageRecord, PendingEntry, RecordState, Submission, WriteOp};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -28,6 +24,7 @@ use crate::context::{now_ms, Context};
 use crate::dispatcher::{DispatcherMsg, Job};
 use crate::late::{Awaited, LateAnswers};
 use crate::outcome;
+use crate::protocol::{BindEvent, BindEvents, CarrierBind, CarrierProtocol, Inbound, OpenBind};
 
 mod claims;
 mod forward;
@@ -72,10 +69,9 @@ impl LinkMetrics {
 #[derive(Debug, Clone)]
 pub struct LinkConfig {
     pub name: String,
-    /// The operator's protocol: its client and how parts are rendered for it.
-    pub wire: WireConfig,
-    pub submit_ids: IdFormat,
-    pub receipt_ids: IdFormat,
+    /// The operator's protocol with the link's settings: its client, and how parts are
+    /// split and rendered for it.
+    pub carrier: Arc<dyn CarrierProtocol>,
     /// Jobs the dispatcher may hand this link at once.
     pub credit: usize,
     /// Changes when the link's settings change: a running link of another revision is
@@ -85,44 +81,8 @@ pub struct LinkConfig {
     pub binds: u16,
 }
 
-impl LinkConfig {
-    /// The CMPP settings of a CMPP link.
-    pub fn cmpp(&self) -> Option<&CmppLinkConfig> {
-        match &self.wire {
-            WireConfig::Cmpp(cmpp) => Some(cmpp),
-            WireConfig::Smpp { .. } => None,
-        }
-    }
-}
-
-/// A link's protocol and its settings; a link is configured for one protocol only.
-#[derive(Debug, Clone)]
-pub enum WireConfig {
-    /// An SMPP SMSC.
-    Smpp {
-        client: ClientConfig,
-        options: LinkOptions,
-    },
-    /// A CMPP operator gateway.
-    Cmpp(CmppLinkConfig),
-}
-
-/// A CMPP operator gateway.
-#[derive(Debug, Clone)]
-pub struct CmppLinkConfig {
-    pub client: tern_cmpp::net::ClientConfig,
-    pub options: tern_cmpp::mapping::LinkOptions,
-}
-
-/// The link's connection, in its protocol.
-#[derive(Clone)]
-pub(crate) enum Wire {
-    Smpp(Client, LinkOptions),
-    Cmpp(tern_cmpp::net::Client, tern_cmpp::mapping::LinkOptions),
-}
-
 /// What one submit of a part came to, whatever the protocol.
-pub(crate) enum WireResult {
+pub enum WireResult {
     /// Accepted, with the operator's id for the part.
     Accepted(String),
     /// Answered with an error: how to treat it and the code to record.
@@ -142,10 +102,8 @@ pub enum LinkMsg {
     Submit(Job),
     /// Send this message for another node; the outcome goes to `reply`.
     SubmitFor(Job, tokio::sync::oneshot::Sender<JobEnd>),
-    /// Something the operator sent or a bind's state changed.
-    Event(u16, ClientEvent),
-    /// The same from a CMPP bind.
-    CmppEvent(u16, tern_cmpp::net::ClientEvent),
+    /// A bind's state changed, or a late answer came on it.
+    Bind(u16, BindEvent),
     /// Look at the ownership map: open and close binds to match it.
     Follow,
 }
@@ -158,7 +116,7 @@ pub struct CarrierLink;
 /// One bind of the link held by this node.
 struct Bind {
     epoch: u64,
-    wire: Wire,
+    wire: Arc<dyn CarrierBind>,
     aimd: Arc<Aimd>,
     /// The parts of submits that timed out on this bind, for their late answers.
     late: Arc<LateAnswers>,
@@ -277,14 +235,13 @@ impl LinkState {
 /// Starts the client of bind `slot`; its events come to the link tagged with the slot.
 fn open_bind(
     ctx: &Arc<Context>,
-    config: &LinkConfig,
+    config: &Arc<LinkConfig>,
     myself: &ActorRef<LinkMsg>,
     slot: u16,
     epoch: u64,
 ) -> Bind {
     let stop = CancellationToken::new();
     let tasks = TaskTracker::new();
-    let forward = myself.clone();
     // Nothing is written on the bind once this node no longer holds it, even what was
     // queued before the node noticed (it may have been paused).
     let gate = {
@@ -292,35 +249,20 @@ fn open_bind(
         let name = config.name.clone();
         tern_transport::Gate::new(move || membership.holds_bind(&name, slot, epoch))
     };
-    let (wire, window) = match &config.wire {
-        WireConfig::Smpp { client, options } => {
-            let window = client.session.window_out;
-            let mut client = client.clone();
-            client.gate = Some(gate);
-            let (client, mut events) = Client::start(client, stop.clone(), &tasks);
-            tasks.spawn(async move {
-                while let Some(event) = events.recv().await {
-                    if forward.cast(LinkMsg::Event(slot, event)).is_err() {
-                        break;
-                    }
-                }
-            });
-            (Wire::Smpp(client, *options), window)
-        }
-        WireConfig::Cmpp(cmpp) => {
-            let mut client = cmpp.client.clone();
-            client.gate = Some(gate);
-            let (client, mut events) = tern_cmpp::net::Client::start(client, stop.clone(), &tasks);
-            tasks.spawn(async move {
-                while let Some(event) = events.recv().await {
-                    if forward.cast(LinkMsg::CmppEvent(slot, event)).is_err() {
-                        break;
-                    }
-                }
-            });
-            (Wire::Cmpp(client, cmpp.options.clone()), cmpp.client.window)
-        }
-    };
+    let window = config.carrier.window();
+    let wire = config.carrier.open(OpenBind {
+        gate,
+        stop: stop.clone(),
+        tasks: &tasks,
+        events: BindEvents {
+            link: myself.clone(),
+            slot,
+        },
+        inbound: Inbound {
+            ctx: ctx.clone(),
+            link: config.clone(),
+        },
+    });
     Bind {
         epoch,
         wire,
@@ -342,22 +284,6 @@ pub enum Verdict {
     Transient,
     /// Never resend.
     Permanent,
-}
-
-/// Throttling, queue-full and system errors pass; the rest describe the message itself and
-/// fail it (SMPP 3.4 §5.1.3).
-pub fn verdict(status: CommandStatus) -> Verdict {
-    match status {
-        CommandStatus::EsmeRok => Verdict::Accepted,
-        CommandStatus::EsmeRthrottled | CommandStatus::EsmeRmsgqful => Verdict::Throttled,
-        CommandStatus::EsmeRsyserr
-        | CommandStatus::EsmeRxTAppn
-        | CommandStatus::EsmeRsubmitfail
-        | CommandStatus::EsmeRunknownerr
-        | CommandStatus::EsmeRdeliveryfailure
-        | CommandStatus::EsmeRinvbndsts => Verdict::Transient,
-        _ => Verdict::Permanent,
-    }
 }
 
 fn backoff(ctx: &Context, attempts: u16) -> Duration {
@@ -437,23 +363,7 @@ impl Actor for CarrierLink {
         match message {
             LinkMsg::Submit(job) => start_job(state, job, None),
             LinkMsg::SubmitFor(job, reply) => start_job(state, job, Some(reply)),
-            LinkMsg::Event(slot, event) => handle_event(state, slot, event),
-            LinkMsg::CmppEvent(slot, event) => match event {
-                tern_cmpp::net::ClientEvent::Up => {
-                    info!(link = state.config.name, slot, "CMPP bind up");
-                    state.bind_up(slot, true);
-                }
-                tern_cmpp::net::ClientEvent::Down { reason } => {
-                    warn!(link = state.config.name, slot, ?reason, "CMPP bind down");
-                    state.bind_up(slot, false);
-                }
-                tern_cmpp::net::ClientEvent::LateResponse(pdu) => {
-                    let sequence = pdu.sequence_id;
-                    let accepted = crate::link_cmpp::late_acceptance(pdu);
-                    late_answer(state, slot, sequence, accepted);
-                }
-                event => crate::link_cmpp::handle_event(&state.ctx, &state.config, event),
-            },
+            LinkMsg::Bind(slot, event) => handle_event(state, slot, event),
             LinkMsg::Follow => state.follow(),
         }
         let (limit, in_flight) = state.binds.values().fold((0, 0), |(l, f), b| {
@@ -559,64 +469,18 @@ fn finish_job(ctx: &Context, link: &str, job: Job, end: JobEnd) {
     }
 }
 
-fn handle_event(state: &mut LinkState, slot: u16, event: ClientEvent) {
+fn handle_event(state: &mut LinkState, slot: u16, event: BindEvent) {
     let link = &state.config.name;
     match event {
-        ClientEvent::Up { kind } => {
-            info!(link, slot, kind = kind.as_str(), "link up");
-            if kind.can_submit() {
-                state.bind_up(slot, true);
-            }
+        BindEvent::Up => {
+            info!(link, slot, "link up");
+            state.bind_up(slot, true);
         }
-        ClientEvent::Down { kind, reason } => {
-            warn!(link, slot, kind = kind.as_str(), ?reason, "link down");
-            if kind.can_submit() {
-                state.bind_up(slot, false);
-            }
+        BindEvent::Down(reason) => {
+            warn!(link, slot, reason, "link down");
+            state.bind_up(slot, false);
         }
-        ClientEvent::Request { command, handle } => {
-            let seq = command.sequence_number();
-            let id = command.id();
-            let is_receipt = match command.pdu() {
-                Some(Pdu::DeliverSm(d)) => receipt::is_receipt(u8::from(d.esm_class)),
-                Some(Pdu::DataSm(d)) => receipt::is_receipt(u8::from(d.esm_class)),
-                _ => false,
-            };
-            let delivered = if is_receipt {
-                state
-                    .ctx
-                    .refs
-                    .correlator
-                    .cast(crate::correlator::CorrelatorMsg::Receipt {
-                        link: state.config.clone(),
-                        command,
-                        handle: handle.clone(),
-                    })
-            } else {
-                state.ctx.refs.mo.cast(crate::mo::MoMsg::Inbound {
-                    link: state.config.clone(),
-                    command,
-                    handle: handle.clone(),
-                })
-            };
-            if !delivered {
-                // Restarting: a temporary error makes the operator send it again.
-                handle.respond(tern_smpp::session::error_response(
-                    id,
-                    seq,
-                    CommandStatus::EsmeRxTAppn,
-                ));
-            }
-        }
-        ClientEvent::LateResponse { command, .. } => {
-            let accepted = match command.pdu() {
-                Some(Pdu::SubmitSmResp(r)) if verdict(command.status()) == Verdict::Accepted => {
-                    Some(r.message_id().as_str().to_owned())
-                }
-                _ => None,
-            };
-            late_answer(state, slot, command.sequence_number(), accepted);
-        }
+        BindEvent::Late { sequence, accepted } => late_answer(state, slot, sequence, accepted),
     }
 }
 
@@ -636,7 +500,7 @@ enum PartOutcome {
 struct BindSender {
     slot: u16,
     epoch: u64,
-    wire: Wire,
+    wire: Arc<dyn CarrierBind>,
     aimd: Arc<Aimd>,
     late: Arc<LateAnswers>,
     claims: Arc<Claims>,
@@ -710,9 +574,9 @@ async fn send_part(
     part: &MessageRecord,
 ) -> PartOutcome {
     let link = config.name.as_str();
-    let (client, aimd) = (&bind.wire, bind.aimd.as_ref());
-    let prepared = match prepare(client, part) {
-        Ok(prepared) => prepared,
+    let aimd = bind.aimd.as_ref();
+    let request = match bind.wire.submit(part) {
+        Ok(request) => request,
         Err(status) => return PartOutcome::Failed(Some(status), "cannot be encoded for the link"),
     };
     // The attempt is durable before the PDU leaves: after a crash the gateway knows the
@@ -743,16 +607,7 @@ async fn send_part(
     }
     debug!(link, slot = bind.slot, message_id = %part.id, part = part.part, attempts, "part sent");
     let started = Instant::now();
-    let result = match prepared {
-        Prepared::Smpp(pdu) => match client {
-            Wire::Smpp(client, _) => smpp_result(client.request(pdu).await),
-            Wire::Cmpp(..) => WireResult::NotSent,
-        },
-        Prepared::Cmpp(submit) => match client {
-            Wire::Cmpp(client, _) => crate::link_cmpp::submit(client, submit).await,
-            Wire::Smpp(..) => WireResult::NotSent,
-        },
-    };
+    let result = request.await;
     let health = ctx.health.get(link);
     let (operator_id, verdict, status) = match result {
         WireResult::NotSent => {
@@ -799,7 +654,7 @@ async fn send_part(
             };
             record_submitted(ctx, config, awaited, operator_id).await;
             if crate::failpoints::on(crate::failpoints::LINK_RESEND_KNOWN) {
-                resend_known(client, aimd, part).await;
+                resend_known(bind.wire.as_ref(), aimd, part).await;
             }
             PartOutcome::Submitted
         }
@@ -830,7 +685,7 @@ async fn send_part(
 /// pending entry, once durable.
 async fn record_submitted(ctx: &Context, config: &LinkConfig, part: Awaited, operator_id: String) {
     let link = config.name.as_str();
-    let key = receipt::normalise(&operator_id, config.submit_ids);
+    let key = config.carrier.submit_key(&operator_id);
     // A small submission entry, not a rewrite of the record; reads merge it.
     let submitted = Submission {
         id: part.id,
@@ -927,77 +782,11 @@ fn late_answer(state: &LinkState, slot: u16, sequence: u32, accepted: Option<Str
 /// A bug planted for the chaos checker's own tests (failpoint builds only): `part`, which
 /// the operator has just accepted, is submitted to it a second time and the answer is
 /// dropped. The resend does not pass the failpoint, so a part goes out twice, not more.
-async fn resend_known(wire: &Wire, aimd: &Aimd, part: &MessageRecord) {
-    let Ok(prepared) = prepare(wire, part) else {
+async fn resend_known(wire: &dyn CarrierBind, aimd: &Aimd, part: &MessageRecord) {
+    let Ok(request) = wire.submit(part) else {
         return;
     };
     aimd.acquire().await;
-    let _ = match (prepared, wire) {
-        (Prepared::Smpp(pdu), Wire::Smpp(client, _)) => smpp_result(client.request(pdu).await),
-        (Prepared::Cmpp(submit), Wire::Cmpp(client, _)) => {
-            crate::link_cmpp::submit(client, submit).await
-        }
-        _ => WireResult::NotSent,
-    };
+    let _ = request.await;
     aimd.release();
-}
-
-/// A part encoded for the link's protocol.
-enum Prepared {
-    Smpp(Pdu),
-    Cmpp(tern_cmpp::codec::Submit),
-}
-
-/// Encodes `part` for the link; `Err` is the status to fail it with.
-fn prepare(client: &Wire, part: &MessageRecord) -> Result<Prepared, u32> {
-    match client {
-        Wire::Smpp(_, options) => {
-            let pdus = mapping::message_to_submit_sm(
-                &part.message,
-                options,
-                (part.id.0 & 0xffff) as u16,
-                (now_ms() / 1000) as i64,
-            )
-            .map_err(|error| u32::from(error.status()))?;
-            pdus.into_iter()
-                .next()
-                .map(|pdu| Prepared::Smpp(Pdu::from(pdu)))
-                .ok_or(u32::from(CommandStatus::EsmeRinvmsglen))
-        }
-        Wire::Cmpp(_, options) => crate::link_cmpp::prepare(options, part).map(Prepared::Cmpp),
-    }
-}
-
-fn smpp_result(result: Result<tern_smpp::Command, RequestError>) -> WireResult {
-    let response = match result {
-        Ok(response) => response,
-        Err(RequestError::NotSent(_)) => return WireResult::NotSent,
-        Err(error @ RequestError::Timeout { sequence }) => {
-            return WireResult::Unknown(error.to_string(), Some(sequence))
-        }
-        Err(error) => return WireResult::Unknown(error.to_string(), None),
-    };
-    let status = response.status();
-    match verdict(status) {
-        Verdict::Accepted => WireResult::Accepted(match response.pdu() {
-            Some(Pdu::SubmitSmResp(r)) => r.message_id().as_str().to_owned(),
-            _ => String::new(),
-        }),
-        other => WireResult::Refused(other, u32::from(status)),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn statuses_are_sorted_into_verdicts() {
-        assert_eq!(verdict(CommandStatus::EsmeRok), Verdict::Accepted);
-        assert_eq!(verdict(CommandStatus::EsmeRthrottled), Verdict::Throttled);
-        assert_eq!(verdict(CommandStatus::EsmeRmsgqful), Verdict::Throttled);
-        assert_eq!(verdict(CommandStatus::EsmeRsyserr), Verdict::Transient);
-        assert_eq!(verdict(CommandStatus::EsmeRinvdstadr), Verdict::Permanent);
-        assert_eq!(verdict(CommandStatus::EsmeRxPAppn), Verdict::Permanent);
-    }
 }

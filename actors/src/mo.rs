@@ -1,22 +1,16 @@
 //! MoDispatcher: a mobile-originated message from an operator goes to the account that owns
 //! the receiving number, a prefix of it, or the first word of the text (a keyword). It is
-//! held durably before the operator's deliver_sm_resp, then handed to the outbox like a
-//! receipt: store and forward.
+//! held durably before the operator is answered, then handed to the outbox like a receipt:
+//! store and forward.
 
 use std::sync::Arc;
 
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 use tern_model::Message;
-use tern_smpp::mapping;
-use tern_smpp::net::SessionHandle;
-use tern_smpp::rusmpp::pdus::{DataSmResp, DeliverSmResp};
-use tern_smpp::session::error_response;
-use tern_smpp::{Command, CommandStatus, Pdu};
 use tern_storage::{HeldDelivery, HeldKind, WriteOp};
 use tracing::{debug, warn};
 
 use crate::context::{now_ms, Context};
-use crate::link::{LinkConfig, WireConfig};
 
 /// Which account receives an MO.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -55,13 +49,7 @@ pub fn owner<'r>(rules: &'r [MoRule], to: &str, text: &str) -> Option<&'r str> {
 }
 
 pub enum MoMsg {
-    /// An SMPP deliver_sm or data_sm; answered through `handle`.
-    Inbound {
-        link: Arc<LinkConfig>,
-        command: Command,
-        handle: SessionHandle,
-    },
-    /// An MO already read by a link of another protocol; `answer` hears the outcome.
+    /// An MO read by an operator's link; `answer` hears the outcome.
     Message {
         message: Message,
         answer: Box<dyn FnOnce(MoOutcome) + Send>,
@@ -71,7 +59,6 @@ pub enum MoMsg {
 impl std::fmt::Debug for MoMsg {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            MoMsg::Inbound { link, .. } => write!(f, "MoMsg::Inbound({})", link.name),
             MoMsg::Message { message, .. } => write!(f, "MoMsg::Message({})", message.destination),
         }
     }
@@ -81,18 +68,6 @@ pub struct MoDispatcher;
 
 pub struct MoState {
     ctx: Arc<Context>,
-}
-
-fn response(command: &Command, status: CommandStatus) -> Command {
-    if status != CommandStatus::EsmeRok {
-        return error_response(command.id(), command.sequence_number(), status);
-    }
-    match command.pdu() {
-        Some(Pdu::DataSm(_)) => {
-            Command::new(status, command.sequence_number(), DataSmResp::default())
-        }
-        _ => Command::new(status, command.sequence_number(), DeliverSmResp::default()),
-    }
 }
 
 /// What became of an MO, for the operator's answer.
@@ -107,38 +82,6 @@ pub enum MoOutcome {
 }
 
 impl MoState {
-    fn inbound(&self, link: &LinkConfig, command: Command, handle: SessionHandle) {
-        let now_unix = (now_ms() / 1000) as i64;
-        // SMPP PDUs come only from SMPP links.
-        let WireConfig::Smpp { options, .. } = &link.wire else {
-            return;
-        };
-        let message: Result<Message, _> = match command.pdu() {
-            Some(Pdu::DeliverSm(d)) => mapping::deliver_sm_to_message(d, options, now_unix),
-            Some(Pdu::DataSm(d)) => mapping::data_sm_to_message(d, options, now_unix),
-            _ => return,
-        };
-        let message = match message {
-            Ok(message) => message,
-            Err(error) => {
-                metrics::counter!("tern_mo_refused_total", "reason" => "malformed").increment(1);
-                handle.respond(response(&command, error.status()));
-                return;
-            }
-        };
-        self.hold(
-            message,
-            Box::new(move |outcome| {
-                let status = match outcome {
-                    MoOutcome::Held => CommandStatus::EsmeRok,
-                    MoOutcome::NoOwner => CommandStatus::EsmeRxRAppn,
-                    MoOutcome::Busy => CommandStatus::EsmeRxTAppn,
-                };
-                handle.respond(response(&command, status));
-            }),
-        );
-    }
-
     /// Holds `message` for the account that owns its number; `answer` hears the outcome
     /// once it is final (durable, refused, or not stored).
     fn hold(&self, message: Message, answer: Box<dyn FnOnce(MoOutcome) + Send>) {
@@ -206,11 +149,6 @@ impl Actor for MoDispatcher {
         state: &mut MoState,
     ) -> Result<(), ActorProcessingErr> {
         match message {
-            MoMsg::Inbound {
-                link,
-                command,
-                handle,
-            } => state.inbound(&link, command, handle),
             MoMsg::Message { message, answer } => state.hold(message, answer),
         }
         Ok(())

@@ -84,7 +84,7 @@ pub struct NodeState {
     ctx: Arc<Context>,
     children: HashMap<ActorId, Child>,
     intensity: Intensity,
-    /// The session supervisor's current ref, for the SMPP front end.
+    /// The session supervisor's current ref, for the connectors' front ends.
     pub sessions: Arc<crate::context::Slot<SessionSupervisorMsg>>,
     /// Why this supervisor gave up, for the node that watches it.
     gave_up: Arc<OnceLock<String>>,

@@ -20,8 +20,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use tern_actors::link::{LinkConfig, WireConfig};
+use tern_actors::link::LinkConfig;
+use tern_actors::protocol::CarrierProtocol;
 use tern_actors::{AggregatePolicy, Pipeline, PipelineConfig, Settings};
+use tern_cmpp::gateway::{CmppCarrier, CmppFrontend};
+use tern_smpp::gateway::{SmppCarrier, SmppFrontend};
 use tern_smpp::mapping::{Concat, DefaultAlphabet, LinkOptions};
 use tern_smpp::net::{self as smpp_net, BindMode, ClientConfig, ServerConfig};
 use tern_smpp::receipt::IdFormat;
@@ -63,16 +66,14 @@ fn id_format(format: IdFormatConfig) -> IdFormat {
 pub fn link_config(smpp: &SmppSection, upstream: &UpstreamConfig) -> anyhow::Result<LinkConfig> {
     let url = SmppUrl::parse(&upstream.url)
         .map_err(|m| anyhow::anyhow!("upstream {}: url {m}", upstream.name))?;
-    let wire = if url.cmpp {
-        WireConfig::Cmpp(cmpp_link(&url, upstream))
+    let carrier: Arc<dyn CarrierProtocol> = if url.cmpp {
+        Arc::new(cmpp_link(&url, upstream))
     } else {
-        smpp_link(smpp, url, upstream)?
+        Arc::new(smpp_link(smpp, url, upstream)?)
     };
     Ok(LinkConfig {
         name: upstream.name.clone(),
-        wire,
-        submit_ids: id_format(upstream.submit_id_format),
-        receipt_ids: id_format(upstream.receipt_id_format),
+        carrier,
         credit: upstream.window.saturating_mul(2).max(2),
         revision: 0,
         binds: upstream.binds.max(1),
@@ -84,7 +85,7 @@ fn smpp_link(
     smpp: &SmppSection,
     url: SmppUrl,
     upstream: &UpstreamConfig,
-) -> anyhow::Result<WireConfig> {
+) -> anyhow::Result<SmppCarrier> {
     let mut client = ClientConfig::new(&upstream.name, &url.host, url.port);
     client.system_id = url.user;
     client.password = url.password;
@@ -109,18 +110,20 @@ fn smpp_link(
         ConcatConfig::Sar => Concat::Sar,
         ConcatConfig::Payload => Concat::Payload { max_octets: 64_000 },
     };
-    Ok(WireConfig::Smpp {
+    Ok(SmppCarrier {
         client,
         options: LinkOptions {
             default_alphabet: DefaultAlphabet::Gsm7,
             concat,
             ..LinkOptions::default()
         },
+        submit_ids: id_format(upstream.submit_id_format),
+        receipt_ids: id_format(upstream.receipt_id_format),
     })
 }
 
 /// A `cmpp://SOURCE_ADDR:SECRET@HOST:PORT` upstream.
-fn cmpp_link(url: &SmppUrl, upstream: &UpstreamConfig) -> tern_actors::link::CmppLinkConfig {
+fn cmpp_link(url: &SmppUrl, upstream: &UpstreamConfig) -> CmppCarrier {
     let version = if upstream.version == "2.0" {
         tern_cmpp::Version::V20
     } else {
@@ -132,7 +135,7 @@ fn cmpp_link(url: &SmppUrl, upstream: &UpstreamConfig) -> tern_actors::link::Cmp
     client.version = version;
     client.window = upstream.window;
     client.tps = NonZeroU32::new(upstream.tps);
-    tern_actors::link::CmppLinkConfig {
+    CmppCarrier {
         client,
         options: tern_cmpp::mapping::LinkOptions {
             version,
@@ -162,10 +165,6 @@ pub fn settings(config: &Config) -> Settings {
             AggregateConfig::AnyDelivered => AggregatePolicy::AnyDelivered,
         },
         max_queued_in_memory: p.max_queued_in_memory,
-        cmpp_gateway_code: config
-            .cmpp
-            .gateway_code
-            .unwrap_or(u32::from(config.node.id)),
         bind_guard: config.bind_lockout.guard(),
     }
 }
@@ -275,7 +274,9 @@ impl Node {
                 Vec::new()
             },
         ));
-        let frontend = pipeline.smpp_frontend()?;
+        let frontend = Arc::new(SmppFrontend {
+            sessions: pipeline.sessions()?,
+        });
 
         let server_config = Arc::new(ServerConfig {
             session: session_config(&config.smpp, session::Role::Server, config.smpp.window),
@@ -378,7 +379,18 @@ impl Node {
                 .with_context(|| format!("cmpp.listen {addr}"))?;
             endpoints.cmpp = Some(listener.local_addr()?);
             info!(addr = %listener.local_addr()?, "CMPP listening");
-            let frontend = pipeline.cmpp_frontend(cmpp_options(&config.cmpp))?;
+            let gateway_code = config
+                .cmpp
+                .gateway_code
+                .unwrap_or(u32::from(config.node.id));
+            let frontend = Arc::new(
+                CmppFrontend::new(
+                    pipeline.sessions()?,
+                    cmpp_options(&config.cmpp),
+                    gateway_code,
+                )
+                .context("cmpp.gateway_code")?,
+            );
             accept_loops.push(tokio::spawn(tern_cmpp::net::serve(
                 listener,
                 Arc::new(cmpp_server_config(&config.cmpp)),

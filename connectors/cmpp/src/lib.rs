@@ -1,7 +1,7 @@
 //! CMPP 2.0 and 3.0 (China Mobile Peer to Peer), the protocol Chinese operators and
 //! aggregators speak to SMS gateways: the codec, Msg_Id, the CONNECT authenticator, the
 //! mapping to the domain `Message` and `DeliveryReport`, and the server and client on
-//! tokio.
+//! tokio; with the `gateway` feature, its customer and carrier sides in the pipeline.
 //!
 //! Written here: no maintained Rust crate implements CMPP. The layout follows the China
 //! Mobile specifications (CMPP 2.0 and 3.0); both versions share command ids and differ in
@@ -10,6 +10,8 @@
 
 pub mod auth;
 pub mod codec;
+#[cfg(feature = "gateway")]
+pub mod gateway;
 pub mod mapping;
 pub mod msgid;
 pub mod net;

@@ -7,6 +7,7 @@ mod address;
 pub mod clock;
 mod message;
 mod receipt;
+mod refusal;
 
 pub use address::{Address, AddressError, Npi, Ton};
 pub use clock::now_ms;
@@ -14,3 +15,4 @@ pub use message::{
     Body, Coding, ConcatRef, Message, MessageId, Priority, ReceiptRequest, Tlv, MAX_MESSAGE_ID_LEN,
 };
 pub use receipt::{DeliveryReport, MessageState};
+pub use refusal::Rejection;

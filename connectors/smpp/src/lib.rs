@@ -1,6 +1,7 @@
 //! SMPP 3.4 / 5.0 for Tern: the frame codec, delivery receipts and the mapping between PDUs
-//! and the domain `Message` / `DeliveryReport`. The modules here are pure (no I/O, no
-//! runtime); they know nothing about actors, storage or the cluster.
+//! and the domain `Message` / `DeliveryReport`; the session state machine, and its server and
+//! client on tokio (`net`). Only `gateway` (the `gateway` feature) knows the pipeline: it
+//! plugs SMPP into it as a customer side and a carrier side.
 //!
 //! PDU types and body encoding/decoding come from `rusmpp` (re-exported as [`rusmpp`]): it
 //! is maintained, models every SMPP 5.0 PDU with typed TLVs, decodes into owned `Bytes` without
@@ -14,6 +15,8 @@ pub use rusmpp;
 pub use rusmpp::{Command, CommandId, CommandStatus, Pdu};
 
 pub mod codec;
+#[cfg(feature = "gateway")]
+pub mod gateway;
 pub mod mapping;
 pub mod net;
 pub mod receipt;

@@ -1,7 +1,9 @@
-//! Long messages a CMPP customer sends in parts, joined before they go to an operator.
+//! Long messages a customer sends in parts, joined before they go to an operator. A
+//! connector asks for it ([`Hold`], with its protocol's way of joining the parts' text)
+//! where its protocol gives each part an id of its own (CMPP's Msg_Id, say).
 //!
 //! A part that crosses as it is may not fit the operator's part: GBK text that is mostly
-//! ASCII takes twice the room in UCS-2 on an SMPP link, and a CMPP operator that appends a
+//! ASCII takes twice the room in UCS-2 on an SMPP link, and an operator that appends a
 //! signature needs room for it in every part. So the parts of a text message are joined
 //! here and split again for the route.
 //!
@@ -53,8 +55,11 @@ pub struct Hold {
     pub concat: ConcatRef,
     /// The part's content after its UDH.
     pub octets: Vec<u8>,
-    /// The Msg_Id the customer got for it.
+    /// The id the customer got for it.
     pub wire_id: u64,
+    /// The message the joined `octets` of every part make, given the first part; `None`
+    /// when they do not decode.
+    pub join: fn(&Message, &[u8]) -> Option<Message>,
 }
 
 /// A durable, acknowledged part waiting for the rest of its message.
@@ -274,10 +279,9 @@ fn gauge(state: &CustomerState) {
 async fn merge(state: &mut CustomerState, parts: Vec<HeldPart>, octets: Vec<u8>) {
     let joined = match parts
         .first()
-        .and_then(HeldPart::message)
-        .map(|first| tern_cmpp::mapping::joined(first, &octets))
+        .and_then(|first| (first.hold.join)(first.message()?, &octets))
     {
-        Some(Ok(joined)) => joined,
+        Some(joined) => joined,
         _ => return release_all(&state.ctx, parts, "not_joinable"),
     };
     let wire_ids: Vec<u64> = parts.iter().map(|p| p.hold.wire_id).collect();
@@ -291,7 +295,6 @@ async fn merge(state: &mut CustomerState, parts: Vec<HeldPart>, octets: Vec<u8>)
         &state.account,
         &mut state.lease,
         joined,
-        &state.options,
         &wire_ids,
         paid,
     )
