@@ -1,1 +1,22 @@
-//! CNGP (placeholder until the codec lands).
+//! CNGP 2.0 (China Netcom Short Message Gateway Protocol), spoken by China Netcom and China
+//! Tietong gateways and the SPs behind them: the codec, the 10-octet MsgID, the Login
+//! authenticators, and the mapping to the domain `Message` and `DeliveryReport`.
+//!
+//! Sans I/O: nothing here opens a socket or reads the clock except where a function says
+//! "now"; the connection that moves frames is shared by every protocol and lives apart.
+//!
+//! Written here: no maintained Rust crate implements CNGP. The layout follows the CNGP 2.0
+//! specification: a 16-octet header that carries the status of a response
+//! (`Total_Length | Command_Id | Command_Status | Sequence_Id`), fixed-width bodies, and
+//! optional TLVs after the fixed fields of SUBMIT, DELIVER and their responses.
+
+pub mod auth;
+pub mod codec;
+pub mod mapping;
+pub mod msgid;
+pub mod time;
+
+pub use codec::{
+    status, Body, CommandId, Decoder, EncodeError, FrameError, Pdu, Report, Tlv, Tlvs,
+};
+pub use msgid::{MsgId, MsgIdGenerator};
