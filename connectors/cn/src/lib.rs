@@ -1,0 +1,1 @@
+//! What the Chinese operators' protocols share (placeholder until it is filled).
