@@ -52,11 +52,17 @@ pub struct AccountPolicy {
     pub sender_ids: Vec<String>,
     /// Submits per second on this node, over all the account's binds.
     pub tps: Option<u32>,
-    /// The CMPP shared secret; an account without one cannot connect over CMPP.
-    pub cmpp_secret: Option<String>,
+    /// Shared secrets by protocol ("cmpp", "smgp", "cngp"): a protocol whose login is an
+    /// MD5 authenticator over one cannot be used without it.
+    pub secrets: std::collections::BTreeMap<String, String>,
 }
 
 impl AccountPolicy {
+    /// The account's shared secret for `protocol`.
+    pub fn secret(&self, protocol: &str) -> Option<&str> {
+        self.secrets.get(protocol).map(String::as_str)
+    }
+
     pub fn sender_allowed(&self, source: &Address) -> bool {
         if self.sender_ids.is_empty() {
             return true;
@@ -390,7 +396,7 @@ mod tests {
             transliterate: false,
             sender_ids: vec!["Tern".into(), "4930*".into()],
             tps: None,
-            cmpp_secret: None,
+            secrets: Default::default(),
         }
     }
 

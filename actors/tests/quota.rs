@@ -25,7 +25,7 @@ fn spec(id: &str, limits: Limits) -> AccountSpec {
         parent: None,
         tags: Default::default(),
         limits,
-        cmpp_secret: None,
+        secrets: Default::default(),
     }
 }
 
@@ -39,7 +39,7 @@ fn policy(id: &str) -> AccountPolicy {
         transliterate: false,
         sender_ids: Vec::new(),
         tps: None,
-        cmpp_secret: None,
+        secrets: Default::default(),
     }
 }
 

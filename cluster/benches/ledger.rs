@@ -442,7 +442,7 @@ async fn start(n: u64, dir: &Path, appends: &Arc<Appends>) -> Result<Bench> {
                 credit_limit: Some(0),
                 ..Limits::default()
             },
-            cmpp_secret: None,
+            secrets: Default::default(),
         };
         let created = nodes[0]
             .propose(Request {

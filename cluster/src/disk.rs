@@ -186,7 +186,91 @@ mod tests {
             parent: None,
             tags: BTreeMap::from([("cc".into(), "7".into())]),
             limits: Limits::default(),
-            cmpp_secret: None,
+            secrets: Default::default(),
+        }
+    }
+
+    /// The first commands as they were laid out before account secrets were kept per
+    /// protocol: what an older build wrote in the log.
+    #[derive(Serialize)]
+    enum OldCommand {
+        #[allow(dead_code)]
+        Seed,
+        CreateAccount {
+            spec: tern_ledger::legacy::AccountSpecV1,
+            credit: tern_ledger::Minor,
+        },
+        UpdateAccount {
+            spec: tern_ledger::legacy::AccountSpecV1,
+        },
+    }
+
+    #[derive(Serialize)]
+    struct OldRequest {
+        at_ms: u64,
+        audit: Option<tern_ledger::Audit>,
+        command: OldCommand,
+    }
+
+    #[test]
+    fn accounts_logged_with_a_cmpp_secret_apply_with_it_as_their_cmpp_secret() {
+        let v1 = |cmpp_secret: Option<&str>| tern_ledger::legacy::AccountSpecV1 {
+            id: "sp1".into(),
+            password_hash: "$argon2id$x".into(),
+            enabled: true,
+            max_binds: 2,
+            allowed_ips: vec![],
+            sender_ids: vec![],
+            transliterate: false,
+            parent: None,
+            tags: BTreeMap::new(),
+            limits: Limits::default(),
+            cmpp_secret: cmpp_secret.map(str::to_owned),
+        };
+        let logged = |command| {
+            let bytes = encode(&OldRequest {
+                at_ms: 1_700_000_000_000,
+                audit: None,
+                command,
+            })
+            .unwrap();
+            decode::<Request>(&bytes).unwrap()
+        };
+        let mut state = State::default();
+        let created = logged(OldCommand::CreateAccount {
+            spec: v1(Some("s3cret")),
+            credit: 100,
+        });
+        assert!(matches!(created.command, Command::CreateAccountV1 { .. }));
+        assert_eq!(state.apply(&created), tern_ledger::Response::Ok);
+        let spec = &state.accounts["sp1"].spec;
+        assert_eq!(spec.secret(tern_ledger::CMPP), Some("s3cret"));
+        assert_eq!(state.accounts["sp1"].ledger.balance, 100);
+        // An update of the same layout takes the secret away.
+        let updated = logged(OldCommand::UpdateAccount { spec: v1(None) });
+        assert_eq!(state.apply(&updated), tern_ledger::Response::Ok);
+        assert!(state.accounts["sp1"].spec.secrets.is_empty());
+        // What this build proposes keeps every protocol's secret.
+        let mut spec = spec_of("sp1");
+        spec.secrets
+            .insert(tern_ledger::SMGP.into(), "other".into());
+        let request = Request {
+            at_ms: 1_700_000_000_001,
+            audit: None,
+            command: Command::UpdateAccount { spec },
+        };
+        let request: Request = decode(&encode(&request).unwrap()).unwrap();
+        assert_eq!(state.apply(&request), tern_ledger::Response::Ok);
+        assert_eq!(
+            state.accounts["sp1"].spec.secret(tern_ledger::SMGP),
+            Some("other")
+        );
+    }
+
+    fn spec_of(id: &str) -> AccountSpec {
+        AccountSpec {
+            id: id.into(),
+            ..spec()
         }
     }
 

@@ -19,6 +19,7 @@ pub mod log_store;
 mod network;
 mod relay;
 mod service;
+mod snapshot;
 pub mod state_machine;
 mod syncer;
 pub mod telemetry;

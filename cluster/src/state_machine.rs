@@ -11,60 +11,20 @@
 //! Readers (`Cluster::read`) take the read side of a `RwLock` for as long as their closure
 //! runs; apply takes the write side per batch of entries, so keep read closures short.
 
-use std::collections::{BTreeMap, VecDeque};
 use std::io::Cursor;
 use std::sync::{Arc, Mutex, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Instant;
 
 use openraft::storage::{RaftStateMachine, Snapshot};
 use openraft::{EntryPayload, OptionalSend, RaftSnapshotBuilder, StorageIOError};
-use serde::{Deserialize, Serialize};
 use tern_ledger::{Response, State};
 use tern_model::now_ms;
 use tokio::sync::watch;
 
 use crate::disk::{self, blocking, Disk, DiskError};
+use crate::snapshot::{decode_body, SnapshotBody};
 use crate::telemetry;
 use crate::types::{Entry, LogId, SnapshotMeta, StorageError, StoredMembership, TypeConfig};
-
-/// The version of the snapshot encoding; bumped when `SnapshotBody` changes shape.
-/// 2: the state holds recalls of lease reservations, webhook deliveries and MO rules.
-/// 3: liveness and the ownership map follow the state.
-/// Formats 1 and 2 are still read (see [`StateV1`] and [`SnapshotBodyV2`]).
-const SNAPSHOT_FORMAT: u32 = 3;
-
-/// What a snapshot's data holds. `State` leaves its `cluster` out of its own encoding;
-/// it travels here, after it.
-#[derive(Serialize, Deserialize)]
-struct SnapshotBody {
-    format: u32,
-    state: State,
-    cluster: tern_ledger::ClusterState,
-}
-
-impl SnapshotBody {
-    fn new(mut state: State) -> Self {
-        let cluster = std::mem::take(&mut state.cluster);
-        Self {
-            format: SNAPSHOT_FORMAT,
-            state,
-            cluster,
-        }
-    }
-
-    fn into_state(self) -> State {
-        let mut state = self.state;
-        state.cluster = self.cluster;
-        state
-    }
-}
-
-/// Format 2: the state alone.
-#[derive(Serialize, Deserialize)]
-struct SnapshotBodyV2 {
-    format: u32,
-    state: State,
-}
 
 /// The current snapshot as kept in `raft_meta`.
 struct StoredSnapshot {
@@ -211,74 +171,6 @@ impl StateMachine {
     }
 }
 
-/// A snapshot body of format 1, before the state held recalls, deliveries and MO rules. postcard is not
-/// self-describing, so a state with a field more cannot read it: this shape can.
-#[derive(Serialize, Deserialize)]
-struct SnapshotBodyV1 {
-    format: u32,
-    state: StateV1,
-}
-
-/// `State` as format 1 laid it out, field for field.
-#[derive(Serialize, Deserialize)]
-struct StateV1 {
-    seeded: bool,
-    accounts: BTreeMap<String, tern_ledger::Account>,
-    leases: BTreeMap<tern_ledger::LeaseId, tern_ledger::Lease>,
-    tombstones: BTreeMap<tern_ledger::LeaseId, tern_ledger::LeaseTombstone>,
-    campaigns: BTreeMap<String, tern_ledger::Campaign>,
-    prices: Vec<tern_ledger::Price>,
-    routes: BTreeMap<String, tern_ledger::Spec>,
-    links: BTreeMap<String, tern_ledger::Spec>,
-    webhooks: BTreeMap<String, tern_ledger::Webhook>,
-    events: VecDeque<tern_ledger::Event>,
-    next_event_seq: u64,
-    events_acked: u64,
-    audit: VecDeque<tern_ledger::Audit>,
-    config_version: u64,
-}
-
-impl From<StateV1> for State {
-    fn from(v1: StateV1) -> Self {
-        State {
-            seeded: v1.seeded,
-            accounts: v1.accounts,
-            leases: v1.leases,
-            tombstones: v1.tombstones,
-            campaigns: v1.campaigns,
-            prices: v1.prices,
-            routes: v1.routes,
-            links: v1.links,
-            webhooks: v1.webhooks,
-            events: v1.events,
-            next_event_seq: v1.next_event_seq,
-            events_acked: v1.events_acked,
-            audit: v1.audit,
-            config_version: v1.config_version,
-            ..State::default()
-        }
-    }
-}
-
-fn decode_body(data: &[u8]) -> Result<SnapshotBody, DiskError> {
-    // The format number leads every body, and postcard reads a prefix of its input.
-    let format: u32 = disk::decode(data)?;
-    match format {
-        SNAPSHOT_FORMAT => disk::decode(data),
-        2 => {
-            let body: SnapshotBodyV2 = disk::decode(data)?;
-            Ok(SnapshotBody::new(body.state))
-        }
-        1 => {
-            let body: SnapshotBodyV1 = disk::decode(data)?;
-            Ok(SnapshotBody::new(body.state.into()))
-        }
-        other => Err(DiskError::Corrupt(format!(
-            "snapshot format {other} (this build reads 1 to {SNAPSHOT_FORMAT})"
-        ))),
-    }
-}
-
 impl RaftSnapshotBuilder<TypeConfig> for StateMachine {
     #[tracing::instrument(level = "info", skip_all)]
     async fn build_snapshot(&mut self) -> Result<Snapshot<TypeConfig>, StorageError> {
@@ -403,76 +295,5 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             meta: s.meta,
             snapshot: Box::new(Cursor::new(s.data)),
         }))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn spec(name: &str) -> tern_ledger::Spec {
-        tern_ledger::Spec {
-            name: name.into(),
-            toml: format!("name = \"{name}\""),
-            enabled: true,
-        }
-    }
-
-    #[test]
-    fn a_format_1_snapshot_is_read_with_no_recalls_deliveries_or_mo_rules() {
-        let v1 = SnapshotBodyV1 {
-            format: 1,
-            state: StateV1 {
-                seeded: true,
-                accounts: BTreeMap::new(),
-                leases: BTreeMap::new(),
-                tombstones: BTreeMap::new(),
-                campaigns: BTreeMap::new(),
-                prices: Vec::new(),
-                routes: [("de".to_owned(), spec("de"))].into(),
-                links: [("op".to_owned(), spec("op"))].into(),
-                webhooks: BTreeMap::new(),
-                events: VecDeque::new(),
-                next_event_seq: 7,
-                events_acked: 5,
-                audit: VecDeque::new(),
-                config_version: 42,
-            },
-        };
-        let body = decode_body(&disk::encode(&v1).unwrap()).unwrap();
-        assert_eq!(body.format, SNAPSHOT_FORMAT);
-        assert!(body.state.seeded);
-        assert_eq!(body.state.routes["de"], spec("de"));
-        assert_eq!(body.state.links["op"], spec("op"));
-        assert_eq!((body.state.next_event_seq, body.state.events_acked), (7, 5));
-        assert_eq!(body.state.config_version, 42);
-        assert!(body.state.mo_rules.is_empty());
-        assert!(body.state.recalls.is_empty() && body.state.deliveries.is_empty());
-    }
-
-    #[test]
-    fn mo_rules_and_ownership_survive_a_snapshot_and_unknown_formats_are_refused() {
-        let mut state = State::default();
-        state.mo_rules.insert("shop".into(), spec("shop"));
-        state.cluster.shards = 8;
-        state.cluster.epoch = 12;
-        let data = disk::encode(&SnapshotBody::new(state.clone())).unwrap();
-        assert_eq!(decode_body(&data).unwrap().into_state(), state);
-        // Format 2 carried no ownership.
-        let v2 = disk::encode(&SnapshotBodyV2 {
-            format: 2,
-            state: state.clone(),
-        })
-        .unwrap();
-        let read = decode_body(&v2).unwrap().into_state();
-        assert_eq!(read.mo_rules, state.mo_rules);
-        assert_eq!(read.cluster, tern_ledger::ClusterState::default());
-        let mut future = SnapshotBody::new(state);
-        future.format = SNAPSHOT_FORMAT + 1;
-        let error = decode_body(&disk::encode(&future).unwrap())
-            .err()
-            .unwrap()
-            .to_string();
-        assert!(error.contains("snapshot format 4"), "{error}");
     }
 }

@@ -87,6 +87,7 @@ fn demo_account(id: &str, cmpp_secret: Option<&str>) -> AccountConfig {
         tags: Default::default(),
         enabled: true,
         cmpp_secret: cmpp_secret.map(str::to_owned),
+        secrets: Default::default(),
     }
 }
 

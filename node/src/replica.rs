@@ -50,7 +50,7 @@ pub fn account_spec(account: &AccountConfig) -> Result<AccountSpec, String> {
         transliterate: account.transliterate,
         parent: account.parent.clone(),
         tags: account.tags.clone(),
-        cmpp_secret: account.cmpp_secret.clone(),
+        secrets: account.secrets(),
         limits: Limits {
             credit_limit,
             max_messages,
@@ -189,7 +189,7 @@ pub fn policies(state: &State) -> Vec<AccountPolicy> {
                 transliterate: spec.transliterate,
                 sender_ids: spec.sender_ids.clone(),
                 tps: spec.limits.tps,
-                cmpp_secret: spec.cmpp_secret.clone(),
+                secrets: spec.secrets.clone(),
             }
         })
         .collect()

@@ -94,7 +94,7 @@ async fn a_cluster_forms_from_its_files_and_shares_accounts() {
         parent: None,
         tags: Default::default(),
         limits: Limits::default(),
-        cmpp_secret: None,
+        secrets: Default::default(),
     };
     let response = third
         .cluster

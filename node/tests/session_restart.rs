@@ -34,7 +34,7 @@ fn account(id: &str, password: &str) -> tern_actors::accounts::AccountPolicy {
         transliterate: false,
         sender_ids: Vec::new(),
         tps: None,
-        cmpp_secret: None,
+        secrets: Default::default(),
     }
 }
 

@@ -6,13 +6,18 @@
 
 use crate::campaign::Booking;
 use crate::lease::{Ask, Report};
-use crate::{Command, Request, Response, State};
+use crate::{AccountSpec, Command, Request, Response, State};
 
 impl State {
     /// Applies one request. Never panics; a command that cannot apply is refused and
     /// leaves the state unchanged.
     pub fn apply(&mut self, request: &Request) -> Response {
-        if self.seeded && matches!(request.command, Command::Seed { .. }) {
+        if self.seeded
+            && matches!(
+                request.command,
+                Command::Seed { .. } | Command::SeedV1 { .. }
+            )
+        {
             // A second seed is not an error (every node proposes it on first start),
             // but it is not a change either, so it leaves no audit record.
             return Response::Ok;
@@ -40,8 +45,23 @@ impl State {
                 self.spread(at_ms);
                 Ok(response)
             }
+            Command::SeedV1 {
+                accounts,
+                routes,
+                links,
+                prices,
+            } => {
+                let accounts: Vec<AccountSpec> = accounts.iter().cloned().map(Into::into).collect();
+                let response = self.seed(at_ms, &accounts, routes, links, prices)?;
+                self.spread(at_ms);
+                Ok(response)
+            }
             Command::CreateAccount { spec, credit } => self.create_account(at_ms, spec, *credit),
+            Command::CreateAccountV1 { spec, credit } => {
+                self.create_account(at_ms, &spec.clone().into(), *credit)
+            }
             Command::UpdateAccount { spec } => self.update_account(at_ms, spec),
+            Command::UpdateAccountV1 { spec } => self.update_account(at_ms, &spec.clone().into()),
             Command::DeleteAccount { id } => self.delete_account(id),
             Command::TopUp {
                 account,

@@ -23,6 +23,7 @@ mod campaign;
 mod config;
 mod lease;
 mod ledger;
+pub mod legacy;
 mod notify;
 pub mod ownership;
 mod topup;
@@ -105,9 +106,23 @@ pub struct AccountSpec {
     /// Free-form labels (cost centre, customer number).
     pub tags: BTreeMap<String, String>,
     pub limits: Limits,
-    /// The CMPP shared secret, as given: CMPP authenticates with an MD5 over it, so it
-    /// cannot be kept hashed. `None`: the account cannot connect over CMPP.
-    pub cmpp_secret: Option<String>,
+    /// The shared secrets of the protocols whose login proves knowledge of one (an MD5
+    /// authenticator over it: CMPP, SMGP, CNGP), by protocol ([`CMPP`], [`SMGP`], [`CNGP`]),
+    /// as given: they cannot be kept hashed. An account without a protocol's secret cannot
+    /// log in over that protocol; the others log in with the password.
+    pub secrets: BTreeMap<String, String>,
+}
+
+/// The protocols' names in [`AccountSpec::secrets`].
+pub const CMPP: &str = "cmpp";
+pub const SMGP: &str = "smgp";
+pub const CNGP: &str = "cngp";
+
+impl AccountSpec {
+    /// The account's shared secret for `protocol`.
+    pub fn secret(&self, protocol: &str) -> Option<&str> {
+        self.secrets.get(protocol).map(String::as_str)
+    }
 }
 
 /// An account's money and counts.
@@ -325,22 +340,22 @@ pub struct Request {
 /// The commands of the state machine.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Command {
-    /// Creates the accounts, routes and links of the configuration file, once: ignored
-    /// when the state was seeded before.
-    Seed {
-        accounts: Vec<AccountSpec>,
+    /// [`Command::Seed`] as logged before account secrets were kept per protocol (see
+    /// [`legacy`]); read, never proposed.
+    SeedV1 {
+        accounts: Vec<legacy::AccountSpecV1>,
         routes: Vec<Spec>,
         links: Vec<Spec>,
         prices: Vec<Price>,
     },
-    CreateAccount {
-        spec: AccountSpec,
-        /// Opening balance.
+    /// [`Command::CreateAccount`] as logged before; read, never proposed.
+    CreateAccountV1 {
+        spec: legacy::AccountSpecV1,
         credit: Minor,
     },
-    /// Replaces the settings of an existing account (the ledger stays).
-    UpdateAccount {
-        spec: AccountSpec,
+    /// [`Command::UpdateAccount`] as logged before; read, never proposed.
+    UpdateAccountV1 {
+        spec: legacy::AccountSpecV1,
     },
     DeleteAccount {
         id: String,
@@ -457,6 +472,23 @@ pub enum Command {
     /// Forgets a node that left the cluster; its work moves to the others.
     ForgetNode {
         node: u64,
+    },
+    /// Creates the accounts, routes and links of the configuration file, once: ignored
+    /// when the state was seeded before.
+    Seed {
+        accounts: Vec<AccountSpec>,
+        routes: Vec<Spec>,
+        links: Vec<Spec>,
+        prices: Vec<Price>,
+    },
+    CreateAccount {
+        spec: AccountSpec,
+        /// Opening balance.
+        credit: Minor,
+    },
+    /// Replaces the settings of an existing account (the ledger stays).
+    UpdateAccount {
+        spec: AccountSpec,
     },
 }
 

@@ -82,7 +82,7 @@ pub fn spec(id: &str, limits: Limits) -> AccountSpec {
         parent: None,
         tags: BTreeMap::new(),
         limits,
-        cmpp_secret: None,
+        secrets: Default::default(),
     }
 }
 

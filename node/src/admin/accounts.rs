@@ -81,6 +81,35 @@ async fn hash(password: String) -> Result<String, Status> {
         .map_err(|error| Status::internal(error.to_string()))
 }
 
+/// The protocols whose logins are MD5 authenticators over a shared secret.
+const SECRET_PROTOCOLS: [&str; 3] = [tern_ledger::CMPP, tern_ledger::SMGP, tern_ledger::CNGP];
+
+/// An account's shared secrets, `cmpp_secret` among them; a protocol that logs in
+/// otherwise, or an empty secret, is refused.
+fn secrets(
+    mut secrets: std::collections::BTreeMap<String, String>,
+    cmpp: Option<String>,
+) -> Result<std::collections::BTreeMap<String, String>, Status> {
+    if let Some(secret) = cmpp {
+        secrets.insert(tern_ledger::CMPP.to_owned(), secret);
+    }
+    check_secrets(secrets.iter())?;
+    Ok(secrets)
+}
+
+fn check_secrets<'a>(
+    mut secrets: impl Iterator<Item = (&'a String, &'a String)>,
+) -> Result<(), Status> {
+    match secrets.find(|(protocol, secret)| {
+        !SECRET_PROTOCOLS.contains(&protocol.as_str()) || secret.is_empty()
+    }) {
+        Some((protocol, _)) => Err(Status::invalid_argument(format!(
+            "secrets.{protocol}: a non-empty secret of one of {SECRET_PROTOCOLS:?}"
+        ))),
+        None => Ok(()),
+    }
+}
+
 fn non_empty(value: Option<String>) -> Option<String> {
     value.filter(|v| !v.is_empty())
 }
@@ -124,7 +153,7 @@ pub(super) async fn create(
         transliterate: req.transliterate,
         parent: non_empty(req.parent),
         tags: req.tags,
-        cmpp_secret: non_empty(req.cmpp_secret),
+        secrets: secrets(req.secrets, non_empty(req.cmpp_secret))?,
         limits: Limits {
             // Prepaid unless said otherwise: postpaid with a credit limit, or unmetered.
             credit_limit: if req.unmetered {
@@ -193,6 +222,7 @@ pub(super) async fn update(
         check_networks(&list.values)?;
     }
     check_max_binds(req.max_binds)?;
+    check_secrets(req.set_secrets.iter())?;
     let what = format!("UpdateAccount {}", req.id);
     svc.edit_account(what, &req.id, |spec| {
         if let Some(v) = req.max_binds {
@@ -214,6 +244,10 @@ pub(super) async fn update(
             spec.tags.remove(key);
         }
         spec.tags.extend(req.set_tags);
+        spec.secrets.extend(req.set_secrets);
+        for protocol in &req.remove_secrets {
+            spec.secrets.remove(protocol);
+        }
         match req.limits {
             Some(patch) => patch_limits(&mut spec.limits, patch),
             None => Ok(()),

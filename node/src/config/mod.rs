@@ -292,9 +292,24 @@ pub struct AccountConfig {
     #[serde(default = "default_true")]
     pub enabled: bool,
     /// The CMPP shared secret; with it the account connects over CMPP with its
-    /// `system_id` as Source_Addr.
+    /// `system_id` as Source_Addr. The same as `secrets.cmpp`.
     #[serde(default)]
     pub cmpp_secret: Option<String>,
+    /// Shared secrets by protocol (`cmpp`, `smgp`, `cngp`): the logins of those protocols
+    /// are MD5 authenticators over one, so an account uses them only with its secret.
+    #[serde(default)]
+    pub secrets: std::collections::BTreeMap<String, String>,
+}
+
+impl AccountConfig {
+    /// Every shared secret of the account, `cmpp_secret` among them.
+    pub fn secrets(&self) -> std::collections::BTreeMap<String, String> {
+        let mut secrets = self.secrets.clone();
+        if let Some(secret) = &self.cmpp_secret {
+            secrets.insert("cmpp".to_owned(), secret.clone());
+        }
+        secrets
+    }
 }
 
 fn default_true() -> bool {

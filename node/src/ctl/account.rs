@@ -88,6 +88,9 @@ pub enum AccountCommand {
         /// The CMPP shared secret: the account connects over CMPP with ID as Source_Addr.
         #[arg(long)]
         cmpp_secret: Option<String>,
+        /// A shared secret `protocol=secret` (cmpp, smgp, cngp); repeatable.
+        #[arg(long = "secret", value_parser = parse_tag)]
+        secrets: Vec<(String, String)>,
     },
     /// Shows an account's settings and ledger.
     Show {
@@ -175,6 +178,12 @@ pub struct UpdateArgs {
     /// Removes a label; repeatable.
     #[arg(long = "untag")]
     untags: Vec<String>,
+    /// Sets a shared secret `protocol=secret` (cmpp, smgp, cngp); repeatable.
+    #[arg(long = "secret", value_parser = parse_tag)]
+    secrets: Vec<(String, String)>,
+    /// Removes a protocol's shared secret; repeatable.
+    #[arg(long = "remove-secret")]
+    remove_secrets: Vec<String>,
     #[command(flatten)]
     limits: LimitsArgs,
 }
@@ -264,6 +273,8 @@ fn update_request(args: UpdateArgs) -> proto::UpdateAccountRequest {
         set_tags: args.tags.into_iter().collect(),
         remove_tags: args.untags,
         limits: args.limits.patch(),
+        set_secrets: args.secrets.into_iter().collect(),
+        remove_secrets: args.remove_secrets,
     }
 }
 
@@ -288,6 +299,7 @@ pub(crate) async fn run(ctl: &Ctl, command: AccountCommand) -> Result<(), CtlErr
             auto_topup,
             transliterate,
             cmpp_secret,
+            secrets,
         } => {
             let request = proto::CreateAccountRequest {
                 id,
@@ -307,6 +319,7 @@ pub(crate) async fn run(ctl: &Ctl, command: AccountCommand) -> Result<(), CtlErr
                 transliterate,
                 cmpp_secret,
                 unmetered,
+                secrets: secrets.into_iter().collect(),
             };
             client.create_account(ctl.req(request)).await?
         }

@@ -27,7 +27,7 @@ pub fn spec(id: &str) -> AccountSpec {
         parent: None,
         tags: Default::default(),
         limits: Limits::default(),
-        cmpp_secret: None,
+        secrets: Default::default(),
     }
 }
 

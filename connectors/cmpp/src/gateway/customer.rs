@@ -106,7 +106,7 @@ impl Handler for CmppFrontend {
                 _ => 5,
             }
         })?;
-        let Some(secret) = slot.account.policy().cmpp_secret.clone() else {
+        let Some(secret) = slot.account.policy().secret("cmpp").map(str::to_owned) else {
             // An account without a CMPP secret cannot authenticate over CMPP.
             return Err(result::AUTH_FAILED);
         };
