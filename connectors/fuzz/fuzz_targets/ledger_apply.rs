@@ -24,7 +24,7 @@ fn spec(id: &str, parent: Option<&str>) -> AccountSpec {
             max_messages: Some(1_000),
             ..Limits::default()
         },
-        cmpp_secret: None,
+        secrets: Default::default(),
     }
 }
 

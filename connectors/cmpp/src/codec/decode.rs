@@ -93,7 +93,7 @@ pub(crate) fn decode_body(
     body: &[u8],
     version: Version,
 ) -> Result<Body, FrameError> {
-    let mut r = Reader::new(body, command, sequence_id);
+    let mut r = Reader::new(body, (command, sequence_id));
     let decoded = match command {
         CommandId::Connect => Body::Connect(Connect {
             source_addr: r.text(6, field!("Source_Addr"))?,
@@ -169,7 +169,7 @@ fn by_length(r: &Reader<'_>, fixed: usize) -> Result<usize, FrameError> {
     match r.remaining().checked_sub(fixed) {
         Some(1) => Ok(1),
         Some(4) => Ok(4),
-        _ => Err(r.malformed("body length fits neither CMPP 2.0 nor 3.0")),
+        _ => Err(r.short("body length fits neither CMPP 2.0 nor 3.0")),
     }
 }
 
@@ -200,11 +200,11 @@ fn decode_submit(r: &mut Reader<'_>, version: Version) -> Result<Submit, FrameEr
     let src_id = r.text(21, field!("Src_Id"))?;
     let count = usize::from(r.u8(field!("DestUsr_tl"))?);
     if count == 0 || count > MAX_DESTINATIONS {
-        return Err(r.malformed("DestUsr_tl is not 1 to 100"));
+        return Err(r.bad_value("DestUsr_tl is not 1 to 100"));
     }
     // At most 100 × 32 octets, and only after they are known to be in the body.
     if r.remaining() < count * terminal {
-        return Err(r.malformed("body ends inside Dest_terminal_Id"));
+        return Err(r.short("body ends inside Dest_terminal_Id"));
     }
     let mut dest_terminal_ids = Vec::with_capacity(count);
     for _ in 0..count {

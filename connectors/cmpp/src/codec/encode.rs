@@ -3,6 +3,7 @@
 //! caller never sends a frame the peer would read differently from what was meant.
 
 use bytes::{BufMut, BytesMut};
+use tern_cn::fields::TextError;
 
 use super::fields::{field, put_text, put_uint};
 use super::{Body, Deliver, Pdu, Submit, Version, HEADER_LEN, MAX_DESTINATIONS};
@@ -28,6 +29,15 @@ pub enum EncodeError {
     /// DestUsr_tl is 1 to 100.
     #[error("{0} destinations, 1 to 100 fit")]
     Destinations(usize),
+}
+
+impl From<TextError> for EncodeError {
+    fn from(error: TextError) -> Self {
+        match error {
+            TextError::TooLong { field, len, max } => EncodeError::TooLong { field, len, max },
+            TextError::NotAscii { field } => EncodeError::NotAscii { field },
+        }
+    }
 }
 
 impl Pdu {
@@ -235,7 +245,8 @@ fn encode_submit(s: &Submit, version: Version, out: &mut BytesMut) -> Result<(),
         &s.link_id,
         version.link_id_len(),
         field!("LinkID/Reserve"),
-    )
+    )?;
+    Ok(())
 }
 
 fn encode_deliver(d: &Deliver, version: Version, out: &mut BytesMut) -> Result<(), EncodeError> {
@@ -261,5 +272,6 @@ fn encode_deliver(d: &Deliver, version: Version, out: &mut BytesMut) -> Result<(
         &d.link_id,
         version.link_id_len(),
         field!("LinkID/Reserve"),
-    )
+    )?;
+    Ok(())
 }

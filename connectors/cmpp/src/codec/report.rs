@@ -7,9 +7,10 @@
 //! confused.
 
 use bytes::{BufMut, Bytes, BytesMut};
+use tern_cn::fields::{BodyError, Flaw, Reader};
 
-use super::fields::{field, put_text, Reader};
-use super::{CommandId, Deliver, EncodeError, FrameError, Report, Version};
+use super::fields::{field, put_text};
+use super::{Deliver, EncodeError, Report, Version};
 
 /// Width of Stat.
 pub const STAT_LEN: usize = 7;
@@ -23,6 +24,15 @@ pub enum ReportError {
     Length { len: usize, expected: usize },
     #[error("status report field {0}")]
     Field(&'static str),
+}
+
+/// A report's content is not a PDU body: its errors name the field alone.
+impl BodyError for ReportError {
+    type Header = ();
+
+    fn malformed(_: (), _: Flaw, reason: &'static str) -> Self {
+        ReportError::Field(reason)
+    }
 }
 
 impl Report {
@@ -74,26 +84,16 @@ impl Report {
                 expected: Self::encoded_len(version),
             });
         };
-        let mut r = Reader::new(content, CommandId::Deliver, 0);
-        let as_report = |error: FrameError| match error {
-            FrameError::Malformed { reason, .. } => ReportError::Field(reason),
-            _ => ReportError::Field("unreadable"),
-        };
+        let mut r = Reader::<ReportError>::new(content, ());
         let report = Report {
-            msg_id: r.u64(field!("Msg_Id")).map_err(as_report)?,
-            stat: r.text(STAT_LEN, field!("Stat")).map_err(as_report)?,
-            submit_time: r
-                .text(REPORT_TIME_LEN, field!("Submit_time"))
-                .map_err(as_report)?,
-            done_time: r
-                .text(REPORT_TIME_LEN, field!("Done_time"))
-                .map_err(as_report)?,
-            dest_terminal_id: r
-                .text(layout.terminal_id_len(), field!("Dest_terminal_Id"))
-                .map_err(as_report)?,
-            smsc_sequence: r.u32(field!("SMSC_sequence")).map_err(as_report)?,
+            msg_id: r.u64(field!("Msg_Id"))?,
+            stat: r.text(STAT_LEN, field!("Stat"))?,
+            submit_time: r.text(REPORT_TIME_LEN, field!("Submit_time"))?,
+            done_time: r.text(REPORT_TIME_LEN, field!("Done_time"))?,
+            dest_terminal_id: r.text(layout.terminal_id_len(), field!("Dest_terminal_Id"))?,
+            smsc_sequence: r.u32(field!("SMSC_sequence"))?,
         };
-        r.finish().map_err(as_report)?;
+        r.finish()?;
         Ok(report)
     }
 }

@@ -1,67 +1,13 @@
 //! SUBMIT and MO DELIVER ↔ [`Message`].
 
-use bytes::Bytes;
-use tern_encoding::udh::{concat_udh16, concat_udh8};
-use tern_encoding::{parse_concat_udh, split_user_data, UdhError};
+use tern_cn::address::{address_of, per_destination, sender_number, terminal_number, End};
+use tern_cn::message::{self as parts, message, user_data, Split, WirePart};
 use tern_model::{Address, ConcatRef, Message, Priority, ReceiptRequest, Tlv};
 
-use super::content::{self, max_content};
-use super::{address_of, terminal_number, LinkOptions, MapError};
+use super::{LinkOptions, MapError, MAX_ASCII_CONTENT};
 use crate::codec::fields::{check_text, field};
 use crate::codec::{Deliver, Submit, Version};
 use crate::time::{smpp_time_to_unix, unix_to_smpp_absolute};
-
-/// What an incoming SUBMIT or DELIVER's content makes of a message.
-struct UserData {
-    udh: Option<Bytes>,
-    concat: Option<ConcatRef>,
-    body: tern_model::Body,
-}
-
-/// Splits off the UDH when TP_udhi is set (any non-zero value) and decodes the rest.
-fn user_data(tp_udhi: u8, format: u8, data: &[u8]) -> Result<UserData, MapError> {
-    let max = max_content(format);
-    if data.len() > max {
-        return Err(MapError::TooLong {
-            octets: data.len(),
-            max,
-        });
-    }
-    let (udh, text) = if tp_udhi != 0 {
-        let (udh, rest) = split_user_data(data).map_err(MapError::Udh)?;
-        (Some(udh), rest)
-    } else {
-        (None, data)
-    };
-    let concat = match udh.map(parse_concat_udh).transpose() {
-        Ok(found) => found.flatten().map(|info| ConcatRef {
-            reference: info.reference,
-            total: info.total,
-            seq: info.seq,
-        }),
-        // TS 23.040 §9.2.3.24.1: a concatenation IE with impossible numbers is ignored
-        // and the message treated as a single one.
-        Err(UdhError::Concat(_)) => None,
-        Err(error) => return Err(MapError::Udh(error)),
-    };
-    Ok(UserData {
-        udh: udh.map(Bytes::copy_from_slice),
-        body: content::decode(format, text, concat.is_some())?,
-        concat,
-    })
-}
-
-fn message(source: Address, format: u8, protocol_id: u8, data: UserData) -> Message {
-    Message {
-        coding: content::coding_of(format),
-        data_coding: format,
-        udh: data.udh,
-        body: data.body,
-        concat: data.concat,
-        protocol_id,
-        ..Message::text(source, Address::default(), "")
-    }
-}
 
 /// A SUBMIT from an SP as one message per Dest_terminal_Id (each is routed and billed
 /// alone). Src_Id is the source; Registered_Delivery 1 asks for a final report (2, the
@@ -74,7 +20,12 @@ pub fn submit_to_messages(
     version: Version,
     now_unix: i64,
 ) -> Result<Vec<Message>, MapError> {
-    let data = user_data(submit.tp_udhi, submit.msg_fmt, &submit.msg_content)?;
+    let data = user_data(
+        submit.tp_udhi != 0,
+        submit.msg_fmt,
+        &submit.msg_content,
+        MAX_ASCII_CONTENT,
+    )?;
     let validity_unix =
         smpp_time_to_unix(&submit.valid_time, now_unix).map_err(|error| MapError::Time {
             field: "ValId_Time",
@@ -103,22 +54,7 @@ pub fn submit_to_messages(
             data,
         )
     };
-    submit
-        .dest_terminal_ids
-        .iter()
-        .map(|dest| {
-            let destination = address_of(dest);
-            // Any length that decoded fits; the check is on the characters.
-            terminal_number(&destination, usize::MAX).map_err(|reason| MapError::Destination {
-                value: dest.clone(),
-                reason,
-            })?;
-            Ok(Message {
-                destination,
-                ..template.clone()
-            })
-        })
-        .collect()
+    Ok(per_destination(&template, &submit.dest_terminal_ids)?)
 }
 
 /// A SUBMIT that carries one part of a longer text: its concatenation numbers and the
@@ -126,38 +62,14 @@ pub fn submit_to_messages(
 /// holds the concatenation and nothing else. Such parts can be joined and split again for
 /// the operator's part size; anything else (ports, binary, odd headers) travels as sent.
 pub fn text_part(submit: &Submit) -> Option<(ConcatRef, &[u8])> {
-    if submit.tp_udhi == 0
-        || !matches!(
-            submit.msg_fmt,
-            content::msg_fmt::ASCII | content::msg_fmt::UCS2 | content::msg_fmt::GB
-        )
-    {
-        return None;
-    }
-    let (udh, octets) = split_user_data(&submit.msg_content).ok()?;
-    // Exactly one IE: 8-bit (00, 3 octets) or 16-bit (08, 4 octets) concatenation.
-    let only_concat = matches!(udh, [5, 0x00, 3, ..] | [6, 0x08, 4, ..]);
-    let info = parse_concat_udh(udh).ok().flatten()?;
-    only_concat.then_some((
-        ConcatRef {
-            reference: info.reference,
-            total: info.total,
-            seq: info.seq,
-        },
-        octets,
-    ))
+    parts::text_part(submit.tp_udhi != 0, submit.msg_fmt, &submit.msg_content)
 }
 
 /// The message whose parts' octets (as [`text_part`] gives them, in order) are `octets`,
 /// with the addresses and options of `part`, one of its parts as [`submit_to_messages`]
 /// made it.
 pub fn joined(part: &Message, octets: &[u8]) -> Result<Message, MapError> {
-    Ok(Message {
-        udh: None,
-        concat: None,
-        body: content::decode(part.data_coding, octets, false)?,
-        ..part.clone()
-    })
+    Ok(parts::joined(part, octets)?)
 }
 
 /// A mobile-originated DELIVER from an operator as a message: Src_terminal_Id is the
@@ -168,12 +80,14 @@ pub fn deliver_to_message(deliver: &Deliver, version: Version) -> Result<Message
     if deliver.is_report() {
         return Err(MapError::IsReport);
     }
-    let data = user_data(deliver.tp_udhi, deliver.msg_fmt, &deliver.msg_content)?;
+    let data = user_data(
+        deliver.tp_udhi != 0,
+        deliver.msg_fmt,
+        &deliver.msg_content,
+        MAX_ASCII_CONTENT,
+    )?;
     let destination = address_of(&deliver.dest_id);
-    terminal_number(&destination, usize::MAX).map_err(|reason| MapError::Destination {
-        value: deliver.dest_id.clone(),
-        reason,
-    })?;
+    terminal_number(&destination, usize::MAX, End::Destination)?;
     Ok(Message {
         destination,
         service_type: deliver.service_id.clone(),
@@ -187,103 +101,26 @@ pub fn deliver_to_message(deliver: &Deliver, version: Version) -> Result<Message
     })
 }
 
-/// One part on its way out.
-struct WirePart {
-    tp_udhi: u8,
-    pk_total: u8,
-    pk_number: u8,
-    msg_fmt: u8,
-    content: Bytes,
-}
-
-/// The parts of `message`: split with an 8-bit-reference UDH when long; sent as one part
-/// with its UDH when it already is a part (it carries a UDH or a concatenation reference).
+/// The parts of `message` as the link splits them.
 fn wire_parts(
     message: &Message,
     link: &LinkOptions,
     reference: u8,
 ) -> Result<Vec<WirePart>, MapError> {
-    let encoded = content::encode(&message.body, message.coding, link.prefer_gbk);
-    let udh = match (&message.udh, message.concat) {
-        (Some(udh), _) => Some(udh.to_vec()),
-        (None, Some(part)) => Some(match u8::try_from(part.reference) {
-            Ok(reference) => concat_udh8(reference, part.total, part.seq).to_vec(),
-            Err(_) => concat_udh16(part.reference, part.total, part.seq).to_vec(),
-        }),
-        (None, None) => None,
+    let split = Split {
+        signature_chars: link.signature_chars,
+        max_parts: link.max_parts,
+        prefer_gbk: link.prefer_gbk,
+        max_ascii: MAX_ASCII_CONTENT,
     };
-    if let Some(udh) = udh {
-        let (pk_total, pk_number) = match parse_concat_udh(&udh) {
-            Ok(Some(info)) => (info.total, info.seq),
-            _ => (1, 1),
-        };
-        let mut content = udh;
-        content.extend_from_slice(&encoded.octets);
-        let limit = max_content(encoded.msg_fmt);
-        if content.len() > limit {
-            return Err(MapError::TooLong {
-                octets: content.len(),
-                max: limit,
-            });
-        }
-        return Ok(vec![WirePart {
-            tp_udhi: 1,
-            pk_total,
-            pk_number,
-            msg_fmt: encoded.msg_fmt,
-            content: content.into(),
-        }]);
-    }
-    let parts = encoded.split(link.signature_chars, link.max_parts)?;
-    // split returns at most max_parts (a u8) parts.
-    let total = u8::try_from(parts.len()).unwrap_or(u8::MAX);
-    Ok(parts
-        .into_iter()
-        .zip(1..=total)
-        .map(|(octets, seq)| {
-            if total == 1 {
-                return WirePart {
-                    tp_udhi: 0,
-                    pk_total: 1,
-                    pk_number: 1,
-                    msg_fmt: encoded.msg_fmt,
-                    content: Bytes::copy_from_slice(octets),
-                };
-            }
-            let mut content = concat_udh8(reference, total, seq).to_vec();
-            content.extend_from_slice(octets);
-            WirePart {
-                tp_udhi: 1,
-                pk_total: total,
-                pk_number: seq,
-                msg_fmt: encoded.msg_fmt,
-                content: content.into(),
-            }
-        })
-        .collect())
+    Ok(parts::wire_parts(message, &split, reference)?)
 }
 
 /// The Src_Id for a message's source: the link's prefix followed by the source's digits
 /// (unless they already start with it); the prefix alone for an empty or alphanumeric
 /// source, which CMPP cannot carry (an error when there is no prefix).
 fn src_id(source: &Address, prefix: &str) -> Result<String, MapError> {
-    let error = |reason| MapError::Source {
-        value: source.value.clone(),
-        reason,
-    };
-    let digits = source.digits();
-    let numeric = !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit());
-    let value = if numeric && digits.starts_with(prefix) {
-        digits.to_owned()
-    } else if numeric {
-        format!("{prefix}{digits}")
-    } else if !prefix.is_empty() {
-        prefix.to_owned()
-    } else if digits.is_empty() {
-        return Err(error("is empty and the link has no Src_Id prefix"));
-    } else {
-        return Err(error("is not a number and the link has no Src_Id prefix"));
-    };
+    let value = sender_number(source, prefix, 21)?;
     check_text(&value, 21, field!("Src_Id"))?;
     Ok(value)
 }
@@ -301,11 +138,10 @@ pub fn message_to_submits(
     check_text(&link.fee_type, 2, field!("FeeType"))?;
     check_text(&link.fee_code, 6, field!("FeeCode"))?;
     let src_id = src_id(&message.source, &link.src_id)?;
-    let dest = terminal_number(&message.destination, link.version.terminal_id_len()).map_err(
-        |reason| MapError::Destination {
-            value: message.destination.value.clone(),
-            reason,
-        },
+    let dest = terminal_number(
+        &message.destination,
+        link.version.terminal_id_len(),
+        End::Destination,
     )?;
     let time = |unix: Option<i64>| unix.map(unix_to_smpp_absolute).unwrap_or_default();
     let parts = wire_parts(message, link, reference)?;
@@ -313,8 +149,8 @@ pub fn message_to_submits(
         .into_iter()
         .map(|part| Submit {
             msg_id: 0,
-            pk_total: part.pk_total,
-            pk_number: part.pk_number,
+            pk_total: part.udh.map_or(1, |(total, _)| total),
+            pk_number: part.udh.map_or(1, |(_, number)| number),
             registered_delivery: u8::from(message.receipt != ReceiptRequest::None),
             msg_level: message.priority.0,
             service_id: link.service_id.clone(),
@@ -322,8 +158,8 @@ pub fn message_to_submits(
             fee_terminal_id: String::new(),
             fee_terminal_type: 0,
             tp_pid: message.protocol_id,
-            tp_udhi: part.tp_udhi,
-            msg_fmt: part.msg_fmt,
+            tp_udhi: u8::from(part.udh.is_some()),
+            msg_fmt: part.format,
             msg_src: link.msg_src.clone(),
             fee_type: link.fee_type.clone(),
             fee_code: link.fee_code.clone(),
@@ -347,16 +183,9 @@ pub fn message_to_delivers(
     reference: u8,
 ) -> Result<Vec<Deliver>, MapError> {
     check_text(&link.service_id, 10, field!("Service_Id"))?;
-    let dest_id =
-        terminal_number(&message.destination, 21).map_err(|reason| MapError::Destination {
-            value: message.destination.value.clone(),
-            reason,
-        })?;
-    let src_terminal_id = terminal_number(&message.source, link.version.terminal_id_len())
-        .map_err(|reason| MapError::Source {
-            value: message.source.value.clone(),
-            reason,
-        })?;
+    let dest_id = terminal_number(&message.destination, 21, End::Destination)?;
+    let src_terminal_id =
+        terminal_number(&message.source, link.version.terminal_id_len(), End::Source)?;
     let parts = wire_parts(message, link, reference)?;
     Ok(parts
         .into_iter()
@@ -365,8 +194,8 @@ pub fn message_to_delivers(
             dest_id: dest_id.clone(),
             service_id: link.service_id.clone(),
             tp_pid: message.protocol_id,
-            tp_udhi: part.tp_udhi,
-            msg_fmt: part.msg_fmt,
+            tp_udhi: u8::from(part.udh.is_some()),
+            msg_fmt: part.format,
             src_terminal_id: src_terminal_id.clone(),
             src_terminal_type: 0,
             registered_delivery: 0,

@@ -85,7 +85,7 @@ pub(crate) fn decode_body(
     status: u32,
     body: &[u8],
 ) -> Result<Body, FrameError> {
-    let mut r = Reader::new(body, command, sequence_id);
+    let mut r = Reader::new(body, (command, sequence_id));
     // A refusal with nothing after the header.
     let bare_refusal = status != 0 && body.is_empty();
     let decoded = match command {
@@ -110,7 +110,7 @@ pub(crate) fn decode_body(
             tlvs: Tlvs::new(),
         }),
         CommandId::SubmitResp => Body::SubmitResp(SubmitResp {
-            msg_id: r.msg_id()?,
+            msg_id: r.array(field!("MsgID")).map(MsgId)?,
             tlvs: Tlvs::decode(&mut r)?,
         }),
         CommandId::Deliver => Body::Deliver(decode_deliver(&mut r)?),
@@ -119,7 +119,7 @@ pub(crate) fn decode_body(
             tlvs: Tlvs::new(),
         }),
         CommandId::DeliverResp => Body::DeliverResp(DeliverResp {
-            msg_id: r.msg_id()?,
+            msg_id: r.array(field!("MsgID")).map(MsgId)?,
             tlvs: Tlvs::decode(&mut r)?,
         }),
         CommandId::ActiveTest => Body::ActiveTest,
@@ -147,11 +147,11 @@ fn decode_submit(r: &mut Reader<'_>) -> Result<Submit, FrameError> {
     let charge_term_id = r.text(TERM_ID_LEN, field!("ChargeTermID"))?;
     let count = usize::from(r.u8(field!("DestTermIDCount"))?);
     if count == 0 || count > MAX_DESTINATIONS {
-        return Err(r.malformed("DestTermIDCount is not 1 to 100"));
+        return Err(r.bad_value("DestTermIDCount is not 1 to 100"));
     }
     // At most 100 × 21 octets, and only after they are known to be in the body.
     if r.remaining() < count * TERM_ID_LEN {
-        return Err(r.malformed("body ends inside DestTermID"));
+        return Err(r.short("body ends inside DestTermID"));
     }
     let mut dest_term_ids = Vec::with_capacity(count);
     for _ in 0..count {
@@ -181,7 +181,7 @@ fn decode_submit(r: &mut Reader<'_>) -> Result<Submit, FrameError> {
 
 fn decode_deliver(r: &mut Reader<'_>) -> Result<Deliver, FrameError> {
     Ok(Deliver {
-        msg_id: r.msg_id()?,
+        msg_id: r.array(field!("MsgID")).map(MsgId)?,
         is_report: r.u8(field!("IsReport"))?,
         msg_format: r.u8(field!("MsgFormat"))?,
         recv_time: r.text(14, field!("RecvTime"))?,

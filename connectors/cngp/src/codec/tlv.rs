@@ -125,12 +125,12 @@ impl Tlvs {
         let mut tlvs = Vec::new();
         while r.remaining() > 0 {
             if r.remaining() < 4 {
-                return Err(r.malformed("body ends inside a TLV header"));
+                return Err(r.short("body ends inside a TLV header"));
             }
             let [t0, t1, l0, l1] = r.array(field!("TLV header"))?;
             let len = usize::from(u16::from_be_bytes([l0, l1]));
             if r.remaining() < len {
-                return Err(r.malformed("TLV length runs past the end of the body"));
+                return Err(r.short("TLV length runs past the end of the body"));
             }
             let value = r.take(len, field!("TLV value"))?;
             tlvs.push(Tlv {

@@ -1,27 +1,19 @@
 //! SUBMIT and MO DELIVER ↔ [`Message`].
 
 use bytes::Bytes;
-use tern_encoding::udh::{concat_udh16, concat_udh8};
-use tern_encoding::{parse_concat_udh, split_user_data, UdhError};
+use tern_cn::address::{address_of, per_destination, sender_number, terminal_number, End};
+use tern_cn::message::{self as parts, message, user_data, Split, WirePart};
 use tern_model::{Address, ConcatRef, Message, Priority, ReceiptRequest};
 
-use super::content::{self, max_content};
-use super::{address_of, terminal_number, LinkOptions, MapError};
+use super::{LinkOptions, MapError, MAX_ASCII_CONTENT};
 use crate::codec::fields::{check_text, field};
 use crate::codec::{tag, Deliver, Submit, Tlv, Tlvs, TERM_ID_LEN};
 use crate::msgid::MsgId;
 use crate::time::{smpp_time_to_unix, unix_to_recv_time, unix_to_smpp_absolute};
 
-/// What an incoming SUBMIT or DELIVER's content makes of a message.
-struct UserData {
-    udh: Option<Bytes>,
-    concat: Option<ConcatRef>,
-    body: tern_model::Body,
-}
-
-/// The UDH indicator of a PDU: its TP_udhi TLV, 0 when absent.
-fn udhi(tlvs: &Tlvs) -> u8 {
-    tlvs.u8(tag::TP_UDHI).unwrap_or(0)
+/// Whether a PDU's content starts with a UDH: its TP_udhi TLV is set (absent is 0).
+fn has_udh(tlvs: &Tlvs) -> bool {
+    tlvs.u8(tag::TP_UDHI).is_some_and(|udhi| udhi != 0)
 }
 
 /// The GSM protocol type: Protocol_ID, or TP_pid when only that is given; 0 otherwise.
@@ -39,58 +31,18 @@ fn link_id(tlvs: &Tlvs) -> Vec<tern_model::Tlv> {
         .collect()
 }
 
-/// Splits off the UDH when TP_udhi is set (any non-zero value) and decodes the rest.
-fn user_data(tp_udhi: u8, format: u8, data: &[u8]) -> Result<UserData, MapError> {
-    let max = max_content(format);
-    if data.len() > max {
-        return Err(MapError::TooLong {
-            octets: data.len(),
-            max,
-        });
-    }
-    let (udh, text) = if tp_udhi != 0 {
-        let (udh, rest) = split_user_data(data).map_err(MapError::Udh)?;
-        (Some(udh), rest)
-    } else {
-        (None, data)
-    };
-    let concat = match udh.map(parse_concat_udh).transpose() {
-        Ok(found) => found.flatten().map(|info| ConcatRef {
-            reference: info.reference,
-            total: info.total,
-            seq: info.seq,
-        }),
-        // TS 23.040 §9.2.3.24.1: a concatenation IE with impossible numbers is ignored
-        // and the message treated as a single one.
-        Err(UdhError::Concat(_)) => None,
-        Err(error) => return Err(MapError::Udh(error)),
-    };
-    Ok(UserData {
-        udh: udh.map(Bytes::copy_from_slice),
-        body: content::decode(format, text, concat.is_some())?,
-        concat,
-    })
-}
-
-fn message(source: Address, format: u8, protocol_id: u8, data: UserData) -> Message {
-    Message {
-        coding: content::coding_of(format),
-        data_coding: format,
-        udh: data.udh,
-        body: data.body,
-        concat: data.concat,
-        protocol_id,
-        ..Message::text(source, Address::default(), "")
-    }
-}
-
 /// A SUBMIT from an SP as one message per DestTermID (each is routed and billed alone).
 /// SrcTermID is the source; NeedReport 1 asks for a final report; Priority is capped at 3;
 /// ValidTime and AtTime are read relative to `now_unix`; Protocol_ID (or TP_pid) is the
 /// protocol id, and a LinkID TLV is carried. SPID, SubType and the fee fields stay with
 /// the link that received it.
 pub fn submit_to_messages(submit: &Submit, now_unix: i64) -> Result<Vec<Message>, MapError> {
-    let data = user_data(udhi(&submit.tlvs), submit.msg_format, &submit.msg_content)?;
+    let data = user_data(
+        has_udh(&submit.tlvs),
+        submit.msg_format,
+        &submit.msg_content,
+        MAX_ASCII_CONTENT,
+    )?;
     let validity_unix =
         smpp_time_to_unix(&submit.valid_time, now_unix).map_err(|error| MapError::Time {
             field: "ValidTime",
@@ -119,22 +71,7 @@ pub fn submit_to_messages(submit: &Submit, now_unix: i64) -> Result<Vec<Message>
             data,
         )
     };
-    submit
-        .dest_term_ids
-        .iter()
-        .map(|dest| {
-            let destination = address_of(dest);
-            // Any length that decoded fits; the check is on the characters.
-            terminal_number(&destination, usize::MAX).map_err(|reason| MapError::Destination {
-                value: dest.clone(),
-                reason,
-            })?;
-            Ok(Message {
-                destination,
-                ..template.clone()
-            })
-        })
-        .collect()
+    Ok(per_destination(&template, &submit.dest_term_ids)?)
 }
 
 /// A SUBMIT that carries one part of a longer text: its concatenation numbers and the
@@ -142,38 +79,18 @@ pub fn submit_to_messages(submit: &Submit, now_unix: i64) -> Result<Vec<Message>
 /// holds the concatenation and nothing else. Such parts can be joined and split again for
 /// the operator's part size; anything else (ports, binary, odd headers) travels as sent.
 pub fn text_part(submit: &Submit) -> Option<(ConcatRef, &[u8])> {
-    if udhi(&submit.tlvs) == 0
-        || !matches!(
-            submit.msg_format,
-            content::msg_format::ASCII | content::msg_format::UCS2 | content::msg_format::GB
-        )
-    {
-        return None;
-    }
-    let (udh, octets) = split_user_data(&submit.msg_content).ok()?;
-    // Exactly one IE: 8-bit (00, 3 octets) or 16-bit (08, 4 octets) concatenation.
-    let only_concat = matches!(udh, [5, 0x00, 3, ..] | [6, 0x08, 4, ..]);
-    let info = parse_concat_udh(udh).ok().flatten()?;
-    only_concat.then_some((
-        ConcatRef {
-            reference: info.reference,
-            total: info.total,
-            seq: info.seq,
-        },
-        octets,
-    ))
+    parts::text_part(
+        has_udh(&submit.tlvs),
+        submit.msg_format,
+        &submit.msg_content,
+    )
 }
 
 /// The message whose parts' octets (as [`text_part`] gives them, in order) are `octets`,
 /// with the addresses and options of `part`, one of its parts as [`submit_to_messages`]
 /// made it.
 pub fn joined(part: &Message, octets: &[u8]) -> Result<Message, MapError> {
-    Ok(Message {
-        udh: None,
-        concat: None,
-        body: content::decode(part.data_coding, octets, false)?,
-        ..part.clone()
-    })
+    Ok(parts::joined(part, octets)?)
 }
 
 /// A mobile-originated DELIVER from an operator as a message: SrcTermID is the handset,
@@ -184,15 +101,13 @@ pub fn deliver_to_message(deliver: &Deliver) -> Result<Message, MapError> {
         return Err(MapError::IsReport);
     }
     let data = user_data(
-        udhi(&deliver.tlvs),
+        has_udh(&deliver.tlvs),
         deliver.msg_format,
         &deliver.msg_content,
+        MAX_ASCII_CONTENT,
     )?;
     let destination = address_of(&deliver.dest_term_id);
-    terminal_number(&destination, usize::MAX).map_err(|reason| MapError::Destination {
-        value: deliver.dest_term_id.clone(),
-        reason,
-    })?;
+    terminal_number(&destination, usize::MAX, End::Destination)?;
     Ok(Message {
         destination,
         tlvs: link_id(&deliver.tlvs),
@@ -205,67 +120,19 @@ pub fn deliver_to_message(deliver: &Deliver) -> Result<Message, MapError> {
     })
 }
 
-/// One part on its way out.
-struct WirePart {
-    udh: bool,
-    msg_format: u8,
-    content: Bytes,
-}
-
-/// The parts of `message`: split with an 8-bit-reference UDH when long; sent as one part
-/// with its UDH when it already is a part (it carries a UDH or a concatenation reference).
+/// The parts of `message` as the link splits them.
 fn wire_parts(
     message: &Message,
     link: &LinkOptions,
     reference: u8,
 ) -> Result<Vec<WirePart>, MapError> {
-    let encoded = content::encode(&message.body, message.coding, link.prefer_gbk);
-    let udh = match (&message.udh, message.concat) {
-        (Some(udh), _) => Some(udh.to_vec()),
-        (None, Some(part)) => Some(match u8::try_from(part.reference) {
-            Ok(reference) => concat_udh8(reference, part.total, part.seq).to_vec(),
-            Err(_) => concat_udh16(part.reference, part.total, part.seq).to_vec(),
-        }),
-        (None, None) => None,
+    let split = Split {
+        signature_chars: link.signature_chars,
+        max_parts: link.max_parts,
+        prefer_gbk: link.prefer_gbk,
+        max_ascii: MAX_ASCII_CONTENT,
     };
-    if let Some(mut content) = udh {
-        content.extend_from_slice(&encoded.octets);
-        let limit = max_content(encoded.msg_format);
-        if content.len() > limit {
-            return Err(MapError::TooLong {
-                octets: content.len(),
-                max: limit,
-            });
-        }
-        return Ok(vec![WirePart {
-            udh: true,
-            msg_format: encoded.msg_format,
-            content: content.into(),
-        }]);
-    }
-    let parts = encoded.split(link.signature_chars, link.max_parts)?;
-    // split returns at most max_parts (a u8) parts.
-    let total = u8::try_from(parts.len()).unwrap_or(u8::MAX);
-    Ok(parts
-        .into_iter()
-        .zip(1..=total)
-        .map(|(octets, seq)| {
-            if total == 1 {
-                return WirePart {
-                    udh: false,
-                    msg_format: encoded.msg_format,
-                    content: Bytes::copy_from_slice(octets),
-                };
-            }
-            let mut content = concat_udh8(reference, total, seq).to_vec();
-            content.extend_from_slice(octets);
-            WirePart {
-                udh: true,
-                msg_format: encoded.msg_format,
-                content: content.into(),
-            }
-        })
-        .collect())
+    Ok(parts::wire_parts(message, &split, reference)?)
 }
 
 /// The TLVs of an outgoing part: Protocol_ID always, TP_udhi 1 when the content starts
@@ -273,7 +140,7 @@ fn wire_parts(
 fn part_tlvs(message: &Message, part: &WirePart) -> Tlvs {
     let mut tlvs = Tlvs::new();
     tlvs.push(Tlv::u8(tag::PROTOCOL_ID, message.protocol_id));
-    if part.udh {
+    if part.udh.is_some() {
         tlvs.push(Tlv::u8(tag::TP_UDHI, 1));
     }
     if let Some(link_id) = message.link_id() {
@@ -289,25 +156,7 @@ fn part_tlvs(message: &Message, part: &WirePart) -> Tlvs {
 /// (unless they already start with it); the prefix alone for an empty or alphanumeric
 /// source, which CNGP cannot carry (an error when there is no prefix).
 fn src_term_id(source: &Address, prefix: &str) -> Result<String, MapError> {
-    let error = |reason| MapError::Source {
-        value: source.value.clone(),
-        reason,
-    };
-    let digits = source.digits();
-    let numeric = !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit());
-    let value = if numeric && digits.starts_with(prefix) {
-        digits.to_owned()
-    } else if numeric {
-        format!("{prefix}{digits}")
-    } else if !prefix.is_empty() {
-        prefix.to_owned()
-    } else if digits.is_empty() {
-        return Err(error("is empty and the link has no SrcTermID prefix"));
-    } else {
-        return Err(error(
-            "is not a number and the link has no SrcTermID prefix",
-        ));
-    };
+    let value = sender_number(source, prefix, TERM_ID_LEN)?;
     check_text(&value, TERM_ID_LEN, field!("SrcTermID"))?;
     Ok(value)
 }
@@ -326,12 +175,7 @@ pub fn message_to_submits(
     check_text(&link.fee_code, 6, field!("FeeCode"))?;
     check_text(&link.charge_term_id, TERM_ID_LEN, field!("ChargeTermID"))?;
     let src_term_id = src_term_id(&message.source, &link.src_term_id)?;
-    let dest = terminal_number(&message.destination, TERM_ID_LEN).map_err(|reason| {
-        MapError::Destination {
-            value: message.destination.value.clone(),
-            reason,
-        }
-    })?;
+    let dest = terminal_number(&message.destination, TERM_ID_LEN, End::Destination)?;
     let time = |unix: Option<i64>| unix.map(unix_to_smpp_absolute).unwrap_or_default();
     let parts = wire_parts(message, link, reference)?;
     Ok(parts
@@ -345,7 +189,7 @@ pub fn message_to_submits(
             fee_type: link.fee_type.clone(),
             fee_user_type: link.fee_user_type,
             fee_code: link.fee_code.clone(),
-            msg_format: part.msg_format,
+            msg_format: part.format,
             valid_time: time(message.validity_unix),
             at_time: time(message.schedule_unix),
             src_term_id: src_term_id.clone(),
@@ -366,17 +210,8 @@ pub fn message_to_delivers(
     reference: u8,
     recv_unix: i64,
 ) -> Result<Vec<Deliver>, MapError> {
-    let dest_term_id = terminal_number(&message.destination, TERM_ID_LEN).map_err(|reason| {
-        MapError::Destination {
-            value: message.destination.value.clone(),
-            reason,
-        }
-    })?;
-    let src_term_id =
-        terminal_number(&message.source, TERM_ID_LEN).map_err(|reason| MapError::Source {
-            value: message.source.value.clone(),
-            reason,
-        })?;
+    let dest_term_id = terminal_number(&message.destination, TERM_ID_LEN, End::Destination)?;
+    let src_term_id = terminal_number(&message.source, TERM_ID_LEN, End::Source)?;
     let recv_time = unix_to_recv_time(recv_unix);
     let parts = wire_parts(message, link, reference)?;
     Ok(parts
@@ -384,7 +219,7 @@ pub fn message_to_delivers(
         .map(|part| Deliver {
             msg_id: MsgId::ZERO,
             is_report: 0,
-            msg_format: part.msg_format,
+            msg_format: part.format,
             recv_time: recv_time.clone(),
             src_term_id: src_term_id.clone(),
             dest_term_id: dest_term_id.clone(),

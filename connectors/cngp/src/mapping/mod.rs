@@ -15,7 +15,6 @@
 //! Every failure is a [`MapError`] whose [`MapError::status`] is the CNGP status the peer
 //! is answered with.
 
-mod content;
 mod message;
 mod report;
 
@@ -24,18 +23,24 @@ mod proptests;
 #[cfg(test)]
 mod tests;
 
-pub use content::{msg_format, MAX_ASCII_CONTENT, MAX_CONTENT};
 pub use message::{
     deliver_to_message, joined, message_to_delivers, message_to_submits, submit_to_messages,
     text_part,
 };
 pub use report::{domain_to_report, report_deliver, report_to_domain};
+pub use tern_cn::content::{format as msg_format, MAX_CONTENT};
 
+use tern_cn::address::{BadNumber, End};
+use tern_cn::content::ContentError;
+use tern_cn::fields::TextError;
 use tern_encoding::UdhError;
-use tern_model::{Address, Npi, Ton};
 
 use crate::codec::{status, sub_type, EncodeError, ReportError};
 use crate::time::SmppTimeError;
+
+/// Largest ASCII content accepted: MsgLength is below 160 for ASCII, at most
+/// [`MAX_CONTENT`] otherwise (one short message on the air interface).
+pub const MAX_ASCII_CONTENT: usize = 159;
 
 /// How one CNGP link (a customer's connection or an operator link) writes messages.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -154,28 +159,31 @@ fn field_status(field: &str) -> u32 {
     }
 }
 
-/// A CNGP number as a domain address: digits (an optional leading `+`) are TON unknown,
-/// NPI ISDN; anything else is alphanumeric.
-pub(crate) fn address_of(value: &str) -> Address {
-    let digits = value.strip_prefix('+').unwrap_or(value);
-    if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) {
-        Address::new(Ton::UNKNOWN, Npi::ISDN, value)
-    } else {
-        Address::new(Ton::ALPHANUMERIC, Npi::UNKNOWN, value)
+impl From<ContentError> for MapError {
+    fn from(error: ContentError) -> Self {
+        match error {
+            ContentError::Undecodable { format, reason } => MapError::Content {
+                msg_format: format,
+                reason,
+            },
+            ContentError::TooLong { octets, max } => MapError::TooLong { octets, max },
+            ContentError::TooManyParts { needed, max } => MapError::TooManyParts { needed, max },
+            ContentError::Udh(error) => MapError::Udh(error),
+        }
     }
 }
 
-/// A terminal number for the wire: digits only (a leading `+` dropped), at most `width`.
-pub(crate) fn terminal_number(address: &Address, width: usize) -> Result<String, &'static str> {
-    let digits = address.digits();
-    if digits.is_empty() {
-        return Err("is empty");
+impl From<TextError> for MapError {
+    fn from(error: TextError) -> Self {
+        MapError::Field(error.into())
     }
-    if !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return Err("is not digits");
+}
+
+impl From<BadNumber> for MapError {
+    fn from(BadNumber { end, value, reason }: BadNumber) -> Self {
+        match end {
+            End::Source => MapError::Source { value, reason },
+            End::Destination => MapError::Destination { value, reason },
+        }
     }
-    if digits.len() > width {
-        return Err("is longer than the field");
-    }
-    Ok(digits.to_owned())
 }

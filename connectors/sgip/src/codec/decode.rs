@@ -6,7 +6,7 @@
 
 use bytes::{Bytes, BytesMut};
 
-use super::fields::{field, Reader};
+use super::fields::{field, Reader, SgipFields};
 use super::{
     Bind, Body, CommandId, Deliver, FrameError, Pdu, Report, Response, Submit, Trace, TraceHop,
     TraceResp, HEADER_LEN, LOGIN_LEN, MAX_USERS, NUMBER_LEN, TIME_LEN, TRACE_HOP_LEN,
@@ -82,7 +82,7 @@ pub(crate) fn decode_body(
     sequence: SequenceNumber,
     body: &[u8],
 ) -> Result<Body, FrameError> {
-    let mut r = Reader::new(body, command, sequence);
+    let mut r = Reader::new(body, (command, sequence));
     let decoded = match command {
         CommandId::Bind => Body::Bind(Bind {
             login_type: r.u8(field!("Login Type"))?,

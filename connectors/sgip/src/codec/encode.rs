@@ -3,6 +3,7 @@
 //! a frame the peer would read differently from what was meant. Text is padded with NUL.
 
 use bytes::{BufMut, BytesMut};
+use tern_cn::fields::TextError;
 
 use super::fields::{field, put_reserve, put_text};
 use super::{
@@ -28,6 +29,15 @@ pub enum EncodeError {
     /// Count, the hops of a Trace_Resp, is one octet.
     #[error("{0} trace hops, at most 255 fit")]
     Hops(usize),
+}
+
+impl From<TextError> for EncodeError {
+    fn from(error: TextError) -> Self {
+        match error {
+            TextError::TooLong { field, len, max } => EncodeError::TooLong { field, len, max },
+            TextError::NotAscii { field } => EncodeError::NotAscii { field },
+        }
+    }
 }
 
 impl Pdu {

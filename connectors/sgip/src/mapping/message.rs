@@ -1,69 +1,19 @@
 //! SUBMIT and DELIVER ↔ [`Message`].
 
-use bytes::Bytes;
-use tern_encoding::udh::{concat_udh16, concat_udh8};
-use tern_encoding::{parse_concat_udh, split_user_data, UdhError};
+use tern_cn::address::{address_of, sender_number, terminal_number, End};
+use tern_cn::message::{self as parts, message, user_data, Split, WirePart};
 use tern_model::{Address, ConcatRef, Message, Priority, ReceiptRequest};
 
-use super::content::{self, max_content, message_coding};
 use super::{
-    handset_address, sp_address, sp_number_of, user_number, Charge, LinkOptions, MapError, SP_PAYS,
+    handset_address, user_number, Charge, LinkOptions, MapError, MAX_ASCII_CONTENT, SP_PAYS,
 };
 use crate::codec::fields::{check_text, field};
 use crate::codec::{report_flag, Deliver, Submit, NUMBER_LEN};
 use crate::time::{smpp_time_to_unix, unix_to_smpp_absolute};
 
-/// What an incoming SUBMIT or DELIVER's content makes of a message.
-struct UserData {
-    udh: Option<Bytes>,
-    concat: Option<ConcatRef>,
-    body: tern_model::Body,
-}
-
-/// Splits off the UDH when TP_udhi's bit 0 is set (SGIP uses that bit only) and decodes
-/// the rest.
-fn user_data(tp_udhi: u8, coding: u8, data: &[u8]) -> Result<UserData, MapError> {
-    let max = max_content(coding);
-    if data.len() > max {
-        return Err(MapError::TooLong {
-            octets: data.len(),
-            max,
-        });
-    }
-    let (udh, text) = if tp_udhi & 1 != 0 {
-        let (udh, rest) = split_user_data(data).map_err(MapError::Udh)?;
-        (Some(udh), rest)
-    } else {
-        (None, data)
-    };
-    let concat = match udh.map(parse_concat_udh).transpose() {
-        Ok(found) => found.flatten().map(|info| ConcatRef {
-            reference: info.reference,
-            total: info.total,
-            seq: info.seq,
-        }),
-        // TS 23.040 §9.2.3.24.1: a concatenation IE with impossible numbers is ignored
-        // and the message treated as a single one.
-        Err(UdhError::Concat(_)) => None,
-        Err(error) => return Err(MapError::Udh(error)),
-    };
-    Ok(UserData {
-        udh: udh.map(Bytes::copy_from_slice),
-        body: content::decode(coding, text, concat.is_some())?,
-        concat,
-    })
-}
-
-fn message(source: Address, coding: u8, protocol_id: u8, data: UserData) -> Message {
-    Message {
-        coding: content::coding_of(coding),
-        data_coding: coding,
-        udh: data.udh,
-        body: data.body,
-        concat: data.concat,
-        protocol_id,
-        ..Message::text(source, Address::default(), "")
-    }
+/// Whether TP_udhi says the content starts with a UDH: SGIP uses its bit 0 only.
+fn has_udh(tp_udhi: u8) -> bool {
+    tp_udhi & 1 != 0
 }
 
 /// SGIP's Priority 0-9 as the domain's 0-3: 0 stays 0, 1-3 is 1, 4-6 is 2, 7-9 is 3.
@@ -107,9 +57,10 @@ fn report_flag_for(receipt: ReceiptRequest) -> u8 {
 pub fn submit_to_messages(submit: &Submit, now_unix: i64) -> Result<Vec<Message>, MapError> {
     let receipt = receipt_of(submit.report_flag)?;
     let data = user_data(
-        submit.tp_udhi,
+        has_udh(submit.tp_udhi),
         submit.message_coding,
         &submit.message_content,
+        MAX_ASCII_CONTENT,
     )?;
     let time = |field: &'static str, text: &str| {
         smpp_time_to_unix(text, now_unix).map_err(|error| MapError::Time { field, error })
@@ -121,7 +72,7 @@ pub fn submit_to_messages(submit: &Submit, now_unix: i64) -> Result<Vec<Message>
         validity_unix: time("ExpireTime", &submit.expire_time)?,
         schedule_unix: time("ScheduleTime", &submit.schedule_time)?,
         ..message(
-            sp_address(&submit.sp_number),
+            address_of(&submit.sp_number),
             submit.message_coding,
             submit.tp_pid,
             data,
@@ -148,53 +99,31 @@ pub fn submit_to_messages(submit: &Submit, now_unix: i64) -> Result<Vec<Message>
 /// holds the concatenation and nothing else. Such parts can be joined and split again for
 /// the operator's part size; anything else (ports, binary, odd headers) travels as sent.
 pub fn text_part(submit: &Submit) -> Option<(ConcatRef, &[u8])> {
-    if submit.tp_udhi & 1 == 0
-        || !matches!(
-            submit.message_coding,
-            message_coding::ASCII | message_coding::UCS2 | message_coding::GBK
-        )
-    {
-        return None;
-    }
-    let (udh, octets) = split_user_data(&submit.message_content).ok()?;
-    // Exactly one IE: 8-bit (00, 3 octets) or 16-bit (08, 4 octets) concatenation.
-    let only_concat = matches!(udh, [5, 0x00, 3, ..] | [6, 0x08, 4, ..]);
-    let info = parse_concat_udh(udh).ok().flatten()?;
-    only_concat.then_some((
-        ConcatRef {
-            reference: info.reference,
-            total: info.total,
-            seq: info.seq,
-        },
-        octets,
-    ))
+    parts::text_part(
+        has_udh(submit.tp_udhi),
+        submit.message_coding,
+        &submit.message_content,
+    )
 }
 
 /// The message whose parts' octets (as [`text_part`] gives them, in order) are `octets`,
 /// with the addresses and options of `part`, one of its parts as [`submit_to_messages`]
 /// made it.
 pub fn joined(part: &Message, octets: &[u8]) -> Result<Message, MapError> {
-    Ok(Message {
-        udh: None,
-        concat: None,
-        body: content::decode(part.data_coding, octets, false)?,
-        ..part.clone()
-    })
+    Ok(parts::joined(part, octets)?)
 }
 
 /// A mobile-originated DELIVER from the SMG as a message: UserNumber is the handset (the
 /// source), SPNumber the access number it wrote to (the destination).
 pub fn deliver_to_message(deliver: &Deliver) -> Result<Message, MapError> {
     let data = user_data(
-        deliver.tp_udhi,
+        has_udh(deliver.tp_udhi),
         deliver.message_coding,
         &deliver.message_content,
+        MAX_ASCII_CONTENT,
     )?;
-    let destination = sp_address(&deliver.sp_number);
-    sp_number_of(&destination).map_err(|reason| MapError::SpNumber {
-        value: deliver.sp_number.clone(),
-        reason,
-    })?;
+    let destination = address_of(&deliver.sp_number);
+    terminal_number(&destination, NUMBER_LEN, End::Destination)?;
     Ok(Message {
         destination,
         ..message(
@@ -206,91 +135,26 @@ pub fn deliver_to_message(deliver: &Deliver) -> Result<Message, MapError> {
     })
 }
 
-/// One part on its way out.
-struct WirePart {
-    tp_udhi: u8,
-    coding: u8,
-    content: Bytes,
-}
-
-/// The parts of `message`: split with an 8-bit-reference UDH when long; sent as one part
-/// with its UDH when it already is a part (it carries a UDH or a concatenation reference).
+/// The parts of `message` as the link splits them.
 fn wire_parts(
     message: &Message,
     link: &LinkOptions,
     reference: u8,
 ) -> Result<Vec<WirePart>, MapError> {
-    let encoded = content::encode(&message.body, message.coding, link.prefer_gbk);
-    let udh = match (&message.udh, message.concat) {
-        (Some(udh), _) => Some(udh.to_vec()),
-        (None, Some(part)) => Some(match u8::try_from(part.reference) {
-            Ok(reference) => concat_udh8(reference, part.total, part.seq).to_vec(),
-            Err(_) => concat_udh16(part.reference, part.total, part.seq).to_vec(),
-        }),
-        (None, None) => None,
+    let split = Split {
+        signature_chars: link.signature_chars,
+        max_parts: link.max_parts,
+        prefer_gbk: link.prefer_gbk,
+        max_ascii: MAX_ASCII_CONTENT,
     };
-    if let Some(udh) = udh {
-        let mut content = udh;
-        content.extend_from_slice(&encoded.octets);
-        let limit = max_content(encoded.coding);
-        if content.len() > limit {
-            return Err(MapError::TooLong {
-                octets: content.len(),
-                max: limit,
-            });
-        }
-        return Ok(vec![WirePart {
-            tp_udhi: 1,
-            coding: encoded.coding,
-            content: content.into(),
-        }]);
-    }
-    let parts = encoded.split(link.signature_chars, link.max_parts)?;
-    // split returns at most max_parts (a u8) parts.
-    let total = u8::try_from(parts.len()).unwrap_or(u8::MAX);
-    Ok(parts
-        .into_iter()
-        .zip(1..=total)
-        .map(|(octets, seq)| {
-            if total == 1 {
-                return WirePart {
-                    tp_udhi: 0,
-                    coding: encoded.coding,
-                    content: Bytes::copy_from_slice(octets),
-                };
-            }
-            let mut content = concat_udh8(reference, total, seq).to_vec();
-            content.extend_from_slice(octets);
-            WirePart {
-                tp_udhi: 1,
-                coding: encoded.coding,
-                content: content.into(),
-            }
-        })
-        .collect())
+    Ok(parts::wire_parts(message, &split, reference)?)
 }
 
 /// The SPNumber for a message's source: the link's prefix followed by the source's digits
 /// (unless they already start with it); the prefix alone for an empty or alphanumeric
 /// source, which SGIP cannot carry (an error when there is no prefix).
 fn sp_number(source: &Address, prefix: &str) -> Result<String, MapError> {
-    let error = |reason| MapError::SpNumber {
-        value: source.value.clone(),
-        reason,
-    };
-    let digits = source.digits();
-    let numeric = !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit());
-    let value = if numeric && digits.starts_with(prefix) {
-        digits.to_owned()
-    } else if numeric {
-        format!("{prefix}{digits}")
-    } else if !prefix.is_empty() {
-        prefix.to_owned()
-    } else if digits.is_empty() {
-        return Err(error("is empty and the link has no SPNumber prefix"));
-    } else {
-        return Err(error("is not a number and the link has no SPNumber prefix"));
-    };
+    let value = sender_number(source, prefix, NUMBER_LEN)?;
     check_text(&value, NUMBER_LEN, field!("SPNumber"))?;
     Ok(value)
 }
@@ -338,8 +202,8 @@ pub fn message_to_submits(
             schedule_time: time(message.schedule_unix),
             report_flag: report_flag_for(message.receipt),
             tp_pid: message.protocol_id,
-            tp_udhi: part.tp_udhi,
-            message_coding: part.coding,
+            tp_udhi: u8::from(part.udh.is_some()),
+            message_coding: part.format,
             message_type: 0,
             message_content: part.content,
             reserve: String::new(),
@@ -356,10 +220,7 @@ pub fn message_to_delivers(
     reference: u8,
 ) -> Result<Vec<Deliver>, MapError> {
     let user = user_number(&message.source)?;
-    let sp_number = sp_number_of(&message.destination).map_err(|reason| MapError::SpNumber {
-        value: message.destination.value.clone(),
-        reason,
-    })?;
+    let sp_number = terminal_number(&message.destination, NUMBER_LEN, End::Destination)?;
     let parts = wire_parts(message, link, reference)?;
     Ok(parts
         .into_iter()
@@ -367,8 +228,8 @@ pub fn message_to_delivers(
             user_number: user.clone(),
             sp_number: sp_number.clone(),
             tp_pid: message.protocol_id,
-            tp_udhi: part.tp_udhi,
-            message_coding: part.coding,
+            tp_udhi: u8::from(part.udh.is_some()),
+            message_coding: part.format,
             message_content: part.content,
             reserve: String::new(),
         })

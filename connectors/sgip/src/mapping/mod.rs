@@ -14,7 +14,6 @@
 //! Every failure is a [`MapError`] whose [`MapError::result`] is the SGIP result code the
 //! peer is answered with.
 
-mod content;
 mod message;
 mod report;
 
@@ -23,18 +22,31 @@ mod proptests;
 #[cfg(test)]
 mod tests;
 
-pub use content::{message_coding, MAX_ASCII_CONTENT, MAX_CONTENT};
 pub use message::{
     deliver_to_message, joined, message_to_delivers, message_to_submits, submit_to_messages,
     text_part,
 };
 pub use report::{domain_to_report, report_to_domain};
+pub use tern_cn::content::MAX_CONTENT;
 
+use tern_cn::address::{address_of, BadNumber};
+use tern_cn::content::ContentError;
+use tern_cn::fields::TextError;
 use tern_encoding::UdhError;
-use tern_model::{Address, Npi, Ton};
+use tern_model::{Address, Ton};
 
 use crate::codec::{fee_type, mo_relation, result, EncodeError, NUMBER_LEN};
 use crate::time::SmppTimeError;
+
+/// MessageCoding values: `tern-cn`'s formats, GB-coded Chinese named GBK as SGIP names it.
+pub mod message_coding {
+    pub use tern_cn::content::format::{ASCII, BINARY, CARD, GB as GBK, UCS2};
+}
+
+/// Largest ASCII content of one message: 160 GSM characters. SGIP sets no content limit
+/// of its own; the SMSC behind the SMG takes one SMS, at most [`MAX_CONTENT`] octets in
+/// any other coding.
+pub const MAX_ASCII_CONTENT: usize = 160;
 
 /// The country code SGIP puts before every handset number.
 pub const COUNTRY_CODE: &str = "86";
@@ -171,18 +183,7 @@ pub(crate) fn handset_address(value: &str) -> Address {
     if digits.starts_with(COUNTRY_CODE) && digits.bytes().all(|b| b.is_ascii_digit()) {
         Address::international(digits)
     } else {
-        sp_address(value)
-    }
-}
-
-/// An SP access number from the wire as a domain address: digits (an optional leading `+`)
-/// are TON unknown, NPI ISDN; anything else is alphanumeric.
-pub(crate) fn sp_address(value: &str) -> Address {
-    let digits = value.strip_prefix('+').unwrap_or(value);
-    if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) {
-        Address::new(Ton::UNKNOWN, Npi::ISDN, value)
-    } else {
-        Address::new(Ton::ALPHANUMERIC, Npi::UNKNOWN, value)
+        address_of(value)
     }
 }
 
@@ -212,17 +213,30 @@ pub fn user_number(address: &Address) -> Result<String, MapError> {
     Ok(number)
 }
 
-/// An SP access number for the wire: digits only (a leading `+` dropped), at most 21.
-pub(crate) fn sp_number_of(address: &Address) -> Result<String, &'static str> {
-    let digits = address.digits();
-    if digits.is_empty() {
-        return Err("is empty");
+impl From<ContentError> for MapError {
+    fn from(error: ContentError) -> Self {
+        match error {
+            ContentError::Undecodable { format, reason } => MapError::Content {
+                coding: format,
+                reason,
+            },
+            ContentError::TooLong { octets, max } => MapError::TooLong { octets, max },
+            ContentError::TooManyParts { needed, max } => MapError::TooManyParts { needed, max },
+            ContentError::Udh(error) => MapError::Udh(error),
+        }
     }
-    if !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return Err("is not digits");
+}
+
+impl From<TextError> for MapError {
+    fn from(error: TextError) -> Self {
+        MapError::Field(error.into())
     }
-    if digits.len() > NUMBER_LEN {
-        return Err("is longer than the field");
+}
+
+/// The numbers the shared code checks for SGIP are all SP access numbers (a SUBMIT's
+/// source, a DELIVER's destination); handset numbers go through [`user_number`].
+impl From<BadNumber> for MapError {
+    fn from(BadNumber { value, reason, .. }: BadNumber) -> Self {
+        MapError::SpNumber { value, reason }
     }
-    Ok(digits.to_owned())
 }

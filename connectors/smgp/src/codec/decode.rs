@@ -77,7 +77,7 @@ pub(crate) fn decode_body(
     sequence_id: u32,
     body: &[u8],
 ) -> Result<Body, FrameError> {
-    let mut r = Reader::new(body, request, sequence_id);
+    let mut r = Reader::new(body, (request, sequence_id));
     let decoded = match request {
         RequestId::Login => Body::Login(Login {
             client_id: r.text(8, field!("ClientID"))?,
@@ -125,11 +125,11 @@ fn decode_submit(r: &mut Reader<'_>) -> Result<Submit, FrameError> {
     let charge_term_id = r.text(TERM_ID_LEN, field!("ChargeTermID"))?;
     let count = usize::from(r.u8(field!("DestTermIDCount"))?);
     if count == 0 || count > MAX_DESTINATIONS {
-        return Err(r.malformed("DestTermIDCount is not 1 to 100"));
+        return Err(r.bad_value("DestTermIDCount is not 1 to 100"));
     }
     // At most 100 × 21 octets, and only after they are known to be in the body.
     if r.remaining() < count * TERM_ID_LEN {
-        return Err(r.malformed("body ends inside DestTermID"));
+        return Err(r.short("body ends inside DestTermID"));
     }
     let mut dest_term_ids = Vec::with_capacity(count);
     for _ in 0..count {

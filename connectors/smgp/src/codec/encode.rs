@@ -3,6 +3,7 @@
 //! a frame the peer would read differently from what was meant.
 
 use bytes::{BufMut, BytesMut};
+use tern_cn::fields::TextError;
 
 use super::fields::{field, put_text};
 use super::{
@@ -24,6 +25,15 @@ pub enum EncodeError {
     /// DestTermIDCount is 1 to 100.
     #[error("{0} destinations, 1 to 100 fit")]
     Destinations(usize),
+}
+
+impl From<TextError> for EncodeError {
+    fn from(error: TextError) -> Self {
+        match error {
+            TextError::TooLong { field, len, max } => EncodeError::TooLong { field, len, max },
+            TextError::NotAscii { field } => EncodeError::NotAscii { field },
+        }
+    }
 }
 
 impl Pdu {

@@ -90,7 +90,8 @@ impl Value for String {
             out.put_slice(self.as_bytes());
             Ok(())
         } else {
-            put_text(out, self, width, field)
+            put_text(out, self, width, field)?;
+            Ok(())
         }
     }
 
@@ -239,15 +240,15 @@ pub(crate) fn read_all(r: &mut Reader<'_>) -> Result<Vec<Tlv>, FrameError> {
     let mut tlvs = Vec::new();
     while r.remaining() > 0 {
         if r.remaining() < 4 {
-            return Err(r.malformed("body ends inside a TLV header"));
+            return Err(r.short("body ends inside a TLV header"));
         }
         let tag = r.u16(field!("Tag"))?;
         let len = usize::from(r.u16(field!("Length"))?);
         if r.remaining() < len {
-            return Err(r.malformed("TLV Length runs past the end of the body"));
+            return Err(r.short("TLV Length runs past the end of the body"));
         }
         let raw = r.take(len, field!("Value"))?;
-        tlvs.push(Tlv::read(tag, raw).map_err(|reason| r.malformed(reason))?);
+        tlvs.push(Tlv::read(tag, raw).map_err(|reason| r.bad_value(reason))?);
     }
     Ok(tlvs)
 }

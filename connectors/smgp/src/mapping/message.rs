@@ -1,68 +1,14 @@
 //! SUBMIT and MO DELIVER ↔ [`Message`].
 
-use bytes::Bytes;
-use tern_encoding::udh::{concat_udh16, concat_udh8};
-use tern_encoding::{parse_concat_udh, split_user_data, UdhError};
+use tern_cn::address::{address_of, per_destination, sender_number, terminal_number, End};
+use tern_cn::message::{self as parts, message, user_data, Split, WirePart};
 use tern_model::{Address, ConcatRef, Message, Priority, ReceiptRequest};
 
-use super::content::{self, max_content, msg_format};
-use super::{address_of, terminal_number, LinkOptions, MapError};
+use super::{LinkOptions, MapError, MAX_ASCII_CONTENT};
 use crate::codec::fields::{check_text, field};
 use crate::codec::{Deliver, Submit, Tlv, TERM_ID_LEN};
 use crate::msgid::MsgId;
 use crate::time::{smpp_time_to_unix, unix_to_recv_time, unix_to_smpp_absolute};
-
-/// What an incoming SUBMIT or DELIVER's content makes of a message.
-struct UserData {
-    udh: Option<Bytes>,
-    concat: Option<ConcatRef>,
-    body: tern_model::Body,
-}
-
-/// Splits off the UDH when TP_udhi is set (any non-zero value) and decodes the rest.
-fn user_data(tp_udhi: u8, format: u8, data: &[u8]) -> Result<UserData, MapError> {
-    let max = max_content(format);
-    if data.len() > max {
-        return Err(MapError::TooLong {
-            octets: data.len(),
-            max,
-        });
-    }
-    let (udh, text) = if tp_udhi != 0 {
-        let (udh, rest) = split_user_data(data).map_err(MapError::Udh)?;
-        (Some(udh), rest)
-    } else {
-        (None, data)
-    };
-    let concat = match udh.map(parse_concat_udh).transpose() {
-        Ok(found) => found.flatten().map(|info| ConcatRef {
-            reference: info.reference,
-            total: info.total,
-            seq: info.seq,
-        }),
-        // TS 23.040 §9.2.3.24.1: a concatenation IE with impossible numbers is ignored
-        // and the message treated as a single one.
-        Err(UdhError::Concat(_)) => None,
-        Err(error) => return Err(MapError::Udh(error)),
-    };
-    Ok(UserData {
-        udh: udh.map(Bytes::copy_from_slice),
-        body: content::decode(format, text, concat.is_some())?,
-        concat,
-    })
-}
-
-fn message(source: Address, format: u8, protocol_id: u8, data: UserData) -> Message {
-    Message {
-        coding: content::coding_of(format),
-        data_coding: format,
-        udh: data.udh,
-        body: data.body,
-        concat: data.concat,
-        protocol_id,
-        ..Message::text(source, Address::default(), "")
-    }
-}
 
 /// The domain TLVs of a PDU's TLVs: its LinkID.
 fn domain_tlvs(link_id: Option<&str>) -> Vec<tern_model::Tlv> {
@@ -78,7 +24,12 @@ fn domain_tlvs(link_id: Option<&str>) -> Vec<tern_model::Tlv> {
 /// and the LinkID TLV is carried. PkTotal/PkNumber without a UDH are not a concatenation
 /// (nothing ties the parts together); with a UDH, the UDH decides.
 pub fn submit_to_messages(submit: &Submit, now_unix: i64) -> Result<Vec<Message>, MapError> {
-    let data = user_data(submit.tp_udhi(), submit.msg_format, &submit.msg_content)?;
+    let data = user_data(
+        submit.tp_udhi() != 0,
+        submit.msg_format,
+        &submit.msg_content,
+        MAX_ASCII_CONTENT,
+    )?;
     let time = |text: &str, field: &'static str| {
         smpp_time_to_unix(text, now_unix).map_err(|error| MapError::Time { field, error })
     };
@@ -100,22 +51,7 @@ pub fn submit_to_messages(submit: &Submit, now_unix: i64) -> Result<Vec<Message>
             data,
         )
     };
-    submit
-        .dest_term_ids
-        .iter()
-        .map(|dest| {
-            let destination = address_of(dest);
-            // Any length that decoded fits; the check is on the characters.
-            terminal_number(&destination, usize::MAX).map_err(|reason| MapError::Destination {
-                value: dest.clone(),
-                reason,
-            })?;
-            Ok(Message {
-                destination,
-                ..template.clone()
-            })
-        })
-        .collect()
+    Ok(per_destination(&template, &submit.dest_term_ids)?)
 }
 
 /// A SUBMIT that carries one part of a longer text: its concatenation numbers and the
@@ -123,38 +59,18 @@ pub fn submit_to_messages(submit: &Submit, now_unix: i64) -> Result<Vec<Message>
 /// holds the concatenation and nothing else. Such parts can be joined and split again for
 /// the operator's part size; anything else (ports, binary, odd headers) travels as sent.
 pub fn text_part(submit: &Submit) -> Option<(ConcatRef, &[u8])> {
-    if submit.tp_udhi() == 0
-        || !matches!(
-            submit.msg_format,
-            msg_format::ASCII | msg_format::UCS2 | msg_format::GB
-        )
-    {
-        return None;
-    }
-    let (udh, octets) = split_user_data(&submit.msg_content).ok()?;
-    // Exactly one IE: 8-bit (00, 3 octets) or 16-bit (08, 4 octets) concatenation.
-    let only_concat = matches!(udh, [5, 0x00, 3, ..] | [6, 0x08, 4, ..]);
-    let info = parse_concat_udh(udh).ok().flatten()?;
-    only_concat.then_some((
-        ConcatRef {
-            reference: info.reference,
-            total: info.total,
-            seq: info.seq,
-        },
-        octets,
-    ))
+    parts::text_part(
+        submit.tp_udhi() != 0,
+        submit.msg_format,
+        &submit.msg_content,
+    )
 }
 
 /// The message whose parts' octets (as [`text_part`] gives them, in order) are `octets`,
 /// with the addresses and options of `part`, one of its parts as [`submit_to_messages`]
 /// made it.
 pub fn joined(part: &Message, octets: &[u8]) -> Result<Message, MapError> {
-    Ok(Message {
-        udh: None,
-        concat: None,
-        body: content::decode(part.data_coding, octets, false)?,
-        ..part.clone()
-    })
+    Ok(parts::joined(part, octets)?)
 }
 
 /// A mobile-originated DELIVER from an operator as a message: SrcTermID is the handset,
@@ -165,12 +81,14 @@ pub fn deliver_to_message(deliver: &Deliver) -> Result<Message, MapError> {
     if deliver.is_report() {
         return Err(MapError::IsReport);
     }
-    let data = user_data(deliver.tp_udhi(), deliver.msg_format, &deliver.msg_content)?;
+    let data = user_data(
+        deliver.tp_udhi() != 0,
+        deliver.msg_format,
+        &deliver.msg_content,
+        MAX_ASCII_CONTENT,
+    )?;
     let destination = address_of(&deliver.dest_term_id);
-    terminal_number(&destination, usize::MAX).map_err(|reason| MapError::Destination {
-        value: deliver.dest_term_id.clone(),
-        reason,
-    })?;
+    terminal_number(&destination, usize::MAX, End::Destination)?;
     Ok(Message {
         destination,
         tlvs: domain_tlvs(deliver.link_id()),
@@ -183,73 +101,19 @@ pub fn deliver_to_message(deliver: &Deliver) -> Result<Message, MapError> {
     })
 }
 
-/// One part on its way out.
-struct WirePart {
-    msg_format: u8,
-    content: Bytes,
-    /// PkTotal and PkNumber of a part that starts with a UDH.
-    pk: Option<(u8, u8)>,
-}
-
-/// The parts of `message`: split with an 8-bit-reference UDH when long; sent as one part
-/// with its UDH when it already is a part (it carries a UDH or a concatenation reference).
+/// The parts of `message` as the link splits them.
 fn wire_parts(
     message: &Message,
     link: &LinkOptions,
     reference: u8,
 ) -> Result<Vec<WirePart>, MapError> {
-    let encoded = content::encode(&message.body, message.coding, link.prefer_gbk);
-    let udh = match (&message.udh, message.concat) {
-        (Some(udh), _) => Some(udh.to_vec()),
-        (None, Some(part)) => Some(match u8::try_from(part.reference) {
-            Ok(reference) => concat_udh8(reference, part.total, part.seq).to_vec(),
-            Err(_) => concat_udh16(part.reference, part.total, part.seq).to_vec(),
-        }),
-        (None, None) => None,
+    let split = Split {
+        signature_chars: link.signature_chars,
+        max_parts: link.max_parts,
+        prefer_gbk: link.prefer_gbk,
+        max_ascii: MAX_ASCII_CONTENT,
     };
-    if let Some(udh) = udh {
-        let pk = match parse_concat_udh(&udh) {
-            Ok(Some(info)) => (info.total, info.seq),
-            _ => (1, 1),
-        };
-        let mut content = udh;
-        content.extend_from_slice(&encoded.octets);
-        let limit = max_content(encoded.msg_format);
-        if content.len() > limit {
-            return Err(MapError::TooLong {
-                octets: content.len(),
-                max: limit,
-            });
-        }
-        return Ok(vec![WirePart {
-            msg_format: encoded.msg_format,
-            content: content.into(),
-            pk: Some(pk),
-        }]);
-    }
-    let parts = encoded.split(link.signature_chars, link.max_parts)?;
-    // split returns at most max_parts (a u8) parts.
-    let total = u8::try_from(parts.len()).unwrap_or(u8::MAX);
-    Ok(parts
-        .into_iter()
-        .zip(1..=total)
-        .map(|(octets, seq)| {
-            if total == 1 {
-                return WirePart {
-                    msg_format: encoded.msg_format,
-                    content: Bytes::copy_from_slice(octets),
-                    pk: None,
-                };
-            }
-            let mut content = concat_udh8(reference, total, seq).to_vec();
-            content.extend_from_slice(octets);
-            WirePart {
-                msg_format: encoded.msg_format,
-                content: content.into(),
-                pk: Some((total, seq)),
-            }
-        })
-        .collect())
+    Ok(parts::wire_parts(message, &split, reference)?)
 }
 
 /// The TLVs of one outgoing part, in tag order: TP_pid when not 0, TP_udhi, PkTotal and
@@ -259,13 +123,13 @@ fn part_tlvs(message: &Message, part: &WirePart, msg_src: &str) -> Vec<Tlv> {
     if message.protocol_id != 0 {
         tlvs.push(Tlv::TpPid(message.protocol_id));
     }
-    if part.pk.is_some() {
+    if part.udh.is_some() {
         tlvs.push(Tlv::TpUdhi(1));
     }
     if let Some(link_id) = message.link_id() {
         tlvs.push(Tlv::LinkId(link_id.to_owned()));
     }
-    if let Some((total, number)) = part.pk {
+    if let Some((total, number)) = part.udh {
         tlvs.push(Tlv::PkTotal(total));
         tlvs.push(Tlv::PkNumber(number));
     }
@@ -279,25 +143,7 @@ fn part_tlvs(message: &Message, part: &WirePart, msg_src: &str) -> Vec<Tlv> {
 /// (unless they already start with it); the prefix alone for an empty or alphanumeric
 /// source, which SMGP cannot carry (an error when there is no prefix).
 fn src_term_id(source: &Address, prefix: &str) -> Result<String, MapError> {
-    let error = |reason| MapError::Source {
-        value: source.value.clone(),
-        reason,
-    };
-    let digits = source.digits();
-    let numeric = !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit());
-    let value = if numeric && digits.starts_with(prefix) {
-        digits.to_owned()
-    } else if numeric {
-        format!("{prefix}{digits}")
-    } else if !prefix.is_empty() {
-        prefix.to_owned()
-    } else if digits.is_empty() {
-        return Err(error("is empty and the link has no SrcTermID prefix"));
-    } else {
-        return Err(error(
-            "is not a number and the link has no SrcTermID prefix",
-        ));
-    };
+    let value = sender_number(source, prefix, TERM_ID_LEN)?;
     check_text(&value, TERM_ID_LEN, field!("SrcTermID"))?;
     Ok(value)
 }
@@ -317,12 +163,7 @@ pub fn message_to_submits(
     check_text(&link.charge_term_id, TERM_ID_LEN, field!("ChargeTermID"))?;
     check_text(&link.msg_src, 8, field!("MsgSrc"))?;
     let src_term_id = src_term_id(&message.source, &link.src_term_id)?;
-    let dest = terminal_number(&message.destination, TERM_ID_LEN).map_err(|reason| {
-        MapError::Destination {
-            value: message.destination.value.clone(),
-            reason,
-        }
-    })?;
+    let dest = terminal_number(&message.destination, TERM_ID_LEN, End::Destination)?;
     let time = |unix: Option<i64>| unix.map(unix_to_smpp_absolute).unwrap_or_default();
     let parts = wire_parts(message, link, reference)?;
     Ok(parts
@@ -335,7 +176,7 @@ pub fn message_to_submits(
             fee_type: link.fee_type.clone(),
             fee_code: link.fee_code.clone(),
             fixed_fee: link.fixed_fee.clone(),
-            msg_format: part.msg_format,
+            msg_format: part.format,
             valid_time: time(message.validity_unix),
             at_time: time(message.schedule_unix),
             src_term_id: src_term_id.clone(),
@@ -357,24 +198,15 @@ pub fn message_to_delivers(
     reference: u8,
     now_unix: i64,
 ) -> Result<Vec<Deliver>, MapError> {
-    let dest_term_id = terminal_number(&message.destination, TERM_ID_LEN).map_err(|reason| {
-        MapError::Destination {
-            value: message.destination.value.clone(),
-            reason,
-        }
-    })?;
-    let src_term_id =
-        terminal_number(&message.source, TERM_ID_LEN).map_err(|reason| MapError::Source {
-            value: message.source.value.clone(),
-            reason,
-        })?;
+    let dest_term_id = terminal_number(&message.destination, TERM_ID_LEN, End::Destination)?;
+    let src_term_id = terminal_number(&message.source, TERM_ID_LEN, End::Source)?;
     let parts = wire_parts(message, link, reference)?;
     Ok(parts
         .into_iter()
         .map(|part| Deliver {
             msg_id: MsgId::ZERO,
             is_report: 0,
-            msg_format: part.msg_format,
+            msg_format: part.format,
             recv_time: unix_to_recv_time(now_unix),
             src_term_id: src_term_id.clone(),
             dest_term_id: dest_term_id.clone(),

@@ -2,7 +2,7 @@
 //! in `outgoing`, MO DELIVERs and REPORTs in `delivers`.
 
 use bytes::Bytes;
-use tern_model::{Address, Body, Coding, ConcatRef, Message, Npi, Priority, ReceiptRequest, Ton};
+use tern_model::{Address, Body, Coding, Message, Npi, Priority, ReceiptRequest, Ton};
 
 use super::*;
 use crate::codec::{report_flag, result, Submit};
@@ -120,29 +120,6 @@ fn priorities_scale_between_ten_levels_and_four() {
 }
 
 #[test]
-fn codings_decode_by_message_coding() {
-    assert_eq!(
-        one(&submit(message_coding::ASCII, b"hello")).body,
-        Body::Text("hello".into())
-    );
-    let gb = one(&submit(message_coding::GBK, &[0xc4, 0xe3, 0xba, 0xc3]));
-    assert_eq!(
-        (gb.body, gb.coding),
-        (Body::Text("你好".into()), Coding::Gbk)
-    );
-    let bin = one(&submit(message_coding::BINARY, &[0xff, 0x00]));
-    assert_eq!(
-        (bin.body, bin.coding),
-        (
-            Body::Binary(Bytes::from_static(&[0xff, 0x00])),
-            Coding::Binary
-        )
-    );
-    let emoji = one(&submit(message_coding::UCS2, &[0xd8, 0x3d, 0xde, 0x00]));
-    assert_eq!(emoji.body, Body::Text("😀".into()));
-}
-
-#[test]
 fn undecodable_content_is_a_length_error() {
     for (coding, content) in [
         (message_coding::UCS2, &[0x4f, 0x60, 0x59][..]),
@@ -165,72 +142,52 @@ fn content_limits_are_160_ascii_and_140_otherwise() {
 }
 
 #[test]
-fn a_udh_gives_the_concatenation() {
-    let mut content = vec![0x05, 0x00, 0x03, 0x2a, 0x02, 0x01];
-    content.extend_from_slice(&[0x4f, 0x60]);
+fn bit_0_of_tp_udhi_splits_off_the_udh() {
+    let content = [0x05, 0x00, 0x03, 0x2a, 0x02, 0x01, 0x4f, 0x60];
     let m = one(&Submit {
         tp_udhi: 1,
         ..submit(message_coding::UCS2, &content)
     });
-    let part = ConcatRef {
-        reference: 0x2a,
-        total: 2,
-        seq: 1,
-    };
-    assert_eq!(m.concat, Some(part));
-    assert_eq!(m.udh.as_deref(), Some(&content[..6]));
+    assert_eq!(m.concat.map(|c| (c.reference, c.seq)), Some((0x2a, 1)));
     assert_eq!(m.body, Body::Text("你".into()));
-
     // Only bit 0 of TP_udhi counts.
     let no_udh = one(&Submit {
         tp_udhi: 2,
         ..submit(message_coding::BINARY, &content)
     });
     assert_eq!((no_udh.udh, no_udh.concat), (None, None));
-
-    // Half a surrogate pair in a part is kept for reassembly.
-    let mut content = vec![0x05, 0x00, 0x03, 0x2a, 0x02, 0x01, 0xd8, 0x3d];
-    let m = one(&Submit {
-        tp_udhi: 1,
-        ..submit(message_coding::UCS2, &content)
-    });
-    assert_eq!(m.body, Body::Binary(Bytes::from_static(&[0xd8, 0x3d])));
-
-    content[0] = 0x09; // UDH longer than the content
+    let mut broken = content;
+    broken[0] = 0x09; // UDH longer than the content
     let bad = Submit {
         tp_udhi: 1,
-        ..submit(message_coding::UCS2, &content)
+        ..submit(message_coding::UCS2, &broken)
     };
     let err = submit_to_messages(&bad, NOON).expect_err("bad udh");
     assert_eq!(err.result(), result::BAD_PARAMETER_FORMAT);
 }
 
 #[test]
-fn text_parts_join_across_a_split_character() {
-    // 你好 in GBK cut after its first octet: neither part decodes alone.
-    let gb = [0xc4, 0xe3, 0xba, 0xc3];
-    let part = |seq: u8, octets: &[u8]| {
-        let mut content = vec![0x05, 0x00, 0x03, 0x07, 0x02, seq];
-        content.extend_from_slice(octets);
-        Submit {
-            tp_udhi: 1,
-            ..submit(message_coding::GBK, &content)
-        }
+fn text_parts_in_gbk_join() {
+    let gbk = |seq: u8, octets: &[u8]| Submit {
+        tp_udhi: 1,
+        ..submit(
+            message_coding::GBK,
+            &[&[0x05, 0x00, 0x03, 0x07, 0x02, seq], octets].concat(),
+        )
     };
-    let (first, second) = (part(1, &gb[..1]), part(2, &gb[1..]));
-    let (info, head) = text_part(&first).expect("a text part");
-    assert_eq!((info.reference, info.total, info.seq), (7, 2, 1));
-    let (_, tail) = text_part(&second).expect("a text part");
-    let whole = joined(&one(&first), &[head, tail].concat()).expect("joined");
+    let (first, second) = (gbk(1, &[0xc4]), gbk(2, &[0xe3, 0xba, 0xc3]));
+    let head = text_part(&first).map(|(_, octets)| octets.to_vec());
+    let tail = text_part(&second).map(|(_, octets)| octets.to_vec());
+    let octets = [head.expect("a part"), tail.expect("a part")].concat();
+    let whole = joined(&one(&second), &octets).expect("joined");
     assert_eq!(whole.body, Body::Text("你好".into()));
-    assert_eq!((whole.udh, whole.concat), (None, None));
-
-    let binary = Submit {
-        message_coding: message_coding::BINARY,
-        ..first.clone()
-    };
-    assert_eq!(text_part(&binary), None);
-    assert_eq!(text_part(&submit(message_coding::GBK, &gb)), None);
+    assert_eq!(
+        text_part(&Submit {
+            tp_udhi: 2,
+            ..first
+        }),
+        None
+    );
 }
 
 #[test]

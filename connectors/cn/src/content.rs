@@ -1,7 +1,8 @@
-//! MsgContent ↔ message bodies: the formats of MsgFormat, and splitting long text into
-//! parts that each decode alone.
+//! Message content ↔ message bodies: the formats of CMPP's Msg_Fmt, SGIP's MessageCoding
+//! and SMGP's and CNGP's MsgFormat (one set of values), and splitting long text into parts
+//! that each decode alone.
 //!
-//! | MsgFormat | coding | decoding |
+//! | format | coding | decoding |
 //! |---|---|---|
 //! | 0 | ASCII | octets above 0x7F read as Latin-1, never fails |
 //! | 8 | UCS-2 | UTF-16BE with surrogate pairs; an odd length or a broken pair fails |
@@ -10,18 +11,17 @@
 //!
 //! A part of a concatenated message whose UCS-2 or GB18030 does not decode alone (a
 //! splitter cut a character) is kept as octets for reassembly instead of failing. Limits:
-//! MsgLength is below 160 for ASCII and at most 140 otherwise, as SMGP 3.0 gives it;
-//! outgoing parts use the same limits, so ASCII text splits into the 153-character
-//! parts an SMPP customer sends in GSM 7-bit, and such parts cross from SMPP unchanged.
+//! one short message on the air interface, 140 octets, or 160 GSM characters of ASCII
+//! (CMPP and SMGP take below 160, SGIP 160: the caller says). Parts of a long message
+//! leave room for the 6-octet UDH: 134 octets, or 153 ASCII characters, what the operator
+//! packs into a GSM 7-bit part, so such parts cross from SMPP unchanged.
 
 use encoding_rs::{GB18030, GBK};
-use tern_encoding::{latin1, ucs2};
+use tern_encoding::{latin1, ucs2, UdhError};
 use tern_model::{Body, Coding};
 
-use super::MapError;
-
-/// MsgFormat values.
-pub mod msg_format {
+/// Format values (Msg_Fmt, MessageCoding, MsgFormat).
+pub mod format {
     pub const ASCII: u8 = 0;
     /// Write to the SIM card.
     pub const CARD: u8 = 3;
@@ -32,49 +32,68 @@ pub mod msg_format {
 }
 
 /// Largest content of one message in any format but ASCII; also the size of every part
-/// this module writes.
+/// this module writes in those formats.
 pub const MAX_CONTENT: usize = 140;
-/// Largest ASCII content accepted ("below 160 octets").
-pub const MAX_ASCII_CONTENT: usize = 159;
 /// The 8-bit-reference concatenation UDH.
-const UDH_LEN: usize = 6;
+pub const UDH_LEN: usize = 6;
+/// ASCII characters in each part of a long message.
+pub const ASCII_PART_CHARS: usize = 153;
 
-pub(crate) fn coding_of(format: u8) -> Coding {
+/// Why content could not be read or written.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ContentError {
+    #[error("content in format {format} does not decode: {reason}")]
+    Undecodable { format: u8, reason: &'static str },
+    #[error("content of {octets} octets, at most {max} fit")]
+    TooLong { octets: usize, max: usize },
+    #[error("message needs {needed} parts, at most {max} are allowed")]
+    TooManyParts { needed: usize, max: u8 },
+    #[error("the user data header is malformed: {0}")]
+    Udh(UdhError),
+}
+
+pub fn coding_of(format: u8) -> Coding {
     match format {
-        msg_format::ASCII => Coding::Ascii,
-        msg_format::UCS2 => Coding::Ucs2,
-        msg_format::GB => Coding::Gbk,
+        format::ASCII => Coding::Ascii,
+        format::UCS2 => Coding::Ucs2,
+        format::GB => Coding::Gbk,
         _ => Coding::Binary,
     }
 }
 
-/// The longest content a format takes.
-pub(crate) fn max_content(format: u8) -> usize {
-    if format == msg_format::ASCII {
-        MAX_ASCII_CONTENT
+/// Whether a format is text (ASCII, UCS-2 or GB), whose parts can be joined and split.
+pub fn is_text(format: u8) -> bool {
+    matches!(format, format::ASCII | format::UCS2 | format::GB)
+}
+
+/// The longest content a format takes in one message, `max_ascii` in ASCII.
+pub fn max_content(format: u8, max_ascii: usize) -> usize {
+    if format == format::ASCII {
+        max_ascii
     } else {
         MAX_CONTENT
     }
 }
 
-/// User data (UDH removed) in `format` as a body.
-pub(crate) fn decode(format: u8, octets: &[u8], is_part: bool) -> Result<Body, MapError> {
+/// User data (UDH removed) in `format` as a body; `is_part` keeps text that does not
+/// decode alone as octets.
+pub fn decode(format: u8, octets: &[u8], is_part: bool) -> Result<Body, ContentError> {
     let kept = || Ok(Body::Binary(bytes::Bytes::copy_from_slice(octets)));
     match coding_of(format) {
         Coding::Ascii => Ok(Body::Text(latin1::decode(octets))),
         Coding::Ucs2 => match ucs2::decode(octets) {
             Ok(text) => Ok(Body::Text(text)),
             Err(ucs2::Ucs2Error::UnpairedSurrogate { .. }) if is_part => kept(),
-            Err(_) => Err(MapError::Content {
-                msg_format: format,
+            Err(_) => Err(ContentError::Undecodable {
+                format,
                 reason: "odd length or unpaired surrogate",
             }),
         },
         Coding::Gbk => match GB18030.decode_without_bom_handling_and_without_replacement(octets) {
             Some(text) => Ok(Body::Text(text.into_owned())),
             None if is_part => kept(),
-            None => Err(MapError::Content {
-                msg_format: format,
+            None => Err(ContentError::Undecodable {
+                format,
                 reason: "not GB18030",
             }),
         },
@@ -82,10 +101,10 @@ pub(crate) fn decode(format: u8, octets: &[u8], is_part: bool) -> Result<Body, M
     }
 }
 
-/// A body encoded for the wire: its MsgFormat, the octets, and where characters end (every
+/// A body encoded for the wire: its format, the octets, and where characters end (every
 /// octet for binary), so parts are cut between characters.
-pub(crate) struct Encoded {
-    pub msg_format: u8,
+pub struct Encoded {
+    pub format: u8,
     pub octets: Vec<u8>,
     ends: Vec<usize>,
     /// Octets one signature character takes in this format.
@@ -93,18 +112,18 @@ pub(crate) struct Encoded {
 }
 
 /// The format text goes out in: ASCII when it is 7-bit, GBK when asked for and GBK holds
-/// every character, UCS-2 otherwise. Binary bodies stay binary: MsgFormat 8 or 15 when the
+/// every character, UCS-2 otherwise. Binary bodies stay binary: format 8 or 15 when the
 /// octets are raw UCS-2 or GB text (a part kept for reassembly), 4 otherwise.
-pub(crate) fn encode(body: &Body, coding: Coding, prefer_gbk: bool) -> Encoded {
+pub fn encode(body: &Body, coding: Coding, prefer_gbk: bool) -> Encoded {
     let text = match body {
         Body::Binary(data) => {
-            let msg_format = match coding {
-                Coding::Ucs2 => msg_format::UCS2,
-                Coding::Gbk => msg_format::GB,
-                _ => msg_format::BINARY,
+            let format = match coding {
+                Coding::Ucs2 => format::UCS2,
+                Coding::Gbk => format::GB,
+                _ => format::BINARY,
             };
             return Encoded {
-                msg_format,
+                format,
                 octets: data.to_vec(),
                 ends: (1..=data.len()).collect(),
                 unit: 0,
@@ -114,7 +133,7 @@ pub(crate) fn encode(body: &Body, coding: Coding, prefer_gbk: bool) -> Encoded {
     };
     if text.is_ascii() {
         return Encoded {
-            msg_format: msg_format::ASCII,
+            format: format::ASCII,
             octets: text.as_bytes().to_vec(),
             ends: (1..=text.len()).collect(),
             unit: 1,
@@ -135,7 +154,7 @@ pub(crate) fn encode(body: &Body, coding: Coding, prefer_gbk: bool) -> Encoded {
         ends.push(octets.len());
     }
     Encoded {
-        msg_format: msg_format::UCS2,
+        format: format::UCS2,
         octets,
         ends,
         unit: 2,
@@ -156,7 +175,7 @@ fn encode_gbk(text: &str) -> Option<Encoded> {
         ends.push(octets.len());
     }
     Some(Encoded {
-        msg_format: msg_format::GB,
+        format: format::GB,
         octets,
         ends,
         unit: 2,
@@ -165,18 +184,26 @@ fn encode_gbk(text: &str) -> Option<Encoded> {
 
 impl Encoded {
     /// The content of each part: one part without a header when the whole fits the
-    /// format's limit (159 octets of ASCII, 140 otherwise) less the signature's room,
-    /// otherwise parts of that limit less the UDH and the room, cut between characters.
-    /// ASCII parts of 153 characters are what the operator packs into GSM 7-bit parts.
-    /// Octets only; the caller adds the UDH.
-    pub fn split(&self, signature_chars: usize, max_parts: u8) -> Result<Vec<&[u8]>, MapError> {
+    /// format's limit (`max_ascii` octets of ASCII, 140 otherwise) less the signature's
+    /// room, otherwise parts of 153 ASCII characters or 134 octets, less the room, cut
+    /// between characters. Octets only; the caller adds the UDH.
+    pub fn split(
+        &self,
+        signature_chars: usize,
+        max_parts: u8,
+        max_ascii: usize,
+    ) -> Result<Vec<&[u8]>, ContentError> {
         let reserve = signature_chars.saturating_mul(self.unit);
-        let limit = max_content(self.msg_format);
-        let single = limit.saturating_sub(reserve);
+        let single = max_content(self.format, max_ascii).saturating_sub(reserve);
         if self.octets.len() <= single {
             return Ok(vec![&self.octets[..]]);
         }
-        let capacity = limit.saturating_sub(UDH_LEN + reserve);
+        let part = if self.format == format::ASCII {
+            ASCII_PART_CHARS
+        } else {
+            MAX_CONTENT - UDH_LEN
+        };
+        let capacity = part.saturating_sub(reserve);
         let mut parts = Vec::new();
         let mut start = 0;
         let mut cut = 0;
@@ -187,7 +214,7 @@ impl Encoded {
             }
             if end - start > capacity {
                 // Not even one character fits beside the signature.
-                return Err(MapError::TooLong {
+                return Err(ContentError::TooLong {
                     octets: end - start,
                     max: capacity,
                 });
@@ -196,7 +223,7 @@ impl Encoded {
         }
         parts.push(self.octets.get(start..).unwrap_or_default());
         if parts.len() > usize::from(max_parts) {
-            return Err(MapError::TooManyParts {
+            return Err(ContentError::TooManyParts {
                 needed: parts.len(),
                 max: max_parts,
             });
@@ -204,3 +231,6 @@ impl Encoded {
         Ok(parts)
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,9 +1,8 @@
-//! MsgID layout, conversions and the generator's uniqueness.
+//! MsgID layout, forms and generator.
 
 use super::*;
 use proptest::prelude::*;
 use std::collections::HashSet;
-use std::sync::Arc;
 
 // 2024-03-01 12:00:00 +08:00.
 const NOON: i64 = 1_709_265_600;
@@ -15,20 +14,21 @@ fn fields() -> MsgIdFields {
         day: 31,
         hour: 23,
         minute: 59,
-        sequence: 7_890,
+        sequence: 654_321,
     }
 }
 
 #[test]
-fn layout_is_twenty_bcd_digits() {
+fn layout_is_bcd_gateway_time_sequence() {
     let id = MsgId::from_fields(&fields()).expect("fits");
     assert_eq!(
         id.0,
-        [0x12, 0x34, 0x56, 0x12, 0x31, 0x23, 0x59, 0x00, 0x78, 0x90]
+        [0x12, 0x34, 0x56, 0x12, 0x31, 0x23, 0x59, 0x65, 0x43, 0x21]
     );
-    assert_eq!(id.to_text(), "12345612312359007890");
+    assert_eq!(id.to_text(), "12345612312359654321");
     assert_eq!(id.fields(), Some(fields()));
-    assert_eq!("12345612312359007890".parse::<MsgId>(), Ok(id));
+    assert_eq!("12345612312359654321".parse::<MsgId>(), Ok(id));
+    assert_eq!(id.to_u128(), 0x1234_5612_3123_5965_4321);
     assert!(id.is_plausible());
 }
 
@@ -53,14 +53,15 @@ fn fields_beyond_their_digits_do_not_make_an_id() {
 }
 
 #[test]
-fn a_peers_id_with_hex_nibbles_is_kept_as_it_came() {
-    let id = MsgId([0xab, 0xcd, 0xef, 0, 0, 0, 0, 0, 0, 0x01]);
+fn a_peers_id_that_is_not_bcd_is_kept_and_printed_in_hex() {
+    let id = MsgId([0xff, 0, 0xab, 1, 2, 3, 4, 5, 6, 0x7f]);
     assert_eq!(id.fields(), None);
     assert!(!id.is_plausible());
-    assert_eq!(id.to_text(), "abcdef00000000000001");
-    assert_eq!(MsgId::parse_text("ABCDEF00000000000001"), Some(id));
-    assert_eq!(MsgId::from_u128(id.to_u128()), Some(id));
     assert_eq!(id.to_u64(), None);
+    assert_eq!(id.unix_minute(NOON), None);
+    assert_eq!(id.to_text(), "ff00ab0102030405067f");
+    assert_eq!(MsgId::parse_text("FF00AB0102030405067F"), Some(id));
+    assert_eq!(MsgId::from_u128(id.to_u128()), Some(id));
 }
 
 #[test]
@@ -68,52 +69,73 @@ fn text_parsing_is_strict() {
     for bad in [
         "",
         "1234",
-        "1234567890123456789",
-        "123456789012345678901",
-        "1234567890123456789g",
-        "+2345678901234567890",
+        "1234561231235965432",
+        "123456123123596543210",
+        "1234561231235965432g",
+        "+2345612312359654321",
     ] {
         assert_eq!(MsgId::parse_text(bad), None, "{bad:?}");
     }
+    assert_eq!(MsgId::from_u128(1 << 80), None);
 }
 
 #[test]
-fn u64_form_packs_the_fields() {
-    let id = MsgId::from_fields(&fields()).expect("fits");
-    let packed = id.to_u64().expect("decimal");
+fn packed_u64_sorts_by_time_and_unpacks() {
+    let id = MsgId::parse_text("99999912312359999999").expect("text");
+    let packed = id.to_u64().expect("fits");
     assert_eq!(
         packed,
-        12u64 << 56 | 31 << 51 | 23 << 46 | 59 << 40 | 123_456 << 20 | 7_890
+        12 << 56 | 31 << 51 | 23 << 46 | 59 << 40 | 999_999 << 20 | 999_999
     );
     assert_eq!(MsgId::from_u64(packed), Some(id));
-    // A month of 16 or more has no room in four bits.
-    let odd = MsgId::from_fields(&MsgIdFields {
-        month: 16,
-        ..fields()
-    })
-    .expect("fits its digits");
+    let earlier = MsgId::parse_text("99999912312358999999").expect("text");
+    assert!(earlier.to_u64() < Some(packed));
+    // Month 16 is BCD but beyond four bits.
+    let odd = MsgId::parse_text("00000116010000000000").expect("text");
     assert_eq!(odd.to_u64(), None);
-    assert_eq!(MsgId::from_u64(1 << 60), None);
+    assert_eq!(MsgId::from_u64(u64::MAX), None);
     assert_eq!(
         MsgId::from_u64(1_000_000 << 20),
         None,
-        "gateway beyond six digits"
+        "gateway of seven digits"
     );
+    assert_eq!(MsgId::from_u64(0), Some(MsgId::ZERO));
 }
 
 #[test]
 fn ids_carry_china_time_and_the_gateway_code() {
     let generator = MsgIdGenerator::new(77).expect("fits");
     let id = generator.next(NOON + 30).expect("room");
-    let f = id.fields().expect("decimal");
-    assert_eq!((f.month, f.day, f.hour, f.minute), (3, 1, 12, 0));
-    assert_eq!((f.gateway, f.sequence), (77, 0));
     assert_eq!(id.to_text(), "00007703011200000000");
-    let second = generator.next(NOON + 59).and_then(|id| id.fields());
-    assert_eq!(second.map(|f| f.sequence), Some(1));
-    let next_minute = generator.next(NOON + 60).and_then(|id| id.fields());
-    assert_eq!(next_minute.map(|f| (f.minute, f.sequence)), Some((1, 0)));
-    assert_eq!(id.unix_minute(NOON + 3600), Some(NOON));
+    assert_eq!(
+        generator.next(NOON + 59).map(|id| id.to_text()),
+        Some("00007703011200000001".into())
+    );
+    assert_eq!(
+        generator.next(NOON + 60).and_then(|id| id.fields()),
+        Some(MsgIdFields {
+            gateway: 77,
+            month: 3,
+            day: 1,
+            hour: 12,
+            minute: 1,
+            sequence: 0
+        })
+    );
+    assert_eq!(generator.gateway_code(), 77);
+}
+
+#[test]
+fn an_id_tells_the_minute_it_was_given() {
+    let generator = MsgIdGenerator::new(77).expect("fits");
+    let id = generator.next(NOON + 30).expect("room");
+    assert_eq!(id.unix_minute(NOON + 30), Some(NOON));
+    assert_eq!(id.unix_minute(NOON + 30 * 86_400), Some(NOON));
+    let new_year_eve = 1_704_038_340; // 2023-12-31 23:59:00 +08:00
+    let late = MsgIdGenerator::new(77)
+        .and_then(|g| g.next(new_year_eve))
+        .expect("room");
+    assert_eq!(late.unix_minute(new_year_eve + 3600), Some(new_year_eve));
 }
 
 #[test]
@@ -124,24 +146,12 @@ fn a_minute_holds_a_million_ids_then_none() {
         assert!(seen.insert(generator.next(NOON).expect("room")));
     }
     assert_eq!(generator.next(NOON + 59), None);
-    // An earlier minute is served from the last one, which is full too.
-    assert_eq!(generator.next(NOON - 120), None);
     let next = generator.next(NOON + 60).expect("a new minute");
-    assert!(seen.insert(next));
+    assert_eq!(next.fields().map(|f| (f.minute, f.sequence)), Some((1, 0)));
 }
 
 #[test]
-fn clock_stepping_back_never_repeats_an_id() {
-    let generator = MsgIdGenerator::new(1).expect("fits");
-    let first = generator.next(NOON).expect("room");
-    let back = generator.next(NOON - 3600).expect("room");
-    assert_ne!(first, back);
-    let (f, b) = (first.fields().expect("f"), back.fields().expect("b"));
-    assert_eq!((b.hour, b.minute, b.sequence), (f.hour, f.minute, 1));
-}
-
-#[test]
-fn resume_skips_the_minutes_already_used() {
+fn resume_skips_the_minute_already_used() {
     let generator = MsgIdGenerator::resume(1, NOON + 10).expect("fits");
     assert_eq!(generator.next(NOON + 59), None);
     let id = generator.next(NOON + 60).and_then(|id| id.fields());
@@ -152,28 +162,7 @@ fn resume_skips_the_minutes_already_used() {
 fn gateway_codes_are_six_digits() {
     assert!(MsgIdGenerator::new(MAX_GATEWAY_CODE).is_some());
     assert!(MsgIdGenerator::new(MAX_GATEWAY_CODE + 1).is_none());
-}
-
-#[test]
-fn threads_get_distinct_ids() {
-    let generator = Arc::new(MsgIdGenerator::new(5).expect("fits"));
-    let handles: Vec<_> = (0..4)
-        .map(|_| {
-            let generator = Arc::clone(&generator);
-            std::thread::spawn(move || {
-                (0..20_000)
-                    .filter_map(|_| generator.next(NOON))
-                    .collect::<Vec<_>>()
-            })
-        })
-        .collect();
-    let mut all = HashSet::new();
-    for handle in handles {
-        for id in handle.join().expect("thread") {
-            assert!(all.insert(id), "duplicate {id}");
-        }
-    }
-    assert_eq!(all.len(), 80_000);
+    assert!(MsgIdGenerator::resume(MAX_GATEWAY_CODE + 1, NOON).is_none());
 }
 
 proptest! {
@@ -194,8 +183,9 @@ proptest! {
     ) {
         let generator = MsgIdGenerator::new(gateway).expect("fits");
         let id = generator.next(unix).expect("room");
-        prop_assert!(id.is_plausible());
-        prop_assert_eq!(id.fields().map(|f| f.gateway), Some(gateway));
+        let fields = id.fields().expect("BCD");
+        prop_assert!(fields.is_plausible());
+        prop_assert_eq!(fields.gateway, gateway);
         prop_assert_eq!(id.to_u64().and_then(MsgId::from_u64), Some(id));
         prop_assert_eq!(id.unix_minute(unix), Some(unix - unix % 60));
     }
