@@ -1,7 +1,9 @@
 //! Byte transport for Tern's wire protocols: TCP and TLS streams behind one type, TLS
 //! configuration from PEM files, and the HAProxy PROXY protocol (v1 and v2) so a client's
-//! address survives a load balancer. It knows no protocol above the byte stream.
+//! address survives a load balancer; and the connection driver every protocol runs on
+//! (`driver`), generic over a protocol's codec and sans-IO session, knowing neither.
 
+pub mod driver;
 pub mod proxy;
 mod stream;
 pub mod tls;

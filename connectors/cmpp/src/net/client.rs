@@ -13,16 +13,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::BytesMut;
-use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use tern_transport::driver::client::{self, reconnect, Backoff, Current, Dialer, Pace};
+use tern_transport::driver::{Conn, NoSide};
 use tern_transport::Stream;
-use tokio::net::TcpStream;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{error, info, warn, Instrument};
 
-use super::conn::Conn;
 use super::handshake::{self, ClientFailure, CONNECT_SEQUENCE};
+use super::protocol::Metrics;
 use super::session::{self, Session};
 use super::stats;
 use super::{session_parts, CloseReason, RequestError, SessionEvent, SessionHandle};
@@ -115,8 +115,9 @@ pub enum ClientEvent {
 
 struct Inner {
     config: ClientConfig,
-    link: watch::Sender<Option<SessionHandle>>,
-    limiter: Option<DefaultDirectRateLimiter>,
+    /// The connected session, while the link is up.
+    link: Current<SessionHandle>,
+    pace: Pace,
 }
 
 /// A running link. Cheap to clone.
@@ -127,10 +128,9 @@ pub struct Client {
 
 impl std::fmt::Debug for Client {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Client")
-            .field("name", &self.inner.config.name)
-            .field("up", &self.is_up())
-            .finish()
+        let mut debug = f.debug_struct("Client");
+        debug.field("name", &self.inner.config.name);
+        debug.field("up", &self.is_up()).finish()
     }
 }
 
@@ -141,17 +141,24 @@ impl Client {
         shutdown: CancellationToken,
         tracker: &TaskTracker,
     ) -> (Client, mpsc::Receiver<ClientEvent>) {
-        let limiter = config
-            .tps
-            .map(|tps| RateLimiter::direct(Quota::per_second(tps).allow_burst(NonZeroU32::MIN)));
         let (events, events_rx) = mpsc::channel(config.window.max(1) * 2 + 64);
         let span = tracing::info_span!("cmpp_link", link = %config.name, role = "client");
+        let backoff = Backoff {
+            min: config.reconnect_min,
+            max: config.reconnect_max,
+        };
+        let pace = Pace::per_second(config.tps);
         let inner = Arc::new(Inner {
             config,
-            link: watch::channel(None).0,
-            limiter,
+            link: Current::default(),
+            pace,
         });
-        tracker.spawn(run_link(inner.clone(), events, shutdown).instrument(span));
+        let mut dialer = LinkDialer {
+            inner: inner.clone(),
+            events,
+        };
+        let run = async move { reconnect(&mut dialer, backoff, &shutdown).await };
+        tracker.spawn(run.instrument(span));
         (Client { inner }, events_rx)
     }
 
@@ -160,179 +167,125 @@ impl Client {
     }
 
     pub fn is_up(&self) -> bool {
-        self.inner
-            .link
-            .borrow()
-            .as_ref()
-            .is_some_and(|handle| !handle.is_closed())
+        self.inner.link.get(|handle| !handle.is_closed()).is_some()
     }
 
     /// Free slots in the window; 0 while the link is down.
     pub fn window_available(&self) -> usize {
-        self.inner
-            .link
-            .borrow()
-            .as_ref()
-            .map_or(0, SessionHandle::window_available)
+        let link = &self.inner.link;
+        link.inspect(|handle| handle.map_or(0, SessionHandle::window_available))
     }
 
     /// Sends a SUBMIT (or another request) and waits for its response: first for the link
     /// (up to `ready_timeout`, else `NotSent`), then for a window slot, then for the TPS
     /// cap, so that what leaves the socket keeps to the cap.
     pub async fn request(&self, body: Body) -> Result<Pdu, RequestError> {
-        let handle = self.ready().await?;
-        handle
-            .request_limited(body, self.inner.limiter.as_ref())
+        let ready_timeout = self.inner.config.ready_timeout;
+        let Some(handle) = self
+            .inner
+            .link
+            .ready(ready_timeout, |h| !h.is_closed())
             .await
-    }
-
-    async fn ready(&self) -> Result<SessionHandle, RequestError> {
-        // The common case, an up link, without a timer or a subscription.
-        if let Some(handle) = &*self.inner.link.borrow() {
-            if !handle.is_closed() {
-                return Ok(handle.clone());
-            }
-        }
-        let mut link = self.inner.link.subscribe();
-        let ready = tokio::time::timeout(
-            self.inner.config.ready_timeout,
-            link.wait_for(|h| h.as_ref().is_some_and(|h| !h.is_closed())),
-        )
-        .await;
-        match ready {
-            Ok(Ok(handle)) => handle
-                .clone()
-                .ok_or_else(|| RequestError::NotSent("the link is down".into())),
-            _ => Err(RequestError::NotSent("the link is down".into())),
-        }
+        else {
+            return Err(RequestError::NotSent("the link is down".into()));
+        };
+        handle.request_paced(body, Some(&self.inner.pace)).await
     }
 }
 
-/// Opens TCP and exchanges CONNECT.
-async fn connect(config: &ClientConfig) -> Result<(Stream, BytesMut, Decoder), ClientFailure> {
-    let address = (config.host.as_str(), config.port);
-    let tcp = tokio::time::timeout(config.connect_timeout, TcpStream::connect(address))
-        .await
-        .map_err(|_| ClientFailure::Timeout)?
-        .map_err(|error| ClientFailure::Io(error.to_string()))?;
-    let _ = tcp.set_nodelay(true);
-    let mut stream = Stream::Plain(tcp);
-    let mut rbuf = BytesMut::with_capacity(8 * 1024);
-    let mut decoder = Decoder::new(config.version, config.max_pdu_bytes);
-    handshake::client_connect(
-        &mut stream,
-        &mut rbuf,
-        &mut decoder,
-        &config.source_addr,
-        &config.secret,
-        config.response_timeout,
-    )
-    .await?;
-    Ok((stream, rbuf, decoder))
-}
-
-/// Sends an event to the owner; after shutdown only if there is room, so that an owner
-/// that stopped reading cannot hold the link task.
-async fn emit(
-    events: &mpsc::Sender<ClientEvent>,
-    event: ClientEvent,
-    shutdown: &CancellationToken,
-) {
-    if shutdown.is_cancelled() {
-        let _ = events.try_send(event);
-        return;
-    }
-    tokio::select! {
-        _ = events.send(event) => {}
-        _ = shutdown.cancelled() => {}
-    }
-}
-
-/// The link, reconnected with exponential backoff until shutdown.
-async fn run_link(
+/// The link as the driver's client reconnects it: TCP and CONNECT, then the session.
+struct LinkDialer {
     inner: Arc<Inner>,
     events: mpsc::Sender<ClientEvent>,
-    shutdown: CancellationToken,
-) {
-    let config = &inner.config;
-    let mut backoff = config.reconnect_min;
-    while !shutdown.is_cancelled() {
-        let attempt = tokio::select! {
-            attempt = connect(config) => attempt,
-            _ = shutdown.cancelled() => break,
-        };
-        match attempt {
-            Ok((stream, rbuf, decoder)) => {
-                stats::connect_result("client", "ok");
-                info!(version = config.version.byte(), "link up");
-                let parts = session_parts(config.window, config.version);
-                let now = tokio::time::Instant::now().into_std();
-                let session = Session::new(config.session(), now, CONNECT_SEQUENCE);
-                let mut conn = Conn::new(session, decoder, rbuf, parts.events_tx, "client");
-                conn.gate = config.gate.clone();
-                inner.link.send_replace(Some(parts.handle.clone()));
-                stats::link_up(&config.name, true);
-                emit(&events, ClientEvent::Up, &shutdown).await;
-                let forward = forward_events(parts.events_rx, parts.handle, &events, &shutdown);
-                let run = conn.run(stream, parts.controls, parts.shared, shutdown.clone());
-                let (reason, ()) = tokio::join!(run, forward);
-                inner.link.send_replace(None);
-                stats::link_up(&config.name, false);
-                warn!(?reason, "link down");
-                emit(&events, ClientEvent::Down { reason }, &shutdown).await;
-                backoff = config.reconnect_min;
-            }
-            Err(ClientFailure::Refused(code)) => {
-                stats::connect_result("client", "refused");
-                if code == result::AUTH_FAILED {
-                    error!(status = code, "the gateway refused our CONNECT: authentication failed (check the source address, the secret and our clock)");
-                } else {
-                    warn!(status = code, "the gateway refused our CONNECT");
-                }
-                let reason = CloseReason::ConnectRefused(code);
-                emit(&events, ClientEvent::Down { reason }, &shutdown).await;
-            }
-            Err(failure) => {
-                stats::connect_result("client", "failed");
-                warn!(%failure, "connect failed");
-            }
-        }
-        let delay = jitter(backoff);
-        info!(delay_ms = delay.as_millis() as u64, "reconnecting");
-        tokio::select! {
-            _ = tokio::time::sleep(delay) => {}
-            _ = shutdown.cancelled() => break,
-        }
-        backoff = (backoff * 2).min(config.reconnect_max);
+}
+
+impl Dialer for LinkDialer {
+    type Connected = (Stream, BytesMut, Decoder);
+    type Error = ClientFailure;
+
+    /// Opens TCP and exchanges CONNECT.
+    async fn connect(&mut self) -> Result<(Stream, BytesMut, Decoder), ClientFailure> {
+        let config = &self.inner.config;
+        let timeout = config.connect_timeout;
+        let mut stream = client::connect(&config.host, config.port, None, timeout)
+            .await
+            .map_err(|error| match error.kind() {
+                std::io::ErrorKind::TimedOut => ClientFailure::Timeout,
+                _ => ClientFailure::Io(error.to_string()),
+            })?;
+        let mut rbuf = BytesMut::with_capacity(8 * 1024);
+        let mut decoder = Decoder::new(config.version, config.max_pdu_bytes);
+        handshake::client_connect(
+            &mut stream,
+            &mut rbuf,
+            &mut decoder,
+            &config.source_addr,
+            &config.secret,
+            config.response_timeout,
+        )
+        .await?;
+        Ok((stream, rbuf, decoder))
     }
-}
 
-/// ±20 %, so that many links that dropped together do not reconnect together.
-fn jitter(base: Duration) -> Duration {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
-    let factor = 0.8 + f64::from(nanos % 1000) / 1000.0 * 0.4;
-    base.mul_f64(factor)
-}
-
-/// Moves the session's events to the link's owner until the session closes.
-async fn forward_events(
-    mut from: mpsc::Receiver<SessionEvent>,
-    handle: SessionHandle,
-    to: &mpsc::Sender<ClientEvent>,
-    shutdown: &CancellationToken,
-) {
-    while let Some(event) = from.recv().await {
-        let event = match event {
-            SessionEvent::Request(pdu) => ClientEvent::Request {
+    async fn run(
+        &mut self,
+        (stream, rbuf, decoder): (Stream, BytesMut, Decoder),
+        shutdown: &CancellationToken,
+    ) -> bool {
+        let (inner, events) = (&self.inner, &self.events);
+        let config = &inner.config;
+        stats::connect_result("client", "ok");
+        info!(version = config.version.byte(), "link up");
+        let parts = session_parts(config.window, config.version);
+        let now = tokio::time::Instant::now().into_std();
+        let session = Session::new(config.session(), now, CONNECT_SEQUENCE);
+        let conn = Conn::new(session, decoder, parts.link, Metrics("client"))
+            .with_buffered(rbuf)
+            .with_gate(config.gate.clone())
+            .with_peer(config.name.clone());
+        inner.link.set(Some(parts.handle.clone()));
+        stats::link_up(&config.name, true);
+        client::emit(events, ClientEvent::Up, shutdown).await;
+        let handle = parts.handle;
+        let forward = client::forward(parts.events_rx, events, shutdown, |event| match event {
+            SessionEvent::Request(pdu) => Some(ClientEvent::Request {
                 pdu,
                 handle: handle.clone(),
-            },
-            SessionEvent::LateResponse(pdu) => ClientEvent::LateResponse(pdu),
-            SessionEvent::Closed { .. } => break,
-        };
-        emit(to, event, shutdown).await;
+            }),
+            SessionEvent::LateResponse(pdu) => Some(ClientEvent::LateResponse(pdu)),
+            SessionEvent::Closed { .. } => None,
+        });
+        let mut side = NoSide;
+        let run = conn.run(stream, &mut side, shutdown.clone());
+        let (reason, ()) = tokio::join!(run, forward);
+        inner.link.set(None);
+        stats::link_up(&config.name, false);
+        warn!(?reason, "link down");
+        client::emit(events, ClientEvent::Down { reason }, shutdown).await;
+        true
     }
+
+    async fn failed(&mut self, failure: ClientFailure, shutdown: &CancellationToken) {
+        let Err(code) = refused(failure) else {
+            return;
+        };
+        let reason = CloseReason::ConnectRefused(code);
+        client::emit(&self.events, ClientEvent::Down { reason }, shutdown).await;
+    }
+}
+
+/// Logs and counts a failed attempt; `Err` carries the status of a refused CONNECT.
+fn refused(failure: ClientFailure) -> Result<(), u32> {
+    let ClientFailure::Refused(code) = failure else {
+        stats::connect_result("client", "failed");
+        warn!(%failure, "connect failed");
+        return Ok(());
+    };
+    stats::connect_result("client", "refused");
+    if code == result::AUTH_FAILED {
+        error!(status = code, "the gateway refused our CONNECT: authentication failed (check the source address, the secret and our clock)");
+    } else {
+        warn!(status = code, "the gateway refused our CONNECT");
+    }
+    Err(code)
 }

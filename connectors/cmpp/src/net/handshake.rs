@@ -12,33 +12,17 @@
 use std::time::Duration;
 
 use bytes::BytesMut;
+use tern_transport::driver::handshake;
 use tern_transport::Stream;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tracing::{debug, warn};
 
 use super::rules::CONNECT_OTHER;
 use crate::auth;
-use crate::codec::{Body, Connect, ConnectResp, Decoder, FrameError, Pdu, Version};
+use crate::codec::{Body, Connect, ConnectResp, Decoder, Pdu, Version, DEFAULT_MAX_LEN};
 use crate::result;
 
 /// Why no PDU could be read.
-#[derive(Debug)]
-pub(crate) enum ReadError {
-    /// The peer closed the connection.
-    Closed,
-    Io(std::io::Error),
-    Frame(FrameError),
-}
-
-impl std::fmt::Display for ReadError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            ReadError::Closed => f.write_str("the peer closed the connection"),
-            ReadError::Io(error) => write!(f, "{error}"),
-            ReadError::Frame(error) => write!(f, "{error}"),
-        }
-    }
-}
+pub(crate) type ReadError = handshake::ReadError<Decoder>;
 
 /// Reads until one whole PDU is decoded; what follows it stays in `rbuf`.
 pub(crate) async fn read_pdu(
@@ -46,29 +30,17 @@ pub(crate) async fn read_pdu(
     rbuf: &mut BytesMut,
     decoder: &mut Decoder,
 ) -> Result<Pdu, ReadError> {
-    loop {
-        if let Some(pdu) = decoder.decode(rbuf).map_err(ReadError::Frame)? {
-            return Ok(pdu);
-        }
-        match stream.read_buf(rbuf).await {
-            Ok(0) => return Err(ReadError::Closed),
-            Ok(_) => {}
-            Err(error) => return Err(ReadError::Io(error)),
-        }
-    }
+    handshake::read_pdu(stream, rbuf, decoder).await
 }
 
-/// Writes one PDU at once (only used before the session's write buffer exists).
+/// Writes one PDU at once in `version`'s layout (only used before the session's write
+/// buffer exists).
 pub(crate) async fn write_pdu(
     stream: &mut Stream,
     pdu: &Pdu,
     version: Version,
 ) -> std::io::Result<()> {
-    let mut buf = BytesMut::with_capacity(64);
-    pdu.encode(version, &mut buf)
-        .map_err(|error| std::io::Error::new(std::io::ErrorKind::InvalidInput, error))?;
-    stream.write_all(&buf).await?;
-    stream.flush().await
+    handshake::write_pdu(stream, &mut Decoder::new(version, DEFAULT_MAX_LEN), pdu).await
 }
 
 /// The server's verdict on a CONNECT's version octet.
@@ -221,6 +193,12 @@ pub(crate) async fn client_connect(
             )))
         }
         Err(ReadError::Io(error)) => return Err(ClientFailure::Io(error.to_string())),
+        Err(ReadError::Malformed(frame)) => {
+            return Err(ClientFailure::Protocol(format!(
+                "malformed {:?}: {}",
+                frame.command, frame.reason
+            )))
+        }
         Err(error) => return Err(ClientFailure::Protocol(error.to_string())),
     };
     if resp.status != result::OK {

@@ -4,8 +4,9 @@
 //! Layers, each knowing only the one below: `handshake` exchanges CONNECT and
 //! CONNECT_RESP on a fresh stream (authenticator, timestamp window, version); `session`
 //! is the connected session as a state machine without I/O (windows, ACTIVE_TEST,
-//! inactivity, response timers, TERMINATE); `conn` is the task that moves frames between
-//! the socket and the session; `server` and `client` wire them to the application.
+//! inactivity, response timers, TERMINATE); `protocol` plugs codec and session into the
+//! connection driver of `tern_transport::driver`, which moves frames between the socket
+//! and the session; `server` and `client` wire them to the application.
 //!
 //! The application holds a [`SessionHandle`] per session and reads [`SessionEvent`]s (or
 //! [`ClientEvent`]s on a link). Every queue is bounded: our requests wait for a window slot
@@ -13,8 +14,8 @@
 //! 8 (flow control) instead of being queued, and responses fit beside a full window.
 
 mod client;
-mod conn;
 mod handshake;
+mod protocol;
 mod rules;
 mod server;
 mod session;
@@ -22,12 +23,11 @@ mod session;
 mod session_tests;
 mod stats;
 
-use std::sync::Arc;
-
-use governor::DefaultDirectRateLimiter;
-use tokio::sync::{mpsc, oneshot, watch, OwnedSemaphorePermit, Semaphore};
+use tern_transport::driver::{self, client::Pace};
+use tokio::sync::mpsc;
 
 use crate::codec::{Body, Pdu, Version};
+use session::Session;
 
 pub use client::{Client, ClientConfig, ClientEvent};
 pub use handshake::AuthFailure;
@@ -82,34 +82,14 @@ pub enum RequestError {
     Closed,
 }
 
-type Reply = oneshot::Sender<Result<Pdu, RequestError>>;
-
-/// What a handle asks of its connection task.
-pub(crate) enum Control {
-    Respond(Pdu),
-    Request {
-        body: Body,
-        reply: Reply,
-        permit: OwnedSemaphorePermit,
-    },
-    Terminate,
-}
-
-/// State shared by a session's handles and its connection task.
-#[derive(Debug)]
-struct Shared {
-    window: Arc<Semaphore>,
-    version: Version,
-    /// True once the session has closed.
-    closed: watch::Sender<bool>,
-}
+pub(crate) const CLOSED: &str = "the session is closed";
 
 /// The application's side of one connected session. Cheap to clone; when every clone
 /// is dropped the session terminates.
 #[derive(Debug, Clone)]
 pub struct SessionHandle {
-    controls: mpsc::Sender<Control>,
-    shared: Arc<Shared>,
+    inner: driver::Handle<Session>,
+    version: Version,
 }
 
 impl SessionHandle {
@@ -117,15 +97,15 @@ impl SessionHandle {
     /// Sequence_Id) once a window slot is free, and waits for its response. The wait for a
     /// slot is the back-pressure towards the caller.
     pub async fn request(&self, body: Body) -> Result<Pdu, RequestError> {
-        self.request_limited(body, None).await
+        self.request_paced(body, None).await
     }
 
-    /// As [`SessionHandle::request`], waiting for `limiter` after the window slot, so that
+    /// As [`SessionHandle::request`], waiting for `pace` after the window slot, so that
     /// the rate is kept on the wire and not only at the caller.
-    pub(crate) async fn request_limited(
+    pub(crate) async fn request_paced(
         &self,
         body: Body,
-        limiter: Option<&DefaultDirectRateLimiter>,
+        pace: Option<&Pace>,
     ) -> Result<Pdu, RequestError> {
         let command = body.command_id();
         if !rules::is_application_request(command) {
@@ -133,80 +113,49 @@ impl SessionHandle {
                 "{command:?} is not a request the application sends"
             )));
         }
-        let Ok(permit) = self.shared.window.clone().acquire_owned().await else {
-            return Err(RequestError::NotSent("the session is closed".into()));
+        let Some(permit) = self.inner.permit().await else {
+            return Err(RequestError::NotSent(CLOSED.into()));
         };
-        if let Some(limiter) = limiter {
-            limiter.until_ready().await;
+        if let Some(pace) = pace {
+            pace.ready().await;
         }
-        let (reply, response) = oneshot::channel();
-        let control = Control::Request {
-            body,
-            reply,
-            permit,
-        };
-        if self.controls.send(control).await.is_err() {
-            return Err(RequestError::NotSent("the session is closed".into()));
-        }
-        // The connection answers every request it took; a dropped reply means it stopped
-        // mid-way, after the request may have been written.
-        response.await.unwrap_or(Err(RequestError::Closed))
+        Ok(self.inner.send(body, Some(permit)).await?)
     }
 
     /// Answers a request of the peer; the response carries the request's `sequence_id`.
     /// False when the session is gone.
     pub fn respond(&self, response: Pdu) -> bool {
-        // The channel has room for a full window of responses beside a full window of
-        // requests, so this fails only on a closed session.
-        self.controls.try_send(Control::Respond(response)).is_ok()
+        self.inner.respond(response)
     }
 
     /// Terminates gracefully: outstanding requests finish (or time out) first, then
     /// TERMINATE is sent. Returns once the session has closed.
     pub async fn terminate(&self) {
-        let _ = self.controls.send(Control::Terminate).await;
-        let mut closed = self.shared.closed.subscribe();
-        let _ = closed.wait_for(|closed| *closed).await;
+        self.inner.close().await;
+        self.inner.closed().await;
     }
 
     pub fn is_closed(&self) -> bool {
-        *self.shared.closed.borrow()
+        self.inner.is_closed()
     }
 
     /// Free slots in the outbound window; 0 once closed.
     pub fn window_available(&self) -> usize {
-        if self.is_closed() {
-            return 0;
-        }
-        self.shared.window.available_permits()
+        self.inner.window_available()
     }
 
     /// The version negotiated by CONNECT.
     pub fn version(&self) -> Version {
-        self.shared.version
+        self.version
     }
 }
 
-/// The pieces of one session: the handle given to the application, and what the
-/// connection task keeps.
+/// The pieces of one session: the handle given to the application, the connection's end
+/// of its channels, and the application's events.
 pub(crate) struct SessionParts {
     pub handle: SessionHandle,
-    pub controls: mpsc::Receiver<Control>,
-    pub shared: SessionShared,
-    pub events_tx: mpsc::Sender<SessionEvent>,
+    pub link: driver::Link<Session>,
     pub events_rx: mpsc::Receiver<SessionEvent>,
-}
-
-/// The connection task's view of the shared state.
-#[derive(Debug)]
-pub(crate) struct SessionShared(Arc<Shared>);
-
-impl SessionShared {
-    /// Marks the session closed: waiting requests stop waiting for a slot.
-    pub fn close(&self) {
-        self.0.window.close();
-        self.0.closed.send_replace(true);
-    }
 }
 
 /// Builds the channels of a session with `window` slots per direction. The control
@@ -214,21 +163,14 @@ impl SessionShared {
 /// channel a full window of requests beside some late responses and the close.
 pub(crate) fn session_parts(window: usize, version: Version) -> SessionParts {
     let window = window.max(1);
-    let (controls_tx, controls) = mpsc::channel(window * 2 + 8);
-    let (events_tx, events_rx) = mpsc::channel(window + 17);
-    let shared = Arc::new(Shared {
-        window: Arc::new(Semaphore::new(window)),
-        version,
-        closed: watch::channel(false).0,
+    let (inner, link, events_rx) = driver::channels(driver::Sizes {
+        window,
+        controls: window * 2 + 8,
+        events: window + 17,
     });
     SessionParts {
-        handle: SessionHandle {
-            controls: controls_tx,
-            shared: shared.clone(),
-        },
-        controls,
-        shared: SessionShared(shared),
-        events_tx,
+        handle: SessionHandle { inner, version },
+        link,
         events_rx,
     }
 }

@@ -12,21 +12,23 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::BytesMut;
+use tern_transport::driver::server::{self as driver_server, Accept, Incoming};
+use tern_transport::driver::{Conn, NoSide};
 use tern_transport::Stream;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{mpsc, Semaphore};
+use tokio::net::TcpListener;
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-use tracing::{debug, info, warn, Instrument};
+use tracing::{debug, info, warn};
 
-use super::conn::Conn;
 use super::handshake::{self, AuthFailure, ReadError, VersionCheck};
+use super::protocol::Metrics;
 use super::rules::CONNECT_OTHER;
 use super::session::{self, Session};
 use super::stats;
 use super::{session_parts, SessionEvent, SessionHandle};
-use crate::codec::{Body, CommandId, Decoder, FrameError, Version, DEFAULT_MAX_LEN};
+use crate::codec::{Body, CommandId, Decoder, Version, DEFAULT_MAX_LEN};
 use crate::result;
 
 /// How long a refused connection is drained before it is dropped.
@@ -144,45 +146,38 @@ pub async fn serve<H: Handler>(
     shutdown: CancellationToken,
     tracker: TaskTracker,
 ) {
-    let slots = Arc::new(Semaphore::new(config.max_connections));
-    loop {
-        let (tcp, peer) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(accepted) => accepted,
-                Err(error) => {
-                    // Out of file descriptors and the like: pause instead of spinning.
-                    warn!(%error, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-            _ = shutdown.cancelled() => break,
-        };
-        let Ok(slot) = slots.clone().try_acquire_owned() else {
-            stats::connect_refused("limit");
-            warn!(%peer, "connection limit reached; refusing");
-            continue;
-        };
-        let _ = tcp.set_nodelay(true);
-        let config = config.clone();
-        let handler = handler.clone();
-        let shutdown = shutdown.clone();
-        let span = tracing::info_span!(
+    let limit = config.max_connections;
+    let accept = Arc::new(Listener { config, handler });
+    driver_server::serve(listener, limit, accept, shutdown, tracker).await;
+}
+
+/// What every connection of one listener shares.
+struct Listener<H> {
+    config: Arc<ServerConfig>,
+    handler: Arc<H>,
+}
+
+impl<H: Handler> Accept for Listener<H> {
+    fn span(&self, peer: SocketAddr) -> tracing::Span {
+        tracing::info_span!(
             "cmpp_session",
             %peer,
             role = "server",
             source_addr = tracing::field::Empty,
             version = tracing::field::Empty,
-        );
-        tracker.spawn(
-            async move {
-                connection(tcp, peer, config, handler, shutdown).await;
-                drop(slot);
-            }
-            .instrument(span),
-        );
+        )
     }
-    info!("CMPP listener stopped");
+
+    fn refused(&self, _peer: SocketAddr) {
+        stats::connect_refused("limit");
+    }
+
+    async fn connection(self: Arc<Self>, incoming: Incoming, shutdown: CancellationToken) {
+        let peer = incoming.peer();
+        let established = incoming.plain();
+        let (config, handler) = (self.config.clone(), self.handler.clone());
+        connection(established.stream, peer, config, handler, shutdown).await;
+    }
 }
 
 /// What the CONNECT exchange settled.
@@ -192,13 +187,12 @@ struct Accepted<G> {
 }
 
 async fn connection<H: Handler>(
-    tcp: TcpStream,
+    mut stream: Stream,
     peer: SocketAddr,
     config: Arc<ServerConfig>,
     handler: Arc<H>,
     shutdown: CancellationToken,
 ) {
-    let mut stream = Stream::Plain(tcp);
     let mut rbuf = BytesMut::with_capacity(4096);
     // CONNECT has the same layout in both versions.
     let mut decoder = Decoder::new(config.max_version, config.max_pdu_bytes);
@@ -221,8 +215,9 @@ async fn connection<H: Handler>(
     let parts = session_parts(config.window, version);
     let session = Session::new(config.session(), tokio::time::Instant::now().into_std(), 0);
     handler.session(accepted.grant, version, parts.handle, parts.events_rx);
-    let conn = Conn::new(session, decoder, rbuf, parts.events_tx, "server");
-    conn.run(stream, parts.controls, parts.shared, shutdown)
+    let conn = Conn::new(session, decoder, parts.link, Metrics("server")).with_buffered(rbuf);
+    conn.with_peer(peer.to_string())
+        .run(stream, &mut NoSide, shutdown)
         .await;
 }
 
@@ -271,17 +266,14 @@ async fn handshake<H: Handler>(
                 return Err("not_connect");
             }
         },
-        Ok(Err(ReadError::Frame(FrameError::Malformed {
-            command: CommandId::Connect,
-            sequence_id,
-            reason,
-        }))) => {
-            debug!(reason, "malformed CONNECT");
-            let resp = handshake::refuse(sequence_id, result::BAD_STRUCTURE, config.max_version);
+        Ok(Err(ReadError::Malformed(frame))) if frame.command == CommandId::Connect => {
+            debug!(reason = frame.reason, "malformed CONNECT");
+            let resp =
+                handshake::refuse(frame.sequence_id, result::BAD_STRUCTURE, config.max_version);
             let _ = handshake::write_pdu(stream, &resp, config.max_version).await;
             return Err("malformed");
         }
-        Ok(Err(ReadError::Frame(error))) => {
+        Ok(Err(error @ (ReadError::Malformed(_) | ReadError::Frame(_)))) => {
             debug!(%error, "first PDU is not CONNECT");
             return Err("not_connect");
         }

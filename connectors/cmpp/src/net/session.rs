@@ -48,7 +48,7 @@ pub(crate) enum State {
 }
 
 /// Why a request could not be sent.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub(crate) enum SendError {
     #[error("the window of {0} outstanding requests is full")]
     WindowFull(usize),
@@ -58,6 +58,9 @@ pub(crate) enum SendError {
     Closed,
     #[error("{0:?} is not a request the application may send")]
     NotARequest(CommandId),
+    /// It does not fit the negotiated version's layout; it was not written.
+    #[error("{0}")]
+    Unencodable(String),
 }
 
 /// A request of ours waiting for its response.

@@ -9,21 +9,20 @@ use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::BytesMut;
-use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use rusmpp::pdus::{BindReceiver, BindTransceiver, BindTransmitter};
 use rusmpp::values::{InterfaceVersion, Npi, Ton};
 use rusmpp::{Command, CommandId, CommandStatus, Pdu};
+use tern_transport::driver::client::{self, reconnect, Backoff, Current, Dialer, Pace};
+use tern_transport::driver::{Conn, Side};
 use tern_transport::tls::Connector;
 use tern_transport::Stream;
-use tokio::net::TcpStream;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-use tracing::{info, warn, Instrument};
+use tracing::{debug, info, warn, Instrument};
 
-use super::conn::{Binder, Conn, Labels};
-use super::{control_channel, event_channel, RequestError, SessionEvent, SessionHandle};
+use super::protocol::{Binding, Metrics};
+use super::{channels, RequestError, SessionEvent, SessionHandle};
 use crate::codec::Decoder;
 use crate::session::{self, c_octet, BindKind, CloseReason, Role, SendError, Session, State};
 
@@ -124,121 +123,85 @@ pub enum ClientEvent {
 
 struct Inner {
     config: ClientConfig,
-    transmitter: watch::Sender<Option<SessionHandle>>,
-    limiter: Option<DefaultDirectRateLimiter>,
+    /// The bound session that carries submits, if any.
+    transmitter: Current<SessionHandle>,
+    pace: Pace,
 }
 
-/// A running link. Cheap to clone.
+/// A running link: its binds reconnect on their own until shutdown. Cheap to clone.
 #[derive(Clone)]
-pub struct Client {
-    inner: Arc<Inner>,
-}
+pub struct Client(Arc<Inner>);
 
 impl std::fmt::Debug for Client {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Client")
-            .field("name", &self.inner.config.name)
-            .field("state", &self.state())
-            .finish()
+        write!(f, "Client({}, {:?})", self.0.config.name, self.state())
     }
 }
 
 impl Client {
+    pub fn name(&self) -> &str {
+        &self.0.config.name
+    }
+
     /// Starts the link's connection tasks on `tracker`; they reconnect until `shutdown`.
     pub fn start(
         config: ClientConfig,
         shutdown: CancellationToken,
         tracker: &TaskTracker,
     ) -> (Client, mpsc::Receiver<ClientEvent>) {
-        let limiter = config
-            .tps
-            .map(|tps| RateLimiter::direct(Quota::per_second(tps).allow_burst(NonZeroU32::MIN)));
-        let (transmitter, _) = watch::channel(None);
-        let inner = Arc::new(Inner {
-            config,
-            transmitter,
-            limiter,
-        });
-        let (events, events_rx) = mpsc::channel(inner.config.session.window_in * 2 + 64);
-        let kinds: &[BindKind] = match inner.config.bind {
+        let kinds: &[BindKind] = match config.bind {
             BindMode::Transceiver => &[BindKind::Transceiver],
             BindMode::TransmitterReceiver => &[BindKind::Transmitter, BindKind::Receiver],
         };
+        let (events, events_rx) = mpsc::channel(config.session.window_in * 2 + 64);
+        let inner = Arc::new(Inner {
+            pace: Pace::per_second(config.tps),
+            transmitter: Current::default(),
+            config,
+        });
         for &kind in kinds {
             let span =
                 tracing::info_span!("smpp_link", link = %inner.config.name, kind = kind.as_str());
+            let mut dialer = BindDialer {
+                inner: inner.clone(),
+                kind,
+                events: events.clone(),
+            };
+            let backoff = Backoff {
+                min: inner.config.reconnect_min,
+                max: inner.config.reconnect_max,
+            };
+            let shutdown = shutdown.clone();
             tracker.spawn(
-                run_bind(inner.clone(), kind, events.clone(), shutdown.clone()).instrument(span),
+                async move { reconnect(&mut dialer, backoff, &shutdown).await }.instrument(span),
             );
         }
-        (Client { inner }, events_rx)
-    }
-
-    pub fn name(&self) -> &str {
-        &self.inner.config.name
+        (Client(inner), events_rx)
     }
 
     pub fn state(&self) -> LinkState {
-        match &*self.inner.transmitter.borrow() {
-            Some(handle) if !handle.is_closed() => LinkState::Up,
-            _ => LinkState::Down,
+        match self.0.transmitter.get(|h| !h.is_closed()) {
+            Some(_) => LinkState::Up,
+            None => LinkState::Down,
         }
     }
 
     /// Free slots in the submit window; 0 while the link is down.
     pub fn window_available(&self) -> usize {
-        match &*self.inner.transmitter.borrow() {
-            Some(handle) => handle.window_available(),
-            None => 0,
-        }
+        let transmitter = &self.0.transmitter;
+        transmitter.inspect(|h| h.map_or(0, SessionHandle::window_available))
     }
 
     /// Sends a submit (or any request the transmitter may send) and waits for its
     /// response, after the TPS cap and a free window slot allow it.
     pub async fn request(&self, pdu: Pdu) -> Result<Command, RequestError> {
-        if let Some(limiter) = &self.inner.limiter {
-            limiter.until_ready().await;
-        }
-        let handle = self.transmitter().await?;
+        self.0.pace.ready().await;
+        let ready_timeout = self.0.config.ready_timeout;
+        let transmitter = self.0.transmitter.ready(ready_timeout, |h| !h.is_closed());
+        let handle = transmitter
+            .await
+            .ok_or(RequestError::NotSent(SendError::NotBound(State::Closed)))?;
         handle.request(pdu).await
-    }
-
-    async fn transmitter(&self) -> Result<SessionHandle, RequestError> {
-        // The common case, a bound link, without a timer or a subscription.
-        if let Some(handle) = &*self.inner.transmitter.borrow() {
-            if !handle.is_closed() {
-                return Ok(handle.clone());
-            }
-        }
-        let mut watch = self.inner.transmitter.subscribe();
-        let ready = tokio::time::timeout(
-            self.inner.config.ready_timeout,
-            watch.wait_for(|h| h.as_ref().is_some_and(|h| !h.is_closed())),
-        )
-        .await;
-        match ready {
-            Ok(Ok(handle)) => handle
-                .clone()
-                .ok_or(RequestError::NotSent(SendError::NotBound(State::Closed))),
-            _ => Err(RequestError::NotSent(SendError::NotBound(State::Closed))),
-        }
-    }
-}
-
-async fn connect(config: &ClientConfig) -> std::io::Result<Stream> {
-    let address = (config.host.as_str(), config.port);
-    let tcp = tokio::time::timeout(config.connect_timeout, TcpStream::connect(address))
-        .await
-        .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "connect"))??;
-    let _ = tcp.set_nodelay(true);
-    match &config.tls {
-        None => Ok(Stream::Plain(tcp)),
-        Some(connector) => {
-            tokio::time::timeout(config.connect_timeout, connector.connect(&config.host, tcp))
-                .await
-                .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "TLS handshake"))?
-                .map_err(|e| std::io::Error::other(e.to_string()))
-        }
     }
 }
 
@@ -279,114 +242,90 @@ fn bind_pdu(config: &ClientConfig, kind: BindKind) -> Pdu {
     }
 }
 
-/// One bind of the link, reconnected with exponential backoff until shutdown.
-async fn run_bind(
+/// One bind of the link, as the driver's client reconnects it.
+struct BindDialer {
     inner: Arc<Inner>,
     kind: BindKind,
     events: mpsc::Sender<ClientEvent>,
-    shutdown: CancellationToken,
-) {
-    let config = &inner.config;
-    let mut backoff = config.reconnect_min;
-    let labels = Labels {
-        role: "client",
-        peer: config.name.clone(),
-    };
-    while !shutdown.is_cancelled() {
-        match connect(config).await {
-            Ok(stream) => {
-                let mut session_config = config.session.clone();
-                session_config.role = Role::Client;
-                let (controls_tx, controls_rx) = control_channel(&session_config);
-                let (events_tx, events_rx) = event_channel(&session_config);
-                let handle = SessionHandle::new(controls_tx, session_config.window_out);
-                let now = tokio::time::Instant::now().into_std();
-                let mut conn = Conn::new(
-                    Session::new(session_config, now),
-                    Decoder::new(config.max_pdu_bytes),
-                    BytesMut::with_capacity(8 * 1024),
-                    events_tx,
-                    labels.clone(),
-                );
-                conn.gate = config.gate.clone();
-                conn.send_bind(kind, bind_pdu(config, kind));
-                let forward =
-                    tokio::spawn(forward_events(events_rx, handle.clone(), events.clone()));
-                let mut binder = ClientBinder {
-                    inner: inner.clone(),
-                    kind,
-                    handle,
-                    events: events.clone(),
-                    bound: false,
-                };
-                let reason = conn
-                    .run(stream, controls_rx, &mut binder, shutdown.clone())
-                    .await;
-                let _ = forward.await;
-                if binder.bound {
-                    if kind.can_submit() {
-                        inner.transmitter.send_replace(None);
-                    }
-                    metrics::gauge!("tern_smpp_link_up", "link" => config.name.clone()).set(0.0);
-                    let _ = events.send(ClientEvent::Down { kind, reason }).await;
-                    backoff = config.reconnect_min;
-                } else {
-                    warn!(?reason, "bind failed");
-                }
-                if let CloseReason::BindRejected(status) = reason {
-                    metrics::counter!("tern_smpp_binds_total", "role" => "client", "result" => "rejected")
-                        .increment(1);
-                    warn!(status = ?status, "the SMSC refused the bind");
-                }
-            }
-            Err(error) => warn!(%error, "connect failed"),
-        }
-        let delay = jitter(backoff);
-        info!(delay_ms = delay.as_millis() as u64, "reconnecting");
-        tokio::select! {
-            _ = tokio::time::sleep(delay) => {}
-            _ = shutdown.cancelled() => break,
-        }
-        backoff = (backoff * 2).min(config.reconnect_max);
+}
+
+impl Dialer for BindDialer {
+    type Connected = Stream;
+    type Error = std::io::Error;
+
+    async fn connect(&mut self) -> std::io::Result<Stream> {
+        let config = &self.inner.config;
+        let tls = config.tls.as_ref();
+        client::connect(&config.host, config.port, tls, config.connect_timeout).await
     }
-}
 
-/// ±20% so that many links that dropped together do not reconnect together.
-fn jitter(base: Duration) -> Duration {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
-    let factor = 0.8 + f64::from(nanos % 1000) / 1000.0 * 0.4;
-    base.mul_f64(factor)
-}
-
-async fn forward_events(
-    mut from: mpsc::Receiver<SessionEvent>,
-    handle: SessionHandle,
-    to: mpsc::Sender<ClientEvent>,
-) {
-    while let Some(event) = from.recv().await {
-        let event = match event {
-            SessionEvent::Request(command) => ClientEvent::Request {
-                command,
-                handle: handle.clone(),
-            },
-            SessionEvent::LateResponse {
-                command_id,
-                command,
-            } => ClientEvent::LateResponse {
-                command_id,
-                command,
-            },
-            SessionEvent::Closed { .. } => break,
+    async fn run(&mut self, stream: Stream, shutdown: &CancellationToken) -> bool {
+        let (inner, kind) = (&self.inner, self.kind);
+        let config = &inner.config;
+        let mut session_config = config.session.clone();
+        session_config.role = Role::Client;
+        let (handle, link, session_events) = channels(&session_config);
+        let now = tokio::time::Instant::now().into_std();
+        let mut session = Session::new(session_config, now);
+        if let Err(e) = session.bind(now, kind, bind_pdu(config, kind)) {
+            warn!(error = %e, "bind could not be sent");
+        }
+        let conn = Conn::new(
+            session,
+            Decoder::new(config.max_pdu_bytes),
+            link,
+            Metrics { role: "client" },
+        )
+        .with_gate(config.gate.clone())
+        .with_peer(config.name.clone());
+        let mut binder = ClientBinder {
+            inner: inner.clone(),
+            kind,
+            handle: handle.clone(),
+            events: self.events.clone(),
+            bound: false,
         };
-        if to.send(event).await.is_err() {
-            break;
+        let forward = client::forward(session_events, &self.events, shutdown, |event| {
+            Some(match event {
+                SessionEvent::Request(command) => ClientEvent::Request {
+                    command,
+                    handle: handle.clone(),
+                },
+                SessionEvent::LateResponse {
+                    command_id,
+                    command,
+                } => ClientEvent::LateResponse {
+                    command_id,
+                    command,
+                },
+                SessionEvent::Closed { .. } => return None,
+            })
+        });
+        let run = conn.run(stream, &mut binder, shutdown.clone());
+        let (reason, ()) = tokio::join!(run, forward);
+        if binder.bound {
+            if kind.can_submit() {
+                inner.transmitter.set(None);
+            }
+            metrics::gauge!("tern_smpp_link_up", "link" => config.name.clone()).set(0.0);
+            let _ = self.events.send(ClientEvent::Down { kind, reason }).await;
+        } else {
+            warn!(?reason, "bind failed");
         }
+        if let CloseReason::BindRejected(status) = reason {
+            metrics::counter!("tern_smpp_binds_total", "role" => "client", "result" => "rejected")
+                .increment(1);
+            warn!(status = ?status, "the SMSC refused the bind");
+        }
+        binder.bound
+    }
+
+    async fn failed(&mut self, error: std::io::Error, _shutdown: &CancellationToken) {
+        warn!(%error, "connect failed");
     }
 }
 
+/// The link's answer to the steps of a bind.
 struct ClientBinder {
     inner: Arc<Inner>,
     kind: BindKind,
@@ -395,22 +334,32 @@ struct ClientBinder {
     bound: bool,
 }
 
-impl Binder for ClientBinder {
-    async fn bind(&mut self, _kind: BindKind, _command: Command) -> Result<String, CommandStatus> {
-        // The session never asks a client to authenticate a bind.
-        Err(CommandStatus::EsmeRinvbndsts)
-    }
-
-    fn bound(&mut self, _kind: BindKind, _interface_version: u8) {
-        self.bound = true;
-        metrics::counter!("tern_smpp_binds_total", "role" => "client", "result" => "ok")
-            .increment(1);
-        metrics::gauge!("tern_smpp_link_up", "link" => self.inner.config.name.clone()).set(1.0);
-        if self.kind.can_submit() {
-            self.inner
-                .transmitter
-                .send_replace(Some(self.handle.clone()));
+impl Side<Session> for ClientBinder {
+    async fn handle(&mut self, session: &mut Session, binding: Binding) {
+        match binding {
+            Binding::Request {
+                sequence_number, ..
+            } => {
+                // The session never asks a client to authenticate a bind.
+                let now = tokio::time::Instant::now().into_std();
+                session.reject_bind(now, sequence_number, CommandStatus::EsmeRinvbndsts);
+            }
+            Binding::Outbind => debug!("outbind received; binding is driven by the link"),
+            Binding::Bound {
+                kind,
+                interface_version,
+            } => {
+                info!(kind = kind.as_str(), interface_version, "bound");
+                self.bound = true;
+                metrics::counter!("tern_smpp_binds_total", "role" => "client", "result" => "ok")
+                    .increment(1);
+                metrics::gauge!("tern_smpp_link_up", "link" => self.inner.config.name.clone())
+                    .set(1.0);
+                if self.kind.can_submit() {
+                    self.inner.transmitter.set(Some(self.handle.clone()));
+                }
+                let _ = self.events.try_send(ClientEvent::Up { kind: self.kind });
+            }
         }
-        let _ = self.events.try_send(ClientEvent::Up { kind: self.kind });
     }
 }

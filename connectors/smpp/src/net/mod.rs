@@ -1,14 +1,13 @@
-//! The SMPP connector on tokio: the connection task, the server (customers bind to us) and
-//! the client (we bind to an operator SMSC).
+//! The SMPP connector on tokio: the server (customers bind to us) and the client (we bind
+//! to an operator SMSC), both on the connection driver of `tern_transport::driver`, which
+//! runs the sans-IO [`crate::session::Session`] as `protocol` plugs it in.
 
 mod client;
-mod conn;
+mod protocol;
 mod server;
 
-use std::sync::Arc;
-
 use rusmpp::{Command, CommandId, Pdu};
-use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit, Semaphore};
+use tern_transport::driver;
 
 pub use client::{BindMode, Client, ClientConfig, ClientEvent, LinkState};
 
@@ -16,7 +15,7 @@ pub use tern_transport::Gate;
 
 pub use server::{serve, BindRequest, Handler, ServerConfig};
 
-use crate::session::{CloseReason, SendError};
+use crate::session::{CloseReason, SendError, Session};
 
 /// What the application hears from a session.
 #[derive(Debug)]
@@ -37,8 +36,9 @@ pub enum SessionEvent {
 pub enum RequestError {
     #[error("request not sent: {0}")]
     NotSent(SendError),
-    /// The outcome is unknown: the peer may have acted on it. A response that still comes
-    /// is a late response with this sequence number.
+    /// No response within the session's `response_timeout`, so the outcome is unknown:
+    /// the peer may have acted on it, and a response that still comes is a
+    /// [`SessionEvent::LateResponse`] with this sequence number.
     #[error("no response within the response timeout (sequence {sequence})")]
     Timeout { sequence: u32 },
     /// The outcome is unknown if the request had been written.
@@ -46,31 +46,11 @@ pub enum RequestError {
     Closed,
 }
 
-pub(crate) enum Control {
-    Respond(Command),
-    Request {
-        pdu: Pdu,
-        reply: oneshot::Sender<Result<Command, RequestError>>,
-        permit: Option<OwnedSemaphorePermit>,
-    },
-    Unbind,
-}
-
 /// The application's side of one bound session. Cheap to clone.
 #[derive(Debug, Clone)]
-pub struct SessionHandle {
-    controls: mpsc::Sender<Control>,
-    window: Arc<Semaphore>,
-}
+pub struct SessionHandle(driver::Handle<Session>);
 
 impl SessionHandle {
-    pub(crate) fn new(controls: mpsc::Sender<Control>, window: usize) -> Self {
-        Self {
-            controls,
-            window: Arc::new(Semaphore::new(window.max(1))),
-        }
-    }
-
     /// Sends a request and waits for its response. Waits first for a free slot in the
     /// window: that wait is the back-pressure towards the caller.
     pub async fn request(&self, pdu: Pdu) -> Result<Command, RequestError> {
@@ -86,54 +66,50 @@ impl SessionHandle {
         pdu: Pdu,
         still: impl FnOnce() -> bool,
     ) -> Result<Command, RequestError> {
-        let permit = if crate::session::is_message_request(pdu.command_id()) {
-            let permit = self.window.clone().acquire_owned().await;
-            Some(permit.map_err(|_| RequestError::Closed)?)
-        } else {
-            None
+        // Session requests (enquire_link, unbind) take no slot of the window.
+        let permit = match crate::session::is_message_request(pdu.command_id()) {
+            true => Some(self.0.permit().await.ok_or(RequestError::Closed)?),
+            false => None,
         };
         if !still() {
-            return Err(RequestError::NotSent(crate::session::SendError::Withdrawn));
+            return Err(RequestError::NotSent(SendError::Withdrawn));
         }
-        let (reply, response) = oneshot::channel();
-        self.controls
-            .send(Control::Request { pdu, reply, permit })
-            .await
-            .map_err(|_| RequestError::Closed)?;
-        response.await.map_err(|_| RequestError::Closed)?
+        Ok(self.0.send(pdu, permit).await?)
     }
 
     /// Answers a request of the peer. Returns false when the session is gone.
     pub fn respond(&self, response: Command) -> bool {
-        // The channel has room for a full inbound window of responses beside a full
-        // outbound window of requests, so this only fails on a closed session.
-        self.controls.try_send(Control::Respond(response)).is_ok()
+        self.0.respond(response)
     }
 
     /// Unbinds gracefully: outstanding requests finish first.
     pub async fn unbind(&self) {
-        let _ = self.controls.send(Control::Unbind).await;
+        self.0.close().await;
     }
 
     pub fn is_closed(&self) -> bool {
-        self.controls.is_closed()
+        self.0.is_closed()
     }
 
     /// Free slots in the outbound window.
     pub fn window_available(&self) -> usize {
-        self.window.available_permits()
+        self.0.window_available()
     }
 }
 
-/// A channel pair sized so that neither a full inbound nor a full outbound window blocks.
-pub(crate) fn control_channel(
+/// The channels of one session, sized so that neither a full inbound nor a full outbound
+/// window blocks: the handle, the connection's end, and the application's events.
+pub(crate) fn channels(
     config: &crate::session::Config,
-) -> (mpsc::Sender<Control>, mpsc::Receiver<Control>) {
-    mpsc::channel(config.window_in + config.window_out + 8)
-}
-
-pub(crate) fn event_channel(
-    config: &crate::session::Config,
-) -> (mpsc::Sender<SessionEvent>, mpsc::Receiver<SessionEvent>) {
-    mpsc::channel(config.window_in + 16)
+) -> (
+    SessionHandle,
+    driver::Link<Session>,
+    tokio::sync::mpsc::Receiver<SessionEvent>,
+) {
+    let (handle, link, events) = driver::channels(driver::Sizes {
+        window: config.window_out,
+        controls: config.window_in + config.window_out + 8,
+        events: config.window_in + 16,
+    });
+    (SessionHandle(handle), link, events)
 }

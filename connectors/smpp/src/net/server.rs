@@ -1,24 +1,24 @@
 //! The SMPP server: ESMEs connect over TCP or TLS (optionally behind a PROXY-protocol load
-//! balancer), bind, and become sessions handed to the application's [`Handler`].
+//! balancer), bind, and become sessions handed to the application's [`Handler`]. The
+//! accept loop, the connection limit and the handshake timeout are the driver's; the bind
+//! is answered here, inside the session, as SMPP wants it.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::{Buf, BytesMut};
 use rusmpp::{Command, CommandStatus, Pdu};
-use tern_transport::proxy::{self, Parsed};
+use tern_transport::driver::server::{self as driver_server, Accept, EstablishError, Incoming};
+use tern_transport::driver::{Conn, Side};
 use tern_transport::tls::Acceptor;
-use tern_transport::Stream;
-use tokio::io::AsyncReadExt;
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{mpsc, Semaphore};
+use tokio::net::TcpListener;
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-use tracing::{debug, info, warn, Instrument};
+use tracing::{debug, info};
 
-use super::conn::{Binder, Conn, Labels};
-use super::{control_channel, event_channel, SessionEvent, SessionHandle};
+use super::protocol::{Binding, Metrics};
+use super::{channels, SessionEvent, SessionHandle};
 use crate::codec::Decoder;
 use crate::session::{self, BindKind, Role, Session};
 
@@ -80,6 +80,7 @@ pub trait Handler: Send + Sync + 'static {
     fn session(
         self: &Arc<Self>,
         grant: Self::Grant,
+        // What the ESME bound as: whether it submits, receives, or both.
         kind: BindKind,
         handle: SessionHandle,
         events: mpsc::Receiver<SessionEvent>,
@@ -96,133 +97,89 @@ pub async fn serve<H: Handler>(
     shutdown: CancellationToken,
     tracker: TaskTracker,
 ) {
-    let slots = Arc::new(Semaphore::new(config.max_connections));
+    let limit = config.max_connections;
     let scheme = if tls.is_some() { "smpps" } else { "smpp" };
-    loop {
-        let (tcp, peer) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(accepted) => accepted,
-                Err(error) => {
-                    // Out of file descriptors and the like: pause instead of spinning.
-                    warn!(%error, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-            _ = shutdown.cancelled() => break,
-        };
-        let Ok(slot) = slots.clone().try_acquire_owned() else {
-            metrics::counter!("tern_smpp_connections_refused_total", "reason" => "limit")
-                .increment(1);
-            warn!(%peer, "connection limit reached; refusing");
-            continue;
-        };
-        let _ = tcp.set_nodelay(true);
-        let config = config.clone();
-        let handler = handler.clone();
-        let tls = tls.clone();
-        let shutdown = shutdown.clone();
-        let span =
-            tracing::info_span!("smpp_session", %peer, scheme, system_id = tracing::field::Empty);
-        tracker.spawn(
-            async move {
-                metrics::gauge!("tern_smpp_open_sessions", "role" => "server").increment(1.0);
-                if let Err(error) = connection(tcp, peer, tls, config, handler, shutdown).await {
-                    debug!(%error, "connection ended before binding");
-                }
-                metrics::gauge!("tern_smpp_open_sessions", "role" => "server").decrement(1.0);
-                drop(slot);
-            }
-            .instrument(span),
-        );
-    }
-    info!(scheme, "listener stopped");
+    let listener_side = Arc::new(Listener {
+        tls,
+        config,
+        handler,
+        scheme,
+    });
+    driver_server::serve(listener, limit, listener_side, shutdown, tracker).await;
 }
 
-async fn connection<H: Handler>(
-    tcp: TcpStream,
-    peer: SocketAddr,
+/// One listener's share of every connection it accepts.
+struct Listener<H> {
     tls: Option<Acceptor>,
     config: Arc<ServerConfig>,
     handler: Arc<H>,
-    shutdown: CancellationToken,
-) -> std::io::Result<()> {
-    let timeout = config.handshake_timeout;
-    let is_tls = tls.is_some();
-    let mut stream = match tls {
-        Some(acceptor) => tokio::time::timeout(timeout, acceptor.accept(tcp))
-            .await
-            .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "TLS handshake"))??,
-        None => Stream::Plain(tcp),
-    };
-    let mut rbuf = BytesMut::with_capacity(4096);
-    let mut peer = peer;
-    if config.proxy_protocol {
-        let read = tokio::time::timeout(timeout, read_proxy_header(&mut stream, &mut rbuf)).await;
-        match read {
-            Ok(Ok(source)) => peer = source.unwrap_or(peer),
-            Ok(Err(error)) => {
-                metrics::counter!("tern_smpp_connections_refused_total", "reason" => "proxy_header")
-                    .increment(1);
-                return Err(error);
-            }
-            Err(_) => {
-                return Err(std::io::Error::new(
-                    std::io::ErrorKind::TimedOut,
-                    "PROXY header",
-                ))
-            }
-        }
-    }
-    let mut session_config = config.session.clone();
-    session_config.role = Role::Server;
-    let (controls_tx, controls_rx) = control_channel(&session_config);
-    let (events_tx, events_rx) = event_channel(&session_config);
-    let window = session_config.window_out;
-    let now = tokio::time::Instant::now().into_std();
-    let conn = Conn::new(
-        Session::new(session_config, now),
-        Decoder::new(config.max_pdu_bytes),
-        rbuf,
-        events_tx,
-        Labels {
-            role: "server",
-            peer: peer.to_string(),
-        },
-    );
-    let mut binder = ServerBinder {
-        handler,
-        peer,
-        tls: is_tls,
-        grant: None,
-        events: Some(events_rx),
-        handle: SessionHandle::new(controls_tx, window),
-    };
-    // The binder holds a handle, so the control channel stays open until the application
-    // drops its own handles and the session ends.
-    conn.run(stream, controls_rx, &mut binder, shutdown).await;
-    Ok(())
+    scheme: &'static str,
 }
 
-/// Reads until a whole PROXY header is buffered; leaves what follows it in `rbuf`.
-async fn read_proxy_header(
-    stream: &mut Stream,
-    rbuf: &mut BytesMut,
-) -> std::io::Result<Option<SocketAddr>> {
-    loop {
-        match proxy::parse(rbuf) {
-            Ok(Parsed::Done { consumed, source }) => {
-                rbuf.advance(consumed);
-                return Ok(source);
-            }
-            Ok(Parsed::Incomplete) => {}
-            Err(error) => {
-                return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, error));
-            }
+impl<H: Handler> Accept for Listener<H> {
+    fn span(&self, peer: SocketAddr) -> tracing::Span {
+        let scheme = self.scheme;
+        tracing::info_span!("smpp_session", %peer, scheme, system_id = tracing::field::Empty)
+    }
+
+    fn refused(&self, _peer: SocketAddr) {
+        metrics::counter!("tern_smpp_connections_refused_total", "reason" => "limit").increment(1);
+    }
+
+    async fn connection(self: Arc<Self>, incoming: Incoming, shutdown: CancellationToken) {
+        metrics::gauge!("tern_smpp_open_sessions", "role" => "server").increment(1.0);
+        if let Err(error) = self.session(incoming, shutdown).await {
+            debug!(%error, "connection ended before binding");
         }
-        if stream.read_buf(rbuf).await? == 0 {
-            return Err(std::io::ErrorKind::UnexpectedEof.into());
-        }
+        metrics::gauge!("tern_smpp_open_sessions", "role" => "server").decrement(1.0);
+    }
+}
+
+impl<H: Handler> Listener<H> {
+    async fn session(
+        &self,
+        incoming: Incoming,
+        shutdown: CancellationToken,
+    ) -> Result<(), EstablishError> {
+        let config = &self.config;
+        let established = incoming
+            .establish(
+                self.tls.as_ref(),
+                config.proxy_protocol,
+                config.handshake_timeout,
+            )
+            .await
+            .inspect_err(|error| {
+                if let EstablishError::ProxyHeader(_) = error {
+                    metrics::counter!("tern_smpp_connections_refused_total", "reason" => "proxy_header")
+                        .increment(1);
+                }
+            })?;
+        let mut session_config = config.session.clone();
+        session_config.role = Role::Server;
+        let (handle, link, events) = channels(&session_config);
+        let now = tokio::time::Instant::now().into_std();
+        let peer = established.peer;
+        let conn = Conn::new(
+            Session::new(session_config, now),
+            Decoder::new(config.max_pdu_bytes),
+            link,
+            Metrics { role: "server" },
+        )
+        .with_buffered(established.rbuf)
+        .with_peer(peer.to_string());
+        let mut binder = ServerBinder {
+            handler: self.handler.clone(),
+            peer,
+            tls: established.tls,
+            grant: None,
+            events: Some(events),
+            handle,
+        };
+        // The binder holds a handle, so the control channel stays open until the
+        // application drops its own handles and the session ends.
+        conn.run(established.stream, &mut binder, shutdown).await;
+        Ok(())
     }
 }
 
@@ -235,7 +192,7 @@ struct ServerBinder<H: Handler> {
     handle: SessionHandle,
 }
 
-impl<H: Handler> Binder for ServerBinder<H> {
+impl<H: Handler> ServerBinder<H> {
     async fn bind(&mut self, kind: BindKind, command: Command) -> Result<String, CommandStatus> {
         let request = bind_request(kind, &command, self.peer, self.tls)
             .ok_or(CommandStatus::EsmeRbindfail)?;
@@ -251,11 +208,31 @@ impl<H: Handler> Binder for ServerBinder<H> {
         self.grant = Some(grant);
         Ok(system_id)
     }
+}
 
-    fn bound(&mut self, kind: BindKind, _interface_version: u8) {
-        if let (Some(grant), Some(events)) = (self.grant.take(), self.events.take()) {
-            self.handler
-                .session(grant, kind, self.handle.clone(), events);
+impl<H: Handler> Side<Session> for ServerBinder<H> {
+    async fn handle(&mut self, session: &mut Session, binding: Binding) {
+        match binding {
+            Binding::Request {
+                sequence_number,
+                kind,
+                command,
+            } => {
+                let result = self.bind(kind, *command).await;
+                let now = tokio::time::Instant::now().into_std();
+                match result {
+                    Ok(system_id) => session.accept_bind(now, sequence_number, &system_id),
+                    Err(status) => session.reject_bind(now, sequence_number, status),
+                }
+            }
+            Binding::Outbind => debug!("outbind from a client ignored"),
+            Binding::Bound { kind, .. } => {
+                info!(kind = kind.as_str(), "bound");
+                if let (Some(grant), Some(events)) = (self.grant.take(), self.events.take()) {
+                    self.handler
+                        .session(grant, kind, self.handle.clone(), events);
+                }
+            }
         }
     }
 }

@@ -1,0 +1,254 @@
+//! CMPP as the connection driver sees it: the codec in the version CONNECT settled, the
+//! sans-IO session, and its counts through `stats`.
+//!
+//! CMPP has no generic_nack: a request whose body does not decode gets its own response
+//! with an error result, an unknown command ends the session, and a response that does
+//! not fit the version is replaced by the error response of its request.
+
+use std::time::{Duration, Instant};
+
+use bytes::BytesMut;
+use tern_transport::driver::{self, Abort, Delivery, Drain, Failure, Frame, Note, Unencodable};
+use tracing::{debug, warn};
+
+use super::rules::{self, command_name};
+use super::session::{Event, Outstanding, SendError, Session};
+use super::stats::{self, Direction, Role};
+use super::{CloseReason, RequestError, SessionEvent, CLOSED};
+use crate::codec::{CommandId, Decoder, EncodeError, FrameError, Pdu};
+
+/// How long the close event may wait for an application that does not read its events.
+const CLOSE_EVENT_WAIT: Duration = Duration::from_secs(1);
+
+/// A frame of a known command whose body did not decode.
+#[derive(Debug)]
+pub struct Garbled {
+    pub command: CommandId,
+    pub sequence_id: u32,
+    pub reason: &'static str,
+}
+
+impl driver::Codec for Decoder {
+    type FrameError = FrameError;
+    type EncodeError = EncodeError;
+    type Malformed = Garbled;
+    type In = Pdu;
+    type Out = Pdu;
+
+    fn decode(&mut self, buf: &mut BytesMut) -> driver::Decoded<Self> {
+        match Decoder::decode(self, buf) {
+            Ok(pdu) => Ok(pdu.map(Frame::Pdu)),
+            Err(FrameError::Malformed {
+                command,
+                sequence_id,
+                reason,
+            }) => Ok(Some(Frame::Malformed(Garbled {
+                command,
+                sequence_id,
+                reason,
+            }))),
+            Err(error) => Err(error),
+        }
+    }
+
+    fn encode(&mut self, pdu: &Pdu, buf: &mut BytesMut) -> Result<(), EncodeError> {
+        pdu.encode(self.version(), buf)
+    }
+}
+
+impl From<Failure<SendError>> for RequestError {
+    fn from(failure: Failure<SendError>) -> Self {
+        match failure {
+            Failure::Refused(error) => RequestError::NotSent(error.to_string()),
+            Failure::Gone => RequestError::NotSent(CLOSED.into()),
+            Failure::Timeout { sequence } => RequestError::Timeout { sequence },
+            Failure::Closed => RequestError::Closed,
+        }
+    }
+}
+
+impl driver::Sent for Outstanding {
+    fn sequence(&self) -> u32 {
+        self.sequence_id
+    }
+
+    fn sent_at(&self) -> Instant {
+        self.sent_at
+    }
+}
+
+impl driver::Session for Session {
+    type Codec = Decoder;
+    type Request = crate::codec::Body;
+    type Response = Pdu;
+    type Sent = Outstanding;
+    type SendError = SendError;
+    type CloseReason = CloseReason;
+    type Notice = SessionEvent;
+    type Custom = std::convert::Infallible;
+
+    fn handle_pdu(&mut self, now: Instant, pdu: Pdu) {
+        Session::handle_pdu(self, now, pdu);
+    }
+
+    fn is_closed(&self) -> bool {
+        Session::is_closed(self)
+    }
+
+    fn frame_timeout(&self) -> Duration {
+        self.config().response_timeout
+    }
+
+    fn handle_timeout(&mut self, now: Instant) {
+        Session::handle_timeout(self, now);
+    }
+
+    fn handle_malformed(&mut self, now: Instant, frame: Garbled) {
+        let Garbled {
+            command,
+            sequence_id,
+            reason,
+        } = frame;
+        debug!(
+            command = command_name(command),
+            sequence_id, reason, "malformed PDU"
+        );
+        let result = rules::malformed_result(reason);
+        Session::handle_malformed(self, now, command, sequence_id, result);
+    }
+
+    fn handle_frame_error(&mut self, _now: Instant, error: &FrameError) {
+        self.close(CloseReason::Protocol(error.to_string()));
+    }
+
+    fn handle_unencodable(
+        &mut self,
+        now: Instant,
+        pdu: Pdu,
+        error: EncodeError,
+    ) -> Unencodable<Pdu, SendError> {
+        let command = pdu.body.command_id();
+        if command.is_response() {
+            // The peer's window slot is freed all the same.
+            warn!(command = command_name(command), %error, "response does not encode; answering with an error result");
+            let fallback = rules::request_command(command).and_then(|request| {
+                Pdu::error_response(request, pdu.sequence_id, rules::RESULT_OTHER)
+            });
+            return fallback.map_or(Unencodable::Drop, Unencodable::Replace);
+        }
+        debug!(command = command_name(command), %error, "request does not encode");
+        self.forget_request(now, pdu.sequence_id);
+        Unencodable::Fail {
+            sequence: pdu.sequence_id,
+            error: SendError::Unencodable(error.to_string()),
+        }
+    }
+
+    fn send_request(&mut self, now: Instant, body: crate::codec::Body) -> Result<u32, SendError> {
+        Session::send_request(self, now, body)
+    }
+
+    fn respond(&mut self, now: Instant, response: Pdu) -> bool {
+        Session::respond(self, now, response)
+    }
+
+    fn undelivered(&mut self, now: Instant, notice: SessionEvent) {
+        if let SessionEvent::Request(pdu) = notice {
+            self.refuse_request(now, &pdu);
+        }
+    }
+
+    fn drain(&mut self, now: Instant, why: Drain) {
+        let reason = match why {
+            Drain::Shutdown => CloseReason::Shutdown,
+            Drain::Asked | Drain::HandlesGone => CloseReason::ByUs,
+        };
+        self.terminate(now, reason);
+    }
+
+    fn abort(&mut self, why: Abort) {
+        match why {
+            Abort::PeerClosed => self.peer_closed(),
+            Abort::ReadFailed(error) | Abort::WriteFailed(error) => {
+                self.close(CloseReason::Io(error.to_string()))
+            }
+            Abort::GateClosed => self.close(CloseReason::ByUs),
+            Abort::PartialFrame => self.close(CloseReason::Protocol(
+                "a PDU stayed half-received for the response timeout".into(),
+            )),
+        }
+    }
+
+    fn poll_transmit(&mut self) -> Option<Pdu> {
+        Session::poll_transmit(self)
+    }
+
+    fn poll_event(&mut self) -> Option<driver::Event<Self>> {
+        // Room for a full window of requests is kept in the application's queue: a late
+        // response never takes it, and a request finds it full only when the application
+        // stopped reading, and is then answered with flow control.
+        let window = self.config().window;
+        Some(match Session::poll_event(self)? {
+            Event::Request(pdu) => {
+                driver::Event::Deliver(SessionEvent::Request(pdu), Delivery::OrRefuse)
+            }
+            Event::Response { request, pdu } => driver::Event::Response {
+                request,
+                response: pdu,
+            },
+            Event::LateResponse(pdu) => driver::Event::Deliver(
+                SessionEvent::LateResponse(pdu),
+                Delivery::KeepRoom {
+                    reserve: window + 1,
+                },
+            ),
+            Event::ResponseTimeout(request) => driver::Event::ResponseTimeout(request),
+            Event::Closed(reason) => driver::Event::Closed {
+                notice: SessionEvent::Closed {
+                    reason: reason.clone(),
+                },
+                reason,
+                delivery: Delivery::WaitAtMost(CLOSE_EVENT_WAIT),
+            },
+        })
+    }
+
+    fn poll_timeout(&self) -> Option<Instant> {
+        Session::poll_timeout(self)
+    }
+}
+
+/// The `tern_cmpp_*` counts of one connection.
+pub(crate) struct Metrics(pub Role);
+
+impl driver::Telemetry<Session> for Metrics {
+    fn note(&self, note: Note<'_, Session>) {
+        let role = self.0;
+        match note {
+            Note::Opened => stats::session_opened(role),
+            Note::Sent(pdu) => stats::pdu(role, pdu.body.command_id(), Direction::Out),
+            Note::Received(pdu) => stats::pdu(role, pdu.body.command_id(), Direction::In),
+            Note::Unencodable(pdu) => stats::encode_error(role, pdu.body.command_id()),
+            Note::GateClosed => {
+                metrics::counter!("tern_cmpp_gate_closes_total", "role" => role).increment(1)
+            }
+            Note::Answered(request) => stats::response_latency(
+                role,
+                request.command,
+                request.sent_at.elapsed().as_secs_f64(),
+            ),
+            Note::TimedOut(request) => stats::response_timeout(role, request.command),
+            Note::Dropped => stats::event_dropped(role),
+            // Malformed frames are counted by the session; the rest ends in a close.
+            Note::Malformed(_) | Note::Unframeable(_) | Note::PartialFrameTimeout => {}
+        }
+    }
+
+    fn turn(&self, session: &mut Session) {
+        stats::session_counters(self.0, session.take_counters());
+    }
+
+    fn closed(&self, _session: &Session, reason: &CloseReason) {
+        stats::session_closed(self.0, reason);
+    }
+}
