@@ -12,7 +12,7 @@ use tern_bench::smsc::{Accounts, ReceiptDelay, Smsc, SmscConfig};
 
 use crate::config::{
     redact_url, AccountConfig, AdminSection, ClusterSection, CmppSection, ConcatConfig, Config,
-    IdFormatConfig, MetricsSection, MoRuleConfig, PeriodConfig, SmppSection, SmppUrl, StoreBackend,
+    IdFormatConfig, LinkUrl, MetricsSection, MoRuleConfig, PeriodConfig, SmppSection, StoreBackend,
     StoreSection, UpstreamBind, UpstreamConfig,
 };
 use tern_storage::cql::CqlConfig;
@@ -161,7 +161,7 @@ pub fn dev_config(args: &DevArgs, upstream_url: &str, token: &str) -> Config {
 pub async fn run(args: DevArgs) -> anyhow::Result<()> {
     let simulator = match &args.upstream {
         Some(url) => {
-            SmppUrl::parse(url).map_err(|m| anyhow::anyhow!("--upstream: {m}"))?;
+            LinkUrl::parse(url).map_err(|m| anyhow::anyhow!("--upstream: {m}"))?;
             None
         }
         None => {

@@ -10,143 +10,45 @@ pub mod ledger;
 pub mod membership;
 pub mod notifier;
 mod ops;
+mod protocols;
 pub mod replica;
 pub mod telemetry;
 
 pub use tern_actors::{allowlist, ids};
 
-use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
 use tern_actors::link::LinkConfig;
-use tern_actors::protocol::CarrierProtocol;
 use tern_actors::{AggregatePolicy, Pipeline, PipelineConfig, Settings};
-use tern_cmpp::gateway::{CmppCarrier, CmppFrontend};
-use tern_smpp::gateway::{SmppCarrier, SmppFrontend};
-use tern_smpp::mapping::{Concat, DefaultAlphabet, LinkOptions};
-use tern_smpp::net::{self as smpp_net, BindMode, ClientConfig, ServerConfig};
-use tern_smpp::receipt::IdFormat;
-use tern_smpp::session;
 use tern_storage::embedded::{EmbeddedConfig, EmbeddedStore};
 use tern_storage::MessageStore;
-use tern_transport::tls;
-use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{error, info, warn};
 
-use crate::config::{
-    AggregateConfig, ConcatConfig, Config, IdFormatConfig, SmppSection, SmppUrl, UpstreamBind,
-    UpstreamConfig,
-};
+use crate::config::{AggregateConfig, Config, LinkUrl, SmppSection, UpstreamConfig};
 
-fn session_config(smpp: &SmppSection, role: session::Role, window: usize) -> session::Config {
-    session::Config {
-        role,
-        window_out: window,
-        window_in: window,
-        enquire_link_interval: Duration::from_secs(smpp.enquire_link_secs),
-        inactivity_timeout: Duration::from_secs(smpp.inactivity_secs),
-        response_timeout: Duration::from_secs(smpp.response_timeout_secs),
-        bind_timeout: Duration::from_secs(smpp.bind_timeout_secs),
-        late_response_grace: Duration::from_secs(60),
-    }
-}
-
-fn id_format(format: IdFormatConfig) -> IdFormat {
-    match format {
-        IdFormatConfig::AsIs => IdFormat::AsIs,
-        IdFormatConfig::Decimal => IdFormat::Decimal,
-        IdFormatConfig::Hex => IdFormat::Hex,
-    }
-}
-
+/// The operator link an `[[upstream]]` describes, in the protocol of its URL's scheme.
 pub fn link_config(smpp: &SmppSection, upstream: &UpstreamConfig) -> anyhow::Result<LinkConfig> {
-    let url = SmppUrl::parse(&upstream.url)
+    let url = LinkUrl::parse(&upstream.url)
         .map_err(|m| anyhow::anyhow!("upstream {}: url {m}", upstream.name))?;
-    let carrier: Arc<dyn CarrierProtocol> = if url.cmpp {
-        Arc::new(cmpp_link(&url, upstream))
-    } else {
-        Arc::new(smpp_link(smpp, url, upstream)?)
-    };
+    let protocol = protocols::for_scheme(&url.scheme).with_context(|| {
+        format!(
+            "upstream {}: no protocol for {}://",
+            upstream.name, url.scheme
+        )
+    })?;
     Ok(LinkConfig {
         name: upstream.name.clone(),
-        carrier,
+        carrier: protocol
+            .carrier(smpp, url, upstream)
+            .with_context(|| format!("upstream {} ({})", upstream.name, protocol.name()))?,
         credit: upstream.window.saturating_mul(2).max(2),
         revision: 0,
         binds: upstream.binds.max(1),
     })
-}
-
-/// An `smpp://` or `smpps://` upstream.
-fn smpp_link(
-    smpp: &SmppSection,
-    url: SmppUrl,
-    upstream: &UpstreamConfig,
-) -> anyhow::Result<SmppCarrier> {
-    let mut client = ClientConfig::new(&upstream.name, &url.host, url.port);
-    client.system_id = url.user;
-    client.password = url.password;
-    client.system_type = upstream.system_type.clone();
-    client.bind = match upstream.bind {
-        UpstreamBind::Transceiver => BindMode::Transceiver,
-        UpstreamBind::TxRx => BindMode::TransmitterReceiver,
-    };
-    client.session = session_config(smpp, session::Role::Client, upstream.window);
-    client.max_pdu_bytes = smpp.max_pdu_bytes;
-    client.tps = NonZeroU32::new(upstream.tps);
-    if url.tls {
-        let ca = upstream
-            .tls_ca
-            .as_deref()
-            .context("an smpps:// upstream needs tls_ca")?;
-        client.tls = Some(tls::Connector::trusting_pem_file(ca)?);
-    }
-    let concat = match upstream.concat {
-        ConcatConfig::Udh8 => Concat::Udh8,
-        ConcatConfig::Udh16 => Concat::Udh16,
-        ConcatConfig::Sar => Concat::Sar,
-        ConcatConfig::Payload => Concat::Payload { max_octets: 64_000 },
-    };
-    Ok(SmppCarrier {
-        client,
-        options: LinkOptions {
-            default_alphabet: DefaultAlphabet::Gsm7,
-            concat,
-            ..LinkOptions::default()
-        },
-        submit_ids: id_format(upstream.submit_id_format),
-        receipt_ids: id_format(upstream.receipt_id_format),
-    })
-}
-
-/// A `cmpp://SOURCE_ADDR:SECRET@HOST:PORT` upstream.
-fn cmpp_link(url: &SmppUrl, upstream: &UpstreamConfig) -> CmppCarrier {
-    let version = if upstream.version == "2.0" {
-        tern_cmpp::Version::V20
-    } else {
-        tern_cmpp::Version::V30
-    };
-    let mut client = tern_cmpp::net::ClientConfig::new(&upstream.name, &url.host, url.port);
-    client.source_addr = url.user.clone();
-    client.secret = url.password.clone();
-    client.version = version;
-    client.window = upstream.window;
-    client.tps = NonZeroU32::new(upstream.tps);
-    CmppCarrier {
-        client,
-        options: tern_cmpp::mapping::LinkOptions {
-            version,
-            msg_src: url.user.clone(),
-            service_id: upstream.service_id.clone(),
-            src_id: upstream.src_id.clone(),
-            signature_chars: upstream.signature_chars,
-            prefer_gbk: upstream.gbk,
-            ..tern_cmpp::mapping::LinkOptions::default()
-        },
-    }
 }
 
 /// The pipeline's timers and limits from the file.
@@ -188,34 +90,14 @@ pub fn pipeline_config(
     }
 }
 
-/// The CMPP listener's settings from `[cmpp]`.
-fn cmpp_server_config(cmpp: &config::CmppSection) -> tern_cmpp::net::ServerConfig {
-    let interval = Duration::from_secs(cmpp.active_test_secs);
-    tern_cmpp::net::ServerConfig {
-        window: cmpp.window,
-        active_test_interval: interval,
-        inactivity_timeout: interval * 3,
-        response_timeout: Duration::from_secs(cmpp.response_timeout_secs),
-        timestamp_window: Duration::from_secs(cmpp.timestamp_window_secs),
-        max_connections: cmpp.max_connections,
-        ..tern_cmpp::net::ServerConfig::default()
-    }
-}
-
-/// How messages are rendered for CMPP customers (the version is each session's).
-fn cmpp_options(cmpp: &config::CmppSection) -> tern_cmpp::mapping::LinkOptions {
-    tern_cmpp::mapping::LinkOptions {
-        signature_chars: cmpp.signature_chars,
-        ..tern_cmpp::mapping::LinkOptions::default()
-    }
-}
-
 /// What a started node listens on.
 #[derive(Debug, Clone, Default)]
 pub struct Endpoints {
     pub smpp: Option<std::net::SocketAddr>,
     pub smpps: Option<std::net::SocketAddr>,
     pub cmpp: Option<std::net::SocketAddr>,
+    /// Every customer listener by its name ("smpp", "smpps", "cmpp", ...).
+    pub listening: std::collections::BTreeMap<&'static str, std::net::SocketAddr>,
     pub metrics: Option<std::net::SocketAddr>,
     pub raft: Option<std::net::SocketAddr>,
     pub admin: Option<std::net::SocketAddr>,
@@ -274,17 +156,6 @@ impl Node {
                 Vec::new()
             },
         ));
-        let frontend = Arc::new(SmppFrontend {
-            sessions: pipeline.sessions()?,
-        });
-
-        let server_config = Arc::new(ServerConfig {
-            session: session_config(&config.smpp, session::Role::Server, config.smpp.window),
-            max_pdu_bytes: config.smpp.max_pdu_bytes,
-            proxy_protocol: config.smpp.proxy_protocol,
-            max_connections: config.smpp.max_connections,
-            handshake_timeout: Duration::from_secs(config.smpp.bind_timeout_secs),
-        });
         let customers = CancellationToken::new();
         let customer_tasks = TaskTracker::new();
         let mut endpoints = Endpoints {
@@ -293,30 +164,15 @@ impl Node {
             ..Endpoints::default()
         };
         let mut listeners = Vec::new();
-        if let Some(addr) = config.smpp.listen {
-            let listener = TcpListener::bind(addr)
-                .await
-                .with_context(|| format!("smpp.listen {addr}"))?;
-            endpoints.smpp = Some(listener.local_addr()?);
-            info!(addr = %listener.local_addr()?, "SMPP listening");
-            listeners.push((listener, None));
+        for protocol in protocols::ALL {
+            listeners.extend(protocol.listen(config, pipeline.sessions()?).await?);
         }
-        if let Some(addr) = config.smpp.tls_listen {
-            let (Some(cert), Some(key)) = (&config.smpp.tls_cert, &config.smpp.tls_key) else {
-                anyhow::bail!("smpp.tls_listen needs smpp.tls_cert and smpp.tls_key");
-            };
-            let acceptor =
-                tls::Acceptor::from_pem_files(cert, key).context("smpp.tls_cert / smpp.tls_key")?;
-            let listener = TcpListener::bind(addr)
-                .await
-                .with_context(|| format!("smpp.tls_listen {addr}"))?;
-            endpoints.smpps = Some(listener.local_addr()?);
-            info!(addr = %listener.local_addr()?, "SMPP over TLS listening");
-            listeners.push((listener, Some(acceptor)));
+        for listener in &listeners {
+            endpoints.listening.insert(listener.name, listener.addr);
         }
-        if listeners.is_empty() {
-            warn!("no SMPP listener configured (smpp.listen / smpp.tls_listen)");
-        }
+        endpoints.smpp = endpoints.listening.get("smpp").copied();
+        endpoints.smpps = endpoints.listening.get("smpps").copied();
+        endpoints.cmpp = endpoints.listening.get("cmpp").copied();
         let admin = match config.admin.listen {
             Some(listen) => {
                 let token = config
@@ -360,45 +216,13 @@ impl Node {
                 "no cluster lease yet: customers are throttled until the node holds one"
             );
         }
-        let mut accept_loops: Vec<tokio::task::JoinHandle<()>> = listeners
+        // Customers are let in only now, every protocol at once.
+        let accept_loops: Vec<tokio::task::JoinHandle<()>> = listeners
             .into_iter()
-            .map(|(listener, acceptor)| {
-                tokio::spawn(smpp_net::serve(
-                    listener,
-                    acceptor,
-                    server_config.clone(),
-                    frontend.clone(),
-                    customers.clone(),
-                    customer_tasks.clone(),
-                ))
+            .map(|listener| {
+                tokio::spawn((listener.serve)(customers.clone(), customer_tasks.clone()))
             })
             .collect();
-        if let Some(addr) = config.cmpp.listen {
-            let listener = TcpListener::bind(addr)
-                .await
-                .with_context(|| format!("cmpp.listen {addr}"))?;
-            endpoints.cmpp = Some(listener.local_addr()?);
-            info!(addr = %listener.local_addr()?, "CMPP listening");
-            let gateway_code = config
-                .cmpp
-                .gateway_code
-                .unwrap_or(u32::from(config.node.id));
-            let frontend = Arc::new(
-                CmppFrontend::new(
-                    pipeline.sessions()?,
-                    cmpp_options(&config.cmpp),
-                    gateway_code,
-                )
-                .context("cmpp.gateway_code")?,
-            );
-            accept_loops.push(tokio::spawn(tern_cmpp::net::serve(
-                listener,
-                Arc::new(cmpp_server_config(&config.cmpp)),
-                frontend,
-                customers.clone(),
-                customer_tasks.clone(),
-            )));
-        }
         Ok(Self {
             endpoints,
             cluster,

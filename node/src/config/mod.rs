@@ -450,13 +450,13 @@ pub(crate) fn invalid(key: impl Into<String>, message: impl Into<String>) -> Con
     }
 }
 
-/// A parsed `smpp://` URL.
+/// A parsed upstream URL: `SCHEME://USER:PASSWORD@HOST:PORT`, the scheme one a protocol of
+/// the node registered (`smpp`, `smpps`, `cmpp`, ...; see `crate::protocols`). What the
+/// user and password are is the protocol's (a system_id and password, a Source_Addr and
+/// shared secret, ...).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SmppUrl {
-    pub tls: bool,
-    /// `cmpp://`: a CMPP operator gateway; user and password are the Source_Addr and the
-    /// shared secret.
-    pub cmpp: bool,
+pub struct LinkUrl {
+    pub scheme: String,
     pub user: String,
     pub password: String,
     pub host: String,
@@ -468,17 +468,19 @@ pub struct SmppUrl {
 const USERINFO_ESCAPES: &percent_encoding::AsciiSet =
     &percent_encoding::CONTROLS.add(b'/').add(b'?').add(b'#');
 
-impl SmppUrl {
-    /// `smpp://USER:PASSWORD@HOST:PORT`, `smpps://` for TLS or `cmpp://`, read with the
-    /// `url` crate. `%XX` escapes in the user and the password are decoded; a password may
+impl LinkUrl {
+    /// `SCHEME://USER:PASSWORD@HOST:PORT` (`smpp://`, `smpps://` for TLS, `cmpp://`, ...),
+    /// read with the `url` crate. `%XX` escapes in the user and the password are decoded; a password may
     /// also hold `@`, `/`, `?` or `#` as they are, since the credentials end at the last
     /// `@`. Nothing may follow the port but a `/`.
     pub fn parse(text: &str) -> Result<Self, String> {
-        let (tls, cmpp) = match text.split_once("://").map(|(scheme, _)| scheme) {
-            Some("smpps") => (true, false),
-            Some("smpp") => (false, false),
-            Some("cmpp") => (false, true),
-            _ => return Err("must start with smpp://, smpps:// or cmpp://".into()),
+        let schemes = crate::protocols::schemes();
+        let scheme = match text.split_once("://").map(|(scheme, _)| scheme) {
+            Some(scheme) if schemes.contains(&scheme) => scheme.to_owned(),
+            _ => {
+                let list: Vec<String> = schemes.iter().map(|s| format!("{s}://")).collect();
+                return Err(format!("must start with one of {}", list.join(", ")));
+            }
         };
         let escaped = match text.rsplit_once('@') {
             Some((credentials, address)) => {
@@ -510,8 +512,7 @@ impl SmppUrl {
                 .into_owned()
         };
         Ok(Self {
-            tls,
-            cmpp,
+            scheme,
             user: decode(url.username()),
             password: decode(password),
             host: host
@@ -711,28 +712,17 @@ fn upstream_problems(at: &str, upstream: &UpstreamConfig, errors: &mut Vec<Confi
             format!("must be from 1 to {}", tern_ledger::ownership::MAX_BINDS),
         ));
     }
-    let url = match SmppUrl::parse(&upstream.url) {
+    let url = match LinkUrl::parse(&upstream.url) {
         Ok(url) => url,
         Err(message) => {
             errors.push(invalid(key("url"), message));
             return;
         }
     };
-    if url.cmpp {
-        if url.user.len() != 6 || !url.user.bytes().all(|b| b.is_ascii_digit()) {
-            errors.push(invalid(key("url"), "the CMPP Source_Addr must be 6 digits"));
+    if let Some(protocol) = crate::protocols::for_scheme(&url.scheme) {
+        for (field, message) in protocol.upstream_problems(&url, upstream) {
+            errors.push(invalid(key(field), message));
         }
-        if !matches!(upstream.version.as_str(), "2.0" | "3.0") {
-            errors.push(invalid(key("version"), "must be \"2.0\" or \"3.0\""));
-        }
-    } else if url.user.len() > 15 || url.password.len() > 8 {
-        errors.push(invalid(
-            key("url"),
-            "user must be at most 15 and password at most 8 characters",
-        ));
-    }
-    if upstream.tls_ca.is_some() && !url.tls {
-        errors.push(invalid(key("tls_ca"), "is only used with an smpps:// url"));
     }
 }
 
@@ -878,34 +868,36 @@ mod tests {
     #[test]
     fn smpp_urls_carry_credentials_and_tls() {
         assert_eq!(
-            SmppUrl::parse("smpps://user:p%40ss@smsc.example:3550").unwrap(),
-            SmppUrl {
-                tls: true,
-                cmpp: false,
+            LinkUrl::parse("smpps://user:p%40ss@smsc.example:3550").unwrap(),
+            LinkUrl {
+                scheme: "smpps".into(),
                 user: "user".into(),
                 password: "p@ss".into(),
                 host: "smsc.example".into(),
                 port: 3550
             }
         );
-        assert!(SmppUrl::parse("smpp://user@host:1").is_err());
-        assert!(SmppUrl::parse("smpp://u:p@host:99999").is_err());
-        assert!(SmppUrl::parse("smpp://u:p@host").is_err());
-        assert!(SmppUrl::parse("smpp://u:p@host:0").is_err());
-        assert!(SmppUrl::parse("smpp://u:p@host:1/path").is_err());
-        assert!(SmppUrl::parse("http://u:p@host:1").is_err());
-        assert!(SmppUrl::parse("smpp://host:1").is_err());
-        let url = SmppUrl::parse("cmpp://u:p@[::1]:7890/").unwrap();
-        assert_eq!((url.cmpp, url.host.as_str(), url.port), (true, "::1", 7890));
+        assert!(LinkUrl::parse("smpp://user@host:1").is_err());
+        assert!(LinkUrl::parse("smpp://u:p@host:99999").is_err());
+        assert!(LinkUrl::parse("smpp://u:p@host").is_err());
+        assert!(LinkUrl::parse("smpp://u:p@host:0").is_err());
+        assert!(LinkUrl::parse("smpp://u:p@host:1/path").is_err());
+        assert!(LinkUrl::parse("http://u:p@host:1").is_err());
+        assert!(LinkUrl::parse("smpp://host:1").is_err());
+        let url = LinkUrl::parse("cmpp://u:p@[::1]:7890/").unwrap();
+        assert_eq!(
+            (url.scheme.as_str(), url.host.as_str(), url.port),
+            ("cmpp", "::1", 7890)
+        );
     }
 
     #[test]
     fn upstream_credentials_are_percent_decoded() {
-        let url = SmppUrl::parse("smpp://t%C3%A9rn%20op:p%3Aa%25s%2Fs%40w@10.0.0.1:2775").unwrap();
+        let url = LinkUrl::parse("smpp://t%C3%A9rn%20op:p%3Aa%25s%2Fs%40w@10.0.0.1:2775").unwrap();
         assert_eq!(url.user, "térn op");
         assert_eq!(url.password, "p:a%s/s@w");
         // As operators hand them out: `@`, `/`, `?` and `#` unescaped in the password.
-        let url = SmppUrl::parse("smpps://sys:a@b/c?d#e@smsc.example:3551").unwrap();
+        let url = LinkUrl::parse("smpps://sys:a@b/c?d#e@smsc.example:3551").unwrap();
         assert_eq!(
             (
                 url.user.as_str(),
@@ -917,7 +909,7 @@ mod tests {
         );
         // A stray `%` that is no escape stays as it is.
         assert_eq!(
-            SmppUrl::parse("smpp://u:100%@h:1").unwrap().password,
+            LinkUrl::parse("smpp://u:100%@h:1").unwrap().password,
             "100%"
         );
     }

@@ -6,7 +6,7 @@
 const HIDDEN: &str = "***";
 
 /// `url` with the password of its user-info replaced by `***`; a URL without one is
-/// returned as it is. The credentials end at the last `@`, as [`super::SmppUrl`] reads
+/// returned as it is. The credentials end at the last `@`, as [`super::LinkUrl`] reads
 /// them, so a password holding `@` or `/` is hidden whole.
 pub fn redact_url(url: &str) -> String {
     let Some(scheme_end) = url.find("://").map(|i| i + 3) else {
