@@ -11,9 +11,9 @@ use anyhow::Context as _;
 use tern_bench::smsc::{Accounts, ReceiptDelay, Smsc, SmscConfig};
 
 use crate::config::{
-    redact_url, AccountConfig, AdminSection, ClusterSection, CmppSection, ConcatConfig, Config,
-    IdFormatConfig, LinkUrl, MetricsSection, MoRuleConfig, PeriodConfig, SmppSection, StoreBackend,
-    StoreSection, UpstreamBind, UpstreamConfig,
+    redact_url, AccountConfig, AdminSection, ClusterSection, CnSection, ConcatConfig, Config,
+    IdFormatConfig, LinkUrl, MetricsSection, MoRuleConfig, PeriodConfig, SgipSection, SmppSection,
+    StoreBackend, StoreSection, UpstreamBind, UpstreamConfig,
 };
 use tern_storage::cql::CqlConfig;
 
@@ -49,6 +49,20 @@ pub struct DevArgs {
     /// The CMPP listener for customers; demo account Source_Addr 901234, secret `demo`.
     #[arg(long, default_value = "127.0.0.1:7890")]
     pub cmpp_listen: SocketAddr,
+    /// The SMGP 3.0 listener for customers; demo account ClientID 901234, secret `demo`.
+    #[arg(long, default_value = "127.0.0.1:8890")]
+    pub smgp_listen: SocketAddr,
+    /// The CNGP 2.0 listener for customers; demo account ClientID 901234, secret `demo`.
+    #[arg(long, default_value = "127.0.0.1:9890")]
+    pub cngp_listen: SocketAddr,
+    /// The SGIP 1.2 listener for customers; demo account Login_Name 901234, password
+    /// `demo`.
+    #[arg(long, default_value = "127.0.0.1:8801")]
+    pub sgip_listen: SocketAddr,
+    /// Where the SGIP demo account's reports and MO go, the SP's own listener:
+    /// sgip://LOGIN:PASSWORD@HOST:PORT. Without it they are held.
+    #[arg(long, value_name = "URL")]
+    pub sgip_deliver_to: Option<String>,
     /// Raft RPC (a one-node cluster needs no peers; port 0 picks a free one).
     #[arg(long, default_value = "127.0.0.1:0")]
     pub raft_listen: SocketAddr,
@@ -63,11 +77,13 @@ fn parse_store_url(url: &str) -> Result<CqlConfig, String> {
     CqlConfig::from_url(url).map_err(|e| e.to_string())
 }
 
-/// The CMPP demo account: its Source_Addr; the shared secret is `demo`.
-const CMPP_DEMO: &str = "901234";
+/// The demo account of the Chinese operators' protocols: CMPP's Source_Addr, SMGP's and
+/// CNGP's ClientID, SGIP's Login_Name; the shared secret of each (and the password) is
+/// `demo`.
+const CN_DEMO: &str = "901234";
 
-/// A demo account with password `demo`, and the CMPP secret when given.
-fn demo_account(id: &str, cmpp_secret: Option<&str>) -> AccountConfig {
+/// A demo account with password `demo`, and the same shared secret for `protocols`.
+fn demo_account(id: &str, protocols: &[&str]) -> AccountConfig {
     AccountConfig {
         system_id: id.into(),
         password: "demo".into(),
@@ -86,8 +102,11 @@ fn demo_account(id: &str, cmpp_secret: Option<&str>) -> AccountConfig {
         thresholds: None,
         tags: Default::default(),
         enabled: true,
-        cmpp_secret: cmpp_secret.map(str::to_owned),
-        secrets: Default::default(),
+        cmpp_secret: None,
+        secrets: protocols
+            .iter()
+            .map(|p| ((*p).to_owned(), "demo".to_owned()))
+            .collect(),
     }
 }
 
@@ -111,9 +130,26 @@ pub fn dev_config(args: &DevArgs, upstream_url: &str, token: &str) -> Config {
             listen: Some(args.smpp_listen),
             ..SmppSection::default()
         },
-        cmpp: CmppSection {
+        cmpp: CnSection {
             listen: Some(args.cmpp_listen),
-            ..CmppSection::default()
+            ..CnSection::default()
+        },
+        smgp: CnSection {
+            listen: Some(args.smgp_listen),
+            ..CnSection::default()
+        },
+        cngp: CnSection {
+            listen: Some(args.cngp_listen),
+            ..CnSection::default()
+        },
+        sgip: SgipSection {
+            listen: Some(args.sgip_listen),
+            deliver_to: args
+                .sgip_deliver_to
+                .iter()
+                .map(|url| (CN_DEMO.to_owned(), url.clone()))
+                .collect(),
+            ..SgipSection::default()
         },
         metrics: MetricsSection {
             listen: Some(args.metrics_listen),
@@ -127,8 +163,8 @@ pub fn dev_config(args: &DevArgs, upstream_url: &str, token: &str) -> Config {
             None => StoreSection::embedded(args.data_dir.join("store")),
         },
         accounts: vec![
-            demo_account("demo", None),
-            demo_account(CMPP_DEMO, Some("demo")),
+            demo_account("demo", &[]),
+            demo_account(CN_DEMO, &["cmpp", "smgp", "cngp"]),
         ],
         upstreams: vec![UpstreamConfig {
             name: "default".into(),
@@ -147,6 +183,7 @@ pub fn dev_config(args: &DevArgs, upstream_url: &str, token: &str) -> Config {
             signature_chars: 0,
             gbk: false,
             binds: 1,
+            report_listen: None,
         }],
         mo_rules: vec![MoRuleConfig {
             account: "demo".into(),
@@ -204,8 +241,18 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
     println!(
         "  SMPP      {smpp}   system_id=demo password=demo (transmitter, receiver or transceiver)"
     );
-    if let Some(cmpp) = node.endpoints.cmpp {
-        println!("  CMPP      {cmpp}   Source_Addr={CMPP_DEMO} secret=demo (CMPP 2.0 or 3.0)");
+    for (name, credentials) in [
+        ("cmpp", "Source_Addr=901234 secret=demo (CMPP 2.0 or 3.0)"),
+        ("smgp", "ClientID=901234 secret=demo (SMGP 3.0)"),
+        ("cngp", "ClientID=901234 secret=demo (CNGP 2.0)"),
+        (
+            "sgip",
+            "Login_Name=901234 password=demo (SGIP 1.2; reports to --sgip-deliver-to)",
+        ),
+    ] {
+        if let Some(addr) = node.endpoints.listening.get(name) {
+            println!("  {:<9} {addr}   {credentials}", name.to_uppercase());
+        }
     }
     if let Some(metrics) = node.endpoints.metrics {
         println!("  metrics   http://{metrics}/metrics");
@@ -271,6 +318,10 @@ mod tests {
             admin_token: None,
             raft_listen: "127.0.0.1:0".parse().unwrap(),
             cmpp_listen: "127.0.0.1:7890".parse().unwrap(),
+            smgp_listen: "127.0.0.1:8890".parse().unwrap(),
+            cngp_listen: "127.0.0.1:9890".parse().unwrap(),
+            sgip_listen: "127.0.0.1:8801".parse().unwrap(),
+            sgip_deliver_to: None,
             store: None,
         };
         dev_config(&args, "smpp://tern:tern@127.0.0.1:1", "t")

@@ -10,17 +10,19 @@ use serde::{Deserialize, Serialize};
 
 mod bind_lockout;
 mod cluster;
-mod cmpp;
+mod cn;
 mod mo_rule;
 mod notify;
 mod secrets;
+mod sgip;
 mod store;
 pub use bind_lockout::BindLockoutSection;
 pub use cluster::{AdminSection, ClusterSection, PeerConfig, PeriodConfig, PriceConfig};
-pub use cmpp::CmppSection;
+pub use cn::CnSection;
 pub use mo_rule::{mo_rule_names, validate_mo_rule, MoRuleConfig};
 pub use notify::NotifySection;
 pub use secrets::{redact_toml, redact_url};
+pub use sgip::SgipSection;
 pub use store::{StoreBackend, StoreSection};
 
 /// The whole file.
@@ -65,7 +67,16 @@ pub struct Config {
     pub prices: Vec<PriceConfig>,
     /// CMPP customers.
     #[serde(default)]
-    pub cmpp: CmppSection,
+    pub cmpp: CnSection,
+    /// SMGP customers.
+    #[serde(default)]
+    pub smgp: CnSection,
+    /// CNGP customers.
+    #[serde(default)]
+    pub cngp: CnSection,
+    /// SGIP customers.
+    #[serde(default)]
+    pub sgip: SgipSection,
     /// Retries of webhook deliveries.
     #[serde(default)]
     pub notify: NotifySection,
@@ -361,6 +372,9 @@ pub struct UpstreamConfig {
     /// How long messages are split for this SMSC.
     #[serde(default = "default_concat")]
     pub concat: ConcatConfig,
+    /// SGIP only: where the operator's SMG connects to deliver reports and MO.
+    #[serde(default)]
+    pub report_listen: Option<SocketAddr>,
     /// CMPP only: "3.0" or "2.0".
     #[serde(default = "default_cmpp_version")]
     pub version: String,
@@ -663,7 +677,10 @@ impl Config {
             );
         }
         self.validate_ledger(&ids, &mut errors);
-        self.cmpp.validate(&mut errors);
+        self.cmpp.validate("cmpp", (1 << 22) - 1, &mut errors);
+        self.smgp.validate("smgp", 999_999, &mut errors);
+        self.cngp.validate("cngp", 999_999, &mut errors);
+        self.sgip.validate(&mut errors);
         self.notify.validate(&mut errors);
         mo_rule::mo_rules_problems(&self.mo_rules, &ids, &mut errors);
         errors
@@ -723,6 +740,12 @@ fn upstream_problems(at: &str, upstream: &UpstreamConfig, errors: &mut Vec<Confi
         for (field, message) in protocol.upstream_problems(&url, upstream) {
             errors.push(invalid(key(field), message));
         }
+    }
+    if upstream.report_listen.is_some() && url.scheme != "sgip" {
+        errors.push(invalid(
+            key("report_listen"),
+            "is only used with an sgip:// url",
+        ));
     }
 }
 
@@ -833,6 +856,23 @@ mod tests {
         assert!(message.contains("`cluster.dial[1].addr`"), "{message}");
         let good = "[node]\nid = 1\n[cluster]\ndial = [{ id = 2, addr = \"127.0.0.1:7102\" }]\n";
         assert_eq!(Config::parse(good).unwrap().cluster.dial.len(), 1);
+    }
+
+    #[test]
+    fn the_chinese_protocols_sections_name_their_keys() {
+        assert!(error_of("[smgp]\nwindow = 0\n").contains("`smgp.window`"));
+        assert!(error_of("[cngp]\ngateway_code = 1000000\n").contains("`cngp.gateway_code`"));
+        assert!(error_of("[cmpp]\ngateway_code = 4194304\n").contains("`cmpp.gateway_code`"));
+        assert!(error_of("[sgip]\ninactivity_secs = 0\n").contains("`sgip.inactivity_secs`"));
+        let deliver_to = "[sgip.deliver_to]\n\"901234\" = \"smpp://a:b@127.0.0.1:1\"\n";
+        assert!(error_of(deliver_to).contains("`sgip.deliver_to.901234`"));
+        let report_listen = "[[upstream]]\nname = \"op\"\nurl = \"smpp://u:p@127.0.0.1:1\"\n\
+                             report_listen = \"127.0.0.1:8802\"\n";
+        assert!(error_of(report_listen).contains("`upstream[0].report_listen`"));
+        let good = "[smgp]\nlisten = \"127.0.0.1:8890\"\ngateway_code = 999999\n";
+        let config = Config::parse(good).unwrap();
+        assert_eq!(config.smgp.gateway_code, Some(999_999));
+        assert_eq!(config.cngp.listen, None);
     }
 
     #[test]

@@ -15,12 +15,12 @@ use tokio::net::TcpListener;
 use tracing::info;
 
 use super::{Listener, Protocol};
-use crate::config::{CmppSection, Config, LinkUrl, SmppSection, UpstreamConfig};
+use crate::config::{CnSection, Config, LinkUrl, SmppSection, UpstreamConfig};
 
 pub(super) struct Cmpp;
 
 /// The CMPP listener's settings from `[cmpp]`.
-fn server_config(cmpp: &CmppSection) -> tern_cmpp::net::ServerConfig {
+fn server_config(cmpp: &CnSection) -> tern_cmpp::net::ServerConfig {
     let interval = Duration::from_secs(cmpp.active_test_secs);
     tern_cmpp::net::ServerConfig {
         window: cmpp.window,
@@ -34,7 +34,7 @@ fn server_config(cmpp: &CmppSection) -> tern_cmpp::net::ServerConfig {
 }
 
 /// How messages are rendered for CMPP customers (the version is each session's).
-fn options(cmpp: &CmppSection) -> tern_cmpp::mapping::LinkOptions {
+fn options(cmpp: &CnSection) -> tern_cmpp::mapping::LinkOptions {
     tern_cmpp::mapping::LinkOptions {
         signature_chars: cmpp.signature_chars,
         ..tern_cmpp::mapping::LinkOptions::default()
