@@ -270,7 +270,7 @@ pub(crate) fn expire(state: &mut CustomerState) {
 }
 
 fn gauge(state: &CustomerState) {
-    metrics::gauge!("tern_cmpp_held_parts", "account" => state.account.id.clone())
+    metrics::gauge!("tern_held_parts", "account" => state.account.id.clone())
         .set(state.long.held_parts() as f64);
 }
 
@@ -340,7 +340,7 @@ async fn merge(state: &mut CustomerState, parts: Vec<HeldPart>, octets: Vec<u8>)
         Box::new(move |result| match result {
             Ok(()) => {
                 settle.commit();
-                metrics::counter!("tern_cmpp_messages_joined_total").increment(1);
+                metrics::counter!("tern_long_messages_joined_total").increment(1);
                 debug!(parts = count, "long message joined");
                 dispatch(&ctx, shard, records);
             }
@@ -359,7 +359,7 @@ async fn merge(state: &mut CustomerState, parts: Vec<HeldPart>, octets: Vec<u8>)
 
 fn send_alone(ctx: &Context, parts: Vec<(u16, Vec<Arc<MessageRecord>>)>, reason: &'static str) {
     for (shard, records) in parts {
-        metrics::counter!("tern_cmpp_parts_sent_alone_total", "reason" => reason).increment(1);
+        metrics::counter!("tern_parts_sent_alone_total", "reason" => reason).increment(1);
         dispatch(ctx, shard, records);
     }
 }
