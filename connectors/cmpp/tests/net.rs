@@ -109,6 +109,46 @@ async fn server_delivers_a_report_and_gets_deliver_resp() {
     }
 }
 
+#[tokio::test]
+async fn a_withdrawn_request_is_not_written() {
+    let version = Version::V30;
+    let server = Server::start(ServerConfig::default(), Gateway::default()).await;
+    let tracker = TaskTracker::new();
+    let shutdown = CancellationToken::new();
+    let (_client, mut events) = Client::start(
+        client_config(server.addr, version),
+        shutdown.clone(),
+        &tracker,
+    );
+    expect_up(&mut events).await;
+    let session = server.session();
+    let withdrawn = session.request_if(report(76, version), || false).await;
+    assert!(
+        matches!(&withdrawn, Err(tern_cmpp::net::RequestError::NotSent(why)) if why == tern_cmpp::net::WITHDRAWN),
+        "{withdrawn:?}"
+    );
+    let delivery =
+        tokio::spawn(async move { session.request_if(report(77, version), || true).await });
+    // The first DELIVER the client sees is the one whose condition held.
+    let ClientEvent::Request { pdu, handle } = next_event(&mut events).await else {
+        panic!("expected the DELIVER");
+    };
+    let Body::Deliver(deliver) = &pdu.body else {
+        panic!("expected DELIVER, got {pdu:?}");
+    };
+    assert_eq!(deliver.report(version).unwrap().unwrap().msg_id, 77);
+    assert!(handle.respond(Pdu {
+        sequence_id: pdu.sequence_id,
+        body: Body::DeliverResp(DeliverResp {
+            msg_id: deliver.msg_id,
+            result: 0
+        }),
+    }));
+    assert!(delivery.await.unwrap().is_ok());
+    stop(shutdown);
+    server.stop().await;
+}
+
 /// Collects log lines, to see what a refused link tells the operator.
 #[derive(Clone, Default)]
 struct Logs(Arc<Mutex<Vec<u8>>>);

@@ -243,10 +243,11 @@ impl CustomerLink for CmppCustomer {
                 }
             };
             for deliver in delivers {
-                if !still_ours() {
-                    return false;
-                }
-                match handle.request(Body::Deliver(deliver)).await {
+                let still = still_ours.clone();
+                match handle
+                    .request_if(Body::Deliver(deliver), move || still())
+                    .await
+                {
                     Ok(Pdu {
                         body: Body::DeliverResp(resp),
                         ..

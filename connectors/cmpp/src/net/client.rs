@@ -189,7 +189,9 @@ impl Client {
         else {
             return Err(RequestError::NotSent("the link is down".into()));
         };
-        handle.request_paced(body, Some(&self.inner.pace)).await
+        handle
+            .request_paced(body, Some(&self.inner.pace), || true)
+            .await
     }
 }
 

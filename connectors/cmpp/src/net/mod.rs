@@ -83,6 +83,8 @@ pub enum RequestError {
 }
 
 pub(crate) const CLOSED: &str = "the session is closed";
+/// Why a [`SessionHandle::request_if`] was not sent: its condition no longer held.
+pub const WITHDRAWN: &str = "withdrawn: the condition to send no longer held";
 
 /// The application's side of one connected session. Cheap to clone; when every clone
 /// is dropped the session terminates.
@@ -97,7 +99,19 @@ impl SessionHandle {
     /// Sequence_Id) once a window slot is free, and waits for its response. The wait for a
     /// slot is the back-pressure towards the caller.
     pub async fn request(&self, body: Body) -> Result<Pdu, RequestError> {
-        self.request_paced(body, None).await
+        self.request_paced(body, None, || true).await
+    }
+
+    /// [`SessionHandle::request`], sent only if `still()` holds once the window has room: a
+    /// caller whose right to send may lapse while it waits (a cluster node delivering under
+    /// a lease) asks again at the last moment. Otherwise nothing is written and the answer
+    /// is `NotSent` ([`WITHDRAWN`]).
+    pub async fn request_if(
+        &self,
+        body: Body,
+        still: impl FnOnce() -> bool,
+    ) -> Result<Pdu, RequestError> {
+        self.request_paced(body, None, still).await
     }
 
     /// As [`SessionHandle::request`], waiting for `pace` after the window slot, so that
@@ -106,6 +120,7 @@ impl SessionHandle {
         &self,
         body: Body,
         pace: Option<&Pace>,
+        still: impl FnOnce() -> bool,
     ) -> Result<Pdu, RequestError> {
         let command = body.command_id();
         if !rules::is_application_request(command) {
@@ -118,6 +133,9 @@ impl SessionHandle {
         };
         if let Some(pace) = pace {
             pace.ready().await;
+        }
+        if !still() {
+            return Err(RequestError::NotSent(WITHDRAWN.into()));
         }
         Ok(self.inner.send(body, Some(permit)).await?)
     }
