@@ -12,7 +12,9 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
+import types
 from pathlib import Path
 
 import pytest
@@ -626,21 +628,26 @@ class CmppOperator:
         self.runs = []
         self.proc = None
 
+    label = "cmpp-op"
+    protocol = "CMPP"
+
+    def command(self):
+        return [self.peer, "server", "--port", self.port, "--version", "0x%02x" % self.version, "--user",
+                self.user, "--password", self.password] + self.args
+
     def start(self, timeout=30.0):
         n = len(self.runs) + 1
-        self.proc = Proc("cmpp-op.%d" % n, [self.peer, "server", "--port", self.port, "--version",
-                                             "0x%02x" % self.version, "--user", self.user,
-                                             "--password", self.password] + self.args, self.log_dir,
-                         env=CMPP_PEER_ENV)
+        self.proc = Proc("%s.%d" % (self.label, n), self.command(), self.log_dir, env=CMPP_PEER_ENV)
         self.runs.append(self.proc)
 
         def listening():
             if not self.proc.alive():
-                raise AssertionError("cmpp-peer server exited with %s:\n%s" % (self.proc.popen.returncode,
-                                                                              self.proc.tail()))
+                raise AssertionError("%s server exited with %s:\n%s" % (Path(self.peer).name,
+                                                                       self.proc.popen.returncode, self.proc.tail()))
             return any(e.get("event") == "listening" for e in json_lines(self.proc.stdout()))
 
-        wait_until(listening, timeout, interval=0.1, what="cmpp-peer server to listen on %d" % self.port)
+        wait_until(listening, timeout, interval=0.1,
+                   what="%s server to listen on %d" % (Path(self.peer).name, self.port))
         return self
 
     def stop(self, sig=signal.SIGTERM, timeout=10.0):
@@ -660,11 +667,11 @@ class CmppOperator:
 
     def wait_submits(self, n, timeout=15.0):
         return wait_until(lambda: len(self.submits()) >= n and self.submits(), timeout,
-                          what="%d CMPP submits at the SMSGate operator (log: %s)" % (n, self.log_dir))
+                          what="%d %s submits at the SMSGate operator (log: %s)" % (n, self.protocol, self.log_dir))
 
     def wait_session(self, timeout=15.0):
         return wait_until(lambda: self.events("session_up"), timeout,
-                          what="a CMPP client session at the SMSGate operator")
+                          what="a %s client session at the SMSGate operator" % self.protocol)
 
     def tail(self):
         return self.proc.tail(60) if self.proc else ""
@@ -723,6 +730,224 @@ def cmpp_tern_factory(tern_cmpp_bin, tmp_path, sim_factory, cmpp_op_factory):
     def make(smpp_upstream=None, cmpp_upstream=None, cmpp_accounts=CMPP_ACCOUNTS, name=None):
         node = CmppTernNode(tern_cmpp_bin, tmp_path, smpp_upstream, cmpp_upstream, cmpp_accounts,
                             name or "tern%d" % (len(nodes) + 1))
+        nodes.append(node)
+        return node.start()
+
+    yield make
+    stop_nodes_checked(nodes)
+
+
+# ---------------------------------------------------------------- SGIP and SMGP
+#
+# The SMSGate peers in cn/java (`sgip-peer`, `smgp-peer`: each an operator's gateway as
+# `server` and an SP as `client`), built by cn/java/build.sh. See cn/README.md.
+
+CN_JAVA = HERE / "cn" / "java"
+CN_PEERS = {"sgip": CN_JAVA / "sgip-peer", "smgp": CN_JAVA / "smgp-peer"}
+
+# tern's SGIP and SMGP customers: the account id (SGIP Login_Name, SMGP ClientID), its shared
+# secret (SGIP: the Bind's password), simultaneous connections. The SMPP password is the
+# same, so tern may take either.
+CN_ACCOUNTS = [
+    ("901234", "demo", 4),
+]
+# Refusals of a wrong password: the SGIP Bind_Resp result, the SMGP Login_Resp status.
+CN_AUTH_FAILED = {"sgip": 1, "smgp": 21}
+
+
+def tern_cn_config(protocol, smpp_port, cn_port, metrics_port, smpp_upstream=None, cn_upstream=None,
+                   smpp_accounts=ACCOUNTS, cn_accounts=CN_ACCOUNTS, deliver_to=None):
+    """tern's TOML for a node with the SMPP and the SGIP or SMGP listener: the one place that
+    spells their configuration keys.
+
+      [smgp] listen = "127.0.0.1:PORT"
+      [sgip] listen = "127.0.0.1:PORT"
+      [sgip.deliver_to] "ACCOUNT" = "sgip://LOGIN:PASSWORD@HOST:PORT"
+                                    -- the SP's listener, where tern binds (login type 2) to
+                                       send Reports and Delivers
+      [[account]] system_id = ACCOUNT, password, secrets = { PROTOCOL = SECRET }
+      [[upstream]] url = "smgp://CLIENTID:SECRET@HOST:PORT"      -- an SMGW
+      [[upstream]] url = "sgip://LOGIN:PASSWORD@HOST:PORT",       -- an SMG, which binds
+                   report_listen = "HOST:PORT"                     back here with its reports
+    deliver_to: {account: (host, port)}; the login there is the account's own. The SMPP parts
+    (accounts, an smsc-sim upstream) are conftest.tern_config's.
+    """
+    accounts = list(smpp_accounts) + [
+        (account, secret[:8], max_connections, ['secrets = { %s = "%s" }' % (protocol, secret)])
+        for account, secret, max_connections in cn_accounts]
+    text = tern_config(smpp_port, metrics_port, upstream=smpp_upstream, accounts=accounts)
+    lines = ["", "[%s]" % protocol, 'listen = "127.0.0.1:%d"' % cn_port, ""]
+    if protocol == "sgip" and deliver_to:
+        secrets = {account: secret for account, secret, _ in cn_accounts}
+        lines += ["[sgip.deliver_to]"]
+        lines += ['"%s" = "sgip://%s:%s@%s:%d"' % (account, account, secrets[account], host, port)
+                  for account, (host, port) in deliver_to.items()]
+        lines += [""]
+    if cn_upstream is not None:
+        lines += ["[[upstream]]",
+                  'name = "%s-op"' % protocol,
+                  'url = "%s://%s:%s@127.0.0.1:%d"' % (protocol, cn_upstream.user, cn_upstream.password,
+                                                       cn_upstream.port),
+                  "window = 16"]
+        if protocol == "sgip":
+            lines += ['report_listen = "127.0.0.1:%d"' % cn_upstream.report_port]
+        lines += [""]
+    return text + "\n".join(lines) + "\n"
+
+
+_speaks = {}
+
+
+def tern_speaks(protocol):
+    """True when the tern binary ($TERN_BIN, else target/debug/tern) has the `protocol`
+    connector both ways: `tern check-config` takes the configuration the tests give it, a
+    listener for customers and an upstream of that protocol. An option of `tern dev` or a
+    configuration section alone would show only part of it."""
+    binary = Path(os.environ.get("TERN_BIN") or REPO / "target" / "debug" / "tern")
+    key = (str(binary), protocol)
+    if key not in _speaks:
+        _speaks[key] = False
+        if binary.is_file() and os.access(binary, os.X_OK):
+            op = types.SimpleNamespace(user=CMPP_OP_USER, password=CMPP_OP_PASS, port=20004, report_port=20005)
+            text = tern_cn_config(protocol, 20001, 20002, 20003, cn_upstream=op,
+                                  deliver_to={CN_ACCOUNTS[0][0]: ("127.0.0.1", 20006)})
+            with tempfile.NamedTemporaryFile("w", suffix=".toml", prefix="tern-speaks-%s-" % protocol) as f:
+                f.write(text)
+                f.flush()
+                try:
+                    out = subprocess.run([str(binary), "check-config", "--config", f.name], capture_output=True,
+                                         text=True, timeout=30)
+                    _speaks[key] = out.returncode == 0
+                except (OSError, subprocess.TimeoutExpired):
+                    pass
+    return _speaks[key]
+
+
+@pytest.fixture(scope="session")
+def cn_peers():
+    """The SMSGate SGIP and SMGP peers, built (idempotent: cn/java/build.sh does nothing when
+    up to date): {"sgip": path, "smgp": path}."""
+    for tool in ("java", "javac", "mvn"):
+        if not shutil.which(tool):
+            pytest.fail("%s not found on PATH: the SMSGate SGIP and SMGP peers need a JDK 17 and Maven "
+                        "(scripts/test installs openjdk-17-jdk-headless and maven)" % tool, pytrace=False)
+    try:
+        out = subprocess.run([str(CN_JAVA / "build.sh")], capture_output=True, text=True, timeout=900)
+    except subprocess.TimeoutExpired:
+        pytest.fail("building the SMSGate SGIP and SMGP peers took over 900 s", pytrace=False)
+    if out.returncode != 0:
+        pytest.fail("building the SMSGate SGIP and SMGP peers failed (%s):\n%s\n%s"
+                    % (out.returncode, out.stdout[-3000:], out.stderr[-3000:]), pytrace=False)
+    return dict(CN_PEERS)
+
+
+@pytest.fixture
+def cn_client(cn_peers, tmp_path):
+    """Runs an SGIP or SMGP client peer (an SP) to completion:
+    cn_client(protocol, port, ...) -> PeerRun.
+
+    texts: one --text, repeated --count times. listen (SGIP): the port of the SP's own
+    listener, where the SMG binds with login type 2 to send Reports and Delivers. flags:
+    extra arguments (--report, --long, --ucs2, --expect-mo N, ...)."""
+    runs = []
+
+    def run(protocol, port, user=CN_ACCOUNTS[0][0], secret=CN_ACCOUNTS[0][1], texts=(), flags=(), listen=None,
+            timeout_s=30):
+        argv = [cn_peers[protocol], "client", "--host", "127.0.0.1", "--port", port, "--user", user,
+                "--password", secret, "--timeout-s", timeout_s]
+        for t in texts:
+            argv += ["--text", t]
+        if listen is not None:
+            argv += ["--listen", listen]
+        r = PeerRun("%s-client.%d" % (protocol, len(runs) + 1), argv + list(flags), tmp_path,
+                    timeout=timeout_s * 3 + 30)
+        runs.append(r)
+        return r
+
+    return run
+
+
+class CnOperator(CmppOperator):
+    """An SMSGate SGIP SMG or SMGP gateway (`sgip-peer server`, `smgp-peer server`) on a
+    fixed port. The SGIP one sends its Reports and MOs over a connection it opens to
+    report_port with a Bind of login type 2 (an SP's listener: tern's report_listen);
+    without connect_back, over the SP's own connection."""
+
+    def __init__(self, protocol, peer, log_dir, user=CMPP_OP_USER, password=CMPP_OP_PASS, port=None,
+                 connect_back=True, args=()):
+        super().__init__(peer, log_dir, user=user, password=password, port=port, args=args)
+        self.protocol = protocol.upper()
+        self.label = "%s-op" % protocol
+        self.report_port = free_port() if protocol == "sgip" and connect_back else None
+
+    def command(self):
+        argv = [self.peer, "server", "--port", self.port, "--user", self.user, "--password", self.password]
+        if self.report_port:
+            argv += ["--report-to", "127.0.0.1:%d" % self.report_port]
+        return argv + self.args
+
+
+@pytest.fixture
+def cn_op_factory(cn_peers, tmp_path):
+    ops = []
+
+    def make(protocol, **kw):
+        op = CnOperator(protocol, cn_peers[protocol], tmp_path, **kw)
+        ops.append(op)
+        return op.start()
+
+    yield make
+    for op in ops:
+        for p in op.runs:
+            p.stop(signal.SIGTERM, 10)
+
+
+class CnTernNode(TernNode):
+    """A tern node with the SMPP and the SGIP or SMGP listener, and an smsc-sim and/or SMSGate
+    upstream."""
+
+    def __init__(self, binary, log_dir, protocol, smpp_upstream=None, cn_upstream=None, cn_accounts=CN_ACCOUNTS,
+                 deliver_to=None, name="tern"):
+        self.binary = binary
+        self.log_dir = Path(log_dir)
+        self.protocol = protocol
+        self.upstream = smpp_upstream
+        self.cn_upstream = cn_upstream
+        self.port = free_port()
+        self.cn_port = free_port()
+        self.metrics_port = free_port()
+        self.tls_port = None
+        self.config_path = self.log_dir / (name + ".toml")
+        self.config_path.write_text(tern_cn_config(protocol, self.port, self.cn_port, self.metrics_port,
+                                                   smpp_upstream, cn_upstream, cn_accounts=cn_accounts,
+                                                   deliver_to=deliver_to))
+        self.name = name
+        self.proc = None
+        self.exit_code = None
+
+    def start(self, timeout=15.0):
+        super().start(timeout)
+        wait_until(lambda: port_open(self.cn_port), timeout, interval=0.1,
+                   what="tern to accept %s on %d (config %s)" % (self.protocol, self.cn_port, self.config_path))
+        if self.cn_upstream is not None and self.protocol == "sgip":
+            # an SP binds to the SMG when it has something to send; the SMG binds back to
+            # report_listen when it has reports: nothing to wait for but that listener
+            wait_until(lambda: port_open(self.cn_upstream.report_port), timeout, interval=0.1,
+                       what="tern's SGIP report_listen on %d" % self.cn_upstream.report_port)
+        elif self.cn_upstream is not None:
+            # tern logs in to the gateway on its own; the first submit should not race it
+            self.cn_upstream.wait_session(timeout)
+        return self
+
+
+@pytest.fixture
+def cn_tern_factory(tern_bin, tmp_path, sim_factory, cn_op_factory):
+    # the upstreams' factories come first so that they outlive the tern nodes at teardown
+    nodes = []
+
+    def make(protocol, smpp_upstream=None, cn_upstream=None, cn_accounts=CN_ACCOUNTS, deliver_to=None, name=None):
+        node = CnTernNode(tern_bin, tmp_path, protocol, smpp_upstream, cn_upstream, cn_accounts, deliver_to,
+                          name or "tern%d" % (len(nodes) + 1))
         nodes.append(node)
         return node.start()
 
