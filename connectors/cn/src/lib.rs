@@ -8,6 +8,8 @@ pub mod address;
 pub mod auth;
 pub mod content;
 pub mod fields;
+pub mod login;
 pub mod message;
 pub mod msgid;
+pub mod session;
 pub mod time;

@@ -1,6 +1,7 @@
 //! SMGP 3.0 (China Telecom's Short Message Gateway Protocol), spoken between SPs and China
 //! Telecom's short message gateways: the codec, MsgID, the Login authenticator and the
-//! mapping to the domain `Message` and `DeliveryReport`. It knows no sockets or sessions.
+//! mapping to the domain `Message` and `DeliveryReport`. Its `net` module runs the
+//! sessions over TCP on the shared connection driver.
 //!
 //! Written here: no maintained Rust crate implements SMGP. The layout follows the SMGP 3.0
 //! specification (China Telecom, 2005): a 12-octet header of PacketLength, RequestID and
@@ -11,6 +12,7 @@ pub mod auth;
 pub mod codec;
 pub mod mapping;
 pub mod msgid;
+pub mod net;
 pub mod time;
 
 pub use codec::{
