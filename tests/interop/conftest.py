@@ -248,19 +248,26 @@ class SmscSim:
                           what="an upstream bind at the SMSC simulator")
 
 
-@pytest.fixture
-def sim_factory(node_bin, tmp_path):
-    sims = []
+def started(build, stop_timeout):
+    """A factory fixture's body: yields make(**kw), which starts and returns build(**kw);
+    at teardown every run of everything it made is stopped (SIGTERM, then SIGKILL after
+    stop_timeout)."""
+    made = []
 
-    def make(**kw):
-        sim = SmscSim(node_bin, tmp_path, **kw)
-        sims.append(sim)
-        return sim.start()
+    def make(*args, **kw):
+        peer = build(*args, **kw)
+        made.append(peer)
+        return peer.start()
 
     yield make
-    for sim in sims:
-        for p in sim.runs:
-            p.stop(signal.SIGTERM, 5)
+    for peer in made:
+        for p in peer.runs:
+            p.stop(signal.SIGTERM, stop_timeout)
+
+
+@pytest.fixture
+def sim_factory(node_bin, tmp_path):
+    yield from started(lambda **kw: SmscSim(node_bin, tmp_path, **kw), 5)
 
 
 @pytest.fixture
@@ -679,17 +686,7 @@ class CmppOperator:
 
 @pytest.fixture
 def cmpp_op_factory(cmpp_peer, tmp_path):
-    ops = []
-
-    def make(**kw):
-        op = CmppOperator(cmpp_peer, tmp_path, **kw)
-        ops.append(op)
-        return op.start()
-
-    yield make
-    for op in ops:
-        for p in op.runs:
-            p.stop(signal.SIGTERM, 10)
+    yield from started(lambda **kw: CmppOperator(cmpp_peer, tmp_path, **kw), 10)
 
 
 class CmppTernNode(TernNode):
@@ -892,17 +889,8 @@ class CnOperator(CmppOperator):
 
 @pytest.fixture
 def cn_op_factory(cn_peers, tmp_path):
-    ops = []
-
-    def make(protocol, **kw):
-        op = CnOperator(protocol, cn_peers[protocol], tmp_path, **kw)
-        ops.append(op)
-        return op.start()
-
-    yield make
-    for op in ops:
-        for p in op.runs:
-            p.stop(signal.SIGTERM, 10)
+    """cn_op_factory(protocol, **kw): a started CnOperator."""
+    yield from started(lambda protocol, **kw: CnOperator(protocol, cn_peers[protocol], tmp_path, **kw), 10)
 
 
 class CnTernNode(TernNode):
@@ -911,22 +899,14 @@ class CnTernNode(TernNode):
 
     def __init__(self, binary, log_dir, protocol, smpp_upstream=None, cn_upstream=None, cn_accounts=CN_ACCOUNTS,
                  deliver_to=None, name="tern"):
-        self.binary = binary
-        self.log_dir = Path(log_dir)
+        super().__init__(binary, log_dir, upstream=smpp_upstream, name=name)
         self.protocol = protocol
-        self.upstream = smpp_upstream
         self.cn_upstream = cn_upstream
-        self.port = free_port()
         self.cn_port = free_port()
-        self.metrics_port = free_port()
-        self.tls_port = None
-        self.config_path = self.log_dir / (name + ".toml")
+        # the SMPP-only configuration TernNode wrote, replaced by one with this protocol too
         self.config_path.write_text(tern_cn_config(protocol, self.port, self.cn_port, self.metrics_port,
                                                    smpp_upstream, cn_upstream, cn_accounts=cn_accounts,
                                                    deliver_to=deliver_to))
-        self.name = name
-        self.proc = None
-        self.exit_code = None
 
     def start(self, timeout=15.0):
         super().start(timeout)

@@ -8,12 +8,10 @@
 What differs between the protocols is in PROTOCOLS.
 """
 
-import random
+import collections
 
-import smpplib.gsm
-
-from conftest import CN_ACCOUNTS, CN_AUTH_FAILED, free_port, wait_until
-from smpplib_esme import Esme, as_text, receipt_id
+import test_cmpp
+from conftest import CN_ACCOUNTS, CN_AUTH_FAILED, free_port
 from test_cmpp import check_sim_got
 
 ACCOUNT = CN_ACCOUNTS[0][0]
@@ -25,7 +23,8 @@ LONG_ZH = ("长短信测试：这是一条很长的中文短信，用来检查�
            "每一个分段都有自己的消息编号和状态报告，最后由接收方按照用户数据头重新拼接成完整的内容。谢谢！祝一切顺利。")
 # 200 characters: two parts of 7-bit text, as octets (SMSGate: 134 a part) or packed GSM (153)
 LONG_ASCII = ("Tern SGIP/SMGP interop: this ASCII message is longer than one short message can carry, so "
-              "the client splits it into concatenated parts with a user data header. Both parts must arrive intact here. End.")
+              "the client splits it into concatenated parts with a user data header. "
+              "Both parts must arrive intact here. End.")
 assert len(LONG_ZH) == 100 and len(LONG_ASCII) == 200
 
 SP_CASES = {  # name: (client flags, text, parts)
@@ -36,39 +35,13 @@ SP_CASES = {  # name: (client flags, text, parts)
 }
 
 
-class Sgip:
-    name = "sgip"
-    login_event, login_status = "bind_resp", "result"
-    refusal = "bind_result"
-
-    @staticmethod
-    def delivered(report):
-        return report["state"] == 0 and report["error_code"] == 0
-
-    @staticmethod
-    def asked_report(submit):
-        return submit["report_flag"] == 1
-
-    ack_status = "result"
-
-
-class Smgp:
-    name = "smgp"
-    login_event, login_status = "login_resp", "status"
-    refusal = "login_status"
-
-    @staticmethod
-    def delivered(report):
-        return report["stat"] == "DELIVRD"
-
-    @staticmethod
-    def asked_report(submit):
-        return submit["need_report"] == 1
-
-    ack_status = "status"
-
-
-PROTOCOLS = {"sgip": Sgip, "smgp": Smgp}
+# What the SP client prints of its login (the event, the status's name there and on the
+# final line of a refused run) and whether a report it got says delivered.
+Protocol = collections.namedtuple("Protocol", "login_event login_status refusal delivered")
+PROTOCOLS = {
+    "sgip": Protocol("bind_resp", "result", "bind_result", lambda r: r["state"] == 0 and r["error_code"] == 0),
+    "smgp": Protocol("login_resp", "status", "login_status", lambda r: r["stat"] == "DELIVRD"),
+}
 
 
 def sp_node(protocol, cn_tern_factory, smpp_upstream=None):
@@ -111,48 +84,16 @@ def sp_through_tern_to_smpp(protocol, cn_tern_factory, sim_factory, cn_client, c
 
 
 def smpp_customer_to_operator(protocol, cn_tern_factory, cn_op_factory, texts):
-    """smpplib submits texts (split by smpplib.gsm.make_parts) to tern, whose only upstream
-    is the SMSGate gateway; checks every part is accepted and comes back with a DELIVRD
-    receipt made from the gateway's report, and returns the gateway's submits."""
-    p = PROTOCOLS[protocol]
+    """test_cmpp's chain from an SMPP customer to an SMSGate operator, with the SGIP or SMGP
+    gateway as the operator (its lines carry the CMPP peer's names where they matter:
+    registered_delivery, the result of report_acked): every part accepted, a DELIVRD receipt
+    for each from the gateway's report, the whole messages at the gateway. -> (op, submits)"""
     op = cn_op_factory(protocol)
     node = cn_tern_factory(protocol, cn_upstream=op)
-    random.seed(11)  # smpplib picks the UDH reference with random
-    sent = []  # (part, data_coding, esm_class)
-    for text in texts:
-        ps, dc, esm = smpplib.gsm.make_parts(text)
-        sent += [(part, dc, esm) for part in ps]
-    esme = Esme(node.port)
-    try:
-        esme.connect_bind("transceiver")
-        seqs = [esme.submit(part, dc, esm) for part, dc, esm in sent]
-        esme.pump_until(lambda: all(s in esme.resps for s in seqs), 20, "submit_sm_resp for every part")
-        detail = "resps %r\ntern log:\n%s\noperator:\n%s" % (esme.resps, node.log(), op.tail())
-        assert [esme.resps[s][0] for s in seqs] == [0] * len(sent), detail
-        ids = [esme.resps[s][1] for s in seqs]
-        assert len(set(ids)) == len(sent), detail
-        esme.pump_until(lambda: {receipt_id(r) for r in esme.receipts} >= set(ids), 20,
-                        "a receipt for each of %r (got %r)" % (ids, [receipt_id(r) for r in esme.receipts]))
-        for r in esme.receipts:
-            text = as_text(r.short_message)
-            assert r.esm_class & 0x04 and "stat:DELIVRD" in text, (text, detail)
-    finally:
-        esme.close()
-
-    subs = op.wait_submits(len(texts))
-    detail = "%s submits at the gateway:\n%s\ntern log:\n%s" % (protocol, "\n".join(map(str, subs)), node.log())
-    assert sorted((s["text"], s["pk_total"]) for s in subs) == sorted(
-        (t, len(smpplib.gsm.make_parts(t)[0])) for t in texts), detail
+    subs = test_cmpp.smpp_customer_to_operator(node, op, texts)
     for s in subs:
-        assert s["dest"].endswith("4915112345678"), detail
-        assert p.asked_report(s), detail
-        if s["pk_total"] > 1:
-            assert all(part["udhi"] == 1 for part in s["parts"]), detail
         if s["text"] in (ZH, LONG_ZH):
-            assert s["fmt"] == 8, detail
-    wait_until(lambda: len(op.events("report_acked")) >= len(sent), 10,
-               what="tern's answer to %d reports (operator:\n%s)" % (len(sent), op.tail()))
-    assert all(e[p.ack_status] == 0 for e in op.events("report_acked")), op.events("report_acked")
+            assert s["fmt"] == 8, s
     return op, subs
 
 

@@ -86,9 +86,10 @@ def test_smgp_client_to_smgp_server(cn_op_factory, cn_client):
         assert all(e["stat"] == "DELIVRD" and e["err"] == "000" for e in r.of("report")), r.describe()
         assert r.of("exit_resp") == [{"event": "exit_resp", "ok": True}], r.describe()
     assert {(e["client_id"], e["login_mode"], e["status"]) for e in op.events("login")} == {(CMPP_OP_USER, 2, 0)}
-    assert all(e["status"] == 0 for e in op.events("report_acked"))
+    assert all(e["result"] == 0 for e in op.events("report_acked"))
     for s in op.submits():
-        assert s["need_report"] == 1 and all(p["pdu_hex"] for p in op.events("submit_part")), s
+        assert s["need_report"] == s["registered_delivery"] == 1, s
+    assert all(p["pdu_hex"] for p in op.events("submit_part"))
 
 
 @protocols

@@ -5,11 +5,13 @@ import java.io.FileDescriptor;
 import java.io.FileOutputStream;
 import java.io.InputStreamReader;
 import java.io.PrintStream;
+import java.net.InetSocketAddress;
 import java.nio.charset.StandardCharsets;
 import java.text.SimpleDateFormat;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Collection;
+import java.util.Comparator;
 import java.util.Date;
 import java.util.HashMap;
 import java.util.LinkedHashMap;
@@ -17,18 +19,39 @@ import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
 import java.util.function.Consumer;
+import java.util.function.Function;
+import java.util.function.IntConsumer;
+import java.util.function.ToIntFunction;
+import java.util.function.ToLongFunction;
 
+import com.zx.sms.BaseMessage;
+import com.zx.sms.common.GlobalConstance;
+import com.zx.sms.common.util.ChannelUtil;
+import com.zx.sms.connect.manager.EndpointEntity;
+import com.zx.sms.connect.manager.EndpointEntity.ChannelType;
+import com.zx.sms.connect.manager.EndpointManager;
+import com.zx.sms.handler.api.AbstractBusinessHandler;
+import com.zx.sms.handler.api.BusinessHandlerInterface;
+import com.zx.sms.session.AbstractSessionStateManager;
+import com.zx.sms.session.cmpp.SessionState;
+
+import io.netty.channel.Channel;
+import io.netty.channel.ChannelDuplexHandler;
+import io.netty.channel.ChannelFuture;
+import io.netty.channel.ChannelHandlerContext;
 import io.netty.util.concurrent.Promise;
 
 /**
  * What the SGIP and SMGP peers (SgipPeer, SmgpPeer) share: one JSON line per event on
  * stdout, `--name value` arguments, the bookkeeping of a client run (which submits are still
- * owed a status report, how many MOs came) and the server's timers and stdin control lines.
- * Nothing in here knows a protocol.
+ * owed a status report, how many MOs came), a client's login, submits and goodbye, and the
+ * server's listener, session lines, timers, acknowledgements and stdin control lines. Nothing
+ * in here knows a protocol: what differs comes in as SMSGate's classes and small functions.
  */
 final class CnPeer {
     private CnPeer() {
@@ -42,10 +65,7 @@ final class CnPeer {
     static Map<String, Object> ev(String event, Object... kv) {
         Map<String, Object> m = new LinkedHashMap<>();
         m.put("event", event);
-        for (int i = 0; i + 1 < kv.length; i += 2) {
-            m.put((String) kv[i], kv[i + 1]);
-        }
-        return m;
+        return with(m, kv);
     }
 
     static synchronized void emit(Map<String, Object> m) {
@@ -57,6 +77,14 @@ final class CnPeer {
 
     static void emit(String event, Object... kv) {
         emit(ev(event, kv));
+    }
+
+    /** m with the name-value pairs kv added. */
+    static Map<String, Object> with(Map<String, Object> m, Object... kv) {
+        for (int i = 0; i + 1 < kv.length; i += 2) {
+            m.put((String) kv[i], kv[i + 1]);
+        }
+        return m;
     }
 
     @SuppressWarnings("unchecked")
@@ -395,5 +423,310 @@ final class CnPeer {
     static int partNo(byte[] content, int udhi) {
         Map<String, Object> c = udhi != 0 ? concat(content) : null;
         return c == null ? 1 : (Integer) c.get("seq");
+    }
+
+    /**
+     * The parts of a long message as SMSGate hands it up, in part order: the first part to
+     * arrive carries the merged text, the others are its fragments.
+     */
+    static <M> List<M> parts(M full, List<M> fragments, ToIntFunction<M> partNo) {
+        List<M> parts = new ArrayList<>();
+        parts.add(full);
+        if (fragments != null) parts.addAll(fragments);
+        parts.sort(Comparator.comparingInt(partNo));
+        return parts;
+    }
+
+    /** pk_total, msg_ids and parts (each as partJson has it) of a whole message's line. */
+    static <M> Object[] partsJson(List<M> parts, Function<M, Map<String, Object>> partJson) {
+        List<Map<String, Object>> list = new ArrayList<>();
+        List<Object> ids = new ArrayList<>();
+        for (M p : parts) {
+            Map<String, Object> pj = partJson.apply(p);
+            list.add(pj);
+            ids.add(pj.get("msg_id"));
+        }
+        return new Object[] {"pk_total", parts.size(), "msg_ids", ids, "parts", list};
+    }
+
+    static List<BusinessHandlerInterface> handlers(BusinessHandlerInterface h) {
+        List<BusinessHandlerInterface> l = new ArrayList<>();
+        l.add(h);
+        return l;
+    }
+
+    // ------------------------------------------------------------------ client
+
+    /** The text a client sends: --text, else a short or long, ASCII or UCS-2 one naming the protocol. */
+    static String text(Args a, String protocol) {
+        boolean ucs2 = a.flag("ucs2");
+        if (a.flag("long")) {
+            return a.str("text", ucs2
+                    ? "长短信测试 {i}：这是一条很长的中文短信，用来检查网关是否能够正确地拆分和重组超过七十个字符的消息。"
+                            + "每一个分段都有自己的消息编号和状态报告，最后由接收方按照用户数据头重新拼接成完整的内容。谢谢！"
+                    : "SMSGate long message {i}: this text is longer than one " + protocol + " submit can carry, "
+                            + "so SMSGate splits it into parts with a user data header (TP_udhi=1, 05 00 03 ref total "
+                            + "seq) and every part gets its own message id and status report. The end.");
+        }
+        return a.str("text", ucs2 ? "你好，Tern！" + protocol + " 网关测试 {i}" : "Hello from SMSGate {i}");
+    }
+
+    /**
+     * A client's login: the response printed as `event` with its status under `key` (a
+     * refusal too, which SMSGate only logs before it closes), and the wait for the session.
+     */
+    static final class Login {
+        final String command;
+        final String event;
+        final String key;
+        final String doneKey;
+        private final CountDownLatch up = new CountDownLatch(1);
+        private final CountDownLatch over = new CountDownLatch(1);
+        private volatile long status = -1;
+
+        /** command: the request's name (Bind, Login); doneKey: the status's name on the final line. */
+        Login(String command, String event, String key, String doneKey) {
+            this.command = command;
+            this.event = event;
+            this.key = key;
+            this.doneKey = doneKey;
+        }
+
+        /** The session is up (SMSGate's SessionState.Connect). */
+        void up() {
+            up.countDown();
+        }
+
+        /**
+         * A handler for the front of the pipeline (before SMSGate's login manager) that prints
+         * the response of type resp, with more's fields, and the end of the connection.
+         */
+        <R> ChannelDuplexHandler spy(Class<R> resp, ToLongFunction<R> status, Function<R, Object[]> more) {
+            return new ChannelDuplexHandler() {
+                @Override
+                public void channelRead(ChannelHandlerContext ctx, Object msg) throws Exception {
+                    if (resp.isInstance(msg)) {
+                        R r = resp.cast(msg);
+                        long s = status.applyAsLong(r);
+                        Login.this.status = s;
+                        emit(with(ev(event, key, s), more.apply(r)));
+                        if (s != 0) over.countDown();
+                    }
+                    ctx.fireChannelRead(msg);
+                }
+
+                @Override
+                public void channelInactive(ChannelHandlerContext ctx) throws Exception {
+                    emit("closed");
+                    over.countDown();
+                    ctx.fireChannelInactive();
+                }
+            };
+        }
+
+        /**
+         * Waits for the TCP connection f and then the session: 0 once it is up, otherwise the
+         * exit status after the final line (2 TCP connect failed, 3 refused, 1 no response).
+         */
+        int await(ChannelFuture f, long deadline) throws InterruptedException {
+            if (f == null || !f.await(Math.max(1, deadline - System.currentTimeMillis())) || !f.isSuccess()) {
+                emit("done", "submitted", 0, "ok", 0, "reports", 0, "error",
+                        "TCP connect failed: " + (f == null ? "no future" : String.valueOf(f.cause())));
+                return 2;
+            }
+            while (up.getCount() > 0 && over.getCount() > 0 && System.currentTimeMillis() < deadline) {
+                up.await(50, TimeUnit.MILLISECONDS);
+            }
+            if (up.getCount() == 0) return 0;
+            if (status > 0) {
+                emit("done", "submitted", 0, "ok", 0, "reports", 0, doneKey, status,
+                        "error", command + " refused with " + key + " " + status);
+                return 3;
+            }
+            emit("done", "submitted", 0, "ok", 0, "reports", 0, "timeout", true, "error", "no " + command + "_Resp");
+            return 1;
+        }
+    }
+
+    /** What a client reads from a submit response: the id its part got, its status, the fields of its line. */
+    static final class Resp {
+        final String msgId;
+        final long status;
+        final Object[] fields;
+
+        Resp(String msgId, long status, Object... fields) {
+            this.msgId = msgId;
+            this.status = status;
+            this.fields = fields;
+        }
+    }
+
+    /**
+     * Submits --count messages of text (a {i} in it becomes the message number) to entity,
+     * each made by build and split by SMSGate when long, and waits for every part's response,
+     * which read reads (null: not a submit response). An accepted part owes a report when
+     * report is set.
+     */
+    static void submit(EndpointEntity entity, Tally tally, long deadline, int count, String text, boolean report,
+            String dest, String src, Function<String, BaseMessage> build, Function<BaseMessage, Resp> read)
+            throws Exception {
+        for (int i = 1; i <= count; i++) {
+            String t = text.replace("{i}", String.valueOf(i));
+            List<Promise<BaseMessage>> ps = ChannelUtil.syncWriteLongMsgToEntity(entity, build.apply(t));
+            if (ps == null) {
+                emit("error", "error", "submit " + i + ": not connected");
+                break;
+            }
+            tally.submitted++;
+            emit("submit", "n", i, "text", t, "parts", ps.size(), "dest", dest, "src", src);
+            int partNo = 0;
+            for (Promise<BaseMessage> p : ps) {
+                partNo++;
+                tally.parts++;
+                BaseMessage r = await(p, deadline, Map.of("n", i, "part", partNo), tally);
+                if (r == null) continue;
+                Resp resp = read.apply(r);
+                if (resp == null) {
+                    emit("submit_resp_unexpected", "n", i, "part", partNo, "msg", String.valueOf(r));
+                    continue;
+                }
+                emit(with(ev("submit_resp", "n", i, "part", partNo, "parts", ps.size(), "msg_id", resp.msgId),
+                        resp.fields));
+                if (resp.status == 0) {
+                    tally.ok++;
+                    if (report) tally.expectReport(resp.msgId);
+                }
+            }
+        }
+    }
+
+    /**
+     * A client run's end: waits for the reports and --expect-mo MOs, stays --linger-ms, ends
+     * the session with bye (SGIP Unbind, SMGP Exit: its response, waited for at most 2 s, is
+     * printed as `event`), and prints the final line; returns the exit status.
+     */
+    static int finish(Args a, Tally tally, long deadline, int count, EndpointEntity entity, BaseMessage bye,
+            String event) throws Exception {
+        int moWanted = (int) a.num("expect-mo", 0);
+        tally.await(deadline, moWanted);
+        long linger = a.num("linger-ms", 0);
+        if (linger > 0) Thread.sleep(Math.min(linger, Math.max(0, deadline - System.currentTimeMillis())));
+        List<Promise<BaseMessage>> ps = ChannelUtil.syncWriteLongMsgToEntity(entity, bye);
+        if (ps != null && !ps.isEmpty()) {
+            long until = Math.min(deadline, System.currentTimeMillis() + 2000);
+            BaseMessage r = await(ps.get(0), until, Map.of("command", bye.getClass().getSimpleName()), null);
+            emit(event, "ok", r != null);
+        }
+        return tally.done(count, moWanted, null);
+    }
+
+    // ------------------------------------------------------------------ server
+
+    /**
+     * Writes m on ch's session, the connection a request came over, when it is still up;
+     * null otherwise (or when it is not of channel type only, when only is given).
+     */
+    @SuppressWarnings({"unchecked", "rawtypes"})
+    static List<Promise<BaseMessage>> onChannel(Channel ch, BaseMessage m, ChannelType only) {
+        if (ch == null || !ch.isActive()) return null;
+        EndpointEntity e = ch.attr(GlobalConstance.entityPointKey).get();
+        AbstractSessionStateManager s = ch.attr(GlobalConstance.sessionKey).get();
+        if (s == null || (only != null && (e == null || e.getChannelType() != only))) return null;
+        List<Promise<BaseMessage>> l = new ArrayList<>();
+        l.add((Promise<BaseMessage>) s.writeMessagesync(m));
+        return l;
+    }
+
+    /** Opens server's listener; returns the port it listens on. */
+    static int listen(EndpointEntity server) throws Exception {
+        EndpointManager.INS.addEndpointEntity(server);
+        ChannelFuture bound = server.getSingletonConnector().open();
+        return ((InetSocketAddress) bound.channel().localAddress()).getPort();
+    }
+
+    /** Sends an MO: mobile to spNumber; whether it went out. */
+    interface MoSender {
+        boolean send(String mobile, String spNumber, String text);
+    }
+
+    /**
+     * Opens server's listener and prints `listening` with its port and fields, then takes
+     * stdin control lines (MOs through mo) and runs until signalled; 2 when it cannot listen.
+     */
+    static int serve(EndpointEntity server, MoSender mo, Object... fields) throws Exception {
+        int port;
+        try {
+            port = listen(server);
+        } catch (Exception e) {
+            emit("error", "error", "cannot listen on " + server.getHost() + ":" + server.getPort() + ": " + e);
+            return 2;
+        }
+        Runtime.getRuntime().addShutdownHook(new Thread(() -> emit("exit")));
+        emit(with(ev("listening", "port", port), fields));
+        controlLoop(p -> mo.send(p[0], p[1], p[2]));
+        return 0;
+    }
+
+    /**
+     * Prints each response to ps once it comes: `ok` with its result (read by result when it
+     * is a resp), else `failed` with what came instead or why nothing did; kv in both lines.
+     */
+    static <R> void acks(List<Promise<BaseMessage>> ps, Class<R> resp, ToLongFunction<R> result, String ok,
+            String failed, Object... kv) {
+        for (Promise<BaseMessage> p : ps) {
+            p.addListener(f -> {
+                if (f.isSuccess() && resp.isInstance(f.getNow())) {
+                    emit(with(ev(ok, kv), "result", result.applyAsLong(resp.cast(f.getNow()))));
+                } else {
+                    emit(with(ev(failed, kv), "error", String.valueOf(f.isSuccess() ? f.getNow() : f.cause())));
+                }
+            });
+        }
+    }
+
+    /** Calls again with the next attempt in 500 ms, up to 5 attempts; then prints report_failed for msgId. */
+    static void retry(int attempt, IntConsumer again, String msgId, String why) {
+        if (attempt < 5) {
+            TIMER.schedule(() -> again.accept(attempt + 1), 500, TimeUnit.MILLISECONDS);
+        } else {
+            emit("report_failed", "msg_id", msgId, "error", why);
+        }
+    }
+
+    /** The MOs --mo-every-ms asks for (--mo-count of them, 0: no end), sent by mo from the first session on. */
+    static MoTimer moTimer(Args a, MoSender mo) {
+        String text = a.str("mo-text", "MO {i}");
+        return new MoTimer(a.num("mo-every-ms", 0), a.num("mo-count", 0),
+                n -> mo.send(a.str("mo-src", "13800138000"), a.str("mo-dest", "10658762"),
+                        text.replace("{i}", String.valueOf(n))));
+    }
+
+    /**
+     * A server's business handler: prints session_up (starting the MO timer) and
+     * session_down; subclasses read the requests.
+     */
+    abstract static class ServerSessions extends AbstractBusinessHandler {
+        private final MoTimer moTimer;
+
+        ServerSessions(MoTimer moTimer) {
+            this.moTimer = moTimer;
+        }
+
+        @Override
+        public void userEventTriggered(ChannelHandlerContext ctx, Object evt) throws Exception {
+            if (evt == SessionState.Connect) {
+                EndpointEntity e = ctx.channel().attr(GlobalConstance.entityPointKey).get();
+                emit("session_up", "remote", String.valueOf(ctx.channel().remoteAddress()),
+                        "channel_type", e == null ? null : String.valueOf(e.getChannelType()));
+                moTimer.start();
+            }
+            ctx.fireUserEventTriggered(evt);
+        }
+
+        @Override
+        public void channelInactive(ChannelHandlerContext ctx) throws Exception {
+            emit("session_down", "remote", String.valueOf(ctx.channel().remoteAddress()));
+            ctx.fireChannelInactive();
+        }
     }
 }

@@ -6,17 +6,14 @@ import static tern.interop.CnPeer.concat;
 import static tern.interop.CnPeer.emit;
 import static tern.interop.CnPeer.ev;
 import static tern.interop.CnPeer.hex;
+import static tern.interop.CnPeer.handlers;
 import static tern.interop.CnPeer.partNo;
 
-import java.net.InetSocketAddress;
-import java.util.ArrayList;
 import java.util.Arrays;
-import java.util.Comparator;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
-import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 
 import com.chinamobile.cmos.sms.SgipSmsDcs;
@@ -49,8 +46,6 @@ import com.zx.sms.connect.manager.sgip.SgipServerChildEndpointEntity;
 import com.zx.sms.connect.manager.sgip.SgipServerEndpointConnector;
 import com.zx.sms.connect.manager.sgip.SgipServerEndpointEntity;
 import com.zx.sms.handler.api.AbstractBusinessHandler;
-import com.zx.sms.handler.api.BusinessHandlerInterface;
-import com.zx.sms.session.AbstractSessionStateManager;
 import com.zx.sms.session.cmpp.SessionState;
 
 import io.netty.channel.Channel;
@@ -128,12 +123,6 @@ public final class SgipPeer {
         e.setIdleTimeSec(idleS);
     }
 
-    static List<BusinessHandlerInterface> handlers(BusinessHandlerInterface h) {
-        List<BusinessHandlerInterface> l = new ArrayList<>();
-        l.add(h);
-        return l;
-    }
-
     /** A listener whose Binds, and the results they got, are printed as `event` lines. */
     static SgipServerEndpointEntity listener(String id, String host, int port, String event) {
         SgipServerEndpointEntity s = new SgipServerEndpointEntity() {
@@ -203,9 +192,10 @@ public final class SgipPeer {
         SgipClientEndpointEntity back;
         volatile boolean backConnecting;
         long backLastOpen;
-        CnPeer.MoTimer moTimer;
+        final CnPeer.MoTimer moTimer;
 
         Server(CnPeer.Args a) {
+            this.moTimer = CnPeer.moTimer(a, this::sendMo);
             this.a = a;
             this.user = a.req("user");
             this.nodeId = a.num("node-id", 110001);
@@ -269,26 +259,8 @@ public final class SgipPeer {
                 EndpointManager.INS.addEndpointEntity(back);
             }
 
-            EndpointManager.INS.addEndpointEntity(server);
-            ChannelFuture bound;
-            try {
-                bound = server.getSingletonConnector().open();
-            } catch (Exception e) {
-                emit("error", "error", "cannot listen on " + host + ":" + port + ": " + e);
-                return 2;
-            }
-            int actual = ((InetSocketAddress) bound.channel().localAddress()).getPort();
-            Runtime.getRuntime().addShutdownHook(new Thread(() -> emit("exit")));
-            emit("listening", "port", actual, "user", user, "node_id", nodeId,
-                    "reports_via", back == null ? "same-connection" : "connect-back",
+            return CnPeer.serve(server, this::sendMo, "user", user, "node_id", nodeId, "reports_via", via(),
                     "report_to", back == null ? null : back.getHost() + ":" + back.getPort());
-
-            String moText = a.str("mo-text", "MO {i}");
-            moTimer = new CnPeer.MoTimer(a.num("mo-every-ms", 0), a.num("mo-count", 0),
-                    n -> sendMo(a.str("mo-src", "13800138000"), a.str("mo-dest", "10658762"),
-                            moText.replace("{i}", String.valueOf(n))));
-            CnPeer.controlLoop(p -> sendMo(p[0], p[1], p[2]));
-            return 0;
         }
 
         /** SGIP 1.2 ReportFlag: 1 always, 3 (monthly fee only) always, 0 only when it failed. */
@@ -332,21 +304,13 @@ public final class SgipPeer {
         }
 
         /** Sends a request towards the SP: over the SMG's own connection, or the SP's. */
-        @SuppressWarnings({"unchecked", "rawtypes"})
         List<Promise<BaseMessage>> toSp(BaseMessage m, Channel submitChannel) throws Exception {
             if (back != null) {
                 if (!ensureBack()) return null;
                 return ChannelUtil.syncWriteLongMsgToEntity(back, m);
             }
-            if (submitChannel != null && submitChannel.isActive()) {
-                AbstractSessionStateManager s = submitChannel.attr(GlobalConstance.sessionKey).get();
-                if (s != null) {
-                    List<Promise<BaseMessage>> l = new ArrayList<>();
-                    l.add((Promise<BaseMessage>) s.writeMessagesync(m));
-                    return l;
-                }
-            }
-            return ChannelUtil.syncWriteLongMsgToEntity(child, m);
+            List<Promise<BaseMessage>> ps = CnPeer.onChannel(submitChannel, m, null);
+            return ps != null ? ps : ChannelUtil.syncWriteLongMsgToEntity(child, m);
         }
 
         String via() {
@@ -375,23 +339,14 @@ public final class SgipPeer {
                 emit("error", "error", "report " + id + ": " + e);
             }
             if (ps == null || ps.isEmpty()) {
-                if (attempt < 5) {
-                    TIMER.schedule(() -> sendReport(ch, submitSeq, dest, attempt + 1), 500, TimeUnit.MILLISECONDS);
-                } else {
-                    emit("report_failed", "msg_id", id, "error", "no connection to the SP (" + via() + ")");
-                }
+                CnPeer.retry(attempt, next -> sendReport(ch, submitSeq, dest, next), id,
+                        "no connection to the SP (" + via() + ")");
                 return;
             }
             emit("report_sent", "msg_id", id, "state", (int) reportState, "error_code", (int) reportError,
                     "dest", dest, "via", via(), "report_seq", seq(r));
-            ps.get(0).addListener(f -> {
-                if (f.isSuccess() && f.getNow() instanceof SgipReportResponseMessage) {
-                    emit("report_acked", "msg_id", id,
-                            "result", (int) ((SgipReportResponseMessage) f.getNow()).getResult());
-                } else {
-                    emit("report_failed", "msg_id", id, "error", String.valueOf(f.isSuccess() ? f.getNow() : f.cause()));
-                }
-            });
+            CnPeer.acks(ps, SgipReportResponseMessage.class, SgipReportResponseMessage::getResult, "report_acked",
+                    "report_failed", "msg_id", id);
         }
 
         boolean sendMo(String mobile, String spNumber, String text) {
@@ -401,8 +356,7 @@ public final class SgipPeer {
             d.setMsgContent(text);
             List<Promise<BaseMessage>> ps;
             try {
-                ps = back != null ? (ensureBack() ? ChannelUtil.syncWriteLongMsgToEntity(back, d) : null)
-                        : ChannelUtil.syncWriteLongMsgToEntity(child, d);
+                ps = toSp(d, null);
             } catch (Exception e) {
                 emit("mo_failed", "error", String.valueOf(e));
                 return false;
@@ -412,15 +366,8 @@ public final class SgipPeer {
                 return false;
             }
             emit("mo_sent", "src", mobile, "dest", spNumber, "text", text, "parts", ps.size(), "via", via());
-            for (Promise<BaseMessage> p : ps) {
-                p.addListener(f -> {
-                    if (f.isSuccess() && f.getNow() instanceof SgipDeliverResponseMessage) {
-                        emit("mo_acked", "result", (int) ((SgipDeliverResponseMessage) f.getNow()).getResult());
-                    } else {
-                        emit("mo_failed", "error", String.valueOf(f.isSuccess() ? f.getNow() : f.cause()));
-                    }
-                });
-            }
+            CnPeer.acks(ps, SgipDeliverResponseMessage.class, SgipDeliverResponseMessage::getResult, "mo_acked",
+                    "mo_failed");
             return true;
         }
 
@@ -466,25 +413,14 @@ public final class SgipPeer {
         }
 
         @Sharable
-        final class ServerHandler extends AbstractBusinessHandler {
+        final class ServerHandler extends CnPeer.ServerSessions {
+            ServerHandler() {
+                super(moTimer);
+            }
+
             @Override
             public String name() {
                 return "TernSgipServerHandler";
-            }
-
-            @Override
-            public void userEventTriggered(ChannelHandlerContext ctx, Object evt) throws Exception {
-                if (evt == SessionState.Connect) {
-                    emit("session_up", "remote", String.valueOf(ctx.channel().remoteAddress()));
-                    moTimer.start();
-                }
-                ctx.fireUserEventTriggered(evt);
-            }
-
-            @Override
-            public void channelInactive(ChannelHandlerContext ctx) throws Exception {
-                emit("session_down", "remote", String.valueOf(ctx.channel().remoteAddress()));
-                ctx.fireChannelInactive();
             }
 
             @Override
@@ -504,18 +440,8 @@ public final class SgipPeer {
             }
 
             void onSubmit(SgipSubmitRequestMessage full) {
-                // the first part to arrive carries the merged text, the others are its fragments
-                List<SgipSubmitRequestMessage> parts = new ArrayList<>();
-                parts.add(full);
-                if (full.getFragments() != null) parts.addAll(full.getFragments());
-                parts.sort(Comparator.comparingInt(p -> partNo(p.getMsgContentBytes(), p.getTpudhi())));
-                List<Map<String, Object>> partList = new ArrayList<>();
-                List<String> ids = new ArrayList<>();
-                for (SgipSubmitRequestMessage p : parts) {
-                    Map<String, Object> pj = partJson(p);
-                    partList.add(pj);
-                    ids.add((String) pj.get("msg_id"));
-                }
+                List<SgipSubmitRequestMessage> parts = CnPeer.parts(full, full.getFragments(),
+                        p -> partNo(p.getMsgContentBytes(), p.getTpudhi()));
                 Map<String, Object> e = ev("submit");
                 String[] users = full.getUsernumber();
                 e.put("src", full.getSpnumber());
@@ -533,16 +459,15 @@ public final class SgipPeer {
                 e.put("expire_time", full.getExpiretime());
                 e.put("schedule_time", full.getScheduletime());
                 e.put("report_flag", (int) full.getReportflag());
+                // CMPP's name, as the CMPP peer prints it: 1 when a report is asked for whatever the outcome
+                e.put("registered_delivery", full.getReportflag() == 1 ? 1 : 0);
                 e.put("tp_pid", (int) full.getTppid());
                 e.put("fmt", full.getMsgfmt() == null ? null : (int) full.getMsgfmt().getValue());
                 e.put("message_type", (int) full.getMessagetype());
                 e.put("node_id", full.getHeader().getNodeId());
                 e.put("text", full.getMsgContent());
-                e.put("pk_total", parts.size());
                 e.put("result", (int) submitResult);
-                e.put("msg_ids", ids);
-                e.put("parts", partList);
-                emit(e);
+                emit(CnPeer.with(e, CnPeer.partsJson(parts, Server.this::partJson)));
             }
         }
 
@@ -585,20 +510,10 @@ public final class SgipPeer {
 
     // ------------------------------------------------------------------ client (an SP)
 
-    static final String DEFAULT_TEXT = "Hello from SMSGate {i}";
-    static final String DEFAULT_UCS2 = "你好，Tern！SGIP 网关测试 {i}";
-    static final String DEFAULT_LONG = "SMSGate long message {i}: this text is longer than one SGIP "
-            + "submit can carry, so SMSGate splits it into parts with a user data header (TP_udhi=1, "
-            + "05 00 03 ref total seq) and every part gets its own sequence number and report. The end.";
-    static final String DEFAULT_LONG_UCS2 = "长短信测试 {i}：这是一条很长的中文短信，用来检查网关是否能够正确地拆分和重组"
-            + "超过七十个字符的消息。每一个分段都有自己的序列号和状态报告，最后由接收方按照用户数据头重新拼接成完整的内容。谢谢！";
-
     static final class Client {
         final CnPeer.Args a;
         final CnPeer.Tally tally = new CnPeer.Tally();
-        final CountDownLatch connected = new CountDownLatch(1);
-        final CountDownLatch refused = new CountDownLatch(1);
-        volatile long bindResult = -1;
+        final CnPeer.Login login = new CnPeer.Login("Bind", "bind_resp", "result", "bind_result");
 
         Client(CnPeer.Args a) {
             this.a = a;
@@ -610,12 +525,7 @@ public final class SgipPeer {
             String password = a.req("password");
             long nodeId = a.num("node-id", 3100012345L);
             short idleS = (short) a.num("idle-s", 30);
-            int count = (int) a.num("count", 1);
-            int moWanted = (int) a.num("expect-mo", 0);
             boolean ucs2 = a.flag("ucs2");
-            boolean report = a.flag("report");
-            String text = a.str("text", a.flag("long") ? (ucs2 ? DEFAULT_LONG_UCS2 : DEFAULT_LONG)
-                    : (ucs2 ? DEFAULT_UCS2 : DEFAULT_TEXT));
             String dest = a.str("dest", "13800138000");
             String spNumber = a.str("sp-number", "10658762");
 
@@ -641,16 +551,12 @@ public final class SgipPeer {
                 c.setRecvLongMsgOnMultiLink(true);
                 c.setBusinessHandlerSet(handlers(new SpHandler("listener")));
                 l.addchild(c);
-                EndpointManager.INS.addEndpointEntity(l);
-                ChannelFuture bound;
                 try {
-                    bound = l.getSingletonConnector().open();
+                    emit("listening", "port", CnPeer.listen(l), "user", c.getLoginName());
                 } catch (Exception e) {
                     emit("done", "submitted", 0, "ok", 0, "reports", 0, "error", "cannot listen: " + e);
                     return 2;
                 }
-                emit("listening", "port", ((InetSocketAddress) bound.channel().localAddress()).getPort(),
-                        "user", c.getLoginName());
             }
 
             SgipClientEndpointEntity client = new SgipClientEndpointEntity() {
@@ -666,7 +572,9 @@ public final class SgipPeer {
                         @Override
                         protected void doinitPipeLine(ChannelPipeline pipeline) {
                             super.doinitPipeLine(pipeline);
-                            pipeline.addBefore(GlobalConstance.sessionLoginManager, "ternBindSpy", new ClientBindSpy());
+                            pipeline.addBefore(GlobalConstance.sessionLoginManager, "ternBindSpy",
+                                    login.spy(SgipBindResponseMessage.class, SgipBindResponseMessage::getResult,
+                                            r -> new Object[0]));
                         }
                     };
                 }
@@ -683,27 +591,12 @@ public final class SgipPeer {
             client.setBusinessHandlerSet(handlers(new SpHandler("link")));
             EndpointManager.INS.addEndpointEntity(client);
 
-            ChannelFuture f = client.getSingletonConnector().open();
-            if (f == null || !f.await(Math.max(1, deadline - System.currentTimeMillis())) || !f.isSuccess()) {
-                emit("done", "submitted", 0, "ok", 0, "reports", 0, "error",
-                        "TCP connect failed: " + (f == null ? "no future" : String.valueOf(f.cause())));
-                return 2;
-            }
-            while (connected.getCount() > 0 && refused.getCount() > 0 && System.currentTimeMillis() < deadline) {
-                connected.await(50, TimeUnit.MILLISECONDS);
-            }
-            if (connected.getCount() > 0) {
-                if (bindResult > 0) {
-                    emit("done", "submitted", 0, "ok", 0, "reports", 0, "bind_result", bindResult,
-                            "error", "Bind refused with result " + bindResult);
-                    return 3;
-                }
-                emit("done", "submitted", 0, "ok", 0, "reports", 0, "timeout", true, "error", "no Bind_Resp");
-                return 1;
-            }
+            int rc = login.await(client.getSingletonConnector().open(), deadline);
+            if (rc != 0) return rc;
 
-            for (int i = 1; i <= count; i++) {
-                String t = text.replace("{i}", String.valueOf(i));
+            int count = (int) a.num("count", 1);
+            boolean report = a.flag("report");
+            CnPeer.submit(client, tally, deadline, count, CnPeer.text(a, "SGIP"), report, dest, spNumber, t -> {
                 SgipSubmitRequestMessage m = new SgipSubmitRequestMessage();
                 m.setSpnumber(spNumber);
                 m.setUsernumber(dest);
@@ -717,70 +610,16 @@ public final class SgipPeer {
                 } else {
                     m.setMsgContent(t);
                 }
-                List<Promise<BaseMessage>> ps = ChannelUtil.syncWriteLongMsgToEntity(client, m);
-                if (ps == null) {
-                    emit("error", "error", "submit " + i + ": not connected");
-                    break;
-                }
-                tally.submitted++;
-                emit("submit", "n", i, "text", t, "parts", ps.size(), "dest", dest, "src", spNumber);
-                int partNo = 0;
-                for (Promise<BaseMessage> p : ps) {
-                    partNo++;
-                    tally.parts++;
-                    BaseMessage r = await(p, deadline, Map.of("n", i, "part", partNo), tally);
-                    if (r == null) continue;
-                    if (!(r instanceof SgipSubmitResponseMessage)) {
-                        emit("submit_resp_unexpected", "n", i, "part", partNo, "msg", String.valueOf(r));
-                        continue;
-                    }
-                    SgipSubmitResponseMessage sr = (SgipSubmitResponseMessage) r;
-                    SgipDefaultMessage req = (SgipDefaultMessage) sr.getRequest();
-                    String id = req != null ? seq(req) : seq(sr);
-                    emit("submit_resp", "n", i, "part", partNo, "parts", ps.size(), "msg_id", id,
-                            "resp_seq", seq(sr), "result", (int) sr.getResult());
-                    if (sr.getResult() == 0) {
-                        tally.ok++;
-                        if (report) tally.expectReport(id);
-                    }
-                }
-            }
-
-            tally.await(deadline, moWanted);
-            long linger = a.num("linger-ms", 0);
-            if (linger > 0) Thread.sleep(Math.min(linger, Math.max(0, deadline - System.currentTimeMillis())));
-            unbind(client, deadline);
-            return tally.done(count, moWanted, null);
-        }
-
-        /** Unbind, as an SP ends a session; waits at most 2 s for the Unbind_Resp. */
-        void unbind(SgipClientEndpointEntity client, long deadline) throws Exception {
-            List<Promise<BaseMessage>> ps = ChannelUtil.syncWriteLongMsgToEntity(client, new SgipUnbindRequestMessage());
-            if (ps == null || ps.isEmpty()) return;
-            long until = Math.min(deadline, System.currentTimeMillis() + 2000);
-            BaseMessage r = await(ps.get(0), until, Map.of("command", "unbind"), null);
-            emit("unbind_resp", "ok", r != null);
-        }
-
-        /** Prints the Bind_Resp, a refusal too (SMSGate only logs it and closes). */
-        final class ClientBindSpy extends ChannelDuplexHandler {
-            @Override
-            public void channelRead(ChannelHandlerContext ctx, Object msg) throws Exception {
-                if (msg instanceof SgipBindResponseMessage) {
-                    SgipBindResponseMessage r = (SgipBindResponseMessage) msg;
-                    bindResult = r.getResult();
-                    emit("bind_resp", "result", (int) r.getResult());
-                    if (r.getResult() != 0) refused.countDown();
-                }
-                ctx.fireChannelRead(msg);
-            }
-
-            @Override
-            public void channelInactive(ChannelHandlerContext ctx) throws Exception {
-                emit("closed");
-                refused.countDown();
-                ctx.fireChannelInactive();
-            }
+                return m;
+            }, r -> {
+                if (!(r instanceof SgipSubmitResponseMessage)) return null;
+                SgipSubmitResponseMessage sr = (SgipSubmitResponseMessage) r;
+                // a part's id is its Submit's sequence number, which the Report names
+                SgipDefaultMessage req = (SgipDefaultMessage) sr.getRequest();
+                return new CnPeer.Resp(req != null ? seq(req) : seq(sr), sr.getResult(), "resp_seq", seq(sr), "result",
+                        (int) sr.getResult());
+            });
+            return CnPeer.finish(a, tally, deadline, count, client, new SgipUnbindRequestMessage(), "unbind_resp");
         }
 
         /**
@@ -840,7 +679,7 @@ public final class SgipPeer {
                 if (evt == SessionState.Connect) {
                     if (via.equals("link")) {
                         emit("connected", "node_id", ((SgipEndpointEntity) getEndpointEntity()).getNodeId());
-                        connected.countDown();
+                        login.up();
                     } else {
                         emit("listener_session_up", "remote", String.valueOf(ctx.channel().remoteAddress()));
                     }

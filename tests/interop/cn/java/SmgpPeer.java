@@ -7,19 +7,17 @@ import static tern.interop.CnPeer.emit;
 import static tern.interop.CnPeer.ev;
 import static tern.interop.CnPeer.hex;
 import static tern.interop.CnPeer.now;
+import static tern.interop.CnPeer.handlers;
 import static tern.interop.CnPeer.partNo;
 
-import java.net.InetSocketAddress;
 import java.util.ArrayList;
 import java.util.Arrays;
-import java.util.Comparator;
 import java.util.EnumMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
-import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 
 import com.chinamobile.cmos.sms.SMGPSmsDcs;
@@ -48,15 +46,12 @@ import com.zx.sms.connect.manager.smgp.SMGPServerChildEndpointEntity;
 import com.zx.sms.connect.manager.smgp.SMGPServerEndpointConnector;
 import com.zx.sms.connect.manager.smgp.SMGPServerEndpointEntity;
 import com.zx.sms.handler.api.AbstractBusinessHandler;
-import com.zx.sms.handler.api.BusinessHandlerInterface;
-import com.zx.sms.session.AbstractSessionStateManager;
 import com.zx.sms.session.cmpp.SessionState;
 
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.ByteBufUtil;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelDuplexHandler;
-import io.netty.channel.ChannelFuture;
 import io.netty.channel.ChannelHandler.Sharable;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
@@ -119,12 +114,6 @@ public final class SmgpPeer {
         return (byte) v;
     }
 
-    static List<BusinessHandlerInterface> handlers(BusinessHandlerInterface h) {
-        List<BusinessHandlerInterface> l = new ArrayList<>();
-        l.add(h);
-        return l;
-    }
-
     static String id(MsgId id) {
         return id == null ? null : id.toString();
     }
@@ -145,9 +134,10 @@ public final class SmgpPeer {
         final Map<String, String> raw = new ConcurrentHashMap<>();
         /** The MsgID given to each Submit part, by sequence number, until its message is printed. */
         final Map<Integer, String> ids = new ConcurrentHashMap<>();
-        CnPeer.MoTimer moTimer;
+        final CnPeer.MoTimer moTimer;
 
         Server(CnPeer.Args a) {
+            this.moTimer = CnPeer.moTimer(a, this::sendMo);
             this.a = a;
             this.user = a.req("user");
             this.gatewayId = (int) a.num("gateway-id", 100001);
@@ -226,25 +216,8 @@ public final class SmgpPeer {
                 server.addchild(c);
             }
 
-            EndpointManager.INS.addEndpointEntity(server);
-            ChannelFuture bound;
-            try {
-                bound = server.getSingletonConnector().open();
-            } catch (Exception e) {
-                emit("error", "error", "cannot listen on " + host + ":" + port + ": " + e);
-                return 2;
-            }
-            int actual = ((InetSocketAddress) bound.channel().localAddress()).getPort();
-            Runtime.getRuntime().addShutdownHook(new Thread(() -> emit("exit")));
-            emit("listening", "port", actual, "user", user, "version", String.format("0x%02x", version),
+            return CnPeer.serve(server, this::sendMo, "user", user, "version", String.format("0x%02x", version),
                     "login_modes", modes, "gateway_id", gatewayId);
-
-            String moText = a.str("mo-text", "MO {i}");
-            moTimer = new CnPeer.MoTimer(a.num("mo-every-ms", 0), a.num("mo-count", 0),
-                    n -> sendMo(a.str("mo-src", "13800138000"), a.str("mo-dest", "10658762"),
-                            moText.replace("{i}", String.valueOf(n))));
-            CnPeer.controlLoop(p -> sendMo(p[0], p[1], p[2]));
-            return 0;
         }
 
         /** The account's entity that may receive: login mode 1, else 2, when it has a connection. */
@@ -261,19 +234,11 @@ public final class SmgpPeer {
          * A report goes back on the connection its Submit came over when that one may
          * receive (login mode 2), else on another of the account's that may.
          */
-        @SuppressWarnings({"unchecked", "rawtypes"})
-        Promise<BaseMessage> toSp(SMGPDeliverMessage d, Channel submitChannel) throws Exception {
-            if (submitChannel != null && submitChannel.isActive()) {
-                EndpointEntity e = submitChannel.attr(GlobalConstance.entityPointKey).get();
-                AbstractSessionStateManager s = submitChannel.attr(GlobalConstance.sessionKey).get();
-                if (e != null && e.getChannelType() == ChannelType.DUPLEX && s != null) {
-                    return (Promise<BaseMessage>) s.writeMessagesync(d);
-                }
-            }
+        List<Promise<BaseMessage>> toSp(SMGPDeliverMessage d, Channel submitChannel) throws Exception {
+            List<Promise<BaseMessage>> ps = CnPeer.onChannel(submitChannel, d, ChannelType.DUPLEX);
+            if (ps != null) return ps;
             EndpointEntity r = receiver();
-            if (r == null) return null;
-            List<Promise<BaseMessage>> ps = ChannelUtil.syncWriteLongMsgToEntity(r, d);
-            return ps == null || ps.isEmpty() ? null : ps.get(0);
+            return r == null ? null : ChannelUtil.syncWriteLongMsgToEntity(r, d);
         }
 
         void scheduleReport(Channel ch, SMGPSubmitMessage p, MsgId msgId) {
@@ -300,20 +265,16 @@ public final class SmgpPeer {
             r.setErr(reportErr);
             r.setTxt("");
             d.setReport(r);
-            Promise<BaseMessage> p;
+            List<Promise<BaseMessage>> ps;
             try {
-                p = toSp(d, ch);
+                ps = toSp(d, ch);
             } catch (Exception e) {
-                p = null;
+                ps = null;
                 emit("error", "error", "report " + id(msgId) + ": " + e);
             }
-            if (p == null) {
-                if (attempt < 5) {
-                    TIMER.schedule(() -> sendReport(ch, msgId, dest, spNumber, submitTime, attempt + 1), 500,
-                            TimeUnit.MILLISECONDS);
-                } else {
-                    emit("report_failed", "msg_id", id(msgId), "error", "no connection of the account may receive");
-                }
+            if (ps == null || ps.isEmpty()) {
+                CnPeer.retry(attempt, next -> sendReport(ch, msgId, dest, spNumber, submitTime, next), id(msgId),
+                        "no connection of the account may receive");
                 return;
             }
             String reportBytes;
@@ -324,15 +285,8 @@ public final class SmgpPeer {
             }
             emit("report_sent", "msg_id", id(msgId), "stat", reportStat, "err", reportErr, "dest", dest,
                     "deliver_msg_id", id(d.getMsgId()), "report_hex", reportBytes);
-            p.addListener(f -> {
-                if (f.isSuccess() && f.getNow() instanceof SMGPDeliverRespMessage) {
-                    emit("report_acked", "msg_id", id(msgId),
-                            "status", ((SMGPDeliverRespMessage) f.getNow()).getStatus());
-                } else {
-                    emit("report_failed", "msg_id", id(msgId), "error",
-                            String.valueOf(f.isSuccess() ? f.getNow() : f.cause()));
-                }
-            });
+            CnPeer.acks(ps, SMGPDeliverRespMessage.class, SMGPDeliverRespMessage::getStatus, "report_acked",
+                    "report_failed", "msg_id", id(msgId));
         }
 
         boolean sendMo(String mobile, String spNumber, String text) {
@@ -341,10 +295,9 @@ public final class SmgpPeer {
             d.setSrcTermId(mobile);
             d.setDestTermId(spNumber);
             d.setMsgContent(text);
-            EndpointEntity r = receiver();
             List<Promise<BaseMessage>> ps;
             try {
-                ps = r == null ? null : ChannelUtil.syncWriteLongMsgToEntity(r, d);
+                ps = toSp(d, null);
             } catch (Exception e) {
                 emit("mo_failed", "error", String.valueOf(e));
                 return false;
@@ -354,15 +307,7 @@ public final class SmgpPeer {
                 return false;
             }
             emit("mo_sent", "src", mobile, "dest", spNumber, "text", text, "parts", ps.size());
-            for (Promise<BaseMessage> p : ps) {
-                p.addListener(f -> {
-                    if (f.isSuccess() && f.getNow() instanceof SMGPDeliverRespMessage) {
-                        emit("mo_acked", "status", ((SMGPDeliverRespMessage) f.getNow()).getStatus());
-                    } else {
-                        emit("mo_failed", "error", String.valueOf(f.isSuccess() ? f.getNow() : f.cause()));
-                    }
-                });
-            }
+            CnPeer.acks(ps, SMGPDeliverRespMessage.class, SMGPDeliverRespMessage::getStatus, "mo_acked", "mo_failed");
             return true;
         }
 
@@ -456,27 +401,14 @@ public final class SmgpPeer {
         }
 
         @Sharable
-        final class ServerHandler extends AbstractBusinessHandler {
+        final class ServerHandler extends CnPeer.ServerSessions {
+            ServerHandler() {
+                super(moTimer);
+            }
+
             @Override
             public String name() {
                 return "TernSmgpServerHandler";
-            }
-
-            @Override
-            public void userEventTriggered(ChannelHandlerContext ctx, Object evt) throws Exception {
-                if (evt == SessionState.Connect) {
-                    EndpointEntity e = ctx.channel().attr(GlobalConstance.entityPointKey).get();
-                    emit("session_up", "remote", String.valueOf(ctx.channel().remoteAddress()),
-                            "channel_type", e == null ? null : String.valueOf(e.getChannelType()));
-                    moTimer.start();
-                }
-                ctx.fireUserEventTriggered(evt);
-            }
-
-            @Override
-            public void channelInactive(ChannelHandlerContext ctx) throws Exception {
-                emit("session_down", "remote", String.valueOf(ctx.channel().remoteAddress()));
-                ctx.fireChannelInactive();
             }
 
             @Override
@@ -497,19 +429,10 @@ public final class SmgpPeer {
             }
 
             void onSubmit(SMGPSubmitMessage full) {
-                // the first part to arrive carries the merged text, the others are its fragments
-                List<SMGPSubmitMessage> parts = new ArrayList<>();
-                parts.add(full);
-                if (full.getFragments() != null) parts.addAll(full.getFragments());
-                parts.sort(Comparator.comparingInt(p -> partNo(p.getBMsgContent(), p.getTpUdhi())));
-                List<Map<String, Object>> partList = new ArrayList<>();
-                List<String> msgIds = new ArrayList<>();
-                for (SMGPSubmitMessage p : parts) {
-                    Map<String, Object> pj = partJson(p);
-                    ids.remove(p.getSequenceNo());
-                    partList.add(pj);
-                    msgIds.add((String) pj.get("msg_id"));
-                }
+                List<SMGPSubmitMessage> parts = CnPeer.parts(full, full.getFragments(),
+                        p -> partNo(p.getBMsgContent(), p.getTpUdhi()));
+                Object[] partsJson = CnPeer.partsJson(parts, Server.this::partJson);
+                for (SMGPSubmitMessage p : parts) ids.remove(p.getSequenceNo());
                 Map<String, Object> e = ev("submit");
                 String[] dests = full.getDestTermIdArray();
                 e.put("src", full.getSrcTermId());
@@ -517,6 +440,8 @@ public final class SmgpPeer {
                 e.put("dests", Arrays.asList(dests));
                 e.put("msg_type", (int) full.getMsgType());
                 e.put("need_report", full.isNeedReport() ? 1 : 0);
+                // CMPP's name, as the CMPP peer prints it
+                e.put("registered_delivery", full.isNeedReport() ? 1 : 0);
                 e.put("priority", (int) full.getPriority());
                 e.put("service_id", full.getServiceId());
                 e.put("fee_type", full.getFeeType());
@@ -530,31 +455,18 @@ public final class SmgpPeer {
                 e.put("link_id", full.getLinkId());
                 e.put("msg_src", full.getMsgSrc());
                 e.put("text", full.getMsgContent());
-                e.put("pk_total", parts.size());
                 e.put("status", submitStatus);
-                e.put("msg_ids", msgIds);
-                e.put("parts", partList);
-                emit(e);
+                emit(CnPeer.with(e, partsJson));
             }
         }
     }
 
     // ------------------------------------------------------------------ client (an SP)
 
-    static final String DEFAULT_TEXT = "Hello from SMSGate {i}";
-    static final String DEFAULT_UCS2 = "你好，Tern！SMGP 网关测试 {i}";
-    static final String DEFAULT_LONG = "SMSGate long message {i}: this text is longer than one SMGP "
-            + "submit can carry, so SMSGate splits it into parts with a user data header (TP_udhi=1, "
-            + "05 00 03 ref total seq) and every part gets its own MsgID and status report. The end.";
-    static final String DEFAULT_LONG_UCS2 = "长短信测试 {i}：这是一条很长的中文短信，用来检查网关是否能够正确地拆分和重组"
-            + "超过七十个字符的消息。每一个分段都有自己的消息编号和状态报告，最后由接收方按照用户数据头重新拼接成完整的内容。谢谢！";
-
     static final class Client {
         final CnPeer.Args a;
         final CnPeer.Tally tally = new CnPeer.Tally();
-        final CountDownLatch connected = new CountDownLatch(1);
-        final CountDownLatch refused = new CountDownLatch(1);
-        volatile long loginStatus = -1;
+        final CnPeer.Login login = new CnPeer.Login("Login", "login_resp", "status", "login_status");
 
         Client(CnPeer.Args a) {
             this.a = a;
@@ -562,13 +474,7 @@ public final class SmgpPeer {
 
         int run() throws Exception {
             long deadline = System.currentTimeMillis() + a.num("timeout-s", 30) * 1000;
-            String user = a.req("user");
-            int count = (int) a.num("count", 1);
-            int moWanted = (int) a.num("expect-mo", 0);
             boolean ucs2 = a.flag("ucs2");
-            boolean report = a.flag("report");
-            String text = a.str("text", a.flag("long") ? (ucs2 ? DEFAULT_LONG_UCS2 : DEFAULT_LONG)
-                    : (ucs2 ? DEFAULT_UCS2 : DEFAULT_TEXT));
             String dest = a.str("dest", "13800138000");
             String src = a.str("src", "10658762");
             String serviceId = a.str("service-id", "TERN");
@@ -586,7 +492,10 @@ public final class SmgpPeer {
                         @Override
                         protected void doinitPipeLine(ChannelPipeline pipeline) {
                             super.doinitPipeLine(pipeline);
-                            pipeline.addBefore(GlobalConstance.sessionLoginManager, "ternLoginSpy", new LoginSpy());
+                            pipeline.addBefore(GlobalConstance.sessionLoginManager, "ternLoginSpy",
+                                    login.spy(SMGPLoginRespMessage.class, SMGPLoginRespMessage::getStatus,
+                                            r -> new Object[] {"version", String.format("0x%02x", r.getVersion()),
+                                                "server_auth_hex", hex(r.getServerAuth())}));
                         }
                     };
                 }
@@ -594,7 +503,7 @@ public final class SmgpPeer {
             client.setId("sp-client");
             client.setHost(a.req("host"));
             client.setPort((int) a.num("port", -1));
-            client.setClientID(user);
+            client.setClientID(a.req("user"));
             client.setPassword(a.req("password"));
             client.setClientVersion(version(a));
             client.setChannelType(channelType(a.num("login-mode", 2)));
@@ -609,27 +518,12 @@ public final class SmgpPeer {
             client.setBusinessHandlerSet(handlers(new ClientHandler()));
             EndpointManager.INS.addEndpointEntity(client);
 
-            ChannelFuture f = client.getSingletonConnector().open();
-            if (f == null || !f.await(Math.max(1, deadline - System.currentTimeMillis())) || !f.isSuccess()) {
-                emit("done", "submitted", 0, "ok", 0, "reports", 0, "error",
-                        "TCP connect failed: " + (f == null ? "no future" : String.valueOf(f.cause())));
-                return 2;
-            }
-            while (connected.getCount() > 0 && refused.getCount() > 0 && System.currentTimeMillis() < deadline) {
-                connected.await(50, TimeUnit.MILLISECONDS);
-            }
-            if (connected.getCount() > 0) {
-                if (loginStatus > 0) {
-                    emit("done", "submitted", 0, "ok", 0, "reports", 0, "login_status", loginStatus,
-                            "error", "Login refused with status " + loginStatus);
-                    return 3;
-                }
-                emit("done", "submitted", 0, "ok", 0, "reports", 0, "timeout", true, "error", "no Login_Resp");
-                return 1;
-            }
+            int rc = login.await(client.getSingletonConnector().open(), deadline);
+            if (rc != 0) return rc;
 
-            for (int i = 1; i <= count; i++) {
-                String t = text.replace("{i}", String.valueOf(i));
+            int count = (int) a.num("count", 1);
+            boolean report = a.flag("report");
+            CnPeer.submit(client, tally, deadline, count, CnPeer.text(a, "SMGP"), report, dest, src, t -> {
                 SMGPSubmitMessage m = new SMGPSubmitMessage();
                 m.setSrcTermId(src);
                 m.setDestTermIdArray(dest);
@@ -641,70 +535,14 @@ public final class SmgpPeer {
                 } else {
                     m.setMsgContent(t);
                 }
-                List<Promise<BaseMessage>> ps = ChannelUtil.syncWriteLongMsgToEntity(client, m);
-                if (ps == null) {
-                    emit("error", "error", "submit " + i + ": not connected");
-                    break;
-                }
-                tally.submitted++;
-                emit("submit", "n", i, "text", t, "parts", ps.size(), "dest", dest, "src", src);
-                int partNo = 0;
-                for (Promise<BaseMessage> p : ps) {
-                    partNo++;
-                    tally.parts++;
-                    BaseMessage r = await(p, deadline, Map.of("n", i, "part", partNo), tally);
-                    if (r == null) continue;
-                    if (!(r instanceof SMGPSubmitRespMessage)) {
-                        emit("submit_resp_unexpected", "n", i, "part", partNo, "msg", String.valueOf(r));
-                        continue;
-                    }
-                    SMGPSubmitRespMessage sr = (SMGPSubmitRespMessage) r;
-                    String msgId = id(sr.getMsgId());
-                    emit("submit_resp", "n", i, "part", partNo, "parts", ps.size(), "seq", sr.getSequenceNo(),
-                            "msg_id", msgId, "status", sr.getStatus());
-                    if (sr.getStatus() == 0) {
-                        tally.ok++;
-                        if (report) tally.expectReport(msgId);
-                    }
-                }
-            }
-
-            tally.await(deadline, moWanted);
-            long linger = a.num("linger-ms", 0);
-            if (linger > 0) Thread.sleep(Math.min(linger, Math.max(0, deadline - System.currentTimeMillis())));
-            exit(client, deadline);
-            return tally.done(count, moWanted, null);
-        }
-
-        /** Exit, as an SP ends a session; waits at most 2 s for the Exit_Resp. */
-        void exit(SMGPClientEndpointEntity client, long deadline) throws Exception {
-            List<Promise<BaseMessage>> ps = ChannelUtil.syncWriteLongMsgToEntity(client, new SMGPExitMessage());
-            if (ps == null || ps.isEmpty()) return;
-            long until = Math.min(deadline, System.currentTimeMillis() + 2000);
-            BaseMessage r = await(ps.get(0), until, Map.of("command", "exit"), null);
-            emit("exit_resp", "ok", r != null);
-        }
-
-        /** Prints the Login_Resp, a refusal too (SMSGate only logs it and closes). */
-        final class LoginSpy extends ChannelDuplexHandler {
-            @Override
-            public void channelRead(ChannelHandlerContext ctx, Object msg) throws Exception {
-                if (msg instanceof SMGPLoginRespMessage) {
-                    SMGPLoginRespMessage r = (SMGPLoginRespMessage) msg;
-                    loginStatus = r.getStatus();
-                    emit("login_resp", "status", r.getStatus(), "version", String.format("0x%02x", r.getVersion()),
-                            "server_auth_hex", hex(r.getServerAuth()));
-                    if (r.getStatus() != 0) refused.countDown();
-                }
-                ctx.fireChannelRead(msg);
-            }
-
-            @Override
-            public void channelInactive(ChannelHandlerContext ctx) throws Exception {
-                emit("closed");
-                refused.countDown();
-                ctx.fireChannelInactive();
-            }
+                return m;
+            }, r -> {
+                if (!(r instanceof SMGPSubmitRespMessage)) return null;
+                SMGPSubmitRespMessage sr = (SMGPSubmitRespMessage) r;
+                return new CnPeer.Resp(id(sr.getMsgId()), sr.getStatus(), "seq", sr.getSequenceNo(), "status",
+                        sr.getStatus());
+            });
+            return CnPeer.finish(a, tally, deadline, count, client, new SMGPExitMessage(), "exit_resp");
         }
 
         /**
@@ -755,7 +593,7 @@ public final class SmgpPeer {
             public void userEventTriggered(ChannelHandlerContext ctx, Object evt) throws Exception {
                 if (evt == SessionState.Connect) {
                     emit("connected", "login_mode", a.num("login-mode", 2));
-                    connected.countDown();
+                    login.up();
                 }
                 ctx.fireUserEventTriggered(evt);
             }
