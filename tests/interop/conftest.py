@@ -249,7 +249,7 @@ class SmscSim:
 
 
 def started(build, stop_timeout):
-    """A factory fixture's body: yields make(**kw), which starts and returns build(**kw);
+    """A factory fixture's body: yields make(...), which starts and returns build(...);
     at teardown every run of everything it made is stopped (SIGTERM, then SIGKILL after
     stop_timeout)."""
     made = []
@@ -623,6 +623,9 @@ def cmpp_client(cmpp_peer, tmp_path):
 class CmppOperator:
     """The SMSGate harness as an operator ISMG (`cmpp-peer server`) on a fixed port."""
 
+    label = "cmpp-op"  # its runs' log files
+    protocol = "CMPP"
+
     def __init__(self, peer, log_dir, version=0x30, user=CMPP_OP_USER, password=CMPP_OP_PASS, port=None,
                  args=()):
         self.peer = peer
@@ -634,9 +637,6 @@ class CmppOperator:
         self.args = [str(a) for a in args]
         self.runs = []
         self.proc = None
-
-    label = "cmpp-op"
-    protocol = "CMPP"
 
     def command(self):
         return [self.peer, "server", "--port", self.port, "--version", "0x%02x" % self.version, "--user",
@@ -743,8 +743,8 @@ CN_JAVA = HERE / "cn" / "java"
 CN_PEERS = {"sgip": CN_JAVA / "sgip-peer", "smgp": CN_JAVA / "smgp-peer"}
 
 # tern's SGIP and SMGP customers: the account id (SGIP Login_Name, SMGP ClientID), its shared
-# secret (SGIP: the Bind's password), simultaneous connections. The SMPP password is the
-# same, so tern may take either.
+# secret (`secrets.sgip`: the Bind's Login_Password; `secrets.smgp`: the Login's
+# authenticator), simultaneous connections.
 CN_ACCOUNTS = [
     ("901234", "demo", 4),
 ]
