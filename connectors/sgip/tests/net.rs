@@ -3,79 +3,23 @@
 //! raw peer for what our own client never sends: a full window, a malformed body, silence.
 //! Every wait is bounded and every test stops its tasks.
 
+mod util;
+
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use tern_sgip::codec::{Deliver, Report, Response, Submit};
+use tern_sgip::codec::{Deliver, Report, Response};
 use tern_sgip::net::{
-    serve, BindRequest, Client, ClientConfig, ClientEvent, CloseReason, Handler, ServerConfig,
-    SessionEvent, SessionHandle,
+    serve, Client, ClientConfig, ClientEvent, CloseReason, ServerConfig, SessionHandle,
 };
 use tern_sgip::{auth, result, Body, Decoder, LoginType, Pdu, SequenceNumber};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-
-const NAME: &str = "sp001";
-const PASSWORD: &str = "s3cret";
-const WAIT: Duration = Duration::from_secs(5);
-
-/// A peer that knows one login, `NAME` with `PASSWORD`. It answers every request with
-/// result 0 unless `hold` is set, in which case it keeps them unanswered.
-#[derive(Default)]
-struct Peer {
-    binds: Mutex<Vec<BindRequest>>,
-    sessions: Mutex<Vec<SessionHandle>>,
-    requests: Mutex<Vec<Pdu>>,
-    closed: Mutex<Vec<CloseReason>>,
-    hold: bool,
-}
-
-impl Handler for Peer {
-    type Grant = ();
-
-    async fn bind(&self, request: BindRequest) -> Result<((), String), u8> {
-        let known = request.login_name == NAME;
-        self.binds.lock().unwrap().push(request);
-        if known {
-            Ok(((), PASSWORD.into()))
-        } else {
-            Err(result::ILLEGAL_LOGIN)
-        }
-    }
-
-    fn session(
-        self: &Arc<Self>,
-        _: (),
-        _request: BindRequest,
-        handle: SessionHandle,
-        mut events: mpsc::Receiver<SessionEvent>,
-    ) {
-        self.sessions.lock().unwrap().push(handle.clone());
-        let peer = self.clone();
-        tokio::spawn(async move {
-            while let Some(event) = events.recv().await {
-                match event {
-                    SessionEvent::Request(pdu) => {
-                        peer.requests.lock().unwrap().push(pdu.clone());
-                        if !peer.hold {
-                            handle.respond(Pdu::response_for(&pdu, result::OK).unwrap());
-                        }
-                    }
-                    SessionEvent::LateResponse(_) => {}
-                    SessionEvent::Closed { reason } => {
-                        peer.closed.lock().unwrap().push(reason);
-                        break;
-                    }
-                }
-            }
-        });
-    }
-}
+use util::*;
 
 struct Server {
     addr: SocketAddr,
@@ -128,45 +72,6 @@ fn client_config(addr: SocketAddr, login_type: LoginType) -> ClientConfig {
     config.reconnect_min = Duration::from_millis(50);
     config.reconnect_max = Duration::from_millis(200);
     config
-}
-
-async fn next_event(events: &mut mpsc::Receiver<ClientEvent>) -> ClientEvent {
-    tokio::time::timeout(WAIT, events.recv())
-        .await
-        .expect("a link event within 5 s")
-        .expect("the link's event channel is open")
-}
-
-async fn expect_up(events: &mut mpsc::Receiver<ClientEvent>) {
-    match next_event(events).await {
-        ClientEvent::Up => {}
-        other => panic!("expected Up, got {other:?}"),
-    }
-}
-
-fn submit(to: &str) -> Body {
-    Body::Submit(Submit {
-        sp_number: "10655".into(),
-        charge_number: tern_sgip::mapping::SP_PAYS.into(),
-        user_numbers: vec![to.into()],
-        corp_id: "12345".into(),
-        service_type: "TEST".into(),
-        fee_type: 1,
-        fee_value: "0".into(),
-        given_value: "0".into(),
-        agent_flag: 0,
-        morelate_to_mt_flag: 2,
-        priority: 0,
-        expire_time: String::new(),
-        schedule_time: String::new(),
-        report_flag: 1,
-        tp_pid: 0,
-        tp_udhi: 0,
-        message_coding: 0,
-        message_type: 0,
-        message_content: Bytes::from_static(b"hello"),
-        reserve: String::new(),
-    })
 }
 
 fn ok_result(pdu: &Pdu) -> u8 {
@@ -261,12 +166,7 @@ async fn a_wrong_password_is_refused_with_result_1() {
     let mut config = client_config(server.addr, LoginType::SpToSmg);
     config.password = "wrong".into();
     let (client, mut events) = Client::start(config, shutdown.clone(), &tracker);
-    match next_event(&mut events).await {
-        ClientEvent::Down {
-            reason: CloseReason::BindRefused(code),
-        } => assert_eq!(code, result::ILLEGAL_LOGIN),
-        other => panic!("expected a refused BIND, got {other:?}"),
-    }
+    assert_eq!(expect_refused(&mut events).await, result::ILLEGAL_LOGIN);
     assert!(!client.is_up());
     shutdown.cancel();
     server.stop().await;
@@ -282,12 +182,7 @@ async fn a_login_type_the_listener_does_not_take_is_refused_with_result_4() {
     let (shutdown, tracker) = (CancellationToken::new(), TaskTracker::new());
     let config = client_config(server.addr, LoginType::SmgToSp);
     let (_client, mut events) = Client::start(config, shutdown.clone(), &tracker);
-    match next_event(&mut events).await {
-        ClientEvent::Down {
-            reason: CloseReason::BindRefused(code),
-        } => assert_eq!(code, result::BAD_LOGIN_TYPE),
-        other => panic!("expected a refused BIND, got {other:?}"),
-    }
+    assert_eq!(expect_refused(&mut events).await, result::BAD_LOGIN_TYPE);
     assert!(server.peer.binds.lock().unwrap().is_empty());
     shutdown.cancel();
     server.stop().await;

@@ -6,7 +6,10 @@
 //! to the MO dispatcher, answered once the pipeline has them.
 //!
 //! One listener serves a link: its first bind opens it, and a further bind of the same link
-//! finds the address taken and leaves the reports to the first.
+//! finds the address taken and waits to take it over should the first one close.
+//!
+//! SGIP has no keepalive, so the type-1 link unbinds when idle; that is not a bind going
+//! down, since the next SUBMIT binds again.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -21,16 +24,21 @@ use tern_model::{now_ms, Message, Rejection};
 use tern_storage::MessageRecord;
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 use tracing::{debug, warn, Instrument};
 
 use crate::codec::{CommandId, Submit};
 use crate::mapping::{self, LinkOptions};
 use crate::msgid::SequenceNumber;
 use crate::net::{
-    serve, BindRequest, Client, ClientConfig, ClientEvent, Handler, RequestError, ServerConfig,
-    SessionEvent, SessionHandle,
+    serve, BindRequest, Client, ClientConfig, ClientEvent, CloseReason, Handler, RequestError,
+    ServerConfig, SessionEvent, SessionHandle,
 };
 use crate::{result, Body, LoginType, Pdu};
+
+/// How often a report listener whose address is taken tries again.
+const LISTEN_RETRY: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// How a SUBMIT_RESP result is handled: node busy and a full SMSC queue slow down and
 /// resend; results that describe the message (its format, numbers, length, sequence
@@ -96,6 +104,8 @@ impl CarrierProtocol for SgipCarrier {
             .ok_or(Rejection::CannotSplit)
     }
 
+    /// Starts the type-1 link and the report listener. A link kept open (`keep_open`)
+    /// binds again as soon as it idles out; otherwise on the next SUBMIT.
     fn open(&self, bind: OpenBind<'_>) -> Arc<dyn CarrierBind> {
         let mut config = self.client.clone();
         config.gate = Some(bind.gate);
@@ -111,24 +121,11 @@ impl CarrierProtocol for SgipCarrier {
 }
 
 impl SgipCarrier {
-    /// Serves the SMG's type-2 binds on `report_listen` until `stop`.
-    fn listen(
-        &self,
-        inbound: Inbound,
-        stop: tokio_util::sync::CancellationToken,
-        tasks: &tokio_util::task::TaskTracker,
-    ) {
-        let bound = std::net::TcpListener::bind(self.report_listen).and_then(|listener| {
-            listener.set_nonblocking(true)?;
-            TcpListener::from_std(listener)
-        });
-        let listener = match bound {
-            Ok(listener) => listener,
-            Err(error) => {
-                warn!(addr = %self.report_listen, %error, "SGIP report listener not opened; another bind of the link may hold it");
-                return;
-            }
-        };
+    /// Serves the SMG's type-2 binds on `report_listen` until `stop`. While the address is
+    /// taken (by another bind of the link, or by this bind's predecessor still closing) it
+    /// is tried again every second, so the listener moves to a bind that outlives the one
+    /// that held it.
+    fn listen(&self, inbound: Inbound, stop: CancellationToken, tasks: &TaskTracker) {
         let config = ServerConfig {
             window: self.client.window,
             login_types: vec![LoginType::SmgToSp],
@@ -140,15 +137,41 @@ impl SgipCarrier {
             password: self.client.password.clone(),
             inbound,
         };
-        let span = tracing::info_span!("sgip_reports", link = %self.client.name);
-        let serving = serve(
-            listener,
-            Arc::new(config),
-            Arc::new(reports),
-            stop,
-            tasks.clone(),
-        );
-        tasks.spawn(serving.instrument(span));
+        let (addr, connections) = (self.report_listen, tasks.clone());
+        let run = async move {
+            let Some(listener) = bind_listener(addr, &stop).await else {
+                return;
+            };
+            serve(
+                listener,
+                Arc::new(config),
+                Arc::new(reports),
+                stop,
+                connections,
+            )
+            .await;
+        };
+        let span = tracing::info_span!("sgip_reports", link = %self.client.name, %addr);
+        tasks.spawn(run.instrument(span));
+    }
+}
+
+/// The listener on `addr`, once it can be had; `None` when `stop` comes first.
+async fn bind_listener(addr: SocketAddr, stop: &CancellationToken) -> Option<TcpListener> {
+    let mut warned = false;
+    loop {
+        match TcpListener::bind(addr).await {
+            Ok(listener) => return Some(listener),
+            Err(error) if !warned => {
+                warn!(%error, "SGIP report listener not opened yet; trying again every second");
+                warned = true;
+            }
+            Err(error) => debug!(%error, "SGIP report listener still not opened"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(LISTEN_RETRY) => {}
+            _ = stop.cancelled() => return None,
+        }
     }
 }
 
@@ -173,12 +196,16 @@ impl CarrierBind for SgipBind {
 }
 
 async fn send(client: &Client, submit: Submit) -> WireResult {
+    // The session numbers the SUBMIT, and that number is its message id.
+    let span = tracing::debug_span!("sgip_submit", msg_id = tracing::field::Empty);
     match client.request(Body::Submit(submit)).await {
         Ok(Pdu {
             sequence,
             body: Body::SubmitResp(resp),
         }) => {
-            debug!(msg_id = %sequence, result = resp.result, "SUBMIT answered");
+            span.record("msg_id", tracing::field::display(sequence));
+            let _entered = span.enter();
+            debug!(result = resp.result, "SUBMIT answered");
             match verdict(resp.result) {
                 Verdict::Accepted => WireResult::Accepted(sequence.to_text()),
                 other => WireResult::Refused(other, u32::from(resp.result)),
@@ -198,6 +225,10 @@ async fn link_events(mut events: mpsc::Receiver<ClientEvent>, link: BindEvents) 
     while let Some(event) = events.recv().await {
         let alive = match event {
             ClientEvent::Up => link.up(),
+            // Idled out: the next SUBMIT binds again, so the bind stays usable.
+            ClientEvent::Down {
+                reason: CloseReason::Inactivity,
+            } => true,
             ClientEvent::Down { reason } => link.down(format!("{reason:?}")),
             ClientEvent::LateResponse(pdu) => {
                 let accepted = match &pdu.body {

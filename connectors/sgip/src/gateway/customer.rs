@@ -98,7 +98,7 @@ struct Outbound {
     node_id: u32,
     deliver_to: HashMap<String, SocketAddr>,
     /// At most one per `deliver_to` entry.
-    clients: Mutex<HashMap<String, Client>>,
+    clients: Mutex<HashMap<String, DeliverLink>>,
     stop: CancellationToken,
     tasks: TaskTracker,
 }
@@ -134,13 +134,24 @@ impl Drop for SgipFrontend {
     }
 }
 
+/// The type-2 link to one SP, and what it was started with.
+#[derive(Debug)]
+struct DeliverLink {
+    client: Client,
+    password: String,
+    stop: CancellationToken,
+}
+
 impl Outbound {
-    /// The type-2 link to `account`'s SP, started on first use; `None` without an address.
+    /// The type-2 link to `account`'s SP, started on first use (and again when the
+    /// account's secret changed); `None` without an address.
     fn client(&self, account: &str, password: &str) -> Option<Client> {
         let addr = self.deliver_to.get(account)?;
         let mut clients = self.clients.lock().ok()?;
-        if let Some(client) = clients.get(account) {
-            return Some(client.clone());
+        match clients.get(account) {
+            Some(link) if link.password == password => return Some(link.client.clone()),
+            Some(stale) => stale.stop.cancel(),
+            None => {}
         }
         let name = format!("sgip-deliver-{account}");
         let mut config = ClientConfig::new(name, addr.ip().to_string(), addr.port());
@@ -148,10 +159,16 @@ impl Outbound {
         config.password = password.to_owned();
         config.login_type = LoginType::SmgToSp;
         config.node_id = self.node_id;
-        let (client, events) = Client::start(config, self.stop.clone(), &self.tasks);
+        let stop = self.stop.child_token();
+        let (client, events) = Client::start(config, stop.clone(), &self.tasks);
         let span = tracing::info_span!("sgip_deliver_link", account);
         self.tasks.spawn(watch(events).instrument(span));
-        clients.insert(account.to_owned(), client.clone());
+        let link = DeliverLink {
+            client: client.clone(),
+            password: password.to_owned(),
+            stop,
+        };
+        clients.insert(account.to_owned(), link);
         Some(client)
     }
 }

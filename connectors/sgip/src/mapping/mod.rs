@@ -20,7 +20,7 @@ mod report;
 #[cfg(test)]
 mod proptests;
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 pub use message::{
     deliver_to_message, joined, message_to_delivers, message_to_submits, submit_to_messages,

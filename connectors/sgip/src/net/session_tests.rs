@@ -5,11 +5,9 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
-
 use super::session::{Config, Event, SendError, Session, State};
 use super::CloseReason;
-use crate::codec::{result, Body, CommandId, LoginType, Pdu, Response, Submit};
+use crate::codec::{result, Body, CommandId, LoginType, Pdu, Response};
 use crate::msgid::{SequenceGenerator, SequenceNumber};
 
 const IDLE: Duration = Duration::from_secs(120);
@@ -26,28 +24,7 @@ fn session(binder: bool, now: Instant) -> Session {
 }
 
 fn submit() -> Body {
-    Body::Submit(Submit {
-        sp_number: "10655".into(),
-        charge_number: crate::mapping::SP_PAYS.into(),
-        user_numbers: vec!["8613000000000".into()],
-        corp_id: "12345".into(),
-        service_type: "TEST".into(),
-        fee_type: 1,
-        fee_value: "0".into(),
-        given_value: "0".into(),
-        agent_flag: 0,
-        morelate_to_mt_flag: 2,
-        priority: 0,
-        expire_time: String::new(),
-        schedule_time: String::new(),
-        report_flag: 1,
-        tp_pid: 0,
-        tp_udhi: 0,
-        message_coding: 0,
-        message_type: 0,
-        message_content: Bytes::from_static(b"hello"),
-        reserve: String::new(),
-    })
+    Body::Submit(crate::mapping::tests::submit(0, b"hello"))
 }
 
 fn answer(result: u8) -> Body {

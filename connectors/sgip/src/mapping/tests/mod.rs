@@ -9,7 +9,7 @@ use crate::codec::{report_flag, result, Submit};
 
 const NOON: i64 = 1_709_265_600; // 2024-03-01 12:00:00 +08:00
 
-pub(super) fn submit(coding: u8, content: &[u8]) -> Submit {
+pub(crate) fn submit(coding: u8, content: &[u8]) -> Submit {
     Submit {
         sp_number: "10655001".into(),
         charge_number: SP_PAYS.into(),
