@@ -1,7 +1,8 @@
 #![allow(clippy::unwrap_used)]
-//! The SGIP front end in a running pipeline, over real sockets on 127.0.0.1: an SP binds
-//! with its account's SGIP secret and submits, and the receipt comes back as a REPORT on
-//! the type-2 connection the gateway opens to the SP.
+//! The SGIP front end and carrier in a running pipeline, over real sockets on 127.0.0.1:
+//! an SP binds with its account's SGIP secret and submits; the part goes to an SMG on a
+//! type-1 link, the SMG's REPORT comes in on the report listener, and the SP gets it as a
+//! REPORT on the type-2 connection the gateway opens to it.
 
 mod util;
 
@@ -11,11 +12,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tern_actors::accounts::{AccountPolicy, Credential};
+use tern_actors::link::LinkConfig;
 use tern_actors::quota::{Ledger, LocalLedger};
-use tern_actors::routing::Route;
+use tern_actors::routing::{LinkGroup, Route, WeightedLink};
 use tern_actors::{Pipeline, PipelineConfig, Settings};
 use tern_ledger::{AccountSpec, Command, Limits, Request, Response};
-use tern_sgip::gateway::SgipFrontend;
+use tern_sgip::codec::Report;
+use tern_sgip::gateway::{SgipCarrier, SgipFrontend};
 use tern_sgip::mapping::LinkOptions;
 use tern_sgip::net::{serve, Client, ClientConfig, ClientEvent, ServerConfig};
 use tern_sgip::{result, Body, LoginType};
@@ -82,25 +85,46 @@ struct Node {
 }
 
 impl Node {
-    async fn start(accounts: Vec<AccountPolicy>) -> Node {
+    /// A node with the SGIP front end; messages route to `carrier` as link "smg", or
+    /// without one to no link at all (they wait, and expire).
+    async fn start(accounts: Vec<AccountPolicy>, carrier: Option<SgipCarrier>) -> Node {
         let dir = tempfile::tempdir().unwrap();
         let store = Arc::new(EmbeddedStore::open(dir.path(), EmbeddedConfig::default()).unwrap());
         let ledger = Arc::new(LocalLedger::default());
+        let links: Vec<LinkConfig> = carrier
+            .into_iter()
+            .map(|carrier| LinkConfig {
+                name: "smg".into(),
+                carrier: Arc::new(carrier),
+                credit: 16,
+                revision: 1,
+                binds: 1,
+            })
+            .collect();
+        let groups: Vec<LinkGroup> = links
+            .iter()
+            .map(|link| LinkGroup {
+                links: vec![WeightedLink {
+                    link: link.name.clone(),
+                    weight: 1,
+                }],
+                failover_after: 3,
+            })
+            .collect();
         let config = PipelineConfig {
             settings: Settings {
                 shards: 1,
                 ..Settings::default()
             },
             accounts,
-            // A route to no link: a message is accepted and waits for one.
             routes: vec![Route {
-                name: "nowhere".into(),
+                name: "all".into(),
                 prefixes: Vec::new(),
                 ranges: Vec::new(),
                 accounts: Vec::new(),
-                groups: Vec::new(),
+                groups: groups.clone(),
             }],
-            links: Vec::new(),
+            links,
             mo_rules: Vec::new(),
             ledger: ledger.clone(),
             membership: None,
@@ -156,6 +180,27 @@ impl Node {
         Client::start(config, self.shutdown.clone(), &self.tracker)
     }
 
+    /// The first REPORT the SP's type-2 receiver got.
+    async fn report(&self) -> Report {
+        let first = || {
+            let requests = self.receiver.requests.lock().unwrap();
+            requests.iter().find_map(|pdu| match &pdu.body {
+                Body::Report(report) => Some(report.clone()),
+                _ => None,
+            })
+        };
+        tokio::time::timeout(WAIT, async {
+            loop {
+                if let Some(report) = first() {
+                    return report;
+                }
+                tokio::time::sleep(Duration::from_millis(25)).await;
+            }
+        })
+        .await
+        .expect("a REPORT on the type-2 link")
+    }
+
     async fn stop(self) {
         self.shutdown.cancel();
         self.tracker.close();
@@ -173,7 +218,7 @@ fn expired_submit() -> Body {
 
 #[tokio::test]
 async fn an_sp_submits_and_its_receipt_comes_back_as_a_report_on_a_type_2_link() {
-    let node = Node::start(vec![policy(ACCOUNT, Some(SECRET))]).await;
+    let node = Node::start(vec![policy(ACCOUNT, Some(SECRET))], None).await;
     let (sp, mut events) = node.sp(SECRET);
     assert!(matches!(next_event(&mut events).await, ClientEvent::Up));
     let answer = sp.request(expired_submit()).await.unwrap();
@@ -182,26 +227,7 @@ async fn an_sp_submits_and_its_receipt_comes_back_as_a_report_on_a_type_2_link()
     };
     assert_eq!(resp.result, result::OK);
     // The message expires, and the SP asked for every report.
-    let report = tokio::time::timeout(WAIT, async {
-        loop {
-            let found = node
-                .receiver
-                .requests
-                .lock()
-                .unwrap()
-                .iter()
-                .find_map(|pdu| match &pdu.body {
-                    Body::Report(report) => Some(report.clone()),
-                    _ => None,
-                });
-            if let Some(report) = found {
-                return report;
-            }
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
-    })
-    .await
-    .expect("a REPORT on the type-2 link");
+    let report = node.report().await;
     assert_eq!(report.submit_sequence, answer.sequence);
     assert_eq!(report.user_number, "8613000000000");
     assert_eq!(report.state, tern_sgip::codec::report::FAILED);
@@ -216,13 +242,106 @@ async fn an_sp_submits_and_its_receipt_comes_back_as_a_report_on_a_type_2_link()
 
 #[tokio::test]
 async fn a_wrong_secret_or_an_account_without_one_is_an_illegal_login() {
-    let node = Node::start(vec![policy(ACCOUNT, Some(SECRET))]).await;
+    let node = Node::start(vec![policy(ACCOUNT, Some(SECRET))], None).await;
     let (_sp, mut events) = node.sp("wrong");
     assert_eq!(expect_refused(&mut events).await, result::ILLEGAL_LOGIN);
     node.stop().await;
 
-    let node = Node::start(vec![policy(ACCOUNT, None)]).await;
+    let node = Node::start(vec![policy(ACCOUNT, None)], None).await;
     let (_sp, mut events) = node.sp(SECRET);
     assert_eq!(expect_refused(&mut events).await, result::ILLEGAL_LOGIN);
+    node.stop().await;
+}
+
+#[tokio::test]
+async fn a_submit_goes_to_the_smg_and_its_report_comes_back_to_the_sp() {
+    // The operator's SMG: takes our type-1 BIND and answers SUBMITs.
+    let smg = Arc::new(Peer::default());
+    let smg_listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let smg_addr = smg_listener.local_addr().unwrap();
+    let (stop_smg, smg_tasks) = (CancellationToken::new(), TaskTracker::new());
+    let smg_config = ServerConfig {
+        login_types: vec![LoginType::SpToSmg],
+        ..ServerConfig::default()
+    };
+    tokio::spawn(serve(
+        smg_listener,
+        Arc::new(smg_config),
+        smg.clone(),
+        stop_smg.clone(),
+        smg_tasks.clone(),
+    ));
+    let report_listen = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let mut client = ClientConfig::new("smg", "127.0.0.1", smg_addr.port());
+    client.login_name = NAME.into();
+    client.password = PASSWORD.into();
+    client.node_id = 3_010_000_001;
+    let carrier = SgipCarrier {
+        client,
+        options: LinkOptions::default(),
+        report_listen,
+    };
+    let node = Node::start(vec![policy(ACCOUNT, Some(SECRET))], Some(carrier)).await;
+    let (sp, mut events) = node.sp(SECRET);
+    expect_up(&mut events).await;
+    let accepted = sp.request(submit("8613000000000")).await.unwrap();
+    assert!(matches!(&accepted.body, Body::SubmitResp(r) if r.result == result::OK));
+
+    // The part reaches the SMG as a SUBMIT under our node id.
+    let sent = tokio::time::timeout(WAIT, async {
+        loop {
+            if let Some(pdu) = smg.requests.lock().unwrap().first().cloned() {
+                return pdu;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    })
+    .await
+    .expect("a SUBMIT at the SMG");
+    assert_eq!(sent.sequence.node_id, 3_010_000_001);
+
+    // The SMG binds to the report listener with type 2 and reports delivery.
+    let mut back = ClientConfig::new("smg-reports", "127.0.0.1", report_listen.port());
+    back.login_name = NAME.into();
+    back.password = PASSWORD.into();
+    back.login_type = LoginType::SmgToSp;
+    let (reports, mut report_events) = Client::start(back, stop_smg.clone(), &smg_tasks);
+    expect_up(&mut report_events).await;
+    let delivered = Body::Report(Report {
+        submit_sequence: sent.sequence,
+        report_type: tern_sgip::codec::report::ON_SUBMIT,
+        user_number: "8613000000000".into(),
+        state: tern_sgip::codec::report::DELIVERED,
+        error_code: 0,
+        reserve: String::new(),
+    });
+    let answered = reports.request(delivered).await.unwrap();
+    assert!(matches!(&answered.body, Body::ReportResp(r) if r.result == result::OK));
+
+    // The SP hears of it under the number of its own SUBMIT.
+    let report = node.report().await;
+    assert_eq!(report.submit_sequence, accepted.sequence);
+    assert_eq!(report.state, tern_sgip::codec::report::DELIVERED);
+
+    // An MO to a number nobody owns is refused: there is no route to it.
+    let mo = Body::Deliver(tern_sgip::codec::Deliver {
+        user_number: "8613000000000".into(),
+        sp_number: "10655".into(),
+        tp_pid: 0,
+        tp_udhi: 0,
+        message_coding: 0,
+        message_content: bytes::Bytes::from_static(b"stop"),
+        reserve: String::new(),
+    });
+    let answered = reports.request(mo).await.unwrap();
+    assert!(
+        matches!(&answered.body, Body::DeliverResp(r) if r.result == result::ROUTE_NOT_FOUND),
+        "{answered:?}"
+    );
+    stop_smg.cancel();
+    smg_tasks.close();
     node.stop().await;
 }
