@@ -241,10 +241,18 @@ async fn an_sp_submits_and_its_receipt_comes_back_as_a_report_on_a_type_2_link()
 }
 
 #[tokio::test]
-async fn a_wrong_secret_or_an_account_without_one_is_an_illegal_login() {
+async fn a_wrong_secret_an_account_without_one_or_a_receiving_bind_is_refused() {
     let node = Node::start(vec![policy(ACCOUNT, Some(SECRET))], None).await;
     let (_sp, mut events) = node.sp("wrong");
     assert_eq!(expect_refused(&mut events).await, result::ILLEGAL_LOGIN);
+
+    // An SP binds to send, never to receive.
+    let mut config = ClientConfig::new("sp", "127.0.0.1", node.gateway.port());
+    config.login_name = ACCOUNT.into();
+    config.password = SECRET.into();
+    config.login_type = LoginType::SmgToSp;
+    let (_receiving, mut events) = Client::start(config, node.shutdown.clone(), &node.tracker);
+    assert_eq!(expect_refused(&mut events).await, result::BAD_LOGIN_TYPE);
     node.stop().await;
 
     let node = Node::start(vec![policy(ACCOUNT, None)], None).await;

@@ -353,3 +353,30 @@ async fn an_idle_client_unbinds_and_binds_again_for_the_next_request() {
     shutdown.cancel();
     server.stop().await;
 }
+
+#[tokio::test]
+async fn a_length_that_loses_the_framing_closes_the_connection() {
+    let server = Server::start(ServerConfig::default(), Peer::default()).await;
+    let mut raw = Raw::bind(server.addr, LoginType::SpToSmg).await;
+    // Message Length 0xFFFFFFFF: refused before anything is reserved for it.
+    let mut frame = BytesMut::new();
+    frame.extend_from_slice(&u32::MAX.to_be_bytes());
+    frame.extend_from_slice(&0x0000_0003u32.to_be_bytes());
+    frame.extend_from_slice(&SequenceNumber::new(1, 1_206_120_000, 1).to_bytes());
+    raw.stream.write_all(&frame).await.unwrap();
+    let mut rest = Vec::new();
+    let closed = tokio::time::timeout(WAIT, raw.stream.read_to_end(&mut rest)).await;
+    assert!(closed.is_ok(), "the server closes a stream it cannot frame");
+    let reason = tokio::time::timeout(WAIT, async {
+        loop {
+            if let Some(reason) = server.peer.closed.lock().unwrap().first().cloned() {
+                return reason;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .unwrap();
+    assert!(matches!(reason, CloseReason::Protocol(_)), "{reason:?}");
+    server.stop().await;
+}

@@ -1,5 +1,8 @@
 //! The SGIP connector on tokio: the server (peers bind to us) and the reconnecting client
 //! (we bind to a peer), over the shared connection driver of `tern_transport::driver`.
+//! Hand-written like the codec: no maintained Rust crate speaks SGIP, and its one-way
+//! connections and 12-octet sequence numbers fit neither the CMPP session nor the one
+//! SMGP and CNGP share.
 //!
 //! An SGIP connection carries requests one way, chosen by the Bind's Login Type: on type 1
 //! an SP sends SUBMITs to the SMG, on type 2 the SMG sends DELIVERs (MO) and REPORTs
