@@ -380,3 +380,22 @@ async fn a_length_that_loses_the_framing_closes_the_connection() {
     assert!(matches!(reason, CloseReason::Protocol(_)), "{reason:?}");
     server.stop().await;
 }
+
+#[tokio::test]
+async fn a_client_kept_open_binds_again_as_soon_as_it_idles_out() {
+    let server = Server::start(ServerConfig::default(), Peer::default()).await;
+    let (shutdown, tracker) = (CancellationToken::new(), TaskTracker::new());
+    let mut config = client_config(server.addr, LoginType::SpToSmg);
+    config.inactivity_timeout = Duration::from_millis(200);
+    config.keep_open = true;
+    let (_client, mut events) = Client::start(config, shutdown.clone(), &tracker);
+    expect_up(&mut events).await;
+    match next_event(&mut events).await {
+        ClientEvent::Down { reason } => assert_eq!(reason, CloseReason::Inactivity),
+        other => panic!("expected an idle Down, got {other:?}"),
+    }
+    expect_up(&mut events).await;
+    assert_eq!(server.peer.binds.lock().unwrap().len(), 2);
+    shutdown.cancel();
+    server.stop().await;
+}

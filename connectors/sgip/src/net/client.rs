@@ -11,6 +11,7 @@
 //! after the backoff.
 
 use std::num::NonZeroU32;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -126,7 +127,9 @@ struct Inner {
     link: Current<SessionHandle>,
     pace: Pace,
     sequences: Arc<SequenceGenerator>,
-    /// Woken by a request while an idle link waits to bind again.
+    /// Set while the link idles unbound, waiting for a request to bind again.
+    parked: AtomicBool,
+    /// Woken by a request while `parked`.
     wanted: Notify,
 }
 
@@ -168,6 +171,7 @@ impl Client {
             sequences: Arc::new(SequenceGenerator::new(config.node_id)),
             config,
             link: Current::default(),
+            parked: AtomicBool::new(false),
             wanted: Notify::new(),
         });
         let mut dialer = LinkDialer {
@@ -199,7 +203,7 @@ impl Client {
     /// request's sequence number, which is a SUBMIT's message id.
     pub async fn request(&self, body: Body) -> Result<Pdu, RequestError> {
         let inner = &self.inner;
-        if !self.is_up() {
+        if inner.parked.load(Ordering::Acquire) {
             inner.wanted.notify_one();
         }
         let ready = inner.config.ready_timeout;
@@ -267,20 +271,25 @@ impl Dialer for LinkDialer {
         let mut side = NoSide;
         let run = conn.run(stream, &mut side, shutdown.clone());
         let (reason, ()) = tokio::join!(run, forward);
+        let idle = reason == CloseReason::Inactivity;
+        let park = idle && !config.keep_open;
+        // Parked before the link reads as down, so that a request that finds it down
+        // also finds it waiting for work.
+        inner.parked.store(park, Ordering::Release);
         inner.link.set(None);
         stats::link_up(&config.name, false);
-        let idle = reason == CloseReason::Inactivity;
         if idle {
             info!("link idle; unbound");
         } else {
             warn!(?reason, "link down");
         }
         client::emit(events, ClientEvent::Down { reason }, shutdown).await;
-        if idle && !config.keep_open {
+        if park {
             tokio::select! {
                 _ = inner.wanted.notified() => {}
                 _ = shutdown.cancelled() => {}
             }
+            inner.parked.store(false, Ordering::Release);
         }
         true
     }
