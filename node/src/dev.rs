@@ -59,10 +59,11 @@ pub struct DevArgs {
     /// `demo`.
     #[arg(long, default_value = "127.0.0.1:8801")]
     pub sgip_listen: SocketAddr,
-    /// Where the SGIP demo account's reports and MO go, the SP's own listener:
-    /// sgip://LOGIN:PASSWORD@HOST:PORT. Without it they are held.
-    #[arg(long, value_name = "URL")]
-    pub sgip_deliver_to: Option<String>,
+    /// Where the SGIP demo account's reports and MO go: the SP's own listener, HOST:PORT,
+    /// which the node binds to with Login_Name 901234 and password `demo`. Without it they
+    /// are held.
+    #[arg(long, value_name = "ADDR")]
+    pub sgip_deliver_to: Option<SocketAddr>,
     /// Raft RPC (a one-node cluster needs no peers; port 0 picks a free one).
     #[arg(long, default_value = "127.0.0.1:0")]
     pub raft_listen: SocketAddr,
@@ -147,7 +148,7 @@ pub fn dev_config(args: &DevArgs, upstream_url: &str, token: &str) -> Config {
             deliver_to: args
                 .sgip_deliver_to
                 .iter()
-                .map(|url| (CN_DEMO.to_owned(), url.clone()))
+                .map(|addr| (CN_DEMO.to_owned(), *addr))
                 .collect(),
             ..SgipSection::default()
         },
@@ -164,7 +165,7 @@ pub fn dev_config(args: &DevArgs, upstream_url: &str, token: &str) -> Config {
         },
         accounts: vec![
             demo_account("demo", &[]),
-            demo_account(CN_DEMO, &["cmpp", "smgp", "cngp"]),
+            demo_account(CN_DEMO, &["cmpp", "smgp", "cngp", "sgip"]),
         ],
         upstreams: vec![UpstreamConfig {
             name: "default".into(),
@@ -184,6 +185,8 @@ pub fn dev_config(args: &DevArgs, upstream_url: &str, token: &str) -> Config {
             gbk: false,
             binds: 1,
             report_listen: None,
+            corp_id: String::new(),
+            area_code: String::new(),
         }],
         mo_rules: vec![MoRuleConfig {
             account: "demo".into(),

@@ -759,13 +759,15 @@ def tern_cn_config(protocol, smpp_port, cn_port, metrics_port, smpp_upstream=Non
 
       [smgp] listen = "127.0.0.1:PORT"
       [sgip] listen = "127.0.0.1:PORT"
-      [sgip.deliver_to] "ACCOUNT" = "sgip://LOGIN:PASSWORD@HOST:PORT"
-                                    -- the SP's listener, where tern binds (login type 2) to
-                                       send Reports and Delivers
+      [sgip.deliver_to] "ACCOUNT" = "HOST:PORT"
+                                    -- the SP's listener, where tern binds (login type 2, the
+                                       account id and its sgip secret) to send Reports and
+                                       Delivers
       [[account]] system_id = ACCOUNT, password, secrets = { PROTOCOL = SECRET }
       [[upstream]] url = "smgp://CLIENTID:SECRET@HOST:PORT"      -- an SMGW
       [[upstream]] url = "sgip://LOGIN:PASSWORD@HOST:PORT",       -- an SMG, which binds
-                   report_listen = "HOST:PORT"                     back here with its reports
+                   report_listen = "HOST:PORT",                    back here with its reports
+                   corp_id = "12345"                               -- the SP's CorpId
     deliver_to: {account: (host, port)}; the login there is the account's own. The SMPP parts
     (accounts, an smsc-sim upstream) are conftest.tern_config's.
     """
@@ -775,9 +777,8 @@ def tern_cn_config(protocol, smpp_port, cn_port, metrics_port, smpp_upstream=Non
     text = tern_config(smpp_port, metrics_port, upstream=smpp_upstream, accounts=accounts)
     lines = ["", "[%s]" % protocol, 'listen = "127.0.0.1:%d"' % cn_port, ""]
     if protocol == "sgip" and deliver_to:
-        secrets = {account: secret for account, secret, _ in cn_accounts}
         lines += ["[sgip.deliver_to]"]
-        lines += ['"%s" = "sgip://%s:%s@%s:%d"' % (account, account, secrets[account], host, port)
+        lines += ['"%s" = "%s:%d"' % (account, host, port)
                   for account, (host, port) in deliver_to.items()]
         lines += [""]
     if cn_upstream is not None:
@@ -787,7 +788,8 @@ def tern_cn_config(protocol, smpp_port, cn_port, metrics_port, smpp_upstream=Non
                                                        cn_upstream.port),
                   "window = 16"]
         if protocol == "sgip":
-            lines += ['report_listen = "127.0.0.1:%d"' % cn_upstream.report_port]
+            lines += ['report_listen = "127.0.0.1:%d"' % cn_upstream.report_port,
+                      'corp_id = "12345"']
         lines += [""]
     return text + "\n".join(lines) + "\n"
 

@@ -107,9 +107,11 @@ pub struct AccountSpec {
     pub tags: BTreeMap<String, String>,
     pub limits: Limits,
     /// The shared secrets of the protocols whose login proves knowledge of one (an MD5
-    /// authenticator over it: CMPP, SMGP, CNGP), by protocol ([`CMPP`], [`SMGP`], [`CNGP`]),
-    /// as given: they cannot be kept hashed. An account without a protocol's secret cannot
-    /// log in over that protocol; the others log in with the password.
+    /// authenticator over it: CMPP, SMGP, CNGP) or that log in both ways (SGIP: the SP binds
+    /// to the gateway and the gateway to the SP, with the same password), by protocol
+    /// ([`CMPP`], [`SMGP`], [`CNGP`], [`SGIP`]), as given: they cannot be kept hashed. An
+    /// account without a protocol's secret cannot log in over that protocol; SMPP logs in
+    /// with the password.
     pub secrets: BTreeMap<String, String>,
 }
 
@@ -117,6 +119,7 @@ pub struct AccountSpec {
 pub const CMPP: &str = "cmpp";
 pub const SMGP: &str = "smgp";
 pub const CNGP: &str = "cngp";
+pub const SGIP: &str = "sgip";
 
 impl AccountSpec {
     /// The account's shared secret for `protocol`.

@@ -375,6 +375,14 @@ pub struct UpstreamConfig {
     /// SGIP only: where the operator's SMG connects to deliver reports and MO.
     #[serde(default)]
     pub report_listen: Option<SocketAddr>,
+    /// SGIP only: the SP's CorpId (five digits), in every SUBMIT and in the node id of the
+    /// link's sequence numbers.
+    #[serde(default)]
+    pub corp_id: String,
+    /// SGIP only: the area code in the link's node id (3AAAAQQQQQ, SGIP 1.2 §3.3), up to
+    /// four digits.
+    #[serde(default)]
+    pub area_code: String,
     /// CMPP only: "3.0" or "2.0".
     #[serde(default = "default_cmpp_version")]
     pub version: String,
@@ -864,8 +872,8 @@ mod tests {
         assert!(error_of("[cngp]\ngateway_code = 1000000\n").contains("`cngp.gateway_code`"));
         assert!(error_of("[cmpp]\ngateway_code = 4194304\n").contains("`cmpp.gateway_code`"));
         assert!(error_of("[sgip]\ninactivity_secs = 0\n").contains("`sgip.inactivity_secs`"));
-        let deliver_to = "[sgip.deliver_to]\n\"901234\" = \"smpp://a:b@127.0.0.1:1\"\n";
-        assert!(error_of(deliver_to).contains("`sgip.deliver_to.901234`"));
+        let deliver_to = "[sgip.deliver_to]\n\"901234\" = \"nowhere\"\n";
+        assert!(error_of(deliver_to).contains("invalid socket address"));
         let report_listen = "[[upstream]]\nname = \"op\"\nurl = \"smpp://u:p@127.0.0.1:1\"\n\
                              report_listen = \"127.0.0.1:8802\"\n";
         assert!(error_of(report_listen).contains("`upstream[0].report_listen`"));

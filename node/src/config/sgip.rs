@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 
 use serde::Deserialize;
 
-use super::{invalid, ConfigError, LinkUrl};
+use super::{invalid, ConfigError};
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -26,10 +26,10 @@ pub struct SgipSection {
     /// Room left in each part of a long MO sent to these customers, for a signature
     /// added downstream.
     pub signature_chars: usize,
-    /// Where each account's reports and MO go: account id to
-    /// `sgip://LOGIN:PASSWORD@HOST:PORT`, the SP's listener and the login it expects. An
-    /// account without one gets its reports and MO held until it has one.
-    pub deliver_to: BTreeMap<String, String>,
+    /// Where each account's reports and MO go: account id to the SP's listener, which the
+    /// node binds to (login type 2) with the account id and its `sgip` secret. An account
+    /// without one gets its reports and MO held until it has one.
+    pub deliver_to: BTreeMap<String, SocketAddr>,
 }
 
 impl Default for SgipSection {
@@ -65,14 +65,6 @@ impl SgipSection {
         }
         if self.signature_chars > 60 {
             errors.push(invalid("sgip.signature_chars", "must be at most 60"));
-        }
-        for (account, url) in &self.deliver_to {
-            let key = format!("sgip.deliver_to.{account}");
-            match LinkUrl::parse(url) {
-                Ok(url) if url.scheme == "sgip" => {}
-                Ok(_) => errors.push(invalid(key, "must be an sgip:// url")),
-                Err(message) => errors.push(invalid(key, message)),
-            }
         }
     }
 }

@@ -5,6 +5,7 @@
 //! its line in [`ALL`] and its section in the configuration.
 
 mod cmpp;
+mod sgip;
 mod smpp;
 
 use std::net::SocketAddr;
@@ -57,7 +58,7 @@ pub(crate) struct Listener {
 }
 
 /// Every protocol of the node.
-pub(crate) static ALL: &[&dyn Protocol] = &[&smpp::Smpp, &cmpp::Cmpp];
+pub(crate) static ALL: &[&dyn Protocol] = &[&smpp::Smpp, &cmpp::Cmpp, &sgip::Sgip];
 
 /// The protocol of a URL scheme.
 pub(crate) fn for_scheme(scheme: &str) -> Option<&'static dyn Protocol> {
