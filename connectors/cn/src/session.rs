@@ -29,7 +29,34 @@ pub enum Command {
     Exit,
 }
 
+/// The bit that makes a request's id its response's.
+const RESPONSE_BIT: u32 = 0x8000_0000;
+
 impl Command {
+    /// The request's id on the wire: SMGP 3.0 and CNGP 2.0 number these five alike.
+    pub fn id(self) -> u32 {
+        match self {
+            Command::Login => 1,
+            Command::Submit => 2,
+            Command::Deliver => 3,
+            Command::ActiveTest => 4,
+            Command::Exit => 6,
+        }
+    }
+
+    /// The command of a wire id, and whether the id is its response's.
+    pub fn from_id(id: u32) -> Option<(Command, bool)> {
+        let command = match id & !RESPONSE_BIT {
+            1 => Command::Login,
+            2 => Command::Submit,
+            3 => Command::Deliver,
+            4 => Command::ActiveTest,
+            6 => Command::Exit,
+            _ => return None,
+        };
+        Some((command, id & RESPONSE_BIT != 0))
+    }
+
     /// Requests the application sends and answers; the session owns Login, Active_Test
     /// and Exit.
     pub fn is_application_request(self) -> bool {
@@ -56,13 +83,14 @@ impl Command {
 /// What the session needs to know of a protocol's PDUs.
 pub trait Wire {
     /// A whole PDU, header included.
-    type Pdu;
+    type Pdu: std::fmt::Debug + Send + Sync + 'static;
     /// A request's body, before the session gives it a sequence id.
-    type Body;
-    /// The status that answers a request beyond the window (system busy).
-    const BUSY: u32;
-    /// The status that answers a request reusing a sequence id still unanswered.
-    const DUPLICATE_SEQUENCE: u32;
+    type Body: std::fmt::Debug + Send + Sync + 'static;
+    /// The status that answers a request beyond the window: system busy, 1 in SMGP 3.0
+    /// and CNGP 2.0 alike.
+    const BUSY: u32 = 1;
+    /// The status that answers a request reusing a sequence id still unanswered (12).
+    const DUPLICATE_SEQUENCE: u32 = 12;
 
     fn sequence(pdu: &Self::Pdu) -> u32;
     /// The command and whether the PDU is its response; `None` for a command the protocol
@@ -76,6 +104,8 @@ pub trait Wire {
     /// The response that answers `request` with `status` (a Deliver_Resp carries the
     /// Deliver's MsgID).
     fn response_for(request: &Self::Pdu, status: u32) -> Option<Self::Pdu>;
+    /// The response to a request known only by its command and sequence id.
+    fn error_response(command: Command, sequence: u32, status: u32) -> Option<Self::Pdu>;
 }
 
 /// Limits and timers of one session.
@@ -188,6 +218,22 @@ pub struct Garbled<P> {
     /// The error response the codec owes the peer, if any.
     pub answer: Option<P>,
     pub reason: String,
+}
+
+impl<P> Garbled<P> {
+    pub fn new(
+        command: Option<(Command, bool)>,
+        sequence_id: u32,
+        answer: Option<P>,
+        reason: &dyn std::fmt::Display,
+    ) -> Self {
+        Self {
+            command,
+            sequence_id,
+            answer,
+            reason: reason.to_string(),
+        }
+    }
 }
 
 /// Counts a driver exports as metrics; taken (and reset) with `take_counters`.
@@ -601,3 +647,7 @@ impl<W: Wire> Session<W> {
         }
     }
 }
+
+#[cfg(test)]
+#[path = "session_tests.rs"]
+mod tests;

@@ -2,8 +2,8 @@
 //! Tietong gateways and the SPs behind them: the codec, the 10-octet MsgID, the Login
 //! authenticators, and the mapping to the domain `Message` and `DeliveryReport`.
 //!
-//! Sans I/O: nothing here opens a socket or reads the clock except where a function says
-//! "now"; the connection that moves frames is shared by every protocol and lives apart.
+//! The codec and mapping are sans I/O; `net` runs sessions over TCP on the connection
+//! layer CNGP shares with SMGP (`tern_smgp::link`).
 //!
 //! Written here: no maintained Rust crate implements CNGP. The layout follows the CNGP 2.0
 //! specification: a 16-octet header that carries the status of a response
@@ -14,6 +14,7 @@ pub mod auth;
 pub mod codec;
 pub mod mapping;
 pub mod msgid;
+pub mod net;
 pub mod time;
 
 pub use codec::{

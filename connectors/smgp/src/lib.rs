@@ -10,6 +10,7 @@
 
 pub mod auth;
 pub mod codec;
+pub mod link;
 pub mod mapping;
 pub mod msgid;
 pub mod net;

@@ -10,7 +10,7 @@ use bytes::{Bytes, BytesMut};
 use tern_smgp::codec::{Deliver, Login, LoginResp, Submit, SubmitResp};
 use tern_smgp::net::{
     serve, ClientConfig, CloseReason, Handler, LoginRequest, ServerConfig, SessionEvent,
-    SessionHandle,
+    SessionHandle, Smgp,
 };
 use tern_smgp::{auth, status, Body, Decoder, MsgId, Pdu, Report};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -40,7 +40,7 @@ pub struct Gateway {
     pub next_id: Mutex<u8>,
 }
 
-impl Handler for Gateway {
+impl Handler<Smgp> for Gateway {
     type Grant = ();
 
     async fn login(&self, request: LoginRequest) -> Result<((), String), u32> {

@@ -1,4 +1,4 @@
-//! The SMGP server: SPs (our customers) connect over TCP, log in with Login, and become
+//! The server: SPs (our customers) connect over TCP, log in with Login, and become
 //! sessions handed to the application's [`Handler`].
 //!
 //! A connection that does not send a valid Login within `login_timeout` is closed without
@@ -7,13 +7,14 @@
 //! checked here, so that no handler can forget them.
 
 use std::future::Future;
+use std::marker::PhantomData;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::BytesMut;
 use tern_cn::login::{check_login, AuthFailure};
-use tern_cn::session::{self as cn, Command};
+use tern_cn::session as cn;
 use tern_transport::driver::server::{self as driver_server, Accept, Incoming};
 use tern_transport::driver::{Conn, NoSide};
 use tern_transport::Stream;
@@ -25,19 +26,20 @@ use tokio_util::task::TaskTracker;
 use tracing::{debug, info, warn};
 
 use super::handshake::{self, ReadError};
-use super::protocol::{Metrics, Session};
-use super::stats;
-use super::{session_parts, SessionEvent, SessionHandle};
-use crate::codec::{status, Body, Decoder, DEFAULT_MAX_LEN, VERSION};
+use super::stats::Stats;
+use super::{session_parts, Protocol, Session, SessionEvent, SessionHandle};
 
 /// How long a refused connection is drained before it is dropped.
 const LINGER: Duration = Duration::from_secs(1);
 const LINGER_BYTES: usize = 64 * 1024;
 
+/// Largest frame accepted by default; both protocols' SUBMITs to 100 terminals fit.
+pub const DEFAULT_MAX_PDU_BYTES: usize = 8 * 1024;
+
 /// Everything a listener needs to know.
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
-    /// Requests outstanding per direction; the peer's beyond it get status 1 (busy).
+    /// Requests outstanding per direction; the peer's beyond it get the busy status.
     pub window: usize,
     /// Idle time after which we send Active_Test.
     pub active_test_interval: Duration,
@@ -51,7 +53,7 @@ pub struct ServerConfig {
     pub max_pdu_bytes: usize,
     /// Connections beyond this are closed at once.
     pub max_connections: usize,
-    /// Login timestamps further than this from now are refused (status 21) as replays.
+    /// Login timestamps further than this from now are refused as replays.
     pub timestamp_window: Duration,
 }
 
@@ -64,7 +66,7 @@ impl Default for ServerConfig {
             inactivity_timeout: active_test_interval * 3,
             response_timeout: Duration::from_secs(10),
             login_timeout: Duration::from_secs(10),
-            max_pdu_bytes: DEFAULT_MAX_LEN,
+            max_pdu_bytes: DEFAULT_MAX_PDU_BYTES,
             max_connections: 10_000,
             timestamp_window: Duration::from_secs(15 * 60),
         }
@@ -87,7 +89,7 @@ impl ServerConfig {
 pub struct LoginRequest {
     /// The account the SP logs in as.
     pub client_id: String,
-    /// 0 send, 1 receive, 2 transmit ([`crate::codec::login_mode`]).
+    /// 0 send, 1 receive, 2 transmit.
     pub login_mode: u8,
     /// The ClientVersion octet (no higher than ours).
     pub version: u8,
@@ -96,15 +98,15 @@ pub struct LoginRequest {
     pub timestamp: u32,
 }
 
-/// What the application does with Logins and logged-in sessions.
-pub trait Handler: Send + Sync + 'static {
+/// What the application does with Logins and logged-in sessions of protocol `P`.
+pub trait Handler<P: Protocol>: Send + Sync + 'static {
     /// Whatever the application keeps per session (an account, a connection-slot guard).
     /// Dropped when the Login fails after all, or when the application drops it.
     type Grant: Send + 'static;
 
     /// The account `client_id` may log in from `peer`: `Ok` gives the grant and the
-    /// account's shared secret; `Err` the Login_Resp status (20 bad IP, 21 unknown
-    /// account, 2 too many connections, 1 busy).
+    /// account's shared secret; `Err` the Login_Resp status (in both protocols 20 bad
+    /// IP, 21 unknown account, 2 too many connections, 1 busy).
     fn login(
         &self,
         request: LoginRequest,
@@ -128,14 +130,14 @@ pub trait Handler: Send + Sync + 'static {
         self: &Arc<Self>,
         grant: Self::Grant,
         login: LoginRequest,
-        handle: SessionHandle,
-        events: mpsc::Receiver<SessionEvent>,
+        handle: SessionHandle<P>,
+        events: mpsc::Receiver<SessionEvent<P::Pdu>>,
     );
 }
 
 /// Accepts connections until `shutdown`; each connection runs on `tracker`, so the caller
 /// can wait for every session to exit.
-pub async fn serve<H: Handler>(
+pub async fn serve<P: Protocol, H: Handler<P>>(
     listener: TcpListener,
     config: Arc<ServerConfig>,
     handler: Arc<H>,
@@ -143,20 +145,26 @@ pub async fn serve<H: Handler>(
     tracker: TaskTracker,
 ) {
     let limit = config.max_connections;
-    let accept = Arc::new(Listener { config, handler });
+    let accept = Arc::new(Listener {
+        config,
+        handler,
+        protocol: PhantomData::<fn() -> P>,
+    });
     driver_server::serve(listener, limit, accept, shutdown, tracker).await;
 }
 
 /// What every connection of one listener shares.
-struct Listener<H> {
+struct Listener<P, H> {
     config: Arc<ServerConfig>,
     handler: Arc<H>,
+    protocol: PhantomData<fn() -> P>,
 }
 
-impl<H: Handler> Accept for Listener<H> {
+impl<P: Protocol, H: Handler<P>> Accept for Listener<P, H> {
     fn span(&self, peer: SocketAddr) -> tracing::Span {
         tracing::info_span!(
-            "smgp_session",
+            "cn_session",
+            protocol = P::NAME,
             %peer,
             role = "server",
             client_id = tracing::field::Empty,
@@ -164,18 +172,25 @@ impl<H: Handler> Accept for Listener<H> {
     }
 
     fn refused(&self, _peer: SocketAddr) {
-        stats::login_refused("limit");
+        stats::<P>().login_refused("limit");
     }
 
     async fn connection(self: Arc<Self>, incoming: Incoming, shutdown: CancellationToken) {
         let peer = incoming.peer();
         let established = incoming.plain();
         let (config, handler) = (self.config.clone(), self.handler.clone());
-        connection(established.stream, peer, config, handler, shutdown).await;
+        connection::<P, H>(established.stream, peer, config, handler, shutdown).await;
     }
 }
 
-async fn connection<H: Handler>(
+fn stats<P: Protocol>() -> Stats {
+    Stats {
+        names: P::NAMES,
+        role: "server",
+    }
+}
+
+async fn connection<P: Protocol, H: Handler<P>>(
     mut stream: Stream,
     peer: SocketAddr,
     config: Arc<ServerConfig>,
@@ -183,26 +198,27 @@ async fn connection<H: Handler>(
     shutdown: CancellationToken,
 ) {
     let mut rbuf = BytesMut::with_capacity(4096);
-    let mut decoder = Decoder::new(config.max_pdu_bytes);
+    let mut codec = P::codec(config.max_pdu_bytes);
+    let stats = stats::<P>();
     let outcome = tokio::select! {
-        outcome = handshake(&mut stream, &mut rbuf, &mut decoder, &config, &*handler, peer) => outcome,
+        outcome = handshake::<P, H>(&mut stream, &mut rbuf, &mut codec, &config, &*handler, peer) => outcome,
         _ = shutdown.cancelled() => Err("shutdown"),
     };
     let (grant, login) = match outcome {
         Ok(accepted) => accepted,
         Err(reason) => {
-            stats::login_refused(reason);
-            stats::login_result("server", "refused");
+            stats.login_refused(reason);
+            stats.login_result("refused");
             linger(&mut stream).await;
             return;
         }
     };
-    stats::login_result("server", "ok");
+    stats.login_result("ok");
     let parts = session_parts(config.window, login.version);
     let now = tokio::time::Instant::now().into_std();
-    let session = Session(cn::Session::new(config.session(), now, 0));
+    let session = Session::<P>(cn::Session::new(config.session(), now, 0));
     handler.session(grant, login, parts.handle, parts.events_rx);
-    let conn = Conn::new(session, decoder, parts.link, Metrics("server")).with_buffered(rbuf);
+    let conn = Conn::new(session, codec, parts.link, stats).with_buffered(rbuf);
     conn.with_peer(peer.to_string())
         .run(stream, &mut NoSide, shutdown)
         .await;
@@ -228,17 +244,17 @@ async fn linger(stream: &mut Stream) {
 }
 
 /// Reads Login and answers it. `Err` carries the metric reason of a refusal.
-async fn handshake<H: Handler>(
+async fn handshake<P: Protocol, H: Handler<P>>(
     stream: &mut Stream,
     rbuf: &mut BytesMut,
-    decoder: &mut Decoder,
+    codec: &mut P::Codec,
     config: &ServerConfig,
     handler: &H,
     peer: SocketAddr,
 ) -> Result<(H::Grant, LoginRequest), &'static str> {
     let first = tokio::time::timeout(
         config.login_timeout,
-        handshake::read_pdu(stream, rbuf, decoder),
+        handshake::read_pdu::<P>(stream, rbuf, codec),
     )
     .await;
     let (sequence_id, login) = match first {
@@ -246,20 +262,20 @@ async fn handshake<H: Handler>(
             debug!("no Login within the login timeout");
             return Err("timeout");
         }
-        Ok(Ok(pdu)) => match pdu.body {
-            Body::Login(login) => (pdu.sequence_id, login),
-            other => {
-                debug!(request_id = ?other.request_id(), "first PDU is not Login");
+        Ok(Ok(pdu)) => match P::login_fields(&pdu) {
+            Some(login) => (P::sequence(&pdu), login),
+            None => {
+                debug!(?pdu, "first PDU is not Login");
                 return Err("not_login");
             }
         },
-        Ok(Err(ReadError::Malformed(frame))) if frame.command == Some((Command::Login, false)) => {
+        Ok(Err(ReadError::<P>::Malformed(frame))) if handshake::is_login(frame.command) => {
             debug!(reason = %frame.reason, "malformed Login");
-            let resp = handshake::refuse(frame.sequence_id, status::BAD_STRUCTURE);
-            let _ = handshake::write_pdu(stream, decoder, &resp).await;
+            let resp = handshake::refuse::<P>(frame.sequence_id, P::BAD_STRUCTURE);
+            let _ = handshake::write_pdu::<P>(stream, codec, &resp).await;
             return Err("malformed");
         }
-        Ok(Err(error @ (ReadError::Malformed(_) | ReadError::Frame(_)))) => {
+        Ok(Err(error @ (ReadError::<P>::Malformed(_) | ReadError::<P>::Frame(_)))) => {
             debug!(%error, "first PDU is not Login");
             return Err("not_login");
         }
@@ -269,16 +285,16 @@ async fn handshake<H: Handler>(
         }
     };
     tracing::Span::current().record("client_id", login.client_id.as_str());
-    if login.client_version > VERSION {
-        info!(requested = login.client_version, "Login version refused");
-        let resp = handshake::refuse(sequence_id, status::VERSION_TOO_HIGH);
-        let _ = handshake::write_pdu(stream, decoder, &resp).await;
+    if login.version > P::VERSION {
+        info!(requested = login.version, "Login version refused");
+        let resp = handshake::refuse::<P>(sequence_id, P::VERSION_TOO_HIGH);
+        let _ = handshake::write_pdu::<P>(stream, codec, &resp).await;
         return Err("version");
     }
     let request = LoginRequest {
         client_id: login.client_id.clone(),
         login_mode: login.login_mode,
-        version: login.client_version,
+        version: login.version,
         peer,
         timestamp: login.timestamp,
     };
@@ -287,19 +303,19 @@ async fn handshake<H: Handler>(
     let refusal = match decided {
         Ok(Ok(granted)) => Ok(granted),
         // A refusal must not read as success to the client.
-        Ok(Err(status::OK)) => Err(status::SYSTEM_BUSY),
+        Ok(Err(status)) if status == P::OK => Err(P::BUSY),
         Ok(Err(status)) => Err(status),
         Err(_) => {
             warn!("the application did not decide on Login in time");
-            Err(status::SYSTEM_BUSY)
+            Err(P::BUSY)
         }
     };
     let (grant, secret) = match refusal {
         Ok(granted) => granted,
         Err(status) => {
             info!(status, "Login refused by the application");
-            let _ = handshake::write_pdu(stream, decoder, &handshake::refuse(sequence_id, status))
-                .await;
+            let resp = handshake::refuse::<P>(sequence_id, status);
+            let _ = handshake::write_pdu::<P>(stream, codec, &resp).await;
             return Err("rejected");
         }
     };
@@ -318,12 +334,12 @@ async fn handshake<H: Handler>(
             "Login authentication failed"
         );
         handler.authentication_failed(&request, failure, &grant);
-        let resp = handshake::refuse(sequence_id, status::AUTH_FAILED);
-        let _ = handshake::write_pdu(stream, decoder, &resp).await;
+        let resp = handshake::refuse::<P>(sequence_id, P::AUTH_FAILED);
+        let _ = handshake::write_pdu::<P>(stream, codec, &resp).await;
         return Err(failure.label());
     }
-    let resp = handshake::accept(&login, sequence_id, &secret);
-    if let Err(error) = handshake::write_pdu(stream, decoder, &resp).await {
+    let resp = handshake::accept::<P>(&login, sequence_id, &secret);
+    if let Err(error) = handshake::write_pdu::<P>(stream, codec, &resp).await {
         debug!(%error, "Login_Resp could not be written");
         return Err("io");
     }
