@@ -12,6 +12,8 @@
 
 pub mod auth;
 pub mod codec;
+#[cfg(feature = "gateway")]
+pub mod gateway;
 pub mod mapping;
 pub mod msgid;
 pub mod net;

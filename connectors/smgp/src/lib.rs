@@ -10,6 +10,8 @@
 
 pub mod auth;
 pub mod codec;
+#[cfg(feature = "gateway")]
+pub mod gateway;
 pub mod link;
 pub mod mapping;
 pub mod msgid;

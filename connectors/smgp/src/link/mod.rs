@@ -12,6 +12,8 @@
 //! peer's requests beyond the window are answered with the busy status instead of being
 //! queued, and responses fit beside a full window.
 
+#[cfg(feature = "gateway")]
+pub mod carrier;
 mod client;
 mod conn;
 mod handshake;

@@ -1,0 +1,58 @@
+//! SMGP in the gateway's pipeline, on the carrier side shared with CNGP
+//! ([`crate::link::carrier`]): [`SmgpCarrier`] is an operator's SMGW, to which we are the SP.
+//! This module says how SMGP's PDUs carry messages: Submits from the mapping (with the
+//! operator's billing fields from [`LinkOptions`]), the MsgID of a Submit_Resp, and the
+//! reports and MO in a Deliver. Refusals of the pipeline map to SMGP statuses by
+//! [`status_for`]. Built with the `gateway` feature, which brings in the pipeline.
+
+use tern_model::Message;
+
+use crate::codec::{Body, Pdu, Report};
+use crate::link::carrier::{Carrier, Carrying, Delivered};
+use crate::mapping::{self, LinkOptions};
+use crate::net::Smgp;
+
+pub use crate::link::carrier::{status_for, verdict};
+
+/// An operator's SMGW link: `SmgpCarrier { client, options }`.
+pub type SmgpCarrier = Carrier<Smgp>;
+
+impl Carrying for Smgp {
+    type Options = LinkOptions;
+
+    fn submits(message: &Message, options: &LinkOptions, reference: u8) -> Result<Vec<Body>, u32> {
+        let submits = mapping::message_to_submits(message, options, reference);
+        let submits = submits.map_err(|error| error.status())?;
+        Ok(submits.into_iter().map(Body::Submit).collect())
+    }
+
+    fn parts(submit: &Body, now_unix: i64) -> Result<Vec<Message>, u32> {
+        let Body::Submit(submit) = submit else {
+            return Ok(Vec::new());
+        };
+        mapping::submit_to_messages(submit, now_unix).map_err(|error| error.status())
+    }
+
+    fn submit_answer(pdu: &Pdu) -> Option<(u32, String)> {
+        let Body::SubmitResp(resp) = &pdu.body else {
+            return None;
+        };
+        Some((resp.status, resp.msg_id.to_text()))
+    }
+
+    fn delivered(pdu: &Pdu) -> Option<Delivered> {
+        let Body::Deliver(deliver) = &pdu.body else {
+            return None;
+        };
+        Some(if deliver.is_report() {
+            let report = Report::decode(&deliver.msg_content);
+            Delivered::Report(
+                report
+                    .map(|r| mapping::report_to_domain(&r))
+                    .map_err(|e| e.to_string()),
+            )
+        } else {
+            Delivered::Mo(mapping::deliver_to_message(deliver).map_err(|error| error.status()))
+        })
+    }
+}
