@@ -55,3 +55,52 @@ impl Carrying for Cngp {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use tern_model::{Address, Message};
+
+    use super::*;
+    use crate::codec::{status, SubmitResp, Tlvs};
+    use crate::MsgId;
+
+    #[test]
+    fn a_refusing_submit_resp_reads_its_status_from_the_header() {
+        let body = Body::SubmitResp(SubmitResp {
+            msg_id: MsgId::ZERO,
+            tlvs: Tlvs::new(),
+        });
+        let refused = Pdu {
+            sequence_id: 3,
+            status: status::BAD_DEST_TERM_ID,
+            body,
+        };
+        let (code, _) = Cngp::submit_answer(&refused).unwrap();
+        assert_eq!(code, status::BAD_DEST_TERM_ID);
+        assert_eq!(
+            verdict(code),
+            tern_actors::link::Verdict::Permanent,
+            "a bad destination is not resent"
+        );
+    }
+
+    #[test]
+    fn a_long_message_renders_as_parts_the_operator_reads_back() {
+        let message = Message::text(
+            Address::international("1234"),
+            Address::international("+8613300133000"),
+            "x".repeat(300),
+        );
+        let options = LinkOptions {
+            sp_id: "901234".into(),
+            service_id: "TEST".into(),
+            src_term_id: "10658".into(),
+            ..LinkOptions::default()
+        };
+        let submits = Cngp::submits(&message, &options, 7).unwrap();
+        assert!(submits.len() > 1);
+        let parts = Cngp::parts(&submits[0], 1_700_000_000).unwrap();
+        assert_eq!(parts.len(), 1);
+    }
+}

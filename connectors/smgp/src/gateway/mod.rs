@@ -56,3 +56,55 @@ impl Carrying for Smgp {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use bytes::Bytes;
+    use tern_model::MessageState;
+
+    use super::*;
+    use crate::codec::{Deliver, SubmitResp};
+    use crate::MsgId;
+
+    #[test]
+    fn a_report_is_keyed_by_the_msgid_its_submit_resp_gave() {
+        let msg_id = MsgId([0x12, 0x34, 0x56, 0x78, 0x90, 0x12, 0x34, 0x56, 0x78, 0x90]);
+        let resp = Pdu {
+            sequence_id: 2,
+            body: Body::SubmitResp(SubmitResp { msg_id, status: 0 }),
+        };
+        let (status, key) = Smgp::submit_answer(&resp).unwrap();
+        assert_eq!(status, 0);
+        let content = Report {
+            msg_id,
+            sub: "001".into(),
+            dlvrd: "001".into(),
+            submit_date: "2401011200".into(),
+            done_date: "2401011201".into(),
+            stat: "DELIVRD".into(),
+            err: "000".into(),
+            text: Bytes::new(),
+        };
+        let deliver = Pdu {
+            sequence_id: 9,
+            body: Body::Deliver(Deliver {
+                msg_id: MsgId::ZERO,
+                is_report: 1,
+                msg_format: 0,
+                recv_time: "20240101120100".into(),
+                src_term_id: "13800138000".into(),
+                dest_term_id: "10690001".into(),
+                msg_content: content.encode().unwrap(),
+                reserve: [0; 8],
+                tlvs: Vec::new(),
+            }),
+        };
+        let Some(Delivered::Report(Ok(report))) = Smgp::delivered(&deliver) else {
+            panic!("expected a readable report");
+        };
+        assert_eq!(report.message_id, key);
+        assert_eq!(report.state, MessageState::Delivered);
+        assert!(Smgp::delivered(&resp).is_none());
+    }
+}

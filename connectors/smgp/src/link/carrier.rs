@@ -297,3 +297,41 @@ impl<P: Protocol> ReceiptReply for Answer<P> {
         self.status(P::BUSY);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn busy_slows_down_message_errors_fail_and_the_rest_is_resent() {
+        assert_eq!(verdict(0), Verdict::Accepted);
+        assert_eq!(verdict(1), Verdict::Throttled);
+        for permanent in [10, 36, 47, 58, 76] {
+            assert_eq!(verdict(permanent), Verdict::Permanent, "{permanent}");
+        }
+        for transient in [2, 12, 74, 75, 99, 200] {
+            assert_eq!(verdict(transient), Verdict::Transient, "{transient}");
+        }
+    }
+
+    #[test]
+    fn a_throttled_customer_is_told_busy_and_a_bad_message_is_failed() {
+        assert_eq!(
+            verdict(status_for(Rejection::Throttled)),
+            Verdict::Throttled
+        );
+        for rejection in [
+            Rejection::InvalidDestination,
+            Rejection::InvalidSource,
+            Rejection::NotAllowed,
+            Rejection::CannotSplit,
+            Rejection::Malformed,
+        ] {
+            assert_eq!(
+                verdict(status_for(rejection)),
+                Verdict::Permanent,
+                "{rejection:?}"
+            );
+        }
+    }
+}
