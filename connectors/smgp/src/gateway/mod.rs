@@ -1,21 +1,96 @@
-//! SMGP in the gateway's pipeline, on the carrier side shared with CNGP
-//! ([`crate::link::carrier`]): [`SmgpCarrier`] is an operator's SMGW, to which we are the SP.
+//! SMGP in the gateway's pipeline, on the customer and carrier sides shared with CNGP
+//! ([`crate::link::customer`], [`crate::link::carrier`]): [`SmgpFrontend`] admits SPs that
+//! log in with their account id and the account's SMGP secret; [`SmgpCarrier`] is an
+//! operator's SMGW, to which we are the SP.
 //! This module says how SMGP's PDUs carry messages: Submits from the mapping (with the
 //! operator's billing fields from [`LinkOptions`]), the MsgID of a Submit_Resp, and the
 //! reports and MO in a Deliver. Refusals of the pipeline map to SMGP statuses by
 //! [`status_for`]. Built with the `gateway` feature, which brings in the pipeline.
 
-use tern_model::Message;
+use tern_model::{ConcatRef, DeliveryReport, Message};
 
-use crate::codec::{Body, Pdu, Report};
+use crate::codec::{Body, Pdu, Report, SubmitResp};
 use crate::link::carrier::{Carrier, Carrying, Delivered};
+use crate::link::customer::{Frontend, Serving};
 use crate::mapping::{self, LinkOptions};
+use crate::msgid::MsgId;
 use crate::net::Smgp;
 
 pub use crate::link::carrier::{status_for, verdict};
+pub use crate::link::customer::FrontendError;
 
 /// An operator's SMGW link: `SmgpCarrier { client, options }`.
 pub type SmgpCarrier = Carrier<Smgp>;
+/// The SMGP server's handler for SPs: `SmgpFrontend::new(sessions, options, ismg_code)`.
+pub type SmgpFrontend = Frontend<Smgp>;
+
+impl Serving for Smgp {
+    const SECRET: &'static str = tern_ledger::SMGP;
+
+    fn body(pdu: Pdu) -> Option<Body> {
+        Some(pdu.body)
+    }
+
+    fn text_part(submit: &Body) -> Option<(ConcatRef, Vec<u8>)> {
+        let Body::Submit(submit) = submit else {
+            return None;
+        };
+        mapping::text_part(submit).map(|(concat, octets)| (concat, octets.to_vec()))
+    }
+
+    fn joined(first: &Message, octets: &[u8]) -> Option<Message> {
+        mapping::joined(first, octets).ok()
+    }
+
+    fn submit_resp(sequence_id: u32, msg_id: MsgId, status: u32) -> Pdu {
+        let body = Body::SubmitResp(SubmitResp { msg_id, status });
+        Pdu { sequence_id, body }
+    }
+
+    fn response_status(pdu: &Pdu) -> Option<u32> {
+        match &pdu.body {
+            Body::SubmitResp(resp) => Some(resp.status),
+            Body::DeliverResp(resp) => Some(resp.status),
+            Body::LoginResp(resp) => Some(resp.status),
+            _ => None,
+        }
+    }
+
+    /// SrcTermID the handset the report is about, DestTermID the number the SP sent from.
+    fn report_deliver(
+        report: &DeliveryReport,
+        reported: MsgId,
+        message: &Message,
+        own: MsgId,
+        now_unix: i64,
+    ) -> Result<Body, String> {
+        let content = mapping::domain_to_report(report, reported);
+        let handset = &message.destination.value;
+        let deliver =
+            mapping::report_deliver(&content, own, handset, &message.source.value, now_unix);
+        deliver
+            .map(Body::Deliver)
+            .map_err(|error| error.to_string())
+    }
+
+    fn mo_delivers(
+        message: &Message,
+        options: &LinkOptions,
+        reference: u8,
+        now_unix: i64,
+        ids: &mut dyn FnMut() -> MsgId,
+    ) -> Result<Vec<Body>, String> {
+        let delivers = mapping::message_to_delivers(message, options, reference, now_unix);
+        let delivers = delivers.map_err(|error| error.to_string())?;
+        Ok(delivers
+            .into_iter()
+            .map(|mut deliver| {
+                deliver.msg_id = ids();
+                Body::Deliver(deliver)
+            })
+            .collect())
+    }
+}
 
 impl Carrying for Smgp {
     type Options = LinkOptions;

@@ -208,7 +208,9 @@ impl<P: Protocol> Client<P> {
         else {
             return Err(RequestError::NotSent("the link is down".into()));
         };
-        handle.request_paced(body, Some(&self.inner.pace)).await
+        handle
+            .request_paced(body, Some(&self.inner.pace), || true)
+            .await
     }
 }
 

@@ -16,6 +16,8 @@
 pub mod carrier;
 mod client;
 mod conn;
+#[cfg(feature = "gateway")]
+pub mod customer;
 mod handshake;
 mod server;
 mod stats;
@@ -152,6 +154,8 @@ pub enum RequestError {
 }
 
 pub(crate) const CLOSED: &str = "the session is closed";
+/// Why a request sent with [`SessionHandle::request_if`] was not written.
+pub const WITHDRAWN: &str = "withdrawn: no longer ours to send";
 
 /// The application's side of one logged-in session. Cheap to clone; when every clone is
 /// dropped the session exits.
@@ -184,7 +188,19 @@ impl<P: Protocol> SessionHandle<P> {
     /// is free, and waits for its response. The wait for a slot is the back-pressure
     /// towards the caller.
     pub async fn request(&self, body: P::Body) -> Result<P::Pdu, RequestError> {
-        self.request_paced(body, None).await
+        self.request_paced(body, None, || true).await
+    }
+
+    /// [`SessionHandle::request`], sent only if `still()` holds once the window has room: a
+    /// caller whose right to send may lapse while it waits (a cluster node delivering under
+    /// a lease) asks again at the last moment. Otherwise nothing is written and the answer
+    /// is `NotSent`.
+    pub async fn request_if(
+        &self,
+        body: P::Body,
+        still: impl FnOnce() -> bool,
+    ) -> Result<P::Pdu, RequestError> {
+        self.request_paced(body, None, still).await
     }
 
     /// As [`SessionHandle::request`], waiting for `pace` after the window slot, so that
@@ -193,6 +209,7 @@ impl<P: Protocol> SessionHandle<P> {
         &self,
         body: P::Body,
         pace: Option<&Pace>,
+        still: impl FnOnce() -> bool,
     ) -> Result<P::Pdu, RequestError> {
         if !P::body_command(&body).is_some_and(Command::is_application_request) {
             return Err(RequestError::NotSent(format!(
@@ -204,6 +221,9 @@ impl<P: Protocol> SessionHandle<P> {
         };
         if let Some(pace) = pace {
             pace.ready().await;
+        }
+        if !still() {
+            return Err(RequestError::NotSent(WITHDRAWN.into()));
         }
         Ok(self.inner.send(body, Some(permit)).await?)
     }
