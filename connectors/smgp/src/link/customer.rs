@@ -125,8 +125,7 @@ impl<P: Serving> Handler<P> for Frontend<P> {
             Err(BindRefusal::LockedOut(_)) => "locked",
             Err(_) => "refused",
         };
-        metrics::counter!(P::NAMES.logins_total, "role" => "customer", "result" => label)
-            .increment(1);
+        metrics::counter!(P::NAMES.login_attempts_total, "result" => label).increment(1);
         let slot = outcome.map_err(|refusal| {
             warn!(client_id = request.client_id, peer = %request.peer, %refusal, "login refused");
             match refusal {

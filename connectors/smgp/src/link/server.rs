@@ -1,7 +1,7 @@
 //! The server: SPs (our customers) connect over TCP, log in with Login, and become
 //! sessions handed to the application's [`Handler`].
 //!
-//! A connection that does not send a valid Login within `login_timeout` is closed without
+//! A connection that does not send a valid Login within `connect_timeout` is closed without
 //! becoming a session; so is one over `max_connections`. The handler decides whether the
 //! account may log in and names its secret; the authenticator and the timestamp window are
 //! checked here, so that no handler can forget them.
@@ -48,7 +48,7 @@ pub struct ServerConfig {
     /// How long a request of ours (Deliver, Exit) waits for its response.
     pub response_timeout: Duration,
     /// Login must arrive within this after the TCP connection.
-    pub login_timeout: Duration,
+    pub connect_timeout: Duration,
     /// Largest PDU accepted, header included.
     pub max_pdu_bytes: usize,
     /// Connections beyond this are closed at once.
@@ -65,7 +65,7 @@ impl Default for ServerConfig {
             active_test_interval,
             inactivity_timeout: active_test_interval * 3,
             response_timeout: Duration::from_secs(10),
-            login_timeout: Duration::from_secs(10),
+            connect_timeout: Duration::from_secs(10),
             max_pdu_bytes: DEFAULT_MAX_PDU_BYTES,
             max_connections: 10_000,
             timestamp_window: Duration::from_secs(15 * 60),
@@ -253,7 +253,7 @@ async fn handshake<P: Protocol, H: Handler<P>>(
     peer: SocketAddr,
 ) -> Result<(H::Grant, LoginRequest), &'static str> {
     let first = tokio::time::timeout(
-        config.login_timeout,
+        config.connect_timeout,
         handshake::read_pdu::<P>(stream, rbuf, codec),
     )
     .await;

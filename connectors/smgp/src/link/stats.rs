@@ -14,6 +14,8 @@ pub struct Names {
     pub pdus_total: &'static str,
     pub logins_refused_total: &'static str,
     pub logins_total: &'static str,
+    /// Logins the customer side admitted or refused against the accounts.
+    pub login_attempts_total: &'static str,
     pub response_latency_seconds: &'static str,
     pub response_timeouts_total: &'static str,
     pub unexpected_responses_total: &'static str,
@@ -37,6 +39,7 @@ macro_rules! metric_names {
             pdus_total: concat!("tern_", $p, "_pdus_total"),
             logins_refused_total: concat!("tern_", $p, "_logins_refused_total"),
             logins_total: concat!("tern_", $p, "_logins_total"),
+            login_attempts_total: concat!("tern_", $p, "_login_attempts_total"),
             response_latency_seconds: concat!("tern_", $p, "_response_latency_seconds"),
             response_timeouts_total: concat!("tern_", $p, "_response_timeouts_total"),
             unexpected_responses_total: concat!("tern_", $p, "_unexpected_responses_total"),
