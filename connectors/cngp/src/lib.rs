@@ -3,7 +3,8 @@
 //! authenticators, and the mapping to the domain `Message` and `DeliveryReport`.
 //!
 //! The codec and mapping are sans I/O; `net` runs sessions over TCP on the connection
-//! layer CNGP shares with SMGP (`tern_smgp::link`).
+//! layer CNGP shares with SMGP (`tern_smgp::link`), and `gateway` (the `gateway` feature)
+//! plugs CNGP into the pipeline on the customer and carrier sides that layer also holds.
 //!
 //! Written here: no maintained Rust crate implements CNGP. The layout follows the CNGP 2.0
 //! specification: a 16-octet header that carries the status of a response

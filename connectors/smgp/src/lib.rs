@@ -1,7 +1,9 @@
 //! SMGP 3.0 (China Telecom's Short Message Gateway Protocol), spoken between SPs and China
 //! Telecom's short message gateways: the codec, MsgID, the Login authenticator and the
-//! mapping to the domain `Message` and `DeliveryReport`. Its `net` module runs the
-//! sessions over TCP on the shared connection driver.
+//! mapping to the domain `Message` and `DeliveryReport`; `net` runs SMGP sessions over TCP
+//! on `link`, the connection layer (and, with the `gateway` feature, the pipeline's
+//! customer and carrier sides) that SMGP and CNGP share, and `gateway` plugs SMGP into the
+//! pipeline.
 //!
 //! Written here: no maintained Rust crate implements SMGP. The layout follows the SMGP 3.0
 //! specification (China Telecom, 2005): a 12-octet header of PacketLength, RequestID and
