@@ -27,6 +27,9 @@ use tracing::{debug, warn, Instrument};
 use super::carrier::{status_for, Carrying};
 use super::{AuthFailure, Handler, LoginRequest, SessionEvent, SessionHandle};
 
+/// Status 11 in SMGP 3.0 and CNGP 2.0: a request this side does not take.
+const BAD_COMMAND: u32 = 11;
+
 /// What the customer side needs of a protocol beyond the carrier side.
 pub trait Serving: Carrying {
     /// The key of the account's shared secret for this protocol (`tern_ledger::SMGP`).
@@ -305,8 +308,9 @@ impl<P: Serving> Customer<P> {
             return true;
         };
         if command != tern_cn::session::Command::Submit {
-            // An SP sends Submits; a Deliver from it has no meaning here.
-            if let Some(response) = P::response_for(&pdu, P::BAD_STRUCTURE) {
+            // An SP sends Submits; a Deliver from it has no meaning here: status 11, a
+            // request id (SMGP) or command (CNGP) not taken.
+            if let Some(response) = P::response_for(&pdu, BAD_COMMAND) {
                 self.handle.respond(response);
             }
             return true;
