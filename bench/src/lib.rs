@@ -1,4 +1,4 @@
-//! Tern's test bench: a simulated operator SMSC ([`smsc`]), an SMPP, CMPP and HTTP load
+//! Tern's test bench: a simulated operator SMSC ([`smsc`]), an SMPP, CMPP, SGIP and HTTP load
 //! generator ([`load`]), the comparison of gateways under the same load ([`compare`]) and the
 //! raw rate of a CQL database ([`cql`]), as a
 //! library that tests and `tern dev` use in-process, and the `tern-bench`

@@ -16,7 +16,7 @@ use serde::Serialize;
 use tern_bench::compare::{self, CompareConfig, Overrides, Scenario, SystemKind};
 use tern_bench::cql::{self, CqlRawConfig, CqlRawError, CqlRawReport};
 use tern_bench::load::{
-    self, CmppTarget, HttpTarget, LoadConfig, LoadError, LoadReport, MessageMix,
+    self, CmppTarget, HttpTarget, LoadConfig, LoadError, LoadReport, MessageMix, SgipTarget,
 };
 use tern_bench::smsc::{
     Accounts, IdFormat, MoConfig, ReceiptDelay, Smsc, SmscConfig, SmscError, SmscStats,
@@ -57,8 +57,8 @@ enum Command {
         #[arg(long)]
         quiet: bool,
     },
-    /// Run a load against an SMPP server (Tern, another gateway, or a simulator), or a CMPP
-    /// gateway with --protocol cmpp.
+    /// Run a load against an SMPP server (Tern, another gateway, or a simulator), or a CMPP,
+    /// SGIP or HTTP gateway with --protocol.
     Load {
         #[command(flatten)]
         target: TargetArgs,
@@ -428,9 +428,16 @@ struct TargetArgs {
     /// CMPP: the SP's Source_Addr (6 digits).
     #[arg(long, required_if_eq("protocol", "cmpp"))]
     source_addr: Option<String>,
-    /// CMPP: the shared secret.
+    /// CMPP: the shared secret. SGIP: the Login_Password, in place of --password.
     #[arg(long, required_if_eq("protocol", "cmpp"))]
     secret: Option<String>,
+    /// SGIP: the SP's CorpId (up to 5 digits), also in its node id.
+    #[arg(long, default_value = "0")]
+    corp_id: String,
+    /// SGIP: where the gateway binds back with login type 2 to send REPORTs and MO, HOST:PORT
+    /// (the account's deliver_to at the gateway); needed with --receipts.
+    #[arg(long, value_name = "HOST:PORT")]
+    sgip_listen: Option<SocketAddr>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -440,6 +447,11 @@ enum ProtocolArg {
     /// 140 characters, long ones in parts of 134, and a --source that is not a number as
     /// Src_Id 1065.
     Cmpp,
+    /// SGIP 1.2 as an SP: binds with login type 1 (--system-id, --password or --secret);
+    /// closed loop only; GSM 7-bit texts go as ASCII, a --source that is not a number as
+    /// SPNumber 10655. Receipts come as REPORTs on the gateway's type-2 bind to
+    /// --sgip-listen, and need --binds 1.
+    Sgip,
     /// HTTP GET on --url over keep-alive connections: --binds clients with --window
     /// requests (and connections) in flight each; receipts come back to a dlr-url.
     Http,
@@ -459,6 +471,15 @@ impl TargetArgs {
             version: self.cmpp_version,
             source_addr: self.source_addr.clone().unwrap_or_default(),
             secret: self.secret.clone().unwrap_or_default(),
+        })
+    }
+
+    fn sgip(&self) -> Option<SgipTarget> {
+        (self.protocol == ProtocolArg::Sgip).then(|| SgipTarget {
+            login_name: self.system_id.clone(),
+            password: self.secret.clone().unwrap_or_else(|| self.password.clone()),
+            corp_id: self.corp_id.clone(),
+            listen: self.sgip_listen,
         })
     }
 
@@ -654,6 +675,7 @@ impl LoadArgs {
             pids: self.pid.clone(),
             progress: false,
             cmpp: None,
+            sgip: None,
             http: None,
         }
     }
@@ -738,6 +760,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let account = (target.system_id.clone(), target.password.clone());
             let mut config = load.config(host, port, account, seed.seed);
             config.cmpp = target.cmpp();
+            config.sgip = target.sgip();
             config.http = target.http();
             config.progress = !output.quiet;
             let report = load::run(config.clone()).await.map_err(load_error)?;
@@ -928,7 +951,7 @@ fn print_report(report: &LoadReport, smsc: Option<&SmscStats>) {
         None => "closed loop".into(),
     };
     let submit = match report.protocol {
-        "cmpp" => "SUBMIT",
+        "cmpp" | "sgip" => "SUBMIT",
         "http" => "requests",
         _ => "submit_sm",
     };

@@ -8,8 +8,8 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use super::bind::{self, BindOutcome};
-use super::cmpp::{self, CmppTarget};
 use super::http::{self, DlrListener, HttpTarget};
+use super::sp::SpLinks;
 use super::Run;
 
 pub(crate) enum Links {
@@ -19,7 +19,8 @@ pub(crate) enum Links {
             mpsc::Receiver<tern_smpp::net::ClientEvent>,
         )>,
     ),
-    Cmpp(CmppTarget, Vec<cmpp::Link>),
+    /// An SP's connections over CMPP or SGIP.
+    Sp(Box<dyn SpLinks>),
     /// HTTP clients, one per bind, and the endpoint receipts come back to when asked for.
     Http {
         target: HttpTarget,
@@ -29,21 +30,21 @@ pub(crate) enum Links {
 }
 
 impl Links {
-    /// Connections bound (SMPP) or connected (CMPP).
+    /// Connections bound.
     pub(crate) fn up(&self) -> usize {
         match self {
             Links::Smpp(links) => links
                 .iter()
                 .filter(|(client, _)| client.state() == LinkState::Up)
                 .count(),
-            Links::Cmpp(_, links) => links.iter().filter(|(client, _)| client.is_up()).count(),
+            Links::Sp(links) => links.up(),
             // Connections open with the first request and stay open.
             Links::Http { clients, .. } => clients.len(),
         }
     }
 
-    /// A task per connection, each ending with what it did (over HTTP, one more: the
-    /// receipt endpoint).
+    /// A task per connection, each ending with what it did (over HTTP and SGIP, one more:
+    /// the receipt endpoint or listener).
     pub(crate) fn spawn(self, run: &Arc<Run>, t0: Instant) -> Vec<JoinHandle<BindOutcome>> {
         match self {
             Links::Smpp(links) => links
@@ -53,12 +54,7 @@ impl Links {
                     tokio::spawn(bind::run(run.clone(), i, client, events, t0))
                 })
                 .collect(),
-            Links::Cmpp(target, links) => links
-                .into_iter()
-                .map(|(client, events)| {
-                    tokio::spawn(cmpp::run(run.clone(), target.clone(), client, events))
-                })
-                .collect(),
+            Links::Sp(links) => links.spawn(run),
             Links::Http {
                 target,
                 clients,

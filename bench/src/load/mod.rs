@@ -1,7 +1,8 @@
 //! The load generator: N binds with a window each, against any SMPP server (Tern, or the
 //! simulator for a baseline), closed-loop (as fast as the windows allow) or open-loop at a
-//! fixed rate. With [`LoadConfig::cmpp`] the connections speak CMPP instead (closed loop
-//! only, in [`cmpp`]).
+//! fixed rate. With [`LoadConfig::cmpp`] or [`LoadConfig::sgip`] the connections are an
+//! SP's over CMPP or SGIP instead (closed loop only, in [`sp`]), with [`LoadConfig::http`]
+//! requests to a send-SMS URL.
 //!
 //! Open-loop runs keep a fixed timeline per bind and measure each message's latency from
 //! the moment it was due, not from when it could finally be sent, so a stalled system is
@@ -17,6 +18,8 @@ mod http;
 mod links;
 mod messages;
 mod schedule;
+mod sgip;
+mod sp;
 
 use std::collections::BTreeMap;
 use std::io::IsTerminal as _;
@@ -37,6 +40,7 @@ use tokio_util::task::TaskTracker;
 pub use cmpp::CmppTarget;
 pub use http::HttpTarget;
 pub use messages::MessageMix;
+pub use sgip::SgipTarget;
 
 use crate::process::{CpuMark, ProcessUsage};
 use correlate::Correlator;
@@ -90,6 +94,9 @@ pub struct LoadConfig {
     /// Speak CMPP as this SP instead of SMPP (`system_id` and `password` are then unused).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cmpp: Option<CmppTarget>,
+    /// Speak SGIP as this SP instead (`system_id` and `password` are then unused).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sgip: Option<SgipTarget>,
     /// Call this send-SMS URL over HTTP instead (`system_id` and `password` are then
     /// unused).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -120,9 +127,19 @@ impl Default for LoadConfig {
             pids: Vec::new(),
             progress: false,
             cmpp: None,
+            sgip: None,
             http: None,
         }
     }
+}
+
+/// The protocol a run speaks, and where.
+#[derive(Clone, Copy)]
+enum Target<'a> {
+    Smpp,
+    Cmpp(&'a CmppTarget),
+    Sgip(&'a SgipTarget),
+    Http(&'a HttpTarget),
 }
 
 /// Why a run could not start or finish.
@@ -189,19 +206,32 @@ impl LoadConfig {
         {
             return Err(invalid("destination_prefix", "must be at most 13 digits"));
         }
-        if self.system_id.len() > 15 || self.password.len() > 8 {
-            return Err(invalid(
-                "system_id",
-                "system_id is at most 15 characters and password at most 8",
-            ));
-        }
-        match (&self.cmpp, &self.http) {
-            (Some(_), Some(_)) => Err(invalid("protocol", "CMPP or HTTP, not both")),
-            (Some(target), None) => cmpp::validate(self, target),
-            (None, Some(target)) if !target.url.starts_with("http://") => {
+        match self.target()? {
+            Target::Smpp | Target::Http(_)
+                if self.system_id.len() > 15 || self.password.len() > 8 =>
+            {
+                Err(invalid(
+                    "system_id",
+                    "system_id is at most 15 characters and password at most 8",
+                ))
+            }
+            Target::Cmpp(target) => cmpp::validate(self, target),
+            Target::Sgip(target) => sgip::validate(self, target),
+            Target::Http(target) if !target.url.starts_with("http://") => {
                 Err(invalid("url", "an http:// URL"))
             }
-            _ => Ok(()),
+            Target::Smpp | Target::Http(_) => Ok(()),
+        }
+    }
+
+    /// The one protocol set, SMPP when none is.
+    fn target(&self) -> Result<Target<'_>, LoadError> {
+        match (&self.cmpp, &self.sgip, &self.http) {
+            (None, None, None) => Ok(Target::Smpp),
+            (Some(target), None, None) => Ok(Target::Cmpp(target)),
+            (None, Some(target), None) => Ok(Target::Sgip(target)),
+            (None, None, Some(target)) => Ok(Target::Http(target)),
+            _ => Err(invalid("protocol", "one of CMPP, SGIP and HTTP")),
         }
     }
 
@@ -282,7 +312,7 @@ pub struct ReceiptCounts {
 pub struct LoadReport {
     pub binds: usize,
     pub window: usize,
-    /// `smpp`, `cmpp` or `http`.
+    /// `smpp`, `cmpp`, `sgip` or `http`.
     pub protocol: &'static str,
     /// `closed` or `open`.
     pub mode: &'static str,
@@ -404,8 +434,8 @@ pub async fn run(config: LoadConfig) -> Result<LoadReport, LoadError> {
         .map_err(|e| LoadError::Histogram(e.to_string()))?;
     let shutdown = CancellationToken::new();
     let tracker = TaskTracker::new();
-    let links = match (&config.cmpp, &config.http) {
-        (_, Some(target)) => Links::Http {
+    let links = match config.target()? {
+        Target::Http(target) => Links::Http {
             target: target.clone(),
             clients: http::clients(&config)?,
             dlr: if config.registered_delivery {
@@ -414,15 +444,13 @@ pub async fn run(config: LoadConfig) -> Result<LoadReport, LoadError> {
                 None
             },
         },
-        (None, None) => Links::Smpp(
+        Target::Smpp => Links::Smpp(
             (0..config.binds)
                 .map(|i| Client::start(client_config(&config, i), shutdown.clone(), &tracker))
                 .collect(),
         ),
-        (Some(target), None) => Links::Cmpp(
-            target.clone(),
-            cmpp::start(&config, target, &shutdown, &tracker),
-        ),
+        Target::Cmpp(target) => Links::Sp(cmpp::start(&config, target, &shutdown, &tracker)),
+        Target::Sgip(target) => Links::Sp(sgip::start(&config, target, &shutdown, &tracker).await?),
     };
     let report = drive(config, histogram, links).await;
     shutdown.cancel();
@@ -600,10 +628,12 @@ fn report(
         }
     });
     let count = config.count.unwrap_or(u64::MAX);
-    let (protocol, status_name): (_, fn(u32) -> String) = match (&config.cmpp, &config.http) {
-        (_, Some(_)) => ("http", |code| format!("HTTP_{code}")),
-        (Some(_), None) => ("cmpp", cmpp::result_name),
-        (None, None) => ("smpp", crate::status::name_of),
+    let (protocol, status_name): (_, fn(u32) -> String) = match config.target() {
+        Ok(Target::Http(_)) => ("http", |code| format!("HTTP_{code}")),
+        Ok(Target::Cmpp(_)) => ("cmpp", |code| sp::result_name(code, cmpp::RESULTS)),
+        Ok(Target::Sgip(_)) => ("sgip", |code| sp::result_name(code, sgip::RESULTS)),
+        // Validated before the run.
+        Ok(Target::Smpp) | Err(_) => ("smpp", crate::status::name_of),
     };
     LoadReport {
         binds: config.binds,
