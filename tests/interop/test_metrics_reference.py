@@ -17,6 +17,7 @@ REPO = Path(__file__).resolve().parent.parent.parent
 CRATES = ["actors", "node", "cluster", "connectors", "storage", "bench", "chaos"]
 REFERENCE = REPO / "docs" / "metrics.md"
 
+NAMES_CALL = re.compile(r'metric_names!\(\s*"([a-z0-9]+)"\s*\)')
 MACRO = re.compile(r"(?<![A-Za-z0-9_])(?:metrics::)?(counter|gauge|histogram)!\s*\(\s*([^,)]+)")
 CONST = re.compile(r'\bconst\s+([A-Z][A-Z0-9_]*)\s*:\s*&(?:\'static\s+)?str\s*=\s*"([^"]*)"')
 TERN_LITERAL = re.compile(r'"(tern_[a-z0-9_]+)"')
@@ -105,6 +106,9 @@ def source_metrics():
             consts[m.group(1)] = m.group(2)
     found = {}
     problems = []
+    # A protocol's table of names (tern_smgp::metric_names!("smgp")): a field `x` of it
+    # names tern_<p>_x for every prefix p the macro is given.
+    prefixes = [p for _, text in sources for p in NAMES_CALL.findall(text)]
     for path, text in sources:
         for m in MACRO.finditer(text):
             kind, arg = m.group(1), m.group(2).strip()
@@ -117,9 +121,14 @@ def source_metrics():
                     problems.append("%s: %s!(%s): no const %s found" % (where, kind, arg, const))
                     continue
                 names = [consts[const]]
+            elif re.fullmatch(r"(self\.|\w+::)?(names|NAMES)\.[a-z_][a-z0-9_]*", arg) and prefixes:
+                names = ["tern_%s_%s" % (p, arg.rsplit(".", 1)[-1]) for p in prefixes]
             elif re.fullmatch(r"[a-z_][a-z0-9_]*", arg):
                 start = text.rfind("fn ", 0, m.start())
                 names = TERN_LITERAL.findall(text[max(start, 0):m.start()])
+                if not names and "names." in text[max(start, 0):m.start()] and prefixes:
+                    fields = re.findall(r"names\.([a-z_][a-z0-9_]*)", text[max(start, 0):m.start()])
+                    names = ["tern_%s_%s" % (p, f) for p in prefixes for f in fields]
                 if not names:
                     problems.append("%s: %s!(%s): no tern_ names in the function" % (where, kind, arg))
                     continue
