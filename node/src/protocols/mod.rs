@@ -5,6 +5,7 @@
 //! its line in [`ALL`] and its section in the configuration.
 
 mod cmpp;
+mod cn;
 mod sgip;
 mod smpp;
 
@@ -58,7 +59,8 @@ pub(crate) struct Listener {
 }
 
 /// Every protocol of the node.
-pub(crate) static ALL: &[&dyn Protocol] = &[&smpp::Smpp, &cmpp::Cmpp, &sgip::Sgip];
+pub(crate) static ALL: &[&dyn Protocol] =
+    &[&smpp::Smpp, &cmpp::Cmpp, &sgip::Sgip, &cn::Smgp, &cn::Cngp];
 
 /// The protocol of a URL scheme.
 pub(crate) fn for_scheme(scheme: &str) -> Option<&'static dyn Protocol> {
