@@ -168,7 +168,10 @@ impl Client {
         };
         let inner = Arc::new(Inner {
             pace: Pace::per_second(config.tps),
-            sequences: Arc::new(SequenceGenerator::new(config.node_id)),
+            sequences: Arc::new(SequenceGenerator::starting_at(
+                config.node_id,
+                random_start(),
+            )),
             config,
             link: Current::default(),
             parked: AtomicBool::new(false),
@@ -320,4 +323,18 @@ impl Dialer for LinkDialer {
         let reason = CloseReason::BindRefused(code);
         client::emit(&self.events, ClientEvent::Down { reason }, shutdown).await;
     }
+}
+
+/// Where a client's sequence counter starts: a random point, so that the clients of one
+/// node id (the binds of one link, a link after a restart) do not hand out the same
+/// numbers, which are the ids their REPORTs name, in the same second.
+fn random_start() -> u32 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos()),
+    );
+    hasher.finish() as u32
 }
