@@ -1,7 +1,8 @@
-//! `tern-bench`: the simulated SMSC (`smsc`), the load generator against any SMPP or CMPP
-//! server (`load`), and the two together in one process with no gateway between them (`raw`),
-//! the harness's own ceiling that gateway results are divided by; `cql-raw` is the same
-//! ceiling for a CQL database a node keeps its messages in.
+//! `tern-bench`: the simulated SMSC (`smsc`), the load generator against any SMPP server or
+//! CMPP, SGIP, SMGP, CNGP or HTTP gateway (`load`), and the two together in one process
+//! with no gateway between them (`raw`), the harness's own ceiling that gateway results are
+//! divided by; `cql-raw` is the same ceiling for a CQL database a node keeps its messages
+//! in.
 
 use std::io::Write as _;
 use std::net::SocketAddr;
@@ -16,7 +17,8 @@ use serde::Serialize;
 use tern_bench::compare::{self, CompareConfig, Overrides, Scenario, SystemKind};
 use tern_bench::cql::{self, CqlRawConfig, CqlRawError, CqlRawReport};
 use tern_bench::load::{
-    self, CmppTarget, HttpTarget, LoadConfig, LoadError, LoadReport, MessageMix, SgipTarget,
+    self, CmppTarget, CngpTarget, HttpTarget, LoadConfig, LoadError, LoadReport, MessageMix,
+    SgipTarget, SmgpTarget,
 };
 use tern_bench::smsc::{
     Accounts, IdFormat, MoConfig, ReceiptDelay, Smsc, SmscConfig, SmscError, SmscStats,
@@ -32,7 +34,7 @@ static GLOBAL: MiMalloc = MiMalloc;
 #[command(
     name = "tern-bench",
     version,
-    about = "Simulated SMSC and SMPP/CMPP load generator"
+    about = "Simulated SMSC and SMPP/CMPP/SGIP/SMGP/CNGP/HTTP load generator"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -58,7 +60,7 @@ enum Command {
         quiet: bool,
     },
     /// Run a load against an SMPP server (Tern, another gateway, or a simulator), or a CMPP,
-    /// SGIP or HTTP gateway with --protocol.
+    /// SGIP, SMGP, CNGP or HTTP gateway with --protocol.
     Load {
         #[command(flatten)]
         target: TargetArgs,
@@ -418,6 +420,8 @@ struct TargetArgs {
     url: Option<String>,
     #[arg(long, value_enum, default_value = "smpp")]
     protocol: ProtocolArg,
+    /// The account: SMPP's system_id, SGIP's Login_Name, SMGP's and CNGP's ClientID, HTTP's
+    /// username.
     #[arg(long, default_value = "bench")]
     system_id: String,
     #[arg(long, default_value = "bench")]
@@ -428,7 +432,8 @@ struct TargetArgs {
     /// CMPP: the SP's Source_Addr (6 digits).
     #[arg(long, required_if_eq("protocol", "cmpp"))]
     source_addr: Option<String>,
-    /// CMPP: the shared secret. SGIP: the Login_Password, in place of --password.
+    /// CMPP: the shared secret. SGIP: the Login_Password, in place of --password. SMGP and
+    /// CNGP: the shared secret, in place of --password.
     #[arg(long, required_if_eq("protocol", "cmpp"))]
     secret: Option<String>,
     /// SGIP: the SP's CorpId (up to 5 digits), also in its node id.
@@ -452,6 +457,14 @@ enum ProtocolArg {
     /// SPNumber 10655. Receipts come as REPORTs on the gateway's type-2 bind to
     /// --sgip-listen, and need --binds 1.
     Sgip,
+    /// SMGP 3.0 as an SP: logs in with --system-id as ClientID and --secret (or --password)
+    /// in transmit mode; closed loop only; GSM 7-bit texts go as ASCII of at most 159
+    /// characters, long ones in parts of 153, and a --source that is not a number as
+    /// SrcTermID 10659. Status reports come as DELIVERs on the same connection.
+    Smgp,
+    /// CNGP 2.0 as an SP: as SMGP, with --system-id also as SPID, and a --source that is not
+    /// a number as SrcTermID 10657.
+    Cngp,
     /// HTTP GET on --url over keep-alive connections: --binds clients with --window
     /// requests (and connections) in flight each; receipts come back to a dlr-url.
     Http,
@@ -480,6 +493,20 @@ impl TargetArgs {
             password: self.secret.clone().unwrap_or_else(|| self.password.clone()),
             corp_id: self.corp_id.clone(),
             listen: self.sgip_listen,
+        })
+    }
+
+    fn smgp(&self) -> Option<SmgpTarget> {
+        (self.protocol == ProtocolArg::Smgp).then(|| SmgpTarget {
+            client_id: self.system_id.clone(),
+            secret: self.secret.clone().unwrap_or_else(|| self.password.clone()),
+        })
+    }
+
+    fn cngp(&self) -> Option<CngpTarget> {
+        (self.protocol == ProtocolArg::Cngp).then(|| CngpTarget {
+            client_id: self.system_id.clone(),
+            secret: self.secret.clone().unwrap_or_else(|| self.password.clone()),
         })
     }
 
@@ -676,6 +703,8 @@ impl LoadArgs {
             progress: false,
             cmpp: None,
             sgip: None,
+            smgp: None,
+            cngp: None,
             http: None,
         }
     }
@@ -761,6 +790,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let mut config = load.config(host, port, account, seed.seed);
             config.cmpp = target.cmpp();
             config.sgip = target.sgip();
+            config.smgp = target.smgp();
+            config.cngp = target.cngp();
             config.http = target.http();
             config.progress = !output.quiet;
             let report = load::run(config.clone()).await.map_err(load_error)?;
@@ -951,7 +982,7 @@ fn print_report(report: &LoadReport, smsc: Option<&SmscStats>) {
         None => "closed loop".into(),
     };
     let submit = match report.protocol {
-        "cmpp" | "sgip" => "SUBMIT",
+        "cmpp" | "sgip" | "smgp" | "cngp" => "SUBMIT",
         "http" => "requests",
         _ => "submit_sm",
     };

@@ -1,8 +1,8 @@
 //! The load generator: N binds with a window each, against any SMPP server (Tern, or the
 //! simulator for a baseline), closed-loop (as fast as the windows allow) or open-loop at a
-//! fixed rate. With [`LoadConfig::cmpp`] or [`LoadConfig::sgip`] the connections are an
-//! SP's over CMPP or SGIP instead (closed loop only, in [`sp`]), with [`LoadConfig::http`]
-//! requests to a send-SMS URL.
+//! fixed rate. With [`LoadConfig::cmpp`], [`LoadConfig::sgip`], [`LoadConfig::smgp`] or
+//! [`LoadConfig::cngp`] the connections are an SP's over CMPP, SGIP, SMGP or CNGP instead
+//! (closed loop only, in [`sp`]), with [`LoadConfig::http`] requests to a send-SMS URL.
 //!
 //! Open-loop runs keep a fixed timeline per bind and measure each message's latency from
 //! the moment it was due, not from when it could finally be sent, so a stalled system is
@@ -13,12 +13,14 @@
 
 mod bind;
 mod cmpp;
+mod cngp;
 mod correlate;
 mod http;
 mod links;
 mod messages;
 mod schedule;
 mod sgip;
+mod smgp;
 mod sp;
 
 use std::collections::BTreeMap;
@@ -38,9 +40,11 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 pub use cmpp::CmppTarget;
+pub use cngp::CngpTarget;
 pub use http::HttpTarget;
 pub use messages::MessageMix;
 pub use sgip::SgipTarget;
+pub use smgp::SmgpTarget;
 
 use crate::process::{CpuMark, ProcessUsage};
 use correlate::Correlator;
@@ -97,6 +101,12 @@ pub struct LoadConfig {
     /// Speak SGIP as this SP instead (`system_id` and `password` are then unused).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sgip: Option<SgipTarget>,
+    /// Speak SMGP 3.0 as this SP instead (`system_id` and `password` are then unused).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub smgp: Option<SmgpTarget>,
+    /// Speak CNGP 2.0 as this SP instead (`system_id` and `password` are then unused).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cngp: Option<CngpTarget>,
     /// Call this send-SMS URL over HTTP instead (`system_id` and `password` are then
     /// unused).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -128,6 +138,8 @@ impl Default for LoadConfig {
             progress: false,
             cmpp: None,
             sgip: None,
+            smgp: None,
+            cngp: None,
             http: None,
         }
     }
@@ -139,6 +151,8 @@ enum Target<'a> {
     Smpp,
     Cmpp(&'a CmppTarget),
     Sgip(&'a SgipTarget),
+    Smgp(&'a SmgpTarget),
+    Cngp(&'a CngpTarget),
     Http(&'a HttpTarget),
 }
 
@@ -217,6 +231,8 @@ impl LoadConfig {
             }
             Target::Cmpp(target) => cmpp::validate(self, target),
             Target::Sgip(target) => sgip::validate(self, target),
+            Target::Smgp(target) => smgp::validate(self, target),
+            Target::Cngp(target) => cngp::validate(self, target),
             Target::Http(target) if !target.url.starts_with("http://") => {
                 Err(invalid("url", "an http:// URL"))
             }
@@ -226,12 +242,23 @@ impl LoadConfig {
 
     /// The one protocol set, SMPP when none is.
     fn target(&self) -> Result<Target<'_>, LoadError> {
-        match (&self.cmpp, &self.sgip, &self.http) {
-            (None, None, None) => Ok(Target::Smpp),
-            (Some(target), None, None) => Ok(Target::Cmpp(target)),
-            (None, Some(target), None) => Ok(Target::Sgip(target)),
-            (None, None, Some(target)) => Ok(Target::Http(target)),
-            _ => Err(invalid("protocol", "one of CMPP, SGIP and HTTP")),
+        let set: Vec<Target<'_>> = [
+            self.cmpp.as_ref().map(Target::Cmpp),
+            self.sgip.as_ref().map(Target::Sgip),
+            self.smgp.as_ref().map(Target::Smgp),
+            self.cngp.as_ref().map(Target::Cngp),
+            self.http.as_ref().map(Target::Http),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        match set.as_slice() {
+            [] => Ok(Target::Smpp),
+            [target] => Ok(*target),
+            _ => Err(invalid(
+                "protocol",
+                "one of CMPP, SGIP, SMGP, CNGP and HTTP",
+            )),
         }
     }
 
@@ -312,7 +339,7 @@ pub struct ReceiptCounts {
 pub struct LoadReport {
     pub binds: usize,
     pub window: usize,
-    /// `smpp`, `cmpp`, `sgip` or `http`.
+    /// `smpp`, `cmpp`, `sgip`, `smgp`, `cngp` or `http`.
     pub protocol: &'static str,
     /// `closed` or `open`.
     pub mode: &'static str,
@@ -451,6 +478,8 @@ pub async fn run(config: LoadConfig) -> Result<LoadReport, LoadError> {
         ),
         Target::Cmpp(target) => Links::Sp(cmpp::start(&config, target, &shutdown, &tracker)),
         Target::Sgip(target) => Links::Sp(sgip::start(&config, target, &shutdown, &tracker).await?),
+        Target::Smgp(target) => Links::Sp(smgp::start(&config, target, &shutdown, &tracker)),
+        Target::Cngp(target) => Links::Sp(cngp::start(&config, target, &shutdown, &tracker)),
     };
     let report = drive(config, histogram, links).await;
     shutdown.cancel();
@@ -632,6 +661,8 @@ fn report(
         Ok(Target::Http(_)) => ("http", |code| format!("HTTP_{code}")),
         Ok(Target::Cmpp(_)) => ("cmpp", |code| sp::result_name(code, cmpp::RESULTS)),
         Ok(Target::Sgip(_)) => ("sgip", |code| sp::result_name(code, sgip::RESULTS)),
+        Ok(Target::Smgp(_)) => ("smgp", |code| sp::result_name(code, smgp::RESULTS)),
+        Ok(Target::Cngp(_)) => ("cngp", |code| sp::result_name(code, cngp::RESULTS)),
         // Validated before the run.
         Ok(Target::Smpp) | Err(_) => ("smpp", crate::status::name_of),
     };

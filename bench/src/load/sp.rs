@@ -1,9 +1,9 @@
-//! The load as an SP of a Chinese operator's gateway (CMPP, SGIP; SMGP and CNGP are shaped
-//! the same): each connection is one task in a closed loop, up to a window of SUBMITs in
-//! flight, each message a domain `Message` written out by the protocol crate's own mapping,
-//! one SUBMIT per part. What differs between the protocols (how a link is opened, a
-//! SUBMIT written and its answer read, what the gateway sends back) is an [`SpProtocol`];
-//! the loop, the accounting and the matching of status reports are here.
+//! The load as an SP of a Chinese operator's gateway (CMPP, SGIP, SMGP and CNGP): each
+//! connection is one task in a closed loop, up to a window of SUBMITs in flight, each
+//! message a domain `Message` written out by the protocol crate's own mapping, one SUBMIT
+//! per part. What differs between the protocols (how a link is opened, a SUBMIT written
+//! and its answer read, what the gateway sends back) is an [`SpProtocol`]; the loop, the
+//! accounting and the matching of status reports are here.
 
 use std::collections::VecDeque;
 use std::fmt::Display;
@@ -95,7 +95,8 @@ macro_rules! failure_from {
     )+};
 }
 
-failure_from!(tern_cmpp::net, tern_sgip::net);
+// CNGP's `RequestError` is SMGP's: the two share their connection layer.
+failure_from!(tern_cmpp::net, tern_sgip::net, tern_smgp::net);
 
 /// What a connection, or a listener of the load, heard from the gateway. Requests are
 /// answered before they are noted.
