@@ -7,6 +7,16 @@ use std::time::{Duration, Instant};
 
 use super::*;
 
+/// The commands of the toy wire, one of each kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Command {
+    Login,
+    Submit,
+    Deliver,
+    ActiveTest,
+    Exit,
+}
+
 /// A PDU of the toy wire.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Toy {
@@ -16,19 +26,42 @@ struct Toy {
     status: u32,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct ToyWire;
 
 impl Wire for ToyWire {
     type Pdu = Toy;
     type Body = Command;
+    type Command = Command;
+    type Sequence = u32;
+    type Status = u32;
+    type Side = Counter;
+    type SendError = SendError;
+    type CloseReason = CloseReason;
+
+    const ACCEPTED: u32 = 0;
+    const BUSY: u32 = 1;
+    const DUPLICATE_SEQUENCE: u32 = 12;
 
     fn sequence(pdu: &Toy) -> u32 {
         pdu.sequence
     }
 
+    fn key(sequence: &u32) -> u32 {
+        *sequence
+    }
+
     fn command(pdu: &Toy) -> Option<(Command, bool)> {
         Some((pdu.command, pdu.response))
+    }
+
+    fn kind(command: Command) -> Kind {
+        match command {
+            Command::Login => Kind::Login,
+            Command::Submit | Command::Deliver => Kind::Request,
+            Command::ActiveTest => Kind::ActiveTest,
+            Command::Exit => Kind::Exit,
+        }
     }
 
     fn body_command(body: &Command) -> Option<Command> {
@@ -44,21 +77,26 @@ impl Wire for ToyWire {
         }
     }
 
-    fn plain(command: Command) -> Option<Command> {
-        matches!(command, Command::ActiveTest | Command::Exit).then_some(command)
+    fn plain(kind: Kind) -> Option<Command> {
+        match kind {
+            Kind::ActiveTest => Some(Command::ActiveTest),
+            Kind::Exit => Some(Command::Exit),
+            Kind::Login | Kind::Request => None,
+        }
     }
 
     fn response_for(request: &Toy, status: u32) -> Option<Toy> {
-        Self::error_response(request.command, request.sequence, status)
+        Some(response(request.command, request.sequence, status))
     }
 
-    fn error_response(command: Command, sequence: u32, status: u32) -> Option<Toy> {
-        Some(Toy {
-            command,
-            response: true,
-            sequence,
-            status,
-        })
+    fn next_sequence(side: &mut Counter) -> u32 {
+        side.issue()
+    }
+
+    fn sendable(_side: &Counter, body: &Command) -> Result<Command, SendError> {
+        Some(*body)
+            .filter(|command| Self::kind(*command) == Kind::Request)
+            .ok_or(SendError::NotARequest)
     }
 }
 
@@ -67,7 +105,7 @@ type S = Session<ToyWire>;
 fn config() -> Config {
     Config {
         window: 2,
-        active_test_interval: Duration::from_secs(30),
+        active_test_interval: Some(Duration::from_secs(30)),
         inactivity_timeout: Duration::from_secs(90),
         response_timeout: Duration::from_secs(10),
     }
@@ -78,21 +116,26 @@ fn request(command: Command, sequence: u32) -> Toy {
 }
 
 fn response(command: Command, sequence: u32, status: u32) -> Toy {
-    ToyWire::error_response(command, sequence, status).unwrap()
+    Toy {
+        command,
+        response: true,
+        sequence,
+        status,
+    }
 }
 
 fn transmitted(session: &mut S) -> Vec<Toy> {
     std::iter::from_fn(|| session.poll_transmit()).collect()
 }
 
-fn events(session: &mut S) -> Vec<Event<Toy>> {
+fn events(session: &mut S) -> Vec<Event<ToyWire>> {
     std::iter::from_fn(|| session.poll_event()).collect()
 }
 
 #[test]
 fn a_request_gets_its_response_and_frees_the_window() {
     let t0 = Instant::now();
-    let mut s = S::new(config(), t0, 1);
+    let mut s = S::new(config(), t0, Counter::after(1));
     let seq = s.send_request(t0, Command::Submit).unwrap();
     assert_eq!(seq, 2, "the client's requests follow its Login");
     assert_eq!(transmitted(&mut s), [request(Command::Submit, 2)]);
@@ -100,7 +143,7 @@ fn a_request_gets_its_response_and_frees_the_window() {
     s.handle_pdu(t0, response(Command::Submit, seq, 0));
     assert!(matches!(
         events(&mut s).as_slice(),
-        [Event::Response { request, .. }] if request.sequence_id == seq
+        [Event::Response { request, .. }] if request.sequence == seq
     ));
     assert_eq!(s.outbound_in_use(), 0);
 }
@@ -108,7 +151,7 @@ fn a_request_gets_its_response_and_frees_the_window() {
 #[test]
 fn our_window_is_a_hard_limit_and_login_is_not_ours_to_send() {
     let t0 = Instant::now();
-    let mut s = S::new(config(), t0, 0);
+    let mut s = S::new(config(), t0, Counter::after(0));
     s.send_request(t0, Command::Submit).unwrap();
     s.send_request(t0, Command::Deliver).unwrap();
     assert_eq!(
@@ -124,7 +167,7 @@ fn our_window_is_a_hard_limit_and_login_is_not_ours_to_send() {
 #[test]
 fn peer_requests_beyond_the_window_are_answered_busy_and_repeats_refused() {
     let t0 = Instant::now();
-    let mut s = S::new(config(), t0, 0);
+    let mut s = S::new(config(), t0, Counter::after(0));
     s.handle_pdu(t0, request(Command::Submit, 5));
     s.handle_pdu(t0, request(Command::Submit, 5));
     assert_eq!(transmitted(&mut s), [response(Command::Submit, 5, 12)]);
@@ -148,7 +191,7 @@ fn peer_requests_beyond_the_window_are_answered_busy_and_repeats_refused() {
 #[test]
 fn an_idle_session_sends_active_test_and_closes_when_nothing_comes() {
     let t0 = Instant::now();
-    let mut s = S::new(config(), t0, 0);
+    let mut s = S::new(config(), t0, Counter::after(0));
     assert_eq!(s.poll_timeout(), Some(t0 + Duration::from_secs(30)));
     let t1 = t0 + Duration::from_secs(30);
     s.handle_timeout(t1);
@@ -170,13 +213,13 @@ fn an_idle_session_sends_active_test_and_closes_when_nothing_comes() {
 #[test]
 fn a_timed_out_request_frees_its_slot_and_its_late_response_is_reported() {
     let t0 = Instant::now();
-    let mut s = S::new(config(), t0, 0);
+    let mut s = S::new(config(), t0, Counter::after(0));
     let seq = s.send_request(t0, Command::Submit).unwrap();
     transmitted(&mut s);
     s.handle_timeout(t0 + Duration::from_secs(10));
     assert!(matches!(
         events(&mut s).as_slice(),
-        [Event::ResponseTimeout(request)] if request.sequence_id == seq
+        [Event::ResponseTimeout(request)] if request.sequence == seq
     ));
     assert_eq!(s.outbound_in_use(), 0);
     s.handle_pdu(t0, response(Command::Submit, seq, 0));
@@ -193,7 +236,7 @@ fn a_timed_out_request_frees_its_slot_and_its_late_response_is_reported() {
 #[test]
 fn exit_waits_for_our_outstanding_requests_then_completes_on_exit_resp() {
     let t0 = Instant::now();
-    let mut s = S::new(config(), t0, 0);
+    let mut s = S::new(config(), t0, Counter::after(0));
     let seq = s.send_request(t0, Command::Submit).unwrap();
     transmitted(&mut s);
     s.exit(t0, CloseReason::Shutdown);
@@ -215,7 +258,7 @@ fn exit_waits_for_our_outstanding_requests_then_completes_on_exit_resp() {
 #[test]
 fn the_peer_s_exit_is_answered_and_closes() {
     let t0 = Instant::now();
-    let mut s = S::new(config(), t0, 0);
+    let mut s = S::new(config(), t0, Counter::after(0));
     s.handle_pdu(t0, request(Command::Exit, 3));
     assert_eq!(transmitted(&mut s), [response(Command::Exit, 3, 0)]);
     assert!(matches!(
@@ -227,7 +270,7 @@ fn the_peer_s_exit_is_answered_and_closes() {
 #[test]
 fn malformed_requests_get_the_codec_s_answer_and_a_login_in_session_closes() {
     let t0 = Instant::now();
-    let mut s = S::new(config(), t0, 0);
+    let mut s = S::new(config(), t0, Counter::after(0));
     let answer = response(Command::Submit, 4, 10);
     let garbled = Garbled::new(
         Some((Command::Submit, false)),
@@ -250,22 +293,4 @@ fn malformed_requests_get_the_codec_s_answer_and_a_login_in_session_closes() {
         events(&mut s).as_slice(),
         [Event::Closed(CloseReason::Protocol(_))]
     ));
-}
-
-#[test]
-fn ids_are_the_same_in_smgp_and_cngp() {
-    for command in [
-        Command::Login,
-        Command::Submit,
-        Command::Deliver,
-        Command::ActiveTest,
-        Command::Exit,
-    ] {
-        assert_eq!(Command::from_id(command.id()), Some((command, false)));
-        assert_eq!(
-            Command::from_id(command.id() | 0x8000_0000),
-            Some((command, true))
-        );
-    }
-    assert_eq!(Command::from_id(5), None);
 }

@@ -6,8 +6,8 @@
 //! Total_Length out of bounds ends the session: the stream cannot be framed any more.
 
 use bytes::BytesMut;
-use tern_cn::session::{Command, Garbled, Wire};
-use tern_smgp::link::{LoginAnswer, LoginFields, Names, Protocol};
+use tern_cn::session::{Counter, Garbled, Kind, SendError, Wire};
+use tern_smgp::link::{CloseReason, Command, LoginAnswer, LoginFields, Names, Protocol};
 use tern_transport::driver::{self, Frame};
 
 use crate::auth;
@@ -20,6 +20,16 @@ pub struct Cngp;
 impl Wire for Cngp {
     type Pdu = Pdu;
     type Body = Body;
+    type Command = Command;
+    type Sequence = u32;
+    type Status = u32;
+    type Side = Counter;
+    type SendError = SendError;
+    type CloseReason = CloseReason;
+
+    const ACCEPTED: u32 = 0;
+    const BUSY: u32 = 1;
+    const DUPLICATE_SEQUENCE: u32 = 12;
 
     fn sequence(pdu: &Pdu) -> u32 {
         pdu.sequence_id
@@ -37,8 +47,8 @@ impl Wire for Cngp {
         Pdu::request(sequence_id, body)
     }
 
-    fn plain(command: Command) -> Option<Body> {
-        match command {
+    fn plain(kind: Kind) -> Option<Body> {
+        match Command::plain(kind)? {
             Command::ActiveTest => Some(Body::ActiveTest),
             Command::Exit => Some(Body::Exit),
             _ => None,
@@ -49,8 +59,22 @@ impl Wire for Cngp {
         Pdu::response_for(request, status)
     }
 
-    fn error_response(command: Command, sequence: u32, status: u32) -> Option<Pdu> {
-        Pdu::error_response(command.id(), sequence, status)
+    fn key(sequence: &u32) -> u32 {
+        *sequence
+    }
+
+    fn kind(command: Command) -> Kind {
+        command.kind()
+    }
+
+    fn next_sequence(side: &mut Counter) -> u32 {
+        side.issue()
+    }
+
+    fn sendable(_side: &Counter, body: &Body) -> Result<Command, SendError> {
+        Self::body_command(body)
+            .filter(|command| command.is_application_request())
+            .ok_or(SendError::NotARequest)
     }
 }
 
@@ -62,6 +86,10 @@ impl Protocol for Cngp {
 
     fn codec(max_pdu_bytes: usize) -> Decoder {
         Decoder::new(max_pdu_bytes)
+    }
+
+    fn error_response(command: Command, sequence: u32, status: u32) -> Option<Pdu> {
+        Pdu::error_response(command.id(), sequence, status)
     }
 
     fn login(sequence_id: u32, login: &LoginFields) -> Pdu {
@@ -124,7 +152,7 @@ impl Protocol for Cngp {
 impl driver::Codec for Decoder {
     type FrameError = FrameError;
     type EncodeError = EncodeError;
-    type Malformed = Garbled<Pdu>;
+    type Malformed = Garbled<Cngp>;
     type In = Pdu;
     type Out = Pdu;
 

@@ -101,7 +101,7 @@ impl<P: Protocol> ClientConfig<P> {
     fn session(&self) -> cn::Config {
         cn::Config {
             window: self.window.max(1),
-            active_test_interval: self.active_test_interval,
+            active_test_interval: Some(self.active_test_interval),
             inactivity_timeout: self.inactivity_timeout,
             response_timeout: self.response_timeout,
         }
@@ -269,7 +269,11 @@ impl<P: Protocol> Dialer for LinkDialer<P> {
         info!(version = config.version, "link up");
         let parts = session_parts(config.window, config.version);
         let now = tokio::time::Instant::now().into_std();
-        let session = Session::<P>(cn::Session::new(config.session(), now, LOGIN_SEQUENCE));
+        let session = Session::<P>(cn::Session::new(
+            config.session(),
+            now,
+            cn::Counter::after(LOGIN_SEQUENCE),
+        ));
         let conn = Conn::new(session, codec, parts.link, stats)
             .with_buffered(rbuf)
             .with_gate(config.gate.clone())

@@ -24,12 +24,12 @@ const CLOSE_EVENT_WAIT: Duration = Duration::from_secs(1);
 pub struct Session<P: Protocol>(pub(crate) cn::Session<P>);
 
 /// A request of ours on the wire, as the driver tracks it.
-#[derive(Debug, Clone, Copy)]
-pub struct Sent(Outstanding);
+#[derive(Debug)]
+pub struct Sent<P: Protocol>(Outstanding<P>);
 
-impl driver::Sent for Sent {
+impl<P: Protocol> driver::Sent for Sent<P> {
     fn sequence(&self) -> u32 {
-        self.0.sequence_id
+        self.0.key()
     }
 
     fn sent_at(&self) -> Instant {
@@ -52,7 +52,7 @@ impl<P: Protocol> driver::Session for Session<P> {
     type Codec = P::Codec;
     type Request = P::Body;
     type Response = P::Pdu;
-    type Sent = Sent;
+    type Sent = Sent<P>;
     type SendError = SendError;
     type CloseReason = CloseReason;
     type Notice = SessionEvent<P::Pdu>;
@@ -74,8 +74,8 @@ impl<P: Protocol> driver::Session for Session<P> {
         self.0.handle_timeout(now);
     }
 
-    fn handle_malformed(&mut self, now: Instant, frame: Garbled<P::Pdu>) {
-        debug!(sequence_id = frame.sequence_id, reason = %frame.reason, "malformed PDU");
+    fn handle_malformed(&mut self, now: Instant, frame: Garbled<P>) {
+        debug!(sequence_id = frame.sequence, reason = %frame.reason, "malformed PDU");
         self.0.handle_malformed(now, frame);
     }
 

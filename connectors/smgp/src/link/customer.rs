@@ -307,7 +307,7 @@ impl<P: Serving> Customer<P> {
         let Some((command, _)) = P::command(&pdu) else {
             return true;
         };
-        if command != tern_cn::session::Command::Submit {
+        if command != super::Command::Submit {
             // An SP sends Submits; a Deliver from it has no meaning here: status 11, a
             // request id (SMGP) or command (CNGP) not taken.
             if let Some(response) = P::response_for(&pdu, BAD_COMMAND) {

@@ -12,12 +12,11 @@ use std::time::Duration;
 
 use bytes::BytesMut;
 use tern_cn::auth::authenticator_client;
-use tern_cn::session::Command;
 use tern_transport::driver::handshake;
 use tern_transport::Stream;
 use tracing::{debug, warn};
 
-use super::{LoginAnswer, LoginFields, Protocol};
+use super::{Command, LoginAnswer, LoginFields, Protocol};
 
 /// Why no PDU could be read.
 pub(crate) type ReadError<P> = handshake::ReadError<<P as Protocol>::Codec>;

@@ -1,10 +1,10 @@
 //! The connection layer that SMGP 3.0 and CNGP 2.0 share, generic over a [`Protocol`]:
-//! the Login exchange (`handshake`), the server (`server`), the reconnecting client
-//! (`client`), the session `tern_cn::session` runs plugged into the connection driver of
-//! `tern_transport::driver` (`conn`), and the metrics (`stats`). The two protocols have the
-//! same commands, the same Login proof and the same statuses for a busy peer; a protocol
-//! supplies its codec and the few PDUs that differ (where a status travels, which fields a
-//! Login carries). Written here because no maintained crate speaks either protocol; it
+//! their common commands and the ids they number alike ([`Command`]), the Login exchange
+//! (`handshake`), the server (`server`), the reconnecting client (`client`), the session
+//! `tern_cn::session` runs plugged into the connection driver of `tern_transport::driver`
+//! (`conn`), and the metrics (`stats`). The two protocols have the same commands, the
+//! same Login proof and the same statuses for a busy peer; a protocol supplies its codec
+//! and the few PDUs that differ (where a status travels, which fields a Login carries). Written here because no maintained crate speaks either protocol; it
 //! lives in `tern-smgp` since `tern-cn` does not depend on tokio, and `tern-cngp` uses it
 //! from here.
 //!
@@ -15,6 +15,7 @@
 #[cfg(feature = "gateway")]
 pub mod carrier;
 mod client;
+mod command;
 mod conn;
 #[cfg(feature = "gateway")]
 pub mod customer;
@@ -24,11 +25,12 @@ mod stats;
 
 use std::fmt;
 
-use tern_cn::session::{Command, Garbled, Wire};
+use tern_cn::session::{Counter, Garbled, SendError, Wire};
 use tern_transport::driver::{self, client::Pace};
 use tokio::sync::mpsc;
 
 pub use client::{Client, ClientConfig, ClientEvent};
+pub use command::Command;
 pub use conn::Session;
 pub use server::{serve, Handler, LoginRequest, ServerConfig, DEFAULT_MAX_PDU_BYTES};
 pub use stats::Names;
@@ -55,8 +57,22 @@ pub struct LoginAnswer {
 }
 
 /// A protocol this layer runs: its codec, names, statuses and Login PDUs.
-pub trait Protocol: Wire + fmt::Debug + Clone + Default + Send + Sync + 'static {
-    type Codec: driver::Codec<In = Self::Pdu, Out = Self::Pdu, Malformed = Garbled<Self::Pdu>>;
+pub trait Protocol:
+    Wire<
+        Command = Command,
+        Sequence = u32,
+        Status = u32,
+        Side = Counter,
+        SendError = SendError,
+        CloseReason = CloseReason,
+    > + fmt::Debug
+    + Clone
+    + Default
+    + Send
+    + Sync
+    + 'static
+{
+    type Codec: driver::Codec<In = Self::Pdu, Out = Self::Pdu, Malformed = Garbled<Self>>;
     /// "smgp" or "cngp": span fields and logs.
     const NAME: &'static str;
     /// The metric names, `tern_<protocol>_<what>_<unit>`.
@@ -72,6 +88,8 @@ pub trait Protocol: Wire + fmt::Debug + Clone + Default + Send + Sync + 'static 
     const BAD_STRUCTURE: u32 = 10;
 
     fn codec(max_pdu_bytes: usize) -> Self::Codec;
+    /// The response to a request known only by its command and sequence id.
+    fn error_response(command: Command, sequence: u32, status: u32) -> Option<Self::Pdu>;
     fn login(sequence: u32, login: &LoginFields) -> Self::Pdu;
     /// The Login in `pdu`, if it is one.
     fn login_fields(pdu: &Self::Pdu) -> Option<LoginFields>;

@@ -77,7 +77,7 @@ impl ServerConfig {
     fn session(&self) -> cn::Config {
         cn::Config {
             window: self.window.max(1),
-            active_test_interval: self.active_test_interval,
+            active_test_interval: Some(self.active_test_interval),
             inactivity_timeout: self.inactivity_timeout,
             response_timeout: self.response_timeout,
         }
@@ -216,7 +216,11 @@ async fn connection<P: Protocol, H: Handler<P>>(
     stats.login_result("ok");
     let parts = session_parts(config.window, login.version);
     let now = tokio::time::Instant::now().into_std();
-    let session = Session::<P>(cn::Session::new(config.session(), now, 0));
+    let session = Session::<P>(cn::Session::new(
+        config.session(),
+        now,
+        cn::Counter::after(0),
+    ));
     handler.session(grant, login, parts.handle, parts.events_rx);
     let conn = Conn::new(session, codec, parts.link, stats).with_buffered(rbuf);
     conn.with_peer(peer.to_string())
@@ -271,7 +275,7 @@ async fn handshake<P: Protocol, H: Handler<P>>(
         },
         Ok(Err(ReadError::<P>::Malformed(frame))) if handshake::is_login(frame.command) => {
             debug!(reason = %frame.reason, "malformed Login");
-            let resp = handshake::refuse::<P>(frame.sequence_id, P::BAD_STRUCTURE);
+            let resp = handshake::refuse::<P>(frame.sequence, P::BAD_STRUCTURE);
             let _ = handshake::write_pdu::<P>(stream, codec, &resp).await;
             return Err("malformed");
         }

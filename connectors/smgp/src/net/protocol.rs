@@ -7,13 +7,13 @@
 //! session, since the stream cannot be framed any more.
 
 use bytes::BytesMut;
-use tern_cn::session::{Command, Garbled, Wire};
+use tern_cn::session::{Counter, Garbled, Kind, SendError, Wire};
 use tern_transport::driver::{self, Frame};
 
 use crate::codec::{
     Body, Decoder, EncodeError, FrameError, Login, LoginResp, Pdu, RequestId, VERSION,
 };
-use crate::link::{LoginAnswer, LoginFields, Names, Protocol};
+use crate::link::{CloseReason, Command, LoginAnswer, LoginFields, Names, Protocol};
 
 /// SMGP 3.0, as the shared connection layer runs it.
 #[derive(Debug, Clone, Copy, Default)]
@@ -27,6 +27,16 @@ pub(crate) fn command(id: RequestId) -> Option<(Command, bool)> {
 impl Wire for Smgp {
     type Pdu = Pdu;
     type Body = Body;
+    type Command = Command;
+    type Sequence = u32;
+    type Status = u32;
+    type Side = Counter;
+    type SendError = SendError;
+    type CloseReason = CloseReason;
+
+    const ACCEPTED: u32 = 0;
+    const BUSY: u32 = 1;
+    const DUPLICATE_SEQUENCE: u32 = 12;
 
     fn sequence(pdu: &Pdu) -> u32 {
         pdu.sequence_id
@@ -44,8 +54,8 @@ impl Wire for Smgp {
         Pdu { sequence_id, body }
     }
 
-    fn plain(command: Command) -> Option<Body> {
-        match command {
+    fn plain(kind: Kind) -> Option<Body> {
+        match Command::plain(kind)? {
             Command::ActiveTest => Some(Body::ActiveTest),
             Command::Exit => Some(Body::Exit),
             _ => None,
@@ -56,9 +66,22 @@ impl Wire for Smgp {
         Pdu::response_for(request, status)
     }
 
-    fn error_response(command: Command, sequence: u32, status: u32) -> Option<Pdu> {
-        let request = RequestId::from_value(command.id())?;
-        Pdu::error_response(request, sequence, status)
+    fn key(sequence: &u32) -> u32 {
+        *sequence
+    }
+
+    fn kind(command: Command) -> Kind {
+        command.kind()
+    }
+
+    fn next_sequence(side: &mut Counter) -> u32 {
+        side.issue()
+    }
+
+    fn sendable(_side: &Counter, body: &Body) -> Result<Command, SendError> {
+        Self::body_command(body)
+            .filter(|command| command.is_application_request())
+            .ok_or(SendError::NotARequest)
     }
 }
 
@@ -70,6 +93,11 @@ impl Protocol for Smgp {
 
     fn codec(max_pdu_bytes: usize) -> Decoder {
         Decoder::new(max_pdu_bytes)
+    }
+
+    fn error_response(command: Command, sequence: u32, status: u32) -> Option<Pdu> {
+        let request = RequestId::from_value(command.id())?;
+        Pdu::error_response(request, sequence, status)
     }
 
     fn login(sequence_id: u32, login: &LoginFields) -> Pdu {
@@ -124,7 +152,7 @@ impl Protocol for Smgp {
 impl driver::Codec for Decoder {
     type FrameError = FrameError;
     type EncodeError = EncodeError;
-    type Malformed = Garbled<Pdu>;
+    type Malformed = Garbled<Smgp>;
     type In = Pdu;
     type Out = Pdu;
 
