@@ -3,8 +3,9 @@
 //!
 //! Layers, each knowing only the one below: `handshake` exchanges CONNECT and
 //! CONNECT_RESP on a fresh stream (authenticator, timestamp window, version); `session`
-//! is the connected session as a state machine without I/O (windows, ACTIVE_TEST,
-//! inactivity, response timers, TERMINATE); `protocol` plugs codec and session into the
+//! runs CMPP on the state machine without I/O that `tern_cn::session` shares among the
+//! Chinese operators' protocols (windows, ACTIVE_TEST, inactivity, response timers,
+//! TERMINATE); `protocol` plugs codec and session into the
 //! connection driver of `tern_transport::driver`, which moves frames between the socket
 //! and the session; `server` and `client` wire them to the application.
 //!

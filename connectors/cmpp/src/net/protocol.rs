@@ -12,7 +12,7 @@ use tern_transport::driver::{self, Abort, Delivery, Drain, Failure, Frame, Note,
 use tracing::{debug, warn};
 
 use super::rules::{self, command_name};
-use super::session::{Event, Outstanding, SendError, Session};
+use super::session::{self as cmpp, Event, Outstanding, SendError, Session};
 use super::stats::{self, Direction, Role};
 use super::{CloseReason, RequestError, SessionEvent, CLOSED};
 use crate::codec::{CommandId, Decoder, EncodeError, FrameError, Pdu};
@@ -67,13 +67,17 @@ impl From<Failure<SendError>> for RequestError {
     }
 }
 
-impl driver::Sent for Outstanding {
+/// A request of ours on the wire, as the driver tracks it.
+#[derive(Debug)]
+pub(crate) struct Sent(Outstanding);
+
+impl driver::Sent for Sent {
     fn sequence(&self) -> u32 {
-        self.sequence_id
+        self.0.key()
     }
 
     fn sent_at(&self) -> Instant {
-        self.sent_at
+        self.0.sent_at
     }
 }
 
@@ -81,18 +85,18 @@ impl driver::Session for Session {
     type Codec = Decoder;
     type Request = crate::codec::Body;
     type Response = Pdu;
-    type Sent = Outstanding;
+    type Sent = Sent;
     type SendError = SendError;
     type CloseReason = CloseReason;
     type Notice = SessionEvent;
     type Custom = std::convert::Infallible;
 
     fn handle_pdu(&mut self, now: Instant, pdu: Pdu) {
-        Session::handle_pdu(self, now, pdu);
+        self.0.handle_pdu(now, pdu);
     }
 
     fn is_closed(&self) -> bool {
-        Session::is_closed(self)
+        self.0.is_closed()
     }
 
     fn frame_timeout(&self) -> Duration {
@@ -100,7 +104,7 @@ impl driver::Session for Session {
     }
 
     fn handle_timeout(&mut self, now: Instant) {
-        Session::handle_timeout(self, now);
+        self.0.handle_timeout(now);
     }
 
     fn handle_malformed(&mut self, now: Instant, frame: Garbled) {
@@ -114,7 +118,8 @@ impl driver::Session for Session {
             sequence_id, reason, "malformed PDU"
         );
         let result = rules::malformed_result(reason);
-        Session::handle_malformed(self, now, command, sequence_id, result);
+        self.0
+            .handle_malformed(now, cmpp::garbled(command, sequence_id, result, &reason));
     }
 
     fn handle_frame_error(&mut self, _now: Instant, error: &FrameError) {
@@ -145,11 +150,11 @@ impl driver::Session for Session {
     }
 
     fn send_request(&mut self, now: Instant, body: crate::codec::Body) -> Result<u32, SendError> {
-        Session::send_request(self, now, body)
+        self.0.send_request(now, body)
     }
 
     fn respond(&mut self, now: Instant, response: Pdu) -> bool {
-        Session::respond(self, now, response)
+        self.0.respond(now, response)
     }
 
     fn undelivered(&mut self, now: Instant, notice: SessionEvent) {
@@ -163,7 +168,7 @@ impl driver::Session for Session {
             Drain::Shutdown => CloseReason::Shutdown,
             Drain::Asked | Drain::HandlesGone => CloseReason::ByUs,
         };
-        self.terminate(now, reason);
+        self.0.exit(now, reason);
     }
 
     fn abort(&mut self, why: Abort) {
@@ -180,7 +185,7 @@ impl driver::Session for Session {
     }
 
     fn poll_transmit(&mut self) -> Option<Pdu> {
-        Session::poll_transmit(self)
+        self.0.poll_transmit()
     }
 
     fn poll_event(&mut self) -> Option<driver::Event<Self>> {
@@ -188,12 +193,12 @@ impl driver::Session for Session {
         // response never takes it, and a request finds it full only when the application
         // stopped reading, and is then answered with flow control.
         let window = self.config().window;
-        Some(match Session::poll_event(self)? {
+        Some(match self.0.poll_event()? {
             Event::Request(pdu) => {
                 driver::Event::Deliver(SessionEvent::Request(pdu), Delivery::OrRefuse)
             }
             Event::Response { request, pdu } => driver::Event::Response {
-                request,
+                request: Sent(request),
                 response: pdu,
             },
             Event::LateResponse(pdu) => driver::Event::Deliver(
@@ -202,7 +207,7 @@ impl driver::Session for Session {
                     reserve: window + 1,
                 },
             ),
-            Event::ResponseTimeout(request) => driver::Event::ResponseTimeout(request),
+            Event::ResponseTimeout(request) => driver::Event::ResponseTimeout(Sent(request)),
             Event::Closed(reason) => driver::Event::Closed {
                 notice: SessionEvent::Closed {
                     reason: reason.clone(),
@@ -214,7 +219,7 @@ impl driver::Session for Session {
     }
 
     fn poll_timeout(&self) -> Option<Instant> {
-        Session::poll_timeout(self)
+        self.0.poll_timeout()
     }
 }
 
@@ -234,10 +239,10 @@ impl driver::Telemetry<Session> for Metrics {
             }
             Note::Answered(request) => stats::response_latency(
                 role,
-                request.command,
-                request.sent_at.elapsed().as_secs_f64(),
+                request.0.command,
+                request.0.sent_at.elapsed().as_secs_f64(),
             ),
-            Note::TimedOut(request) => stats::response_timeout(role, request.command),
+            Note::TimedOut(request) => stats::response_timeout(role, request.0.command),
             Note::Dropped => stats::event_dropped(role),
             // Malformed frames are counted by the session; the rest ends in a close.
             Note::Malformed(_) | Note::Unframeable(_) | Note::PartialFrameTimeout => {}

@@ -1,5 +1,5 @@
 //! Small facts about CMPP commands the session needs: which requests belong to the
-//! application, which response answers which request, the results the codec does not
+//! application, which request a response answers, the results the codec does not
 //! name, and bounded metric labels.
 
 use crate::codec::CommandId;
@@ -17,14 +17,6 @@ pub(crate) fn is_application_request(command: CommandId) -> bool {
         command,
         CommandId::Submit | CommandId::Deliver | CommandId::Query | CommandId::Cancel
     )
-}
-
-/// The response command that answers `request`.
-pub(crate) fn response_command(request: CommandId) -> Option<CommandId> {
-    if request.is_response() {
-        return None;
-    }
-    CommandId::from_value(request.value() | 0x8000_0000)
 }
 
 /// The request a response command answers.

@@ -79,7 +79,7 @@ impl ServerConfig {
     fn session(&self) -> session::Config {
         session::Config {
             window: self.window.max(1),
-            active_test_interval: self.active_test_interval,
+            active_test_interval: Some(self.active_test_interval),
             inactivity_timeout: self.inactivity_timeout,
             response_timeout: self.response_timeout,
         }

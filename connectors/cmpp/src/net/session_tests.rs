@@ -1,12 +1,12 @@
 #![allow(clippy::unwrap_used)]
-//! The session state machine without sockets: windows, keepalive, inactivity, timeouts
-//! and TERMINATE, driven by explicit instants.
+//! CMPP's PDUs on the shared session, without sockets: windows, keepalive, inactivity,
+//! timeouts and TERMINATE, driven by explicit instants.
 
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
-use super::session::{Config, Event, SendError, Session, State};
+use super::session::{garbled, Config, Event, SendError, Session, State};
 use super::CloseReason;
 use crate::codec::{Body, CommandId, Pdu, Submit, SubmitResp};
 use crate::result;
@@ -14,7 +14,7 @@ use crate::result;
 fn config() -> Config {
     Config {
         window: 2,
-        active_test_interval: Duration::from_secs(30),
+        active_test_interval: Some(Duration::from_secs(30)),
         inactivity_timeout: Duration::from_secs(90),
         response_timeout: Duration::from_secs(10),
     }
@@ -73,7 +73,7 @@ fn request_gets_its_response_and_frees_the_window() {
     s.handle_pdu(t0, submit_resp(seq, 0));
     assert!(matches!(
         events(&mut s).as_slice(),
-        [Event::Response { request, .. }] if request.sequence_id == seq
+        [Event::Response { request, .. }] if request.sequence == seq
     ));
     assert_eq!(s.outbound_in_use(), 0);
 }
@@ -257,7 +257,7 @@ fn our_terminate_waits_for_outstanding_requests() {
     let mut s = Session::new(config(), t0, 0);
     let seq = s.send_request(t0, submit()).unwrap();
     transmitted(&mut s);
-    s.terminate(t0, CloseReason::Shutdown);
+    s.exit(t0, CloseReason::Shutdown);
     assert_eq!(s.state(), State::Draining);
     assert!(transmitted(&mut s).is_empty());
     assert_eq!(s.send_request(t0, submit()), Err(SendError::Terminating));
@@ -288,8 +288,8 @@ fn our_terminate_waits_for_outstanding_requests() {
 fn unanswered_terminate_closes_after_the_response_timeout() {
     let t0 = Instant::now();
     let mut s = Session::new(config(), t0, 0);
-    s.terminate(t0, CloseReason::ByUs);
-    assert_eq!(s.state(), State::Terminating);
+    s.exit(t0, CloseReason::ByUs);
+    assert_eq!(s.state(), State::Exiting);
     let due = s.poll_timeout().unwrap();
     assert_eq!(due, t0 + Duration::from_secs(10));
     s.handle_timeout(due);
@@ -308,7 +308,7 @@ fn timed_out_request_reports_its_late_response() {
     s.handle_timeout(t1);
     assert!(matches!(
         events(&mut s).as_slice(),
-        [Event::ResponseTimeout(o)] if o.sequence_id == seq
+        [Event::ResponseTimeout(o)] if o.sequence == seq
     ));
     assert_eq!(s.outbound_in_use(), 0);
     s.handle_pdu(t1, submit_resp(seq, 0));
@@ -325,7 +325,10 @@ fn timed_out_request_reports_its_late_response() {
 fn malformed_request_gets_its_error_response() {
     let t0 = Instant::now();
     let mut s = Session::new(config(), t0, 0);
-    s.handle_malformed(t0, CommandId::Submit, 3, result::BAD_MSG_LENGTH);
+    s.handle_malformed(
+        t0,
+        garbled(CommandId::Submit, 3, result::BAD_MSG_LENGTH, &"Msg_Length"),
+    );
     assert!(matches!(
         transmitted(&mut s).as_slice(),
         [Pdu {
@@ -336,9 +339,15 @@ fn malformed_request_gets_its_error_response() {
             })
         }]
     ));
-    s.handle_malformed(t0, CommandId::SubmitResp, 4, result::BAD_STRUCTURE);
+    s.handle_malformed(
+        t0,
+        garbled(CommandId::SubmitResp, 4, result::BAD_STRUCTURE, &"cut"),
+    );
     assert!(transmitted(&mut s).is_empty());
     assert_eq!(s.state(), State::Open);
-    s.handle_malformed(t0, CommandId::Connect, 5, result::BAD_STRUCTURE);
+    s.handle_malformed(
+        t0,
+        garbled(CommandId::Connect, 5, result::BAD_STRUCTURE, &"cut"),
+    );
     assert!(s.is_closed());
 }
