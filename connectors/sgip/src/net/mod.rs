@@ -1,8 +1,8 @@
 //! The SGIP connector on tokio: the server (peers bind to us) and the reconnecting client
 //! (we bind to a peer), over the shared connection driver of `tern_transport::driver`.
-//! Hand-written like the codec: no maintained Rust crate speaks SGIP, and its one-way
-//! connections and 12-octet sequence numbers fit neither the CMPP session nor the one
-//! SMGP and CNGP share.
+//! Hand-written like the codec: no maintained Rust crate speaks SGIP. Its session is the
+//! one `tern_cn::session` runs for CMPP, SMGP and CNGP too, with SGIP's 12-octet sequence
+//! numbers, its one-way connections and no keepalive behind that session's `Wire`.
 //!
 //! An SGIP connection carries requests one way, chosen by the Bind's Login Type: on type 1
 //! an SP sends SUBMITs to the SMG, on type 2 the SMG sends DELIVERs (MO) and REPORTs
@@ -12,7 +12,7 @@
 //! configured to keep its connection open).
 //!
 //! Layers, each knowing only the one below: `handshake` exchanges BIND and BIND_RESP on a
-//! fresh stream; `session` is the bound session as a state machine without I/O (windows,
+//! fresh stream; `session` runs SGIP on the shared state machine without I/O (windows,
 //! response timers, inactivity, UNBIND); `protocol` plugs codec and session into the
 //! driver; `server` and `client` wire them to the application. Every queue is bounded: our
 //! requests wait for a window slot, the peer's requests beyond the window are answered with

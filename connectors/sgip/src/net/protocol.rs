@@ -12,7 +12,7 @@ use tern_transport::driver::{self, Abort, Delivery, Drain, Failure, Frame, Note,
 use tracing::{debug, warn};
 
 use super::rules::command_name;
-use super::session::{Event, Outstanding, SendError, Session};
+use super::session::{self as sgip, Event, Outstanding, SendError, Session};
 use super::stats::{self, Direction, Role};
 use super::{CloseReason, RequestError, SessionEvent, CLOSED};
 use crate::codec::{result, Body, Decoder, EncodeError, FrameError, Pdu};
@@ -54,13 +54,17 @@ impl From<Failure<SendError>> for RequestError {
     }
 }
 
-impl driver::Sent for Outstanding {
+/// A request of ours on the wire, as the driver tracks it (by its counter word).
+#[derive(Debug)]
+pub(crate) struct Sent(Outstanding);
+
+impl driver::Sent for Sent {
     fn sequence(&self) -> u32 {
-        self.sequence.sequence
+        self.0.key()
     }
 
     fn sent_at(&self) -> Instant {
-        self.sent_at
+        self.0.sent_at
     }
 }
 
@@ -68,14 +72,14 @@ impl driver::Session for Session {
     type Codec = Decoder;
     type Request = Body;
     type Response = Pdu;
-    type Sent = Outstanding;
+    type Sent = Sent;
     type SendError = SendError;
     type CloseReason = CloseReason;
     type Notice = SessionEvent;
     type Custom = std::convert::Infallible;
 
     fn handle_pdu(&mut self, now: Instant, pdu: Pdu) {
-        Session::handle_pdu(self, now, pdu);
+        self.0.handle_pdu(now, pdu);
     }
 
     fn handle_malformed(&mut self, now: Instant, frame: FrameError) {
@@ -87,7 +91,8 @@ impl driver::Session for Session {
                 result,
             } => {
                 debug!(command = command_name(command), %sequence, reason, "malformed PDU");
-                Session::handle_malformed(self, now, command, sequence, result);
+                self.0
+                    .handle_malformed(now, sgip::garbled(command, sequence, result, &reason));
             }
             other => {
                 debug!(error = %other, "closing on a command SGIP 1.2 does not define here");
@@ -125,11 +130,11 @@ impl driver::Session for Session {
     }
 
     fn send_request(&mut self, now: Instant, body: Body) -> Result<u32, SendError> {
-        Session::send_request(self, now, body)
+        self.0.send_request(now, body)
     }
 
     fn respond(&mut self, now: Instant, response: Pdu) -> bool {
-        Session::respond(self, now, response)
+        self.0.respond(now, response)
     }
 
     fn undelivered(&mut self, now: Instant, notice: SessionEvent) {
@@ -143,7 +148,7 @@ impl driver::Session for Session {
             Drain::Shutdown => CloseReason::Shutdown,
             Drain::Asked | Drain::HandlesGone => CloseReason::ByUs,
         };
-        self.unbind(now, reason);
+        self.0.exit(now, reason);
     }
 
     fn abort(&mut self, why: Abort) {
@@ -160,7 +165,7 @@ impl driver::Session for Session {
     }
 
     fn poll_transmit(&mut self) -> Option<Pdu> {
-        Session::poll_transmit(self)
+        self.0.poll_transmit()
     }
 
     fn poll_event(&mut self) -> Option<driver::Event<Self>> {
@@ -168,12 +173,12 @@ impl driver::Session for Session {
         // response never takes that room, and a request that finds the queue full (the
         // application stopped reading) is answered with node busy.
         let window = self.config().window;
-        Some(match Session::poll_event(self)? {
+        Some(match self.0.poll_event()? {
             Event::Request(pdu) => {
                 driver::Event::Deliver(SessionEvent::Request(pdu), Delivery::OrRefuse)
             }
             Event::Response { request, pdu } => driver::Event::Response {
-                request,
+                request: Sent(request),
                 response: pdu,
             },
             Event::LateResponse(pdu) => driver::Event::Deliver(
@@ -182,7 +187,7 @@ impl driver::Session for Session {
                     reserve: window + 1,
                 },
             ),
-            Event::ResponseTimeout(request) => driver::Event::ResponseTimeout(request),
+            Event::ResponseTimeout(request) => driver::Event::ResponseTimeout(Sent(request)),
             Event::Closed(reason) => driver::Event::Closed {
                 notice: SessionEvent::Closed {
                     reason: reason.clone(),
@@ -194,15 +199,15 @@ impl driver::Session for Session {
     }
 
     fn poll_timeout(&self) -> Option<Instant> {
-        Session::poll_timeout(self)
+        self.0.poll_timeout()
     }
 
     fn handle_timeout(&mut self, now: Instant) {
-        Session::handle_timeout(self, now);
+        self.0.handle_timeout(now);
     }
 
     fn is_closed(&self) -> bool {
-        Session::is_closed(self)
+        self.0.is_closed()
     }
 
     fn frame_timeout(&self) -> Duration {
@@ -224,10 +229,10 @@ impl driver::Telemetry<Session> for Metrics {
             Note::GateClosed => stats::gate_closed(role),
             Note::Answered(request) => stats::response_latency(
                 role,
-                request.command,
-                request.sent_at.elapsed().as_secs_f64(),
+                request.0.command,
+                request.0.sent_at.elapsed().as_secs_f64(),
             ),
-            Note::TimedOut(request) => stats::response_timeout(role, request.command),
+            Note::TimedOut(request) => stats::response_timeout(role, request.0.command),
             Note::Dropped => stats::event_dropped(role),
             // Malformed frames are counted by the session; the rest ends in a close.
             Note::Malformed(_) | Note::Unframeable(_) | Note::PartialFrameTimeout => {}

@@ -1,5 +1,5 @@
 //! Small facts about SGIP commands the session needs: which requests a login type
-//! carries, which response answers which request, and bounded metric labels.
+//! carries, and bounded metric labels.
 
 use crate::codec::{CommandId, LoginType};
 
@@ -17,14 +17,6 @@ pub(crate) fn carried(login_type: LoginType) -> &'static [CommandId] {
         | LoginType::GnsToGns
         | LoginType::Test => &[],
     }
-}
-
-/// The response command that answers `request`.
-pub(crate) fn response_command(request: CommandId) -> Option<CommandId> {
-    if request.is_response() {
-        return None;
-    }
-    CommandId::from_value(request.value() | 0x8000_0000)
 }
 
 /// A bounded metric label for a command.

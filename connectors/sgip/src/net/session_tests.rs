@@ -1,11 +1,11 @@
 #![allow(clippy::unwrap_used)]
-//! The session state machine without sockets: windows, direction, timers, the inactivity
-//! close and UNBIND, driven by explicit instants.
+//! SGIP's PDUs on the shared session, without sockets: windows, direction, timers, the
+//! inactivity close and UNBIND, driven by explicit instants.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::session::{Config, Event, SendError, Session, State};
+use super::session::{garbled, Config, Event, SendError, Session, State};
 use super::CloseReason;
 use crate::codec::{result, Body, CommandId, LoginType, Pdu, Response};
 use crate::msgid::{SequenceGenerator, SequenceNumber};
@@ -129,7 +129,10 @@ fn a_malformed_request_is_answered_and_the_session_carries_on() {
     let now = Instant::now();
     let mut s = session(false, now);
     let sequence = peer_submit(7).sequence;
-    s.handle_malformed(now, CommandId::Submit, sequence, result::BAD_LENGTH);
+    s.handle_malformed(
+        now,
+        garbled(CommandId::Submit, sequence, result::BAD_LENGTH, &"cut"),
+    );
     let answered = transmitted(&mut s);
     assert_eq!(answered[0].sequence, sequence);
     assert_eq!(answered[0].body, answer(result::BAD_LENGTH));
@@ -170,7 +173,7 @@ fn an_idle_session_unbinds_and_closes_on_unbind_resp() {
     assert_eq!(s.state(), State::Open);
     let later = now + IDLE;
     s.handle_timeout(later);
-    assert_eq!(s.state(), State::Unbinding);
+    assert_eq!(s.state(), State::Exiting);
     let unbind = transmitted(&mut s);
     assert_eq!(unbind[0].body, Body::Unbind);
     s.handle_pdu(
@@ -246,7 +249,7 @@ fn unbind_waits_for_outstanding_requests() {
     let mut s = session(true, now);
     s.send_request(now, submit()).unwrap();
     let sequence = transmitted(&mut s)[0].sequence;
-    s.unbind(now, CloseReason::ByUs);
+    s.exit(now, CloseReason::ByUs);
     assert!(transmitted(&mut s).is_empty());
     assert_eq!(s.send_request(now, submit()), Err(SendError::Unbinding));
     s.handle_pdu(

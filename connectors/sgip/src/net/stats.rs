@@ -88,7 +88,7 @@ pub(crate) fn session_counters(role: Role, counters: Counters) {
             counters.unexpected_responses,
         ),
         ("tern_sgip_late_responses_total", counters.late_responses),
-        ("tern_sgip_busy_refusals_total", counters.busy),
+        ("tern_sgip_busy_refusals_total", counters.flow_controlled),
         (
             "tern_sgip_repeated_sequences_total",
             counters.repeated_sequences,
