@@ -226,3 +226,100 @@ async fn a_held_part_survives_kill_9() {
     assert_eq!(seen.submits, 1, "{seen:?}");
     sim.shutdown().await;
 }
+
+/// A restarted node serves its CMPP and SMGP customers at once: their ids carry on from the
+/// reservation the store kept (`tern_cn::msgid::durable`) instead of waiting out the second
+/// or the minute an earlier run may have used, and none repeats one given before the kill.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cmpp_and_smgp_ids_carry_on_at_once_after_kill_9() {
+    use std::collections::HashSet;
+    use tern_model::{Address, Message};
+
+    init_tracing();
+    let dir = tempfile::tempdir().unwrap();
+    let sim = start_sim(sim_config()).await;
+    let cmpp = SocketAddr::from(([127, 0, 0, 1], free_port()));
+    let smgp = SocketAddr::from(([127, 0, 0, 1], free_port()));
+    let toml = base_toml(&dir.path().join("store"))
+        + &format!("\n[cmpp]\nlisten = \"{cmpp}\"\n\n[smgp]\nlisten = \"{smgp}\"\n")
+        + &account_toml(
+            "901234",
+            "pw",
+            "secrets = { cmpp = \"s3cret\", smgp = \"s3cret\" }",
+        )
+        + &upstream_toml("op", sim.addr(), "");
+    let config = dir.path().join("tern.toml");
+    std::fs::write(&config, &toml).unwrap();
+    let log = dir.path().join("node.log");
+    let message = Message::text(
+        Address::international("1065"),
+        Address::international("8613800138000"),
+        "hello",
+    );
+    let (mut cmpp_ids, mut smgp_ids) = (HashSet::new(), HashSet::new());
+    for run in 0..2 {
+        let mut node = NodeProcess::start(&config, log.clone());
+        let stop = tokio_util::sync::CancellationToken::new();
+        let tracker = tokio_util::task::TaskTracker::new();
+        let cmpp_client = {
+            use tern_cmpp::net::{Client, ClientConfig};
+            let mut config = ClientConfig::new("cmpp", "127.0.0.1", cmpp.port());
+            config.source_addr = "901234".into();
+            config.secret = "s3cret".into();
+            Client::start(config, stop.clone(), &tracker).0
+        };
+        let smgp_client = {
+            use tern_smgp::net::{Client, ClientConfig};
+            let mut config = ClientConfig::new("smgp", "127.0.0.1", smgp.port());
+            config.client_id = "901234".into();
+            config.secret = "s3cret".into();
+            Client::start(config, stop.clone(), &tracker).0
+        };
+        assert!(
+            eventually(WAIT, || cmpp_client.is_up() && smgp_client.is_up()).await,
+            "run {run}: the customers did not log in"
+        );
+        // The first submits after the start: every one accepted, none busy.
+        for _ in 0..5 {
+            let options = tern_cmpp::mapping::LinkOptions {
+                msg_src: "901234".into(),
+                ..Default::default()
+            };
+            let submit = tern_cmpp::mapping::message_to_submits(&message, &options, 1)
+                .unwrap()
+                .remove(0);
+            let response = cmpp_client
+                .request(tern_cmpp::Body::Submit(submit))
+                .await
+                .unwrap();
+            let tern_cmpp::Body::SubmitResp(resp) = response.body else {
+                panic!("not a SUBMIT_RESP: {response:?}");
+            };
+            assert_eq!(resp.result, tern_cmpp::result::OK, "run {run}: CMPP");
+            assert!(
+                cmpp_ids.insert(resp.msg_id),
+                "run {run}: CMPP Msg_Id repeated"
+            );
+
+            let options = tern_smgp::mapping::LinkOptions::default();
+            let submit = tern_smgp::mapping::message_to_submits(&message, &options, 1)
+                .unwrap()
+                .remove(0);
+            let response = smgp_client
+                .request(tern_smgp::Body::Submit(submit))
+                .await
+                .unwrap();
+            let tern_smgp::Body::SubmitResp(resp) = response.body else {
+                panic!("not a Submit_Resp: {response:?}");
+            };
+            assert_eq!(resp.status, tern_smgp::status::OK, "run {run}: SMGP");
+            assert!(
+                smgp_ids.insert(resp.msg_id),
+                "run {run}: SMGP MsgID repeated"
+            );
+        }
+        node.kill();
+        stop.cancel();
+    }
+    sim.shutdown().await;
+}

@@ -12,10 +12,14 @@
 //!
 //! Uniqueness across nodes needs a gateway code per node: two generators with the same
 //! code can collide. Across a restart, a generator starts empty: seed it with
-//! [`Generator::resume`] and the last second it may have used. The fields have no year, so
-//! an id comes back after a year at the earliest, long after any report.
+//! [`Generator::resume`] and the last second it may have used, or keep its state in the
+//! store with [`durable`], which reserves sequences ahead in blocks so that a restart
+//! carries on in the same period instead of waiting for the next one. The fields have no
+//! year, so an id comes back after a year at the earliest, long after any report.
 
 pub mod bcd;
+#[cfg(feature = "durable")]
+pub mod durable;
 
 use std::marker::PhantomData;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -74,6 +78,18 @@ impl<L: Layout> Generator<L> {
         self.gateway
     }
 
+    /// The counter behind the ids: its reservation, for [`durable`].
+    pub fn counter(&self) -> &PeriodCounter {
+        &self.counter
+    }
+
+    /// A generator that hands out only what its counter has reserved (see
+    /// [`PeriodCounter::bounded`]).
+    pub fn bounded(gateway_code: u32, from: Option<(i64, u32)>) -> Option<Self> {
+        let counter = PeriodCounter::bounded(L::PERIOD_SECS, L::PER_PERIOD, from);
+        Self::with(gateway_code, counter)
+    }
+
     /// The next id for `unix_secs`, or `None` when this period's ids are all given out
     /// (wait for the next period, or throttle).
     pub fn next(&self, unix_secs: i64) -> Option<L> {
@@ -91,12 +107,20 @@ impl<L: Layout> Generator<L> {
 /// served from the last period instead, so ids stay unique and their time runs at most
 /// that far ahead. When a period's sequences are used up, [`PeriodCounter::next`] says so
 /// and the caller waits for the next period or throttles.
+///
+/// A bounded counter ([`PeriodCounter::bounded`]) hands out a sequence only below its
+/// reservation, a (period, sequence) mark in the same layout that its owner raises once the
+/// mark is durable ([`PeriodCounter::reserve`], [`durable`]). A new period that is not
+/// reserved yet is served from the last one while that has reserved room, so ids lag the
+/// clock by a moment rather than wait for the write.
 #[derive(Debug)]
 pub struct PeriodCounter {
     period_secs: u32,
     per_period: u32,
     count_bits: u32,
     state: AtomicU64,
+    /// Sequences are handed out strictly below this (period, count) mark.
+    reserved: AtomicU64,
 }
 
 impl PeriodCounter {
@@ -110,7 +134,73 @@ impl PeriodCounter {
             // Room to count up to per_period itself: a full period.
             count_bits: u32::BITS - per_period.leading_zeros(),
             state: AtomicU64::new(0),
+            reserved: AtomicU64::new(u64::MAX),
         }
+    }
+
+    /// A counter that hands out nothing until [`PeriodCounter::reserve`] says how far it
+    /// may go. `from` (a Unix second in a period, a sequence) is where an earlier run's
+    /// durable reservation ended: the sequences below it in that period, and every earlier
+    /// period, count as used.
+    pub fn bounded(period_secs: u32, per_period: u32, from: Option<(i64, u32)>) -> Self {
+        let counter = PeriodCounter::new(period_secs, per_period);
+        let start = match from {
+            Some((unix_secs, sequence)) => counter.pack(
+                counter.period_of(unix_secs),
+                u64::from(sequence.min(counter.per_period)),
+            ),
+            None => 0,
+        };
+        counter.state.store(start, Ordering::Release);
+        counter.reserved.store(start, Ordering::Release);
+        counter
+    }
+
+    /// Allows the sequences below `sequence` of the period of `unix_secs` (and every one
+    /// before it): the mark is durable. A mark below the current one changes nothing.
+    pub fn reserve(&self, unix_secs: i64, sequence: u32) {
+        let mark = self.pack(
+            self.period_of(unix_secs),
+            u64::from(sequence.min(self.per_period)),
+        );
+        self.reserved.fetch_max(mark, Ordering::AcqRel);
+    }
+
+    /// The reservation to make durable next, as (Unix second of its period, sequence), when
+    /// the current one leaves less than half of `block` for `unix_secs`: up to `block`
+    /// sequences past the last one handed out, in the clock's period when that is newer.
+    /// `None` while there is room.
+    pub fn to_reserve(&self, unix_secs: i64, block: u32) -> Option<(i64, u32)> {
+        let wanted = self.period_of(unix_secs);
+        let (last, used) = self.unpack(self.state.load(Ordering::Acquire));
+        let (period, from) = if wanted > last {
+            (wanted, 0)
+        } else {
+            (last, used)
+        };
+        let per_period = u64::from(self.per_period);
+        let half = (from + u64::from(block.max(2) / 2)).min(per_period);
+        if self.reserved.load(Ordering::Acquire) >= self.pack(period, half) {
+            return None;
+        }
+        let until = (from + u64::from(block.max(1))).min(per_period);
+        let start = period.saturating_mul(u64::from(self.period_secs));
+        // `until` is at most per_period, a u32.
+        Some((
+            i64::try_from(start).unwrap_or(i64::MAX),
+            u32::try_from(until).unwrap_or(self.per_period),
+        ))
+    }
+
+    fn pack(&self, period: u64, count: u64) -> u64 {
+        period << self.count_bits | count
+    }
+
+    fn unpack(&self, word: u64) -> (u64, u64) {
+        (
+            word >> self.count_bits,
+            word & ((1u64 << self.count_bits) - 1),
+        )
     }
 
     /// A counter that treats every period up to and including the one of
@@ -134,19 +224,18 @@ impl PeriodCounter {
     /// `None` when this period's sequences are all given out.
     pub fn next(&self, unix_secs: i64) -> Option<(i64, u32)> {
         let wanted = self.period_of(unix_secs);
-        let mask = (1u64 << self.count_bits) - 1;
+        let reserved = self.reserved.load(Ordering::Acquire);
         let mut current = self.state.load(Ordering::Acquire);
         loop {
-            let last = current >> self.count_bits;
-            let used = current & mask;
-            let (period, sequence) = if wanted > last {
+            let (last, used) = self.unpack(current);
+            let (period, sequence) = if wanted > last && self.pack(wanted, 0) < reserved {
                 (wanted, 0)
-            } else if used < u64::from(self.per_period) {
+            } else if used < u64::from(self.per_period) && current < reserved {
                 (last, used)
             } else {
                 return None;
             };
-            let next = period << self.count_bits | (sequence + 1);
+            let next = self.pack(period, sequence + 1);
             match self.state.compare_exchange_weak(
                 current,
                 next,
@@ -224,6 +313,58 @@ mod tests {
         let seconds = PeriodCounter::resuming(1, 10, NOON);
         assert_eq!(seconds.next(NOON), None);
         assert_eq!(seconds.next(NOON + 1), Some((NOON + 1, 0)));
+    }
+
+    #[test]
+    fn a_bounded_counter_gives_only_what_is_reserved() {
+        let counter = PeriodCounter::bounded(60, 1000, None);
+        assert_eq!(counter.next(NOON), None, "nothing reserved yet");
+        assert_eq!(counter.to_reserve(NOON, 100), Some((NOON, 100)));
+        counter.reserve(NOON, 100);
+        assert_eq!(counter.to_reserve(NOON, 100), None, "room for half a block");
+        for expected in 0..100 {
+            assert_eq!(counter.next(NOON + 1), Some((NOON, expected)));
+        }
+        assert_eq!(counter.next(NOON + 1), None, "the block is used up");
+        assert_eq!(counter.to_reserve(NOON + 1, 100), Some((NOON, 200)));
+        counter.reserve(NOON, 200);
+        assert_eq!(counter.next(NOON + 2), Some((NOON, 100)));
+        // A lower mark changes nothing.
+        counter.reserve(NOON, 10);
+        assert_eq!(counter.next(NOON + 2), Some((NOON, 101)));
+    }
+
+    #[test]
+    fn a_new_period_is_served_from_the_last_until_it_is_reserved() {
+        let counter = PeriodCounter::bounded(60, 1000, None);
+        counter.reserve(NOON, 10);
+        assert_eq!(counter.next(NOON), Some((NOON, 0)));
+        // The clock is in the next minute; it is not reserved yet.
+        assert_eq!(counter.next(NOON + 60), Some((NOON, 1)));
+        assert_eq!(counter.to_reserve(NOON + 60, 10), Some((NOON + 60, 10)));
+        counter.reserve(NOON + 60, 10);
+        assert_eq!(counter.next(NOON + 61), Some((NOON + 60, 0)));
+        assert_eq!(counter.next(NOON + 61), Some((NOON + 60, 1)));
+    }
+
+    #[test]
+    fn a_bounded_counter_resumes_where_the_durable_mark_ended() {
+        // An earlier run reserved up to sequence 500 of this minute.
+        let counter = PeriodCounter::bounded(60, 1000, Some((NOON + 10, 500)));
+        assert_eq!(counter.next(NOON + 20), None);
+        assert_eq!(counter.to_reserve(NOON + 20, 100), Some((NOON, 600)));
+        counter.reserve(NOON, 600);
+        assert_eq!(counter.next(NOON + 20), Some((NOON, 500)));
+        // A mark of a period already over: the clock's period starts at 0.
+        let later = PeriodCounter::bounded(60, 1000, Some((NOON - 60, 999)));
+        assert_eq!(later.to_reserve(NOON, 100), Some((NOON, 100)));
+        later.reserve(NOON, 100);
+        assert_eq!(later.next(NOON), Some((NOON, 0)));
+        // A full period: the next one.
+        let full = PeriodCounter::bounded(60, 1000, Some((NOON, 1000)));
+        assert_eq!(full.to_reserve(NOON + 5, 100), None);
+        assert_eq!(full.next(NOON + 5), None);
+        assert_eq!(full.to_reserve(NOON + 60, 100), Some((NOON + 60, 100)));
     }
 
     #[test]

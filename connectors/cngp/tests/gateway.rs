@@ -208,8 +208,9 @@ async fn a_submit_reaches_the_operator_and_its_report_returns_to_the_sp() {
     tokio::spawn(serving);
     let dir = tempfile::tempdir().unwrap();
     let pipeline = pipeline(operator_port, dir.path()).await;
-    let frontend =
-        CngpFrontend::new(pipeline.sessions().unwrap(), LinkOptions::default(), 7).unwrap();
+    let frontend = CngpFrontend::new(pipeline.sessions().unwrap(), LinkOptions::default(), 7)
+        .await
+        .unwrap();
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     tokio::spawn(serve(

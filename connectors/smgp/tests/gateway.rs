@@ -131,8 +131,9 @@ impl Node {
         let pipeline = Pipeline::start(store, config).await.unwrap();
         open_account(&ledger).await;
         let (shutdown, tracker) = (CancellationToken::new(), TaskTracker::new());
-        let frontend =
-            SmgpFrontend::new(pipeline.sessions().unwrap(), LinkOptions::default(), 100).unwrap();
+        let frontend = SmgpFrontend::new(pipeline.sessions().unwrap(), LinkOptions::default(), 100)
+            .await
+            .unwrap();
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let gateway = listener.local_addr().unwrap();
         tokio::spawn(serve(

@@ -10,7 +10,7 @@ use futures::future::BoxFuture;
 use futures::FutureExt as _;
 use tern_actors::protocol::CarrierProtocol;
 use tern_actors::Sessions;
-use tern_cmpp::gateway::{CmppCarrier, CmppFrontend};
+use tern_cmpp::gateway::{CmppCarrier, CmppFrontend, FrontendError};
 use tokio::net::TcpListener;
 use tracing::info;
 
@@ -117,10 +117,15 @@ impl Protocol for Cmpp {
                 .cmpp
                 .gateway_code
                 .unwrap_or(u32::from(config.node.id));
-            let frontend = Arc::new(
-                CmppFrontend::new(sessions, options(&config.cmpp), gateway_code)
-                    .context("cmpp.gateway_code")?,
-            );
+            let frontend = CmppFrontend::new(sessions, options(&config.cmpp), gateway_code)
+                .await
+                .map_err(|error| match error {
+                    FrontendError::GatewayCode(_) => {
+                        anyhow::Error::new(error).context("cmpp.gateway_code")
+                    }
+                    other => anyhow::Error::new(other),
+                })?;
+            let frontend = Arc::new(frontend);
             let server = Arc::new(server_config(&config.cmpp));
             Ok(vec![Listener {
                 name: "cmpp",

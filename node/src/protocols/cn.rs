@@ -115,10 +115,16 @@ macro_rules! cn_protocol {
                         signature_chars: section.signature_chars,
                         ..$krate::mapping::LinkOptions::default()
                     };
-                    let frontend = Arc::new(
-                        $krate::gateway::$frontend::new(sessions, options, gateway_code)
-                            .with_context(|| format!("{}.gateway_code", $name))?,
-                    );
+                    let frontend = $krate::gateway::$frontend::new(sessions, options, gateway_code)
+                        .await
+                        .map_err(|error| match error {
+                            $krate::gateway::FrontendError::GatewayCode(_) => {
+                                anyhow::Error::new(error)
+                                    .context(format!("{}.gateway_code", $name))
+                            }
+                            other => anyhow::Error::new(other),
+                        })?;
+                    let frontend = Arc::new(frontend);
                     let server = Arc::new(server_config(section));
                     Ok(vec![Listener {
                         name: $name,

@@ -18,6 +18,7 @@ use tern_actors::parts::{Hold, MAX_TOTAL};
 use tern_actors::protocol::{CustomerLink, StillOurs};
 use tern_actors::session::{SessionMsg, Submit};
 use tern_actors::Sessions;
+use tern_cn::msgid::durable::{DurableGenerator, StartError};
 use tern_model::{now_ms, Message, Rejection};
 use tern_storage::{HeldDelivery, HeldKind};
 use tokio::sync::mpsc;
@@ -26,7 +27,7 @@ use tracing::{debug, warn, Instrument};
 use super::query::query_counts;
 use crate::codec::{CancelResp, SubmitResp};
 use crate::mapping;
-use crate::msgid::{MsgId, MsgIdGenerator};
+use crate::msgid::MsgId;
 use crate::net::{AuthFailure, ConnectRequest, Handler, SessionEvent, SessionHandle};
 use crate::{result, Body, Pdu, Version};
 
@@ -47,7 +48,12 @@ pub fn result_for(rejection: Rejection) -> u32 {
 pub enum FrontendError {
     #[error("the CMPP gateway code {0} does not fit 22 bits")]
     GatewayCode(u32),
+    #[error("the Msg_Id reservation cannot be read or written: {0}")]
+    Store(tern_storage::StoreError),
 }
+
+/// The Msg_Ids SPs are given, their reservation kept in the store.
+type MsgIds = DurableGenerator<MsgId>;
 
 /// The CMPP server's handler: CONNECTs are checked against the accounts, connected SPs
 /// become customer sessions of the pipeline.
@@ -57,27 +63,34 @@ pub struct CmppFrontend {
     /// How text is split and rendered for these customers (the version is the session's).
     options: mapping::LinkOptions,
     /// The Msg_Ids SPs are given, under this node's gateway code.
-    ids: Arc<MsgIdGenerator>,
+    ids: Arc<MsgIds>,
 }
 
 impl CmppFrontend {
     /// `gateway_code`: the 22-bit code in the Msg_Ids this node issues, unique per node.
-    /// After a restart the Msg_Ids start past the seconds the earlier ones may have used.
-    pub fn new(
+    /// The Msg_Ids are reserved ahead in the store ([`tern_cn::msgid::durable`]), so a
+    /// restart carries on within the same second instead of refusing until the next.
+    pub async fn new(
         sessions: Sessions,
         options: mapping::LinkOptions,
         gateway_code: u32,
     ) -> Result<Self, FrontendError> {
-        let floor = sessions.ctx.id_floor;
-        let ids = match floor.0 {
-            0 => MsgIdGenerator::new(gateway_code),
-            _ => MsgIdGenerator::resume(gateway_code, (floor.unix_millis() / 1000) as i64),
-        }
-        .ok_or(FrontendError::GatewayCode(gateway_code))?;
+        let ctx = &sessions.ctx;
+        // Every id of an earlier run was below the floor; 0 on a new store.
+        let floor = match ctx.id_floor.0 {
+            0 => 0,
+            _ => (ctx.id_floor.unix_millis() / 1000) as i64,
+        };
+        let ids = DurableGenerator::start(ctx.store.clone(), "cmpp", gateway_code, floor)
+            .await
+            .map_err(|error| match error {
+                StartError::GatewayCode(code) => FrontendError::GatewayCode(code),
+                StartError::Store(error) => FrontendError::Store(error),
+            })?;
         Ok(Self {
             sessions,
             options,
-            ids: Arc::new(ids),
+            ids,
         })
     }
 }
@@ -173,7 +186,7 @@ impl Handler for CmppFrontend {
 struct CmppCustomer {
     handle: SessionHandle,
     options: mapping::LinkOptions,
-    ids: Arc<MsgIdGenerator>,
+    ids: Arc<MsgIds>,
 }
 
 impl CmppCustomer {
@@ -271,7 +284,7 @@ struct Customer {
     account: String,
     handle: SessionHandle,
     session: ActorRef<SessionMsg>,
-    ids: Arc<MsgIdGenerator>,
+    ids: Arc<MsgIds>,
 }
 
 impl Customer {

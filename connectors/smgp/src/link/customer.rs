@@ -18,7 +18,8 @@ use tern_actors::parts::{Hold, MAX_TOTAL};
 use tern_actors::protocol::{CustomerLink, StillOurs};
 use tern_actors::session::{SessionMsg, Submit};
 use tern_actors::Sessions;
-use tern_cn::msgid::bcd::{MsgId, MsgIdGenerator};
+use tern_cn::msgid::bcd::MsgId;
+use tern_cn::msgid::durable::{DurableGenerator, StartError};
 use tern_model::{now_ms, ConcatRef, DeliveryReport, Message, Rejection};
 use tern_storage::{HeldDelivery, HeldKind};
 use tokio::sync::mpsc;
@@ -70,7 +71,12 @@ pub trait Serving: Carrying {
 pub enum FrontendError {
     #[error("the gateway code {0} does not fit a MsgID")]
     GatewayCode(u32),
+    #[error("the MsgID reservation cannot be read or written: {0}")]
+    Store(tern_storage::StoreError),
 }
+
+/// The MsgIDs SPs are given, their reservation kept in the store.
+type MsgIds = DurableGenerator<MsgId>;
 
 /// The server's handler: Logins are checked against the accounts, logged-in SPs become
 /// customer sessions of the pipeline.
@@ -79,7 +85,7 @@ pub struct Frontend<P: Serving> {
     /// How MO is split and rendered for these customers.
     options: P::Options,
     /// The MsgIDs SPs are given, under this node's gateway code.
-    ids: Arc<MsgIdGenerator>,
+    ids: Arc<MsgIds>,
 }
 
 impl<P: Serving> std::fmt::Debug for Frontend<P> {
@@ -92,23 +98,30 @@ impl<P: Serving> std::fmt::Debug for Frontend<P> {
 }
 
 impl<P: Serving> Frontend<P> {
-    /// `ismg_code`: the gateway code in the MsgIDs this node issues, unique per node. After
-    /// a restart the MsgIDs start past the minutes the earlier ones may have used.
-    pub fn new(
+    /// `ismg_code`: the gateway code in the MsgIDs this node issues, unique per node. The
+    /// MsgIDs are reserved ahead in the store ([`tern_cn::msgid::durable`]), so a restart
+    /// carries on within the same minute instead of answering "busy" until the next.
+    pub async fn new(
         sessions: Sessions,
         options: P::Options,
         ismg_code: u32,
     ) -> Result<Self, FrontendError> {
-        let floor = sessions.ctx.id_floor;
-        let ids = match floor.0 {
-            0 => MsgIdGenerator::new(ismg_code),
-            _ => MsgIdGenerator::resume(ismg_code, (floor.unix_millis() / 1000) as i64),
-        }
-        .ok_or(FrontendError::GatewayCode(ismg_code))?;
+        let ctx = &sessions.ctx;
+        // Every id of an earlier run was below the floor; 0 on a new store.
+        let floor = match ctx.id_floor.0 {
+            0 => 0,
+            _ => (ctx.id_floor.unix_millis() / 1000) as i64,
+        };
+        let ids = DurableGenerator::start(ctx.store.clone(), P::NAME, ismg_code, floor)
+            .await
+            .map_err(|error| match error {
+                StartError::GatewayCode(code) => FrontendError::GatewayCode(code),
+                StartError::Store(error) => FrontendError::Store(error),
+            })?;
         Ok(Self {
             sessions,
             options,
-            ids: Arc::new(ids),
+            ids,
         })
     }
 }
@@ -193,7 +206,7 @@ impl<P: Serving> Handler<P> for Frontend<P> {
 struct CustomerLinkOf<P: Serving> {
     handle: SessionHandle<P>,
     options: P::Options,
-    ids: Arc<MsgIdGenerator>,
+    ids: Arc<MsgIds>,
 }
 
 impl<P: Serving> CustomerLinkOf<P> {
@@ -280,7 +293,7 @@ impl<P: Serving> CustomerLink for CustomerLinkOf<P> {
 struct Customer<P: Serving> {
     handle: SessionHandle<P>,
     session: ActorRef<SessionMsg>,
-    ids: Arc<MsgIdGenerator>,
+    ids: Arc<MsgIds>,
 }
 
 impl<P: Serving> Customer<P> {
