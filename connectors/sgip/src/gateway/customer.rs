@@ -173,6 +173,27 @@ impl Outbound {
     }
 }
 
+impl Outbound {
+    /// `account`'s SP has bound again, so its listener is most likely back too: a type-2
+    /// link that is down (waiting out its reconnect backoff, which grows to half a minute
+    /// while the SP is away) is dropped, and the next delivery starts one that connects
+    /// at once, instead of what is held waiting for the backoff to run out.
+    fn renew(&self, account: &str) {
+        let Ok(mut clients) = self.clients.lock() else {
+            return;
+        };
+        if clients
+            .get(account)
+            .is_some_and(|link| !link.client.is_up())
+        {
+            if let Some(stale) = clients.remove(account) {
+                debug!(account, "SP bound again; its delivery link starts afresh");
+                stale.stop.cancel();
+            }
+        }
+    }
+}
+
 /// Reads a type-2 link's events: the SP sends nothing on it, so they are only logged.
 async fn watch(mut events: mpsc::Receiver<ClientEvent>) {
     while let Some(event) = events.recv().await {
@@ -227,6 +248,7 @@ impl Handler for SgipFrontend {
             .secret(PROTOCOL)
             .unwrap_or_default()
             .to_owned();
+        self.outbound.renew(&account);
         let sp_node = Arc::new(AtomicU32::new(request.sequence.node_id));
         let link = Arc::new(SgipCustomer {
             account: account.clone(),
