@@ -455,7 +455,7 @@ enum ProtocolArg {
     /// SGIP 1.2 as an SP: binds with login type 1 (--system-id, --password or --secret);
     /// closed loop only; GSM 7-bit texts go as ASCII, a --source that is not a number as
     /// SPNumber 10655. Receipts come as REPORTs on the gateway's type-2 bind to
-    /// --sgip-listen, and need --binds 1.
+    /// --sgip-listen.
     Sgip,
     /// SMGP 3.0 as an SP: logs in with --system-id as ClientID and --secret (or --password)
     /// in transmit mode; closed loop only; GSM 7-bit texts go as ASCII of at most 159

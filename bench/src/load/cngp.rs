@@ -12,15 +12,12 @@
 
 use serde::Serialize;
 use tern_cngp::auth::MAX_SECRET_LEN;
-use tern_cngp::codec::Submit;
-use tern_cngp::mapping::{self, LinkOptions, MapError, MAX_ASCII_CONTENT};
-use tern_cngp::net::{Client, ClientEvent};
-use tern_cngp::{status, Body, MsgId, Pdu};
-use tern_model::Message;
+use tern_cngp::mapping::{LinkOptions, MAX_ASCII_CONTENT};
+use tern_cngp::status;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use super::smgp::{fits_client_id, start_links};
+use super::smgp::{cn_sp_protocol, fits_client_id, start_links};
 use super::sp::{self, Answer, Failure, Seen, SpLinks, SpProtocol, Texts};
 use super::{invalid, LoadConfig, LoadError};
 
@@ -62,52 +59,8 @@ fn link_options(target: &CngpTarget) -> LinkOptions {
     }
 }
 
-/// CNGP as an SP speaks it: its link's options write the messages.
-impl SpProtocol for LinkOptions {
-    type Submit = Submit;
-    type Id = MsgId;
-    type Client = Client;
-    type Event = ClientEvent;
-    type Error = MapError;
-
-    fn submits(&self, message: &Message, reference: u8) -> Result<Vec<Submit>, MapError> {
-        mapping::message_to_submits(message, self, reference)
-    }
-
-    async fn submit(client: Client, submit: Submit) -> Result<Answer<MsgId>, Failure> {
-        let response = client.request(Body::Submit(submit)).await?;
-        Ok(match response.body {
-            // The status is the header's.
-            Body::SubmitResp(resp) => Answer::of(response.status, status::OK, resp.msg_id),
-            _ => Answer::UNEXPECTED,
-        })
-    }
-
-    fn event(event: ClientEvent) -> Seen {
-        let (pdu, handle) = match event {
-            ClientEvent::Up => return Seen::Up,
-            ClientEvent::Down { .. } => return Seen::Down,
-            ClientEvent::LateResponse(_) => return Seen::LateResponse,
-            ClientEvent::Request { pdu, handle } => (pdu, handle),
-        };
-        // A gateway sends an SP DELIVERs only; anything else times out at its end.
-        let Body::Deliver(deliver) = &pdu.body else {
-            return Seen::Other;
-        };
-        if let Some(response) = Pdu::response_for(&pdu, status::OK) {
-            handle.respond(response);
-        }
-        match deliver.report() {
-            None => Seen::Mo,
-            Some(Ok(report)) => Seen::Receipt(report.msg_id.to_string()),
-            Some(Err(_)) => Seen::Unreadable,
-        }
-    }
-
-    fn is_up(client: &Client) -> bool {
-        client.is_up()
-    }
-}
+// CNGP's status is the header's.
+cn_sp_protocol!(tern_cngp, |response, resp| response.status);
 
 /// What a CNGP run needs beyond the common settings: a ClientID and a secret that fit the
 /// Login, and what every SP run needs.
@@ -147,6 +100,7 @@ mod tests {
     use crate::load::messages::Kind;
     use crate::load::MessageMix;
     use tern_cngp::codec::tag;
+    use tern_cngp::mapping;
 
     fn target() -> CngpTarget {
         CngpTarget {

@@ -15,12 +15,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Serialize;
-use tern_model::Message;
-use tern_smgp::codec::Submit;
 use tern_smgp::link;
-use tern_smgp::mapping::{self, LinkOptions, MapError, MAX_ASCII_CONTENT};
-use tern_smgp::net::{Client, ClientEvent};
-use tern_smgp::{status, Body, MsgId, Pdu};
+use tern_smgp::mapping::{LinkOptions, MAX_ASCII_CONTENT};
+use tern_smgp::status;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -57,51 +54,72 @@ pub(crate) const RESULTS: &[(u32, &str)] = sp::result_names!(status:
     SP_DAILY_LIMIT
 );
 
-/// SMGP as an SP speaks it: the mapping's default link options write the messages.
-impl SpProtocol for LinkOptions {
-    type Submit = Submit;
-    type Id = MsgId;
-    type Client = Client;
-    type Event = ClientEvent;
-    type Error = MapError;
+/// The [`SpProtocol`] of SMGP or CNGP, named by its crate: the two differ only in where a
+/// SUBMIT_RESP's status travels, which `|response, resp| status` reads from the whole PDU
+/// (`response`) or its body (`resp`).
+macro_rules! cn_sp_protocol {
+    ($krate:ident, |$response:ident, $resp:ident| $status:expr) => {
+        /// The protocol as an SP speaks it: its link's options write the messages.
+        impl SpProtocol for $krate::mapping::LinkOptions {
+            type Submit = $krate::codec::Submit;
+            type Id = $krate::MsgId;
+            type Client = $krate::net::Client;
+            type Event = $krate::net::ClientEvent;
+            type Error = $krate::mapping::MapError;
 
-    fn submits(&self, message: &Message, reference: u8) -> Result<Vec<Submit>, MapError> {
-        mapping::message_to_submits(message, self, reference)
-    }
+            fn submits(
+                &self,
+                message: &tern_model::Message,
+                reference: u8,
+            ) -> Result<Vec<Self::Submit>, Self::Error> {
+                $krate::mapping::message_to_submits(message, self, reference)
+            }
 
-    async fn submit(client: Client, submit: Submit) -> Result<Answer<MsgId>, Failure> {
-        let response = client.request(Body::Submit(submit)).await?;
-        Ok(match response.body {
-            Body::SubmitResp(resp) => Answer::of(resp.status, status::OK, resp.msg_id),
-            _ => Answer::UNEXPECTED,
-        })
-    }
+            async fn submit(
+                client: Self::Client,
+                submit: Self::Submit,
+            ) -> Result<Answer<Self::Id>, Failure> {
+                let $response = client.request($krate::Body::Submit(submit)).await?;
+                Ok(match $response.body {
+                    $krate::Body::SubmitResp($resp) => {
+                        Answer::of($status, $krate::status::OK, $resp.msg_id)
+                    }
+                    _ => Answer::UNEXPECTED,
+                })
+            }
 
-    fn event(event: ClientEvent) -> Seen {
-        let (pdu, handle) = match event {
-            ClientEvent::Up => return Seen::Up,
-            ClientEvent::Down { .. } => return Seen::Down,
-            ClientEvent::LateResponse(_) => return Seen::LateResponse,
-            ClientEvent::Request { pdu, handle } => (pdu, handle),
-        };
-        // A gateway sends an SP DELIVERs only; anything else times out at its end.
-        let Body::Deliver(deliver) = &pdu.body else {
-            return Seen::Other;
-        };
-        if let Some(response) = Pdu::response_for(&pdu, status::OK) {
-            handle.respond(response);
+            fn event(event: Self::Event) -> Seen {
+                use $krate::net::ClientEvent;
+                let (pdu, handle) = match event {
+                    ClientEvent::Up => return Seen::Up,
+                    ClientEvent::Down { .. } => return Seen::Down,
+                    ClientEvent::LateResponse(_) => return Seen::LateResponse,
+                    ClientEvent::Request { pdu, handle } => (pdu, handle),
+                };
+                // A gateway sends an SP DELIVERs only; anything else times out at its end.
+                let $krate::Body::Deliver(deliver) = &pdu.body else {
+                    return Seen::Other;
+                };
+                if let Some(response) = $krate::Pdu::response_for(&pdu, $krate::status::OK) {
+                    handle.respond(response);
+                }
+                match deliver.report() {
+                    None => Seen::Mo,
+                    Some(Ok(report)) => Seen::Receipt(report.msg_id.to_string()),
+                    Some(Err(_)) => Seen::Unreadable,
+                }
+            }
+
+            fn is_up(client: &Self::Client) -> bool {
+                client.is_up()
+            }
         }
-        match deliver.report() {
-            None => Seen::Mo,
-            Some(Ok(report)) => Seen::Receipt(report.msg_id.to_string()),
-            Some(Err(_)) => Seen::Unreadable,
-        }
-    }
-
-    fn is_up(client: &Client) -> bool {
-        client.is_up()
-    }
+    };
 }
+pub(crate) use cn_sp_protocol;
+
+// SMGP's status is the SUBMIT_RESP body's.
+cn_sp_protocol!(tern_smgp, |response, resp| resp.status);
 
 /// Whether `client_id` fits a Login's ClientID of `max` octets: 1 to `max` printable ASCII
 /// characters.
@@ -187,6 +205,7 @@ mod tests {
     use super::*;
     use crate::load::messages::Kind;
     use crate::load::MessageMix;
+    use tern_smgp::mapping;
 
     fn target() -> SmgpTarget {
         SmgpTarget {

@@ -88,7 +88,7 @@ pub enum AccountCommand {
         /// The CMPP shared secret: the account connects over CMPP with ID as Source_Addr.
         #[arg(long)]
         cmpp_secret: Option<String>,
-        /// A shared secret `protocol=secret` (cmpp, smgp, cngp); repeatable.
+        /// A shared secret `protocol=secret` (cmpp, sgip, smgp, cngp); repeatable.
         #[arg(long = "secret", value_parser = parse_tag)]
         secrets: Vec<(String, String)>,
     },
@@ -178,7 +178,7 @@ pub struct UpdateArgs {
     /// Removes a label; repeatable.
     #[arg(long = "untag")]
     untags: Vec<String>,
-    /// Sets a shared secret `protocol=secret` (cmpp, smgp, cngp); repeatable.
+    /// Sets a shared secret `protocol=secret` (cmpp, sgip, smgp, cngp); repeatable.
     #[arg(long = "secret", value_parser = parse_tag)]
     secrets: Vec<(String, String)>,
     /// Removes a protocol's shared secret; repeatable.
