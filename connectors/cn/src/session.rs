@@ -40,8 +40,9 @@ pub enum Kind {
     Exit,
 }
 
-/// Why the session itself ends a session; each protocol's close reason has a variant for
-/// every one of these ([`Wire::CloseReason`] converts from it).
+/// Why a session ends, as the shared session and its driver (`crate::driver`) see it;
+/// each protocol's close reason has a variant for every one of these
+/// ([`Wire::CloseReason`] converts from it).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Ending {
     /// The peer sent its exit request.
@@ -58,6 +59,13 @@ pub enum Ending {
         /// Its body did not decode.
         malformed: bool,
     },
+    /// The connection failed (reset, a write error).
+    Io(String),
+    /// The peer sent something that ends the session (framing lost, a PDU left
+    /// half-received).
+    Protocol(String),
+    /// We are shutting down.
+    Shutdown,
 }
 
 /// The errors of `send_request` that the session itself finds, in a protocol's words.
@@ -67,6 +75,8 @@ pub trait SendFailure {
     /// The session is draining or waiting for its exit's answer.
     fn exiting() -> Self;
     fn closed() -> Self;
+    /// The request does not fit the wire and was not written.
+    fn unencodable(reason: String) -> Self;
 }
 
 /// What the session needs to know of a protocol's PDUs. Every function is about PDUs or
@@ -90,7 +100,7 @@ pub trait Wire: fmt::Debug + Sized + 'static {
     /// this session carries them.
     type Side: fmt::Debug + Send + 'static;
     /// Why `send_request` refused a request.
-    type SendError: SendFailure + fmt::Debug;
+    type SendError: SendFailure + fmt::Debug + Send + 'static;
     /// Why a session ended, as the protocol's API reports it.
     type CloseReason: From<Ending> + fmt::Debug + Clone + Send + Sync + 'static;
 
@@ -223,6 +233,9 @@ impl From<Ending> for CloseReason {
             Ending::LoginInSession { malformed: true } => {
                 CloseReason::Protocol("malformed Login in a session".into())
             }
+            Ending::Io(error) => CloseReason::Io(error),
+            Ending::Protocol(what) => CloseReason::Protocol(what),
+            Ending::Shutdown => CloseReason::Shutdown,
         }
     }
 }
@@ -265,6 +278,10 @@ impl SendFailure for SendError {
 
     fn closed() -> Self {
         SendError::Closed
+    }
+
+    fn unencodable(reason: String) -> Self {
+        SendError::Unencodable(reason)
     }
 }
 

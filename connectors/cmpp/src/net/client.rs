@@ -13,6 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::BytesMut;
+use tern_cn::session::Counter;
 use tern_transport::driver::client::{self, reconnect, Backoff, Current, Dialer, Pace};
 use tern_transport::driver::{Conn, NoSide};
 use tern_transport::Stream;
@@ -240,7 +241,7 @@ impl Dialer for LinkDialer {
         info!(version = config.version.byte(), "link up");
         let parts = session_parts(config.window, config.version);
         let now = tokio::time::Instant::now().into_std();
-        let session = Session::new(config.session(), now, CONNECT_SEQUENCE);
+        let session = Session::new(config.session(), now, Counter::after(CONNECT_SEQUENCE));
         let conn = Conn::new(session, decoder, parts.link, Metrics("client"))
             .with_buffered(rbuf)
             .with_gate(config.gate.clone())

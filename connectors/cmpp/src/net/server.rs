@@ -12,6 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::BytesMut;
+use tern_cn::session::Counter;
 use tern_transport::driver::server::{self as driver_server, Accept, Incoming};
 use tern_transport::driver::{Conn, NoSide};
 use tern_transport::Stream;
@@ -213,7 +214,8 @@ async fn connection<H: Handler>(
     let version = accepted.version;
     decoder.set_version(version);
     let parts = session_parts(config.window, version);
-    let session = Session::new(config.session(), tokio::time::Instant::now().into_std(), 0);
+    let now = tokio::time::Instant::now().into_std();
+    let session = Session::new(config.session(), now, Counter::after(0));
     handler.session(accepted.grant, version, parts.handle, parts.events_rx);
     let conn = Conn::new(session, decoder, parts.link, Metrics("server")).with_buffered(rbuf);
     conn.with_peer(peer.to_string())

@@ -11,9 +11,6 @@
 //! DELIVER_RESP with the DELIVER's Msg_Id), a CONNECT in session ends it, and a PDU we
 //! cannot answer at all ends the session.
 
-use std::ops::{Deref, DerefMut};
-use std::time::Instant;
-
 use tern_cn::session::{self as cn, Counter, Ending, Kind, SendFailure, Wire};
 
 use crate::codec::{Body, CommandId, Pdu};
@@ -31,39 +28,10 @@ pub(crate) use tern_cn::session::{Config, Counters};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub(crate) struct Cmpp;
 
-/// The shared session, run for CMPP; a type of this crate so that it can be the
-/// connection driver's session (see `protocol`).
-#[derive(Debug)]
-pub(crate) struct Session(pub(crate) cn::Session<Cmpp>);
-
-impl Session {
-    /// A session whose CONNECT used sequence id `connect_sequence` (the client's next
-    /// request follows it).
-    pub fn new(config: Config, now: Instant, connect_sequence: u32) -> Self {
-        Self(cn::Session::new(
-            config,
-            now,
-            Counter::after(connect_sequence),
-        ))
-    }
-}
-
-impl Deref for Session {
-    type Target = cn::Session<Cmpp>;
-
-    fn deref(&self) -> &Self::Target {
-        &self.0
-    }
-}
-
-impl DerefMut for Session {
-    fn deref_mut(&mut self) -> &mut Self::Target {
-        &mut self.0
-    }
-}
-
+/// The shared session, run for CMPP.
+pub(crate) type Session = cn::Session<Cmpp>;
+#[cfg(test)]
 pub(crate) type Event = cn::Event<Cmpp>;
-pub(crate) type Outstanding = cn::Outstanding<Cmpp>;
 
 /// Why a request could not be sent.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -93,6 +61,10 @@ impl SendFailure for SendError {
     fn closed() -> Self {
         SendError::Closed
     }
+
+    fn unencodable(reason: String) -> Self {
+        SendError::Unencodable(reason)
+    }
 }
 
 impl From<Ending> for CloseReason {
@@ -108,6 +80,9 @@ impl From<Ending> for CloseReason {
             Ending::LoginInSession { malformed: true } => {
                 CloseReason::Protocol("malformed CONNECT in a session".into())
             }
+            Ending::Io(error) => CloseReason::Io(error),
+            Ending::Protocol(what) => CloseReason::Protocol(what),
+            Ending::Shutdown => CloseReason::Shutdown,
         }
     }
 }

@@ -6,6 +6,8 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
+use tern_cn::session::Counter;
+
 use super::session::{garbled, Config, Event, SendError, Session, State};
 use super::CloseReason;
 use crate::codec::{Body, CommandId, Pdu, Submit, SubmitResp};
@@ -65,7 +67,7 @@ fn events(session: &mut Session) -> Vec<Event> {
 #[test]
 fn request_gets_its_response_and_frees_the_window() {
     let t0 = Instant::now();
-    let mut s = Session::new(config(), t0, 1);
+    let mut s = Session::new(config(), t0, Counter::after(1));
     let seq = s.send_request(t0, submit()).unwrap();
     assert_eq!(seq, 2, "the client's requests follow its CONNECT");
     assert_eq!(transmitted(&mut s).len(), 1);
@@ -81,7 +83,7 @@ fn request_gets_its_response_and_frees_the_window() {
 #[test]
 fn outbound_window_is_enforced() {
     let t0 = Instant::now();
-    let mut s = Session::new(config(), t0, 0);
+    let mut s = Session::new(config(), t0, Counter::after(0));
     s.send_request(t0, submit()).unwrap();
     s.send_request(t0, submit()).unwrap();
     assert_eq!(s.send_request(t0, submit()), Err(SendError::WindowFull(2)));
@@ -94,7 +96,7 @@ fn outbound_window_is_enforced() {
 #[test]
 fn peer_requests_beyond_the_window_get_flow_control() {
     let t0 = Instant::now();
-    let mut s = Session::new(config(), t0, 0);
+    let mut s = Session::new(config(), t0, Counter::after(0));
     for seq in 1..=3 {
         s.handle_pdu(
             t0,
@@ -132,7 +134,7 @@ fn peer_requests_beyond_the_window_get_flow_control() {
 #[test]
 fn repeated_sequence_in_flight_is_refused_and_wrong_responses_are_dropped() {
     let t0 = Instant::now();
-    let mut s = Session::new(config(), t0, 0);
+    let mut s = Session::new(config(), t0, Counter::after(0));
     let req = Pdu {
         sequence_id: 7,
         body: submit(),
@@ -166,7 +168,7 @@ fn repeated_sequence_in_flight_is_refused_and_wrong_responses_are_dropped() {
 #[test]
 fn active_test_is_answered_and_sent_when_idle() {
     let t0 = Instant::now();
-    let mut s = Session::new(config(), t0, 0);
+    let mut s = Session::new(config(), t0, Counter::after(0));
     s.handle_pdu(
         t0,
         Pdu {
@@ -209,7 +211,7 @@ fn active_test_is_answered_and_sent_when_idle() {
 #[test]
 fn silence_closes_after_the_inactivity_timeout() {
     let t0 = Instant::now();
-    let mut s = Session::new(config(), t0, 0);
+    let mut s = Session::new(config(), t0, Counter::after(0));
     let mut now = t0;
     let mut keepalives = 0;
     while !s.is_closed() {
@@ -228,7 +230,7 @@ fn silence_closes_after_the_inactivity_timeout() {
 #[test]
 fn terminate_from_the_peer_is_answered_and_closes() {
     let t0 = Instant::now();
-    let mut s = Session::new(config(), t0, 0);
+    let mut s = Session::new(config(), t0, Counter::after(0));
     s.send_request(t0, submit()).unwrap();
     transmitted(&mut s);
     s.handle_pdu(
@@ -254,7 +256,7 @@ fn terminate_from_the_peer_is_answered_and_closes() {
 #[test]
 fn our_terminate_waits_for_outstanding_requests() {
     let t0 = Instant::now();
-    let mut s = Session::new(config(), t0, 0);
+    let mut s = Session::new(config(), t0, Counter::after(0));
     let seq = s.send_request(t0, submit()).unwrap();
     transmitted(&mut s);
     s.exit(t0, CloseReason::Shutdown);
@@ -287,7 +289,7 @@ fn our_terminate_waits_for_outstanding_requests() {
 #[test]
 fn unanswered_terminate_closes_after_the_response_timeout() {
     let t0 = Instant::now();
-    let mut s = Session::new(config(), t0, 0);
+    let mut s = Session::new(config(), t0, Counter::after(0));
     s.exit(t0, CloseReason::ByUs);
     assert_eq!(s.state(), State::Exiting);
     let due = s.poll_timeout().unwrap();
@@ -302,7 +304,7 @@ fn unanswered_terminate_closes_after_the_response_timeout() {
 #[test]
 fn timed_out_request_reports_its_late_response() {
     let t0 = Instant::now();
-    let mut s = Session::new(config(), t0, 0);
+    let mut s = Session::new(config(), t0, Counter::after(0));
     let seq = s.send_request(t0, submit()).unwrap();
     let t1 = t0 + Duration::from_secs(10);
     s.handle_timeout(t1);
@@ -324,7 +326,7 @@ fn timed_out_request_reports_its_late_response() {
 #[test]
 fn malformed_request_gets_its_error_response() {
     let t0 = Instant::now();
-    let mut s = Session::new(config(), t0, 0);
+    let mut s = Session::new(config(), t0, Counter::after(0));
     s.handle_malformed(
         t0,
         garbled(CommandId::Submit, 3, result::BAD_MSG_LENGTH, &"Msg_Length"),

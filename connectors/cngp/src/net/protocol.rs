@@ -6,8 +6,12 @@
 //! Total_Length out of bounds ends the session: the stream cannot be framed any more.
 
 use bytes::BytesMut;
+use tern_cn::driver::Driven;
 use tern_cn::session::{Counter, Garbled, Kind, SendError, Wire};
-use tern_smgp::link::{CloseReason, Command, LoginAnswer, LoginFields, Names, Protocol};
+use tern_smgp::link::{
+    command_name, unencodable_response, CloseReason, Command, LoginAnswer, LoginFields, Names,
+    Protocol, SessionEvent,
+};
 use tern_transport::driver::{self, Frame};
 
 use crate::auth;
@@ -78,8 +82,24 @@ impl Wire for Cngp {
     }
 }
 
-impl Protocol for Cngp {
+impl Driven for Cngp {
     type Codec = Decoder;
+    type Notice = SessionEvent<Pdu>;
+
+    fn name(pdu: &Pdu) -> &'static str {
+        command_name::<Self>(pdu)
+    }
+
+    fn malformed(frame: Garbled<Self>) -> Result<Garbled<Self>, CloseReason> {
+        Ok(frame)
+    }
+
+    fn unencodable_response(response: &Pdu) -> Option<Pdu> {
+        unencodable_response::<Self>(response)
+    }
+}
+
+impl Protocol for Cngp {
     const NAME: &'static str = "cngp";
     const NAMES: Names = tern_smgp::metric_names!("cngp");
     const VERSION: u8 = VERSION;

@@ -27,7 +27,7 @@ use tracing::{error, info, warn, Instrument};
 use super::handshake::{self, ClientFailure, Login};
 use super::protocol::Metrics;
 use super::rules::login_type_name;
-use super::session::{self, Session};
+use super::session;
 use super::stats;
 use super::{session_parts, CloseReason, RequestError, SessionEvent, SessionHandle};
 use crate::codec::{Body, Decoder, LoginType, Pdu, DEFAULT_MAX_LEN};
@@ -258,7 +258,7 @@ impl Dialer for LinkDialer {
         info!("link up");
         let parts = session_parts(config.window, config.login_type);
         let now = tokio::time::Instant::now().into_std();
-        let session = Session::new(config.session(), now, inner.sequences.clone());
+        let session = session::open(config.session(), now, inner.sequences.clone());
         let conn = Conn::new(session, decoder, parts.link, Metrics("client"))
             .with_buffered(rbuf)
             .with_gate(config.gate.clone())

@@ -27,7 +27,7 @@ use tracing::{debug, info, warn};
 use super::handshake::{self, bind_resp, ReadError};
 use super::protocol::Metrics;
 use super::rules::login_type_name;
-use super::session::{self, Session};
+use super::session;
 use super::stats;
 use super::{session_parts, SessionEvent, SessionHandle};
 use crate::auth::{self, BindRefusal};
@@ -191,7 +191,7 @@ impl<H: Handler> Accept for Listener<H> {
         stats::bind_result("server", login_type_name(login_type), "ok");
         let parts = session_parts(self.config.window, login_type);
         let now = tokio::time::Instant::now().into_std();
-        let session = Session::new(self.config.session(login_type), now, self.sequences.clone());
+        let session = session::open(self.config.session(login_type), now, self.sequences.clone());
         self.handler
             .session(grant, request, parts.handle, parts.events_rx);
         Conn::new(session, decoder, parts.link, Metrics("server"))

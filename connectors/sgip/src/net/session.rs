@@ -17,7 +17,6 @@
 //! error result instead and the session carries on, since the frame was whole and the
 //! stream is still in step. An unknown command has no response we could write: it closes.
 
-use std::ops::{Deref, DerefMut};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -81,46 +80,28 @@ impl Side {
     }
 }
 
-/// The shared session, run for SGIP; a type of this crate so that it can be the
-/// connection driver's session (see `protocol`).
-#[derive(Debug)]
-pub(crate) struct Session(pub(crate) cn::Session<Sgip>);
+/// The shared session, run for SGIP.
+pub(crate) type Session = cn::Session<Sgip>;
 
-impl Session {
-    /// A session whose requests take their sequence numbers from `sequences`, shared by
-    /// the binds of one link so that they never issue the same one.
-    pub fn new(config: Config, now: Instant, sequences: Arc<SequenceGenerator>) -> Self {
-        let shared = cn::Config {
-            window: config.window,
-            active_test_interval: None,
-            inactivity_timeout: config.inactivity_timeout,
-            response_timeout: config.response_timeout,
-        };
-        let side = Side {
-            sequences,
-            login_type: config.login_type,
-            binder: config.binder,
-        };
-        Self(cn::Session::new(shared, now, side))
-    }
+/// A session whose requests take their sequence numbers from `sequences`, shared by the
+/// binds of one link so that they never issue the same one.
+pub(crate) fn open(config: Config, now: Instant, sequences: Arc<SequenceGenerator>) -> Session {
+    let shared = cn::Config {
+        window: config.window,
+        active_test_interval: None,
+        inactivity_timeout: config.inactivity_timeout,
+        response_timeout: config.response_timeout,
+    };
+    let side = Side {
+        sequences,
+        login_type: config.login_type,
+        binder: config.binder,
+    };
+    cn::Session::new(shared, now, side)
 }
 
-impl Deref for Session {
-    type Target = cn::Session<Sgip>;
-
-    fn deref(&self) -> &Self::Target {
-        &self.0
-    }
-}
-
-impl DerefMut for Session {
-    fn deref_mut(&mut self) -> &mut Self::Target {
-        &mut self.0
-    }
-}
-
+#[cfg(test)]
 pub(crate) type Event = cn::Event<Sgip>;
-pub(crate) type Outstanding = cn::Outstanding<Sgip>;
 
 /// Why a request could not be sent.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -149,6 +130,10 @@ impl SendFailure for SendError {
     fn closed() -> Self {
         SendError::Closed
     }
+
+    fn unencodable(reason: String) -> Self {
+        SendError::Unencodable(reason)
+    }
 }
 
 impl From<Ending> for CloseReason {
@@ -165,6 +150,9 @@ impl From<Ending> for CloseReason {
             Ending::LoginInSession { malformed: true } => {
                 CloseReason::Protocol("malformed BIND in a session".into())
             }
+            Ending::Io(error) => CloseReason::Io(error),
+            Ending::Protocol(what) => CloseReason::Protocol(what),
+            Ending::Shutdown => CloseReason::Shutdown,
         }
     }
 }

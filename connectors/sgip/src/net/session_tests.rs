@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::session::{garbled, Config, Event, SendError, Session, State};
+use super::session::{garbled, open, Config, Event, SendError, Session, State};
 use super::CloseReason;
 use crate::codec::{result, Body, CommandId, LoginType, Pdu, Response};
 use crate::msgid::{SequenceGenerator, SequenceNumber};
@@ -20,7 +20,7 @@ fn session(binder: bool, now: Instant) -> Session {
         login_type: LoginType::SpToSmg,
         binder,
     };
-    Session::new(config, now, Arc::new(SequenceGenerator::new(3_010_012_345)))
+    open(config, now, Arc::new(SequenceGenerator::new(3_010_012_345)))
 }
 
 fn submit() -> Body {

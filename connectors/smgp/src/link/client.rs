@@ -269,11 +269,7 @@ impl<P: Protocol> Dialer for LinkDialer<P> {
         info!(version = config.version, "link up");
         let parts = session_parts(config.window, config.version);
         let now = tokio::time::Instant::now().into_std();
-        let session = Session::<P>(cn::Session::new(
-            config.session(),
-            now,
-            cn::Counter::after(LOGIN_SEQUENCE),
-        ));
+        let session = Session::<P>::new(config.session(), now, cn::Counter::after(LOGIN_SEQUENCE));
         let conn = Conn::new(session, codec, parts.link, stats)
             .with_buffered(rbuf)
             .with_gate(config.gate.clone())

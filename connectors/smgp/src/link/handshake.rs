@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use bytes::BytesMut;
 use tern_cn::auth::authenticator_client;
+use tern_cn::driver::Driven;
 use tern_transport::driver::handshake;
 use tern_transport::Stream;
 use tracing::{debug, warn};
@@ -19,7 +20,7 @@ use tracing::{debug, warn};
 use super::{Command, LoginAnswer, LoginFields, Protocol};
 
 /// Why no PDU could be read.
-pub(crate) type ReadError<P> = handshake::ReadError<<P as Protocol>::Codec>;
+pub(crate) type ReadError<P> = handshake::ReadError<<P as Driven>::Codec>;
 
 /// Reads until one whole PDU is decoded; what follows it stays in `rbuf`.
 pub(crate) async fn read_pdu<P: Protocol>(

@@ -4,9 +4,10 @@
 //! `tern_cn::session` runs plugged into the connection driver of `tern_transport::driver`
 //! (`conn`), and the metrics (`stats`). The two protocols have the same commands, the
 //! same Login proof and the same statuses for a busy peer; a protocol supplies its codec
-//! and the few PDUs that differ (where a status travels, which fields a Login carries). Written here because no maintained crate speaks either protocol; it
-//! lives in `tern-smgp` since `tern-cn` does not depend on tokio, and `tern-cngp` uses it
-//! from here.
+//! and the few PDUs that differ (where a status travels, which fields a Login carries).
+//! Written here because no maintained crate speaks either protocol; it lives in
+//! `tern-smgp` since `tern-cn` keeps to what all four protocols share, and `tern-cngp`
+//! uses it from here.
 //!
 //! Every queue is bounded: our requests wait for a window slot before they are queued, the
 //! peer's requests beyond the window are answered with the busy status instead of being
@@ -25,13 +26,14 @@ mod stats;
 
 use std::fmt;
 
+use tern_cn::driver::Driven;
 use tern_cn::session::{Counter, Garbled, SendError, Wire};
 use tern_transport::driver::{self, client::Pace};
 use tokio::sync::mpsc;
 
 pub use client::{Client, ClientConfig, ClientEvent};
 pub use command::Command;
-pub use conn::Session;
+pub use conn::{unencodable_response, Session};
 pub use server::{serve, Handler, LoginRequest, ServerConfig, DEFAULT_MAX_PDU_BYTES};
 pub use stats::Names;
 pub use tern_cn::login::AuthFailure;
@@ -56,7 +58,8 @@ pub struct LoginAnswer {
     pub version: u8,
 }
 
-/// A protocol this layer runs: its codec, names, statuses and Login PDUs.
+/// A protocol this layer runs: its names, statuses and Login PDUs, beside its codec and
+/// notices for the driver ([`Driven`]).
 pub trait Protocol:
     Wire<
         Command = Command,
@@ -65,6 +68,9 @@ pub trait Protocol:
         Side = Counter,
         SendError = SendError,
         CloseReason = CloseReason,
+    > + Driven<
+        Codec: driver::Codec<Malformed = Garbled<Self>>,
+        Notice = SessionEvent<<Self as Wire>::Pdu>,
     > + fmt::Debug
     + Clone
     + Default
@@ -72,7 +78,6 @@ pub trait Protocol:
     + Sync
     + 'static
 {
-    type Codec: driver::Codec<In = Self::Pdu, Out = Self::Pdu, Malformed = Garbled<Self>>;
     /// "smgp" or "cngp": span fields and logs.
     const NAME: &'static str;
     /// The metric names, `tern_<protocol>_<what>_<unit>`.
@@ -140,7 +145,7 @@ macro_rules! link_api {
 }
 
 /// The metric label of a PDU.
-pub(crate) fn command_name<P: Protocol>(pdu: &P::Pdu) -> &'static str {
+pub fn command_name<P: Protocol>(pdu: &P::Pdu) -> &'static str {
     P::command(pdu).map_or("unknown", |(command, response)| command.name(response))
 }
 

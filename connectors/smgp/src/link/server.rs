@@ -216,11 +216,7 @@ async fn connection<P: Protocol, H: Handler<P>>(
     stats.login_result("ok");
     let parts = session_parts(config.window, login.version);
     let now = tokio::time::Instant::now().into_std();
-    let session = Session::<P>(cn::Session::new(
-        config.session(),
-        now,
-        cn::Counter::after(0),
-    ));
+    let session = Session::<P>::new(config.session(), now, cn::Counter::after(0));
     handler.session(grant, login, parts.handle, parts.events_rx);
     let conn = Conn::new(session, codec, parts.link, stats).with_buffered(rbuf);
     conn.with_peer(peer.to_string())

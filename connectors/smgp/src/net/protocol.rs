@@ -7,13 +7,17 @@
 //! session, since the stream cannot be framed any more.
 
 use bytes::BytesMut;
+use tern_cn::driver::Driven;
 use tern_cn::session::{Counter, Garbled, Kind, SendError, Wire};
 use tern_transport::driver::{self, Frame};
 
 use crate::codec::{
     Body, Decoder, EncodeError, FrameError, Login, LoginResp, Pdu, RequestId, VERSION,
 };
-use crate::link::{CloseReason, Command, LoginAnswer, LoginFields, Names, Protocol};
+use crate::link::{
+    command_name, unencodable_response, CloseReason, Command, LoginAnswer, LoginFields, Names,
+    Protocol, SessionEvent,
+};
 
 /// SMGP 3.0, as the shared connection layer runs it.
 #[derive(Debug, Clone, Copy, Default)]
@@ -85,8 +89,24 @@ impl Wire for Smgp {
     }
 }
 
-impl Protocol for Smgp {
+impl Driven for Smgp {
     type Codec = Decoder;
+    type Notice = SessionEvent<Pdu>;
+
+    fn name(pdu: &Pdu) -> &'static str {
+        command_name::<Self>(pdu)
+    }
+
+    fn malformed(frame: Garbled<Self>) -> Result<Garbled<Self>, CloseReason> {
+        Ok(frame)
+    }
+
+    fn unencodable_response(response: &Pdu) -> Option<Pdu> {
+        unencodable_response::<Self>(response)
+    }
+}
+
+impl Protocol for Smgp {
     const NAME: &'static str = "smgp";
     const NAMES: Names = crate::metric_names!("smgp");
     const VERSION: u8 = VERSION;
