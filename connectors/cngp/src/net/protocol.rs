@@ -6,12 +6,8 @@
 //! Total_Length out of bounds ends the session: the stream cannot be framed any more.
 
 use bytes::BytesMut;
-use tern_cn::driver::Driven;
-use tern_cn::session::{Counter, Garbled, Kind, SendError, Wire};
-use tern_smgp::link::{
-    command_name, unencodable_response, CloseReason, Command, LoginAnswer, LoginFields, Names,
-    Protocol, SessionEvent,
-};
+use tern_cn::session::{Garbled, Kind, Wire};
+use tern_smgp::link::{Command, LoginAnswer, LoginFields, Names, Protocol};
 use tern_transport::driver::{self, Frame};
 
 use crate::auth;
@@ -24,16 +20,7 @@ pub struct Cngp;
 impl Wire for Cngp {
     type Pdu = Pdu;
     type Body = Body;
-    type Command = Command;
-    type Sequence = u32;
-    type Status = u32;
-    type Side = Counter;
-    type SendError = SendError;
-    type CloseReason = CloseReason;
-
-    const ACCEPTED: u32 = 0;
-    const BUSY: u32 = 1;
-    const DUPLICATE_SEQUENCE: u32 = 12;
+    tern_smgp::link_wire_items!();
 
     fn sequence(pdu: &Pdu) -> u32 {
         pdu.sequence_id
@@ -62,42 +49,9 @@ impl Wire for Cngp {
     fn response_for(request: &Pdu, status: u32) -> Option<Pdu> {
         Pdu::response_for(request, status)
     }
-
-    fn key(sequence: &u32) -> u32 {
-        *sequence
-    }
-
-    fn kind(command: Command) -> Kind {
-        command.kind()
-    }
-
-    fn next_sequence(side: &mut Counter) -> u32 {
-        side.issue()
-    }
-
-    fn sendable(_side: &Counter, body: &Body) -> Result<Command, SendError> {
-        Self::body_command(body)
-            .filter(|command| command.is_application_request())
-            .ok_or(SendError::NotARequest)
-    }
 }
 
-impl Driven for Cngp {
-    type Codec = Decoder;
-    type Notice = SessionEvent<Pdu>;
-
-    fn name(pdu: &Pdu) -> &'static str {
-        command_name::<Self>(pdu)
-    }
-
-    fn malformed(frame: Garbled<Self>) -> Result<Garbled<Self>, CloseReason> {
-        Ok(frame)
-    }
-
-    fn unencodable_response(response: &Pdu) -> Option<Pdu> {
-        unencodable_response::<Self>(response)
-    }
-}
+tern_smgp::link_driven!(Cngp, Decoder, Pdu);
 
 impl Protocol for Cngp {
     const NAME: &'static str = "cngp";

@@ -113,6 +113,75 @@ pub trait Protocol:
     }
 }
 
+/// The items of `tern_cn::session::Wire` that SMGP and CNGP have alike, for the body of
+/// their `impl Wire` blocks: the shared [`Command`]s and their kinds, 32-bit sequence ids
+/// numbered by a `Counter`, the statuses 1 (system busy) and 12 (repeated sequence id),
+/// and Submit and Deliver as the requests the application may send.
+#[macro_export]
+macro_rules! link_wire_items {
+    () => {
+        type Command = $crate::link::Command;
+        type Sequence = u32;
+        type Status = u32;
+        type Side = ::tern_cn::session::Counter;
+        type SendError = ::tern_cn::session::SendError;
+        type CloseReason = $crate::link::CloseReason;
+
+        const ACCEPTED: u32 = 0;
+        const BUSY: u32 = 1;
+        const DUPLICATE_SEQUENCE: u32 = 12;
+
+        fn key(sequence: &u32) -> u32 {
+            *sequence
+        }
+
+        fn kind(command: $crate::link::Command) -> ::tern_cn::session::Kind {
+            command.kind()
+        }
+
+        fn next_sequence(side: &mut ::tern_cn::session::Counter) -> u32 {
+            side.issue()
+        }
+
+        fn sendable(
+            _side: &::tern_cn::session::Counter,
+            body: &Self::Body,
+        ) -> Result<$crate::link::Command, ::tern_cn::session::SendError> {
+            <Self as ::tern_cn::session::Wire>::body_command(body)
+                .filter(|command| command.is_application_request())
+                .ok_or(::tern_cn::session::SendError::NotARequest)
+        }
+    };
+}
+
+/// Implements `tern_cn::driver::Driven` for a protocol of this layer, whose codec hands
+/// malformed frames over as the session takes them: its notices are [`SessionEvent`]s,
+/// its PDUs are labelled by [`command_name`], and a response that does not encode is
+/// replaced by [`unencodable_response`].
+#[macro_export]
+macro_rules! link_driven {
+    ($protocol:ty, $codec:ty, $pdu:ty) => {
+        impl ::tern_cn::driver::Driven for $protocol {
+            type Codec = $codec;
+            type Notice = $crate::link::SessionEvent<$pdu>;
+
+            fn name(pdu: &$pdu) -> &'static str {
+                $crate::link::command_name::<Self>(pdu)
+            }
+
+            fn malformed(
+                frame: ::tern_cn::session::Garbled<Self>,
+            ) -> Result<::tern_cn::session::Garbled<Self>, $crate::link::CloseReason> {
+                Ok(frame)
+            }
+
+            fn unencodable_response(response: &$pdu) -> Option<$pdu> {
+                $crate::link::unencodable_response::<Self>(response)
+            }
+        }
+    };
+}
+
 /// Declares a protocol's instances of this layer in the module it is invoked in, named as
 /// CMPP's are so that the node registers every protocol alike: `SessionHandle`,
 /// `SessionEvent`, `Client`, `ClientConfig`, `ClientEvent` and `serve`.
