@@ -12,7 +12,7 @@
 
 use bytes::Bytes;
 use tern_encoding::udh::{concat_udh16, concat_udh8};
-use tern_encoding::{parse_concat_udh, split_user_data, UdhError};
+use tern_encoding::{parse_concat_udh, split_user_data, Alphabet, UdhError};
 use tern_model::{Address, ConcatRef, Message};
 
 use crate::content::{self, max_content, ContentError};
@@ -68,7 +68,7 @@ pub fn user_data(
 /// caller's to set.
 pub fn message(source: Address, format: u8, protocol_id: u8, data: UserData) -> Message {
     Message {
-        coding: content::coding_of(format),
+        coding: pipeline_coding(format, &data.body),
         data_coding: format,
         udh: data.udh,
         body: data.body,
@@ -102,12 +102,28 @@ pub fn text_part(has_udh: bool, format: u8, data: &[u8]) -> Option<(ConcatRef, &
 /// The message whose parts' octets (as [`text_part`] gives them, in order) are `octets`,
 /// with the addresses and options of `part`, one of its parts.
 pub fn joined(part: &Message, octets: &[u8]) -> Result<Message, ContentError> {
+    let body = content::decode(part.data_coding, octets, false)?;
     Ok(Message {
         udh: None,
         concat: None,
-        body: content::decode(part.data_coding, octets, false)?,
+        coding: pipeline_coding(part.data_coding, &body),
+        body,
         ..part.clone()
     })
+}
+
+/// The coding a text in `format` has in the pipeline: ASCII text that the GSM 7-bit
+/// alphabet holds is GSM 7-bit text, as an SMS of an SMPP customer would be. An SMPP
+/// operator then sends (and the ledger bills) it as the SP counted it: 160 characters a
+/// part, not 140 octets of 8-bit ASCII, so that an SP's one SMS of 141 to 160 characters
+/// is not charged and delivered as two. Operators of these protocols write 7-bit text as
+/// ASCII again ([`content::encode`]).
+fn pipeline_coding(format: u8, body: &tern_model::Body) -> tern_model::Coding {
+    use tern_model::{Body, Coding};
+    match (content::coding_of(format), body) {
+        (Coding::Ascii, Body::Text(text)) if Alphabet::Gsm7.can_encode(text) => Coding::Gsm7,
+        (coding, _) => coding,
+    }
 }
 
 /// How a link writes parts.

@@ -23,6 +23,38 @@ fn text_message(text: &str) -> Message {
 }
 
 #[test]
+fn ascii_that_gsm_holds_is_gsm_text_in_the_pipeline() {
+    let source = Address::international("1065");
+    let of = |octets: &[u8]| {
+        let data = user_data(false, format::ASCII, octets, 159).unwrap();
+        message(source.clone(), format::ASCII, 0, data)
+    };
+    // 159 characters: one SMS at an SMPP operator, as the SP counted it.
+    let long = of(&[b'a'; 159]);
+    assert_eq!(
+        (long.coding, long.data_coding),
+        (Coding::Gsm7, format::ASCII)
+    );
+    assert_eq!(long.body, Body::Text("a".repeat(159)));
+    // A backtick is ASCII but not GSM: the text stays ASCII.
+    assert_eq!(of(b"a`b").coding, Coding::Ascii);
+    assert_eq!(
+        of("{[~]}".as_bytes()).coding,
+        Coding::Gsm7,
+        "the extension table"
+    );
+    // UCS-2 stays UCS-2, and joined parts are judged by their whole text.
+    let ucs2 = user_data(false, format::UCS2, &[0, b'a'], 159).unwrap();
+    assert_eq!(
+        message(source.clone(), format::UCS2, 0, ucs2).coding,
+        Coding::Ucs2
+    );
+    let part = of(b"abc");
+    assert_eq!(joined(&part, b"abc`def").unwrap().coding, Coding::Ascii);
+    assert_eq!(joined(&part, b"abcdef").unwrap().coding, Coding::Gsm7);
+}
+
+#[test]
 fn content_is_checked_against_its_limit() {
     assert!(user_data(false, format::ASCII, &[b'a'; 159], 159).is_ok());
     assert_eq!(
