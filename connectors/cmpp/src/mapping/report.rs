@@ -6,29 +6,23 @@
 //! it ends in some, in `error`; on the way back out an `Undeliverable` report whose text is
 //! such a code (two letters or digits, a colon, four letters or digits) sends the code
 //! again, so a CMPP customer behind the gateway sees what the operator said. Times are
-//! YYMMDDHHMM in UTC+8.
+//! YYMMDDHHMM in UTC+8. These rules are `tern_cn::report`'s, shared with SMGP and CNGP.
 
 use bytes::Bytes;
+use tern_cn::report::{dates, outcome, standard_state, stat};
 use tern_model::{DeliveryReport, MessageState};
 
 use super::MapError;
 use crate::codec::fields::{check_text, field};
-use crate::codec::{Deliver, Report, Version, STAT_LEN};
+use crate::codec::{Deliver, Report, Version};
 use crate::msgid::MsgId;
-use crate::time::{report_time_to_unix, unix_to_report_time};
+use crate::time::report_time_to_unix;
 
 /// The domain report of a CMPP status report. `message_id` is the Msg_Id in decimal, as
-/// [`MsgId::to_decimal_string`] writes it.
+/// [`MsgId::to_decimal_string`] writes it. The report has no counts, err or echoed text:
+/// it is about one message, and only an operator code gives an error.
 pub fn report_to_domain(report: &Report) -> DeliveryReport {
-    let state = standard_state(&report.stat);
-    let (state, error, text) = match state {
-        Some(state) => (state, 0, String::new()),
-        None => (
-            MessageState::Undeliverable,
-            trailing_number(&report.stat),
-            report.stat.clone(),
-        ),
-    };
+    let (state, error, text) = outcome(standard_state(&report.stat), &report.stat, "", &[]);
     DeliveryReport {
         message_id: MsgId::from_u64(report.msg_id).to_decimal_string(),
         state,
@@ -41,56 +35,16 @@ pub fn report_to_domain(report: &Report) -> DeliveryReport {
     }
 }
 
-/// The seven words of the specification.
-fn standard_state(stat: &str) -> Option<MessageState> {
-    Some(match stat {
-        "DELIVRD" => MessageState::Delivered,
-        "EXPIRED" => MessageState::Expired,
-        "DELETED" => MessageState::Deleted,
-        "UNDELIV" => MessageState::Undeliverable,
-        "ACCEPTD" => MessageState::Accepted,
-        "UNKNOWN" => MessageState::Unknown,
-        "REJECTD" => MessageState::Rejected,
-        _ => return None,
-    })
-}
-
-/// The number an operator code ends with (MK:0005 → 5), 0 when none fits a u16.
-fn trailing_number(stat: &str) -> u16 {
-    let start = stat
-        .bytes()
-        .rposition(|b| !b.is_ascii_digit())
-        .map_or(0, |i| i + 1);
-    stat.get(start..)
-        .and_then(|digits| digits.parse().ok())
-        .unwrap_or(0)
-}
-
-/// An operator code as `report_to_domain` keeps it in `text`: `XX:YYYY`.
-fn operator_code(text: &str) -> bool {
-    let b = text.as_bytes();
-    let alnum = |c: &u8| c.is_ascii_uppercase() || c.is_ascii_digit();
-    b.len() == STAT_LEN
-        && b.get(2) == Some(&b':')
-        && b.iter().enumerate().all(|(i, c)| i == 2 || alnum(c))
-}
-
 /// The CMPP status report for a domain report about the message the customer knows as
 /// `msg_id` (the id its SUBMIT_RESP gave) sent to `dest_terminal_id`. A missing submit or
 /// done time takes the other one; with neither, the fields are left empty.
 pub fn domain_to_report(report: &DeliveryReport, msg_id: u64, dest_terminal_id: &str) -> Report {
-    let stat = if report.state == MessageState::Undeliverable && operator_code(&report.text) {
-        report.text.clone()
-    } else {
-        report.state.stat_word().to_owned()
-    };
-    let submit = report.submit_unix.or(report.done_unix);
-    let done = report.done_unix.or(report.submit_unix);
+    let (submit_time, done_time) = dates(report);
     Report {
         msg_id,
-        stat,
-        submit_time: submit.map(unix_to_report_time).unwrap_or_default(),
-        done_time: done.map(unix_to_report_time).unwrap_or_default(),
+        stat: stat(report),
+        submit_time,
+        done_time,
         dest_terminal_id: dest_terminal_id.to_owned(),
         smsc_sequence: 0,
     }

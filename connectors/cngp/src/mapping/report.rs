@@ -7,33 +7,27 @@
 //! letters or digits, a colon, four letters or digits) sends the code again, so a customer
 //! behind the gateway sees what the operator said. err becomes `error` when it is a number
 //! (otherwise the digits an operator code ends with); sub and dlvrd the part counts; a
-//! printable Txt the echoed text. Times are YYMMDDHHMM in UTC+8.
+//! printable Txt the echoed text. Times are YYMMDDHHMM in UTC+8. These rules, but for the
+//! words stat is read with, are `tern_cn::report`'s, shared with CMPP and SMGP.
 
-use bytes::Bytes;
+use tern_cn::report::{dates, outcome, stat_and_echo, three_digits};
 use tern_model::{DeliveryReport, MessageState};
 
 use super::MapError;
 use crate::codec::fields::{check_text, field};
 use crate::codec::{Deliver, Report, Tlvs, TERM_ID_LEN};
 use crate::msgid::MsgId;
-use crate::time::{report_time_to_unix, unix_to_recv_time, unix_to_report_time};
+use crate::time::{report_time_to_unix, unix_to_recv_time};
 
-/// Width of stat.
-const STAT_LEN: usize = 7;
 /// Width of Txt.
 const TXT_LEN: usize = 20;
 
 /// The domain report of a CNGP status report. `message_id` is the MsgID as text, as
-/// [`MsgId::to_text`] writes it.
+/// [`MsgId::to_text`] writes it. stat is read with the spellings the domain knows
+/// ([`MessageState::from_stat_word`]), not only the seven words of the specification.
 pub fn report_to_domain(report: &Report) -> DeliveryReport {
-    let (state, text) = match MessageState::from_stat_word(&report.stat) {
-        Some(state) => (state, echoed_text(&report.txt)),
-        None => (MessageState::Undeliverable, report.stat.clone()),
-    };
-    let error = match report.err.parse::<u16>() {
-        Ok(code) if code != 0 => code,
-        _ => trailing_number(&report.stat),
-    };
+    let known = MessageState::from_stat_word(&report.stat);
+    let (state, error, text) = outcome(known, &report.stat, &report.err, &report.txt);
     DeliveryReport {
         message_id: report.msg_id.to_text(),
         state,
@@ -49,64 +43,21 @@ pub fn report_to_domain(report: &Report) -> DeliveryReport {
     }
 }
 
-/// Txt as the domain keeps it: printable ASCII only (it may be a cut of any encoding).
-fn echoed_text(txt: &[u8]) -> String {
-    if txt.iter().all(|b| b.is_ascii_graphic() || *b == b' ') {
-        String::from_utf8_lossy(txt).into_owned()
-    } else {
-        String::new()
-    }
-}
-
-/// The number an operator code ends with (MK:0005 → 5), 0 when none fits a u16.
-fn trailing_number(stat: &str) -> u16 {
-    let start = stat
-        .bytes()
-        .rposition(|b| !b.is_ascii_digit())
-        .map_or(0, |i| i + 1);
-    stat.get(start..)
-        .and_then(|digits| digits.parse().ok())
-        .unwrap_or(0)
-}
-
-/// An operator code as `report_to_domain` keeps it in `text`: `XX:YYYY`.
-fn operator_code(text: &str) -> bool {
-    let b = text.as_bytes();
-    let alnum = |c: &u8| c.is_ascii_uppercase() || c.is_ascii_digit();
-    b.len() == STAT_LEN
-        && b.get(2) == Some(&b':')
-        && b.iter().enumerate().all(|(i, c)| i == 2 || alnum(c))
-}
-
 /// The CNGP status report for a domain report about the message the customer knows as
 /// `msg_id` (the id its SUBMIT_RESP gave). A missing submit or done time takes the other
 /// one; with neither, the fields are left empty. Counts and err are written as three
 /// digits.
 pub fn domain_to_report(report: &DeliveryReport, msg_id: MsgId) -> Report {
-    let code = report.state == MessageState::Undeliverable && operator_code(&report.text);
-    let stat = if code {
-        report.text.clone()
-    } else {
-        report.state.stat_word().to_owned()
-    };
-    let txt = if code {
-        Bytes::new()
-    } else {
-        let echoed = echoed_text(report.text.as_bytes());
-        let end = echoed.len().min(TXT_LEN);
-        Bytes::copy_from_slice(echoed.as_bytes().get(..end).unwrap_or_default())
-    };
-    let submit = report.submit_unix.or(report.done_unix);
-    let done = report.done_unix.or(report.submit_unix);
-    let three = |n: u16| format!("{:03}", n.min(999));
+    let (stat, txt) = stat_and_echo(report, TXT_LEN);
+    let (submit_date, done_date) = dates(report);
     Report {
         msg_id,
-        sub: three(report.submitted),
-        dlvrd: three(report.delivered),
-        submit_date: submit.map(unix_to_report_time).unwrap_or_default(),
-        done_date: done.map(unix_to_report_time).unwrap_or_default(),
+        sub: three_digits(report.submitted),
+        dlvrd: three_digits(report.delivered),
+        submit_date,
+        done_date,
         stat,
-        err: three(report.error),
+        err: three_digits(report.error),
         txt,
     }
 }

@@ -7,33 +7,23 @@
 //! letters or digits) sends the code again, so an SMGP customer behind the gateway sees
 //! what the operator said. Otherwise `text` carries the report's echo of the message when
 //! it is printable ASCII. err becomes `error` (when it is a decimal number; for an operator
-//! code with err 0, the code's trailing digits). Times are YYMMDDhhmm in UTC+8.
+//! code with err 0, the code's trailing digits). Times are YYMMDDhhmm in UTC+8. These
+//! rules are `tern_cn::report`'s, shared with CMPP and CNGP.
 
-use bytes::Bytes;
+use tern_cn::report::{dates, outcome, standard_state, stat_and_echo, three_digits};
 use tern_model::{DeliveryReport, MessageState};
 
 use super::MapError;
 use crate::codec::fields::{check_text, field};
 use crate::codec::{Deliver, Report, REPORT_TEXT_LEN, TERM_ID_LEN};
 use crate::msgid::MsgId;
-use crate::time::{report_time_to_unix, unix_to_recv_time, unix_to_report_time};
-
-/// Width of an operator code in stat.
-const STAT_LEN: usize = 7;
+use crate::time::{report_time_to_unix, unix_to_recv_time};
 
 /// The domain report of an SMGP status report. `message_id` is the MsgID's twenty digits,
 /// as [`MsgId::to_text`] writes them.
 pub fn report_to_domain(report: &Report) -> DeliveryReport {
-    let standard = standard_state(&report.stat);
-    let state = standard.unwrap_or(MessageState::Undeliverable);
-    let err = report.err.parse::<u16>().ok().filter(|&e| e != 0);
-    let (error, text) = match standard {
-        Some(_) => (err.unwrap_or(0), echo(&report.text)),
-        None => (
-            err.unwrap_or_else(|| trailing_number(&report.stat)),
-            report.stat.clone(),
-        ),
-    };
+    let known = standard_state(&report.stat);
+    let (state, error, text) = outcome(known, &report.stat, &report.err, &report.text);
     DeliveryReport {
         message_id: report.msg_id.to_text(),
         state,
@@ -49,81 +39,21 @@ pub fn report_to_domain(report: &Report) -> DeliveryReport {
     }
 }
 
-/// The seven words of the specification.
-fn standard_state(stat: &str) -> Option<MessageState> {
-    Some(match stat {
-        "DELIVRD" => MessageState::Delivered,
-        "EXPIRED" => MessageState::Expired,
-        "DELETED" => MessageState::Deleted,
-        "UNDELIV" => MessageState::Undeliverable,
-        "ACCEPTD" => MessageState::Accepted,
-        "UNKNOWN" => MessageState::Unknown,
-        "REJECTD" => MessageState::Rejected,
-        _ => return None,
-    })
-}
-
-/// The report's echo of the message, when it is printable ASCII.
-fn echo(text: &[u8]) -> String {
-    if text.iter().all(|b| b.is_ascii_graphic() || *b == b' ') {
-        String::from_utf8(text.to_vec()).unwrap_or_default()
-    } else {
-        String::new()
-    }
-}
-
-/// The number an operator code ends with (MK:0005 → 5), 0 when none fits a u16.
-fn trailing_number(stat: &str) -> u16 {
-    let start = stat
-        .bytes()
-        .rposition(|b| !b.is_ascii_digit())
-        .map_or(0, |i| i + 1);
-    stat.get(start..)
-        .and_then(|digits| digits.parse().ok())
-        .unwrap_or(0)
-}
-
-/// An operator code as `report_to_domain` keeps it in `text`: `XX:YYYY`.
-fn operator_code(text: &str) -> bool {
-    let b = text.as_bytes();
-    let alnum = |c: &u8| c.is_ascii_uppercase() || c.is_ascii_digit();
-    b.len() == STAT_LEN
-        && b.get(2) == Some(&b':')
-        && b.iter().enumerate().all(|(i, c)| i == 2 || alnum(c))
-}
-
 /// The SMGP status report for a domain report about the message the customer knows as
 /// `msg_id` (the id its Submit_Resp gave). A missing submit or done time takes the other
 /// one; with neither, the fields are left empty. Counts and err are written with three
 /// digits (capped at 999); the text is the report's echo, cut to 20 octets.
 pub fn domain_to_report(report: &DeliveryReport, msg_id: MsgId) -> Report {
-    let code = report.state == MessageState::Undeliverable && operator_code(&report.text);
-    let stat = if code {
-        report.text.clone()
-    } else {
-        report.state.stat_word().to_owned()
-    };
-    let text = if code {
-        Bytes::new()
-    } else {
-        let echo = echo(report.text.as_bytes());
-        Bytes::copy_from_slice(
-            echo.as_bytes()
-                .get(..REPORT_TEXT_LEN)
-                .unwrap_or(echo.as_bytes()),
-        )
-    };
-    let submit = report.submit_unix.or(report.done_unix);
-    let done = report.done_unix.or(report.submit_unix);
-    let three = |n: u16| format!("{:03}", n.min(999));
+    let (stat, text) = stat_and_echo(report, REPORT_TEXT_LEN);
+    let (submit_date, done_date) = dates(report);
     Report {
         msg_id,
-        sub: three(report.submitted),
-        dlvrd: three(report.delivered),
-        submit_date: submit.map(unix_to_report_time).unwrap_or_default(),
-        done_date: done.map(unix_to_report_time).unwrap_or_default(),
+        sub: three_digits(report.submitted),
+        dlvrd: three_digits(report.delivered),
+        submit_date,
+        done_date,
         stat,
-        err: three(report.error),
+        err: three_digits(report.error),
         text,
     }
 }
