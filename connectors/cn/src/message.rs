@@ -3,8 +3,9 @@
 //!
 //! Incoming: the content is checked against its format's limit, a UDH split off when the
 //! protocol's UDH indicator is set, a concatenation IE read from it, and the rest decoded
-//! ([`user_data`]). Parts of a long text whose UDH holds the concatenation alone can be
-//! joined ([`text_part`], [`joined`]) and split again for the operator's part size.
+//! ([`user_data`]); a SUBMIT's report flag, priority, service and times are read alike
+//! ([`submit_message`]). Parts of a long text whose UDH holds the concatenation alone can
+//! be joined ([`text_part`], [`joined`]) and split again for the operator's part size.
 //! Outgoing: a long message is split with an 8-bit-reference concatenation UDH, leaving
 //! room in every part for the signature the operator appends; a message that already is a
 //! part goes as one part with its UDH ([`wire_parts`]). Which PDU field or TLV carries the
@@ -13,9 +14,11 @@
 use bytes::Bytes;
 use tern_encoding::udh::{concat_udh16, concat_udh8};
 use tern_encoding::{parse_concat_udh, split_user_data, Alphabet, UdhError};
-use tern_model::{Address, ConcatRef, Message};
+use tern_model::{Address, ConcatRef, Message, Priority, ReceiptRequest};
 
+use crate::address::address_of;
 use crate::content::{self, max_content, ContentError};
+use crate::time::{smpp_time_to_unix, SmppTimeError};
 
 /// What an incoming SUBMIT or DELIVER's content makes of a message.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -76,6 +79,84 @@ pub fn message(source: Address, format: u8, protocol_id: u8, data: UserData) -> 
         protocol_id,
         ..Message::text(source, Address::default(), "")
     }
+}
+
+/// What a SUBMIT says of its message besides its destinations, read from the protocol's
+/// fields. The times are in SMPP's format, each with the name of its field for errors.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SubmitFields<'a> {
+    pub source: &'a str,
+    /// The protocol's UDH indicator is set.
+    pub has_udh: bool,
+    pub format: u8,
+    pub content: &'a [u8],
+    /// The largest ASCII content of one message.
+    pub max_ascii: usize,
+    pub protocol_id: u8,
+    /// The report flag asks for a final report.
+    pub wants_report: bool,
+    /// The protocol's priority or message level; above 3 reads as 3.
+    pub priority: u8,
+    pub service_id: &'a str,
+    /// The validity period and its field's name.
+    pub valid_time: (&'a str, &'static str),
+    /// The scheduled delivery time and its field's name.
+    pub at_time: (&'a str, &'static str),
+    /// The domain TLVs the protocol's fields carry (a LinkID, say).
+    pub tlvs: Vec<tern_model::Tlv>,
+}
+
+/// Why a SUBMIT's fields do not make a message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SubmitError {
+    Content(ContentError),
+    /// A time that is not in SMPP's format, with its field's name.
+    Time {
+        field: &'static str,
+        error: SmppTimeError,
+    },
+}
+
+impl From<ContentError> for SubmitError {
+    fn from(error: ContentError) -> Self {
+        SubmitError::Content(error)
+    }
+}
+
+/// The message a SUBMIT makes for each of its destinations (the destination is the
+/// caller's to set, as [`crate::address::per_destination`] does): the content checked and
+/// decoded as [`user_data`] does, then the times read relative to `now_unix`. CMPP, SMGP
+/// and CNGP read their SUBMITs by these rules; only where each field sits differs.
+pub fn submit_message(fields: SubmitFields<'_>, now_unix: i64) -> Result<Message, SubmitError> {
+    let data = user_data(
+        fields.has_udh,
+        fields.format,
+        fields.content,
+        fields.max_ascii,
+    )?;
+    let time = |(text, field): (&str, &'static str)| {
+        smpp_time_to_unix(text, now_unix).map_err(|error| SubmitError::Time { field, error })
+    };
+    let validity_unix = time(fields.valid_time)?;
+    let schedule_unix = time(fields.at_time)?;
+    Ok(Message {
+        receipt: if fields.wants_report {
+            ReceiptRequest::Final
+        } else {
+            ReceiptRequest::None
+        },
+        priority: Priority(fields.priority.min(3)),
+        service_type: fields.service_id.to_owned(),
+        validity_unix,
+        schedule_unix,
+        tlvs: fields.tlvs,
+        ..message(
+            address_of(fields.source),
+            fields.format,
+            fields.protocol_id,
+            data,
+        )
+    })
 }
 
 /// One part of a longer text: its concatenation numbers and the part's octets after the

@@ -1,13 +1,15 @@
 //! SUBMIT and MO DELIVER ↔ [`Message`].
 
 use tern_cn::address::{address_of, per_destination, sender_number, terminal_number, End};
-use tern_cn::message::{self as parts, message, user_data, Split, WirePart};
-use tern_model::{Address, ConcatRef, Message, Priority, ReceiptRequest, Tlv};
+use tern_cn::message::{
+    self as parts, message, submit_message, user_data, Split, SubmitFields, WirePart,
+};
+use tern_model::{Address, ConcatRef, Message, ReceiptRequest, Tlv};
 
 use super::{LinkOptions, MapError, MAX_ASCII_CONTENT};
 use crate::codec::fields::{check_text, field};
 use crate::codec::{Deliver, Submit, Version};
-use crate::time::{smpp_time_to_unix, unix_to_smpp_absolute};
+use crate::time::unix_to_smpp_absolute;
 
 /// A SUBMIT from an SP as one message per Dest_terminal_Id (each is routed and billed
 /// alone). Src_Id is the source; Registered_Delivery 1 asks for a final report (2, the
@@ -20,40 +22,23 @@ pub fn submit_to_messages(
     version: Version,
     now_unix: i64,
 ) -> Result<Vec<Message>, MapError> {
-    let data = user_data(
-        submit.tp_udhi != 0,
-        submit.msg_fmt,
-        &submit.msg_content,
-        MAX_ASCII_CONTENT,
-    )?;
-    let validity_unix =
-        smpp_time_to_unix(&submit.valid_time, now_unix).map_err(|error| MapError::Time {
-            field: "ValId_Time",
-            error,
-        })?;
-    let schedule_unix =
-        smpp_time_to_unix(&submit.at_time, now_unix).map_err(|error| MapError::Time {
-            field: "At_Time",
-            error,
-        })?;
-    let template = Message {
-        receipt: if submit.registered_delivery == 1 {
-            ReceiptRequest::Final
-        } else {
-            ReceiptRequest::None
+    let template = submit_message(
+        SubmitFields {
+            source: &submit.src_id,
+            has_udh: submit.tp_udhi != 0,
+            format: submit.msg_fmt,
+            content: &submit.msg_content,
+            max_ascii: MAX_ASCII_CONTENT,
+            protocol_id: submit.tp_pid,
+            wants_report: submit.registered_delivery == 1,
+            priority: submit.msg_level,
+            service_id: &submit.service_id,
+            valid_time: (&submit.valid_time, "ValId_Time"),
+            at_time: (&submit.at_time, "At_Time"),
+            tlvs: link_id_tlvs(&submit.link_id, version),
         },
-        priority: Priority(submit.msg_level.min(3)),
-        service_type: submit.service_id.clone(),
-        validity_unix,
-        schedule_unix,
-        tlvs: link_id_tlvs(&submit.link_id, version),
-        ..message(
-            address_of(&submit.src_id),
-            submit.msg_fmt,
-            submit.tp_pid,
-            data,
-        )
-    };
+        now_unix,
+    )?;
     Ok(per_destination(&template, &submit.dest_terminal_ids)?)
 }
 

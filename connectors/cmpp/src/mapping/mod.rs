@@ -29,13 +29,7 @@ pub use message::{
 pub use report::{domain_to_report, report_deliver, report_to_domain};
 pub use tern_cn::content::{format as msg_fmt, MAX_CONTENT};
 
-use tern_cn::address::{BadNumber, End};
-use tern_cn::content::ContentError;
-use tern_cn::fields::TextError;
-use tern_encoding::UdhError;
-
 use crate::codec::{result, EncodeError, ReportError};
-use crate::time::SmppTimeError;
 
 /// Largest ASCII content accepted: Msg_Length is below 160 for ASCII (CMPP 2.0 §7.4.3.4
 /// and 3.0 alike), at most [`MAX_CONTENT`] otherwise.
@@ -87,32 +81,13 @@ impl Default for LinkOptions {
     }
 }
 
-/// Why a PDU could not become a domain value or the other way round.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum MapError {
-    #[error("source {value:?}: {reason}")]
-    Source { value: String, reason: &'static str },
-    #[error("destination {value:?}: {reason}")]
-    Destination { value: String, reason: &'static str },
-    #[error("TP_udhi is set but the user data header is malformed: {0}")]
-    Udh(UdhError),
-    #[error("content in Msg_Fmt {msg_fmt} does not decode: {reason}")]
-    Content { msg_fmt: u8, reason: &'static str },
-    #[error("content of {octets} octets, at most {max} fit")]
-    TooLong { octets: usize, max: usize },
-    #[error("message needs {needed} parts, at most {max} are allowed")]
-    TooManyParts { needed: usize, max: u8 },
-    #[error("{field}: {error}")]
-    Time {
-        field: &'static str,
-        error: SmppTimeError,
-    },
-    #[error("a status report DELIVER is not a message")]
-    IsReport,
-    #[error(transparent)]
-    Field(#[from] EncodeError),
-    #[error("status report: {0}")]
-    Report(#[from] ReportError),
+// MapError, declared as SMGP's and CNGP's are (`tern_cn::mapping`); the result code
+// a failure is answered with is this protocol's own, below.
+tern_cn::map_error! {
+    format: msg_fmt,
+    content: "content in Msg_Fmt {msg_fmt} does not decode: {reason}",
+    encode: EncodeError,
+    report: ReportError,
 }
 
 impl MapError {
@@ -148,34 +123,5 @@ fn field_result(field: &str) -> u32 {
         "Dest_terminal_Id" | "Dest_Id" => result::BAD_DEST_TERMINAL_ID,
         "Fee_terminal_Id" => result::BAD_FEE_TERMINAL_ID,
         _ => result::BAD_STRUCTURE,
-    }
-}
-
-impl From<ContentError> for MapError {
-    fn from(error: ContentError) -> Self {
-        match error {
-            ContentError::Undecodable { format, reason } => MapError::Content {
-                msg_fmt: format,
-                reason,
-            },
-            ContentError::TooLong { octets, max } => MapError::TooLong { octets, max },
-            ContentError::TooManyParts { needed, max } => MapError::TooManyParts { needed, max },
-            ContentError::Udh(error) => MapError::Udh(error),
-        }
-    }
-}
-
-impl From<TextError> for MapError {
-    fn from(error: TextError) -> Self {
-        MapError::Field(error.into())
-    }
-}
-
-impl From<BadNumber> for MapError {
-    fn from(BadNumber { end, value, reason }: BadNumber) -> Self {
-        match end {
-            End::Source => MapError::Source { value, reason },
-            End::Destination => MapError::Destination { value, reason },
-        }
     }
 }

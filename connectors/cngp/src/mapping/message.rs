@@ -2,14 +2,16 @@
 
 use bytes::Bytes;
 use tern_cn::address::{address_of, per_destination, sender_number, terminal_number, End};
-use tern_cn::message::{self as parts, message, user_data, Split, WirePart};
-use tern_model::{Address, ConcatRef, Message, Priority, ReceiptRequest};
+use tern_cn::message::{
+    self as parts, message, submit_message, user_data, Split, SubmitFields, WirePart,
+};
+use tern_model::{Address, ConcatRef, Message, ReceiptRequest};
 
 use super::{LinkOptions, MapError, MAX_ASCII_CONTENT};
 use crate::codec::fields::{check_text, field};
 use crate::codec::{tag, Deliver, Submit, Tlv, Tlvs, TERM_ID_LEN};
 use crate::msgid::MsgId;
-use crate::time::{smpp_time_to_unix, unix_to_recv_time, unix_to_smpp_absolute};
+use crate::time::{unix_to_recv_time, unix_to_smpp_absolute};
 
 /// Whether a PDU's content starts with a UDH: its TP_udhi TLV is set (absent is 0).
 fn has_udh(tlvs: &Tlvs) -> bool {
@@ -37,40 +39,23 @@ fn link_id(tlvs: &Tlvs) -> Vec<tern_model::Tlv> {
 /// protocol id, and a LinkID TLV is carried. SPID, SubType and the fee fields stay with
 /// the link that received it.
 pub fn submit_to_messages(submit: &Submit, now_unix: i64) -> Result<Vec<Message>, MapError> {
-    let data = user_data(
-        has_udh(&submit.tlvs),
-        submit.msg_format,
-        &submit.msg_content,
-        MAX_ASCII_CONTENT,
-    )?;
-    let validity_unix =
-        smpp_time_to_unix(&submit.valid_time, now_unix).map_err(|error| MapError::Time {
-            field: "ValidTime",
-            error,
-        })?;
-    let schedule_unix =
-        smpp_time_to_unix(&submit.at_time, now_unix).map_err(|error| MapError::Time {
-            field: "AtTime",
-            error,
-        })?;
-    let template = Message {
-        receipt: if submit.need_report == 1 {
-            ReceiptRequest::Final
-        } else {
-            ReceiptRequest::None
+    let template = submit_message(
+        SubmitFields {
+            source: &submit.src_term_id,
+            has_udh: has_udh(&submit.tlvs),
+            format: submit.msg_format,
+            content: &submit.msg_content,
+            max_ascii: MAX_ASCII_CONTENT,
+            protocol_id: protocol_id(&submit.tlvs),
+            wants_report: submit.need_report == 1,
+            priority: submit.priority,
+            service_id: &submit.service_id,
+            valid_time: (&submit.valid_time, "ValidTime"),
+            at_time: (&submit.at_time, "AtTime"),
+            tlvs: link_id(&submit.tlvs),
         },
-        priority: Priority(submit.priority.min(3)),
-        service_type: submit.service_id.clone(),
-        validity_unix,
-        schedule_unix,
-        tlvs: link_id(&submit.tlvs),
-        ..message(
-            address_of(&submit.src_term_id),
-            submit.msg_format,
-            protocol_id(&submit.tlvs),
-            data,
-        )
-    };
+        now_unix,
+    )?;
     Ok(per_destination(&template, &submit.dest_term_ids)?)
 }
 

@@ -30,13 +30,7 @@ pub use message::{
 pub use report::{domain_to_report, report_deliver, report_to_domain};
 pub use tern_cn::content::{format as msg_format, MAX_CONTENT};
 
-use tern_cn::address::{BadNumber, End};
-use tern_cn::content::ContentError;
-use tern_cn::fields::TextError;
-use tern_encoding::UdhError;
-
 use crate::codec::{status, sub_type, EncodeError, ReportError};
-use crate::time::SmppTimeError;
 
 /// Largest ASCII content accepted: MsgLength is below 160 for ASCII, at most
 /// [`MAX_CONTENT`] otherwise (one short message on the air interface).
@@ -92,35 +86,13 @@ impl Default for LinkOptions {
     }
 }
 
-/// Why a PDU could not become a domain value or the other way round.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum MapError {
-    #[error("source {value:?}: {reason}")]
-    Source { value: String, reason: &'static str },
-    #[error("destination {value:?}: {reason}")]
-    Destination { value: String, reason: &'static str },
-    #[error("TP_udhi is set but the user data header is malformed: {0}")]
-    Udh(UdhError),
-    #[error("content in MsgFormat {msg_format} does not decode: {reason}")]
-    Content {
-        msg_format: u8,
-        reason: &'static str,
-    },
-    #[error("content of {octets} octets, at most {max} fit")]
-    TooLong { octets: usize, max: usize },
-    #[error("message needs {needed} parts, at most {max} are allowed")]
-    TooManyParts { needed: usize, max: u8 },
-    #[error("{field}: {error}")]
-    Time {
-        field: &'static str,
-        error: SmppTimeError,
-    },
-    #[error("a status report DELIVER is not a message")]
-    IsReport,
-    #[error(transparent)]
-    Field(#[from] EncodeError),
-    #[error("status report: {0}")]
-    Report(#[from] ReportError),
+// MapError, declared as CMPP's and SMGP's are (`tern_cn::mapping`); the status
+// a failure is answered with is this protocol's own, below.
+tern_cn::map_error! {
+    format: msg_format,
+    content: "content in MsgFormat {msg_format} does not decode: {reason}",
+    encode: EncodeError,
+    report: ReportError,
 }
 
 impl MapError {
@@ -156,34 +128,5 @@ fn field_status(field: &str) -> u32 {
         "ChargeTermID" => status::BAD_CHARGE_TERM_ID,
         "RecvTime" => status::BAD_TIME_FORMAT,
         _ => status::BAD_STRUCTURE,
-    }
-}
-
-impl From<ContentError> for MapError {
-    fn from(error: ContentError) -> Self {
-        match error {
-            ContentError::Undecodable { format, reason } => MapError::Content {
-                msg_format: format,
-                reason,
-            },
-            ContentError::TooLong { octets, max } => MapError::TooLong { octets, max },
-            ContentError::TooManyParts { needed, max } => MapError::TooManyParts { needed, max },
-            ContentError::Udh(error) => MapError::Udh(error),
-        }
-    }
-}
-
-impl From<TextError> for MapError {
-    fn from(error: TextError) -> Self {
-        MapError::Field(error.into())
-    }
-}
-
-impl From<BadNumber> for MapError {
-    fn from(BadNumber { end, value, reason }: BadNumber) -> Self {
-        match end {
-            End::Source => MapError::Source { value, reason },
-            End::Destination => MapError::Destination { value, reason },
-        }
     }
 }

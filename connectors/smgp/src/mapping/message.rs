@@ -1,14 +1,16 @@
 //! SUBMIT and MO DELIVER ↔ [`Message`].
 
 use tern_cn::address::{address_of, per_destination, sender_number, terminal_number, End};
-use tern_cn::message::{self as parts, message, user_data, Split, WirePart};
-use tern_model::{Address, ConcatRef, Message, Priority, ReceiptRequest};
+use tern_cn::message::{
+    self as parts, message, submit_message, user_data, Split, SubmitFields, WirePart,
+};
+use tern_model::{Address, ConcatRef, Message, ReceiptRequest};
 
 use super::{LinkOptions, MapError, MAX_ASCII_CONTENT};
 use crate::codec::fields::{check_text, field};
 use crate::codec::{Deliver, Submit, Tlv, TERM_ID_LEN};
 use crate::msgid::MsgId;
-use crate::time::{smpp_time_to_unix, unix_to_recv_time, unix_to_smpp_absolute};
+use crate::time::{unix_to_recv_time, unix_to_smpp_absolute};
 
 /// The domain TLVs of a PDU's TLVs: its LinkID.
 fn domain_tlvs(link_id: Option<&str>) -> Vec<tern_model::Tlv> {
@@ -24,33 +26,23 @@ fn domain_tlvs(link_id: Option<&str>) -> Vec<tern_model::Tlv> {
 /// and the LinkID TLV is carried. PkTotal/PkNumber without a UDH are not a concatenation
 /// (nothing ties the parts together); with a UDH, the UDH decides.
 pub fn submit_to_messages(submit: &Submit, now_unix: i64) -> Result<Vec<Message>, MapError> {
-    let data = user_data(
-        submit.tp_udhi() != 0,
-        submit.msg_format,
-        &submit.msg_content,
-        MAX_ASCII_CONTENT,
-    )?;
-    let time = |text: &str, field: &'static str| {
-        smpp_time_to_unix(text, now_unix).map_err(|error| MapError::Time { field, error })
-    };
-    let template = Message {
-        receipt: if submit.need_report == 1 {
-            ReceiptRequest::Final
-        } else {
-            ReceiptRequest::None
+    let template = submit_message(
+        SubmitFields {
+            source: &submit.src_term_id,
+            has_udh: submit.tp_udhi() != 0,
+            format: submit.msg_format,
+            content: &submit.msg_content,
+            max_ascii: MAX_ASCII_CONTENT,
+            protocol_id: submit.tp_pid(),
+            wants_report: submit.need_report == 1,
+            priority: submit.priority,
+            service_id: &submit.service_id,
+            valid_time: (&submit.valid_time, "ValidTime"),
+            at_time: (&submit.at_time, "AtTime"),
+            tlvs: domain_tlvs(submit.link_id()),
         },
-        priority: Priority(submit.priority.min(3)),
-        service_type: submit.service_id.clone(),
-        validity_unix: time(&submit.valid_time, "ValidTime")?,
-        schedule_unix: time(&submit.at_time, "AtTime")?,
-        tlvs: domain_tlvs(submit.link_id()),
-        ..message(
-            address_of(&submit.src_term_id),
-            submit.msg_format,
-            submit.tp_pid(),
-            data,
-        )
-    };
+        now_unix,
+    )?;
     Ok(per_destination(&template, &submit.dest_term_ids)?)
 }
 
