@@ -5,7 +5,9 @@
 //! are octet strings padded on the right; peers pad with NUL, some with spaces, and a few
 //! leave garbage after a C-style terminator, so a field ends at its first NUL and trailing
 //! spaces are dropped. What remains must be ASCII: these fields carry codes and numbers.
-//! Writing pads with NUL.
+//! Writing pads with NUL. Every protocol's encoder refuses a text field that does not fit
+//! with the same two errors ([`encode_error!`](crate::encode_error)), and appends a frame
+//! whole or not at all ([`append_whole`]).
 //!
 //! A [`Reader`] reports a body that does not have its layout as the protocol's own error
 //! ([`BodyError`]), naming the PDU by what the protocol names it by (its command and
@@ -199,6 +201,59 @@ pub fn put_text(
     out.put_slice(value.as_bytes());
     out.put_bytes(0, width - value.len());
     Ok(())
+}
+
+/// Declares a protocol's encode error: [`TextError`]'s two cases under the same names and
+/// texts, the protocol's own cases after them, and the conversion from `TextError`, so
+/// that [`put_text`] and [`check_text`] can be used with `?`.
+#[macro_export]
+macro_rules! encode_error {
+    (
+        $(#[$meta:meta])*
+        $vis:vis enum $name:ident {
+            $($own:tt)*
+        }
+    ) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+        $vis enum $name {
+            #[error("{field} has {len} octets, at most {max} fit")]
+            TooLong {
+                field: &'static str,
+                len: usize,
+                max: usize,
+            },
+            /// Fixed text fields carry ASCII codes and numbers, without NUL.
+            #[error("{field} is not ASCII text without NUL")]
+            NotAscii { field: &'static str },
+            $($own)*
+        }
+
+        impl From<$crate::fields::TextError> for $name {
+            fn from(error: $crate::fields::TextError) -> Self {
+                match error {
+                    $crate::fields::TextError::TooLong { field, len, max } => {
+                        $name::TooLong { field, len, max }
+                    }
+                    $crate::fields::TextError::NotAscii { field } => $name::NotAscii { field },
+                }
+            }
+        }
+    };
+}
+
+/// Appends what `write` writes to `out`, or nothing: when `write` fails, what it appended
+/// is taken off again, so that a caller never sends part of a frame.
+pub fn append_whole<E>(
+    out: &mut BytesMut,
+    write: impl FnOnce(&mut BytesMut) -> Result<(), E>,
+) -> Result<(), E> {
+    let start = out.len();
+    let result = write(out);
+    if result.is_err() {
+        out.truncate(start);
+    }
+    result
 }
 
 #[cfg(test)]

@@ -3,46 +3,24 @@
 //! a frame the peer would read differently from what was meant.
 
 use bytes::{BufMut, BytesMut};
-use tern_cn::fields::TextError;
+use tern_cn::fields::append_whole;
 
 use super::fields::{field, put_text};
 use super::{Body, Deliver, Pdu, Submit, HEADER_LEN, MAX_DESTINATIONS, TERM_ID_LEN};
 
-/// A field that does not fit its width.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum EncodeError {
-    #[error("{field} has {len} octets, at most {max} fit")]
-    TooLong {
-        field: &'static str,
-        len: usize,
-        max: usize,
-    },
-    /// Fixed text fields carry ASCII codes and numbers, without NUL.
-    #[error("{field} is not ASCII text without NUL")]
-    NotAscii { field: &'static str },
-    /// DestTermIDCount is 1 to 100.
-    #[error("{0} destinations, 1 to 100 fit")]
-    Destinations(usize),
-}
-
-impl From<TextError> for EncodeError {
-    fn from(error: TextError) -> Self {
-        match error {
-            TextError::TooLong { field, len, max } => EncodeError::TooLong { field, len, max },
-            TextError::NotAscii { field } => EncodeError::NotAscii { field },
-        }
+tern_cn::encode_error! {
+    /// A field that does not fit its width.
+    pub enum EncodeError {
+        /// DestTermIDCount is 1 to 100.
+        #[error("{0} destinations, 1 to 100 fit")]
+        Destinations(usize),
     }
 }
 
 impl Pdu {
     /// Appends this PDU as one frame. On error nothing is appended.
     pub fn encode(&self, out: &mut BytesMut) -> Result<(), EncodeError> {
-        let start = out.len();
-        let result = self.encode_unchecked(out);
-        if result.is_err() {
-            out.truncate(start);
-        }
-        result
+        append_whole(out, |out| self.encode_unchecked(out))
     }
 
     fn encode_unchecked(&self, out: &mut BytesMut) -> Result<(), EncodeError> {

@@ -5,6 +5,7 @@
 //! octets actually in the body before anything is reserved for them.
 
 use bytes::{Bytes, BytesMut};
+use tern_cn::frame::{next_frame, word};
 
 use super::fields::{field, Reader, SgipFields};
 use super::{
@@ -38,32 +39,17 @@ impl Decoder {
     /// leaves `buf` as it was: the stream cannot be framed any more. An unknown command or
     /// a malformed body consumes its frame, so the caller may answer and go on.
     pub fn decode(&mut self, buf: &mut BytesMut) -> Result<Option<Pdu>, FrameError> {
-        let Some(header) = buf.get(..HEADER_LEN) else {
+        let Some(frame) =
+            next_frame(buf, HEADER_LEN, self.max_len).map_err(FrameError::BadLength)?
+        else {
             return Ok(None);
         };
-        let word = |at: usize| -> u32 {
-            let mut bytes = [0u8; 4];
-            if let Some(src) = header.get(at..at + 4) {
-                bytes.copy_from_slice(src);
-            }
-            u32::from_be_bytes(bytes)
-        };
-        let (message_length, command_id) = (word(0), word(4));
+        let command_id = word(&frame, 4);
         let mut sequence = [0u8; SEQUENCE_LEN];
-        if let Some(src) = header.get(8..HEADER_LEN) {
+        if let Some(src) = frame.get(8..HEADER_LEN) {
             sequence.copy_from_slice(src);
         }
         let sequence = SequenceNumber::from_bytes(sequence);
-        let length = usize::try_from(message_length).unwrap_or(usize::MAX);
-        if !(HEADER_LEN..=self.max_len).contains(&length) {
-            return Err(FrameError::BadLength(message_length));
-        }
-        if buf.len() < length {
-            // Bounded by max_len through the check above.
-            buf.reserve(length - buf.len());
-            return Ok(None);
-        }
-        let frame = buf.split_to(length);
         let body = frame.get(HEADER_LEN..).unwrap_or_default();
         let Some(command) = CommandId::from_value(command_id) else {
             return Err(FrameError::UnknownCommand {

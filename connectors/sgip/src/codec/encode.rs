@@ -3,7 +3,7 @@
 //! a frame the peer would read differently from what was meant. Text is padded with NUL.
 
 use bytes::{BufMut, BytesMut};
-use tern_cn::fields::TextError;
+use tern_cn::fields::append_whole;
 
 use super::fields::{field, put_reserve, put_text};
 use super::{
@@ -11,44 +11,22 @@ use super::{
     RESERVE_LEN, TIME_LEN, TRACE_HOP_LEN,
 };
 
-/// A field that does not fit its width.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum EncodeError {
-    #[error("{field} has {len} octets, at most {max} fit")]
-    TooLong {
-        field: &'static str,
-        len: usize,
-        max: usize,
-    },
-    /// Text fields carry ASCII numbers and codes, without NUL.
-    #[error("{field} is not ASCII text without NUL")]
-    NotAscii { field: &'static str },
-    /// UserCount is 1 to 100.
-    #[error("{0} users, 1 to 100 fit")]
-    Users(usize),
-    /// Count, the hops of a Trace_Resp, is one octet.
-    #[error("{0} trace hops, at most 255 fit")]
-    Hops(usize),
-}
-
-impl From<TextError> for EncodeError {
-    fn from(error: TextError) -> Self {
-        match error {
-            TextError::TooLong { field, len, max } => EncodeError::TooLong { field, len, max },
-            TextError::NotAscii { field } => EncodeError::NotAscii { field },
-        }
+tern_cn::encode_error! {
+    /// A field that does not fit its width.
+    pub enum EncodeError {
+        /// UserCount is 1 to 100.
+        #[error("{0} users, 1 to 100 fit")]
+        Users(usize),
+        /// Count, the hops of a Trace_Resp, is one octet.
+        #[error("{0} trace hops, at most 255 fit")]
+        Hops(usize),
     }
 }
 
 impl Pdu {
     /// Appends this PDU as one frame. On error nothing is appended.
     pub fn encode(&self, out: &mut BytesMut) -> Result<(), EncodeError> {
-        let start = out.len();
-        let result = self.encode_unchecked(out);
-        if result.is_err() {
-            out.truncate(start);
-        }
-        result
+        append_whole(out, |out| self.encode_unchecked(out))
     }
 
     fn encode_unchecked(&self, out: &mut BytesMut) -> Result<(), EncodeError> {

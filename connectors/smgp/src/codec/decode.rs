@@ -5,6 +5,7 @@
 //! with its last field.
 
 use bytes::{Bytes, BytesMut};
+use tern_cn::frame::{next_frame, word};
 
 use super::fields::{field, Reader};
 use super::{
@@ -38,27 +39,12 @@ impl Decoder {
     /// leaves `buf` as it was: the stream cannot be framed any more. An unknown request or
     /// a malformed body consumes its frame, so the caller may answer and go on.
     pub fn decode(&mut self, buf: &mut BytesMut) -> Result<Option<Pdu>, FrameError> {
-        let Some(header) = buf.get(..HEADER_LEN) else {
+        let Some(frame) =
+            next_frame(buf, HEADER_LEN, self.max_len).map_err(FrameError::BadLength)?
+        else {
             return Ok(None);
         };
-        let word = |at: usize| -> u32 {
-            let mut bytes = [0u8; 4];
-            if let Some(src) = header.get(at..at + 4) {
-                bytes.copy_from_slice(src);
-            }
-            u32::from_be_bytes(bytes)
-        };
-        let (packet_length, request_id, sequence_id) = (word(0), word(4), word(8));
-        let length = usize::try_from(packet_length).unwrap_or(usize::MAX);
-        if !(HEADER_LEN..=self.max_len).contains(&length) {
-            return Err(FrameError::BadLength(packet_length));
-        }
-        if buf.len() < length {
-            // Bounded by max_len through the check above.
-            buf.reserve(length - buf.len());
-            return Ok(None);
-        }
-        let frame = buf.split_to(length);
+        let (request_id, sequence_id) = (word(&frame, 4), word(&frame, 8));
         let body = frame.get(HEADER_LEN..).unwrap_or_default();
         let Some(request) = RequestId::from_value(request_id) else {
             return Err(FrameError::UnknownRequest {
