@@ -95,8 +95,9 @@ macro_rules! failure_from {
     )+};
 }
 
-// CNGP's `RequestError` is SMGP's: the two share their connection layer.
-failure_from!(tern_cmpp::net, tern_sgip::net, tern_smgp::net);
+// CMPP's `RequestError` is SMGP's and CNGP's (`tern_cn::driver::RequestError`); SGIP's is
+// its own.
+failure_from!(tern_cmpp::net, tern_sgip::net);
 
 /// What a connection, or a listener of the load, heard from the gateway. Requests are
 /// answered before they are noted.

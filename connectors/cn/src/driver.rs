@@ -19,7 +19,72 @@ use crate::session::{Ending, Event, Garbled, Outstanding, SendFailure, Session, 
 /// How long the close event may wait for an application that does not read its events.
 const CLOSE_EVENT_WAIT: Duration = Duration::from_secs(1);
 
-/// What the application of a protocol hears from a session: its own enum, built here.
+/// What the application hears from a session: a request of the peer (answered through the
+/// session's handle, under the request's sequence number), a response that came after its
+/// request had timed out (the peer did get the request), or the end (nothing follows).
+/// CMPP, SGIP, SMGP and CNGP name it for their PDU and close reasons.
+#[derive(Debug)]
+pub enum SessionEvent<Pdu, Reason = crate::session::CloseReason> {
+    Request(Pdu),
+    LateResponse(Pdu),
+    Closed { reason: Reason },
+}
+
+impl<Pdu: Send + 'static, Reason: Send + 'static> Notice<Pdu, Reason>
+    for SessionEvent<Pdu, Reason>
+{
+    fn request(pdu: Pdu) -> Self {
+        SessionEvent::Request(pdu)
+    }
+
+    fn late_response(pdu: Pdu) -> Self {
+        SessionEvent::LateResponse(pdu)
+    }
+
+    fn closed(reason: Reason) -> Self {
+        SessionEvent::Closed { reason }
+    }
+
+    fn into_request(self) -> Option<Pdu> {
+        match self {
+            SessionEvent::Request(pdu) => Some(pdu),
+            SessionEvent::LateResponse(_) | SessionEvent::Closed { .. } => None,
+        }
+    }
+}
+
+/// Why a request of ours got no response (CMPP, SMGP and CNGP; SGIP's names its sequence
+/// counter in the timeout's text).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RequestError {
+    /// Never written: safe to send again elsewhere.
+    #[error("request not sent: {0}")]
+    NotSent(String),
+    /// The outcome is unknown: the peer may have acted on it. A response that still comes
+    /// is a late response with this sequence number.
+    #[error("no response within the response timeout (sequence {sequence})")]
+    Timeout { sequence: u32 },
+    /// The session closed after the request was written: the outcome is unknown.
+    #[error("the session closed before the response arrived")]
+    Closed,
+}
+
+/// Why a request found no session to go on.
+pub const CLOSED: &str = "the session is closed";
+
+impl<E: std::fmt::Display> From<driver::Failure<E>> for RequestError {
+    fn from(failure: driver::Failure<E>) -> Self {
+        match failure {
+            driver::Failure::Refused(error) => RequestError::NotSent(error.to_string()),
+            driver::Failure::Gone => RequestError::NotSent(CLOSED.into()),
+            driver::Failure::Timeout { sequence } => RequestError::Timeout { sequence },
+            driver::Failure::Closed => RequestError::Closed,
+        }
+    }
+}
+
+/// What the application of a protocol hears from a session: its own enum, built here
+/// ([`SessionEvent`] for these protocols).
 pub trait Notice<Pdu, Reason>: Send + 'static {
     /// A request of the peer, to be answered.
     fn request(pdu: Pdu) -> Self;

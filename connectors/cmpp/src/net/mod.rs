@@ -34,17 +34,13 @@ pub use client::{Client, ClientConfig, ClientEvent};
 pub use handshake::AuthFailure;
 pub use server::{serve, ConnectRequest, Handler, ServerConfig};
 
-/// What the application hears from a session.
-#[derive(Debug)]
-pub enum SessionEvent {
-    /// A SUBMIT, DELIVER, QUERY or CANCEL of the peer; answer it with
-    /// [`SessionHandle::respond`] (the response carries the request's `sequence_id`).
-    Request(Pdu),
-    /// A response that came after its request had timed out: the peer did get the request.
-    LateResponse(Pdu),
-    /// The session ended; no further event follows.
-    Closed { reason: CloseReason },
-}
+/// What the application hears from a session: a SUBMIT, DELIVER, QUERY or CANCEL of the
+/// peer (answer it with [`SessionHandle::respond`], under the request's `sequence_id`), a
+/// late response, or the end.
+pub type SessionEvent = tern_cn::driver::SessionEvent<Pdu, CloseReason>;
+
+pub use tern_cn::driver::RequestError;
+use tern_cn::driver::CLOSED;
 
 /// Why a session ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -68,22 +64,6 @@ pub enum CloseReason {
     ConnectRefused(u32),
 }
 
-/// Why a request of ours got no response.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum RequestError {
-    /// Never written: safe to send again elsewhere.
-    #[error("request not sent: {0}")]
-    NotSent(String),
-    /// The outcome is unknown: the peer may have acted on it. A response that still comes
-    /// is a late response with this sequence number.
-    #[error("no response within the response timeout (sequence {sequence})")]
-    Timeout { sequence: u32 },
-    /// The session closed after the request was written: the outcome is unknown.
-    #[error("the session closed before the response arrived")]
-    Closed,
-}
-
-pub(crate) const CLOSED: &str = "the session is closed";
 /// Why a [`SessionHandle::request_if`] was not sent: its condition no longer held.
 pub const WITHDRAWN: &str = "withdrawn: the condition to send no longer held";
 

@@ -7,14 +7,14 @@
 //! not fit the version is replaced by the error response of its request.
 
 use bytes::BytesMut;
-use tern_cn::driver::{Driven, Notice};
+use tern_cn::driver::Driven;
 use tern_cn::session as cn;
-use tern_transport::driver::{self, Failure, Frame, Note};
+use tern_transport::driver::{self, Frame, Note};
 
 use super::rules::{self, command_name};
-use super::session::{self, Cmpp, SendError, Session};
+use super::session::{self, Cmpp, Session};
 use super::stats::{self, Direction, Role};
-use super::{CloseReason, RequestError, SessionEvent, CLOSED};
+use super::{CloseReason, SessionEvent};
 use crate::codec::{CommandId, Decoder, EncodeError, FrameError, Pdu};
 
 /// A frame of a known command whose body did not decode.
@@ -50,38 +50,6 @@ impl driver::Codec for Decoder {
 
     fn encode(&mut self, pdu: &Pdu, buf: &mut BytesMut) -> Result<(), EncodeError> {
         pdu.encode(self.version(), buf)
-    }
-}
-
-impl From<Failure<SendError>> for RequestError {
-    fn from(failure: Failure<SendError>) -> Self {
-        match failure {
-            Failure::Refused(error) => RequestError::NotSent(error.to_string()),
-            Failure::Gone => RequestError::NotSent(CLOSED.into()),
-            Failure::Timeout { sequence } => RequestError::Timeout { sequence },
-            Failure::Closed => RequestError::Closed,
-        }
-    }
-}
-
-impl Notice<Pdu, CloseReason> for SessionEvent {
-    fn request(pdu: Pdu) -> Self {
-        SessionEvent::Request(pdu)
-    }
-
-    fn late_response(pdu: Pdu) -> Self {
-        SessionEvent::LateResponse(pdu)
-    }
-
-    fn closed(reason: CloseReason) -> Self {
-        SessionEvent::Closed { reason }
-    }
-
-    fn into_request(self) -> Option<Pdu> {
-        match self {
-            SessionEvent::Request(pdu) => Some(pdu),
-            SessionEvent::LateResponse(_) | SessionEvent::Closed { .. } => None,
-        }
     }
 }
 

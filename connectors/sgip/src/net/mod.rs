@@ -37,18 +37,10 @@ use session::Session;
 pub use client::{Client, ClientConfig, ClientEvent};
 pub use server::{serve, BindRequest, Handler, ServerConfig};
 
-/// What the application hears from a session.
-#[derive(Debug)]
-pub enum SessionEvent {
-    /// A request of the peer (SUBMIT on a type-1 link, DELIVER or REPORT on a type-2
-    /// link); answer it with [`SessionHandle::respond`], under the request's sequence
-    /// number.
-    Request(Pdu),
-    /// A response that came after its request had timed out: the peer did get the request.
-    LateResponse(Pdu),
-    /// The session ended; no further event follows.
-    Closed { reason: CloseReason },
-}
+/// What the application hears from a session: a request of the peer (SUBMIT on a type-1
+/// link, DELIVER or REPORT on a type-2 link; answer it with [`SessionHandle::respond`],
+/// under the request's sequence number), a late response, or the end.
+pub type SessionEvent = tern_cn::driver::SessionEvent<Pdu, CloseReason>;
 
 /// Why a session ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -87,7 +79,7 @@ pub enum RequestError {
     Closed,
 }
 
-pub(crate) const CLOSED: &str = "the session is closed";
+use tern_cn::driver::CLOSED;
 
 /// The application's side of one bound session. Cheap to clone; when every clone is
 /// dropped the session unbinds.

@@ -6,7 +6,7 @@
 //! framing and ends the session at once.
 
 use bytes::BytesMut;
-use tern_cn::driver::{Driven, Notice};
+use tern_cn::driver::Driven;
 use tern_cn::session as cn;
 use tern_transport::driver::{self, Failure, Frame, Note};
 
@@ -46,27 +46,6 @@ impl From<Failure<SendError>> for RequestError {
             Failure::Gone => RequestError::NotSent(CLOSED.into()),
             Failure::Timeout { sequence } => RequestError::Timeout { sequence },
             Failure::Closed => RequestError::Closed,
-        }
-    }
-}
-
-impl Notice<Pdu, CloseReason> for SessionEvent {
-    fn request(pdu: Pdu) -> Self {
-        SessionEvent::Request(pdu)
-    }
-
-    fn late_response(pdu: Pdu) -> Self {
-        SessionEvent::LateResponse(pdu)
-    }
-
-    fn closed(reason: CloseReason) -> Self {
-        SessionEvent::Closed { reason }
-    }
-
-    fn into_request(self) -> Option<Pdu> {
-        match self {
-            SessionEvent::Request(pdu) => Some(pdu),
-            SessionEvent::LateResponse(_) | SessionEvent::Closed { .. } => None,
         }
     }
 }

@@ -6,47 +6,14 @@
 //! A request whose body does not decode gets the codec's error response and the session
 //! goes on; a stream that cannot be framed any more ends the session.
 
-use tern_cn::driver::Notice;
-use tern_cn::session::{self as cn, SendError};
-use tern_transport::driver::{self, Failure, Note};
+use tern_cn::session as cn;
+use tern_transport::driver::{self, Note};
 
 use super::stats::{Direction, Stats};
-use super::{command_name, CloseReason, Protocol, RequestError, SessionEvent, CLOSED};
+use super::{command_name, CloseReason, Protocol};
 
 /// The shared session, run for protocol `P`.
 pub type Session<P> = cn::Session<P>;
-
-impl From<Failure<SendError>> for RequestError {
-    fn from(failure: Failure<SendError>) -> Self {
-        match failure {
-            Failure::Refused(error) => RequestError::NotSent(error.to_string()),
-            Failure::Gone => RequestError::NotSent(CLOSED.into()),
-            Failure::Timeout { sequence } => RequestError::Timeout { sequence },
-            Failure::Closed => RequestError::Closed,
-        }
-    }
-}
-
-impl<Pdu: Send + 'static> Notice<Pdu, CloseReason> for SessionEvent<Pdu> {
-    fn request(pdu: Pdu) -> Self {
-        SessionEvent::Request(pdu)
-    }
-
-    fn late_response(pdu: Pdu) -> Self {
-        SessionEvent::LateResponse(pdu)
-    }
-
-    fn closed(reason: CloseReason) -> Self {
-        SessionEvent::Closed { reason }
-    }
-
-    fn into_request(self) -> Option<Pdu> {
-        match self {
-            SessionEvent::Request(pdu) => Some(pdu),
-            SessionEvent::LateResponse(_) | SessionEvent::Closed { .. } => None,
-        }
-    }
-}
 
 /// What goes out instead of a response of ours that does not encode: its request's
 /// response with status 10 (bad structure), for `tern_cn::driver::Driven`.

@@ -218,34 +218,8 @@ pub fn command_name<P: Protocol>(pdu: &P::Pdu) -> &'static str {
     P::command(pdu).map_or("unknown", |(command, response)| command.name(response))
 }
 
-/// What the application hears from a session.
-#[derive(Debug)]
-pub enum SessionEvent<Pdu> {
-    /// A Submit or Deliver of the peer; answer it with [`SessionHandle::respond`] (the
-    /// response carries the request's sequence id).
-    Request(Pdu),
-    /// A response that came after its request had timed out: the peer did get the request.
-    LateResponse(Pdu),
-    /// The session ended; no further event follows.
-    Closed { reason: CloseReason },
-}
-
-/// Why a request of ours got no response.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum RequestError {
-    /// Never written: safe to send again elsewhere.
-    #[error("request not sent: {0}")]
-    NotSent(String),
-    /// The outcome is unknown: the peer may have acted on it. A response that still comes
-    /// is a late response with this sequence number.
-    #[error("no response within the response timeout (sequence {sequence})")]
-    Timeout { sequence: u32 },
-    /// The session closed after the request was written: the outcome is unknown.
-    #[error("the session closed before the response arrived")]
-    Closed,
-}
-
-pub(crate) const CLOSED: &str = "the session is closed";
+use tern_cn::driver::CLOSED;
+pub use tern_cn::driver::{RequestError, SessionEvent};
 /// Why a request sent with [`SessionHandle::request_if`] was not written.
 pub const WITHDRAWN: &str = "withdrawn: no longer ours to send";
 
