@@ -162,17 +162,7 @@ pub(crate) fn start(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::load::messages::Shape;
-    use crate::load::MessageMix;
-
-    fn shape(mix: MessageMix) -> Shape {
-        LoadConfig {
-            mix,
-            registered_delivery: true,
-            ..LoadConfig::default()
-        }
-        .shape()
-    }
+    use crate::load::sp::checks::{as_many_parts_as_over_smpp, every_kind};
 
     fn target(version: Version) -> CmppTarget {
         CmppTarget {
@@ -184,19 +174,11 @@ mod tests {
 
     #[test]
     fn each_kind_has_as_many_parts_as_over_smpp() {
-        let mix = MessageMix {
-            gsm7: 1,
-            long: 1,
-            ucs2: 1,
-        };
-        let shape = shape(mix);
+        let shape = every_kind();
         for version in [Version::V20, Version::V30] {
             let cmpp = link_options(&target(version));
             for n in 0..32 {
-                let submits = cmpp
-                    .submits(&TEXTS.message(&shape, n), n as u8)
-                    .unwrap_or_default();
-                assert_eq!(submits.len(), shape.submits(n).len(), "message {n}");
+                let submits = as_many_parts_as_over_smpp(&cmpp, &TEXTS, &shape, n);
                 for part in &submits {
                     assert_eq!(part.src_id, TEXTS.numeric_source);
                     assert_eq!(part.registered_delivery, 1);

@@ -299,7 +299,7 @@ fn answer(handle: &SessionHandle, pdu: Pdu) -> Seen {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::load::MessageMix;
+    use crate::load::sp::checks::{as_many_parts_as_over_smpp, every_kind};
 
     fn target() -> SgipTarget {
         SgipTarget {
@@ -312,22 +312,10 @@ mod tests {
 
     #[test]
     fn each_kind_has_as_many_parts_as_over_smpp() {
-        let shape = LoadConfig {
-            mix: MessageMix {
-                gsm7: 1,
-                long: 1,
-                ucs2: 1,
-            },
-            registered_delivery: true,
-            ..LoadConfig::default()
-        }
-        .shape();
+        let shape = every_kind();
         let sgip = link_options(&target());
         for n in 0..32 {
-            let submits = sgip
-                .submits(&TEXTS.message(&shape, n), n as u8)
-                .unwrap_or_default();
-            assert_eq!(submits.len(), shape.submits(n).len(), "message {n}");
+            let submits = as_many_parts_as_over_smpp(&sgip, &TEXTS, &shape, n);
             for part in &submits {
                 assert!(part.sp_number.starts_with(TEXTS.numeric_source));
                 assert_eq!(part.report_flag, tern_sgip::codec::report_flag::ALWAYS);

@@ -204,7 +204,7 @@ pub(crate) fn start(
 mod tests {
     use super::*;
     use crate::load::messages::Kind;
-    use crate::load::MessageMix;
+    use crate::load::sp::checks::{as_many_parts_as_over_smpp, every_kind};
     use tern_smgp::mapping;
 
     fn target() -> SmgpTarget {
@@ -216,22 +216,10 @@ mod tests {
 
     #[test]
     fn each_kind_has_as_many_parts_as_over_smpp() {
-        let shape = LoadConfig {
-            mix: MessageMix {
-                gsm7: 1,
-                long: 1,
-                ucs2: 1,
-            },
-            registered_delivery: true,
-            ..LoadConfig::default()
-        }
-        .shape();
+        let shape = every_kind();
         let smgp = LinkOptions::default();
         for n in 0..32 {
-            let submits = smgp
-                .submits(&TEXTS.message(&shape, n), n as u8)
-                .unwrap_or_default();
-            assert_eq!(submits.len(), shape.submits(n).len(), "message {n}");
+            let submits = as_many_parts_as_over_smpp(&smgp, &TEXTS, &shape, n);
             for part in &submits {
                 assert_eq!(part.src_term_id, TEXTS.numeric_source);
                 assert_eq!(part.need_report, 1);

@@ -382,3 +382,37 @@ pub(crate) fn note(run: &Run, out: &mut BindOutcome, seen: Seen, now: Instant) {
         Seen::Down | Seen::Other => {}
     }
 }
+
+/// What the SP protocols' tests share.
+#[cfg(test)]
+pub(crate) mod checks {
+    use super::*;
+    use crate::load::MessageMix;
+
+    /// A run's shape with every kind of message in turn, and receipts asked for.
+    pub(crate) fn every_kind() -> Shape {
+        LoadConfig {
+            mix: MessageMix {
+                gsm7: 1,
+                long: 1,
+                ucs2: 1,
+            },
+            registered_delivery: true,
+            ..LoadConfig::default()
+        }
+        .shape()
+    }
+
+    /// Message `n`'s SUBMITs as `protocol` writes them, checked to be as many as the same
+    /// message's submit_sm over SMPP.
+    pub(crate) fn as_many_parts_as_over_smpp<P: SpProtocol>(
+        protocol: &P,
+        texts: &Texts,
+        shape: &Shape,
+        n: u64,
+    ) -> Vec<P::Submit> {
+        let submits = submits(protocol, texts, shape, n).unwrap_or_default();
+        assert_eq!(submits.len(), shape.submits(n).len(), "message {n}");
+        submits
+    }
+}
