@@ -3,18 +3,21 @@
 //! for a cluster ([`cql::CqlStore`]). It knows nothing about actors or wire protocols.
 //!
 //! The trait asks only for what both backends can give: access by key or by partition,
-//! idempotent writes keyed by message id and part, and durability reported per batch. A
+//! idempotent writes keyed by message id and part, durability reported per batch, and one
+//! atomic insert-if-absent, the claim of an idempotency record ([`idempotency`]). A
 //! batch is not a transaction: after a crash any subset of a batch's operations may be
 //! present, so callers order their operations so that every prefix is safe (index a receipt
 //! before dropping the pending entry, write the record before its index).
 
 pub mod cql;
 pub mod embedded;
+pub mod idempotency;
 mod record;
 pub mod report;
 
 pub use cql::{CqlConfig, CqlStats, CqlStore};
 pub use embedded::{EmbeddedConfig, EmbeddedStore, StoreStats};
+pub use idempotency::{Claim, MAX_IDEMPOTENCY_KEY_BYTES, MAX_IDEMPOTENT_VALUE_BYTES};
 pub use record::{
     HeldDelivery, HeldKind, MessageRecord, PendingEntry, RecordState, Submission, Transition,
 };
@@ -97,6 +100,22 @@ pub enum WriteOp {
     /// The lease is settled for good: forget its charges.
     ForgetCharges {
         lease: u64,
+    },
+    /// The idempotency record of `key` in `account` (see [`idempotency`]): insert or
+    /// replace. It reads as absent once the wall clock reaches `expires_ms`. Account and
+    /// key must be non-empty and free of NUL bytes, the key at most
+    /// [`MAX_IDEMPOTENCY_KEY_BYTES`], the value at most [`MAX_IDEMPOTENT_VALUE_BYTES`];
+    /// otherwise the batch is refused with `Invalid`.
+    PutIdempotent {
+        account: String,
+        key: String,
+        value: Vec<u8>,
+        expires_ms: u64,
+    },
+    /// Forget the idempotency record of `key` in `account`: the key can be claimed again.
+    RemoveIdempotent {
+        account: String,
+        key: String,
     },
 }
 
@@ -198,6 +217,46 @@ pub trait MessageStore: Send + Sync + 'static {
 
     /// The parts and money charged to quota lease `lease` (see [`WriteOp::Charge`]).
     fn charged(&self, lease: u64) -> StoreFuture<'_, (u64, i64)>;
+
+    /// The value of the idempotency record of `key` in `account`; `None` when there is
+    /// none or it has expired. A key that could not be stored (see
+    /// [`WriteOp::PutIdempotent`]) is refused with `Invalid`.
+    ///
+    /// Both backends keep idempotency records; the default, for test doubles that wrap a
+    /// store, refuses.
+    fn idempotent<'a>(
+        &'a self,
+        account: &'a str,
+        key: &'a str,
+    ) -> StoreFuture<'a, Option<Vec<u8>>> {
+        let _ = (account, key);
+        Box::pin(std::future::ready(Err(not_kept())))
+    }
+
+    /// Stores `value` as the idempotency record of `key` in `account` unless a live one is
+    /// there: an atomic insert-if-absent (an expired record counts as absent). Of several
+    /// claims of one key at once, from this process or from others sharing the database,
+    /// exactly one gets [`Claim::Claimed`], and only once its record is durable; the others
+    /// get [`Claim::Exists`] with the value that holds the key. Checked as
+    /// [`WriteOp::PutIdempotent`]. An `Unavailable` error means the claim may or may not
+    /// have been taken: a retry may find `Exists` with this very value.
+    ///
+    /// The default, for test doubles that wrap a store, refuses.
+    fn claim_idempotent<'a>(
+        &'a self,
+        account: &'a str,
+        key: &'a str,
+        value: Vec<u8>,
+        expires_ms: u64,
+    ) -> StoreFuture<'a, Claim> {
+        let _ = (account, key, value, expires_ms);
+        Box::pin(std::future::ready(Err(not_kept())))
+    }
+}
+
+/// What a store without idempotency records answers.
+fn not_kept() -> StoreError {
+    StoreError::Invalid("this store keeps no idempotency records".into())
 }
 
 /// Writes a batch and waits for it to be durable.

@@ -1,6 +1,7 @@
 //! What is particular to the CQL store, against a real database (`TERN_CQL`): the bytes
 //! it stores, write timestamps and a replayed batch, TTLs, the pending buckets and their
-//! clean-up, scans longer than a page, and `Overloaded`. What every backend promises is the
+//! clean-up, scans longer than a page, `Overloaded`, and claims of idempotency records from
+//! two nodes at once. What every backend promises is the
 //! conformance suite's (conformance_cql.rs).
 #![allow(clippy::unwrap_used)]
 
@@ -14,7 +15,7 @@ use cql_support::{
     accepted, eventually, held, id_at, now_ms, pending, put, reporting, with_state, write, Keyspace,
 };
 use tern_model::MessageId;
-use tern_storage::{CqlStore, MessageStore, RecordState, StoreError, WriteOp};
+use tern_storage::{Claim, CqlStore, MessageStore, RecordState, StoreError, WriteOp};
 
 const HOUR_MS: u64 = 3_600_000;
 
@@ -437,6 +438,142 @@ async fn a_full_queue_refuses_at_once_and_refused_writes_never_complete() {
     }
     assert_eq!(completed, queued);
     assert_eq!(calls.load(Ordering::SeqCst), queued);
+    store.close().await.unwrap();
+    ks.drop().await;
+}
+
+/// Two stores on one keyspace, as two nodes of a cluster: claims of one key from both at
+/// once (a lightweight transaction each) give exactly one `Claimed`, over a free key and
+/// over a row that has expired but not yet gone, and every loser finds the winner's value.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_nodes_claiming_one_key_at_once_give_exactly_one_claimed() {
+    let Some(ks) = Keyspace::new("idempotency_two_nodes").await else {
+        return;
+    };
+    let nodes = [Arc::new(ks.store().await), Arc::new(ks.store().await)];
+    let expired: Vec<WriteOp> = (0..4)
+        .map(|k| WriteOp::PutIdempotent {
+            account: "acme".into(),
+            key: format!("race-{k}"),
+            value: b"expired".to_vec(),
+            expires_ms: now_ms() - 1,
+        })
+        .collect();
+    write(&*nodes[0], expired).await.unwrap();
+    let per_node = 8;
+    for k in 0..8 {
+        let key = format!("race-{k}");
+        let start = Arc::new(tokio::sync::Barrier::new(2 * per_node));
+        let mut claims = Vec::new();
+        for (n, node) in nodes.iter().enumerate() {
+            for t in 0..per_node {
+                let (node, key, start) = (Arc::clone(node), key.clone(), Arc::clone(&start));
+                claims.push(tokio::spawn(async move {
+                    let value = format!("node {n} task {t}").into_bytes();
+                    start.wait().await;
+                    let claim = node
+                        .claim_idempotent("acme", &key, value.clone(), now_ms() + HOUR_MS)
+                        .await
+                        .unwrap();
+                    (value, claim)
+                }));
+            }
+        }
+        let mut winners = Vec::new();
+        let mut found = std::collections::BTreeSet::new();
+        for claim in claims {
+            match claim.await.unwrap() {
+                (value, Claim::Claimed) => winners.push(value),
+                (_, Claim::Exists(value)) => {
+                    found.insert(value);
+                }
+            }
+        }
+        assert_eq!(
+            winners.len(),
+            1,
+            "{key}: {} nodes' claims won",
+            winners.len()
+        );
+        assert_eq!(found.into_iter().collect::<Vec<_>>(), winners, "{key}");
+        for node in &nodes {
+            assert_eq!(
+                node.idempotent("acme", &key).await.unwrap().as_ref(),
+                winners.first()
+            );
+        }
+    }
+    for node in nodes {
+        Arc::try_unwrap(node)
+            .unwrap_or_else(|_| panic!("a node still in use"))
+            .close()
+            .await
+            .unwrap();
+    }
+    ks.drop().await;
+}
+
+/// Idempotency rows carry a TTL that ends at their expiry, at least one second: a claim's
+/// and a put's alike, and a claim over an expired row takes the new TTL.
+#[tokio::test]
+async fn idempotency_rows_live_until_their_expiry() {
+    let Some(ks) = Keyspace::new("idempotency_ttl").await else {
+        return;
+    };
+    let store = ks.store().await;
+    let ttl = |key: &'static str| {
+        let ks = &ks;
+        async move {
+            let ttls: Vec<Option<i32>> = ks
+                .column(&format!(
+                    "SELECT TTL(value) FROM {{ks}}.idempotency \
+                     WHERE account = 'acme' AND key = '{key}'"
+                ))
+                .await;
+            ttls.into_iter().next().flatten()
+        }
+    };
+    let claimed = store
+        .claim_idempotent("acme", "claimed", b"v".to_vec(), now_ms() + HOUR_MS)
+        .await
+        .unwrap();
+    assert_eq!(claimed, Claim::Claimed);
+    write(
+        &store,
+        vec![
+            WriteOp::PutIdempotent {
+                account: "acme".into(),
+                key: "put".into(),
+                value: b"v".to_vec(),
+                expires_ms: now_ms() + 2 * HOUR_MS,
+            },
+            WriteOp::PutIdempotent {
+                account: "acme".into(),
+                key: "expired".into(),
+                value: b"v".to_vec(),
+                expires_ms: now_ms() - HOUR_MS,
+            },
+        ],
+    )
+    .await
+    .unwrap();
+    let hour = (HOUR_MS / 1000) as i32;
+    assert!(matches!(ttl("claimed").await, Some(t) if t > hour - 60 && t <= hour));
+    assert!(matches!(ttl("put").await, Some(t) if t > 2 * hour - 60 && t <= 2 * hour));
+    // An expired row lives a second at most, and a claim over it takes the key's new TTL.
+    assert!(matches!(ttl("expired").await, None | Some(1)));
+    let again = store
+        .claim_idempotent("acme", "expired", b"w".to_vec(), now_ms() + HOUR_MS)
+        .await
+        .unwrap();
+    assert_eq!(again, Claim::Claimed);
+    assert!(matches!(ttl("expired").await, Some(t) if t > hour - 60 && t <= hour));
+    assert!(
+        eventually(Duration::from_secs(5), || async {
+            store.idempotent("acme", "expired").await.unwrap() == Some(b"w".to_vec())
+        })
+        .await
+    );
     store.close().await.unwrap();
     ks.drop().await;
 }

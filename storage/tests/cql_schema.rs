@@ -1,6 +1,7 @@
 //! The CQL store's schema migrations against a real database (`TERN_CQL`): run again they
 //! change nothing, several nodes starting at once on a fresh keyspace agree, a node waits
-//! out a dead node's lock, and a keyspace migrated by a newer build is refused.
+//! out a dead node's lock, a keyspace of an earlier version is brought up to date, and a
+//! keyspace migrated by a newer build is refused.
 #![allow(clippy::unwrap_used)]
 
 mod cql_support;
@@ -9,15 +10,16 @@ use std::time::{Duration, Instant};
 
 use cql_support::Keyspace;
 use tern_storage::cql::SCHEMA_VERSION;
-use tern_storage::{CqlStore, StoreError};
+use tern_storage::{Claim, CqlStore, MessageStore, StoreError};
 
-const TABLES: [&str; 13] = [
+const TABLES: [&str; 14] = [
     "cdr_by_account",
     "cdr_by_link",
     "charges",
     "client_refs",
     "held",
     "held_accounts",
+    "idempotency",
     "messages",
     "meta",
     "pending",
@@ -38,6 +40,11 @@ async fn tables(ks: &Keyspace) -> Vec<String> {
     names
 }
 
+/// Every version up to this build's: what a keyspace it migrated records.
+fn all_versions() -> Vec<i32> {
+    (1..=SCHEMA_VERSION).collect()
+}
+
 async fn versions(ks: &Keyspace) -> Vec<i32> {
     let mut versions: Vec<i32> = ks
         .column("SELECT version FROM {ks}.schema_migrations")
@@ -54,7 +61,7 @@ async fn migrations_create_every_table_once_and_run_again_harmlessly() {
     let store = ks.store().await;
     store.close().await.unwrap();
     assert_eq!(tables(&ks).await, TABLES);
-    assert_eq!(versions(&ks).await, [SCHEMA_VERSION]);
+    assert_eq!(versions(&ks).await, all_versions());
     let compaction: Vec<std::collections::HashMap<String, String>> = ks
         .column(&format!(
             "SELECT compaction FROM system_schema.tables WHERE keyspace_name = '{}' \
@@ -78,11 +85,11 @@ async fn migrations_create_every_table_once_and_run_again_harmlessly() {
     let store = ks.store().await;
     store.close().await.unwrap();
     assert_eq!(tables(&ks).await, TABLES);
-    assert_eq!(versions(&ks).await, [SCHEMA_VERSION]);
+    assert_eq!(versions(&ks).await, all_versions());
     // Everything there: a third connect only reads the versions.
     let store = ks.store().await;
     store.close().await.unwrap();
-    assert_eq!(versions(&ks).await, [SCHEMA_VERSION]);
+    assert_eq!(versions(&ks).await, all_versions());
     ks.drop().await;
 }
 
@@ -97,7 +104,7 @@ async fn nodes_connecting_together_to_a_fresh_keyspace_all_start() {
         store.unwrap().close().await.unwrap();
     }
     assert_eq!(tables(&ks).await, TABLES);
-    assert_eq!(versions(&ks).await, [SCHEMA_VERSION]);
+    assert_eq!(versions(&ks).await, all_versions());
     let locks: Vec<String> = ks.column("SELECT owner FROM {ks}.schema_lock").await;
     assert!(locks.is_empty(), "the lock was left behind: {locks:?}");
     ks.drop().await;
@@ -124,7 +131,44 @@ async fn a_node_waits_for_a_dead_nodes_lock_to_expire_then_migrates() {
     store.close().await.unwrap();
     assert!(waited >= Duration::from_secs(1), "did not wait: {waited:?}");
     assert_eq!(tables(&ks).await, TABLES);
-    assert_eq!(versions(&ks).await, [SCHEMA_VERSION]);
+    assert_eq!(versions(&ks).await, all_versions());
+    ks.drop().await;
+}
+
+/// A keyspace a build of schema version 1 made (no `idempotency` table, version 2 not
+/// recorded) gets the table when a node of this build starts, and keeps what it held.
+#[tokio::test]
+async fn a_keyspace_of_version_1_gets_the_idempotency_table_on_start() {
+    let Some(ks) = Keyspace::new("migrations_from_1").await else {
+        return;
+    };
+    let store = ks.store().await;
+    tern_storage::write_durable(
+        &store,
+        vec![tern_storage::WriteOp::PutMeta {
+            key: "kept".into(),
+            value: b"v".to_vec(),
+        }],
+    )
+    .await
+    .unwrap();
+    store.close().await.unwrap();
+    ks.cql("DROP TABLE {ks}.idempotency").await;
+    ks.cql("DELETE FROM {ks}.schema_migrations WHERE version = 2")
+        .await;
+    assert_eq!(versions(&ks).await, [1]);
+
+    let store = ks.store().await;
+    assert_eq!(tables(&ks).await, TABLES);
+    assert_eq!(versions(&ks).await, all_versions());
+    assert_eq!(store.meta("kept").await.unwrap(), Some(b"v".to_vec()));
+    let until = cql_support::now_ms() + 60_000;
+    let claim = store
+        .claim_idempotent("acme", "k", b"v".to_vec(), until)
+        .await
+        .unwrap();
+    assert_eq!(claim, Claim::Claimed);
+    store.close().await.unwrap();
     ks.drop().await;
 }
 

@@ -22,7 +22,7 @@ pub const MAX_REQUEST_TIMEOUT_MS: u64 = 15_000;
 const MAX_BATCH_BYTES: usize = 1024 * 1024;
 
 /// Cassandra's and ScyllaDB's largest TTL: 20 years.
-const MAX_TTL_SECS: u64 = 20 * 365 * 86_400;
+pub(super) const MAX_TTL_SECS: u64 = 20 * 365 * 86_400;
 
 /// Settings of the CQL store.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -139,6 +139,17 @@ impl Consistency {
 
     fn is_local(self) -> bool {
         matches!(self, Consistency::LocalQuorum | Consistency::LocalOne)
+    }
+
+    /// The serial consistency of lightweight transactions: LOCAL_SERIAL with a `local_*`
+    /// consistency (the replicas of this datacenter decide), SERIAL otherwise.
+    pub(super) fn serial(self) -> scylla::statement::SerialConsistency {
+        use scylla::statement::SerialConsistency as S;
+        if self.is_local() {
+            S::LocalSerial
+        } else {
+            S::Serial
+        }
     }
 }
 

@@ -61,6 +61,7 @@ pub(super) enum Table {
     CdrByAccount,
     CdrByLink,
     ClientRefs,
+    Idempotency,
 }
 
 /// One statement to send.
@@ -312,6 +313,32 @@ fn push(
             ts,
             vec![tsv, big(lease)],
         )),
+        WriteOp::PutIdempotent {
+            account,
+            key: name,
+            value,
+            expires_ms,
+        } => rows.push(row(
+            Write::Idempotent,
+            Table::Idempotency,
+            key(&[account.as_bytes(), name.as_bytes()]),
+            ts,
+            vec![
+                CqlValue::Text(account),
+                CqlValue::Text(name),
+                CqlValue::Blob(value),
+                CqlValue::BigInt(as_millis(expires_ms)),
+                CqlValue::Int(ttl_until(expires_ms, now_ms)),
+                tsv,
+            ],
+        )),
+        WriteOp::RemoveIdempotent { account, key: name } => rows.push(row(
+            Write::IdempotentDelete,
+            Table::Idempotency,
+            key(&[account.as_bytes(), name.as_bytes()]),
+            ts,
+            vec![tsv, CqlValue::Text(account), CqlValue::Text(name)],
+        )),
     }
     Ok(())
 }
@@ -406,7 +433,7 @@ fn hold(
     ts: i64,
     now_ms: u64,
 ) -> Result<(), StoreError> {
-    let ttl = held_ttl(delivery.expires_ms, now_ms);
+    let ttl = ttl_until(delivery.expires_ms, now_ms);
     rows.push(row(
         Write::Held,
         Table::Held,
@@ -437,10 +464,17 @@ fn hold(
     Ok(())
 }
 
-/// Seconds until `expires_ms`, at least 1 (a TTL of 0 would keep the row for ever).
-fn held_ttl(expires_ms: u64, now_ms: u64) -> i32 {
+/// Seconds until `expires_ms`, at least 1 (a TTL of 0 would keep the row for ever) and at
+/// most the database's largest TTL.
+pub(super) fn ttl_until(expires_ms: u64, now_ms: u64) -> i32 {
     let secs = expires_ms.saturating_sub(now_ms).div_ceil(1000);
-    i32::try_from(secs.max(1)).unwrap_or(i32::MAX)
+    i32::try_from(secs.clamp(1, super::config::MAX_TTL_SECS)).unwrap_or(i32::MAX)
+}
+
+/// A time in milliseconds as a `bigint`; times past 2^63 ms (never, in practice) are cut
+/// to the largest.
+pub(super) fn as_millis(ms: u64) -> i64 {
+    i64::try_from(ms).unwrap_or(i64::MAX)
 }
 
 fn encode<T: Serialize + ?Sized>(what: &str, value: &T) -> Result<Vec<u8>, StoreError> {
@@ -479,10 +513,14 @@ mod tests {
     }
 
     #[test]
-    fn held_ttls_end_at_expiry_and_never_mean_forever() {
-        assert_eq!(held_ttl(10_000, 1_000), 9);
-        assert_eq!(held_ttl(10_001, 1_000), 10);
-        assert_eq!(held_ttl(5, 1_000), 1);
+    fn ttls_end_at_expiry_and_never_mean_forever() {
+        assert_eq!(ttl_until(10_000, 1_000), 9);
+        assert_eq!(ttl_until(10_001, 1_000), 10);
+        assert_eq!(ttl_until(5, 1_000), 1);
+        assert_eq!(
+            ttl_until(u64::MAX, 1_000) as u64,
+            super::super::config::MAX_TTL_SECS
+        );
     }
 
     #[test]

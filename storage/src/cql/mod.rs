@@ -39,14 +39,18 @@
 //! - `charges ((lease), id) → parts, amount`; `charged` sums the partition,
 //!   `ForgetCharges` deletes it.
 //! - `meta ((key)) → value`.
+//! - `idempotency ((account, key)) → value, expires_ms` (see [`crate::idempotency`]), with
+//!   a TTL that ends at `expires_ms` (rounded up to whole seconds, at least 1 s); a row
+//!   read before its TTL ends but after `expires_ms` counts as absent. Added by schema
+//!   version 2: a keyspace of version 1 gets it when a node of this build starts.
 //!
 //! Records, CDR rows and client references live `cdr_retention_days` (0: for ever).
 //!
 //! # Compaction
 //!
-//! - `pending`, `pending_buckets`, `receipts`, `held`, `held_accounts`: Leveled. Rows
-//!   live seconds to days and most are deleted; Leveled keeps a read to about one SSTable
-//!   per level and purges tombstones soon. `gc_grace_seconds` is 3 h, the default hint
+//! - `pending`, `pending_buckets`, `receipts`, `held`, `held_accounts`, `idempotency`:
+//!   Leveled. Rows live seconds to days and most are deleted (or expire); Leveled keeps a
+//!   read to about one SSTable per level and purges tombstones soon. `gc_grace_seconds` is 3 h, the default hint
 //!   window: a replica down for less gets the deletes it missed as hints; one down for
 //!   longer must be repaired before it serves reads again (the usual rule, with a shorter
 //!   clock). If it is not, a deleted row can come back: a pending entry (the dispatcher
@@ -63,7 +67,8 @@
 //!
 //! # Writes
 //!
-//! Every statement is prepared once at connect and carries `USING TIMESTAMP ?`. The
+//! Every statement is prepared once at connect, and every write but the claims of
+//! idempotency records (see below) carries `USING TIMESTAMP ?`. The
 //! operations of one `write()` call get their timestamps when it is called, from a
 //! per-process clock that never repeats or goes back (`max(now, last + 1)` microseconds,
 //! one per operation): operations on one key are applied in call order whatever order
@@ -101,6 +106,25 @@
 //! it. The argument holds across nodes while their clocks differ by less than
 //! M − 30 s = 30 s.
 //!
+//! # Claims of idempotency records
+//!
+//! `claim_idempotent` is a lightweight transaction, `INSERT … IF NOT EXISTS USING TTL`, at
+//! LOCAL_SERIAL with a `local_*` consistency and SERIAL otherwise; its commit is at the
+//! configured consistency. Paxos makes it exact across nodes: of concurrent claims of one
+//! key exactly one applies, and the others read the `[applied]` column false and the row
+//! that won. A row that is there but past its `expires_ms` (its TTL has not run out yet)
+//! is taken with `UPDATE … IF expires_ms = <seen> AND value = <seen>`, so that of two
+//! nodes that both saw it expired only one takes it. A claim that times out may or may not have been
+//! applied: it returns `Unavailable`, and the driver does not retry it (sent again, it
+//! would find its own row).
+//!
+//! `PutIdempotent` and `RemoveIdempotent` are plain writes through the writer, with the
+//! timestamps of every write, while a claim's cells carry the database's Paxos timestamp.
+//! A put or remove after a claim wins over it only if its timestamp is later, which
+//! holds while the nodes' clocks and the database's agree to well within the time between
+//! the two (a send). Keep the clocks synchronised (NTP), as for every other write, and use
+//! a quorum consistency, so that a claim's read sees the writes acknowledged before it.
+//!
 //! # Reads
 //!
 //! Prepared, at the configured consistency; scans are paged. A read that fails returns
@@ -126,7 +150,7 @@ use scylla::policies::load_balancing::DefaultPolicy;
 use scylla::response::{PagingState, PagingStateResponse};
 use scylla::serialize::row::SerializeRow;
 use scylla::statement::prepared::PreparedStatement;
-use scylla::value::CqlValue;
+use scylla::value::{CqlValue, Row};
 use tern_model::MessageId;
 use tokio::sync::mpsc::{error::TrySendError, Sender};
 use tokio::task::JoinHandle;
@@ -139,10 +163,10 @@ pub use encode::PreparedWrite;
 pub use schema::SCHEMA_VERSION;
 
 use crate::{
-    CdrCursor, Completion, HeldDelivery, MessageRecord, MessageStore, PendingEntry, RecordState,
-    StoreError, StoreFuture, Submission, WriteOp,
+    idempotency, CdrCursor, Claim, Completion, HeldDelivery, MessageRecord, MessageStore,
+    PendingEntry, RecordState, StoreError, StoreFuture, Submission, WriteOp,
 };
-use encode::{big, bucket, day, now_micros, Ttls, BUCKET_MS, DAY_MS};
+use encode::{as_millis, big, bucket, day, now_micros, ttl_until, Ttls, BUCKET_MS, DAY_MS};
 use statements::{Statements, PAGE_ROWS};
 use writer::{Counters, Job, Writer};
 
@@ -150,6 +174,9 @@ use writer::{Counters, Job, Writer};
 const BUCKET_MARGIN: Duration = Duration::from_secs(60);
 /// Point reads of one CDR page in flight at once.
 const CDR_READS: usize = 16;
+/// Conditional writes one claim of an idempotency record tries before it gives up: each
+/// that does not apply found a row another node wrote or changed just before.
+const CLAIM_ATTEMPTS: usize = 4;
 
 /// Requests sent to the database: the round trips a benchmark divides by messages.
 #[derive(Debug, Default)]
@@ -218,8 +245,15 @@ impl CqlStore {
             .keyspace(config.create_keyspace.then(|| config.replication.cql()))
             .await?;
         migrator.migrate().await?;
-        let statements =
-            Arc::new(Statements::prepare(&session, &config.keyspace, &requests).await?);
+        let statements = Arc::new(
+            Statements::prepare(
+                &session,
+                &config.keyspace,
+                &requests,
+                config.consistency.serial(),
+            )
+            .await?,
+        );
         let counters = Arc::new(Counters::default());
         let (queue, receiver) = tokio::sync::mpsc::channel(config.write_queue_capacity);
         let writer = Writer {
@@ -347,6 +381,16 @@ fn lock_owner() -> String {
 /// What the database cannot store as given; checked before anything is queued.
 fn check(ops: &[WriteOp]) -> Result<(), StoreError> {
     for op in ops {
+        match op {
+            WriteOp::PutIdempotent {
+                account,
+                key,
+                value,
+                ..
+            } => idempotency::check(account, key, Some(value))?,
+            WriteOp::RemoveIdempotent { account, key } => idempotency::check(account, key, None)?,
+            _ => {}
+        }
         let empty = match op {
             WriteOp::Hold(delivery) => delivery.account.is_empty().then_some("account"),
             WriteOp::Release { account, .. } => account.is_empty().then_some("account"),
@@ -406,6 +450,39 @@ fn id_part(id: i64, part: i16) -> Result<(MessageId, u8), StoreError> {
 
 fn limit_value(limit: usize) -> i32 {
     i32::try_from(limit).unwrap_or(i32::MAX)
+}
+
+/// The value of an `idempotency` row still live at `now_ms`; `None` when it has expired.
+fn live_value(
+    value: Option<Vec<u8>>,
+    expires_ms: Option<i64>,
+    now_ms: u64,
+) -> Result<Option<Vec<u8>>, StoreError> {
+    if !row_live(expires_ms, now_ms)? {
+        return Ok(None);
+    }
+    value.map(Some).ok_or_else(no_value)
+}
+
+fn no_value() -> StoreError {
+    StoreError::Corrupt("idempotency: a live row without a value".into())
+}
+
+/// Whether an `idempotency` row that expires at `expires_ms` is live at `now_ms` (a row
+/// without an expiry, which no write makes, counts as expired).
+fn row_live(expires_ms: Option<i64>, now_ms: u64) -> Result<bool, StoreError> {
+    let Some(expires_ms) = expires_ms else {
+        return Ok(false);
+    };
+    let expires_ms = u64::try_from(expires_ms)
+        .map_err(|_| StoreError::Corrupt(format!("idempotency: expires_ms {expires_ms}")))?;
+    Ok(idempotency::live(expires_ms, now_ms))
+}
+
+/// The row a conditional write found instead of applying: what holds the key.
+struct Holder {
+    value: Option<Vec<u8>>,
+    expires_ms: Option<i64>,
 }
 
 /// A `messages` row: the record and the submission, either possibly missing.
@@ -835,6 +912,119 @@ impl CqlStore {
         Ok(rows.into_iter().next().and_then(|(value,)| value))
     }
 
+    async fn read_idempotent(
+        &self,
+        account: &str,
+        key: &str,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        idempotency::check(account, key, None)?;
+        let rows: Vec<(Option<Vec<u8>>, Option<i64>)> = self
+            .rows(
+                "idempotency",
+                &self.statements.reads.idempotent,
+                (account, key),
+            )
+            .await?;
+        match rows.into_iter().next() {
+            Some((value, expires_ms)) => live_value(value, expires_ms, tern_model::now_ms()),
+            None => Ok(None),
+        }
+    }
+
+    /// The claim of an idempotency record (see the module doc): the insert-if-absent, and
+    /// the takeover of a row found expired, until one applies or a live row is found.
+    async fn claim(
+        &self,
+        account: &str,
+        key: &str,
+        value: Vec<u8>,
+        expires_ms: u64,
+    ) -> Result<Claim, StoreError> {
+        idempotency::check(account, key, Some(&value))?;
+        let reads = &self.statements.reads;
+        let expires = as_millis(expires_ms);
+        // The expired row the last attempt found; `None`: no row found yet.
+        let mut expired: Option<Holder> = None;
+        for _ in 0..CLAIM_ATTEMPTS {
+            let ttl = ttl_until(expires_ms, tern_model::now_ms());
+            let found = match expired {
+                None => {
+                    let values = (account, key, &value, expires, ttl);
+                    self.conditional("idempotency claim", &reads.claim, values)
+                        .await?
+                }
+                Some(seen) => {
+                    let values = (
+                        ttl,
+                        &value,
+                        expires,
+                        account,
+                        key,
+                        seen.expires_ms,
+                        seen.value,
+                    );
+                    self.conditional("idempotency claim", &reads.reclaim, values)
+                        .await?
+                }
+            };
+            let Some(holder) = found else {
+                return Ok(Claim::Claimed);
+            };
+            if row_live(holder.expires_ms, tern_model::now_ms())? {
+                return holder.value.map(Claim::Exists).ok_or_else(no_value);
+            }
+            expired = Some(holder);
+        }
+        Err(StoreError::Unavailable(format!(
+            "idempotency claim of {key:?} (account {account:?}): the row changed under \
+             each of {CLAIM_ATTEMPTS} conditional writes"
+        )))
+    }
+
+    /// Runs a lightweight transaction; `None` when it applied, otherwise the row that
+    /// kept it from applying.
+    async fn conditional(
+        &self,
+        what: &str,
+        statement: &PreparedStatement,
+        values: impl SerializeRow,
+    ) -> Result<Option<Holder>, StoreError> {
+        self.requests.count(1);
+        let result = self
+            .session
+            .execute_unpaged(statement, values)
+            .await
+            .map_err(|e| unavailable(what, e))?;
+        let rows = result
+            .into_rows_result()
+            .map_err(|e| unavailable(what, e))?;
+        let corrupt = |e: &dyn std::fmt::Display| StoreError::Corrupt(format!("{what}: {e}"));
+        let mut row: Row = rows.first_row().map_err(|e| corrupt(&e))?;
+        // The columns of the answer depend on the database and on whether it applied:
+        // they are found by name.
+        let specs = rows.column_specs();
+        let mut column = |name: &str| {
+            let (i, _) = specs.get_by_name(name)?;
+            row.columns.get_mut(i)?.take()
+        };
+        match column("[applied]") {
+            Some(CqlValue::Boolean(true)) => return Ok(None),
+            Some(CqlValue::Boolean(false)) => {}
+            other => return Err(corrupt(&format!("[applied] is {other:?}"))),
+        }
+        let value = match column("value") {
+            None => None,
+            Some(CqlValue::Blob(bytes)) => Some(bytes),
+            Some(other) => return Err(corrupt(&format!("value is {other:?}"))),
+        };
+        let expires_ms = match column("expires_ms") {
+            None => None,
+            Some(CqlValue::BigInt(ms)) => Some(ms),
+            Some(other) => return Err(corrupt(&format!("expires_ms is {other:?}"))),
+        };
+        Ok(Some(Holder { value, expires_ms }))
+    }
+
     async fn read_charged(&self, lease: u64) -> Result<(u64, i64), StoreError> {
         let rows: Vec<(Option<i64>, Option<i64>)> = self
             .all_rows("charges", &self.statements.reads.charges, &(big(lease),))
@@ -943,5 +1133,23 @@ impl MessageStore for CqlStore {
 
     fn charged(&self, lease: u64) -> StoreFuture<'_, (u64, i64)> {
         Box::pin(self.read_charged(lease))
+    }
+
+    fn idempotent<'a>(
+        &'a self,
+        account: &'a str,
+        key: &'a str,
+    ) -> StoreFuture<'a, Option<Vec<u8>>> {
+        Box::pin(self.read_idempotent(account, key))
+    }
+
+    fn claim_idempotent<'a>(
+        &'a self,
+        account: &'a str,
+        key: &'a str,
+        value: Vec<u8>,
+        expires_ms: u64,
+    ) -> StoreFuture<'a, Claim> {
+        Box::pin(self.claim(account, key, value, expires_ms))
     }
 }

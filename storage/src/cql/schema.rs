@@ -50,7 +50,7 @@ pub(super) struct Migration {
 }
 
 /// The newest version this build knows.
-pub const SCHEMA_VERSION: i32 = 1;
+pub const SCHEMA_VERSION: i32 = 2;
 
 /// Every migration, oldest first. Never change one that was released: add another.
 pub(super) fn migrations() -> Vec<Migration> {
@@ -61,61 +61,71 @@ pub(super) fn migrations() -> Vec<Migration> {
     let daily = "compaction = {'class': 'TimeWindowCompactionStrategy', \
                  'compaction_window_unit': 'DAYS', 'compaction_window_size': 1}";
     let tiered = "compaction = {'class': 'SizeTieredCompactionStrategy'}";
-    vec![Migration {
-        version: 1,
-        description: "messages, pending, receipts, held, CDR indexes, client references, \
+    vec![
+        Migration {
+            version: 1,
+            description: "messages, pending, receipts, held, CDR indexes, client references, \
                       charges and meta",
-        statements: vec![
-            format!(
-                "CREATE TABLE IF NOT EXISTS {{ks}}.messages (id bigint, part smallint, \
+            statements: vec![
+                format!(
+                    "CREATE TABLE IF NOT EXISTS {{ks}}.messages (id bigint, part smallint, \
                  record blob, submission blob, PRIMARY KEY ((id), part)) WITH {daily}"
-            ),
-            format!(
-                "CREATE TABLE IF NOT EXISTS {{ks}}.pending (shard int, bucket bigint, \
+                ),
+                format!(
+                    "CREATE TABLE IF NOT EXISTS {{ks}}.pending (shard int, bucket bigint, \
                  id bigint, part smallint, entry blob, \
                  PRIMARY KEY ((shard, bucket), id, part)) WITH {leveled}"
-            ),
-            format!(
-                "CREATE TABLE IF NOT EXISTS {{ks}}.pending_buckets (shard int, bucket bigint, \
+                ),
+                format!(
+                    "CREATE TABLE IF NOT EXISTS {{ks}}.pending_buckets (shard int, bucket bigint, \
                  PRIMARY KEY ((shard), bucket)) WITH {leveled}"
-            ),
-            format!(
-                "CREATE TABLE IF NOT EXISTS {{ks}}.receipts (link text, operator_id text, \
+                ),
+                format!(
+                    "CREATE TABLE IF NOT EXISTS {{ks}}.receipts (link text, operator_id text, \
                  id bigint, part smallint, PRIMARY KEY ((link, operator_id))) WITH {leveled}"
-            ),
-            format!(
-                "CREATE TABLE IF NOT EXISTS {{ks}}.held (account text, key bigint, \
+                ),
+                format!(
+                    "CREATE TABLE IF NOT EXISTS {{ks}}.held (account text, key bigint, \
                  delivery blob, PRIMARY KEY ((account), key)) WITH {leveled}"
-            ),
-            format!(
-                "CREATE TABLE IF NOT EXISTS {{ks}}.held_accounts (one int, account text, \
+                ),
+                format!(
+                    "CREATE TABLE IF NOT EXISTS {{ks}}.held_accounts (one int, account text, \
                  PRIMARY KEY ((one), account)) WITH {leveled}"
-            ),
-            format!(
-                "CREATE TABLE IF NOT EXISTS {{ks}}.cdr_by_account (account text, day int, \
+                ),
+                format!(
+                    "CREATE TABLE IF NOT EXISTS {{ks}}.cdr_by_account (account text, day int, \
                  accepted_ms bigint, id bigint, part smallint, record blob, \
                  PRIMARY KEY ((account, day), accepted_ms, id, part)) WITH {daily}"
-            ),
-            format!(
-                "CREATE TABLE IF NOT EXISTS {{ks}}.cdr_by_link (link text, day int, \
+                ),
+                format!(
+                    "CREATE TABLE IF NOT EXISTS {{ks}}.cdr_by_link (link text, day int, \
                  accepted_ms bigint, id bigint, part smallint, \
                  PRIMARY KEY ((link, day), accepted_ms, id, part)) WITH {daily}"
-            ),
-            format!(
+                ),
+                format!(
                 "CREATE TABLE IF NOT EXISTS {{ks}}.client_refs (account text, client_ref text, \
                  id bigint, PRIMARY KEY ((account, client_ref), id)) \
                  WITH CLUSTERING ORDER BY (id DESC) AND {daily}"
             ),
-            format!(
-                "CREATE TABLE IF NOT EXISTS {{ks}}.charges (lease bigint, id bigint, \
+                format!(
+                    "CREATE TABLE IF NOT EXISTS {{ks}}.charges (lease bigint, id bigint, \
                  parts bigint, amount bigint, PRIMARY KEY ((lease), id)) WITH {tiered}"
-            ),
-            format!(
-                "CREATE TABLE IF NOT EXISTS {{ks}}.meta (key text PRIMARY KEY, value blob) \
+                ),
+                format!(
+                    "CREATE TABLE IF NOT EXISTS {{ks}}.meta (key text PRIMARY KEY, value blob) \
                  WITH {tiered}"
-            ),
-        ],
-    }]
+                ),
+            ],
+        },
+        Migration {
+            version: 2,
+            description: "idempotency records",
+            statements: vec![format!(
+                "CREATE TABLE IF NOT EXISTS {{ks}}.idempotency (account text, key text, \
+             value blob, expires_ms bigint, PRIMARY KEY ((account, key))) WITH {leveled}"
+            )],
+        },
+    ]
 }
 
 /// The bookkeeping tables, created before any lock can exist.

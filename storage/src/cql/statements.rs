@@ -4,9 +4,15 @@
 //! the one the write got when it was queued, so that a batch sent twice writes the same
 //! cells at the same time and can never overwrite a later state. They are marked
 //! idempotent, which lets the driver's retry policy send them again.
+//!
+//! The claims of idempotency records are lightweight transactions: they cannot carry a
+//! timestamp (the database stamps them with its Paxos ballot), run at the serial
+//! consistency of the configuration, and are not idempotent (a claim sent again finds its
+//! own record), so the driver does not retry them.
 
 use scylla::client::session::Session;
 use scylla::statement::prepared::PreparedStatement;
+use scylla::statement::SerialConsistency;
 
 use super::Requests;
 use crate::StoreError;
@@ -50,10 +56,14 @@ pub(super) enum Write {
     CdrByLink,
     /// `account, client_ref, id, ttl, ts`
     ClientRef,
+    /// `account, key, value, expires_ms, ttl, ts`
+    Idempotent,
+    /// `ts, account, key`
+    IdempotentDelete,
 }
 
 impl Write {
-    const ALL: [Write; 17] = [
+    const ALL: [Write; 19] = [
         Write::MessageAccepted,
         Write::MessageLater,
         Write::Submission,
@@ -71,6 +81,8 @@ impl Write {
         Write::CdrByAccount,
         Write::CdrByLink,
         Write::ClientRef,
+        Write::Idempotent,
+        Write::IdempotentDelete,
     ];
 
     fn cql(self) -> &'static str {
@@ -135,6 +147,13 @@ impl Write {
                 "INSERT INTO {ks}.client_refs (account, client_ref, id) VALUES (?, ?, ?) \
                  USING TTL ? AND TIMESTAMP ?"
             }
+            Write::Idempotent => {
+                "INSERT INTO {ks}.idempotency (account, key, value, expires_ms) \
+                 VALUES (?, ?, ?, ?) USING TTL ? AND TIMESTAMP ?"
+            }
+            Write::IdempotentDelete => {
+                "DELETE FROM {ks}.idempotency USING TIMESTAMP ? WHERE account = ? AND key = ?"
+            }
         }
     }
 
@@ -179,6 +198,17 @@ pub(super) struct Reads {
     pub(super) meta: PreparedStatement,
     /// `lease` → `parts, amount`
     pub(super) charges: PreparedStatement,
+    /// `account, key` → `value, expires_ms`
+    pub(super) idempotent: PreparedStatement,
+    /// `account, key, value, expires_ms, ttl` → `[applied]` and, when not, the row that
+    /// holds the key: a lightweight transaction (see the module doc)
+    pub(super) claim: PreparedStatement,
+    /// `ttl, value, expires_ms, account, key, expires_ms seen, value seen` → `[applied]`,
+    /// and the row when not: the claim of a key whose record has expired but not yet gone
+    /// (its TTL is whole seconds, and clocks differ), taken only if the row is still the
+    /// one seen. Both columns are in the condition because a conditional update that does
+    /// not apply answers with the columns of its condition only.
+    pub(super) reclaim: PreparedStatement,
 }
 
 /// Every prepared statement of the store.
@@ -195,6 +225,7 @@ impl Statements {
         session: &Session,
         keyspace: &str,
         requests: &Requests,
+        serial: SerialConsistency,
     ) -> Result<Self, StoreError> {
         let mut writes = Vec::with_capacity(Write::ALL.len());
         for write in Write::ALL {
@@ -204,6 +235,12 @@ impl Statements {
             writes.push(statement);
         }
         let read = |cql: &'static str| prepare(session, keyspace, requests, cql);
+        let conditional = |cql: &'static str| async move {
+            let mut statement = prepare(session, keyspace, requests, cql).await?;
+            statement.set_serial_consistency(Some(serial));
+            statement.set_is_idempotent(false);
+            Ok::<_, StoreError>(statement)
+        };
         let reads = Reads {
             message: read("SELECT record, submission FROM {ks}.messages WHERE id = ? AND part = ?")
                 .await?,
@@ -264,6 +301,20 @@ impl Statements {
             .await?,
             meta: read("SELECT value FROM {ks}.meta WHERE key = ?").await?,
             charges: read("SELECT parts, amount FROM {ks}.charges WHERE lease = ?").await?,
+            idempotent: read(
+                "SELECT value, expires_ms FROM {ks}.idempotency WHERE account = ? AND key = ?",
+            )
+            .await?,
+            claim: conditional(
+                "INSERT INTO {ks}.idempotency (account, key, value, expires_ms) \
+                 VALUES (?, ?, ?, ?) IF NOT EXISTS USING TTL ?",
+            )
+            .await?,
+            reclaim: conditional(
+                "UPDATE {ks}.idempotency USING TTL ? SET value = ?, expires_ms = ? \
+                 WHERE account = ? AND key = ? IF expires_ms = ? AND value = ?",
+            )
+            .await?,
         };
         Ok(Self { writes, reads })
     }

@@ -1,10 +1,12 @@
 //! A caller's batch turned into key/value changes, on the caller's thread, so that the
 //! writer thread only copies bytes into the engine and waits for the disk.
 
+use std::sync::{Arc, Mutex};
+
 use serde::Serialize;
 
 use super::keys;
-use crate::{Completion, MessageRecord, RecordState, StoreError, WriteOp};
+use crate::{idempotency, Claim, Completion, MessageRecord, RecordState, StoreError, WriteOp};
 
 /// The keyspaces of the store, one per access path.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -19,6 +21,8 @@ pub(super) enum Space {
     Meta,
     Submissions,
     Charges,
+    Idempotency,
+    IdempotencyExpiry,
 }
 
 impl Space {
@@ -35,6 +39,8 @@ impl Space {
             Space::Meta => "meta",
             Space::Submissions => "submissions",
             Space::Charges => "charges",
+            Space::Idempotency => "idempotency",
+            Space::IdempotencyExpiry => "idempotency_by_expiry",
         }
     }
 }
@@ -44,7 +50,24 @@ pub(super) enum Change {
     Remove(Space, Vec<u8>),
     /// Every key that starts with the prefix.
     RemovePrefix(Space, Vec<u8>),
+    /// An idempotency record put unless a live one is there (see [`ClaimChange`]).
+    Claim(ClaimChange),
 }
+
+/// What the writer needs to decide a claim, and where it leaves its decision: the
+/// writer reads the record and writes the new one between two other changes, so that no
+/// other write of the key comes in between.
+pub(super) struct ClaimChange {
+    /// The record's key, its value (`expires_ms ‖ bytes`) and its expiry index entry.
+    pub(super) key: Vec<u8>,
+    pub(super) value: Vec<u8>,
+    pub(super) expiry: Vec<u8>,
+    /// Set by the writer; read by the claim's completion once the commit is durable.
+    pub(super) outcome: ClaimOutcome,
+}
+
+/// A claim's decision: claimed, the live record found, or a record that does not decode.
+pub(super) type ClaimOutcome = Arc<Mutex<Option<Result<Claim, StoreError>>>>;
 
 /// One queued batch.
 pub(super) struct Job {
@@ -56,6 +79,9 @@ pub(super) struct Job {
     /// writer keeps its set of accounts with held items from these.
     pub(super) held: Vec<String>,
     pub(super) released: Vec<String>,
+    /// Idempotency records put or claimed: the writer sweeps expired ones every so many
+    /// (see `writer`).
+    pub(super) idempotent: usize,
     pub(super) done: Completion,
 }
 
@@ -66,12 +92,41 @@ impl Job {
             ops: ops.len(),
             held: Vec::new(),
             released: Vec::new(),
+            idempotent: 0,
             done,
         };
         for op in ops {
             job.push(op)?;
         }
         Ok(job)
+    }
+
+    /// A job of one claim (see [`crate::MessageStore::claim_idempotent`]): its decision is
+    /// left in `outcome`.
+    pub(super) fn claim(
+        account: &str,
+        key: &str,
+        value: &[u8],
+        expires_ms: u64,
+        outcome: ClaimOutcome,
+        done: Completion,
+    ) -> Result<Job, StoreError> {
+        idempotency::check(account, key, Some(value))?;
+        let record = keys::idempotent(account, key);
+        let change = ClaimChange {
+            expiry: keys::idempotent_expiry(expires_ms, &record),
+            value: keys::idempotent_value(expires_ms, value),
+            key: record,
+            outcome,
+        };
+        Ok(Job {
+            changes: vec![Change::Claim(change)],
+            ops: 1,
+            held: Vec::new(),
+            released: Vec::new(),
+            idempotent: 1,
+            done,
+        })
     }
 
     fn push(&mut self, op: WriteOp) -> Result<(), StoreError> {
@@ -139,6 +194,32 @@ impl Job {
             ),
             WriteOp::ForgetCharges { lease } => {
                 Change::RemovePrefix(Space::Charges, lease.to_be_bytes().to_vec())
+            }
+            WriteOp::PutIdempotent {
+                account,
+                key,
+                value,
+                expires_ms,
+            } => {
+                idempotency::check(&account, &key, Some(&value))?;
+                let record = keys::idempotent(&account, &key);
+                // The expiry index entry first: a record is never without one.
+                self.changes.push(Change::Put(
+                    Space::IdempotencyExpiry,
+                    keys::idempotent_expiry(expires_ms, &record),
+                    Vec::new(),
+                ));
+                self.idempotent += 1;
+                Change::Put(
+                    Space::Idempotency,
+                    record,
+                    keys::idempotent_value(expires_ms, &value),
+                )
+            }
+            WriteOp::RemoveIdempotent { account, key } => {
+                idempotency::check(&account, &key, None)?;
+                // Its expiry index entry goes when the sweep reaches it.
+                Change::Remove(Space::Idempotency, keys::idempotent(&account, &key))
             }
         };
         self.changes.push(change);

@@ -158,6 +158,52 @@ pub(super) fn cdr_tail(key: &[u8]) -> Option<(u64, MessageId, u8)> {
     Some((ms, id, part))
 }
 
+/// `account ‖ NUL ‖ key`: an idempotency record.
+pub(super) fn idempotent(account: &str, key: &str) -> Vec<u8> {
+    let mut out = Vec::with_capacity(account.len() + 1 + key.len());
+    out.extend_from_slice(account.as_bytes());
+    out.push(SEP);
+    out.extend_from_slice(key.as_bytes());
+    out
+}
+
+/// `expires_ms ‖ value`, the value of an idempotency record.
+pub(super) fn idempotent_value(expires_ms: u64, value: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(8 + value.len());
+    out.extend_from_slice(&expires_ms.to_be_bytes());
+    out.extend_from_slice(value);
+    out
+}
+
+/// Reads an idempotency record's value back: its expiry and the caller's bytes.
+pub(super) fn idempotent_record(bytes: &[u8]) -> Option<(u64, &[u8])> {
+    let (expires, value) = bytes.split_first_chunk::<8>()?;
+    Some((u64::from_be_bytes(*expires), value))
+}
+
+/// `expires_ms ‖ record key`: an entry of the expiry index of idempotency records, empty
+/// value, in expiry order.
+pub(super) fn idempotent_expiry(expires_ms: u64, record: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(8 + record.len());
+    out.extend_from_slice(&expires_ms.to_be_bytes());
+    out.extend_from_slice(record);
+    out
+}
+
+/// Where the expiry index entries that expire after `ms` start: the end of a scan of those
+/// that expire at or before it.
+pub(super) fn idempotent_expiry_end(ms: u64) -> std::ops::Bound<Vec<u8>> {
+    match ms.checked_add(1) {
+        Some(next) => std::ops::Bound::Excluded(next.to_be_bytes().to_vec()),
+        None => std::ops::Bound::Unbounded,
+    }
+}
+
+/// The record key an expiry index entry names.
+pub(super) fn idempotent_expiry_record(entry: &[u8]) -> Option<&[u8]> {
+    entry.get(8..).filter(|record| !record.is_empty())
+}
+
 /// A key as an error message shows it: printable ASCII as is, other bytes as `\xNN`.
 pub(super) fn describe(space: &str, key: &[u8]) -> String {
     let mut out = format!("{space} key ");
@@ -184,6 +230,14 @@ mod tests {
         assert!(held_after_account("acme") <= held("acme0", 0));
         assert!(cdr("a", 1, MessageId(9), 0) < cdr("a", 2, MessageId(1), 0));
         assert!(client_ref("a", "r", MessageId(9)) < client_ref("a", "r", MessageId(256)));
+        let record = idempotent("acme", "k");
+        assert!(idempotent_expiry(255, &record) < idempotent_expiry(256, b"a"));
+        let std::ops::Bound::Excluded(end) = idempotent_expiry_end(256) else {
+            panic!("a bounded end");
+        };
+        assert!(idempotent_expiry(256, &record) < end);
+        assert!(end <= idempotent_expiry(257, b""));
+        assert_eq!(idempotent_expiry_end(u64::MAX), std::ops::Bound::Unbounded);
     }
 
     #[test]
@@ -197,6 +251,20 @@ mod tests {
         let prefix = client_ref_prefix("acme", "r1");
         let key = client_ref("acme", "r1", MessageId(42));
         assert_eq!(client_ref_id(&prefix, &key), Some(MessageId(42)));
+        let value = idempotent_value(1_700_000_000_000, b"ids 1 2");
+        assert_eq!(
+            idempotent_record(&value),
+            Some((1_700_000_000_000, &b"ids 1 2"[..]))
+        );
+        assert_eq!(idempotent_record(&value[..7]), None);
+        assert_eq!(
+            idempotent_record(&value[..8]),
+            Some((1_700_000_000_000, &[][..]))
+        );
+        let record = idempotent("acme", "k");
+        let entry = idempotent_expiry(9, &record);
+        assert_eq!(idempotent_expiry_record(&entry), Some(&record[..]));
+        assert_eq!(idempotent_expiry_record(&entry[..8]), None);
     }
 
     #[test]

@@ -28,6 +28,22 @@
 //! - `meta`: key → bytes
 //! - `charges`: `lease ‖ id` → `parts ‖ amount`: what each message spent of a quota lease,
 //!   until the lease is settled for good
+//! - `idempotency`: `account ‖ 0x00 ‖ key` → `expires_ms ‖ value`: idempotency records
+//!   (see [`crate::idempotency`]); one past its expiry reads as absent
+//! - `idempotency_by_expiry`: `expires_ms ‖ account ‖ 0x00 ‖ key` → empty, written with
+//!   every record, so that expired records are found without a scan of the live ones
+//!
+//! Claims of idempotency records are decided on the writer thread, in queue order with
+//! every other write: the writer reads the key and, when it is free, writes the record in
+//! the same commit, so no write of the key can come in between, and the claim is reported
+//! with the commit's completions, once it is durable. Expired records are swept by the
+//! writer too, after a commit: once 256 records were put or claimed since the last sweep,
+//! or a minute after it when any was. A sweep walks the expiry index up to the present,
+//! at most 1024 entries, removes each entry and the record it names when that record has
+//! expired (one rewritten since with a later expiry stays), and commits without a sync
+//! of its own (a sweep lost in a crash is done again). A sweep that reached its bound
+//! leaves the next commit to go on, so the sweeps remove expired records faster than
+//! records are put, and the keyspaces stay the size of the records of one window.
 //!
 //! Writes go through group commit (`writer`): callers queue batches on a bounded channel,
 //! one thread commits everything queued as one engine batch with one journal sync and then
@@ -57,8 +73,8 @@ use serde::{Deserialize, Serialize};
 use tern_model::MessageId;
 
 use crate::{
-    CdrCursor, Completion, HeldDelivery, MessageRecord, MessageStore, PendingEntry, RecordState,
-    StoreError, StoreFuture, Submission, WriteOp,
+    idempotency, CdrCursor, Claim, Completion, HeldDelivery, MessageRecord, MessageStore,
+    PendingEntry, RecordState, StoreError, StoreFuture, Submission, WriteOp,
 };
 use batch::{Job, Space};
 use writer::{Counters, HeldAccounts, Writer};
@@ -137,12 +153,14 @@ pub(crate) struct Spaces {
     meta: Keyspace,
     submissions: Keyspace,
     charges: Keyspace,
+    idempotency: Keyspace,
+    idempotency_expiry: Keyspace,
 }
 
 impl Spaces {
     fn open(db: &Database) -> fjall::Result<Self> {
-        // Memtables of 16 MiB instead of fjall's 64 MiB: ten keyspaces of full 64 MiB
-        // memtables would hold 640 MiB of RAM for what the journal already makes durable.
+        // Memtables of 16 MiB instead of fjall's 64 MiB: twelve keyspaces of full 64 MiB
+        // memtables would hold 768 MiB of RAM for what the journal already makes durable.
         let options = || KeyspaceCreateOptions::default().max_memtable_size(MEMTABLE_BYTES);
         let open = |space: Space| db.keyspace(space.name(), options);
         Ok(Self {
@@ -156,6 +174,8 @@ impl Spaces {
             meta: open(Space::Meta)?,
             submissions: open(Space::Submissions)?,
             charges: open(Space::Charges)?,
+            idempotency: open(Space::Idempotency)?,
+            idempotency_expiry: open(Space::IdempotencyExpiry)?,
         })
     }
 
@@ -171,6 +191,8 @@ impl Spaces {
             Space::Meta => &self.meta,
             Space::Submissions => &self.submissions,
             Space::Charges => &self.charges,
+            Space::Idempotency => &self.idempotency,
+            Space::IdempotencyExpiry => &self.idempotency_expiry,
         }
     }
 }
@@ -217,6 +239,7 @@ impl EmbeddedStore {
             counters: Arc::clone(&counters),
             held_accounts: Arc::clone(&held_accounts),
             emptiness_checked: Default::default(),
+            sweep: writer::Sweep::default(),
             path: dir.display().to_string(),
         };
         let writer = std::thread::Builder::new()
@@ -285,6 +308,27 @@ impl EmbeddedStore {
                 .map_err(|e| self.reader.io(e))?;
         }
         Ok(())
+    }
+
+    /// The writer's queue, while the store takes writes.
+    fn accepting(&self) -> Result<&Sender<Job>, StoreError> {
+        let queue = self.queue.as_ref().ok_or(StoreError::Closed)?;
+        if let Some(failure) = self.counters.failure.get() {
+            return Err(StoreError::Io(format!(
+                "{}: the store failed earlier ({failure})",
+                self.path.display()
+            )));
+        }
+        Ok(queue)
+    }
+
+    /// Queues a job for the writer; `Overloaded` at once when the queue is full.
+    fn queue(queue: &Sender<Job>, job: Job) -> Result<(), StoreError> {
+        match queue.try_send(job) {
+            Ok(()) => Ok(()),
+            Err(TrySendError::Full(_)) => Err(StoreError::Overloaded),
+            Err(TrySendError::Disconnected(_)) => Err(StoreError::Closed),
+        }
     }
 
     /// Runs `read` on the blocking pool: the engine's reads may wait for the disk.
@@ -504,6 +548,19 @@ impl Reader {
         }
         Ok(total)
     }
+
+    fn idempotent(&self, record: &[u8], now_ms: u64) -> Result<Option<Vec<u8>>, StoreError> {
+        let Some(bytes) = self
+            .spaces
+            .idempotency
+            .get(record)
+            .map_err(|e| self.io(e))?
+        else {
+            return Ok(None);
+        };
+        let (expires_ms, value) = idempotent_record(record, &bytes)?;
+        Ok(idempotency::live(expires_ms, now_ms).then(|| value.to_vec()))
+    }
 }
 
 impl Drop for EmbeddedStore {
@@ -516,19 +573,8 @@ impl Drop for EmbeddedStore {
 
 impl MessageStore for EmbeddedStore {
     fn write(&self, ops: Vec<WriteOp>, done: Completion) -> Result<(), StoreError> {
-        let queue = self.queue.as_ref().ok_or(StoreError::Closed)?;
-        if let Some(failure) = self.counters.failure.get() {
-            return Err(StoreError::Io(format!(
-                "{}: the store failed earlier ({failure})",
-                self.path.display()
-            )));
-        }
-        let job = Job::encode(ops, done)?;
-        match queue.try_send(job) {
-            Ok(()) => Ok(()),
-            Err(TrySendError::Full(_)) => Err(StoreError::Overloaded),
-            Err(TrySendError::Disconnected(_)) => Err(StoreError::Closed),
-        }
+        let queue = self.accepting()?;
+        Self::queue(queue, Job::encode(ops, done)?)
     }
 
     fn failure(&self) -> Option<String> {
@@ -638,6 +684,52 @@ impl MessageStore for EmbeddedStore {
     fn charged(&self, lease: u64) -> StoreFuture<'_, (u64, i64)> {
         self.read(move |r| r.charged(lease))
     }
+
+    fn idempotent<'a>(
+        &'a self,
+        account: &'a str,
+        key: &'a str,
+    ) -> StoreFuture<'a, Option<Vec<u8>>> {
+        if let Err(e) = idempotency::check(account, key, None) {
+            return Box::pin(std::future::ready(Err(e)));
+        }
+        let record = keys::idempotent(account, key);
+        self.read(move |r| r.idempotent(&record, tern_model::now_ms()))
+    }
+
+    fn claim_idempotent<'a>(
+        &'a self,
+        account: &'a str,
+        key: &'a str,
+        value: Vec<u8>,
+        expires_ms: u64,
+    ) -> StoreFuture<'a, Claim> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let outcome = batch::ClaimOutcome::default();
+        let decided = Arc::clone(&outcome);
+        let done: Completion = Box::new(move |result| {
+            let claim = result.and_then(|()| {
+                decided
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .take()
+                    .unwrap_or_else(|| {
+                        Err(StoreError::Io(
+                            "the writer committed a claim without deciding it".into(),
+                        ))
+                    })
+            });
+            let _ = tx.send(claim);
+        });
+        let queued = self.accepting().and_then(|queue| {
+            let job = Job::claim(account, key, &value, expires_ms, outcome, done)?;
+            Self::queue(queue, job)
+        });
+        Box::pin(async move {
+            queued?;
+            rx.await.map_err(|_| StoreError::Closed)?
+        })
+    }
 }
 
 fn decode<T: DeserializeOwned>(space: Space, key: &[u8], value: &[u8]) -> Result<T, StoreError> {
@@ -653,6 +745,17 @@ fn decode<T: DeserializeOwned>(space: Space, key: &[u8], value: &[u8]) -> Result
         },
         Err(e) => Err(corrupt(e)),
     }
+}
+
+/// An idempotency record's expiry and value, or what is wrong with its bytes.
+fn idempotent_record<'v>(key: &[u8], bytes: &'v [u8]) -> Result<(u64, &'v [u8]), StoreError> {
+    keys::idempotent_record(bytes).ok_or_else(|| {
+        StoreError::Corrupt(format!(
+            "{}: {} bytes, shorter than an expiry",
+            keys::describe(Space::Idempotency.name(), key),
+            bytes.len()
+        ))
+    })
 }
 
 /// The accounts that have held deliveries, found with one seek per account.

@@ -1,8 +1,10 @@
 //! The group-commit writer: one thread that takes every batch queued since its last commit,
 //! applies them as one engine write batch, syncs the journal once and then reports to
-//! every batch in the order they were queued.
+//! every batch in the order they were queued. It also decides claims of idempotency
+//! records and sweeps expired ones (see the module doc of `embedded`).
 
 use std::collections::BTreeSet;
+use std::ops::Bound;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -11,15 +13,51 @@ use std::time::Instant;
 use crossbeam_channel::Receiver;
 use fjall::{Database, PersistMode};
 
-use super::batch::{Change, Job};
+use super::batch::{Change, ClaimChange, Job};
 use super::{keys, Spaces};
-use crate::StoreError;
+use crate::{idempotency, Claim, StoreError};
 
 /// How often an account whose deliveries were released is checked for emptiness.
 const EMPTINESS_CHECK_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Changes per engine write batch.
 const ENGINE_BATCH: usize = 256;
+
+/// Idempotency records put or claimed between two sweeps of expired ones.
+const SWEEP_EVERY_RECORDS: usize = 256;
+/// The longest between two sweeps while records are put.
+const SWEEP_INTERVAL: std::time::Duration = std::time::Duration::from_secs(60);
+/// Expiry index entries one sweep looks at, at most: four times the records put between
+/// two sweeps, so that sweeping outpaces putting.
+const SWEEP_LIMIT: usize = 4 * SWEEP_EVERY_RECORDS;
+
+/// Where the sweep of expired idempotency records stands.
+#[derive(Debug)]
+pub(super) struct Sweep {
+    /// Records put or claimed since the last sweep.
+    records: usize,
+    last: Instant,
+    /// The last sweep stopped at its bound: the next commit sweeps on.
+    behind: bool,
+}
+
+impl Default for Sweep {
+    fn default() -> Self {
+        Self {
+            records: 0,
+            last: Instant::now(),
+            behind: false,
+        }
+    }
+}
+
+impl Sweep {
+    fn due(&self) -> bool {
+        self.behind
+            || self.records >= SWEEP_EVERY_RECORDS
+            || (self.records > 0 && self.last.elapsed() >= SWEEP_INTERVAL)
+    }
+}
 
 /// Counters the store shares with its writer.
 #[derive(Debug, Default)]
@@ -62,13 +100,14 @@ pub(super) struct Writer {
     pub(super) held_accounts: HeldAccounts,
     /// When each account was last checked for emptiness.
     pub(super) emptiness_checked: Mutex<std::collections::HashMap<String, Instant>>,
+    pub(super) sweep: Sweep,
     /// The store's directory, for error messages.
     pub(super) path: String,
 }
 
 impl Writer {
     /// Runs until every sender is gone and the queue is empty.
-    pub(super) fn run(self) {
+    pub(super) fn run(mut self) {
         let mut jobs = Vec::new();
         while let Ok(first) = self.queue.recv() {
             let mut ops = first.ops;
@@ -94,7 +133,7 @@ impl Writer {
     /// failure nothing is acknowledged again (every later write fails at once): the store
     /// stops, and the node with it, until a restart recovers the journal to its last good
     /// sync. Acknowledging a write past such a gap could lose it at the next start.
-    fn commit(&self, jobs: &mut Vec<Job>, ops: usize) {
+    fn commit(&mut self, jobs: &mut Vec<Job>, ops: usize) {
         if let Some(failure) = self.counters.failure.get() {
             let message = format!("{}: the store failed earlier ({failure})", self.path);
             for job in jobs.drain(..) {
@@ -130,8 +169,13 @@ impl Writer {
         match result {
             Ok(()) => {
                 self.track_held_accounts(jobs);
+                let records: usize = jobs.iter().map(|job| job.idempotent).sum();
                 for job in jobs.drain(..) {
                     complete(job, Ok(()));
+                }
+                self.sweep.records += records;
+                if self.sweep.due() {
+                    self.sweep_expired();
                 }
             }
             Err(e) => {
@@ -142,15 +186,98 @@ impl Writer {
                     ops,
                     "store commit failed; the store takes no more writes until a restart"
                 );
-                let _ = self.counters.failure.set(e);
-                metrics::gauge!("tern_store_is_failed").set(1.0);
-                self.counters.write_errors.fetch_add(1, Ordering::Relaxed);
-                metrics::counter!("tern_store_write_errors_total").increment(1);
+                self.fail(e);
                 for job in jobs.drain(..) {
                     complete(job, Err(StoreError::Io(message.clone())));
                 }
             }
         }
+    }
+
+    /// Stops taking writes for good (see [`Self::commit`]).
+    fn fail(&self, e: String) {
+        let _ = self.counters.failure.set(e);
+        metrics::gauge!("tern_store_is_failed").set(1.0);
+        self.counters.write_errors.fetch_add(1, Ordering::Relaxed);
+        metrics::counter!("tern_store_write_errors_total").increment(1);
+    }
+
+    /// Sweeps expired idempotency records, bounded (see the module doc of `embedded`). Its
+    /// changes are written like a commit's, so an engine error stops the store as one does.
+    fn sweep_expired(&mut self) {
+        match self.sweep_once(tern_model::now_ms()) {
+            Ok((entries, records)) => {
+                self.sweep = Sweep {
+                    records: 0,
+                    last: Instant::now(),
+                    behind: entries >= SWEEP_LIMIT,
+                };
+                metrics::counter!("tern_store_idempotency_swept_total").increment(records as u64);
+                tracing::debug!(path = %self.path, entries, records, "idempotency records swept");
+            }
+            Err(e) => {
+                tracing::error!(
+                    path = %self.path,
+                    error = %e,
+                    "sweeping idempotency records failed; the store takes no more writes \
+                     until a restart"
+                );
+                self.fail(format!("sweeping idempotency records: {e}"));
+            }
+        }
+    }
+
+    /// One sweep at `now_ms`: the expiry index entries looked at, and the records removed.
+    fn sweep_once(&self, now_ms: u64) -> Result<(usize, usize), fjall::Error> {
+        let spaces = &self.spaces;
+        let range = (Bound::Unbounded, keys::idempotent_expiry_end(now_ms));
+        let mut batch = self.db.batch().durability(Some(PersistMode::Buffer));
+        let (mut entries, mut records) = (0, 0);
+        for item in spaces.idempotency_expiry.range::<Vec<u8>, _>(range) {
+            let entry = item.key()?;
+            if let Some(record) = keys::idempotent_expiry_record(&entry) {
+                if let Some(bytes) = spaces.idempotency.get(record)? {
+                    match keys::idempotent_record(&bytes) {
+                        Some((expires_ms, _)) if !idempotency::live(expires_ms, now_ms) => {
+                            batch.remove(&spaces.idempotency, record.to_vec());
+                            records += 1;
+                        }
+                        // Rewritten with a later expiry: its own entry covers it.
+                        Some(_) => {}
+                        // Left for a read to report as corrupt.
+                        None => tracing::warn!(
+                            key = %keys::describe("idempotency", record),
+                            "an idempotency record that does not decode is not swept"
+                        ),
+                    }
+                }
+            }
+            batch.remove(&spaces.idempotency_expiry, entry);
+            entries += 1;
+            if entries >= SWEEP_LIMIT {
+                break;
+            }
+        }
+        batch.commit()?;
+        Ok((entries, records))
+    }
+
+    /// Whether a claim takes its key: read from the engine, which holds every change
+    /// before it (the caller commits what it built so far first).
+    fn decide(&self, claim: &ClaimChange) -> Result<Result<Claim, StoreError>, fjall::Error> {
+        let Some(bytes) = self.spaces.idempotency.get(&claim.key)? else {
+            return Ok(Ok(Claim::Claimed));
+        };
+        let now_ms = tern_model::now_ms();
+        Ok(
+            super::idempotent_record(&claim.key, &bytes).map(|(expires_ms, value)| {
+                if idempotency::live(expires_ms, now_ms) {
+                    Claim::Exists(value.to_vec())
+                } else {
+                    Claim::Claimed
+                }
+            }),
+        )
     }
 
     /// Writes the changes of `jobs` as engine batches, then syncs once when `fsync` is on.
@@ -183,6 +310,22 @@ impl Writer {
                         for item in keyspace.prefix(&prefix) {
                             batch.remove(keyspace, item.key()?);
                         }
+                    }
+                    Change::Claim(claim) => {
+                        // The key is read from the engine, as for `RemovePrefix`: what is
+                        // queued so far goes in first, a claim of the same key too.
+                        std::mem::replace(
+                            &mut batch,
+                            self.db.batch().durability(Some(PersistMode::Buffer)),
+                        )
+                        .commit()?;
+                        let decision = self.decide(&claim)?;
+                        if matches!(decision, Ok(Claim::Claimed)) {
+                            batch.insert(&self.spaces.idempotency_expiry, claim.expiry, []);
+                            batch.insert(&self.spaces.idempotency, claim.key, claim.value);
+                        }
+                        *claim.outcome.lock().unwrap_or_else(PoisonError::into_inner) =
+                            Some(decision);
                     }
                 }
             }
@@ -247,5 +390,111 @@ fn complete(job: Job, result: Result<(), StoreError>) {
     let done = job.done;
     if catch_unwind(AssertUnwindSafe(move || done(result))).is_err() {
         tracing::error!("a store completion panicked");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::WriteOp;
+
+    /// A writer on its own database, driven by hand: commits and sweeps run on the test's
+    /// thread, one after the other.
+    fn writer(dir: &std::path::Path) -> Writer {
+        let db = Database::builder(dir).open().unwrap();
+        let spaces = Spaces::open(&db).unwrap();
+        let (_, queue) = crossbeam_channel::bounded(1);
+        Writer {
+            db,
+            spaces,
+            queue,
+            fsync: false,
+            max_ops_per_commit: 1,
+            counters: Arc::default(),
+            held_accounts: Arc::default(),
+            emptiness_checked: Mutex::default(),
+            sweep: Sweep::default(),
+            path: dir.display().to_string(),
+        }
+    }
+
+    fn commit(writer: &mut Writer, ops: Vec<WriteOp>) {
+        let count = ops.len();
+        let job = Job::encode(ops, Box::new(|result| result.unwrap())).unwrap();
+        writer.commit(&mut vec![job], count);
+    }
+
+    fn put(key: &str, expires_ms: u64) -> WriteOp {
+        WriteOp::PutIdempotent {
+            account: "acme".into(),
+            key: key.into(),
+            value: key.as_bytes().to_vec(),
+            expires_ms,
+        }
+    }
+
+    /// Records and expiry index entries on disk.
+    fn sizes(writer: &Writer) -> (usize, usize) {
+        let spaces = &writer.spaces;
+        (
+            spaces.idempotency.len().unwrap(),
+            spaces.idempotency_expiry.len().unwrap(),
+        )
+    }
+
+    #[test]
+    fn expired_idempotency_records_are_swept_a_bounded_number_per_commit() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut writer = writer(dir.path());
+        let later = tern_model::now_ms() + 86_400_000;
+        // 3000 expired records, one rewritten from expired to live, ten live ones.
+        let mut ops: Vec<WriteOp> = (0..3_000).map(|i| put(&format!("old-{i:04}"), 1)).collect();
+        ops.push(put("re", 1));
+        ops.push(put("re", later));
+        ops.extend((0..10).map(|i| put(&format!("live-{i}"), later)));
+        commit(&mut writer, ops);
+        // The commit put more than SWEEP_EVERY_RECORDS: one sweep of SWEEP_LIMIT entries.
+        assert_eq!(sizes(&writer), (3_011 - SWEEP_LIMIT, 3_012 - SWEEP_LIMIT));
+        assert!(writer.sweep.behind);
+        // Behind: every commit sweeps on, an empty one too, until the expired are gone.
+        commit(&mut writer, Vec::new());
+        assert_eq!(
+            sizes(&writer),
+            (3_011 - 2 * SWEEP_LIMIT, 3_012 - 2 * SWEEP_LIMIT)
+        );
+        commit(&mut writer, Vec::new());
+        assert_eq!(sizes(&writer), (11, 11));
+        assert!(!writer.sweep.behind);
+        assert_eq!(writer.sweep.records, 0);
+        // The rewritten record kept its later expiry and its entry.
+        let bytes = writer
+            .spaces
+            .idempotency
+            .get(keys::idempotent("acme", "re"));
+        let bytes = bytes.unwrap().unwrap();
+        assert_eq!(keys::idempotent_record(&bytes), Some((later, &b"re"[..])));
+        assert!(writer.counters.failure.get().is_none());
+    }
+
+    #[test]
+    fn a_sweep_is_due_after_enough_records_or_a_while_after_one() {
+        let now = Instant::now();
+        let sweep = |records, ago: std::time::Duration| Sweep {
+            records,
+            last: now.checked_sub(ago).unwrap_or(now),
+            behind: false,
+        };
+        assert!(!sweep(0, std::time::Duration::ZERO).due());
+        assert!(!sweep(SWEEP_EVERY_RECORDS - 1, std::time::Duration::ZERO).due());
+        assert!(sweep(SWEEP_EVERY_RECORDS, std::time::Duration::ZERO).due());
+        if now.checked_sub(SWEEP_INTERVAL).is_some() {
+            assert!(sweep(1, SWEEP_INTERVAL).due());
+            assert!(!sweep(0, SWEEP_INTERVAL).due());
+        }
+        let behind = Sweep {
+            behind: true,
+            ..sweep(0, std::time::Duration::ZERO)
+        };
+        assert!(behind.due());
     }
 }

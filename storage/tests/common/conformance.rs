@@ -18,8 +18,9 @@ use tern_model::{
     Address, Body, Coding, DeliveryReport, Message, MessageId, MessageState, ReceiptRequest,
 };
 use tern_storage::{
-    write_durable, CdrCursor, HeldDelivery, HeldKind, MessageRecord, MessageStore, PendingEntry,
-    RecordState, StoreError, Submission, Transition, WriteOp,
+    write_durable, CdrCursor, Claim, HeldDelivery, HeldKind, MessageRecord, MessageStore,
+    PendingEntry, RecordState, StoreError, Submission, Transition, WriteOp,
+    MAX_IDEMPOTENCY_KEY_BYTES, MAX_IDEMPOTENT_VALUE_BYTES,
 };
 
 /// A backend under test.
@@ -69,6 +70,12 @@ macro_rules! conformance_tests {
             a_refused_write_stores_nothing_and_never_completes,
             durable_writes_are_read_after_a_reopen,
             a_big_batch_is_stored_whole,
+            idempotency_records_are_put_read_replaced_and_removed,
+            an_expired_idempotency_record_reads_as_absent_and_is_claimed_again,
+            a_claim_takes_a_free_key_and_then_finds_it_taken,
+            concurrent_claims_of_one_key_give_exactly_one_claimed,
+            idempotency_records_survive_a_reopen,
+            invalid_idempotency_keys_and_values_are_refused,
         );
     };
     (@each $backend:ty; $($test:ident),+ $(,)?) => {
@@ -353,6 +360,7 @@ struct Seen {
     by_ref: Vec<Vec<MessageId>>,
     meta: Vec<Option<Vec<u8>>>,
     charged: Vec<(u64, i64)>,
+    idempotent: Vec<Option<Vec<u8>>>,
 }
 
 struct Probe<'a> {
@@ -364,6 +372,7 @@ struct Probe<'a> {
     refs: &'a [(&'a str, &'a str)],
     meta: &'a [&'a str],
     leases: &'a [u64],
+    idempotent: &'a [(&'a str, &'a str)],
 }
 
 impl Probe<'_> {
@@ -380,6 +389,7 @@ impl Probe<'_> {
             by_ref: Vec::new(),
             meta: Vec::new(),
             charged: Vec::new(),
+            idempotent: Vec::new(),
         };
         for &(id, part) in self.ids {
             seen.messages
@@ -421,6 +431,10 @@ impl Probe<'_> {
         for &lease in self.leases {
             seen.charged
                 .push(store.charged(lease).await.expect("charged"));
+        }
+        for &(account, key) in self.idempotent {
+            seen.idempotent
+                .push(store.idempotent(account, key).await.expect("idempotent"));
         }
         seen
     }
@@ -555,6 +569,18 @@ pub async fn every_write_op_applied_twice_equals_once<B: Backend>(b: &mut B) {
             parts: 1,
             amount: 5,
         },
+        WriteOp::PutIdempotent {
+            account: "acme".into(),
+            key: "req-1".into(),
+            value: b"ids a".to_vec(),
+            expires_ms: in_a_day(),
+        },
+        WriteOp::PutIdempotent {
+            account: "acme".into(),
+            key: "req-2".into(),
+            value: b"ids c".to_vec(),
+            expires_ms: in_a_day(),
+        },
     ];
     let undo = vec![
         WriteOp::RemovePending {
@@ -571,6 +597,10 @@ pub async fn every_write_op_applied_twice_equals_once<B: Backend>(b: &mut B) {
             key: 11,
         },
         WriteOp::ForgetCharges { lease: 8 },
+        WriteOp::RemoveIdempotent {
+            account: "acme".into(),
+            key: "req-2".into(),
+        },
     ];
     let probe = Probe {
         ids: &[(a, 0), (c, 0), (d, 0)],
@@ -581,6 +611,7 @@ pub async fn every_write_op_applied_twice_equals_once<B: Backend>(b: &mut B) {
         refs: &[("acme", "ref-a")],
         meta: &["idgen/high"],
         leases: &[7, 8],
+        idempotent: &[("acme", "req-1"), ("acme", "req-2")],
     };
     write(&*store, ops.clone()).await;
     write(&*store, undo.clone()).await;
@@ -597,6 +628,7 @@ pub async fn every_write_op_applied_twice_equals_once<B: Backend>(b: &mut B) {
     assert_eq!(once.by_ref, vec![vec![a]]);
     assert_eq!(once.meta, vec![Some(vec![1, 2, 3])]);
     assert_eq!(once.charged, vec![(3, 21), (0, 0)]);
+    assert_eq!(once.idempotent, vec![Some(b"ids a".to_vec()), None]);
 
     write(&*store, ops.clone()).await;
     write(&*store, undo.clone()).await;
@@ -1607,6 +1639,7 @@ pub async fn durable_writes_are_read_after_a_reopen<B: Backend>(b: &mut B) {
         refs: &[("acme", "keep")],
         meta: &["k"],
         leases: &[4],
+        idempotent: &[("acme", "req-1")],
     };
     let before = {
         let store = b.store();
@@ -1634,11 +1667,18 @@ pub async fn durable_writes_are_read_after_a_reopen<B: Backend>(b: &mut B) {
                     parts: 1,
                     amount: 7,
                 },
+                WriteOp::PutIdempotent {
+                    account: "acme".into(),
+                    key: "req-1".into(),
+                    value: b"ids a".to_vec(),
+                    expires_ms: in_a_day(),
+                },
             ],
         )
         .await;
         probe.seen(&*store).await
     };
+    assert_eq!(before.idempotent, vec![Some(b"ids a".to_vec())]);
     assert_eq!(before.receipts, vec![Some((a, 0))]);
     assert_eq!(
         before.messages[1].as_ref().map(|r| r.state),
@@ -1694,4 +1734,376 @@ pub async fn a_big_batch_is_stored_whole<B: Backend>(b: &mut B) {
         (count / 10) as usize
     );
     assert_eq!(store.held("bulk", 10).await.unwrap().len(), 1);
+}
+
+// ----------------------------------------------------------------------------- idempotency
+
+/// A day from now: a live idempotency record.
+fn in_a_day() -> u64 {
+    tern_model::now_ms() + DAY_MS
+}
+
+fn put_idempotent(account: &str, key: &str, value: &[u8], expires_ms: u64) -> WriteOp {
+    WriteOp::PutIdempotent {
+        account: account.into(),
+        key: key.into(),
+        value: value.to_vec(),
+        expires_ms,
+    }
+}
+
+fn remove_idempotent(account: &str, key: &str) -> WriteOp {
+    WriteOp::RemoveIdempotent {
+        account: account.into(),
+        key: key.into(),
+    }
+}
+
+async fn claim(
+    store: &dyn MessageStore,
+    account: &str,
+    key: &str,
+    value: &[u8],
+    expires_ms: u64,
+) -> Claim {
+    tokio::time::timeout(
+        Duration::from_secs(60),
+        store.claim_idempotent(account, key, value.to_vec(), expires_ms),
+    )
+    .await
+    .unwrap_or_else(|_| panic!("a claim of {key:?} within 60 s"))
+    .unwrap_or_else(|e| panic!("a claim of {key:?} failed: {e}"))
+}
+
+/// PutIdempotent and RemoveIdempotent: a record is read back byte for byte under its
+/// account and key only, a later put replaces it, a remove forgets it (twice is once), and
+/// the ops of one batch apply in their order. The longest key and the largest value are
+/// kept whole.
+pub async fn idempotency_records_are_put_read_replaced_and_removed<B: Backend>(b: &mut B) {
+    let store = b.store();
+    let until = in_a_day();
+    let longest: String = "ü-/:+= ~!\"#".chars().cycle().take(200).collect::<String>();
+    let longest = format!(
+        "{longest}{}",
+        "k".repeat(MAX_IDEMPOTENCY_KEY_BYTES - longest.len())
+    );
+    assert_eq!(longest.len(), MAX_IDEMPOTENCY_KEY_BYTES);
+    let largest: Vec<u8> = (0..MAX_IDEMPOTENT_VALUE_BYTES).map(|i| i as u8).collect();
+    write(
+        &*store,
+        vec![
+            put_idempotent("acme", "req-1", b"first", until),
+            put_idempotent("acme", &longest, &largest, until),
+            put_idempotent("beta", "req-2", b"", until),
+        ],
+    )
+    .await;
+    assert_eq!(
+        store.idempotent("acme", "req-1").await.unwrap(),
+        Some(b"first".to_vec())
+    );
+    assert_eq!(
+        store.idempotent("acme", &longest).await.unwrap(),
+        Some(largest)
+    );
+    assert_eq!(
+        store.idempotent("beta", "req-2").await.unwrap(),
+        Some(Vec::new())
+    );
+    assert_eq!(store.idempotent("beta", "req-1").await.unwrap(), None);
+    assert_eq!(store.idempotent("acme", "req-2").await.unwrap(), None);
+    assert_eq!(store.idempotent("acme", "req-").await.unwrap(), None);
+    assert_eq!(store.idempotent("acm", "ereq-1").await.unwrap(), None);
+
+    write(
+        &*store,
+        vec![put_idempotent("acme", "req-1", b"second", until)],
+    )
+    .await;
+    assert_eq!(
+        store.idempotent("acme", "req-1").await.unwrap(),
+        Some(b"second".to_vec())
+    );
+    write(&*store, vec![remove_idempotent("acme", "req-1")]).await;
+    write(&*store, vec![remove_idempotent("acme", "req-1")]).await;
+    assert_eq!(store.idempotent("acme", "req-1").await.unwrap(), None);
+    assert_eq!(
+        store.idempotent("beta", "req-2").await.unwrap(),
+        Some(Vec::new())
+    );
+
+    // In one batch the later op wins, whether it puts or removes.
+    write(
+        &*store,
+        vec![
+            put_idempotent("acme", "req-3", b"gone", until),
+            remove_idempotent("acme", "req-3"),
+            remove_idempotent("acme", "req-4"),
+            put_idempotent("acme", "req-4", b"kept", until),
+        ],
+    )
+    .await;
+    assert_eq!(store.idempotent("acme", "req-3").await.unwrap(), None);
+    assert_eq!(
+        store.idempotent("acme", "req-4").await.unwrap(),
+        Some(b"kept".to_vec())
+    );
+}
+
+/// A record reads as absent once the wall clock reaches its `expires_ms`, whether it was
+/// written already expired or expired since, and its key can then be claimed again.
+pub async fn an_expired_idempotency_record_reads_as_absent_and_is_claimed_again<B: Backend>(
+    b: &mut B,
+) {
+    let store = b.store();
+    let now = tern_model::now_ms();
+    write(
+        &*store,
+        vec![
+            put_idempotent("acme", "past", b"old", now - 1_000),
+            put_idempotent("acme", "soon", b"brief", now + 1_500),
+        ],
+    )
+    .await;
+    assert_eq!(store.idempotent("acme", "past").await.unwrap(), None);
+    assert_eq!(
+        claim(&*store, "acme", "past", b"new", in_a_day()).await,
+        Claim::Claimed
+    );
+    assert_eq!(
+        store.idempotent("acme", "past").await.unwrap(),
+        Some(b"new".to_vec())
+    );
+    assert_eq!(
+        claim(&*store, "acme", "past", b"other", in_a_day()).await,
+        Claim::Exists(b"new".to_vec())
+    );
+
+    assert_eq!(
+        store.idempotent("acme", "soon").await.unwrap(),
+        Some(b"brief".to_vec())
+    );
+    let left = (now + 1_500).saturating_sub(tern_model::now_ms());
+    tokio::time::sleep(Duration::from_millis(left + 100)).await;
+    assert_eq!(store.idempotent("acme", "soon").await.unwrap(), None);
+    assert_eq!(
+        claim(&*store, "acme", "soon", b"again", in_a_day()).await,
+        Claim::Claimed
+    );
+    assert_eq!(
+        store.idempotent("acme", "soon").await.unwrap(),
+        Some(b"again".to_vec())
+    );
+
+    // A claim that is itself already expired takes the key but leaves nothing live.
+    assert_eq!(
+        claim(&*store, "acme", "stillborn", b"x", now - 1).await,
+        Claim::Claimed
+    );
+    assert_eq!(store.idempotent("acme", "stillborn").await.unwrap(), None);
+    assert_eq!(
+        claim(&*store, "acme", "stillborn", b"y", in_a_day()).await,
+        Claim::Claimed
+    );
+}
+
+/// claim_idempotent: a free key is claimed and its value read back; a second claim finds
+/// the value that holds the key, whether the claim or a later put wrote it, and writes
+/// nothing; a removed key is free again. Keys are per account.
+pub async fn a_claim_takes_a_free_key_and_then_finds_it_taken<B: Backend>(b: &mut B) {
+    let store = b.store();
+    let until = in_a_day();
+    assert_eq!(
+        claim(&*store, "acme", "req-1", b"pending", until).await,
+        Claim::Claimed
+    );
+    assert_eq!(
+        store.idempotent("acme", "req-1").await.unwrap(),
+        Some(b"pending".to_vec())
+    );
+    assert_eq!(
+        claim(&*store, "acme", "req-1", b"second", until).await,
+        Claim::Exists(b"pending".to_vec())
+    );
+    assert_eq!(
+        claim(&*store, "beta", "req-1", b"beta's", until).await,
+        Claim::Claimed
+    );
+
+    write(
+        &*store,
+        vec![put_idempotent("acme", "req-1", b"ids 41 42", until)],
+    )
+    .await;
+    assert_eq!(
+        claim(&*store, "acme", "req-1", b"third", until).await,
+        Claim::Exists(b"ids 41 42".to_vec())
+    );
+    assert_eq!(
+        store.idempotent("acme", "req-1").await.unwrap(),
+        Some(b"ids 41 42".to_vec())
+    );
+
+    write(&*store, vec![remove_idempotent("acme", "req-1")]).await;
+    assert_eq!(store.idempotent("acme", "req-1").await.unwrap(), None);
+    assert_eq!(
+        claim(&*store, "acme", "req-1", b"retry", until).await,
+        Claim::Claimed
+    );
+    assert_eq!(
+        store.idempotent("acme", "req-1").await.unwrap(),
+        Some(b"retry".to_vec())
+    );
+    assert_eq!(
+        store.idempotent("beta", "req-1").await.unwrap(),
+        Some(b"beta's".to_vec())
+    );
+}
+
+/// Claims of one key at once (16 tasks, several keys in turn, some of them over a record
+/// that has expired): exactly one is Claimed, every other finds the winner's value, and
+/// the winner's value is what is stored.
+pub async fn concurrent_claims_of_one_key_give_exactly_one_claimed<B: Backend>(b: &mut B) {
+    let tasks = 16usize;
+    let now = tern_model::now_ms();
+    let expired: Vec<WriteOp> = (0..3)
+        .map(|k| put_idempotent("acme", &format!("race-{k}"), b"expired", now - 1))
+        .collect();
+    write(&*b.store(), expired).await;
+    for k in 0..6 {
+        let key = format!("race-{k}");
+        let start = Arc::new(tokio::sync::Barrier::new(tasks));
+        let mut handles = Vec::new();
+        for t in 0..tasks {
+            let store = b.store();
+            let key = key.clone();
+            let start = start.clone();
+            handles.push(tokio::spawn(async move {
+                let value = format!("task {t}").into_bytes();
+                start.wait().await;
+                let claim = claim(&*store, "acme", &key, &value, in_a_day()).await;
+                (value, claim)
+            }));
+        }
+        let mut winners = Vec::new();
+        let mut found = BTreeSet::new();
+        for handle in handles {
+            match handle.await.expect("a claiming task") {
+                (value, Claim::Claimed) => winners.push(value),
+                (_, Claim::Exists(value)) => {
+                    found.insert(value);
+                }
+            }
+        }
+        assert_eq!(
+            winners.len(),
+            1,
+            "{key}: {} claims succeeded",
+            winners.len()
+        );
+        let winner = winners.pop().unwrap();
+        assert!(
+            found.iter().all(|v| *v == winner),
+            "{key}: the losers found {found:?}, the winner wrote {winner:?}"
+        );
+        assert_eq!(found.len(), 1, "{key}: no loser");
+        assert_eq!(
+            b.store().idempotent("acme", &key).await.unwrap(),
+            Some(winner)
+        );
+    }
+}
+
+/// A claimed record and a put one are durable: after the store is closed and opened
+/// again they are read as before and the claimed key is still taken.
+pub async fn idempotency_records_survive_a_reopen<B: Backend>(b: &mut B) {
+    let until = in_a_day();
+    {
+        let store = b.store();
+        assert_eq!(
+            claim(&*store, "acme", "claimed", b"pending", until).await,
+            Claim::Claimed
+        );
+        write(
+            &*store,
+            vec![put_idempotent("acme", "put", b"ids 7", until)],
+        )
+        .await;
+    }
+    b.reopen().await;
+    let store = b.store();
+    assert_eq!(
+        store.idempotent("acme", "claimed").await.unwrap(),
+        Some(b"pending".to_vec())
+    );
+    assert_eq!(
+        store.idempotent("acme", "put").await.unwrap(),
+        Some(b"ids 7".to_vec())
+    );
+    assert_eq!(
+        claim(&*store, "acme", "claimed", b"again", until).await,
+        Claim::Exists(b"pending".to_vec())
+    );
+}
+
+/// Keys longer than 255 bytes or with a NUL byte, accounts with one, empty names and
+/// values over 64 KiB are refused with `Invalid` by writes, claims and reads alike, and a
+/// refused batch stores nothing of its valid ops either.
+pub async fn invalid_idempotency_keys_and_values_are_refused<B: Backend>(b: &mut B) {
+    let store = b.store();
+    let until = in_a_day();
+    let long = "k".repeat(MAX_IDEMPOTENCY_KEY_BYTES + 1);
+    let large = vec![1u8; MAX_IDEMPOTENT_VALUE_BYTES + 1];
+    let bad: [(&str, &str, &[u8]); 6] = [
+        ("acme", &long, b"v"),
+        ("acme", "a\0b", b"v"),
+        ("ac\0me", "k", b"v"),
+        ("", "k", b"v"),
+        ("acme", "", b"v"),
+        ("acme", "k", &large),
+    ];
+    for (account, key, value) in bad {
+        let what = format!("account {account:?}, key of {} bytes", key.len());
+        let calls = Arc::new(AtomicUsize::new(0));
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let ops = vec![
+            put_idempotent("acme", "good", b"v", until),
+            put_idempotent(account, key, value, until),
+        ];
+        match store.write(ops, counting(calls.clone(), tx)) {
+            Err(StoreError::Invalid(_)) => {}
+            other => panic!("{what}: a put answered {other:?}"),
+        }
+        assert!(
+            rx.recv().await.is_none(),
+            "{what}: a refused batch completed"
+        );
+        match store
+            .claim_idempotent(account, key, value.to_vec(), until)
+            .await
+        {
+            Err(StoreError::Invalid(_)) => {}
+            other => panic!("{what}: a claim answered {other:?}"),
+        }
+        if value.len() <= MAX_IDEMPOTENT_VALUE_BYTES {
+            match store.write(
+                vec![remove_idempotent(account, key)],
+                Box::new(|_| panic!("a refused remove completed")),
+            ) {
+                Err(StoreError::Invalid(_)) => {}
+                other => panic!("{what}: a remove answered {other:?}"),
+            }
+            match store.idempotent(account, key).await {
+                Err(StoreError::Invalid(_)) => {}
+                other => panic!("{what}: a read answered {other:?}"),
+            }
+        }
+        assert_eq!(calls.load(Ordering::SeqCst), 0);
+    }
+    assert_eq!(store.idempotent("acme", "good").await.unwrap(), None);
+    // The store still works.
+    assert_eq!(
+        claim(&*store, "acme", "good", b"v", until).await,
+        Claim::Claimed
+    );
 }
