@@ -322,6 +322,38 @@ mod tests {
     }
 
     #[test]
+    fn commands_of_the_http_api_come_after_every_earlier_command() {
+        // postcard writes a variant as its index: the commands logged by earlier builds
+        // keep theirs (Tick is 7th, UpdateAccount the last before the HTTP API's).
+        assert_eq!(encode(&Command::Tick).unwrap(), [7]);
+        let update = encode(&Command::UpdateAccount { spec: spec() }).unwrap();
+        assert_eq!(update[0], 29);
+        let put = Command::PutApiKey {
+            key: tern_ledger::ApiKey {
+                id: "0123456789ab".into(),
+                account: "acme".into(),
+                label: "ci".into(),
+                hash: format!("sha256:{}", "0f".repeat(32)),
+                created_ms: 1,
+            },
+        };
+        let revoke = Command::RevokeApiKey {
+            id: "0123456789ab".into(),
+        };
+        let callback = Command::SetCallback {
+            account: "acme".into(),
+            callback: Some(tern_ledger::Callback {
+                url: "https://hooks.example.com/".into(),
+                secret: "0123456789abcdef".into(),
+            }),
+        };
+        for (command, index) in [(put, 30), (revoke, 31), (callback, 32)] {
+            assert_eq!(encode(&command).unwrap()[0], index, "{command:?}");
+            round_trip(command);
+        }
+    }
+
+    #[test]
     fn index_keys_sort_like_indexes() {
         assert!(index_key(255) < index_key(256));
         assert_eq!(key_index(&index_key(u64::MAX)).unwrap(), u64::MAX);

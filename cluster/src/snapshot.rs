@@ -15,8 +15,10 @@ use crate::disk::{self, DiskError};
 /// 2: the state holds recalls of lease reservations, webhook deliveries and MO rules.
 /// 3: liveness and the ownership map follow the state.
 /// 4: account secrets by protocol (see [`tern_ledger::legacy`]).
-/// Formats 1 to 3 are still read (see [`StateV1`], [`SnapshotBodyV2`], [`SnapshotBodyV3`]).
-pub(crate) const SNAPSHOT_FORMAT: u32 = 4;
+/// 5: the HTTP API's keys and callbacks (`State::http`).
+/// Formats 1 to 4 are still read (see [`StateV1`], [`SnapshotBodyV2`], [`SnapshotBodyV3`],
+/// [`SnapshotBodyV4`]).
+pub(crate) const SNAPSHOT_FORMAT: u32 = 5;
 
 /// What a snapshot's data holds. `State` leaves its `cluster` out of its own encoding;
 /// it travels here, after it.
@@ -41,6 +43,62 @@ impl SnapshotBody {
         let mut state = self.state;
         state.cluster = self.cluster;
         state
+    }
+}
+
+/// Format 4: the state without the HTTP API's keys and callbacks, then the cluster.
+#[derive(Serialize, Deserialize)]
+struct SnapshotBodyV4 {
+    format: u32,
+    state: StateV4,
+    cluster: tern_ledger::ClusterState,
+}
+
+/// `State` as format 4 laid it out, field for field.
+#[derive(Serialize, Deserialize)]
+struct StateV4 {
+    seeded: bool,
+    accounts: BTreeMap<String, tern_ledger::Account>,
+    leases: BTreeMap<tern_ledger::LeaseId, tern_ledger::Lease>,
+    tombstones: BTreeMap<tern_ledger::LeaseId, tern_ledger::LeaseTombstone>,
+    campaigns: BTreeMap<String, tern_ledger::Campaign>,
+    prices: Vec<tern_ledger::Price>,
+    routes: BTreeMap<String, tern_ledger::Spec>,
+    links: BTreeMap<String, tern_ledger::Spec>,
+    webhooks: BTreeMap<String, tern_ledger::Webhook>,
+    events: VecDeque<tern_ledger::Event>,
+    next_event_seq: u64,
+    events_acked: u64,
+    audit: VecDeque<tern_ledger::Audit>,
+    config_version: u64,
+    recalls: BTreeMap<String, tern_ledger::RecallNotice>,
+    deliveries: BTreeMap<u64, BTreeMap<String, tern_ledger::Delivery>>,
+    mo_rules: BTreeMap<String, tern_ledger::Spec>,
+}
+
+impl From<StateV4> for State {
+    fn from(v4: StateV4) -> Self {
+        State {
+            seeded: v4.seeded,
+            accounts: v4.accounts,
+            leases: v4.leases,
+            tombstones: v4.tombstones,
+            campaigns: v4.campaigns,
+            prices: v4.prices,
+            routes: v4.routes,
+            links: v4.links,
+            webhooks: v4.webhooks,
+            events: v4.events,
+            next_event_seq: v4.next_event_seq,
+            events_acked: v4.events_acked,
+            audit: v4.audit,
+            config_version: v4.config_version,
+            recalls: v4.recalls,
+            deliveries: v4.deliveries,
+            mo_rules: v4.mo_rules,
+            http: tern_ledger::HttpState::default(),
+            cluster: tern_ledger::ClusterState::default(),
+        }
     }
 }
 
@@ -101,6 +159,7 @@ impl From<StateV3> for State {
             recalls: v3.recalls,
             deliveries: v3.deliveries,
             mo_rules: v3.mo_rules,
+            http: tern_ledger::HttpState::default(),
             cluster: tern_ledger::ClusterState::default(),
         }
     }
@@ -160,6 +219,12 @@ pub(crate) fn decode_body(data: &[u8]) -> Result<SnapshotBody, DiskError> {
     let format: u32 = disk::decode(data)?;
     match format {
         SNAPSHOT_FORMAT => disk::decode(data),
+        4 => {
+            let body: SnapshotBodyV4 = disk::decode(data)?;
+            let mut state = State::from(body.state);
+            state.cluster = body.cluster;
+            Ok(SnapshotBody::new(state))
+        }
         3 => {
             let body: SnapshotBodyV3 = disk::decode(data)?;
             let mut state = State::from(body.state);
@@ -318,6 +383,93 @@ mod tests {
             .err()
             .unwrap()
             .to_string();
-        assert!(error.contains("snapshot format 5"), "{error}");
+        assert!(error.contains("snapshot format 6"), "{error}");
+        assert!(error.contains("reads 1 to 5"), "{error}");
+    }
+
+    /// A state of format 4: one account with an SMGP secret, one MO rule.
+    fn state_v4() -> StateV4 {
+        let v3 = state_v3();
+        let mut accounts = legacy::accounts(v3.accounts);
+        if let Some(account) = accounts.get_mut("sp1") {
+            account
+                .spec
+                .secrets
+                .insert(tern_ledger::SMGP.into(), "other".into());
+        }
+        StateV4 {
+            seeded: v3.seeded,
+            accounts,
+            leases: v3.leases,
+            tombstones: v3.tombstones,
+            campaigns: v3.campaigns,
+            prices: v3.prices,
+            routes: v3.routes,
+            links: v3.links,
+            webhooks: v3.webhooks,
+            events: v3.events,
+            next_event_seq: v3.next_event_seq,
+            events_acked: v3.events_acked,
+            audit: v3.audit,
+            config_version: 11,
+            recalls: v3.recalls,
+            deliveries: v3.deliveries,
+            mo_rules: v3.mo_rules,
+        }
+    }
+
+    #[test]
+    fn a_format_4_snapshot_is_read_with_no_api_keys_or_callbacks() {
+        let cluster = tern_ledger::ClusterState {
+            shards: 8,
+            epoch: 12,
+            ..Default::default()
+        };
+        let v4 = disk::encode(&SnapshotBodyV4 {
+            format: 4,
+            state: state_v4(),
+            cluster: cluster.clone(),
+        })
+        .unwrap();
+        let body = decode_body(&v4).unwrap();
+        assert_eq!(body.format, SNAPSHOT_FORMAT);
+        let read = body.into_state();
+        assert_eq!(
+            read.accounts["sp1"].spec.secret(tern_ledger::SMGP),
+            Some("other")
+        );
+        assert_eq!(
+            read.accounts["sp1"].spec.secret(tern_ledger::CMPP),
+            Some("s3cret")
+        );
+        assert_eq!(read.mo_rules["shop"], spec("shop"));
+        assert_eq!(read.config_version, 11);
+        assert_eq!(read.cluster, cluster);
+        assert_eq!(read.http, tern_ledger::HttpState::default());
+    }
+
+    #[test]
+    fn api_keys_and_callbacks_survive_a_snapshot() {
+        let mut state: State = state_v4().into();
+        let key = tern_ledger::ApiKey {
+            id: "0123456789ab".into(),
+            account: "sp1".into(),
+            label: "ci".into(),
+            hash: format!("sha256:{}", "0f".repeat(32)),
+            created_ms: 1_767_225_600_000,
+        };
+        state.http.keys.insert(key.id.clone(), key);
+        state.http.callbacks.insert(
+            "sp1".into(),
+            tern_ledger::Callback {
+                url: "https://hooks.example.com/tern".into(),
+                secret: "0123456789abcdef".into(),
+            },
+        );
+        state.cluster.shards = 8;
+        let data = disk::encode(&SnapshotBody::new(state.clone())).unwrap();
+        let read = decode_body(&data).unwrap().into_state();
+        assert_eq!(read.http.keys["0123456789ab"].label, "ci");
+        assert_eq!(read, state);
     }
 }

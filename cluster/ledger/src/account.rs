@@ -323,7 +323,7 @@ impl State {
     }
 
     /// Refused while the account has children, open leases or campaign bookings: each
-    /// of them holds figures that must land somewhere.
+    /// of them holds figures that must land somewhere. Its API keys and callback go with it.
     pub(crate) fn delete_account(&mut self, id: &str) -> Result<Response, Refusal> {
         if !self.accounts.contains_key(id) {
             return Err(Refusal::NotFound(format!("account {id}")));
@@ -344,6 +344,7 @@ impl State {
             )));
         }
         self.accounts.remove(id);
+        self.forget_http(id);
         self.config_version = self.config_version.saturating_add(1);
         Ok(Response::Ok)
     }

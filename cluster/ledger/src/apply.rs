@@ -168,6 +168,11 @@ impl State {
                 binds,
             } => Ok(self.release(at_ms, *node, shards, binds)),
             Command::ForgetNode { node } => self.forget_node(at_ms, *node),
+            Command::PutApiKey { key } => self.put_api_key(key),
+            Command::RevokeApiKey { id } => self.revoke_api_key(id),
+            Command::SetCallback { account, callback } => {
+                self.set_callback(account, callback.as_ref())
+            }
         }
     }
 

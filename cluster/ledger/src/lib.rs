@@ -1,5 +1,6 @@
 //! The replicated state machine: accounts, their ledgers, leases, campaign bookings,
-//! prices, routes, carrier links, MO rules, webhooks, threshold events and the audit trail.
+//! prices, routes, carrier links, MO rules, webhooks, the HTTP API's keys and callbacks,
+//! threshold events and the audit trail.
 //!
 //! Everything here is deterministic: a command carries the time it was proposed at
 //! (`Request::at_ms`), so every node that applies the same log reaches the same state.
@@ -21,6 +22,7 @@ mod apply;
 pub mod calendar;
 mod campaign;
 mod config;
+mod http;
 mod lease;
 mod ledger;
 pub mod legacy;
@@ -28,6 +30,7 @@ mod notify;
 pub mod ownership;
 mod topup;
 
+pub use http::{CALLBACK_SECRET_CHARS, MAX_API_KEYS, MAX_API_KEY_LABEL, MAX_CALLBACK_URL};
 pub use ownership::{BindSlot, Claim, ClusterState, Liveness, Owned};
 
 /// Money in minor units (cents, fen, öre).
@@ -252,6 +255,54 @@ pub struct Webhook {
     pub url: String,
     /// Only events of these accounts (and their descendants); empty: all.
     pub accounts: Vec<String>,
+}
+
+/// An API key of the HTTP API: which account it authenticates, and the SHA-256 digest of
+/// the key (never the key, which is shown once when created).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApiKey {
+    /// The part of the key that names it: 12 lowercase hex digits.
+    pub id: String,
+    pub account: String,
+    /// What the key is for, as the administrator named it (1 to 64 characters).
+    pub label: String,
+    /// `sha256:` and the digest's 64 lowercase hex digits.
+    pub hash: String,
+    pub created_ms: u64,
+}
+
+/// Where the HTTP API posts an account's delivery reports and MO, and the secret the posts
+/// are signed with. The secret is kept as given: a signature needs it.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Callback {
+    /// An `http://` or `https://` URL with a host.
+    pub url: String,
+    pub secret: String,
+}
+
+impl std::fmt::Debug for Callback {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Callback")
+            .field("url", &self.url)
+            .field("secret", &"..")
+            .finish()
+    }
+}
+
+/// The HTTP API's credentials and endpoints.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HttpState {
+    /// API keys by key id.
+    pub keys: BTreeMap<String, ApiKey>,
+    /// Callback endpoints by account.
+    pub callbacks: BTreeMap<String, Callback>,
+}
+
+impl HttpState {
+    /// The keys of `account`, in id order.
+    pub fn keys_of<'a>(&'a self, account: &'a str) -> impl Iterator<Item = &'a ApiKey> + 'a {
+        self.keys.values().filter(move |key| key.account == account)
+    }
 }
 
 /// What an account can still take: `None` where there is no limit (parts) or no metering
@@ -493,6 +544,18 @@ pub enum Command {
     UpdateAccount {
         spec: AccountSpec,
     },
+    /// Adds an API key of the HTTP API to an account.
+    PutApiKey {
+        key: ApiKey,
+    },
+    RevokeApiKey {
+        id: String,
+    },
+    /// Sets an account's callback endpoint; `None` removes it.
+    SetCallback {
+        account: String,
+        callback: Option<Callback>,
+    },
 }
 
 /// Why a command was refused.
@@ -553,8 +616,8 @@ pub struct State {
     /// has them delivered or gave up (see `deliveries`).
     pub events_acked: u64,
     pub audit: VecDeque<Audit>,
-    /// Bumped by every change to accounts, prices, routes, links, MO rules or webhooks, so nodes
-    /// rebuild their views only when something they use changed.
+    /// Bumped by every change to accounts, prices, routes, links, MO rules, webhooks, API
+    /// keys or callbacks, so nodes rebuild their views only when something they use changed.
     pub config_version: u64,
     /// The latest recall of each account's unused lease reservations; forgotten by the
     /// tick after [`RECALL_KEEP_MS`].
@@ -567,6 +630,9 @@ pub struct State {
     /// The MO rules by name, as `[[mo_rule]]` TOML tables (see [`Spec`]).
     #[serde(default)]
     pub mo_rules: BTreeMap<String, Spec>,
+    /// The HTTP API's keys and callbacks (snapshot format 5 on).
+    #[serde(default)]
+    pub http: HttpState,
     /// Liveness and the ownership map. Kept out of the state's own encoding: snapshots
     /// carry it beside the state (format 3), so older snapshots still decode.
     #[serde(skip)]

@@ -7,7 +7,8 @@ mod common;
 use common::*;
 use proptest::prelude::*;
 use tern_ledger::{
-    AccountSpec, AutoTopUp, Command, Limits, Minor, Period, Price, Response, Spec, State, Webhook,
+    AccountSpec, ApiKey, AutoTopUp, Callback, Command, Limits, Minor, Period, Price, Response,
+    Spec, State, Webhook,
 };
 
 fn id() -> impl Strategy<Value = String> {
@@ -136,10 +137,39 @@ fn command() -> impl Strategy<Value = Command> {
             .prop_map(|(id, accounts)| Command::PutWebhook { webhook: Webhook { id, url: String::new(), accounts } }),
         1 => id().prop_map(|id| Command::DeleteWebhook { id }),
         1 => count().prop_map(|seq| Command::AckEvents { seq }),
+        2 => (key_id(), id(), prop::sample::select(vec!["", "ci", "prod"]), any::<bool>()).prop_map(
+            |(id, account, label, good_hash)| Command::PutApiKey {
+                key: ApiKey {
+                    id,
+                    account,
+                    label: label.into(),
+                    hash: if good_hash { format!("sha256:{}", "0f".repeat(32)) } else { "sha256:0f".into() },
+                    created_ms: 0,
+                },
+            }
+        ),
+        1 => key_id().prop_map(|id| Command::RevokeApiKey { id }),
+        1 => (id(), prop::option::of(prop::sample::select(vec!["https://example.com/", "ftp://x/", "x"])))
+            .prop_map(|(account, url)| Command::SetCallback {
+                account,
+                callback: url.map(|url| Callback { url: url.into(), secret: "0123456789abcdef".into() }),
+            }),
     ]
 }
 
+/// A few key ids, and some that are not.
+fn key_id() -> impl Strategy<Value = String> {
+    prop::sample::select(vec!["000000000001", "000000000002", "00000000000A", ""])
+        .prop_map(String::from)
+}
+
 fn within_limits(state: &State) -> Result<(), TestCaseError> {
+    for key in state.http.keys.values() {
+        prop_assert!(state.accounts.contains_key(&key.account), "{key:?}");
+    }
+    for account in state.http.callbacks.keys() {
+        prop_assert!(state.accounts.contains_key(account), "{account}");
+    }
     for (id, account) in &state.accounts {
         let ledger = &account.ledger;
         if let Some(max) = account.spec.limits.max_messages {
