@@ -8,6 +8,12 @@
 //!
 //! Failed binds are counted by a [`BindGuard`] per source and per account; a source or
 //! account locked out is refused before its password is looked at.
+//!
+//! HTTP API clients present an API key instead ([`Accounts::authenticate_key`]): found by
+//! the id the key carries, checked against the key's SHA-256 digest (see [`api_key`]), and
+//! given a slot that does not count against the account's binds ([`Accounts::api_slot`]).
+//!
+//! [`api_key`]: crate::api_key
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -19,6 +25,7 @@ use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use tern_model::{Address, Ton};
 
 use crate::allowlist::{self, IpNet};
+use crate::api_key;
 use crate::bind_guard::{BindGuard, BindGuardConfig, Scope};
 
 /// How an account's password is checked.
@@ -55,6 +62,36 @@ pub struct AccountPolicy {
     /// Shared secrets by protocol ("cmpp", "smgp", "cngp"): a protocol whose login is an
     /// MD5 authenticator over one cannot be used without it.
     pub secrets: std::collections::BTreeMap<String, String>,
+    /// The keys the account's HTTP API clients authenticate with.
+    pub api_keys: Vec<ApiKeyPolicy>,
+    /// Where the HTTP API posts the account's delivery reports and MO, and the secret the
+    /// posts are signed with; `None`: nothing is posted.
+    pub callback: Option<CallbackPolicy>,
+}
+
+/// An API key of an account: its id (the part of the key that names it), a label, and the
+/// SHA-256 digest of the whole key (see [`crate::api_key`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiKeyPolicy {
+    pub id: String,
+    pub label: String,
+    pub digest: [u8; 32],
+}
+
+/// An account's HTTP callback endpoint and the secret its posts are signed with.
+#[derive(Clone, PartialEq, Eq)]
+pub struct CallbackPolicy {
+    pub url: String,
+    pub secret: String,
+}
+
+impl std::fmt::Debug for CallbackPolicy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CallbackPolicy")
+            .field("url", &self.url)
+            .field("secret", &"..")
+            .finish()
+    }
 }
 
 impl AccountPolicy {
@@ -182,11 +219,23 @@ impl Account {
 pub struct BindSlot {
     pub account: Arc<Account>,
     pub peer: IpAddr,
+    /// Whether the slot is one of the account's `max_binds` (a bind) or not (an HTTP API
+    /// session, see [`Accounts::api_slot`]).
+    counted: bool,
+}
+
+impl BindSlot {
+    /// Whether the slot counts against the account's `max_binds`.
+    pub fn counted(&self) -> bool {
+        self.counted
+    }
 }
 
 impl Drop for BindSlot {
     fn drop(&mut self) {
-        self.account.binds.fetch_sub(1, Ordering::AcqRel);
+        if self.counted {
+            self.account.binds.fetch_sub(1, Ordering::AcqRel);
+        }
     }
 }
 
@@ -194,6 +243,8 @@ impl Drop for BindSlot {
 #[derive(Debug, Clone, Default)]
 pub struct Accounts {
     by_id: Arc<RwLock<HashMap<String, Arc<Account>>>>,
+    /// The account of each API key, by key id; rebuilt with the accounts.
+    by_key: Arc<RwLock<HashMap<String, String>>>,
     guard: Arc<BindGuard>,
 }
 
@@ -296,7 +347,11 @@ impl Accounts {
             return;
         };
         let mut next = HashMap::with_capacity(by_id.len());
+        let mut keys = HashMap::new();
         for policy in policies {
+            for key in &policy.api_keys {
+                keys.insert(key.id.clone(), policy.id.clone());
+            }
             let account = match by_id.remove(&policy.id) {
                 Some(account) => {
                     account.update(policy);
@@ -307,6 +362,58 @@ impl Accounts {
             next.insert(account.id.clone(), account);
         }
         *by_id = next;
+        // Under the accounts' lock, so that two replaces cannot leave the index of the
+        // older set beside the accounts of the newer.
+        if let Ok(mut by_key) = self.by_key.write() {
+            *by_key = keys;
+        }
+    }
+
+    /// Checks an HTTP API key: the source is not locked out, the key is well formed and
+    /// names a key of an account, its digest matches the stored one (compared in constant
+    /// time), the account is enabled and the address allowed. Takes no bind slot: see
+    /// [`Accounts::api_slot`].
+    ///
+    /// A malformed key, or one whose id no account has, is [`BindRefusal::UnknownAccount`];
+    /// a known id with the wrong secret is [`BindRefusal::BadPassword`]. Both count as a
+    /// failure of the source only: ids are not secret, so a stranger could otherwise lock
+    /// an account out. The HTTP layer should answer both alike.
+    pub fn authenticate_key(&self, key: &str, peer: IpAddr) -> Result<Arc<Account>, BindRefusal> {
+        if let Some(scope) = self.guard.locked(peer, None) {
+            return Err(BindRefusal::LockedOut(scope));
+        }
+        let found = api_key::id_of(key).and_then(|id| {
+            let account = self.by_key.read().ok()?.get(id).cloned()?;
+            Some((id, self.get(&account)?))
+        });
+        let Some((id, account)) = found else {
+            self.guard.failed(peer, None, "http");
+            return Err(BindRefusal::UnknownAccount);
+        };
+        let policy = account.policy();
+        let Some(stored) = policy.api_keys.iter().find(|k| k.id == id) else {
+            // Revoked since the index was built.
+            self.guard.failed(peer, None, "http");
+            return Err(BindRefusal::UnknownAccount);
+        };
+        if !constant_time_eq(&stored.digest, &api_key::digest(key)) {
+            self.guard.failed(peer, None, "http");
+            return Err(BindRefusal::BadPassword);
+        }
+        if !policy.enabled || !allowlist::allows(&policy.allowed_ips, peer) {
+            return Err(BindRefusal::NotAllowed);
+        }
+        Ok(account)
+    }
+
+    /// A slot for an HTTP API session of `account` from `peer`: it does not count against
+    /// the account's `max_binds`, and dropping it gives nothing back.
+    pub fn api_slot(account: Arc<Account>, peer: IpAddr) -> BindSlot {
+        BindSlot {
+            account,
+            peer,
+            counted: false,
+        }
     }
 
     /// Admits a connection that authenticates by other means (a CMPP authenticator): the
@@ -374,7 +481,11 @@ fn take_slot(account: Arc<Account>, peer: IpAddr) -> Result<BindSlot, BindRefusa
         return Err(BindRefusal::NotAllowed);
     }
     let previous = account.binds.fetch_add(1, Ordering::AcqRel);
-    let slot = BindSlot { account, peer };
+    let slot = BindSlot {
+        account,
+        peer,
+        counted: true,
+    };
     if previous >= policy.max_binds {
         // Dropping the slot gives the count back.
         return Err(BindRefusal::NotAllowed);
@@ -397,7 +508,146 @@ mod tests {
             sender_ids: vec!["Tern".into(), "4930*".into()],
             tps: None,
             secrets: Default::default(),
+            api_keys: Vec::new(),
+            callback: None,
         }
+    }
+
+    /// `policy(id)` with the API key `key` labelled `label`.
+    fn with_key(mut policy: AccountPolicy, key: &str, label: &str) -> AccountPolicy {
+        policy.api_keys.push(ApiKeyPolicy {
+            id: api_key::id_of(key).unwrap().to_owned(),
+            label: label.into(),
+            digest: api_key::digest(key),
+        });
+        policy
+    }
+
+    /// `key` with its last character changed: the same id, the wrong secret.
+    fn wrong_secret(key: &str) -> String {
+        let last = if key.ends_with('a') { "b" } else { "a" };
+        format!("{}{last}", &key[..key.len() - 1])
+    }
+
+    #[test]
+    fn api_keys_authenticate_their_account_and_nothing_else() {
+        let (_, first) = api_key::generate();
+        let (_, second) = api_key::generate();
+        let (_, other) = api_key::generate();
+        let a = with_key(with_key(policy("a"), &first, "ci"), &second, "billing");
+        let b = with_key(policy("b"), &other, "prod");
+        // More failures than the default lockout allows: this test is not about it.
+        let accounts = Accounts::new([a.clone(), b]).with_bind_guard(BindGuardConfig {
+            max_failures: 100,
+            ..BindGuardConfig::default()
+        });
+        let local: IpAddr = "127.0.0.1".parse().unwrap();
+        assert_eq!(accounts.authenticate_key(&first, local).unwrap().id, "a");
+        assert_eq!(accounts.authenticate_key(&second, local).unwrap().id, "a");
+        assert_eq!(accounts.authenticate_key(&other, local).unwrap().id, "b");
+        assert_eq!(
+            accounts
+                .authenticate_key(&wrong_secret(&first), local)
+                .err(),
+            Some(BindRefusal::BadPassword)
+        );
+        let (_, unknown) = api_key::generate();
+        for refused in [unknown.as_str(), "", "tern_", "Bearer x", "tern_zz_é"] {
+            assert_eq!(
+                accounts.authenticate_key(refused, local).err(),
+                Some(BindRefusal::UnknownAccount),
+                "{refused:?}"
+            );
+        }
+        // Outside the allowlist, or disabled: the key is right, the account refuses.
+        assert_eq!(
+            accounts
+                .authenticate_key(&first, "192.0.2.1".parse().unwrap())
+                .err(),
+            Some(BindRefusal::NotAllowed)
+        );
+        let mut disabled = a.clone();
+        disabled.enabled = false;
+        accounts.replace([disabled]);
+        assert_eq!(
+            accounts.authenticate_key(&first, local).err(),
+            Some(BindRefusal::NotAllowed)
+        );
+        // A revoked key, and the keys of a removed account, are unknown at once.
+        let mut revoked = a;
+        revoked.api_keys.retain(|k| k.label != "ci");
+        accounts.replace([revoked]);
+        assert_eq!(
+            accounts.authenticate_key(&first, local).err(),
+            Some(BindRefusal::UnknownAccount)
+        );
+        assert_eq!(accounts.authenticate_key(&second, local).unwrap().id, "a");
+        assert_eq!(
+            accounts.authenticate_key(&other, local).err(),
+            Some(BindRefusal::UnknownAccount)
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn wrong_keys_lock_out_their_source_not_the_account() {
+        let (_, key) = api_key::generate();
+        let accounts =
+            Accounts::new([with_key(policy("a"), &key, "ci")]).with_bind_guard(BindGuardConfig {
+                max_failures: 3,
+                window: std::time::Duration::from_secs(60),
+                lockout: std::time::Duration::from_secs(30),
+                max_tracked: 100,
+            });
+        let attacker: IpAddr = "127.0.0.9".parse().unwrap();
+        let customer: IpAddr = "127.0.0.1".parse().unwrap();
+        let (_, unknown) = api_key::generate();
+        assert_eq!(
+            accounts.authenticate_key(&unknown, attacker).err(),
+            Some(BindRefusal::UnknownAccount)
+        );
+        for _ in 0..2 {
+            assert_eq!(
+                accounts
+                    .authenticate_key(&wrong_secret(&key), attacker)
+                    .err(),
+                Some(BindRefusal::BadPassword)
+            );
+        }
+        assert_eq!(
+            accounts.authenticate_key(&key, attacker).err(),
+            Some(BindRefusal::LockedOut(Scope::Source))
+        );
+        assert_eq!(accounts.authenticate_key(&key, customer).unwrap().id, "a");
+        // The account's binds are not locked out either.
+        drop(accounts.authenticate("a", "pw", customer).await.unwrap());
+        tokio::time::advance(std::time::Duration::from_secs(30)).await;
+        assert_eq!(accounts.authenticate_key(&key, attacker).unwrap().id, "a");
+    }
+
+    #[tokio::test]
+    async fn api_slots_do_not_count_against_max_binds() {
+        let (_, key) = api_key::generate();
+        let accounts = Accounts::new([with_key(policy("a"), &key, "ci")]);
+        let local: IpAddr = "127.0.0.1".parse().unwrap();
+        let account = accounts.authenticate_key(&key, local).unwrap();
+        let api: Vec<BindSlot> = (0..3)
+            .map(|_| Accounts::api_slot(account.clone(), local))
+            .collect();
+        assert!(api.iter().all(|slot| !slot.counted()));
+        assert_eq!(account.binds(), 0);
+        // The one bind max_binds allows is still free, and taken.
+        let bind = accounts.authenticate("a", "pw", local).await.unwrap();
+        assert!(bind.counted());
+        assert_eq!(account.binds(), 1);
+        assert_eq!(
+            accounts.authenticate("a", "pw", local).await.err(),
+            Some(BindRefusal::NotAllowed)
+        );
+        // Dropping API slots gives back nothing they did not take.
+        drop(api);
+        assert_eq!(account.binds(), 1);
+        drop(bind);
+        assert_eq!(account.binds(), 0);
     }
 
     #[tokio::test]

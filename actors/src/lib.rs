@@ -8,6 +8,7 @@ pub mod accept;
 pub mod accounts;
 pub mod aimd;
 pub mod allowlist;
+pub mod api_key;
 pub mod bind_guard;
 pub mod context;
 pub mod correlator;

@@ -40,6 +40,8 @@ fn policy(id: &str) -> AccountPolicy {
         sender_ids: Vec::new(),
         tps: None,
         secrets: Default::default(),
+        api_keys: Vec::new(),
+        callback: None,
     }
 }
 

@@ -6,11 +6,12 @@
 //! checked with the same rules as the file, so the file, `tern ctl` and the state share
 //! one format and one set of error messages.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::hash::{Hash, Hasher};
 
-use tern_actors::accounts::{AccountPolicy, Credential};
+use tern_actors::accounts::{AccountPolicy, ApiKeyPolicy, CallbackPolicy, Credential};
 use tern_actors::allowlist::IpNet;
+use tern_actors::api_key;
 use tern_actors::link::LinkConfig;
 use tern_actors::mo::MoRule;
 use tern_actors::routing::{LinkGroup, NumberRange, Route, WeightedLink};
@@ -169,13 +170,38 @@ fn request(command: Command) -> Request {
     }
 }
 
+/// The HTTP API keys of every account, by account, as the pipeline checks them. A key
+/// whose stored digest does not read is left out (and cannot authenticate).
+fn api_keys(state: &State) -> HashMap<&str, Vec<ApiKeyPolicy>> {
+    let mut keys: HashMap<&str, Vec<ApiKeyPolicy>> = HashMap::new();
+    for key in state.http.keys.values() {
+        let Some(digest) = api_key::parse_hash(&key.hash) else {
+            warn!(key = %key.id, account = %key.account, "API key left out: its stored hash does not read");
+            continue;
+        };
+        keys.entry(key.account.as_str())
+            .or_default()
+            .push(ApiKeyPolicy {
+                id: key.id.clone(),
+                label: key.label.clone(),
+                digest,
+            });
+    }
+    keys
+}
+
 /// The pipeline's view of the accounts.
 pub fn policies(state: &State) -> Vec<AccountPolicy> {
+    let mut keys = api_keys(state);
     state
         .accounts
         .values()
         .map(|a| {
             let spec = &a.spec;
+            let callback = state.http.callbacks.get(&spec.id).map(|c| CallbackPolicy {
+                url: c.url.clone(),
+                secret: c.secret.clone(),
+            });
             AccountPolicy {
                 id: spec.id.clone(),
                 credential: Credential::Hash(spec.password_hash.clone()),
@@ -190,6 +216,8 @@ pub fn policies(state: &State) -> Vec<AccountPolicy> {
                 sender_ids: spec.sender_ids.clone(),
                 tps: spec.limits.tps,
                 secrets: spec.secrets.clone(),
+                api_keys: keys.remove(spec.id.as_str()).unwrap_or_default(),
+                callback,
             }
         })
         .collect()
@@ -509,6 +537,65 @@ per_part = 7
         let rules = mo_rules(&state);
         assert_eq!(rules.len(), 1, "{rules:?}");
         assert_eq!(rules[0].account, "parent");
+    }
+
+    #[test]
+    fn api_keys_and_callbacks_reach_the_pipeline_and_unreadable_hashes_do_not() {
+        let config = Config::parse(FILE).unwrap();
+        let mut state = State::default();
+        for r in seed_requests(&config).unwrap() {
+            state.apply(&r);
+        }
+        let (id, key) = api_key::generate();
+        let put = Command::PutApiKey {
+            key: tern_ledger::ApiKey {
+                id: id.clone(),
+                account: "child".into(),
+                label: "ci".into(),
+                hash: api_key::hash_text(&key),
+                created_ms: 0,
+            },
+        };
+        assert_eq!(state.apply(&request(put)), tern_ledger::Response::Ok);
+        let callback = Command::SetCallback {
+            account: "child".into(),
+            callback: Some(tern_ledger::Callback {
+                url: "https://hooks.example.com/tern".into(),
+                secret: "0123456789abcdef".into(),
+            }),
+        };
+        assert_eq!(state.apply(&request(callback)), tern_ledger::Response::Ok);
+        // A hash no build of the ledger accepts, as a damaged state might hold it.
+        state.http.keys.insert(
+            "00000000000b".into(),
+            tern_ledger::ApiKey {
+                id: "00000000000b".into(),
+                account: "child".into(),
+                label: "broken".into(),
+                hash: "md5:x".into(),
+                created_ms: 0,
+            },
+        );
+
+        let policies = policies(&state);
+        let child = policies.iter().find(|p| p.id == "child").unwrap();
+        assert_eq!(
+            child.api_keys,
+            [ApiKeyPolicy {
+                id: id.clone(),
+                label: "ci".into(),
+                digest: api_key::digest(&key),
+            }]
+        );
+        let callback = child.callback.as_ref().unwrap();
+        assert_eq!(callback.url, "https://hooks.example.com/tern");
+        assert_eq!(callback.secret, "0123456789abcdef");
+        let parent = policies.iter().find(|p| p.id == "parent").unwrap();
+        assert!(parent.api_keys.is_empty() && parent.callback.is_none());
+
+        let accounts = tern_actors::accounts::Accounts::new(policies);
+        let peer = std::net::IpAddr::from([127, 0, 0, 1]);
+        assert_eq!(accounts.authenticate_key(&key, peer).unwrap().id, "child");
     }
 
     #[test]

@@ -35,6 +35,8 @@ fn account(id: &str, password: &str) -> tern_actors::accounts::AccountPolicy {
         sender_ids: Vec::new(),
         tps: None,
         secrets: Default::default(),
+        api_keys: Vec::new(),
+        callback: None,
     }
 }
 

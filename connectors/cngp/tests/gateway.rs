@@ -116,6 +116,8 @@ async fn pipeline(operator_port: u16, dir: &std::path::Path) -> Pipeline {
         sender_ids: Vec::new(),
         tps: None,
         secrets: BTreeMap::from([(tern_ledger::CNGP.to_owned(), SP_SECRET.to_owned())]),
+        api_keys: Vec::new(),
+        callback: None,
     };
     let route = Route {
         name: "all".into(),

@@ -48,6 +48,8 @@ fn policy(id: &str, secret: Option<&str>) -> AccountPolicy {
         sender_ids: Vec::new(),
         tps: None,
         secrets,
+        api_keys: Vec::new(),
+        callback: None,
     }
 }
 

@@ -47,6 +47,8 @@ fn policy(secret: Option<&str>) -> AccountPolicy {
         sender_ids: Vec::new(),
         tps: None,
         secrets,
+        api_keys: Vec::new(),
+        callback: None,
     }
 }
 
