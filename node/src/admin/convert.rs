@@ -145,6 +145,12 @@ pub(super) fn account(state: &State, account: &Account, at_ms: u64) -> proto::Ac
             parts_total: ledger.parts_total,
             parts_available: available.parts,
         }),
+        callback_url: state
+            .http
+            .callbacks
+            .get(&spec.id)
+            .map(|c| redact_url(&c.url)),
+        api_keys: u32::try_from(state.http.keys_of(&spec.id).count()).unwrap_or(u32::MAX),
     }
 }
 

@@ -21,6 +21,7 @@ pub mod password;
 pub mod proto;
 
 mod accounts;
+mod api_keys;
 mod auth;
 mod catalog;
 mod cluster;

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use tern_ledger::{AccountSpec, Audit, Command, Request, Response, State};
 use tonic::Status;
 
-use super::{accounts, catalog, cluster, convert, local, mo, proto, reports};
+use super::{accounts, api_keys, catalog, cluster, convert, local, mo, proto, reports};
 use super::{now_ms, Control, NodeOps};
 
 pub(super) struct AdminService {
@@ -167,6 +167,10 @@ rpcs! {
     list_accounts(ListAccountsRequest) -> AccountList = accounts::list;
     usage(UsageRequest) -> UsageReply = accounts::usage;
     set_thresholds(SetThresholdsRequest) -> Account = accounts::set_thresholds;
+    create_api_key(CreateApiKeyRequest) -> CreatedApiKey = api_keys::create;
+    list_api_keys(ListApiKeysRequest) -> ApiKeyList = api_keys::list;
+    revoke_api_key(ApiKeyRef) -> Done = api_keys::revoke;
+    set_callback(SetCallbackRequest) -> CallbackReply = api_keys::set_callback;
 
     set_prices(SetPricesRequest) -> PriceList = catalog::set_prices;
     list_prices(Empty) -> PriceList = catalog::list_prices;

@@ -140,6 +140,19 @@ pub enum AccountCommand {
         #[arg(long)]
         from_parent: bool,
     },
+    /// Sets where the HTTP API posts the account's reports and MO (`--url`), signed with
+    /// `--secret` or with one made by the server and printed once; `--clear` removes it.
+    Callback {
+        id: String,
+        /// An http:// or https:// URL.
+        #[arg(long, required_unless_present = "clear", conflicts_with = "clear")]
+        url: Option<String>,
+        /// The signing secret, 16 to 256 characters; `-` reads it from stdin.
+        #[arg(long, conflicts_with = "clear")]
+        secret: Option<String>,
+        #[arg(long)]
+        clear: bool,
+    },
     /// Parts and money used by an account and its descendants, or by a tag's accounts.
     Usage {
         #[arg(required_unless_present = "tag", conflicts_with = "tag")]
@@ -245,13 +258,18 @@ impl LimitsArgs {
 
 /// The password given, or a line of stdin for `-` (kept out of the process list).
 fn password(given: String) -> Result<String, CtlError> {
+    given_or_stdin(given, "password")
+}
+
+/// `given`, or a line of stdin for `-`.
+fn given_or_stdin(given: String, what: &str) -> Result<String, CtlError> {
     if given != "-" {
         return Ok(given);
     }
     let mut line = String::new();
     std::io::stdin()
         .read_line(&mut line)
-        .map_err(|e| CtlError::Other(format!("reading the password from stdin: {e}")))?;
+        .map_err(|e| CtlError::Other(format!("reading the {what} from stdin: {e}")))?;
     Ok(line.trim_end_matches(['\r', '\n']).to_owned())
 }
 
@@ -392,6 +410,23 @@ pub(crate) async fn run(ctl: &Ctl, command: AccountCommand) -> Result<(), CtlErr
                 from_parent,
             };
             client.top_up(ctl.req(request)).await?
+        }
+        AccountCommand::Callback {
+            id,
+            url,
+            secret,
+            clear,
+        } => {
+            let request = proto::SetCallbackRequest {
+                account: id,
+                url: url.unwrap_or_default(),
+                secret: secret
+                    .map(|given| given_or_stdin(given, "secret"))
+                    .transpose()?,
+                clear,
+            };
+            let reply = client.set_callback(ctl.req(request)).await?.into_inner();
+            return ctl.show(&reply, render::callback);
         }
         AccountCommand::Usage { id, tag } => {
             let request = proto::UsageRequest {

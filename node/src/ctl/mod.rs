@@ -1,7 +1,7 @@
 //! `tern ctl`: the command line of the admin gRPC API. One subcommand group per area
-//! (`account`, `price`, `campaign`, `route`, `link`, `mo`, `session`, `message`, `queue`,
-//! `cluster`, `notify`, `audit`, `report`), each command one RPC (`cluster drain` then
-//! asks again until the node is drained).
+//! (`account`, `apikey`, `price`, `campaign`, `route`, `link`, `mo`, `session`, `message`,
+//! `queue`, `cluster`, `notify`, `audit`, `report`), each command one RPC (`cluster drain`
+//! then asks again until the node is drained).
 //!
 //! Output is an aligned table or `name value` lines for people, or with `--json` the
 //! reply message as JSON for scripts. A failure prints one line, `error: <what>`, on
@@ -10,6 +10,7 @@
 use tern_node::admin::proto;
 
 mod account;
+mod apikey;
 mod catalog;
 mod mo;
 mod node;
@@ -62,6 +63,9 @@ enum CtlCommand {
     /// Accounts, their limits and their money.
     #[command(subcommand)]
     Account(account::AccountCommand),
+    /// API keys of the HTTP API: made, listed and revoked.
+    #[command(subcommand)]
+    Apikey(apikey::ApiKeyCommand),
     /// Prices per message part.
     #[command(subcommand)]
     Price(catalog::PriceCommand),
@@ -268,6 +272,7 @@ async fn dispatch(args: CtlArgs) -> Result<(), CtlError> {
     let ctl = Ctl::connect(&args).await?;
     match args.command {
         CtlCommand::Account(command) => account::run(&ctl, command).await,
+        CtlCommand::Apikey(command) => apikey::run(&ctl, command).await,
         CtlCommand::Price(command) => catalog::price(&ctl, command).await,
         CtlCommand::Campaign(command) => catalog::campaign(&ctl, command).await,
         CtlCommand::Route(command) => catalog::route(&ctl, command).await,

@@ -89,7 +89,54 @@ pub fn account(a: &proto::Account) -> String {
         ),
         ("thresholds", list_or(&thresholds, "-")),
         ("auto top-up", or_dash(limits.auto_topup)),
+        ("api keys", a.api_keys.to_string()),
+        ("callback", or_dash(a.callback_url.as_ref())),
     ])
+}
+
+/// A key as made, and that it is shown this once.
+pub fn created_api_key(created: &proto::CreatedApiKey) -> String {
+    let mut out = pairs(&[
+        ("id", created.id.clone()),
+        ("account", created.account.clone()),
+        ("label", created.label.clone()),
+        ("key", created.key.clone()),
+    ]);
+    out.push_str("the key is shown this once: Tern keeps only its digest\n");
+    out
+}
+
+pub fn api_keys(list: &proto::ApiKeyList) -> String {
+    let mut table = Table::new(&["ID", "ACCOUNT", "CREATED", "LABEL"]);
+    for key in &list.keys {
+        table.row(vec![
+            key.id.clone(),
+            key.account.clone(),
+            format_time(key.created_ms),
+            key.label.clone(),
+        ]);
+    }
+    table.render()
+}
+
+/// A callback as set: the secret only when the server made it, which is the one time it
+/// is shown.
+pub fn callback(reply: &proto::CallbackReply) -> String {
+    if reply.url.is_empty() {
+        return format!("callback of {} cleared\n", reply.account);
+    }
+    let mut rows = vec![
+        ("account", reply.account.clone()),
+        ("url", reply.url.clone()),
+    ];
+    if !reply.secret.is_empty() {
+        rows.push(("secret", reply.secret.clone()));
+    }
+    let mut out = pairs(&rows);
+    if !reply.secret.is_empty() {
+        out.push_str("the secret is shown this once: posts to the url are signed with it\n");
+    }
+    out
 }
 
 pub fn accounts(list: &proto::AccountList) -> String {
