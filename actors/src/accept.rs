@@ -181,9 +181,13 @@ pub async fn accept(
 /// SMPP 3.4 §5.3.2.17 user_message_reference: the customer's own reference for a message.
 const USER_MESSAGE_REFERENCE: u16 = 0x0204;
 
-/// The customer's reference for `message`: its user_message_reference (two octets), as a
-/// decimal number. None without one, or with one of another length.
+/// The customer's reference for `message`: the one its HTTP request gave, or its
+/// user_message_reference (two octets) as a decimal number. None without one, or with a
+/// user_message_reference of another length.
 fn client_ref(message: &Message) -> Option<String> {
+    if let Some(reference) = message.tlv_text(Message::CLIENT_REF_TAG) {
+        return Some(reference.to_owned());
+    }
     let tlv = message
         .tlvs
         .iter()

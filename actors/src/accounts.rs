@@ -471,6 +471,34 @@ impl Accounts {
         }
         take_slot(account, peer)
     }
+    /// Checks a password without taking a bind slot (the HTTP API's Kannel and Jasmin
+    /// style endpoints): the source and the account are not locked out, the account exists
+    /// and is enabled, the password matches and the address is allowed. Failures count as
+    /// [`Accounts::authenticate`] counts them.
+    pub async fn check_password(
+        &self,
+        id: &str,
+        password: &str,
+        peer: IpAddr,
+        protocol: &'static str,
+    ) -> Result<Arc<Account>, BindRefusal> {
+        if let Some(scope) = self.guard.locked(peer, Some(id)) {
+            return Err(BindRefusal::LockedOut(scope));
+        }
+        let Some(account) = self.get(id) else {
+            self.guard.failed(peer, None, protocol);
+            return Err(BindRefusal::UnknownAccount);
+        };
+        if !account.password_matches(password).await {
+            self.count_failure(&account, peer, protocol);
+            return Err(BindRefusal::BadPassword);
+        }
+        let policy = account.policy();
+        if !policy.enabled || !allowlist::allows(&policy.allowed_ips, peer) {
+            return Err(BindRefusal::NotAllowed);
+        }
+        Ok(account)
+    }
 }
 
 /// A bind slot of an authenticated `account`: it is enabled, `peer` is allowed and a slot

@@ -19,6 +19,7 @@ use tern_storage::{HeldDelivery, WriteOp};
 use tracing::{debug, info, warn};
 
 use crate::context::{now_ms, Context};
+use crate::protocol::CustomerLink;
 use crate::session::SessionMsg;
 
 /// Items of one account in memory; more stay in the store until these are delivered.
@@ -30,10 +31,11 @@ const IN_FLIGHT: usize = 64;
 pub enum OutboxMsg {
     /// Newly durable.
     Held(Arc<HeldDelivery>),
-    /// A receiving bind of `account` is up.
+    /// A receiving bind of `account` is up; `link` says what it takes.
     Bound {
         account: String,
         session: ActorRef<SessionMsg>,
+        link: Arc<dyn CustomerLink>,
     },
     Unbound {
         account: String,
@@ -47,6 +49,35 @@ pub enum OutboxMsg {
     },
     Tick,
 }
+
+/// A receiving bind, and what it takes.
+struct Receiver {
+    session: ActorRef<SessionMsg>,
+    link: Arc<dyn CustomerLink>,
+}
+
+/// Which of `receivers` delivers `item`, taking turns from after `last`: among those that
+/// take it, one of the protocol the item asks for (its message's origin; for an item
+/// without one, any but the protocols that take only their own), else any that takes it.
+fn pick(receivers: &[Receiver], last: usize, item: &HeldDelivery) -> Option<usize> {
+    let n = receivers.len();
+    let origin = item.message.tlv_text(tern_model::Message::ORIGIN_TAG);
+    let mut order = (1..=n).map(|i| (last + i) % n);
+    let takes = |i: &usize| receivers[*i].link.takes(item);
+    let preferred = |i: &usize| match origin {
+        Some(origin) => receivers[*i].link.protocol() == origin,
+        None => !receivers[*i].link.own_only(),
+    };
+    order
+        .clone()
+        .filter(takes)
+        .find(preferred)
+        .or_else(|| order.find(takes))
+}
+
+/// Items looked at in one round that no bind of the account takes, past which the round
+/// stops: they stay queued, in order, for a bind that does.
+const MAX_UNTAKEN_PER_ROUND: usize = 256;
 
 struct InFlight {
     item: Arc<HeldDelivery>,
@@ -64,7 +95,7 @@ struct AccountBox {
     keys: HashSet<u64>,
     /// Handed to a session: the item, the session, and when.
     in_flight: HashMap<u64, InFlight>,
-    receivers: Vec<ActorRef<SessionMsg>>,
+    receivers: Vec<Receiver>,
     next_receiver: usize,
     /// The store may hold more than is in memory.
     more_in_store: bool,
@@ -221,7 +252,11 @@ impl OutboxState {
             }
         }
         let mut expired = Vec::new();
-        while entry.in_flight.len() < IN_FLIGHT && !entry.receivers.is_empty() {
+        let mut untaken = Vec::new();
+        while entry.in_flight.len() < IN_FLIGHT
+            && !entry.receivers.is_empty()
+            && untaken.len() < MAX_UNTAKEN_PER_ROUND
+        {
             let Some(item) = entry.queue.pop_front() else {
                 break;
             };
@@ -230,8 +265,12 @@ impl OutboxState {
                 expired.push(item);
                 continue;
             }
-            entry.next_receiver = (entry.next_receiver + 1) % entry.receivers.len();
-            let receiver = &entry.receivers[entry.next_receiver];
+            let Some(chosen) = pick(&entry.receivers, entry.next_receiver, &item) else {
+                untaken.push(item);
+                continue;
+            };
+            entry.next_receiver = chosen;
+            let receiver = &entry.receivers[chosen].session;
             let session = receiver.get_id();
             if receiver.cast(SessionMsg::Deliver(item.clone())).is_ok() {
                 entry.in_flight.insert(
@@ -244,10 +283,12 @@ impl OutboxState {
                 );
             } else {
                 // The session is gone; its Unbound may still be on the way.
-                let gone = entry.next_receiver;
-                entry.receivers.remove(gone);
+                entry.receivers.remove(chosen);
                 entry.queue.push_front(item);
             }
+        }
+        for item in untaken.into_iter().rev() {
+            entry.queue.push_front(item);
         }
         let refill = entry.more_in_store && entry.queue.is_empty() && entry.in_flight.is_empty();
         metrics::gauge!("tern_outbox_held_deliveries", "account" => account.to_owned())
@@ -319,13 +360,17 @@ impl Actor for Outbox {
                 }
                 state.pump(&account).await;
             }
-            OutboxMsg::Bound { account, session } => {
+            OutboxMsg::Bound {
+                account,
+                session,
+                link,
+            } => {
                 let fresh = !state.accounts.contains_key(&account);
                 if fresh {
                     state.load(&account).await;
                 }
                 let entry = state.accounts.entry(account.clone()).or_default();
-                entry.receivers.push(session);
+                entry.receivers.push(Receiver { session, link });
                 debug!(
                     account,
                     receivers = entry.receivers.len(),
@@ -335,7 +380,9 @@ impl Actor for Outbox {
             }
             OutboxMsg::Unbound { account, session } => {
                 if let Some(entry) = state.accounts.get_mut(&account) {
-                    entry.receivers.retain(|r| r.get_id() != session.get_id());
+                    entry
+                        .receivers
+                        .retain(|r| r.session.get_id() != session.get_id());
                     // What the gone session had not answered goes back, to the front.
                     entry.requeue(|f| f.session == session.get_id());
                 }
@@ -365,9 +412,11 @@ impl Actor for Outbox {
                     );
                     state.pump(&account).await;
                 } else {
-                    // Back to the front, so the order of an account's receipts is kept; the
-                    // next tick tries again rather than hammering a failing bind.
-                    entry.queue.push_front(item);
+                    // Back in its place by key (time), so the order of an account's
+                    // receipts is kept however the deliveries under way end; the next tick
+                    // tries again rather than hammering a failing bind.
+                    let at = entry.queue.partition_point(|queued| queued.key < item.key);
+                    entry.queue.insert(at, item);
                 }
             }
             OutboxMsg::Tick => {

@@ -40,6 +40,23 @@ pub trait CustomerLink: Send + Sync + 'static {
     fn kind(&self) -> &'static str;
     /// Whether receipts and MO may be delivered on this connection.
     fn can_receive(&self) -> bool;
+    /// Whether this connection takes `item`: by default every receipt and MO but the
+    /// receipts of messages submitted over a protocol that takes only its own (see
+    /// [`CustomerLink::own_only`]).
+    fn takes(&self, item: &HeldDelivery) -> bool {
+        item.kind != tern_storage::HeldKind::Receipt
+            || item
+                .message
+                .tlv_text(tern_model::Message::ORIGIN_TAG)
+                .is_none_or(|origin| origin == self.protocol())
+    }
+    /// Whether this protocol's connections are the last choice for what was not submitted
+    /// over it (HTTP callbacks: receipts of messages submitted over SMPP go to SMPP binds,
+    /// and MO to them first). Messages submitted over such a protocol carry it as their
+    /// origin ([`tern_model::Message::ORIGIN_TAG`]).
+    fn own_only(&self) -> bool {
+        false
+    }
     /// The protocol's status for a refusal, as metrics label it.
     fn status(&self, rejection: Rejection) -> u32;
     /// Renders a receipt or MO and delivers it; resolves to whether the customer took it.

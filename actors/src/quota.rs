@@ -49,6 +49,9 @@ pub trait Ledger: Send + Sync + 'static {
     fn price(&self, account: &str, route: Option<&str>, destination: &str) -> Minor;
     /// Where `account` stands at `at_ms` (local read); `None` for an unknown account.
     fn standing(&self, account: &str, at_ms: u64) -> Option<Standing>;
+    /// The account's settings and ledger as this node's replica holds them (local read):
+    /// its balance and use, for the customer to see.
+    fn account(&self, account: &str) -> Option<tern_ledger::Account>;
     /// Leases of this node's earlier runs that may still owe a settle (local read): those
     /// whose id `mine` claims, with their accounts.
     fn unsettled_leases(&self, mine: &(dyn Fn(LeaseId) -> bool + Sync)) -> Vec<(LeaseId, String)>;
@@ -99,6 +102,10 @@ impl Ledger for LocalLedger {
 
     fn standing(&self, account: &str, at_ms: u64) -> Option<Standing> {
         self.read(|s| s.standing(account, at_ms)).flatten()
+    }
+
+    fn account(&self, account: &str) -> Option<tern_ledger::Account> {
+        self.read(|s| s.accounts.get(account).cloned()).flatten()
     }
 
     fn unsettled_leases(&self, mine: &(dyn Fn(LeaseId) -> bool + Sync)) -> Vec<(LeaseId, String)> {

@@ -308,6 +308,7 @@ impl Actor for CustomerSession {
             ctx.refs.outbox.cast(OutboxMsg::Bound {
                 account: account.id.clone(),
                 session: myself.clone(),
+                link: link.clone(),
             });
         }
         metrics::gauge!("tern_customer_sessions", "account" => account.id.clone()).increment(1.0);

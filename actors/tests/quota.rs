@@ -341,6 +341,10 @@ impl tern_actors::quota::Ledger for Flaky {
         self.inner.standing(account, at_ms)
     }
 
+    fn account(&self, account: &str) -> Option<tern_ledger::Account> {
+        self.inner.account(account)
+    }
+
     fn unsettled_leases(
         &self,
         mine: &(dyn Fn(tern_ledger::LeaseId) -> bool + Sync),

@@ -12,8 +12,8 @@ use tern_bench::smsc::{Accounts, ReceiptDelay, Smsc, SmscConfig};
 
 use crate::config::{
     redact_url, AccountConfig, AdminSection, ClusterSection, CnSection, ConcatConfig, Config,
-    IdFormatConfig, LinkUrl, MetricsSection, MoRuleConfig, PeriodConfig, SgipSection, SmppSection,
-    StoreBackend, StoreSection, UpstreamBind, UpstreamConfig,
+    HttpSection, IdFormatConfig, LinkUrl, MetricsSection, MoRuleConfig, PeriodConfig, SgipSection,
+    SmppSection, StoreBackend, StoreSection, UpstreamBind, UpstreamConfig,
 };
 use tern_storage::cql::CqlConfig;
 
@@ -64,6 +64,10 @@ pub struct DevArgs {
     /// are held.
     #[arg(long, value_name = "ADDR")]
     pub sgip_deliver_to: Option<SocketAddr>,
+    /// The HTTP API (JSON REST, callbacks, Kannel's /cgi-bin/sendsms and Jasmin's /send);
+    /// the demo account's API key is printed and written to `<data-dir>/api.key`.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub http_listen: SocketAddr,
     /// Raft RPC (a one-node cluster needs no peers; port 0 picks a free one).
     #[arg(long, default_value = "127.0.0.1:0")]
     pub raft_listen: SocketAddr,
@@ -151,6 +155,10 @@ pub fn dev_config(args: &DevArgs, upstream_url: &str, token: &str) -> Config {
                 .map(|addr| (CN_DEMO.to_owned(), *addr))
                 .collect(),
             ..SgipSection::default()
+        },
+        http: HttpSection {
+            listen: Some(args.http_listen),
+            ..HttpSection::default()
         },
         metrics: MetricsSection {
             listen: Some(args.metrics_listen),
@@ -257,6 +265,18 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
             println!("  {:<9} {addr}   {credentials}", name.to_uppercase());
         }
     }
+    if let Some(http) = node.endpoints.listening.get("http") {
+        let key_file = args.data_dir.join("api.key");
+        let key = demo_api_key(&node.cluster, &key_file).await?;
+        println!(
+            "  HTTP      http://{http}   API key {key} (also in {}); Kannel /cgi-bin/sendsms and Jasmin /send take demo / demo",
+            key_file.display()
+        );
+        println!(
+            "            curl -H \"Authorization: Bearer $(cat {})\" -d '{{\"to\":\"+491701234567\",\"from\":\"Tern\",\"text\":\"Hello from Tern\"}}' http://{http}/v1/messages",
+            key_file.display()
+        );
+    }
     if let Some(metrics) = node.endpoints.metrics {
         println!("  metrics   http://{metrics}/metrics");
     }
@@ -296,6 +316,49 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
     outcome
 }
 
+/// The demo account's API key: the one in `file` while the state still has it, else a new
+/// one, added to the state and written to `file`.
+async fn demo_api_key(
+    cluster: &tern_cluster::Cluster,
+    file: &std::path::Path,
+) -> anyhow::Result<String> {
+    if let Ok(text) = std::fs::read_to_string(file) {
+        let key = text.trim().to_owned();
+        let known = tern_actors::api_key::id_of(&key).is_some_and(|id| {
+            cluster.read(|s| {
+                s.http.keys.get(id).is_some_and(|k| {
+                    k.account == "demo" && k.hash == tern_actors::api_key::hash_text(&key)
+                })
+            })
+        });
+        if known {
+            return Ok(key);
+        }
+    }
+    let (id, key) = tern_actors::api_key::generate();
+    let api_key = tern_ledger::ApiKey {
+        id,
+        account: "demo".into(),
+        label: "tern dev".into(),
+        hash: tern_actors::api_key::hash_text(&key),
+        created_ms: tern_model::now_ms(),
+    };
+    let response = cluster
+        .propose(tern_ledger::Request {
+            at_ms: 0,
+            audit: None,
+            command: tern_ledger::Command::PutApiKey { key: api_key },
+        })
+        .await
+        .map_err(|e| anyhow::anyhow!("creating the demo API key: {e}"))?;
+    if let tern_ledger::Response::Refused(refusal) = response {
+        anyhow::bail!("creating the demo API key: {refusal}");
+    }
+    std::fs::write(file, format!("{key}\n"))
+        .with_context(|| format!("writing {}", file.display()))?;
+    Ok(key)
+}
+
 /// 32 hex characters from the system's random source.
 fn random_token() -> anyhow::Result<String> {
     let mut bytes = [0u8; 16];
@@ -325,6 +388,7 @@ mod tests {
             cngp_listen: "127.0.0.1:9890".parse().unwrap(),
             sgip_listen: "127.0.0.1:8801".parse().unwrap(),
             sgip_deliver_to: None,
+            http_listen: "127.0.0.1:8080".parse().unwrap(),
             store: None,
         };
         dev_config(&args, "smpp://tern:tern@127.0.0.1:1", "t")

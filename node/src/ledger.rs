@@ -151,6 +151,10 @@ impl Ledger for ClusterLedger {
         self.cluster.read(|s| s.standing(account, at_ms))
     }
 
+    fn account(&self, account: &str) -> Option<tern_ledger::Account> {
+        self.cluster.read(|s| s.accounts.get(account).cloned())
+    }
+
     fn unsettled_leases(
         &self,
         mine: &(dyn Fn(tern_ledger::LeaseId) -> bool + Sync),

@@ -185,6 +185,43 @@ impl Message {
     /// The longest LinkID: the width of the CMPP 3.0 field.
     pub const MAX_LINK_ID_LEN: usize = 20;
 
+    /// Tags of what the gateway itself notes on a message, in SMPP's vendor-specific range
+    /// like [`Message::LINK_ID_TAG`]: no peer can set them and none is sent them (the
+    /// protocols that pass TLVs on drop them).
+    ///
+    /// The protocol the customer submitted the message over ("http"), when its receipts
+    /// must go back that way rather than to any bind of the account.
+    pub const ORIGIN_TAG: u16 = 0x3FF1;
+    /// Where this message's receipts go, instead of the account's own endpoint (the
+    /// `dlr-url` of a Kannel or Jasmin style HTTP request).
+    pub const CALLBACK_URL_TAG: u16 = 0x3FF2;
+    /// The customer's own reference for the message, as its HTTP request gave it.
+    pub const CLIENT_REF_TAG: u16 = 0x3FF3;
+    /// Every tag the gateway notes for itself.
+    pub const INTERNAL_TAGS: [u16; 4] = [
+        Self::LINK_ID_TAG,
+        Self::ORIGIN_TAG,
+        Self::CALLBACK_URL_TAG,
+        Self::CLIENT_REF_TAG,
+    ];
+
+    /// The value of the TLV `tag` as text, if the message carries it and it is UTF-8.
+    pub fn tlv_text(&self, tag: u16) -> Option<&str> {
+        self.tlvs
+            .iter()
+            .find(|tlv| tlv.tag == tag)
+            .and_then(|tlv| std::str::from_utf8(&tlv.value).ok())
+    }
+
+    /// Notes `value` under `tag` (one of [`Message::INTERNAL_TAGS`]), in place of any.
+    pub fn set_tlv_text(&mut self, tag: u16, value: &str) {
+        self.tlvs.retain(|tlv| tlv.tag != tag);
+        self.tlvs.push(Tlv {
+            tag,
+            value: Bytes::copy_from_slice(value.as_bytes()),
+        });
+    }
+
     /// The CMPP LinkID this message carries, if any.
     pub fn link_id(&self) -> Option<&str> {
         self.tlvs

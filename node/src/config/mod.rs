@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 mod bind_lockout;
 mod cluster;
 mod cn;
+mod http;
 mod mo_rule;
 mod notify;
 mod secrets;
@@ -20,6 +21,7 @@ mod upstream;
 pub use bind_lockout::BindLockoutSection;
 pub use cluster::{AdminSection, ClusterSection, PeerConfig, PeriodConfig, PriceConfig};
 pub use cn::CnSection;
+pub use http::HttpSection;
 pub use mo_rule::{mo_rule_names, validate_mo_rule, MoRuleConfig};
 pub use notify::NotifySection;
 pub use secrets::{redact_toml, redact_url};
@@ -79,6 +81,9 @@ pub struct Config {
     /// SGIP customers.
     #[serde(default)]
     pub sgip: SgipSection,
+    /// The HTTP API.
+    #[serde(default)]
+    pub http: HttpSection,
     /// Retries of webhook deliveries.
     #[serde(default)]
     pub notify: NotifySection,
@@ -508,6 +513,7 @@ impl Config {
         self.smgp.validate("smgp", 999_999, &mut errors);
         self.cngp.validate("cngp", 999_999, &mut errors);
         self.sgip.validate(&mut errors);
+        self.http.validate(&mut errors);
         self.notify.validate(&mut errors);
         mo_rule::mo_rules_problems(&self.mo_rules, &ids, &mut errors);
         errors

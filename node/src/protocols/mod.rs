@@ -6,6 +6,7 @@
 
 mod cmpp;
 mod cn;
+mod http;
 mod sgip;
 mod smpp;
 
@@ -59,8 +60,14 @@ pub(crate) struct Listener {
 }
 
 /// Every protocol of the node.
-pub(crate) static ALL: &[&dyn Protocol] =
-    &[&smpp::Smpp, &cmpp::Cmpp, &sgip::Sgip, &cn::Smgp, &cn::Cngp];
+pub(crate) static ALL: &[&dyn Protocol] = &[
+    &smpp::Smpp,
+    &cmpp::Cmpp,
+    &sgip::Sgip,
+    &cn::Smgp,
+    &cn::Cngp,
+    &http::Http,
+];
 
 /// The protocol of a URL scheme.
 pub(crate) fn for_scheme(scheme: &str) -> Option<&'static dyn Protocol> {

@@ -14,6 +14,7 @@
 
 pub mod ctl;
 mod esme;
+pub mod http_receiver;
 pub mod operator;
 pub mod process;
 pub mod webhook;

@@ -32,15 +32,18 @@ pub use tern_encoding::Concat;
 pub const UDHI: u8 = 0x40;
 
 /// TLVs the mapping turns into message fields, so they are not passed through as well:
-/// sar_msg_ref_num, sar_total_segments, sar_segment_seqnum, message_payload; and the tag
-/// under which a CMPP LinkID crosses the gateway ([`tern_model::Message::LINK_ID_TAG`]), which is for
-/// CMPP peers only: an SMPP peer can neither set it nor be sent it.
-pub(crate) const CONSUMED_TAGS: [u16; 5] = [
+/// sar_msg_ref_num, sar_total_segments, sar_segment_seqnum, message_payload; and the tags
+/// the gateway notes for itself ([`tern_model::Message::INTERNAL_TAGS`]: a CMPP LinkID, an
+/// HTTP customer's callback and reference), which an SMPP peer can neither set nor be sent.
+pub(crate) const CONSUMED_TAGS: [u16; 8] = [
     0x020C,
     0x020E,
     0x020F,
     0x0424,
-    tern_model::Message::LINK_ID_TAG,
+    tern_model::Message::INTERNAL_TAGS[0],
+    tern_model::Message::INTERNAL_TAGS[1],
+    tern_model::Message::INTERNAL_TAGS[2],
+    tern_model::Message::INTERNAL_TAGS[3],
 ];
 
 /// How one link (a customer bind or an operator link) writes messages.
