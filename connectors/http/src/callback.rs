@@ -4,7 +4,7 @@
 //! held for the account, durably, and keeps it until a delivery here succeeds (a 2xx), so a
 //! receiver that is down gets everything once it is back, in the outbox's order.
 //!
-//! Each endpoint backs off on its own while it fails (1 s doubling to 5 min): the outbox
+//! Each endpoint backs off on its own while it fails (1 s doubling to 30 s): the outbox
 //! asks again every second, and a delivery to an endpoint in its wait fails at once
 //! without a request.
 
@@ -31,7 +31,7 @@ use crate::escapes;
 /// How long one callback request may take.
 const POST_TIMEOUT: Duration = Duration::from_secs(10);
 const FIRST_WAIT: Duration = Duration::from_secs(1);
-const LONGEST_WAIT: Duration = Duration::from_secs(300);
+const LONGEST_WAIT: Duration = Duration::from_secs(30);
 /// Endpoints whose failures are remembered per account; the oldest go past this.
 const MAX_ENDPOINTS: usize = 1024;
 
