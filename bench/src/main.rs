@@ -17,8 +17,8 @@ use serde::Serialize;
 use tern_bench::compare::{self, CompareConfig, Overrides, Scenario, SystemKind};
 use tern_bench::cql::{self, CqlRawConfig, CqlRawError, CqlRawReport};
 use tern_bench::load::{
-    self, CmppTarget, CngpTarget, HttpTarget, LoadConfig, LoadError, LoadReport, MessageMix,
-    SgipTarget, SmgpTarget,
+    self, CmppTarget, CngpTarget, HttpApi, HttpTarget, LoadConfig, LoadError, LoadReport,
+    MessageMix, SgipTarget, SmgpTarget,
 };
 use tern_bench::smsc::{
     Accounts, IdFormat, MoConfig, ReceiptDelay, Smsc, SmscConfig, SmscError, SmscStats,
@@ -413,11 +413,16 @@ struct TargetArgs {
     /// The server to load, HOST:PORT.
     #[arg(long, value_parser = target, required_unless_present = "url")]
     target: Option<(String, u16)>,
-    /// HTTP: the send-SMS URL (Kannel's http://HOST:PORT/cgi-bin/sendsms), called with GET
-    /// and username, password, from, to, text, coding, charset (and dlr-mask, dlr-url with
-    /// --receipts); --system-id and --password are the username and password.
+    /// HTTP: the send-SMS URL (Kannel's http://HOST:PORT/cgi-bin/sendsms, Jasmin's
+    /// http://HOST:PORT/send), called with GET and the parameters of --http-api;
+    /// --system-id and --password are the username and password.
     #[arg(long, required_if_eq("protocol", "http"))]
     url: Option<String>,
+    /// HTTP: whose parameters --url takes. kannel: from, to, text, coding, charset (and
+    /// dlr-mask, dlr-url with --receipts), any 2xx accepted; jasmin: from, to, content (and
+    /// dlr=yes, dlr-level=2, dlr-method=GET, dlr-url), 200 `Success "<id>"` accepted.
+    #[arg(long, value_enum, default_value = "kannel")]
+    http_api: HttpApi,
     #[arg(long, value_enum, default_value = "smpp")]
     protocol: ProtocolArg,
     /// The account: SMPP's system_id, SGIP's Login_Name, SMGP's and CNGP's ClientID, HTTP's
@@ -516,6 +521,7 @@ impl TargetArgs {
             url,
             username: self.system_id.clone(),
             password: self.password.clone(),
+            api: self.http_api,
         })
     }
 

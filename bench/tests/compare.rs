@@ -1,7 +1,8 @@
 //! `tern-bench compare` end to end: S1 against the raw harness and a real `tern node` with a
 //! few thousand messages, then results.json, results.md and the SVG plots checked for sane
-//! figures. The node is the `tern` binary of the same target directory (`cargo test
-//! --workspace` builds it; alone: `cargo build --bin tern` first).
+//! figures; and S2 against the node over HTTP (`tern-http`, Kannel's sendsms with a
+//! dlr-url), every receipt back. The node is the `tern` binary of the same target directory
+//! (`cargo test --workspace` builds it; alone: `cargo build --bin tern` first).
 
 // Test helpers: a failed unwrap is a failed test.
 #![allow(clippy::unwrap_used)]
@@ -24,32 +25,16 @@ fn tern() -> PathBuf {
     tern
 }
 
-#[test]
-fn compare_s1_writes_results_table_and_plots() {
-    let out = tempfile::tempdir().unwrap();
+/// Runs `tern-bench compare ARGS --tern TERN --out OUT --quiet` to its end, within LIMIT.
+fn compare(args: &[&str], out: &std::path::Path) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_tern-bench"))
-        .args(["compare", "--scenario", "S1", "--systems", "raw,tern"])
-        .args([
-            "--count",
-            "3000",
-            "--duration",
-            "10s",
-            "--binds",
-            "2",
-            "--window",
-            "16",
-        ])
-        .args([
-            "--sustain-duration",
-            "1s",
-            "--start-timeout",
-            "20s",
-            "--quiet",
-        ])
+        .arg("compare")
+        .args(args)
+        .args(["--start-timeout", "20s", "--quiet"])
         .arg("--tern")
         .arg(tern())
         .arg("--out")
-        .arg(out.path())
+        .arg(out)
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -72,6 +57,30 @@ fn compare_s1_writes_results_table_and_plots() {
         let _ = pipe.read_to_string(&mut stderr);
     }
     assert!(status.success(), "compare failed: {stderr}");
+}
+
+#[test]
+fn compare_s1_writes_results_table_and_plots() {
+    let out = tempfile::tempdir().unwrap();
+    compare(
+        &[
+            "--scenario",
+            "S1",
+            "--systems",
+            "raw,tern",
+            "--count",
+            "3000",
+            "--duration",
+            "10s",
+            "--binds",
+            "2",
+            "--window",
+            "16",
+            "--sustain-duration",
+            "1s",
+        ],
+        out.path(),
+    );
 
     let json: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.path().join("results.json")).unwrap())
@@ -150,4 +159,60 @@ fn compare_s1_writes_results_table_and_plots() {
         !out.path().join("work").exists(),
         "the scratch directory is removed"
     );
+}
+
+#[test]
+fn compare_tern_http_s2_accepts_over_sendsms_and_calls_back_every_receipt() {
+    let out = tempfile::tempdir().unwrap();
+    compare(
+        &[
+            "--scenario",
+            "S2",
+            "--systems",
+            "tern-http",
+            // A debug node over HTTP takes a few hundred a second on a busy machine: the
+            // count, not the duration, ends the load.
+            "--count",
+            "1000",
+            "--duration",
+            "30s",
+            "--binds",
+            "2",
+            "--window",
+            "16",
+            "--receipt-delay",
+            "50ms",
+        ],
+        out.path(),
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.path().join("results.json")).unwrap())
+            .unwrap();
+    assert_eq!(json["failures"].as_array().unwrap().len(), 0, "{json:#}");
+    let rows = json["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 1, "{json:#}");
+    let row = &rows[0];
+    assert_eq!(row["system"], "tern-http");
+    assert_eq!(row["protocol"], "http");
+    assert_eq!(row["accepted"].as_u64(), Some(1000), "{row:#}");
+    assert_eq!(row["errors"].as_u64(), Some(0), "{row:#}");
+    assert_eq!(row["load"]["by_status"]["HTTP_202"].as_u64(), Some(1000));
+    assert_eq!(row["forwarded"].as_u64(), Some(1000), "{row:#}");
+    assert_eq!(row["receipts_matched"].as_u64(), Some(1000), "{row:#}");
+    assert_eq!(row["receipts_missing"].as_u64(), Some(0));
+    assert_eq!(row["load"]["receipts"]["unmatched"].as_u64(), Some(0));
+    let receipt_p50 = row["receipt_latency_ms"]["p50"].as_f64().unwrap();
+    assert!(
+        receipt_p50 >= 50.0,
+        "the simulator waits 50 ms: {receipt_p50}"
+    );
+    let cpu = row["cpu_us_per_msg"].as_f64().unwrap();
+    assert!(cpu > 0.0 && cpu < 100_000.0, "{cpu} µs/msg");
+    let pid = row["load"]["process"]["pids"][0].as_u64().unwrap();
+    assert!(
+        !std::path::Path::new(&format!("/proc/{pid}")).exists(),
+        "the node was stopped"
+    );
+    let md = std::fs::read_to_string(out.path().join("results.md")).unwrap();
+    assert!(md.contains("| tern-http | http |"), "{md}");
 }

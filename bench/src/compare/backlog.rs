@@ -138,6 +138,7 @@ pub async fn run(
         max_binds: plan.binds + 8,
         window: plan.window.max(64),
         max_queued_in_memory: None,
+        http: false,
     };
     let result = async {
         let files = TernFiles::write(&dir, simulator.addr(), &settings)?;

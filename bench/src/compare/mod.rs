@@ -1,7 +1,8 @@
 //! `tern-bench compare`: the same scenario against several systems in turn, each in front
 //! of a fresh simulated SMSC in this process: the raw harness (the load generator straight
-//! to the simulator), `tern node`, and Kannel and Jasmin as `bench/peers` starts them, in
-//! their default and tuned profiles. It writes `results.json`, `results.md` and SVG plots.
+//! to the simulator), `tern node` (over SMPP or HTTP), and Kannel and Jasmin as
+//! `bench/peers` starts them, in their default and tuned profiles (Jasmin over SMPP or its
+//! HTTP API). It writes `results.json`, `results.md` and SVG plots.
 //!
 //! Scenarios ([`Scenario`]): S1 MT only (the highest rate, then one open-loop rate all
 //! systems sustain, for latency), S2 MT with receipts, S3 a backlog of a million messages
@@ -239,6 +240,22 @@ fn notes(config: &CompareConfig) -> Vec<String> {
     {
         notes.push(
             "kannel: Debian has no opensmppbox, so the load goes over HTTP sendsms (keep-alive, one connection per request in flight) and receipts come back to dlr-url; its latency is HTTP request to answer, and an HTTP 202 is an accepted message."
+                .to_owned(),
+        );
+    }
+    if config.systems.contains(&SystemKind::TernHttp) {
+        notes.push(
+            "tern-http: the tern node with an [http] listener, loaded at its Kannel-compatible /cgi-bin/sendsms with the same requests, connections and dlr-url as kannel; an HTTP 202 comes once the message is durable (fsync on)."
+                .to_owned(),
+        );
+    }
+    if config
+        .systems
+        .iter()
+        .any(|s| matches!(s, SystemKind::JasminHttp | SystemKind::JasminTunedHttp))
+    {
+        notes.push(
+            "jasmin-http: Jasmin loaded at its HTTP API's /send (GET, keep-alive, one connection per request in flight) with content, dlr=yes, dlr-level=2, dlr-method=GET and a dlr-url; 200 `Success \"<id>\"` is an accepted message, and Jasmin answers it before the message reaches the operator."
                 .to_owned(),
         );
     }

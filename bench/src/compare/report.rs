@@ -286,6 +286,7 @@ impl Results {
             b.markdown(&mut md);
         }
         self.targets(&mut md);
+        self.http_ratios(&mut md);
         if !self.failures.is_empty() {
             let _ = writeln!(md, "## Runs that failed\n");
             for f in &self.failures {
@@ -368,6 +369,52 @@ impl Results {
         let _ = writeln!(md, "## Targets\n");
         for line in lines {
             let _ = writeln!(md, "- {line}");
+        }
+        md.push('\n');
+    }
+}
+
+impl Results {
+    /// Tern over HTTP against each peer loaded over HTTP, in each table where both ran:
+    /// the same requests on the same connections.
+    fn http_ratios(&self, md: &mut String) {
+        let peers = [
+            SystemKind::Kannel,
+            SystemKind::KannelTuned,
+            SystemKind::JasminHttp,
+            SystemKind::JasminTunedHttp,
+        ];
+        let mut lines = Vec::new();
+        for (scenario, phase, rows) in self.tables() {
+            let Some(tern) = rows.iter().find(|r| r.system == SystemKind::TernHttp) else {
+                continue;
+            };
+            for peer in rows.iter().filter(|r| peers.contains(&r.system)) {
+                lines.push(format!(
+                    "| {} {phase} | {} | {} | {} | {} | {} |",
+                    scenario.name(),
+                    peer.system.name(),
+                    times(ratio(tern.msg_per_sec, peer.msg_per_sec)),
+                    times(ratio(tern.through_per_sec(), peer.through_per_sec())),
+                    plain(ratio(tern.latency_ms.p99, peer.latency_ms.p99)),
+                    plain(ratio(
+                        tern.cpu_us_per_msg.unwrap_or_default(),
+                        peer.cpu_us_per_msg.unwrap_or_default()
+                    )),
+                ));
+            }
+        }
+        if lines.is_empty() {
+            return;
+        }
+        let _ = writeln!(md, "## HTTP in: tern-http against the peers over HTTP\n");
+        let _ = writeln!(
+            md,
+            "| table | peer | accepted msg/s tern-http / peer | end to end (lower of accepted and forwarded) | p99 tern-http / peer | CPU µs/msg tern-http / peer |"
+        );
+        let _ = writeln!(md, "|---|---|---|---|---|---|");
+        for line in lines {
+            let _ = writeln!(md, "{line}");
         }
         md.push('\n');
     }

@@ -131,6 +131,7 @@ impl Plan {
             max_binds: self.binds + self.idle_binds + 8,
             window: self.window.max(64),
             max_queued_in_memory: None,
+            http: false,
         }
     }
 }

@@ -1,6 +1,7 @@
 //! The systems a comparison runs against, each started in front of the simulated SMSC and
-//! stopped again, also when the run fails: the raw harness (no gateway), `tern node`, and
-//! the peers that `bench/peers/*` start (Kannel over HTTP, Jasmin over SMPP).
+//! stopped again, also when the run fails: the raw harness (no gateway), `tern node` (over
+//! SMPP, or over HTTP at its Kannel-compatible `/cgi-bin/sendsms`), and the peers that
+//! `bench/peers/*` start (Kannel over HTTP, Jasmin over SMPP or over its HTTP `/send`).
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -12,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use tokio::process::{Child, Command};
 use tokio::time::Instant;
 
-use crate::load::HttpTarget;
+use crate::load::{HttpApi, HttpTarget};
 
 /// A system under test.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, clap::ValueEnum)]
@@ -22,6 +23,9 @@ pub enum SystemKind {
     Raw,
     /// `tern node`, fsync on.
     Tern,
+    /// `tern node` as `tern`, loaded over HTTP at its Kannel-compatible
+    /// `/cgi-bin/sendsms` with the same requests as Kannel.
+    TernHttp,
     /// Kannel 1.4.5 as Debian ships it, over HTTP sendsms.
     Kannel,
     /// Kannel with bench/peers' tuned profile.
@@ -30,6 +34,10 @@ pub enum SystemKind {
     Jasmin,
     /// Jasmin with bench/peers' tuned profile.
     JasminTuned,
+    /// Jasmin as shipped, loaded over its HTTP API's `/send`.
+    JasminHttp,
+    /// Jasmin with the tuned profile, loaded over its HTTP API's `/send`.
+    JasminTunedHttp,
 }
 
 impl SystemKind {
@@ -37,10 +45,13 @@ impl SystemKind {
         match self {
             SystemKind::Raw => "raw",
             SystemKind::Tern => "tern",
+            SystemKind::TernHttp => "tern-http",
             SystemKind::Kannel => "kannel",
             SystemKind::KannelTuned => "kannel-tuned",
             SystemKind::Jasmin => "jasmin",
             SystemKind::JasminTuned => "jasmin-tuned",
+            SystemKind::JasminHttp => "jasmin-http",
+            SystemKind::JasminTunedHttp => "jasmin-tuned-http",
         }
     }
 
@@ -49,10 +60,15 @@ impl SystemKind {
         match self {
             SystemKind::Kannel => Some(("kannel", false)),
             SystemKind::KannelTuned => Some(("kannel", true)),
-            SystemKind::Jasmin => Some(("jasmin", false)),
-            SystemKind::JasminTuned => Some(("jasmin", true)),
-            SystemKind::Raw | SystemKind::Tern => None,
+            SystemKind::Jasmin | SystemKind::JasminHttp => Some(("jasmin", false)),
+            SystemKind::JasminTuned | SystemKind::JasminTunedHttp => Some(("jasmin", true)),
+            SystemKind::Raw | SystemKind::Tern | SystemKind::TernHttp => None,
         }
+    }
+
+    /// A peer that speaks SMPP and HTTP, loaded over its HTTP API.
+    fn peer_over_http(self) -> bool {
+        matches!(self, SystemKind::JasminHttp | SystemKind::JasminTunedHttp)
     }
 }
 
@@ -91,6 +107,8 @@ pub struct TernSettings {
     pub window: usize,
     /// Messages held in memory per dispatcher shard; more wait in the store.
     pub max_queued_in_memory: Option<usize>,
+    /// An `[http]` listener beside the SMPP one.
+    pub http: bool,
 }
 
 /// A started system.
@@ -118,6 +136,13 @@ struct PeerInfo {
     #[serde(default)]
     username: Option<String>,
     password: String,
+    /// A peer that also has an HTTP API: its send URL and that API's user.
+    #[serde(default)]
+    http_url: Option<String>,
+    #[serde(default)]
+    http_username: Option<String>,
+    #[serde(default)]
+    http_password: Option<String>,
     pids: Vec<u32>,
 }
 
@@ -185,10 +210,12 @@ pub async fn pin(pid: u32, cpus: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The configuration of a Tern node in front of the simulator at `smsc`.
+/// The configuration of a Tern node in front of the simulator at `smsc`, with an HTTP
+/// listener on `http_port` when given.
 pub fn tern_config(
     smpp_port: u16,
     raft_port: u16,
+    http_port: Option<u16>,
     store: &Path,
     smsc: SocketAddr,
     settings: &TernSettings,
@@ -197,13 +224,16 @@ pub fn tern_config(
         .max_queued_in_memory
         .map(|n| format!("[pipeline]\nmax_queued_in_memory = {n}\n"))
         .unwrap_or_default();
+    let http = http_port
+        .map(|port| format!("[http]\nlisten = \"127.0.0.1:{port}\"\n"))
+        .unwrap_or_default();
     format!(
         r#"[log]
 level = "warn"
 [smpp]
 listen = "127.0.0.1:{smpp_port}"
 window = {window}
-[cluster]
+{http}[cluster]
 listen = "127.0.0.1:{raft_port}"
 [store]
 dir = "{store}"
@@ -228,25 +258,46 @@ pub struct TernFiles {
     pub dir: PathBuf,
     pub config: PathBuf,
     pub smpp_port: u16,
+    /// The HTTP API's port, when the settings ask for one.
+    pub http_port: Option<u16>,
 }
 
 impl TernFiles {
     pub fn write(dir: &Path, smsc: SocketAddr, settings: &TernSettings) -> anyhow::Result<Self> {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         let smpp_port = free_port()?;
+        let http_port = if settings.http {
+            Some(free_port()?)
+        } else {
+            None
+        };
         let config = dir.join("tern.toml");
-        let text = tern_config(smpp_port, free_port()?, &dir.join("store"), smsc, settings);
+        let text = tern_config(
+            smpp_port,
+            free_port()?,
+            http_port,
+            &dir.join("store"),
+            smsc,
+            settings,
+        );
         std::fs::write(&config, text).with_context(|| format!("writing {}", config.display()))?;
         Ok(Self {
             dir: dir.to_owned(),
             config,
             smpp_port,
+            http_port,
         })
+    }
+
+    /// The node's Kannel-compatible send URL, when it has an HTTP listener.
+    pub fn sendsms_url(&self) -> Option<String> {
+        self.http_port
+            .map(|port| format!("http://127.0.0.1:{port}/cgi-bin/sendsms"))
     }
 }
 
-/// Starts `tern node` on `files` and waits for its SMPP port. The child dies with its
-/// handle.
+/// Starts `tern node` on `files` and waits for its SMPP port (and HTTP port, when it has
+/// one). The child dies with its handle.
 pub async fn spawn_tern(env: &Environment, files: &TernFiles) -> anyhow::Result<Child> {
     let log = std::fs::OpenOptions::new()
         .create(true)
@@ -270,7 +321,11 @@ pub async fn spawn_tern(env: &Environment, files: &TernFiles) -> anyhow::Result<
         .kill_on_drop(true)
         .spawn()
         .with_context(|| format!("starting {}", env.tern.display()))?;
-    if let Err(error) = wait_port(files.smpp_port, Some(&mut child), env.start_timeout).await {
+    let mut up = wait_port(files.smpp_port, Some(&mut child), env.start_timeout).await;
+    if let (Ok(()), Some(http)) = (&up, files.http_port) {
+        up = wait_port(http, Some(&mut child), env.start_timeout).await;
+    }
+    if let Err(error) = up {
         let _ = child.kill().await;
         let tail = std::fs::read_to_string(files.dir.join("tern.log")).unwrap_or_default();
         let tail: String = tail.lines().rev().take(10).collect::<Vec<_>>().join("\n");
@@ -317,18 +372,32 @@ impl Running {
                 child: None,
                 peer: None,
             }),
-            SystemKind::Tern => {
-                let files = TernFiles::write(&env.work.join(label), smsc, tern)?;
+            SystemKind::Tern | SystemKind::TernHttp => {
+                let settings = TernSettings {
+                    http: kind == SystemKind::TernHttp,
+                    ..tern.clone()
+                };
+                let files = TernFiles::write(&env.work.join(label), smsc, &settings)?;
                 let child = spawn_tern(env, &files).await?;
                 let pid = child
                     .id()
                     .ok_or_else(|| anyhow!("tern node exited at once"))?;
-                Ok(Self {
-                    target: Target::Smpp {
+                // The account's id and password are the HTTP username and password.
+                let target = match files.sendsms_url() {
+                    Some(url) => Target::Http(HttpTarget {
+                        url,
+                        username: "bench".into(),
+                        password: "bench".into(),
+                        api: HttpApi::Kannel,
+                    }),
+                    None => Target::Smpp {
                         addr: SocketAddr::from(([127, 0, 0, 1], files.smpp_port)),
                         system_id: "bench".into(),
                         password: "bench".into(),
                     },
+                };
+                Ok(Self {
+                    target,
                     pids: vec![pid],
                     info: serde_json::json!({"config": files.config}),
                     child: Some(child),
@@ -415,6 +484,14 @@ impl Running {
         running.info = serde_json::from_str(line).unwrap_or(serde_json::Value::Null);
         running.pids = info.pids.clone();
         running.target = match info.protocol.as_str() {
+            _ if kind.peer_over_http() => Target::Http(HttpTarget {
+                url: info
+                    .http_url
+                    .ok_or_else(|| anyhow!("{} start printed no http_url", script.display()))?,
+                username: info.http_username.or(info.system_id).unwrap_or_default(),
+                password: info.http_password.unwrap_or(info.password),
+                api: HttpApi::Jasmin,
+            }),
             "smpp" => Target::Smpp {
                 addr: info
                     .addr
@@ -429,6 +506,7 @@ impl Running {
                 url: info.url.unwrap_or_default(),
                 username: info.username.unwrap_or_default(),
                 password: info.password,
+                api: HttpApi::Kannel,
             }),
             other => bail!("peer protocol {other:?} is neither smpp nor http"),
         };

@@ -41,7 +41,7 @@ use tokio_util::task::TaskTracker;
 
 pub use cmpp::CmppTarget;
 pub use cngp::CngpTarget;
-pub use http::HttpTarget;
+pub use http::{HttpApi, HttpTarget};
 pub use messages::MessageMix;
 pub use sgip::SgipTarget;
 pub use smgp::SmgpTarget;
@@ -419,6 +419,21 @@ pub(crate) struct Run {
 }
 
 impl Run {
+    fn new(config: LoadConfig, histogram: Histogram<u64>) -> Self {
+        Self {
+            shape: config.shape(),
+            config,
+            histogram,
+            tickets: AtomicU64::new(0),
+            stop: CancellationToken::new(),
+            finish: CancellationToken::new(),
+            done: AtomicUsize::new(0),
+            done_notify: Notify::new(),
+            live: Live::default(),
+            correlator: Correlator::default(),
+        }
+    }
+
     /// The next message number, while the count lasts.
     fn ticket(&self) -> Option<u64> {
         let n = self.tickets.fetch_add(1, Ordering::Relaxed);
@@ -462,15 +477,21 @@ pub async fn run(config: LoadConfig) -> Result<LoadReport, LoadError> {
     let shutdown = CancellationToken::new();
     let tracker = TaskTracker::new();
     let links = match config.target()? {
-        Target::Http(target) => Links::Http {
-            target: target.clone(),
-            clients: http::clients(&config)?,
-            dlr: if config.registered_delivery {
-                Some(http::DlrListener::bind().await?)
-            } else {
-                None
-            },
-        },
+        Target::Http(target) => {
+            let clients = http::clients(&config)?;
+            if let Some(client) = clients.first() {
+                http::authenticate(target, client).await;
+            }
+            Links::Http {
+                target: target.clone(),
+                clients,
+                dlr: if config.registered_delivery {
+                    Some(http::DlrListener::bind().await?)
+                } else {
+                    None
+                },
+            }
+        }
         Target::Smpp => Links::Smpp(
             (0..config.binds)
                 .map(|i| Client::start(client_config(&config, i), shutdown.clone(), &tracker))
@@ -518,18 +539,7 @@ async fn drive(
             })?,
         )
     };
-    let run = Arc::new(Run {
-        shape: config.shape(),
-        config,
-        histogram,
-        tickets: AtomicU64::new(0),
-        stop: CancellationToken::new(),
-        finish: CancellationToken::new(),
-        done: AtomicUsize::new(0),
-        done_notify: Notify::new(),
-        live: Live::default(),
-        correlator: Correlator::default(),
-    });
+    let run = Arc::new(Run::new(config, histogram));
     let config = &run.config;
     let t0 = Instant::now();
     let tasks = links.spawn(&run, t0);
@@ -658,7 +668,7 @@ fn report(
     });
     let count = config.count.unwrap_or(u64::MAX);
     let (protocol, status_name): (_, fn(u32) -> String) = match config.target() {
-        Ok(Target::Http(_)) => ("http", |code| format!("HTTP_{code}")),
+        Ok(Target::Http(_)) => ("http", http::status_name),
         Ok(Target::Cmpp(_)) => ("cmpp", |code| sp::result_name(code, cmpp::RESULTS)),
         Ok(Target::Sgip(_)) => ("sgip", |code| sp::result_name(code, sgip::RESULTS)),
         Ok(Target::Smgp(_)) => ("smgp", |code| sp::result_name(code, smgp::RESULTS)),
