@@ -128,6 +128,13 @@ pub struct Account {
     /// Digest of the last password that matched the hash: argon2 runs once per password,
     /// not once per bind.
     verified: Mutex<Option<(String, [u8; 32])>>,
+    /// Held while argon2 runs for this account: logins that come together (a client
+    /// opening many connections at once) wait for the first check and take its cached
+    /// result, instead of each running argon2 on the blocking pool.
+    verifying: tokio::sync::Mutex<()>,
+    /// argon2 runs for this account, for the tests.
+    #[cfg(test)]
+    argon2_runs: AtomicUsize,
 }
 
 impl Account {
@@ -138,6 +145,9 @@ impl Account {
             limiter: RwLock::new(None),
             binds: AtomicUsize::new(0),
             verified: Mutex::new(None),
+            verifying: tokio::sync::Mutex::new(()),
+            #[cfg(test)]
+            argon2_runs: AtomicUsize::new(0),
         };
         account.set_limiter(policy.tps);
         account
@@ -183,6 +193,16 @@ impl Account {
         self.binds.load(Ordering::Acquire)
     }
 
+    /// Whether `digest` is the digest of the last password that matched `phc`.
+    fn cached(&self, phc: &str, digest: &[u8; 32]) -> bool {
+        let Ok(cache) = self.verified.lock() else {
+            return false;
+        };
+        cache.as_ref().is_some_and(|(cached_phc, cached)| {
+            cached_phc == phc && constant_time_eq(cached, digest)
+        })
+    }
+
     /// Checks a password against the credential.
     async fn password_matches(&self, password: &str) -> bool {
         match &self.policy().credential {
@@ -191,13 +211,15 @@ impl Account {
             }
             Credential::Hash(phc) => {
                 let digest = sha256(password);
-                if let Ok(cache) = self.verified.lock() {
-                    if let Some((cached_phc, cached)) = cache.as_ref() {
-                        if cached_phc == phc && constant_time_eq(cached, &digest) {
-                            return true;
-                        }
-                    }
+                if self.cached(phc, &digest) {
+                    return true;
                 }
+                let _one_at_a_time = self.verifying.lock().await;
+                if self.cached(phc, &digest) {
+                    return true;
+                }
+                #[cfg(test)]
+                self.argon2_runs.fetch_add(1, Ordering::Relaxed);
                 let (phc, password) = (phc.clone(), password.to_owned());
                 let checked = phc.clone();
                 let ok = tokio::task::spawn_blocking(move || verify_password(&password, &checked))
@@ -806,5 +828,28 @@ mod tests {
         assert!(!p.sender_allowed(&Address::alphanumeric("Bank")));
         assert!(p.sender_allowed(&Address::international("+493012345")));
         assert!(!p.sender_allowed(&Address::international("4940123")));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn logins_that_come_together_run_argon2_once() {
+        let mut hashed = policy("a");
+        hashed.credential = Credential::Hash(hash_password("pw").unwrap());
+        hashed.max_binds = 64;
+        let accounts = Accounts::new([hashed]);
+        let local: IpAddr = "127.0.0.1".parse().unwrap();
+        let logins = (0..32).map(|_| {
+            let accounts = accounts.clone();
+            tokio::spawn(async move {
+                accounts
+                    .check_password("a", "pw", local, "http")
+                    .await
+                    .is_ok()
+            })
+        });
+        for login in futures::future::join_all(logins).await {
+            assert!(login.unwrap());
+        }
+        let account = accounts.get("a").unwrap();
+        assert_eq!(account.argon2_runs.load(Ordering::Relaxed), 1);
     }
 }
