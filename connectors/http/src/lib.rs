@@ -69,7 +69,9 @@ impl HttpFrontend {
     pub fn new(pipeline: tern_actors::Sessions, config: HttpConfig) -> Arc<Self> {
         let client = reqwest::Client::builder()
             .user_agent(concat!("tern/", env!("CARGO_PKG_VERSION")))
-            .pool_max_idle_per_host(8)
+            // The outbox has up to 64 deliveries of an account under way: as many kept
+            // connections spare a receiver a new connection per callback.
+            .pool_max_idle_per_host(64)
             .build()
             .unwrap_or_default();
         Arc::new(Self {
