@@ -234,7 +234,7 @@ pub fn rejected_cdr(ctx: &Context, account: &str, message: Message, refusal: Ref
         client_ref,
         receipt_made_ms: None,
     };
-    let _ = ctx.store.write(
+    let _ = ctx.store.write_deferred(
         vec![WriteOp::PutMessage(Arc::new(record))],
         Box::new(|_| {}),
     );

@@ -151,6 +151,9 @@ pub struct Context {
     pub early_receipts: std::sync::atomic::AtomicUsize,
     /// Parts of long messages just finished, for the receipt of the last one.
     pub finals: crate::finals::Finals,
+    /// Per shard: its dispatcher has nothing waiting, so a message accepted now goes
+    /// straight to a link (see [`Context::flowing`]).
+    pub(crate) flowing: Vec<std::sync::atomic::AtomicBool>,
 }
 
 impl std::fmt::Debug for Context {
@@ -179,6 +182,23 @@ impl Context {
     /// The dispatcher shard of a message.
     pub fn shard_of(&self, id: tern_model::MessageId) -> u16 {
         (id.0 % u64::from(self.settings.shards.max(1))) as u16
+    }
+
+    /// Whether `shard`'s dispatcher, on this node, has nothing queued: no backlog, nothing
+    /// ready, parked or waiting for a link. A message accepted then is sent at once, so its
+    /// first attempt is written with its ACCEPTED records (see [`crate::session`]) instead
+    /// of in a store round of its own right before the submit leaves.
+    pub fn flowing(&self, shard: u16) -> bool {
+        self.flowing
+            .get(usize::from(shard))
+            .is_some_and(|f| f.load(std::sync::atomic::Ordering::Relaxed))
+    }
+
+    /// Set by `shard`'s dispatcher (see [`Context::flowing`]).
+    pub(crate) fn set_flowing(&self, shard: u16, flowing: bool) {
+        if let Some(f) = self.flowing.get(usize::from(shard)) {
+            f.store(flowing, std::sync::atomic::Ordering::Relaxed);
+        }
     }
 }
 

@@ -37,6 +37,10 @@ pub struct Job {
     /// shows submitted or final (a late answer, another node, or this one after a sweep
     /// recorded so) are left out.
     reread: bool,
+    /// The first attempt of each part was written with its ACCEPTED records (see
+    /// [`crate::context::Context::flowing`]): the link does not write it again before the
+    /// first submit.
+    pub(crate) marked: bool,
 }
 
 impl Job {
@@ -46,7 +50,14 @@ impl Job {
             exclude: Vec::new(),
             recheck: false,
             reread: false,
+            marked: false,
         }
+    }
+
+    /// This job, whose parts' first attempts are durable already.
+    pub(crate) fn marked(mut self) -> Self {
+        self.marked = true;
+        self
     }
 
     /// This job, to be read from the store again before it is sent: an answer was lost
@@ -485,6 +496,7 @@ impl DispatcherState {
     async fn pump(&mut self) {
         if self.ctx.membership.shard_epoch(self.shard).is_none() {
             self.epoch = None;
+            self.ctx.set_flowing(self.shard, false);
             return;
         }
         self.release_due().await;
@@ -537,6 +549,11 @@ impl DispatcherState {
         }
         metrics::gauge!("tern_dispatch_queued_messages", "shard" => self.shard.to_string())
             .set(self.queued() as f64);
+        let flowing = !self.backlog
+            && self.ready.is_empty()
+            && self.parked.is_empty()
+            && self.waiting.values().all(VecDeque::is_empty);
+        self.ctx.set_flowing(self.shard, flowing);
     }
 
     fn send(&mut self, link: String, job: Job) {
@@ -687,6 +704,8 @@ impl Actor for Dispatcher {
         myself: ActorRef<DispatcherMsg>,
         (ctx, shard): (Arc<Context>, u16),
     ) -> Result<DispatcherState, ActorProcessingErr> {
+        // Whatever an earlier instance said no longer holds until this one has looked.
+        ctx.set_flowing(shard, false);
         let mut state = DispatcherState {
             ctx,
             shard,
@@ -718,6 +737,15 @@ impl Actor for Dispatcher {
         );
         myself.send_interval(Duration::from_millis(100), || DispatcherMsg::Tick);
         Ok(state)
+    }
+
+    async fn post_stop(
+        &self,
+        _myself: ActorRef<DispatcherMsg>,
+        state: &mut DispatcherState,
+    ) -> Result<(), ActorProcessingErr> {
+        state.ctx.set_flowing(state.shard, false);
+        Ok(())
     }
 
     async fn handle(

@@ -103,6 +103,7 @@ impl Pipeline {
                 .collect(),
             ..Refs::default()
         };
+        let shards = config.settings.shards;
         let ctx = Arc::new(Context {
             store,
             accounts: Accounts::new(config.accounts)
@@ -124,6 +125,9 @@ impl Pipeline {
             refs,
             early_receipts: std::sync::atomic::AtomicUsize::new(0),
             finals: Default::default(),
+            flowing: (0..shards)
+                .map(|_| std::sync::atomic::AtomicBool::new(false))
+                .collect(),
         });
         ids::persist_first_mark(&ctx.ids, ctx.store.as_ref()).await?;
         let sessions = Arc::new(Slot::default());

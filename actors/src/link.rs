@@ -523,7 +523,9 @@ async fn send_job(
                 .increment(1);
             return None;
         };
-        let outcome = send_part(ctx, config, bind, metrics, part).await;
+        // A marked job's parts had their first attempt written when they were accepted.
+        let attempt_stored = job.marked && part.attempts == 0;
+        let outcome = send_part(ctx, config, bind, metrics, part, attempt_stored).await;
         claim.settle(matches!(outcome, PartOutcome::Submitted));
         match outcome {
             PartOutcome::Submitted => {}
@@ -572,6 +574,7 @@ async fn send_part(
     bind: &BindSender,
     metrics: &LinkMetrics,
     part: &MessageRecord,
+    attempt_stored: bool,
 ) -> PartOutcome {
     let link = config.name.as_str();
     let aimd = bind.aimd.as_ref();
@@ -590,9 +593,10 @@ async fn send_part(
         due_ms: 0,
         attempts,
     });
-    if tern_storage::write_durable(ctx.store.as_ref(), vec![marker])
-        .await
-        .is_err()
+    if !attempt_stored
+        && tern_storage::write_durable(ctx.store.as_ref(), vec![marker])
+            .await
+            .is_err()
     {
         return PartOutcome::Retry(Duration::from_secs(1));
     }
@@ -716,7 +720,7 @@ async fn record_submitted(ctx: &Context, config: &LinkConfig, part: Awaited, ope
     let mut pause = SUBMITTED_RETRY_FIRST;
     let deadline = Instant::now() + SUBMITTED_RETRY_FOR;
     loop {
-        match tern_storage::write_durable(ctx.store.as_ref(), ops.clone()).await {
+        match tern_storage::write_durable_deferred(ctx.store.as_ref(), ops.clone()).await {
             Ok(()) => break,
             Err(error) if Instant::now() + pause < deadline => {
                 warn!(link, message_id = %part.id, %error, "SUBMITTED state not stored; writing it again");

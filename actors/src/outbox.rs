@@ -222,7 +222,7 @@ impl OutboxState {
                 key,
             })
             .collect();
-        let _ = self.ctx.store.write(ops, Box::new(|_| {}));
+        let _ = self.ctx.store.write_deferred(ops, Box::new(|_| {}));
     }
 
     async fn pump(&mut self, account: &str) {
@@ -297,7 +297,7 @@ impl OutboxState {
             metrics::counter!("tern_outbox_expired_total", "kind" => format!("{:?}", item.kind))
                 .increment(1);
             warn!(account, key = item.key, "held delivery expired undelivered");
-            let _ = self.ctx.store.write(
+            let _ = self.ctx.store.write_deferred(
                 vec![WriteOp::Release {
                     account: account.to_owned(),
                     key: item.key,
@@ -403,7 +403,9 @@ impl Actor for Outbox {
                     entry.keys.remove(&key);
                     entry.taken.insert(key);
                     metrics::counter!("tern_outbox_delivered_total", "kind" => format!("{:?}", item.kind)).increment(1);
-                    let _ = state.ctx.store.write(
+                    // Nothing waits on it: it goes with the next commit (a receipt
+                    // delivered again after a crash is what a lost release costs).
+                    let _ = state.ctx.store.write_deferred(
                         vec![WriteOp::Release {
                             account: account.clone(),
                             key,

@@ -342,7 +342,7 @@ async fn merge(state: &mut CustomerState, parts: Vec<HeldPart>, octets: Vec<u8>)
                 settle.commit();
                 metrics::counter!("tern_long_messages_joined_total").increment(1);
                 debug!(parts = count, "long message joined");
-                dispatch(&ctx, shard, records);
+                dispatch(&ctx, shard, records, false);
             }
             Err(error) => {
                 warn!(%error, "joined message not stored; its parts go as they are");
@@ -360,7 +360,7 @@ async fn merge(state: &mut CustomerState, parts: Vec<HeldPart>, octets: Vec<u8>)
 fn send_alone(ctx: &Context, parts: Vec<(u16, Vec<Arc<MessageRecord>>)>, reason: &'static str) {
     for (shard, records) in parts {
         metrics::counter!("tern_parts_sent_alone_total", "reason" => reason).increment(1);
-        dispatch(ctx, shard, records);
+        dispatch(ctx, shard, records, false);
     }
 }
 

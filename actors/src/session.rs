@@ -157,14 +157,31 @@ impl CustomerState {
         let mut jobs = Vec::new();
         let held_until = now_ms() + crate::parts::HOLD.as_millis() as u64;
         for a in accepted {
+            // A message its dispatcher sends at once has its first attempt written here,
+            // in the batch that makes it durable, instead of in a store round of its own
+            // before the submit leaves: after a crash its resend counts as of unknown
+            // outcome, as it would with the attempt written by the link. A message that
+            // waits (a queue, a schedule, a part held for the others) has it written
+            // when it leaves.
+            let marked = hold.is_none()
+                && self.ctx.membership.shard_owner_elsewhere(a.shard).is_none()
+                && self.ctx.flowing(a.shard)
+                && a.ops.iter().all(|op| match op {
+                    WriteOp::AddPending(entry) => entry.due_ms == 0,
+                    _ => true,
+                });
             ops.extend(a.ops.into_iter().map(|op| match op {
                 WriteOp::AddPending(mut entry) if hold.is_some() => {
                     entry.due_ms = entry.due_ms.max(held_until);
                     WriteOp::AddPending(entry)
                 }
+                WriteOp::AddPending(mut entry) if marked => {
+                    entry.attempts = 1;
+                    WriteOp::AddPending(entry)
+                }
                 op => op,
             }));
-            jobs.push((a.shard, a.records, a.parts, a.cost));
+            jobs.push((a.shard, a.records, a.parts, a.cost, marked));
         }
         if crate::failpoints::on(crate::failpoints::ACCEPT_ACK_BEFORE_DURABLE) {
             // A bug planted for the chaos checker's own tests (failpoint builds only): the
@@ -196,7 +213,7 @@ impl CustomerState {
                         metrics::histogram!("tern_accept_durable_seconds")
                             .record(accepted_at.elapsed().as_secs_f64());
                         let mut hold = hold;
-                        for (shard, records, parts, cost) in jobs {
+                        for (shard, records, parts, cost, marked) in jobs {
                             metrics::counter!("tern_submits_accepted_total").increment(1);
                             if let Some(hold) = hold.take() {
                                 let part = HeldPart::new(hold, shard, records, parts, cost);
@@ -209,7 +226,7 @@ impl CustomerState {
                                 }
                                 continue;
                             }
-                            dispatch(&ctx, shard, records);
+                            dispatch(&ctx, shard, records, marked);
                         }
                     }
                     Err(error) => {
@@ -282,14 +299,18 @@ fn take(answer: &std::sync::Mutex<Option<Respond>>) -> Option<Respond> {
 /// Hands a durable message to its shard's dispatcher: here, or on the node that owns the
 /// shard. A dispatcher that is restarting, or an owner the notice does not reach, pages
 /// the message in from the store.
-pub(crate) fn dispatch(ctx: &Context, shard: u16, records: Vec<Arc<MessageRecord>>) {
+/// `marked`: the parts' first attempts were written with them (see
+/// [`Context::flowing`]).
+pub(crate) fn dispatch(ctx: &Context, shard: u16, records: Vec<Arc<MessageRecord>>, marked: bool) {
     if let Some(owner) = ctx.membership.shard_owner_elsewhere(shard) {
         let parts = records.iter().map(|r| MessageRecord::clone(r)).collect();
         ctx.membership.notify_accepted(owner, shard, parts);
         return;
     }
     if let Some(dispatcher) = ctx.refs.dispatcher(shard) {
-        dispatcher.cast(DispatcherMsg::Accepted(Job::new(records)));
+        let job = Job::new(records);
+        let job = if marked { job.marked() } else { job };
+        dispatcher.cast(DispatcherMsg::Accepted(job));
     }
 }
 

@@ -245,3 +245,59 @@ fn a_completion_may_drop_the_last_handle() {
         .expect("the completion returned")
         .unwrap();
 }
+
+/// Queues `ops` as a deferred batch; the receiver gets its result.
+fn write_deferred(
+    store: &EmbeddedStore,
+    ops: Vec<WriteOp>,
+) -> mpsc::Receiver<Result<(), StoreError>> {
+    let (tx, rx) = mpsc::channel();
+    store
+        .write_deferred(
+            ops,
+            Box::new(move |result| {
+                let _ = tx.send(result);
+            }),
+        )
+        .unwrap();
+    rx
+}
+
+#[test]
+fn a_deferred_batch_alone_is_made_durable_after_its_wait() {
+    let dir = temp_dir();
+    let store = open(dir.path());
+    let before = store.stats().commits;
+    let done = write_deferred(&store, batch(7));
+    done.recv_timeout(Duration::from_secs(30))
+        .expect("the deferred batch completed with nothing else queued")
+        .unwrap();
+    assert_eq!(store.stats().commits, before + 1, "committed on its own");
+    assert!(store.message(MessageId(7), 0).wait().unwrap().is_some());
+}
+
+#[test]
+fn a_deferred_batch_shares_the_sync_of_the_next_batch_waited_on() {
+    let dir = temp_dir();
+    let store = open(dir.path());
+    // The two are queued back to back, well within the deferred wait; a thread that is
+    // descheduled for longer between them makes two commits, so a few tries are allowed.
+    let mut shared = false;
+    for round in 0..5u64 {
+        let before = store.stats().commits;
+        let deferred = write_deferred(&store, batch(100 + round));
+        write(&store, batch(200 + round)).unwrap();
+        deferred
+            .recv_timeout(Duration::from_secs(30))
+            .expect("the deferred batch completed")
+            .unwrap();
+        if store.stats().commits - before == 1 {
+            shared = true;
+            break;
+        }
+    }
+    assert!(shared, "a deferred batch never went with the next batch");
+    for id in [100, 200] {
+        assert!(store.message(MessageId(id), 0).wait().unwrap().is_some());
+    }
+}

@@ -229,6 +229,11 @@ pub(crate) async fn run(
             .filter(|e| matches!(e, SessionEvent::Request(c) if c.id() == CommandId::SubmitSm))
             .count() as u64;
         let mut seq = shared.submit_seq.fetch_add(submits, Ordering::Relaxed);
+        // Logged before any of them is answered: an ESME that has its answer and then sets
+        // the mark must not see its own submit counted after the mark.
+        if let Some(slot) = &slot {
+            slot.submitted(submits);
+        }
         let now = Instant::now();
         let submit = Submit {
             shared: &shared,
@@ -290,9 +295,6 @@ pub(crate) async fn run(
             }
         }
         tally.flush(&shared);
-        if let Some(slot) = &slot {
-            slot.submitted(submits);
-        }
         if close.is_some() {
             // The session is gone: the account may bind again at once.
             drop(slot.take());

@@ -82,6 +82,9 @@ pub(super) struct Job {
     /// Idempotency records put or claimed: the writer sweeps expired ones every so many
     /// (see `writer`).
     pub(super) idempotent: usize,
+    /// Nothing urgent waits on it: the writer does not sync for it alone at once (see
+    /// [`crate::MessageStore::write_deferred`]).
+    pub(super) deferred: bool,
     pub(super) done: Completion,
 }
 
@@ -93,6 +96,7 @@ impl Job {
             held: Vec::new(),
             released: Vec::new(),
             idempotent: 0,
+            deferred: false,
             done,
         };
         for op in ops {
@@ -125,6 +129,7 @@ impl Job {
             held: Vec::new(),
             released: Vec::new(),
             idempotent: 1,
+            deferred: false,
             done,
         })
     }

@@ -577,6 +577,13 @@ impl MessageStore for EmbeddedStore {
         Self::queue(queue, Job::encode(ops, done)?)
     }
 
+    fn write_deferred(&self, ops: Vec<WriteOp>, done: Completion) -> Result<(), StoreError> {
+        let queue = self.accepting()?;
+        let mut job = Job::encode(ops, done)?;
+        job.deferred = true;
+        Self::queue(queue, job)
+    }
+
     fn failure(&self) -> Option<String> {
         self.counters.failure.get().cloned()
     }

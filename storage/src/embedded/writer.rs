@@ -111,15 +111,23 @@ impl Writer {
         let mut jobs = Vec::new();
         while let Ok(first) = self.queue.recv() {
             let mut ops = first.ops;
+            // While every job taken is deferred, the writer waits for one that is not (or
+            // for the deadline) before it syncs: one fsync then serves both.
+            let mut only_deferred = first.deferred && self.fsync;
+            let deadline = Instant::now() + crate::DEFERRED_WAIT;
             jobs.push(first);
             while ops < self.max_ops_per_commit {
-                match self.queue.try_recv() {
-                    Ok(job) => {
-                        ops += job.ops;
-                        jobs.push(job);
-                    }
-                    Err(_) => break,
-                }
+                let next = if only_deferred {
+                    self.queue.recv_deadline(deadline).ok()
+                } else {
+                    self.queue.try_recv().ok()
+                };
+                let Some(job) = next else {
+                    break;
+                };
+                only_deferred &= job.deferred;
+                ops += job.ops;
+                jobs.push(job);
             }
             metrics::gauge!("tern_store_queued_writes").set(self.queue.len() as f64);
             self.commit(&mut jobs, ops);
@@ -142,8 +150,11 @@ impl Writer {
             return;
         }
         let started = Instant::now();
+        // fdatasync: the journal's files are allocated ahead of their writes, so the data
+        // and the size needed to read it back are on disk without the inode's timestamps,
+        // which would make every sync a journal commit of the filesystem too.
         let mode = if self.fsync {
-            PersistMode::SyncAll
+            PersistMode::SyncData
         } else {
             PersistMode::Buffer
         };
