@@ -259,7 +259,7 @@ fn write_deferred(
                 let _ = tx.send(result);
             }),
         )
-        .unwrap();
+        .expect("the store takes the batch");
     rx
 }
 
