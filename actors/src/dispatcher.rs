@@ -205,6 +205,8 @@ pub struct DispatcherState {
     swept_ms: u64,
     /// The last read of pending parts failed.
     read_failing: bool,
+    /// `tern_dispatch_queued_messages` of this shard, set after every turn.
+    queued_gauge: metrics::Gauge,
 }
 
 const PAGE: usize = 1_000;
@@ -547,8 +549,7 @@ impl DispatcherState {
             }
             self.parked.append(&mut parked);
         }
-        metrics::gauge!("tern_dispatch_queued_messages", "shard" => self.shard.to_string())
-            .set(self.queued() as f64);
+        self.queued_gauge.set(self.queued() as f64);
         let flowing = !self.backlog
             && self.ready.is_empty()
             && self.parked.is_empty()
@@ -725,6 +726,7 @@ impl Actor for Dispatcher {
             sweep: None,
             swept_ms: now_ms(),
             read_failing: false,
+            queued_gauge: metrics::gauge!("tern_dispatch_queued_messages", "shard" => shard.to_string()),
         };
         // Messages that became durable while this actor was starting were sent to no one:
         // backlog mode makes the first ticks page them in.

@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use common::process::NodeProcess;
 use common::*;
 use tern_bench::smsc::SmscConfig;
+use tern_smpp::rusmpp::values::RegisteredDelivery;
 use tern_smpp::session::BindKind;
 
 /// Binds until the node answers (it may still be starting).
@@ -321,5 +322,78 @@ async fn cmpp_and_smgp_ids_carry_on_at_once_after_kill_9() {
         node.kill();
         stop.cancel();
     }
+    sim.shutdown().await;
+}
+
+/// A message sent while nothing else waits costs one store commit on its way in, its
+/// ACCEPTED records and its first attempt together, and its SUBMITTED state at most one
+/// more (a deferred write, which goes alone when no other commit comes within its wait).
+/// Three a message would mean the attempt went in a round of its own before the submit
+/// left, as it does for a message that waited in a queue.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_sent_alone_costs_at_most_two_store_commits() {
+    init_tracing();
+    let dir = tempfile::tempdir().unwrap();
+    let sim_addr = SocketAddr::from(([127, 0, 0, 1], free_port()));
+    let smpp = SocketAddr::from(([127, 0, 0, 1], free_port()));
+    let metrics = SocketAddr::from(([127, 0, 0, 1], free_port()));
+    let sim = start_sim(SmscConfig {
+        listen: sim_addr,
+        ..sim_config()
+    })
+    .await;
+    let toml = base_toml(&dir.path().join("store"))
+        .replacen(
+            "listen = \"127.0.0.1:0\"",
+            &format!("listen = \"{smpp}\""),
+            1,
+        )
+        .replace("[node]", "[log]\nlevel = \"warn\"\n\n[node]")
+        + &format!("\n[metrics]\nlisten = \"{metrics}\"\n")
+        + &account_toml("alice", "secret", "")
+        + &upstream_toml("op", sim_addr, "");
+    let config = dir.path().join("tern.toml");
+    std::fs::write(&config, &toml).unwrap();
+    let _node = NodeProcess::start(&config, dir.path().join("node.log"));
+    let esme = bind_when_up(smpp, BindKind::Transceiver, Arc::new(Inbox::default())).await;
+    // The first message goes through the quota lease's first grant and the link's first
+    // use; the count starts after it.
+    esme.submit_ok(short_submit("4915100000000", "warm-up"))
+        .await;
+    sim.wait_for(WAIT, |s| s.submits >= 1).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    const MESSAGES: u64 = 30;
+    let commits = "tern_store_fsync_batch_writes_count";
+    let before = scrape_counter(metrics, commits).await;
+    let started = Instant::now();
+    for i in 1..=MESSAGES {
+        let mut submit = short_submit(&format!("49151{i:08}"), "alone");
+        // No receipt: its final state and its delivery to the customer are commits of
+        // their own, which this test does not count.
+        submit.registered_delivery = RegisteredDelivery::from(0);
+        esme.submit_ok(submit).await;
+        sim.wait_for(WAIT, |s| s.submits > i).await;
+        // Past the deferred SUBMITTED state's wait: the next message finds nothing queued.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let made = scrape_counter(metrics, commits).await - before;
+    // The node's own commits in between: the id generator's mark, once a second, and a
+    // quota lease's settlement now and then.
+    let own = 2 * started.elapsed().as_secs() + 4;
+    eprintln!(
+        "{MESSAGES} messages sent one at a time in {:.1?}: {made} store commits",
+        started.elapsed()
+    );
+    assert!(
+        made >= MESSAGES,
+        "{made} commits for {MESSAGES} durable messages"
+    );
+    assert!(
+        made <= 2 * MESSAGES + own,
+        "{made} store commits for {MESSAGES} messages sent one at a time (allowed: two each \
+         and {own} of the node's own)"
+    );
+    esme.unbind().await;
     sim.shutdown().await;
 }

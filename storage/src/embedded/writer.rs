@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;
 
-use crossbeam_channel::Receiver;
+use crossbeam_channel::{Receiver, TryRecvError};
 use fjall::{Database, PersistMode};
 
 use super::batch::{Change, ClaimChange, Job};
@@ -109,7 +109,7 @@ impl Writer {
     /// Runs until every sender is gone and the queue is empty.
     pub(super) fn run(mut self) {
         let mut jobs = Vec::new();
-        while let Ok(first) = self.queue.recv() {
+        while let Some(first) = self.next_job(None) {
             let mut ops = first.ops;
             // While every job taken is deferred, the writer waits for one that is not (or
             // for the deadline) before it syncs: one fsync then serves both.
@@ -118,7 +118,7 @@ impl Writer {
             jobs.push(first);
             while ops < self.max_ops_per_commit {
                 let next = if only_deferred {
-                    self.queue.recv_deadline(deadline).ok()
+                    self.next_job(Some(deadline))
                 } else {
                     self.queue.try_recv().ok()
                 };
@@ -133,6 +133,30 @@ impl Writer {
             self.commit(&mut jobs, ops);
         }
         tracing::debug!(path = %self.path, "store writer stopped");
+    }
+
+    /// The next job, parked until one is queued (each queued job unparks this thread) or
+    /// until `deadline`. `None` at the deadline, or once every sender is gone and the queue
+    /// is empty.
+    fn next_job(&self, deadline: Option<Instant>) -> Option<Job> {
+        loop {
+            match self.queue.try_recv() {
+                Ok(job) => return Some(job),
+                Err(TryRecvError::Disconnected) => return None,
+                Err(TryRecvError::Empty) => {}
+            }
+            // A job queued since the try above left its unpark behind: park returns at once.
+            match deadline {
+                None => std::thread::park(),
+                Some(deadline) => {
+                    let now = Instant::now();
+                    if now >= deadline {
+                        return None;
+                    }
+                    std::thread::park_timeout(deadline - now);
+                }
+            }
+        }
     }
 
     /// Commits `jobs` and reports to each. A commit that fails leaves the engine's journal

@@ -274,7 +274,7 @@ impl Dialer for BindDialer {
             session,
             Decoder::new(config.max_pdu_bytes),
             link,
-            Metrics { role: "client" },
+            Metrics::new("client"),
         )
         .with_gate(config.gate.clone())
         .with_peer(config.name.clone());

@@ -218,24 +218,74 @@ impl driver::Session for Session {
 pub(crate) struct Metrics {
     /// "server" (an ESME bound to us) or "client" (our link to an SMSC).
     pub role: &'static str,
+    /// The counters and latency histograms of the PDUs every message moves, looked up once
+    /// per connection rather than in the registry for every PDU.
+    hot: Vec<HotCommand>,
+}
+
+/// The cached metrics of one command.
+struct HotCommand {
+    id: CommandId,
+    sent: metrics::Counter,
+    received: metrics::Counter,
+    /// For a request: the latency of its answers.
+    answered: Option<metrics::Histogram>,
+}
+
+/// The commands whose metrics [`Metrics`] caches.
+const HOT_COMMANDS: [CommandId; 4] = [
+    CommandId::SubmitSm,
+    CommandId::SubmitSmResp,
+    CommandId::DeliverSm,
+    CommandId::DeliverSmResp,
+];
+
+impl Metrics {
+    pub(crate) fn new(role: &'static str) -> Self {
+        let hot = HOT_COMMANDS
+            .iter()
+            .map(|&id| {
+                let command = command_name(id);
+                HotCommand {
+                    id,
+                    sent: metrics::counter!("tern_smpp_pdus_sent_total", "role" => role, "command" => command),
+                    received: metrics::counter!("tern_smpp_pdus_received_total", "role" => role, "command" => command),
+                    answered: matches!(id, CommandId::SubmitSm | CommandId::DeliverSm).then(|| {
+                        metrics::histogram!("tern_smpp_response_latency_seconds", "role" => role, "command" => command)
+                    }),
+                }
+            })
+            .collect();
+        Self { role, hot }
+    }
+
+    fn hot(&self, id: CommandId) -> Option<&HotCommand> {
+        self.hot.iter().find(|h| h.id == id)
+    }
 }
 
 impl driver::Telemetry<Session> for Metrics {
     fn note(&self, note: Note<'_, Session>) {
         let role = self.role;
         match note {
-            Note::Sent(command) => metrics::counter!(
-                "tern_smpp_pdus_sent_total",
-                "role" => role,
-                "command" => command_name(command.id())
-            )
-            .increment(1),
-            Note::Received(command) => metrics::counter!(
-                "tern_smpp_pdus_received_total",
-                "role" => role,
-                "command" => command_name(command.id())
-            )
-            .increment(1),
+            Note::Sent(command) => match self.hot(command.id()) {
+                Some(hot) => hot.sent.increment(1),
+                None => metrics::counter!(
+                    "tern_smpp_pdus_sent_total",
+                    "role" => role,
+                    "command" => command_name(command.id())
+                )
+                .increment(1),
+            },
+            Note::Received(command) => match self.hot(command.id()) {
+                Some(hot) => hot.received.increment(1),
+                None => metrics::counter!(
+                    "tern_smpp_pdus_received_total",
+                    "role" => role,
+                    "command" => command_name(command.id())
+                )
+                .increment(1),
+            },
             Note::Malformed(Rejected { status, .. }) => rejected(role, *status),
             Note::Unframeable(error) => rejected(role, error.status()),
             Note::GateClosed => {
@@ -245,12 +295,21 @@ impl driver::Telemetry<Session> for Metrics {
                 metrics::counter!("tern_smpp_partial_frame_timeouts_total", "role" => role)
                     .increment(1)
             }
-            Note::Answered(request) => metrics::histogram!(
-                "tern_smpp_response_latency_seconds",
-                "role" => role,
-                "command" => command_name(request.command_id)
-            )
-            .record(request.sent_at.elapsed().as_secs_f64()),
+            Note::Answered(request) => {
+                let seconds = request.sent_at.elapsed().as_secs_f64();
+                match self
+                    .hot(request.command_id)
+                    .and_then(|h| h.answered.as_ref())
+                {
+                    Some(answered) => answered.record(seconds),
+                    None => metrics::histogram!(
+                        "tern_smpp_response_latency_seconds",
+                        "role" => role,
+                        "command" => command_name(request.command_id)
+                    )
+                    .record(seconds),
+                }
+            }
             Note::TimedOut(_) => {
                 metrics::counter!("tern_smpp_response_timeouts_total", "role" => role).increment(1)
             }

@@ -164,7 +164,7 @@ impl<H: Handler> Listener<H> {
             Session::new(session_config, now),
             Decoder::new(config.max_pdu_bytes),
             link,
-            Metrics { role: "server" },
+            Metrics::new("server"),
         )
         .with_buffered(established.rbuf)
         .with_peer(peer.to_string());
