@@ -585,20 +585,23 @@ async fn send_part(
     // The attempt is durable before the PDU leaves: after a crash the gateway knows the
     // operator may have this part, and counts a resend as a possible duplicate. Only the
     // small pending entry is rewritten; the record takes the attempt when it is submitted.
+    // A first attempt written with the ACCEPTED records (`attempt_stored`) is not written
+    // again.
     let attempts = part.attempts.saturating_add(1);
-    let marker = WriteOp::AddPending(PendingEntry {
-        shard: ctx.shard_of(part.id),
-        id: part.id,
-        part: part.part,
-        due_ms: 0,
-        attempts,
-    });
-    if !attempt_stored
-        && tern_storage::write_durable(ctx.store.as_ref(), vec![marker])
+    if !attempt_stored {
+        let marker = WriteOp::AddPending(PendingEntry {
+            shard: ctx.shard_of(part.id),
+            id: part.id,
+            part: part.part,
+            due_ms: 0,
+            attempts,
+        });
+        if tern_storage::write_durable(ctx.store.as_ref(), vec![marker])
             .await
             .is_err()
-    {
-        return PartOutcome::Retry(Duration::from_secs(1));
+        {
+            return PartOutcome::Retry(Duration::from_secs(1));
+        }
     }
     aimd.acquire().await;
     // Fencing: nothing leaves on a bind this node no longer holds, or once its lease ran
