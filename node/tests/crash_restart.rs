@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use common::process::NodeProcess;
 use common::*;
-use tern_bench::smsc::SmscConfig;
+use tern_bench::smsc::{SmscConfig, SmscHandle};
 use tern_smpp::rusmpp::values::RegisteredDelivery;
 use tern_smpp::session::BindKind;
 
@@ -46,10 +46,13 @@ async fn scrape_counter(metrics: SocketAddr, name: &str) -> u64 {
         .sum()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn acknowledged_messages_survive_kill_9_and_a_restart() {
-    init_tracing();
-    let dir = tempfile::tempdir().unwrap();
+/// The simulated operator on a port of its own and the configuration of a node in front
+/// of it (`upstream` the link's extra lines), with its SMPP and metrics listeners on ports
+/// of their own: the simulator, the configuration's path, the SMPP and metrics addresses.
+async fn sim_and_node_config(
+    dir: &std::path::Path,
+    upstream: &str,
+) -> (SmscHandle, std::path::PathBuf, SocketAddr, SocketAddr) {
     let sim_addr = SocketAddr::from(([127, 0, 0, 1], free_port()));
     let smpp = SocketAddr::from(([127, 0, 0, 1], free_port()));
     let metrics = SocketAddr::from(([127, 0, 0, 1], free_port()));
@@ -58,8 +61,7 @@ async fn acknowledged_messages_survive_kill_9_and_a_restart() {
         ..sim_config()
     })
     .await;
-    let store = dir.path().join("store");
-    let toml = base_toml(&store)
+    let toml = base_toml(&dir.join("store"))
         .replacen(
             "listen = \"127.0.0.1:0\"",
             &format!("listen = \"{smpp}\""),
@@ -68,9 +70,17 @@ async fn acknowledged_messages_survive_kill_9_and_a_restart() {
         .replace("[node]", "[log]\nlevel = \"warn\"\n\n[node]")
         + &format!("\n[metrics]\nlisten = \"{metrics}\"\n")
         + &account_toml("alice", "secret", "")
-        + &upstream_toml("op", sim_addr, "window = 64");
-    let config = dir.path().join("tern.toml");
+        + &upstream_toml("op", sim_addr, upstream);
+    let config = dir.join("tern.toml");
     std::fs::write(&config, &toml).unwrap();
+    (sim, config, smpp, metrics)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acknowledged_messages_survive_kill_9_and_a_restart() {
+    init_tracing();
+    let dir = tempfile::tempdir().unwrap();
+    let (sim, config, smpp, metrics) = sim_and_node_config(dir.path(), "window = 64").await;
     let log = dir.path().join("node.log");
 
     let mut node = NodeProcess::start(&config, log.clone());
@@ -334,26 +344,7 @@ async fn cmpp_and_smgp_ids_carry_on_at_once_after_kill_9() {
 async fn a_message_sent_alone_costs_at_most_two_store_commits() {
     init_tracing();
     let dir = tempfile::tempdir().unwrap();
-    let sim_addr = SocketAddr::from(([127, 0, 0, 1], free_port()));
-    let smpp = SocketAddr::from(([127, 0, 0, 1], free_port()));
-    let metrics = SocketAddr::from(([127, 0, 0, 1], free_port()));
-    let sim = start_sim(SmscConfig {
-        listen: sim_addr,
-        ..sim_config()
-    })
-    .await;
-    let toml = base_toml(&dir.path().join("store"))
-        .replacen(
-            "listen = \"127.0.0.1:0\"",
-            &format!("listen = \"{smpp}\""),
-            1,
-        )
-        .replace("[node]", "[log]\nlevel = \"warn\"\n\n[node]")
-        + &format!("\n[metrics]\nlisten = \"{metrics}\"\n")
-        + &account_toml("alice", "secret", "")
-        + &upstream_toml("op", sim_addr, "");
-    let config = dir.path().join("tern.toml");
-    std::fs::write(&config, &toml).unwrap();
+    let (sim, config, smpp, metrics) = sim_and_node_config(dir.path(), "").await;
     let _node = NodeProcess::start(&config, dir.path().join("node.log"));
     let esme = bind_when_up(smpp, BindKind::Transceiver, Arc::new(Inbox::default())).await;
     // The first message goes through the quota lease's first grant and the link's first

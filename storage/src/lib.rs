@@ -273,14 +273,7 @@ pub async fn write_durable<S: MessageStore + ?Sized>(
     store: &S,
     ops: Vec<WriteOp>,
 ) -> Result<(), StoreError> {
-    let (tx, rx) = tokio::sync::oneshot::channel();
-    store.write(
-        ops,
-        Box::new(move |result| {
-            let _ = tx.send(result);
-        }),
-    )?;
-    rx.await.map_err(|_| StoreError::Closed)?
+    completed(|done| store.write(ops, done)).await
 }
 
 /// [`write_durable`] through [`MessageStore::write_deferred`].
@@ -288,13 +281,17 @@ pub async fn write_durable_deferred<S: MessageStore + ?Sized>(
     store: &S,
     ops: Vec<WriteOp>,
 ) -> Result<(), StoreError> {
+    completed(|done| store.write_deferred(ops, done)).await
+}
+
+/// Queues a batch with `queue` and waits for its completion.
+async fn completed(
+    queue: impl FnOnce(Completion) -> Result<(), StoreError>,
+) -> Result<(), StoreError> {
     let (tx, rx) = tokio::sync::oneshot::channel();
-    store.write_deferred(
-        ops,
-        Box::new(move |result| {
-            let _ = tx.send(result);
-        }),
-    )?;
+    queue(Box::new(move |result| {
+        let _ = tx.send(result);
+    }))?;
     rx.await.map_err(|_| StoreError::Closed)?
 }
 

@@ -167,6 +167,16 @@ def tern_bin():
     return path
 
 
+@pytest.fixture
+def bench_bin(tern_bin):
+    """tern-bench: from beside the tern binary, or $TERN_BENCH_BIN."""
+    path = Path(os.environ.get("TERN_BENCH_BIN") or Path(tern_bin).parent / "tern-bench").resolve()
+    if not (path.is_file() and os.access(path, os.X_OK)):
+        pytest.fail("tern-bench not found at %s: run `cargo build --bin tern --bin tern-bench` or set "
+                    "TERN_BENCH_BIN" % path, pytrace=False)
+    return path
+
+
 @pytest.fixture(scope="session")
 def node_bin():
     for cand in ("node", "nodejs"):

@@ -23,7 +23,6 @@ import os
 import subprocess
 from pathlib import Path
 
-import pytest
 
 from conftest import Proc, free_port, port_open, wait_until
 
@@ -32,15 +31,6 @@ BASELINE = ROOT / "bench" / "smoke-baseline.json"
 # How much worse than recorded a ratio may be before the test fails.
 MARGIN = 3.0
 BINDS, WINDOW = 4, 64
-
-
-@pytest.fixture
-def bench_bin(tern_bin):
-    path = Path(os.environ.get("TERN_BENCH_BIN") or Path(tern_bin).parent / "tern-bench").resolve()
-    if not (path.is_file() and os.access(path, os.X_OK)):
-        pytest.fail("tern-bench not found at %s: run `cargo build --bin tern --bin tern-bench` or set "
-                    "TERN_BENCH_BIN" % path, pytrace=False)
-    return path
 
 
 def profile_of(binary):

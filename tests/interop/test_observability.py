@@ -164,15 +164,6 @@ def prometheus_bin():
     return path
 
 
-@pytest.fixture
-def bench_bin(tern_bin):
-    path = Path(os.environ.get("TERN_BENCH_BIN") or Path(tern_bin).parent / "tern-bench").resolve()
-    if not (path.is_file() and os.access(path, os.X_OK)):
-        pytest.fail("tern-bench not found at %s: run `cargo build --bin tern --bin tern-bench` or set "
-                    "TERN_BENCH_BIN" % path, pytrace=False)
-    return path
-
-
 class Prometheus:
     def __init__(self, port):
         self.base = "http://127.0.0.1:%d" % port
