@@ -23,7 +23,6 @@ import os
 import subprocess
 from pathlib import Path
 
-
 from conftest import Proc, free_port, port_open, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
