@@ -425,6 +425,19 @@ impl Cluster {
         }
     }
 
+    /// On the leader: whether `id` holds the log up to within `lag` entries of the leader's
+    /// last one, as its replication last reported. A learner is promoted only then: a voter
+    /// that is down or far behind would take the quorum away from a cluster that works.
+    pub fn caught_up(&self, id: u64, lag: u64) -> bool {
+        let metrics = self.inner.raft.metrics();
+        let m = metrics.borrow();
+        let last = m.last_log_index.unwrap_or(0);
+        m.replication
+            .as_ref()
+            .and_then(|r| r.get(&id).copied().flatten())
+            .is_some_and(|matched| matched.index + lag >= last)
+    }
+
     /// Stops raft, the RPC server and the tick proposer, and waits until the storage is
     /// closed, so the same directory can be opened again. Calling it twice is harmless.
     pub async fn shutdown(&self) {

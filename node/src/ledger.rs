@@ -52,8 +52,11 @@ pub async fn start_cluster(config: &Config) -> anyhow::Result<Cluster> {
     Ok(cluster)
 }
 
-/// On the bootstrapping node: adds the configured peers as learners as they come up and
-/// promotes them to voters. Ends when every peer votes; harmless on a follower.
+/// How many log entries a learner may be behind the leader and still be promoted.
+const PROMOTE_LAG: u64 = 16;
+
+/// On the bootstrapping node: adds the configured peers as learners and promotes each to
+/// voter once it has caught up with the log. Ends when every peer votes; harmless on a follower.
 pub async fn join_peers(cluster: Cluster, peers: Vec<crate::config::PeerConfig>) {
     if peers.is_empty() {
         return;
@@ -72,15 +75,16 @@ pub async fn join_peers(cluster: Cluster, peers: Vec<crate::config::PeerConfig>)
                 if voter(peer.id) {
                     continue;
                 }
-                if member(peer.id) {
-                    learners.push(peer.id);
-                    continue;
-                }
-                match cluster.add_learner(peer.id, peer.addr.clone()).await {
-                    Ok(()) => learners.push(peer.id),
-                    Err(error) => {
-                        warn!(peer = peer.id, addr = peer.addr, %error, "peer not added yet")
+                if !member(peer.id) {
+                    if let Err(error) = cluster.add_learner(peer.id, peer.addr.clone()).await {
+                        warn!(peer = peer.id, addr = peer.addr, %error, "peer not added yet");
+                        continue;
                     }
+                }
+                // A learner that is down or behind stays one: as a voter it would take
+                // the quorum away until it comes up.
+                if cluster.caught_up(peer.id, PROMOTE_LAG) {
+                    learners.push(peer.id);
                 }
             }
             if !learners.is_empty() {

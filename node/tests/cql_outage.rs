@@ -209,17 +209,23 @@ async fn a_database_that_stops_answering_throttles_customers_and_loses_nothing()
         "{} acknowledged, the operator has {stats:?}",
         acked.len()
     );
+    eprintln!(
+        "all at the operator {:?} after the database came back",
+        resumed_at.elapsed()
+    );
     let all_receipts = || {
         let by_id = inbox.receipts_by_id();
         acked.iter().all(|id| by_id.contains_key(id))
     };
     eventually(Duration::from_secs(30), all_receipts).await;
+    eprintln!(
+        "receipts in {:?} after the database came back",
+        resumed_at.elapsed()
+    );
     // A receipt whose hold was written while the database was away, with an outcome the
     // node could not know, waits in the store: the customer's next bind takes it.
-    let waiting = acked
-        .iter()
-        .filter(|id| !inbox.receipts_by_id().contains_key(*id))
-        .count();
+    let by_id = inbox.receipts_by_id();
+    let waiting = acked.iter().filter(|id| !by_id.contains_key(*id)).count();
     let rebound = Esme::bind_into(
         smpp_addr(&node),
         BindKind::Receiver,

@@ -152,9 +152,17 @@ pub fn cluster_base_toml(store: &Path, contact: &str, keyspace: &str) -> String 
     base_toml_with(store, &cql_lines(contact, keyspace))
 }
 
-/// A keyspace name no other test of any run uses.
+/// A keyspace name no other test of any run uses. The first call in a test process also
+/// drops, in the background, the keyspaces of test processes that have ended: Cassandra
+/// keeps every table's state on its heap, and a run makes dozens of them.
 pub fn test_keyspace() -> String {
     static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    static SWEEP: std::sync::Once = std::sync::Once::new();
+    SWEEP.call_once(|| {
+        if let Ok(contact) = std::env::var("TERN_CQL") {
+            std::thread::spawn(move || sweep_keyspaces(&contact));
+        }
+    });
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.subsec_nanos());
@@ -163,6 +171,55 @@ pub fn test_keyspace() -> String {
         std::process::id(),
         NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
     )
+}
+
+/// Drops each `tern_t{pid}_…` keyspace whose process is gone. Best effort: what it leaves,
+/// the next test process takes.
+fn sweep_keyspaces(contact: &str) {
+    let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    else {
+        return;
+    };
+    runtime.block_on(async {
+        let Ok(session) = scylla::client::session_builder::SessionBuilder::new()
+            .known_node(contact)
+            .build()
+            .await
+        else {
+            return;
+        };
+        let Ok(rows) = session
+            .query_unpaged("SELECT keyspace_name FROM system_schema.keyspaces", ())
+            .await
+            .map(|r| r.into_rows_result().ok())
+        else {
+            return;
+        };
+        let Some(rows) = rows else {
+            return;
+        };
+        let Ok(names) = rows.rows::<(String,)>() else {
+            return;
+        };
+        let ended = |name: &str| {
+            name.strip_prefix("tern_t")
+                .and_then(|rest| rest.split('_').next())
+                .and_then(|pid| pid.parse::<u32>().ok())
+                .is_some_and(|pid| !Path::new(&format!("/proc/{pid}")).exists())
+        };
+        let stale: Vec<String> = names
+            .filter_map(Result::ok)
+            .map(|(name,)| name)
+            .filter(|name| ended(name))
+            .collect();
+        for name in stale {
+            let _ = session
+                .query_unpaged(format!("DROP KEYSPACE IF EXISTS {name}"), ())
+                .await;
+        }
+    });
 }
 
 /// An `[[account]]` table; `extra` holds further `key = value` lines.
