@@ -311,7 +311,7 @@ impl CorrelatorState {
                     if let Some(forget) = forget {
                         // Best effort: an entry left behind expires, and a receipt sent
                         // again for it is matched again, harmlessly.
-                        let _ = ctx.store.write(vec![forget], Box::new(|_| {}));
+                        let _ = ctx.store.write_deferred(vec![forget], Box::new(|_| {}));
                     }
                     outcome::hand_to_outbox(&ctx, held);
                     if recheck {

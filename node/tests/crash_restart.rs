@@ -17,21 +17,28 @@ use tern_bench::smsc::{SmscConfig, SmscHandle};
 use tern_smpp::rusmpp::values::RegisteredDelivery;
 use tern_smpp::session::BindKind;
 
-/// Binds until the node answers (it may still be starting).
-async fn bind_when_up(addr: SocketAddr, kind: BindKind, inbox: Arc<Inbox>) -> Esme {
-    let deadline = tokio::time::Instant::now() + WAIT;
-    loop {
-        if tokio::net::TcpStream::connect(addr).await.is_ok() {
-            return Esme::bind_into(addr, kind, "alice", "secret", inbox.clone())
-                .await
-                .unwrap();
-        }
+/// How long a node process may take to start: against Cassandra on a busy machine its
+/// schema migrations alone have taken six seconds.
+const START: Duration = Duration::from_secs(45);
+
+/// Waits until the node accepts connections on `addr` (it may still be starting).
+async fn wait_listening(addr: SocketAddr) {
+    let deadline = tokio::time::Instant::now() + START;
+    while tokio::net::TcpStream::connect(addr).await.is_err() {
         assert!(
             tokio::time::Instant::now() < deadline,
             "the node did not listen on {addr}"
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// Binds once the node answers.
+async fn bind_when_up(addr: SocketAddr, kind: BindKind, inbox: Arc<Inbox>) -> Esme {
+    wait_listening(addr).await;
+    Esme::bind_into(addr, kind, "alice", "secret", inbox)
+        .await
+        .unwrap()
 }
 
 /// The value of an unlabelled counter at the node's /metrics; 0 when absent.
@@ -200,6 +207,8 @@ async fn a_held_part_survives_kill_9() {
     client_config.source_addr = "901234".into();
     client_config.secret = "s3cret".into();
     client_config.version = Version::V30;
+    client_config.reconnect_max = Duration::from_secs(1);
+    wait_listening(cmpp).await;
     let (client, _events) = Client::start(
         client_config,
         stop.clone(),
@@ -272,11 +281,14 @@ async fn cmpp_and_smgp_ids_carry_on_at_once_after_kill_9() {
         let mut node = NodeProcess::start(&config, log.clone());
         let stop = tokio_util::sync::CancellationToken::new();
         let tracker = tokio_util::task::TaskTracker::new();
+        wait_listening(cmpp).await;
+        wait_listening(smgp).await;
         let cmpp_client = {
             use tern_cmpp::net::{Client, ClientConfig};
             let mut config = ClientConfig::new("cmpp", "127.0.0.1", cmpp.port());
             config.source_addr = "901234".into();
             config.secret = "s3cret".into();
+            config.reconnect_max = Duration::from_secs(1);
             Client::start(config, stop.clone(), &tracker).0
         };
         let smgp_client = {
@@ -284,6 +296,7 @@ async fn cmpp_and_smgp_ids_carry_on_at_once_after_kill_9() {
             let mut config = ClientConfig::new("smgp", "127.0.0.1", smgp.port());
             config.client_id = "901234".into();
             config.secret = "s3cret".into();
+            config.reconnect_max = Duration::from_secs(1);
             Client::start(config, stop.clone(), &tracker).0
         };
         assert!(
