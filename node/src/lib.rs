@@ -22,7 +22,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use tern_actors::link::LinkConfig;
 use tern_actors::{AggregatePolicy, Pipeline, PipelineConfig, Settings};
-use tern_storage::embedded::{EmbeddedConfig, EmbeddedStore};
+use tern_storage::embedded::EmbeddedStore;
 use tern_storage::MessageStore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -347,14 +347,8 @@ pub async fn open_store(section: &config::StoreSection) -> anyhow::Result<Arc<dy
         (config::StoreBackend::Embedded, _) => {
             std::fs::create_dir_all(&section.dir)
                 .with_context(|| format!("store.dir {}", section.dir.display()))?;
-            let store = EmbeddedStore::open(
-                &section.dir,
-                EmbeddedConfig {
-                    fsync: section.fsync,
-                    ..EmbeddedConfig::default()
-                },
-            )
-            .with_context(|| format!("store.dir {}", section.dir.display()))?;
+            let store = EmbeddedStore::open(&section.dir, section.embedded_config())
+                .with_context(|| format!("store.dir {}", section.dir.display()))?;
             Ok(Arc::new(store))
         }
     }

@@ -81,4 +81,11 @@ fn check_config_names_the_keys_of_a_wrong_cql_store() {
          keyspace = \"tern\"\n",
     );
     assert_eq!(code, Some(0), "{stderr}");
+    let (code, stderr) = check("[store]\nmemtable_mib = 0\ncache_mib = 2000000\n");
+    assert_eq!(code, Some(EX_CONFIG), "{stderr}");
+    for key in ["store.memtable_mib", "store.cache_mib"] {
+        assert!(stderr.contains(key), "{key} is not named: {stderr}");
+    }
+    let (code, stderr) = check("[store]\nmemtable_mib = 4\ncache_mib = 16\n");
+    assert_eq!(code, Some(0), "{stderr}");
 }

@@ -10,6 +10,11 @@ use tern_storage::cql::CqlConfig;
 
 use super::{invalid, ConfigError};
 
+const MIB: u64 = 1024 * 1024;
+/// Twelve memtables of this size, and their successors, are already 6 GiB.
+const MAX_MEMTABLE_MIB: u64 = 256;
+const MAX_CACHE_MIB: u64 = 1024 * 1024;
+
 /// Which backend holds messages, queues and CDRs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -41,6 +46,13 @@ pub struct StoreSection {
     /// fsync before acknowledging; off survives a process crash but not a power loss.
     /// Embedded store only.
     pub fsync: bool,
+    /// The embedded store's block cache, in MiB: what it keeps of its files in memory
+    /// for reads. Embedded store only.
+    pub cache_mib: u64,
+    /// The embedded store's largest memtable per keyspace, in MiB (at least 1). Under load
+    /// the memtables are most of the node's memory: smaller ones flush more often, for
+    /// a little more CPU. Embedded store only.
+    pub memtable_mib: u64,
     /// The CQL database, with `backend = "scylla"`.
     pub cql: Option<CqlConfig>,
 }
@@ -51,6 +63,8 @@ impl Default for StoreSection {
             backend: StoreBackend::Embedded,
             dir: PathBuf::from("data"),
             fsync: true,
+            cache_mib: 64,
+            memtable_mib: 16,
             cql: None,
         }
     }
@@ -65,7 +79,32 @@ impl StoreSection {
         }
     }
 
+    /// The embedded store's settings from this section.
+    pub fn embedded_config(&self) -> tern_storage::EmbeddedConfig {
+        tern_storage::EmbeddedConfig {
+            fsync: self.fsync,
+            cache_bytes: self.cache_mib.saturating_mul(MIB),
+            memtable_bytes: self.memtable_mib.saturating_mul(MIB),
+            ..tern_storage::EmbeddedConfig::default()
+        }
+    }
+
     pub(super) fn validate(&self, errors: &mut Vec<ConfigError>) {
+        if self.memtable_mib.saturating_mul(MIB) < tern_storage::embedded::MIN_MEMTABLE_BYTES {
+            errors.push(invalid("store.memtable_mib", "must be at least 1"));
+        }
+        if self.memtable_mib > MAX_MEMTABLE_MIB {
+            errors.push(invalid(
+                "store.memtable_mib",
+                format!("must be at most {MAX_MEMTABLE_MIB}"),
+            ));
+        }
+        if self.cache_mib > MAX_CACHE_MIB {
+            errors.push(invalid(
+                "store.cache_mib",
+                format!("must be at most {MAX_CACHE_MIB}"),
+            ));
+        }
         match (self.backend, &self.cql) {
             (StoreBackend::Scylla, None) => errors.push(invalid(
                 "store.cql",

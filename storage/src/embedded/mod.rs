@@ -95,6 +95,10 @@ pub struct EmbeddedConfig {
     pub fsync: bool,
     /// Block cache, in bytes.
     pub cache_bytes: u64,
+    /// The largest memtable of one keyspace before it is flushed to disk, in bytes. Each
+    /// of the twelve keyspaces holds one, and a full one waits in memory beside its
+    /// successor until its flush is done: most of the node's memory under load.
+    pub memtable_bytes: u64,
 }
 
 impl Default for EmbeddedConfig {
@@ -104,6 +108,7 @@ impl Default for EmbeddedConfig {
             max_ops_per_commit: 16_384,
             fsync: true,
             cache_bytes: 64 * 1024 * 1024,
+            memtable_bytes: 16 * 1024 * 1024,
         }
     }
 }
@@ -118,6 +123,11 @@ impl EmbeddedConfig {
         if self.max_ops_per_commit == 0 {
             return Err(StoreError::Invalid(
                 "storage.embedded.max_ops_per_commit must be at least 1".into(),
+            ));
+        }
+        if self.memtable_bytes < MIN_MEMTABLE_BYTES {
+            return Err(StoreError::Invalid(
+                "storage.embedded.memtable_bytes must be at least 1 MiB".into(),
             ));
         }
         Ok(())
@@ -137,8 +147,9 @@ pub struct StoreStats {
     pub write_errors: u64,
 }
 
-/// The largest memtable of a keyspace before it is flushed to disk.
-const MEMTABLE_BYTES: u64 = 16 * 1024 * 1024;
+/// The smallest memtable allowed: below it flushes and compactions would cost more than
+/// the memory saved.
+pub const MIN_MEMTABLE_BYTES: u64 = 1024 * 1024;
 
 /// Handles of every keyspace.
 #[derive(Clone)]
@@ -158,10 +169,11 @@ pub(crate) struct Spaces {
 }
 
 impl Spaces {
-    fn open(db: &Database) -> fjall::Result<Self> {
-        // Memtables of 16 MiB instead of fjall's 64 MiB: twelve keyspaces of full 64 MiB
-        // memtables would hold 768 MiB of RAM for what the journal already makes durable.
-        let options = || KeyspaceCreateOptions::default().max_memtable_size(MEMTABLE_BYTES);
+    fn open(db: &Database, memtable_bytes: u64) -> fjall::Result<Self> {
+        // Memtables of 16 MiB by default instead of fjall's 64 MiB: twelve keyspaces of
+        // full 64 MiB memtables would hold 768 MiB of RAM for what the journal already
+        // makes durable.
+        let options = || KeyspaceCreateOptions::default().max_memtable_size(memtable_bytes);
         let open = |space: Space| db.keyspace(space.name(), options);
         Ok(Self {
             messages: open(Space::Messages)?,
@@ -234,7 +246,7 @@ impl EmbeddedStore {
             .cache_size(config.cache_bytes)
             .open()
             .map_err(io)?;
-        let spaces = Spaces::open(&db).map_err(io)?;
+        let spaces = Spaces::open(&db, config.memtable_bytes).map_err(io)?;
         let held_accounts = Arc::new(Mutex::new(held_accounts_on_disk(&spaces.held, dir)?));
         let counters = Arc::new(Counters::default());
         let (queue, receiver) = crossbeam_channel::bounded(config.queue_capacity);

@@ -437,7 +437,7 @@ mod tests {
     /// thread, one after the other.
     fn writer(dir: &std::path::Path) -> Writer {
         let db = Database::builder(dir).open().unwrap();
-        let spaces = Spaces::open(&db).unwrap();
+        let spaces = Spaces::open(&db, crate::EmbeddedConfig::default().memtable_bytes).unwrap();
         let (_, queue) = crossbeam_channel::bounded(1);
         Writer {
             db,
