@@ -59,12 +59,13 @@ pub struct StoreSection {
 
 impl Default for StoreSection {
     fn default() -> Self {
+        let embedded = tern_storage::EmbeddedConfig::default();
         Self {
             backend: StoreBackend::Embedded,
             dir: PathBuf::from("data"),
-            fsync: true,
-            cache_mib: 64,
-            memtable_mib: 16,
+            fsync: embedded.fsync,
+            cache_mib: embedded.cache_bytes / MIB,
+            memtable_mib: embedded.memtable_bytes / MIB,
             cql: None,
         }
     }

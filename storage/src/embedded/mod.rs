@@ -108,6 +108,8 @@ impl Default for EmbeddedConfig {
             max_ops_per_commit: 16_384,
             fsync: true,
             cache_bytes: 64 * 1024 * 1024,
+            // 16 MiB instead of fjall's 64 MiB: twelve keyspaces of full 64 MiB memtables
+            // would hold 768 MiB of RAM for what the journal already makes durable.
             memtable_bytes: 16 * 1024 * 1024,
         }
     }
@@ -170,9 +172,6 @@ pub(crate) struct Spaces {
 
 impl Spaces {
     fn open(db: &Database, memtable_bytes: u64) -> fjall::Result<Self> {
-        // Memtables of 16 MiB by default instead of fjall's 64 MiB: twelve keyspaces of
-        // full 64 MiB memtables would hold 768 MiB of RAM for what the journal already
-        // makes durable.
         let options = || KeyspaceCreateOptions::default().max_memtable_size(memtable_bytes);
         let open = |space: Space| db.keyspace(space.name(), options);
         Ok(Self {
